@@ -1,0 +1,1 @@
+//! Loading leakaudit.toml / --config into the organisation settings. OWNER: policy helper.

@@ -1,0 +1,1 @@
+//! Progress bars on stderr (only when it is a terminal). OWNER: readers helper.

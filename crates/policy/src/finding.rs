@@ -1,0 +1,90 @@
+//! Findings: what the policy engine yields for a message. The contract read by the CLI
+//! renderers, the remediation crate and the report.
+
+use leakaudit_scanner::{ExposedAddress, Location};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Ordered from least to most severe, so `>=` compares against `--fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Severity {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Severity::ALL
+            .into_iter()
+            .find(|v| v.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown severity `{s}` (info, low, medium, high, critical)"))
+    }
+}
+
+/// One rule firing on one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Stable rule id, e.g. `recipient-exposure`.
+    pub rule_id: String,
+    pub severity: Severity,
+    /// One line for humans.
+    pub message: String,
+    /// How to fix it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hint: String,
+    pub location: Location,
+    /// 1-based line in the file where the evidence is, when known (content rules on files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// Seconds since the epoch, UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// Redacted evidence: never a secret in clear.
+    pub evidence: String,
+    /// Hex SHA-256 of rule id, Message-ID (or content hash) and evidence; stable across
+    /// archive reformatting. Baselines match on it.
+    pub fingerprint: String,
+    /// For exposure rules: the addresses exposed and to how many parties.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed: Vec<ExposedAddress>,
+    /// For exposure rules: the external party keys that received the message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audience_parties: Vec<String>,
+}

@@ -1,0 +1,1 @@
+//! OWNER: exposure/headers helper. Address canonicalisation (lowercase, IDNA ASCII domain).

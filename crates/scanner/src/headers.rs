@@ -1,0 +1,1 @@
+//! OWNER: exposure/headers helper. Header block parsing into an Envelope.

@@ -1,0 +1,15 @@
+//! leakaudit-scanner: archive readers and the message model.
+//!
+//! Readers turn paths into [`model::Message`]s; [`headers`] parses the header block into an
+//! [`model::Envelope`]; [`exposure`] computes who was shown to whom. The scanner never prints:
+//! results go to the caller's callbacks (see [`scan`]).
+
+pub mod address;
+pub mod exposure;
+pub mod headers;
+pub mod io;
+pub mod model;
+pub mod scan;
+
+pub use exposure::{ArchiveKind, ExposedAddress, Exposure, Org};
+pub use model::*;

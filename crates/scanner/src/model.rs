@@ -1,0 +1,267 @@
+//! The message model: what every reader produces and every later stage consumes.
+//!
+//! These types are the contract between the crates. Change them deliberately: the policy,
+//! remediation and CLI crates all read them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::sync::Arc;
+
+/// Where a message or a problem was found. Cheap to clone (the path is shared).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Location {
+    /// The file as given or found while walking; `-` for standard input.
+    pub path: Arc<str>,
+    /// Byte offset of the message (its `From ` line) inside an mbox, counted in the
+    /// decompressed stream for compressed archives. `None` for one-message files.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub offset: Option<u64>,
+    /// 1-based message number inside an mbox.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub index: Option<u64>,
+}
+
+impl Location {
+    pub fn file(path: impl Into<Arc<str>>) -> Self {
+        Location {
+            path: path.into(),
+            offset: None,
+            index: None,
+        }
+    }
+    pub fn in_mbox(path: Arc<str>, offset: u64, index: u64) -> Self {
+        Location {
+            path,
+            offset: Some(offset),
+            index: Some(index),
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.offset {
+            Some(off) => write!(f, "{}@{}", self.path, off),
+            None => f.write_str(&self.path),
+        }
+    }
+}
+
+/// Container format a message was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Mbox,
+    Maildir,
+    Eml,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Mbox => "mbox",
+            Format::Maildir => "maildir",
+            Format::Eml => "eml",
+        }
+    }
+}
+
+/// The header a recipient was listed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Field {
+    To,
+    Cc,
+    Bcc,
+    #[serde(rename = "Resent-To")]
+    ResentTo,
+    #[serde(rename = "Resent-Cc")]
+    ResentCc,
+    #[serde(rename = "Resent-Bcc")]
+    ResentBcc,
+}
+
+impl Field {
+    pub const ALL: [Field; 6] = [
+        Field::To,
+        Field::Cc,
+        Field::Bcc,
+        Field::ResentTo,
+        Field::ResentCc,
+        Field::ResentBcc,
+    ];
+
+    pub fn header_name(self) -> &'static str {
+        match self {
+            Field::To => "To",
+            Field::Cc => "Cc",
+            Field::Bcc => "Bcc",
+            Field::ResentTo => "Resent-To",
+            Field::ResentCc => "Resent-Cc",
+            Field::ResentBcc => "Resent-Bcc",
+        }
+    }
+
+    /// Bcc-type fields are hidden from the other recipients in a correctly sent message.
+    pub fn is_blind(self) -> bool {
+        matches!(self, Field::Bcc | Field::ResentBcc)
+    }
+
+    /// Case-insensitive lookup of a header name.
+    pub fn from_header_name(name: &str) -> Option<Field> {
+        Field::ALL
+            .into_iter()
+            .find(|f| f.header_name().eq_ignore_ascii_case(name))
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.header_name())
+    }
+}
+
+/// An email address in canonical form: `local@domain`, where the local part is lowercased and
+/// the domain is lowercased and converted to its IDNA ASCII (punycode) form. Two spellings of
+/// the same mailbox (`Bob@Exämple.com`, `bob@xn--exmple-cua.com`) canonicalise to one value.
+/// See `address.rs` for the construction rules.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Address(String);
+
+impl Address {
+    /// Wraps an already-canonical string. Only `address.rs` should call this; everyone else
+    /// goes through `Address::parse`.
+    pub(crate) fn from_canonical(s: String) -> Self {
+        Address(s)
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    pub fn local(&self) -> &str {
+        self.0.rsplit_once('@').map(|(l, _)| l).unwrap_or(&self.0)
+    }
+    pub fn domain(&self) -> &str {
+        self.0.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An address with its (decoded) display name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mailbox {
+    pub address: Address,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub display: Option<String>,
+}
+
+/// One visible-or-blind recipient of a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    pub mailbox: Mailbox,
+    pub field: Field,
+    /// Index into `Envelope::groups` when the address was listed as a member of a named group.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub group: Option<usize>,
+}
+
+/// A named group (`Clients: a@x, b@y;`). `undisclosed-recipients:;` has zero members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    pub name: String,
+    pub field: Field,
+    pub members: usize,
+}
+
+/// Everything the scanner extracts from a message's header block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Without the angle brackets.
+    pub message_id: Option<String>,
+    /// Seconds since the Unix epoch, UTC, when the Date header parsed.
+    pub date: Option<i64>,
+    /// The Date header as written.
+    pub date_raw: Option<String>,
+    pub from: Vec<Mailbox>,
+    /// Decoded (RFC 2047) subject.
+    pub subject: Option<String>,
+    /// All recipients, in header order, one entry per (address, field) occurrence.
+    pub recipients: Vec<Recipient>,
+    pub groups: Vec<Group>,
+    /// Length in bytes of the header block including the blank separator line.
+    pub header_len: usize,
+    /// Non-fatal oddities (undecodable words, addresses without a domain, over-long lines).
+    pub warnings: Vec<String>,
+}
+
+impl Envelope {
+    /// Domain of the first From address, if any.
+    pub fn sender_domain(&self) -> Option<&str> {
+        self.from.first().map(|m| m.address.domain())
+    }
+}
+
+/// A message handed by a reader to the processing stage. `raw` borrows the reader's buffer.
+#[derive(Debug)]
+pub struct Message<'a> {
+    pub location: Location,
+    pub format: Format,
+    /// The message as stored, without the mbox `From ` separator line. In an mbox, body lines
+    /// may still carry `>From ` quoting; use [`Message::unquoted`] for content inspection.
+    pub raw: &'a [u8],
+    pub mbox_quoted: bool,
+    pub envelope: Envelope,
+}
+
+/// How serious a problem is for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProblemLevel {
+    /// Audited, but something was odd (reported, exit code unaffected).
+    Warning,
+    /// A message or file could not be audited: the exit code becomes 2.
+    Error,
+}
+
+/// What kind of problem, as a stable machine-readable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProblemKind {
+    /// The file or directory could not be opened or read.
+    Unreadable,
+    /// The file is not mail in any format we read; skipped.
+    NotMail,
+    /// A message without a usable header block.
+    Malformed,
+    /// The last message of an mbox or a compressed stream ended early.
+    Truncated,
+    /// Non-fatal header oddity (bad encoding, over-long line, address without domain).
+    HeaderWarning,
+}
+
+/// A problem found while reading, always with where and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub location: Location,
+    pub level: ProblemLevel,
+    pub kind: ProblemKind,
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lvl = match self.level {
+            ProblemLevel::Warning => "warning",
+            ProblemLevel::Error => "error",
+        };
+        write!(
+            f,
+            "{}: {lvl}[{:?}]: {}",
+            self.location, self.kind, self.reason
+        )
+    }
+}

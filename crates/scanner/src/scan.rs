@@ -1,0 +1,1 @@
+//! OWNER: readers helper. Input walking, format detection, readers and the parallel pipeline.

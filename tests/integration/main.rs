@@ -1,0 +1,10 @@
+//! One integration-test binary, a module per feature. Run with `cargo test --workspace`.
+
+mod util;
+
+mod affected;
+mod check;
+mod incident;
+mod remediate;
+mod rules;
+mod scan;
