@@ -3,6 +3,7 @@
 mod util;
 
 mod affected;
+mod headers;
 mod check;
 mod incident;
 mod remediate;

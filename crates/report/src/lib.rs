@@ -1,0 +1,1 @@
+//! leakaudit-report: campaigns, the incident report (HTML, JSON summary, breach record).

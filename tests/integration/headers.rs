@@ -1,0 +1,1 @@
+//! OWNER: see ARCHITECTURE.md. Integration tests for header forms through the binary.
