@@ -1,1 +1,272 @@
-//! OWNER: see ARCHITECTURE.md. Integration tests for `check`.
+//! `leakaudit check` through the binary: exit codes, baseline, every output format, the
+//! configuration file, fingerprints that survive reformatting, and snapshots of the human and
+//! SARIF reports on `fixtures/check/`.
+
+use crate::util::{fixture, leakaudit, repo_root};
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Output;
+
+/// Runs `leakaudit check ARGS` from the repository root (relative paths in outputs).
+fn check(args: &[&str]) -> Output {
+    leakaudit()
+        .current_dir(repo_root())
+        .arg("check")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn check_in(dir: &Path, args: &[&str]) -> Output {
+    leakaudit().current_dir(dir).arg("check").args(args).output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn json_findings(o: &Output) -> Vec<Value> {
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)));
+    v["findings"].as_array().unwrap().clone()
+}
+
+#[test]
+fn exit_codes_follow_fail_on() {
+    let leak = check(&["-q", "fixtures/check/01-two-strangers.eml"]);
+    assert_eq!(leak.status.code(), Some(1), "{}", stderr(&leak));
+    let clean = check(&["-q", "fixtures/check/04-support-thread.eml"]);
+    assert_eq!(clean.status.code(), Some(0), "{}{}", stdout(&clean), stderr(&clean));
+    assert!(stdout(&clean).contains("ok: nothing at or above `high`"));
+    // A high finding does not fail a critical gate; a critical one does.
+    let high = check(&["-q", "--fail-on", "critical", "fixtures/check/01-two-strangers.eml"]);
+    assert_eq!(high.status.code(), Some(0));
+    let crit = check(&["-q", "--fail-on", "critical", "fixtures/check/03-stripe-key.eml"]);
+    assert_eq!(crit.status.code(), Some(1));
+}
+
+#[test]
+fn unreadable_input_is_exit_2_after_the_rest() {
+    let o = check(&["-q", "--format", "json", "fixtures/check/01-two-strangers.eml", "no/such/file.eml"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no/such/file.eml"));
+    // The readable file was still audited.
+    assert_eq!(json_findings(&o).len(), 1);
+}
+
+#[test]
+fn bad_rules_are_exit_2_with_every_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.toml"),
+        "[[rule]]\nid = \"x\"\nkind = \"content-regex\"\nseverity = \"high\"\nsummary = \"s\"\ndescription = \"d\"\nhint = \"h\"\nregex = \"(\"\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("b.toml"), "[[rule]]\nidd = 1\n").unwrap();
+    let o = check(&["--rules", dir.path().to_str().unwrap(), "fixtures/check"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("a.toml:8:9: regex does not compile"), "{e}");
+    assert!(e.contains("b.toml:2:1: unknown key `idd`"), "{e}");
+}
+
+#[test]
+fn every_format_renders_and_no_secret_leaks() {
+    let paths = ["fixtures/check"];
+    for fmt in ["human", "json", "jsonl", "sarif", "junit"] {
+        let mut args = vec!["-q", "--format", fmt];
+        args.extend(paths);
+        let o = check(&args);
+        assert_eq!(o.status.code(), Some(1), "{fmt}: {}", stderr(&o));
+        let out = stdout(&o);
+        for secret in ["sk_live_4eC39HqLyjWDarjtT1zdp7dcXw", "Zk3q9PmX2vL8rT4wN6yB1cD7fH5jK0sQ"] {
+            assert!(!out.contains(secret), "{fmt} shows a secret");
+        }
+        match fmt {
+            "json" => {
+                let f = json_findings(&o);
+                let rules: Vec<&str> = f.iter().map(|f| f["rule_id"].as_str().unwrap()).collect();
+                assert_eq!(rules, ["recipient-exposure", "password-reset-link", "stripe-secret-key"]);
+            }
+            "jsonl" => {
+                let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+                assert_eq!(lines.len(), 3);
+                assert!(lines.iter().all(|l| l["fingerprint"].as_str().unwrap().len() == 64));
+            }
+            "junit" => {
+                assert!(out.starts_with("<?xml"));
+                assert_eq!(out.matches("<testcase ").count(), 4, "one test case per message");
+                assert_eq!(out.matches("<failure ").count(), 3);
+                assert!(out.contains("tests=\"4\" failures=\"3\""));
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn output_file_is_written_atomically_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.sarif");
+    let o = check(&["-q", "--format", "sarif", "-o", out.to_str().unwrap(), "fixtures/check"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(o.stdout.is_empty());
+}
+
+#[test]
+fn baseline_suppresses_known_findings_and_reports_stale_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("baseline.json");
+    let base_s = base.to_str().unwrap();
+    let w = check(&["-q", "--write-baseline", base_s, "fixtures/check"]);
+    assert_eq!(w.status.code(), Some(0), "writing a baseline accepts what is there");
+    let b: Value = serde_json::from_slice(&std::fs::read(&base).unwrap()).unwrap();
+    assert_eq!(b["findings"].as_array().unwrap().len(), 3);
+    // Nothing in clear in the baseline: fingerprints, rule ids and locations only.
+    let text = std::fs::read_to_string(&base).unwrap();
+    assert!(!text.contains("gmail") && !text.contains("sk_live"));
+
+    let o = check(&["--baseline", base_s, "fixtures/check"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("3 suppressed by the baseline"));
+
+    // Checking only part of the archive: the other entries are reported as unmatched.
+    let o = check(&["--baseline", base_s, "fixtures/check/01-two-strangers.eml"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("baseline: 2 entries matched no finding"), "{}", stderr(&o));
+
+    // A new finding is not in the baseline.
+    let o = check(&["-q", "--baseline", base_s, "fixtures/check", "fixtures/rules/github-token/leak-pat.eml"]);
+    assert_eq!(o.status.code(), Some(1));
+
+    std::fs::write(&base, "{\"version\": 1, \"findings\": [ {\"fingerprint\": 3} ]}").unwrap();
+    let o = check(&["--baseline", base_s, "fixtures/check"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("baseline.json:1:"), "{}", stderr(&o));
+}
+
+#[test]
+fn fingerprints_survive_reformatting() {
+    // The same messages as loose .eml files with CRLF line ends and inside one mbox.
+    let dir = tempfile::tempdir().unwrap();
+    let mut mbox = Vec::new();
+    for name in ["01-two-strangers.eml", "03-stripe-key.eml"] {
+        let raw = std::fs::read(fixture("check").join(name)).unwrap();
+        let crlf = String::from_utf8(raw.clone()).unwrap().replace('\n', "\r\n");
+        std::fs::write(dir.path().join(name), crlf).unwrap();
+        mbox.extend_from_slice(b"From sender@shop.example Tue Mar  3 10:00:00 2026\n");
+        mbox.extend_from_slice(&raw);
+        mbox.extend_from_slice(b"\n");
+    }
+    std::fs::create_dir(dir.path().join("mbox")).unwrap();
+    std::fs::write(dir.path().join("mbox/archive.mbox"), mbox).unwrap();
+    let fps = |p: &str| -> Vec<String> {
+        let o = check(&["-q", "--format", "json", p]);
+        let mut v: Vec<String> = json_findings(&o)
+            .iter()
+            .map(|f| f["fingerprint"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let original = {
+        let o = check(&["-q", "--format", "json", "fixtures/check/01-two-strangers.eml", "fixtures/check/03-stripe-key.eml"]);
+        let mut v: Vec<String> = json_findings(&o).iter().map(|f| f["fingerprint"].as_str().unwrap().to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(original.len(), 2);
+    let crlf_dir = dir.path().to_str().unwrap().to_string();
+    let mut crlf = fps(&format!("{crlf_dir}/01-two-strangers.eml"));
+    crlf.extend(fps(&format!("{crlf_dir}/03-stripe-key.eml")));
+    crlf.sort();
+    assert_eq!(crlf, original, "CRLF copies");
+    assert_eq!(fps(&format!("{crlf_dir}/mbox/archive.mbox")), original, "inside an mbox");
+}
+
+#[test]
+fn config_file_sets_the_organisation_and_rejects_unknown_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let eml = fixture("rules/recipient-exposure/ok-configured-internal-domain.eml");
+    let eml = eml.to_str().unwrap();
+    // Without configuration the group's other domain is a stranger.
+    let o = check_in(dir.path(), &["-q", eml]);
+    assert_eq!(o.status.code(), Some(1));
+    std::fs::write(dir.path().join("leakaudit.toml"), "internal_domains = [\"shop-group.example\"]\n").unwrap();
+    let o = check_in(dir.path(), &["-q", eml]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // The command line adds to it as well.
+    std::fs::remove_file(dir.path().join("leakaudit.toml")).unwrap();
+    let o = check_in(dir.path(), &["-q", "--internal-domain", "shop-group.example", eml]);
+    assert_eq!(o.status.code(), Some(0));
+
+    std::fs::write(
+        dir.path().join("leakaudit.toml"),
+        "archive_kind = \"sent\"\ninternal_domain = [\"x.example\"]\n",
+    )
+    .unwrap();
+    let o = check_in(dir.path(), &["-q", eml]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("leakaudit.toml:2:1: unknown field `internal_domain`"), "{}", stderr(&o));
+
+    // Severity overrides and fail_on from the file; an override for an unknown rule is an error.
+    let cfg = dir.path().join("other.toml");
+    std::fs::write(&cfg, "fail_on = \"critical\"\n[severity_overrides]\nrecipient-exposure = \"critical\"\n").unwrap();
+    let o = check_in(dir.path(), &["-q", "--config", cfg.to_str().unwrap(), "--format", "json", eml]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(json_findings(&o)[0]["severity"], "critical");
+    std::fs::write(&cfg, "[severity_overrides]\nno-such-rule = \"low\"\n").unwrap();
+    let o = check_in(dir.path(), &["-q", "--config", cfg.to_str().unwrap(), eml]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no-such-rule"));
+}
+
+#[test]
+fn sent_archive_kind_silences_bcc_rule() {
+    let eml = "fixtures/rules/bcc-header-leak/leak-bcc-kept-in-journal.eml";
+    let o = check(&["-q", "--format", "json", eml]);
+    let rules: Vec<String> = json_findings(&o).iter().map(|f| f["rule_id"].as_str().unwrap().to_string()).collect();
+    assert!(rules.contains(&"bcc-header-leak".to_string()));
+    let o = check(&["-q", "--format", "json", "--archive-kind", "sent", eml]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(json_findings(&o).is_empty());
+}
+
+#[test]
+fn rules_replace_mode_uses_only_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("only.toml"),
+        "[[rule]]\nid = \"internal-codename\"\nkind = \"content-regex\"\nseverity = \"medium\"\nsummary = \"Project codename\"\ndescription = \"d\"\nhint = \"h\"\nkeywords = [\"bluebird\"]\nregex = '(?i)bluebird'\n",
+    )
+    .unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = check(&["-q", "--rules", d, "--rules-mode", "replace", "fixtures/check"]);
+    assert_eq!(o.status.code(), Some(0), "no built-in rule runs: {}", stdout(&o));
+    let o = check(&["-q", "--rules", d, "fixtures/check"]);
+    assert_eq!(o.status.code(), Some(1), "extend keeps the built-in rules");
+}
+
+fn normalise(s: &str) -> String {
+    s.replace(&repo_root().display().to_string(), "[REPO]")
+        .replace(env!("CARGO_PKG_VERSION"), "[VERSION]")
+}
+
+#[test]
+fn snapshot_human_report() {
+    let o = check(&["fixtures/check"]);
+    insta::assert_snapshot!("check_human", normalise(&stdout(&o)));
+}
+
+#[test]
+fn snapshot_sarif_report() {
+    let o = check(&["-q", "--format", "sarif", "fixtures/check"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    insta::assert_snapshot!("check_sarif", normalise(&serde_json::to_string_pretty(&v).unwrap()));
+}

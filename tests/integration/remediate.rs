@@ -1,1 +1,503 @@
-//! OWNER: see ARCHITECTURE.md. Integration tests for `remediate`.
+//! `leakaudit remediate` end to end through the binary: fixture archive + accounts CSV ->
+//! affected list -> plan -> apply (killed several times, at each crash window, and resumed)
+//! -> exactly the expected accounts reset with one live token each, one notification per
+//! notified user, a verifying audit log; tampering with the plan, the log or the outbox is
+//! refused. Fixtures: `fixtures/remediation/` (see its README).
+
+use crate::util::{fixture, leakaudit};
+use leakaudit_remediation::store::AccountStore;
+use leakaudit_remediation::{audit, outbox, token, SqliteStore};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn rem(rel: &str) -> String {
+    fixture("remediation")
+        .join(rel)
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn run(args: &[&str]) -> Output {
+    leakaudit().args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const RESET: [&str; 7] = [
+    "acc-1001", "acc-1004", "acc-1005", "acc-1009", "acc-1010", "acc-1011", "acc-1015",
+];
+const REVIEW: [&str; 4] = ["acc-1005", "acc-1006", "acc-1008", "acc-1013"];
+const NOTIFIED: [&str; 13] = [
+    "acc-1001", "acc-1002", "acc-1003", "acc-1004", "acc-1005", "acc-1006", "acc-1008", "acc-1009",
+    "acc-1010", "acc-1011", "acc-1012", "acc-1013", "acc-1015",
+];
+const ALL: [&str; 15] = [
+    "acc-1001", "acc-1002", "acc-1003", "acc-1004", "acc-1005", "acc-1006", "acc-1008", "acc-1009",
+    "acc-1010", "acc-1011", "acc-1012", "acc-1013", "acc-1015", "acc-2001", "acc-2002",
+];
+
+struct Env {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    plan: PathBuf,
+    outbox: PathBuf,
+    log: PathBuf,
+}
+
+/// Accounts imported (each with a password and two sessions), affected list, plan.
+fn setup() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let db = root.join("accounts.db");
+    let o = run(&["accounts", "import", &rem("accounts.csv"), "--db", s(&db)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    {
+        let mut st = SqliteStore::open(&db).unwrap();
+        for a in ALL {
+            st.set_password_hash(a, Some("$argon2id$v=19$m=19456,t=2,p=1$old$old"))
+                .unwrap();
+            st.add_session(a, &format!("{a}-s1"), 1).unwrap();
+            st.add_session(a, &format!("{a}-s2"), 1).unwrap();
+        }
+    }
+    let affected = root.join("affected.json");
+    let o = run(&[
+        "affected",
+        &rem("archive.mbox"),
+        "--accounts",
+        s(&db),
+        "--format",
+        "json",
+        "-o",
+        s(&affected),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let plan = root.join("plan.json");
+    let o = run(&[
+        "remediate",
+        "plan",
+        "--affected",
+        s(&affected),
+        "--db",
+        s(&db),
+        "--out",
+        s(&plan),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    Env {
+        db,
+        plan,
+        outbox: root.join("outbox"),
+        log: root.join("audit.jsonl"),
+        _dir: dir,
+    }
+}
+
+fn apply(e: &Env, crash: Option<(usize, &str)>) -> Output {
+    let mut cmd = leakaudit();
+    cmd.args([
+        "remediate",
+        "apply",
+        "--plan",
+        s(&e.plan),
+        "--db",
+        s(&e.db),
+        "--outbox",
+        s(&e.outbox),
+        "--log",
+        s(&e.log),
+        "--reset-base-url",
+        "https://shop.example/reset",
+        "--from",
+        "Security <security@shop.example>",
+        "--batch",
+        "4",
+    ]);
+    if let Some((n, point)) = crash {
+        cmd.env("LEAKAUDIT_TEST_CRASH_AFTER", n.to_string())
+            .env("LEAKAUDIT_TEST_CRASH_POINT", point);
+    }
+    cmd.output().unwrap()
+}
+
+fn staged(e: &Env) -> Vec<PathBuf> {
+    let dir = e.outbox.join("staged/new");
+    let mut v: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd.map(|x| x.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+/// (to, language, body, reset link) of each staged message.
+fn messages(e: &Env) -> Vec<(String, String, String, Option<String>)> {
+    staged(e)
+        .iter()
+        .map(|p| {
+            let m = outbox::inspect(&std::fs::read(p).unwrap()).unwrap();
+            assert_eq!(m.to.len(), 1, "{p:?}");
+            assert_eq!(m.other_recipient_headers, 0, "no Cc, no Bcc");
+            let link = m
+                .body
+                .split_whitespace()
+                .find(|w| w.starts_with("https://shop.example/reset?"))
+                .map(str::to_string);
+            (m.to[0].clone(), m.language.unwrap(), m.body, link)
+        })
+        .collect()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn selector_and_secret(link: &str) -> (String, String) {
+    let q = link.split_once('?').unwrap().1;
+    let kv: BTreeMap<&str, &str> = q.split('&').filter_map(|p| p.split_once('=')).collect();
+    (kv["selector"].to_string(), kv["token"].to_string())
+}
+
+#[test]
+fn end_to_end_killed_at_every_window_and_resumed() {
+    let e = setup();
+    let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(&e.plan).unwrap()).unwrap();
+    assert_eq!(plan["totals"]["force_password_reset"], 7);
+    assert_eq!(plan["totals"]["human_review"], 4);
+    assert_eq!(plan["totals"]["notify"], 13);
+    assert_eq!(plan["totals"]["unmatched_addresses"], 1);
+    // Planning changed nothing.
+    {
+        let st = SqliteStore::open(&e.db).unwrap();
+        assert!(st.password_hash("acc-1001").unwrap().is_some());
+        assert!(st.plans().unwrap().is_empty());
+    }
+
+    let mut all_output = String::new();
+    // Killed after the 2nd message is durable but before its commit (dead link window)...
+    let o = apply(&e, Some((2, "staged")));
+    assert!(
+        o.status.code().is_none() || o.status.code() != Some(0),
+        "must have died"
+    );
+    all_output += &text(&o);
+    // ... after the 3rd commit of the next run, before its audit entries (log gap window)...
+    let o = apply(&e, Some((3, "committed")));
+    assert!(!o.status.success());
+    all_output += &text(&o);
+    let status = run(&[
+        "remediate",
+        "status",
+        "--db",
+        s(&e.db),
+        "--plan",
+        s(&e.plan),
+    ]);
+    let st = text(&status);
+    assert!(
+        st.contains("force-password-reset") && st.contains("planned"),
+        "{st}"
+    );
+    // ... and once more after its audit entries.
+    let o = apply(&e, Some((2, "logged")));
+    assert!(!o.status.success());
+    all_output += &text(&o);
+    // The resumed run finishes the rest.
+    let o = apply(&e, None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    all_output += &text(&o);
+
+    // Exactly the expected accounts were reset, each with one token (alive), none twice.
+    let now = now();
+    let st = SqliteStore::open(&e.db).unwrap();
+    for a in ALL {
+        let acct = st.account(a).unwrap().unwrap();
+        let tokens = st.tokens(a).unwrap();
+        if RESET.contains(&a) {
+            assert!(!acct.has_password, "{a}: password invalidated");
+            assert!(acct.password_reset_required);
+            assert_eq!(st.active_sessions(a).unwrap(), 0, "{a}: sessions revoked");
+            assert_eq!(
+                tokens.len(),
+                1,
+                "{a}: one token ever stored (never reset twice)"
+            );
+            assert!(tokens[0].is_live(now));
+            assert!(tokens[0]
+                .token_hash
+                .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+            assert!(
+                tokens[0].expires_at - now > 23 * 3600 && tokens[0].expires_at - now <= 24 * 3600
+            );
+        } else {
+            assert!(acct.has_password, "{a}: untouched password");
+            assert_eq!(st.active_sessions(a).unwrap(), 2, "{a}: sessions kept");
+            assert!(tokens.is_empty(), "{a}: no token");
+        }
+        assert_eq!(
+            acct.review_required,
+            REVIEW.contains(&a),
+            "{a}: review flag"
+        );
+    }
+
+    // One message per notified user, to that user only, in their language.
+    let msgs = messages(&e);
+    assert_eq!(msgs.len(), NOTIFIED.len());
+    let tos: BTreeSet<&str> = msgs.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(tos.len(), NOTIFIED.len(), "one message per user");
+    assert!(!tos.contains("carol@bigcorp.example") && !tos.contains("quiet@gmail.com"));
+    let by_to: BTreeMap<&str, &(String, String, String, Option<String>)> =
+        msgs.iter().map(|m| (m.0.as_str(), m)).collect();
+    assert_eq!(by_to["anna.schmidt@web.de"].1, "de");
+    assert!(by_to["anna.schmidt@web.de"]
+        .2
+        .contains("Passwort zurückgesetzt"));
+    assert_eq!(by_to["marie.dubois@laposte.net"].1, "fr", "fr-CA uses fr");
+    assert_eq!(
+        by_to["hana.tanaka@yahoo.co.jp"].1, "en",
+        "ja falls back to en"
+    );
+    assert_eq!(by_to["ivan.petrov@mail.ru"].1, "ru");
+    assert_eq!(by_to["diego.garcia@yahoo.es"].1, "es");
+    assert!(
+        by_to["bob.jones@gmail.com"].3.is_none(),
+        "no reset, no link"
+    );
+    assert!(by_to["grace.lee@hotmail.com"].2.contains("reviewing"));
+
+    // Every reset link works exactly once, and the secrets never reached stdout/stderr/log.
+    let log_text = std::fs::read_to_string(&e.log).unwrap();
+    let mut st = st;
+    let mut links = 0;
+    for (to, _, _, link) in &msgs {
+        let Some(link) = link else { continue };
+        links += 1;
+        let (sel, secret) = selector_and_secret(link);
+        assert_eq!(secret.len(), 64);
+        assert!(!all_output.contains(&secret) && !log_text.contains(&secret));
+        let acct = token::redeem(&mut st, &sel, &secret, now).unwrap();
+        let acct = acct.unwrap_or_else(|| panic!("link of {to} does not redeem"));
+        assert!(RESET.contains(&acct.as_str()));
+        assert_eq!(
+            token::redeem(&mut st, &sel, &secret, now).unwrap(),
+            None,
+            "single use"
+        );
+    }
+    assert_eq!(links, RESET.len());
+
+    // The audit log verifies, one done entry per action.
+    let o = run(&["remediate", "verify-log", s(&e.log), "--db", s(&e.db)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let done: BTreeSet<String> = log_text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["result"].as_str().unwrap().starts_with("done"))
+        .map(|v| v["action_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(done.len(), 24);
+    // The run killed between commit and log left a gap that the next run filled.
+    assert!(log_text.contains("done-logged-on-resume"));
+
+    // Running apply again does nothing more.
+    let o = apply(&e, None);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        text(&o).contains("0 done now, 13 already done"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(st.tokens("acc-1001").unwrap().len(), 1);
+    assert_eq!(staged(&e).len(), 13);
+
+    let o = run(&["remediate", "status", "--db", s(&e.db)]);
+    let out = text(&o);
+    assert!(
+        out.contains("force-password-reset") && out.contains("       7        0        0"),
+        "{out}"
+    );
+
+    // Release: all pass, moved to released/new.
+    let o = run(&["remediate", "release", "--outbox", s(&e.outbox)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_dir(e.outbox.join("released/new"))
+            .unwrap()
+            .count(),
+        13
+    );
+    assert!(staged(&e).is_empty());
+
+    // Tampering with the log is detected and located.
+    let lines: Vec<&str> = log_text.lines().collect();
+    let mut altered = lines.clone();
+    let changed = altered[4].replace("\"done\"", "\"failed\"");
+    altered[4] = &changed;
+    std::fs::write(&e.log, altered.join("\n") + "\n").unwrap();
+    let o = run(&["remediate", "verify-log", s(&e.log)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains(":6:"), "{}", text(&o));
+    let mut removed = lines.clone();
+    removed.remove(10);
+    std::fs::write(&e.log, removed.join("\n") + "\n").unwrap();
+    let o = run(&["remediate", "verify-log", s(&e.log)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).contains(":11:") && text(&o).contains("removed"),
+        "{}",
+        text(&o)
+    );
+    let cut = &lines[..lines.len() - 1];
+    std::fs::write(&e.log, cut.join("\n") + "\n").unwrap();
+    let o = run(&["remediate", "verify-log", s(&e.log), "--db", s(&e.db)]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a cut tail is caught with the store's head"
+    );
+    // A broken log is never appended to.
+    let o = apply(&e, None);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn modified_plan_or_other_store_is_refused() {
+    let e = setup();
+    let original = std::fs::read_to_string(&e.plan).unwrap();
+    // Drop the first reset from the plan.
+    let edited = original.replacen(
+        "\"kind\": \"force-password-reset\"",
+        "\"kind\": \"notify\"",
+        1,
+    );
+    assert_ne!(edited, original);
+    std::fs::write(&e.plan, &edited).unwrap();
+    let o = apply(&e, None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("hash mismatch"), "{}", text(&o));
+    std::fs::write(&e.plan, &original).unwrap();
+
+    // The same plan against another store (same accounts, other identity).
+    let other = e.db.with_file_name("other.db");
+    let o = run(&[
+        "accounts",
+        "import",
+        &rem("accounts.csv"),
+        "--db",
+        s(&other),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let o = leakaudit()
+        .args([
+            "remediate",
+            "apply",
+            "--plan",
+            s(&e.plan),
+            "--db",
+            s(&other),
+            "--outbox",
+            s(&e.outbox),
+            "--log",
+            s(&e.log),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("different") || text(&o).contains("made for store"),
+        "{}",
+        text(&o)
+    );
+    assert!(!e.log.exists(), "nothing logged");
+
+    // argon2 below the OWASP floor is refused.
+    let o = leakaudit()
+        .args([
+            "remediate",
+            "apply",
+            "--plan",
+            s(&e.plan),
+            "--db",
+            s(&e.db),
+            "--outbox",
+            s(&e.outbox),
+            "--log",
+            s(&e.log),
+            "--argon2-m-kib",
+            "4096",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("OWASP"));
+}
+
+#[test]
+fn doctored_outbox_is_not_released() {
+    let e = setup();
+    // Release before apply: refused.
+    let o = run(&["remediate", "release", "--outbox", s(&e.outbox)]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = apply(&e, None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let files = staged(&e);
+    let victim = &files[0];
+    let raw = std::fs::read_to_string(victim).unwrap();
+    let to_line = raw
+        .lines()
+        .find(|l| l.starts_with("To: "))
+        .unwrap()
+        .to_string();
+    let doctored = raw.replacen(&to_line, &format!("{to_line}, <someone.else@gmail.com>"), 1);
+    std::fs::write(victim, doctored).unwrap();
+    let o = run(&["remediate", "release", "--outbox", s(&e.outbox)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("2 recipients in To"), "{out}");
+    assert!(
+        out.contains("exposure model flags it") || out.contains("policy rule recipient-exposure"),
+        "{out}"
+    );
+    assert!(out.contains("nothing released"));
+    assert_eq!(staged(&e).len(), 13, "nothing moved");
+    assert!(
+        !e.outbox.join("released/new").exists()
+            || std::fs::read_dir(e.outbox.join("released/new"))
+                .unwrap()
+                .count()
+                == 0
+    );
+    // Even with the recorded hash made to match, the recipient check still refuses it.
+    let mut state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(e.outbox.join("apply-state.json")).unwrap()).unwrap();
+    let name = victim.file_name().unwrap().to_str().unwrap();
+    let h = audit::line_hash(&std::fs::read(victim).unwrap())
+        .trim_start_matches("sha256:")
+        .to_string();
+    for m in state["messages"].as_array_mut().unwrap() {
+        if m["file"] == name {
+            m["sha256"] = h.clone().into();
+        }
+    }
+    std::fs::write(e.outbox.join("apply-state.json"), state.to_string()).unwrap();
+    let o = run(&["remediate", "release", "--outbox", s(&e.outbox)]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!text(&o).contains("changed since apply"), "{}", text(&o));
+    assert!(text(&o).contains("2 recipients in To"));
+}

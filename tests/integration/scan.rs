@@ -1,1 +1,278 @@
-//! OWNER: see ARCHITECTURE.md. Integration tests for `scan`.
+//! `leakaudit scan` through the binary: exit codes, JSON Lines content, stdin, compressed
+//! input, unreadable inputs and the real corpus. Fixtures: `fixtures/readers/` (see its README).
+
+use crate::util::{fixture, leakaudit, shared};
+use serde_json::Value;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Output, Stdio};
+
+fn readers(rel: &str) -> String {
+    fixture("readers").join(rel).to_string_lossy().into_owned()
+}
+
+fn run(args: &[&str]) -> Output {
+    leakaudit().arg("scan").args(args).output().unwrap()
+}
+
+fn run_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = leakaudit()
+        .arg("scan")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn records(out: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn exposed_addresses(r: &Value) -> Vec<String> {
+    r["exposed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["address"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn clean_archive_exits_0_with_no_records() {
+    let o = run(&[&readers("mboxrd.mbox")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    let err = stderr(&o);
+    assert!(err.contains("messages read: 2 (mbox 2)"), "{err}");
+    assert!(err.contains("messages that expose recipients: 0"), "{err}");
+}
+
+#[test]
+fn exposing_messages_exit_1_with_one_record_each() {
+    let path = readers("mboxo.mbox");
+    let o = run(&[&path]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let recs = records(&o.stdout);
+    assert_eq!(recs.len(), 2);
+    let r = &recs[0];
+    assert_eq!(r["location"]["path"], path.as_str());
+    assert_eq!(r["location"]["index"], 2);
+    let data = std::fs::read(&path).unwrap();
+    let off = r["location"]["offset"].as_u64().unwrap() as usize;
+    assert!(data[off..].starts_with(b"From shop@shop.example Tue Jan  9"));
+    assert_eq!(r["format"], "mbox");
+    assert_eq!(r["message_id"], "m2@shop.example");
+    assert_eq!(r["date"], "2024-01-09T10:30:00Z");
+    assert_eq!(r["date_raw"], "Tue, 09 Jan 2024 10:30:00 +0000");
+    assert_eq!(r["from"], "shop@shop.example");
+    assert_eq!(r["subject"], "Your order");
+    assert_eq!(exposed_addresses(r), ["alice@gmail.com", "bob@yahoo.com"]);
+    assert_eq!(r["exposed"][0]["fields"], serde_json::json!(["To"]));
+    assert_eq!(r["exposed"][0]["audience"], 1);
+    assert_eq!(r["audience_size"], 2);
+    assert_eq!(r["visible_parties"], 2);
+    // Message 3: a Bcc header in a transmitted copy exposes both.
+    assert_eq!(recs[1]["location"]["index"], 3);
+    assert_eq!(exposed_addresses(&recs[1]), ["carol@gmail.com", "dave@gmail.com"]);
+    let err = stderr(&o);
+    assert!(err.contains("messages that expose recipients: 2"), "{err}");
+    assert!(err.contains("addresses exposed (distinct): 4"), "{err}");
+}
+
+#[test]
+fn archive_kind_sent_does_not_count_the_bcc_header_as_a_leak() {
+    let o = run(&[&readers("mboxo.mbox"), "--archive-kind", "sent"]);
+    let recs = records(&o.stdout);
+    let third = recs
+        .iter()
+        .find(|r| r["location"]["index"] == 3)
+        .expect("the To recipient is still shown to the Bcc recipient");
+    assert!(!exposed_addresses(third).contains(&"dave@gmail.com".to_string()));
+}
+
+#[test]
+fn internal_domain_option() {
+    let path = readers("exports/2024 Q1/one-message.txt");
+    assert_eq!(run(&[&path]).status.code(), Some(1));
+    let o = run(&[&path, "--internal-domain", "client-one.example"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = run(&[&path, "--internal-domain", "not a domain!"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn malformed_message_exits_2_after_scanning_the_rest() {
+    let o = run(&[&readers("malformed.mbox")]);
+    assert_eq!(o.status.code(), Some(2));
+    let recs = records(&o.stdout);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["message_id"], "mf3@corp.example");
+    let err = stderr(&o);
+    assert!(err.contains("malformed.mbox@141: error[Malformed]"), "{err}");
+    assert!(err.contains("malformed: 1"), "{err}");
+}
+
+#[test]
+fn unreadable_input_is_reported_and_the_rest_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.mbox");
+    let o = run(&[missing.to_str().unwrap(), &readers("mboxo.mbox")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(records(&o.stdout).len(), 2);
+    let err = stderr(&o);
+    assert!(err.contains("missing.mbox: error[Unreadable]"), "{err}");
+    assert!(err.contains("unreadable: 1"), "{err}");
+}
+
+#[test]
+fn stdin_plain_and_compressed() {
+    let data = std::fs::read(readers("mboxo.mbox")).unwrap();
+    let o = run_stdin(&["-"], &data);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let recs = records(&o.stdout);
+    assert_eq!(recs.len(), 2);
+    assert_eq!(recs[0]["location"]["path"], "-");
+    assert_eq!(recs[0]["location"]["index"], 2);
+
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&data).unwrap();
+    let o = run_stdin(&["-", "--quiet"], &gz.finish().unwrap());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(records(&o.stdout), recs);
+    assert!(o.stderr.is_empty(), "--quiet prints no summary");
+}
+
+#[test]
+fn compressed_files_are_recognised_by_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read(readers("mboxo.mbox")).unwrap();
+    let p = dir.path().join("export.bin");
+    std::fs::write(&p, zstd::stream::encode_all(&data[..], 3).unwrap()).unwrap();
+    let o = run(&[p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(records(&o.stdout).len(), 2);
+    // Cut in half: the truncation is an error, what was read is still reported.
+    let packed = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &packed[..packed.len() * 2 / 3]).unwrap();
+    let o = run(&[p.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("Truncated"), "{}", stderr(&o));
+}
+
+#[test]
+fn output_file_is_0600_jsonl_and_problems_file_lists_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("findings.jsonl");
+    let problems = dir.path().join("problems.jsonl");
+    let o = run(&[
+        &readers(""),
+        "--output",
+        out.to_str().unwrap(),
+        "--problems",
+        problems.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "truncated and malformed fixtures are errors");
+    assert!(o.stdout.is_empty());
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let recs = records(&std::fs::read(&out).unwrap());
+    assert!(recs.len() >= 7, "{}", recs.len());
+    // Deterministic archive order: paths never go backwards.
+    let paths: Vec<&str> = recs.iter().map(|r| r["location"]["path"].as_str().unwrap()).collect();
+    let mut sorted = paths.clone();
+    sorted.sort();
+    assert_eq!(paths, sorted);
+    let probs = records(&std::fs::read(&problems).unwrap());
+    let kinds: Vec<&str> = probs.iter().map(|p| p["kind"].as_str().unwrap()).collect();
+    for k in ["not-mail", "malformed", "truncated"] {
+        assert!(kinds.contains(&k), "{kinds:?}");
+    }
+    assert!(probs.iter().all(|p| p["location"]["path"].is_string() && p["reason"].is_string()));
+}
+
+#[test]
+fn format_override_reads_an_mbox_as_one_message() {
+    let o = run(&[&readers("mboxo.mbox"), "--format", "eml"]);
+    // Message 1 alone (lunch with a colleague) exposes nobody.
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("messages read: 1 (eml 1)"), "{}", stderr(&o));
+}
+
+#[test]
+fn maildir_and_threads_option() {
+    let o = run(&[&readers("maildir"), "--threads", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let recs = records(&o.stdout);
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0]["format"], "maildir");
+    assert!(recs[0]["location"]["offset"].is_null());
+}
+
+/// The whole real corpus through the binary: no panic, every file accounted for.
+#[test]
+fn spamassassin_corpus_through_the_binary() {
+    let root = shared("corpora/spamassassin");
+    assert!(root.exists(), "missing {}", root.display());
+    let files = walk_count(&root);
+    let dir = tempfile::tempdir().unwrap();
+    let problems = dir.path().join("p.jsonl");
+    let o = run(&[
+        root.to_str().unwrap(),
+        "--problems",
+        problems.to_str().unwrap(),
+        "--output",
+        dir.path().join("f.jsonl").to_str().unwrap(),
+    ]);
+    let code = o.status.code();
+    assert!(matches!(code, Some(0..=2)), "crashed: {code:?} {}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains(&format!("scanned {files} files")), "{err}");
+    let read: u64 = line_number(&err, "messages read: ");
+    let probs = records(&std::fs::read(&problems).unwrap());
+    let file_level = probs
+        .iter()
+        .filter(|p| matches!(p["kind"].as_str(), Some("malformed" | "not-mail" | "unreadable")))
+        .count() as u64;
+    assert!(read + file_level >= files, "{read} + {file_level} < {files}");
+    for p in &probs {
+        assert!(p["location"]["path"].as_str().unwrap().contains("spamassassin"));
+    }
+    // Any error-level problem must show in the exit code.
+    let errors = probs.iter().any(|p| p["level"] == "error");
+    assert_eq!(errors, code == Some(2));
+}
+
+fn walk_count(root: &Path) -> u64 {
+    let mut n = 0;
+    for e in std::fs::read_dir(root).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            n += walk_count(&p);
+        } else {
+            n += 1;
+        }
+    }
+    n
+}
+
+fn line_number(text: &str, prefix: &str) -> u64 {
+    let line = text.lines().find(|l| l.starts_with(prefix)).unwrap();
+    line[prefix.len()..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}

@@ -1,8 +1,233 @@
-//! OWNER: see ARCHITECTURE.md. Placeholder until its helper lands it.
+//! `leakaudit affected`: one row per exposed address, from archives (scanned and evaluated
+//! here) and/or saved findings (`check --format jsonl`), optionally matched to accounts and
+//! pseudonymised. Output files are written atomically with mode 0600.
+
+use crate::progress::Progress;
+use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
+use anyhow::Context;
+use leakaudit_policy::{Engine, OrgConfig, RulePack};
+use leakaudit_remediation::affected::{self, AffectedAccumulator, AffectedFormat};
+use leakaudit_remediation::{MatchMode, SqliteStore};
+use leakaudit_scanner::scan::{input_size_hint, Event, ScanOptions, ScanStats, Scanner};
+use leakaudit_scanner::{ArchiveKind, Message, ProblemLevel};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum OutFormat {
+    Csv,
+    Json,
+}
+
+/// Where exposures come from, shared by `affected` and `remediate plan`.
+#[derive(clap::Args, Clone)]
+pub struct Source {
+    /// Archives to scan: mbox (plain, gzip, zstd), Maildirs, .eml files or folders; `-` = stdin.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<String>,
+    /// Saved findings (JSON Lines of `check --format jsonl`, or `scan` records); repeatable.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub findings: Vec<PathBuf>,
+    /// Organisation settings (default: ./leakaudit.toml when present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Override the archive kind of the config.
+    #[arg(long, value_enum)]
+    pub archive_kind: Option<crate::scan::ArchiveKindArg>,
+    /// A domain of the organisation (repeatable), besides the config's.
+    #[arg(long = "internal-domain", value_name = "DOMAIN")]
+    pub internal_domains: Vec<String>,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    pub source: Source,
+    /// Account store (SQLite file) to match addresses to account ids.
+    #[arg(long, value_name = "DB")]
+    pub accounts: Option<PathBuf>,
+    /// Match Gmail addresses folded (dots and +tags ignored, googlemail.com = gmail.com).
+    #[arg(long)]
+    pub fold_provider_addresses: bool,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: OutFormat,
+    /// Output file (mode 0600, written atomically); standard output when absent or `-`.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace addresses with HMAC-SHA256(KEY, address). Prefer the key file or the env var:
+    /// arguments are visible to other local users.
+    #[arg(long, value_name = "KEY", conflicts_with_all = ["pseudonymise_key_file", "pseudonymise_env"])]
+    pub pseudonymise: Option<String>,
+    /// Read the pseudonymisation key from FILE (trailing newline ignored).
+    #[arg(long, value_name = "FILE", conflicts_with = "pseudonymise_env")]
+    pub pseudonymise_key_file: Option<PathBuf>,
+    /// Read the pseudonymisation key from $LEAKAUDIT_PSEUDONYM_KEY.
+    #[arg(long)]
+    pub pseudonymise_env: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("not implemented yet")
+/// What reading the sources produced.
+pub struct Collected {
+    pub acc: AffectedAccumulator,
+    pub stats: Option<ScanStats>,
+    /// Error-level problems while scanning (the exit code becomes 2).
+    pub errors: u64,
+}
+
+fn load_org_config(path: Option<&Path>) -> anyhow::Result<OrgConfig> {
+    match path {
+        Some(p) => OrgConfig::load(p).with_context(|| format!("loading {}", p.display())),
+        None if Path::new("leakaudit.toml").exists() => {
+            OrgConfig::load(Path::new("leakaudit.toml")).context("loading ./leakaudit.toml")
+        }
+        None => Ok(OrgConfig::default()),
+    }
+}
+
+/// Scans the archives with the policy engine and reads the findings files into one
+/// accumulator. Problems are printed on stderr; the scan goes on.
+pub fn collect(src: &Source) -> anyhow::Result<Collected> {
+    anyhow::ensure!(
+        !src.paths.is_empty() || !src.findings.is_empty(),
+        "give archives to scan and/or --findings FILE"
+    );
+    let mut acc = AffectedAccumulator::new();
+    for f in &src.findings {
+        acc.add_jsonl_file(f)?;
+    }
+    let mut errors = 0;
+    let mut stats = None;
+    if !src.paths.is_empty() {
+        let cfg = load_org_config(src.config.as_deref())?;
+        let mut org = cfg.org();
+        if let Some(k) = src.archive_kind {
+            org.archive_kind = ArchiveKind::from(k);
+        }
+        for d in &src.internal_domains {
+            anyhow::ensure!(
+                org.add_internal_domain(d),
+                "--internal-domain {d:?} is not a valid domain"
+            );
+        }
+        let pack = RulePack::resolve(cfg.rules_dir.as_deref(), cfg.rules_mode).map_err(|errs| {
+            anyhow::anyhow!(
+                "rule files do not validate:\n{}",
+                errs.iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        })?;
+        let engine = Engine::new(pack, org, &cfg.severity_overrides);
+        let scanner = Scanner::new(ScanOptions::default());
+        let total = if src.quiet {
+            None
+        } else {
+            input_size_hint(&src.paths)
+        };
+        let progress = Progress::bytes("scan", total, src.quiet);
+        let process = |m: &Message<'_>| engine.evaluate(m).findings;
+        let s = scanner.scan(&src.paths, process, |ev| match ev {
+            Event::Message { item, .. } => {
+                for f in &item {
+                    acc.add(f);
+                }
+            }
+            Event::Problem(p) => {
+                if p.level == ProblemLevel::Error {
+                    errors += 1;
+                    progress.println(&format!("{p}"));
+                }
+            }
+            Event::Progress { bytes, messages } => progress.update(bytes, messages),
+        });
+        progress.finish();
+        stats = Some(s);
+    }
+    Ok(Collected { acc, stats, errors })
+}
+
+/// The pseudonymisation key from the arguments, if one was asked for.
+fn pseudonym_key(args: &Args) -> anyhow::Result<Option<Vec<u8>>> {
+    let key = if let Some(k) = &args.pseudonymise {
+        Some(k.as_bytes().to_vec())
+    } else if let Some(f) = &args.pseudonymise_key_file {
+        let mut k = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+        while k.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            k.pop();
+        }
+        Some(k)
+    } else if args.pseudonymise_env {
+        Some(
+            std::env::var("LEAKAUDIT_PSEUDONYM_KEY")
+                .context("--pseudonymise-env: LEAKAUDIT_PSEUDONYM_KEY is not set")?
+                .into_bytes(),
+        )
+    } else {
+        None
+    };
+    if let Some(k) = &key {
+        anyhow::ensure!(
+            k.len() >= 16,
+            "the pseudonymisation key must be at least 16 bytes"
+        );
+    }
+    Ok(key)
+}
+
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    let key = pseudonym_key(&args)?;
+    let collected = collect(&args.source)?;
+    let mut rows = collected.acc.rows();
+    if let Some(db) = &args.accounts {
+        let store = SqliteStore::open(db)?;
+        let mode = if args.fold_provider_addresses {
+            MatchMode::ProviderFolding
+        } else {
+            MatchMode::Canonical
+        };
+        affected::match_accounts(&mut rows, &store, mode)?;
+    }
+    if let Some(k) = &key {
+        affected::pseudonymise(&mut rows, k);
+    }
+    let format = match args.format {
+        OutFormat::Csv => AffectedFormat::Csv,
+        OutFormat::Json => AffectedFormat::Json,
+    };
+    match args.output.as_deref() {
+        Some(p) if p != Path::new("-") => {
+            affected::write_file(p, &rows, format, key.is_some())?;
+        }
+        _ => {
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            match format {
+                AffectedFormat::Csv => affected::write_csv(&mut w, &rows)?,
+                AffectedFormat::Json => affected::write_json(&mut w, &rows, key.is_some())?,
+            }
+            w.flush()?;
+        }
+    }
+    if !args.source.quiet {
+        let matched = rows.iter().filter(|r| !r.account_ids.is_empty()).count();
+        let mut line = format!("{} exposed address(es)", rows.len());
+        if args.accounts.is_some() {
+            line.push_str(&format!(", {matched} matched to accounts"));
+        }
+        if let Some(s) = &collected.stats {
+            line.push_str(&format!(", {} message(s) scanned", s.messages));
+        }
+        eprintln!("{line}");
+    }
+    Ok(if collected.errors > 0 {
+        EXIT_ERROR
+    } else if rows.is_empty() {
+        EXIT_CLEAN
+    } else {
+        EXIT_VIOLATION
+    })
 }

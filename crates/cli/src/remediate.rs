@@ -1,8 +1,371 @@
-//! OWNER: see ARCHITECTURE.md. Placeholder until its helper lands it.
+//! `leakaudit remediate`: plan, apply, release, status, verify-log.
+//!
+//! Test-only hook: `LEAKAUDIT_TEST_CRASH_AFTER=N` makes `apply` abort the process (no cleanup,
+//! like a SIGKILL) after the Nth account of the run reached the point named by
+//! `LEAKAUDIT_TEST_CRASH_POINT` (`staged`, `committed` (default) or `logged`), so the tests can
+//! prove that a killed apply resumes without losing or repeating anything.
+
+use crate::affected::{collect, Source};
+use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
+use anyhow::Context;
+use leakaudit_policy::{Engine, RulePack};
+use leakaudit_remediation::apply::{self, ApplyEvent, ApplyOptions};
+use leakaudit_remediation::outbox::{self, Outbox, ReleaseOutcome, Sender};
+use leakaudit_remediation::{
+    affected, audit, build_plan, read_plan, write_plan, AccountStore, Argon2Settings, MatchMode,
+    RemediationPolicy, SqliteStore,
+};
+use leakaudit_scanner::{Format, Location, Message, Org};
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Write the remediation plan (changes nothing).
+    Plan(PlanArgs),
+    /// Execute a plan exactly once: resets, reviews, notifications; resumable.
+    Apply(ApplyArgs),
+    /// Check every staged notification and move them to `OUTBOX/released/new` if all pass.
+    Release {
+        #[arg(long, value_name = "DIR")]
+        outbox: PathBuf,
+    },
+    /// Progress of plans: planned, done, failed, pending, by action.
+    Status {
+        #[arg(long, value_name = "FILE")]
+        db: PathBuf,
+        /// Only this plan (also counts actions not yet recorded as pending).
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
+    },
+    /// Verify the audit log's hash chain (with --db, also that no tail was cut).
+    VerifyLog {
+        #[arg(value_name = "FILE")]
+        log: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct PlanArgs {
+    /// A list written by `leakaudit affected` (CSV or JSON, not pseudonymised).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["paths", "findings"])]
+    pub affected: Option<PathBuf>,
+    #[command(flatten)]
+    pub source: Source,
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Remediation policy (default: the shipped rules/remediation.toml).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+    /// Match Gmail addresses folded (dots and +tags ignored, googlemail.com = gmail.com).
+    #[arg(long)]
+    pub fold_provider_addresses: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ApplyArgs {
+    #[arg(long, value_name = "FILE")]
+    pub plan: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
+    /// Notification outbox (a Maildir is made under DIR/staged).
+    #[arg(long, value_name = "DIR")]
+    pub outbox: PathBuf,
+    /// Audit log (JSON Lines, hash-chained, appended).
+    #[arg(long, value_name = "FILE")]
+    pub log: PathBuf,
+    /// Reset token lifetime: 24h, 90m, 2d, 3600s.
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    pub token_ttl: i64,
+    /// argon2id memory in KiB (at least 19456).
+    #[arg(long, default_value_t = 19456)]
+    pub argon2_m_kib: u32,
+    /// argon2id iterations (at least 2).
+    #[arg(long, default_value_t = 2)]
+    pub argon2_t: u32,
+    /// argon2id lanes (at least 1).
+    #[arg(long, default_value_t = 1)]
+    pub argon2_p: u32,
+    /// The reset page; `?selector=...&token=...` is appended.
+    #[arg(long, default_value = "https://example.invalid/account/reset")]
+    pub reset_base_url: String,
+    /// Sender of the notifications (one ASCII address).
+    #[arg(long, default_value = "Security Team <security@example.invalid>")]
+    pub from: String,
+    /// Accounts hashed in parallel per batch.
+    #[arg(long, default_value_t = 32)]
+    pub batch: usize,
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `24h`, `90m`, `2d`, `3600s` or plain seconds.
+fn parse_duration(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (24h, 90m, 2d, 3600s)"))?;
+    let mul = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{s}`: unit must be s, m, h or d")),
+    };
+    let v = n * mul;
+    if v <= 0 {
+        return Err("the duration must be positive".into());
+    }
+    Ok(v)
+}
 
 pub fn run(cmd: Command) -> anyhow::Result<u8> {
-    match cmd {}
+    match cmd {
+        Command::Plan(a) => plan(a),
+        Command::Apply(a) => apply_cmd(a),
+        Command::Release { outbox } => release(&outbox),
+        Command::Status { db, plan } => status(&db, plan.as_deref()),
+        Command::VerifyLog { log, db } => verify_log(&log, db.as_deref()),
+    }
+}
+
+fn plan(a: PlanArgs) -> anyhow::Result<u8> {
+    let policy = match &a.policy {
+        Some(p) => RemediationPolicy::load(p)?,
+        None => RemediationPolicy::builtin(),
+    };
+    let mut scan_errors = 0;
+    let rows = match &a.affected {
+        Some(f) => {
+            let list = affected::read_file(f)?;
+            anyhow::ensure!(
+                !list.pseudonymised,
+                "{} is pseudonymised: plan from the clear list or the findings",
+                f.display()
+            );
+            list.rows
+        }
+        None => {
+            let c = collect(&a.source)?;
+            scan_errors = c.errors;
+            c.acc.rows()
+        }
+    };
+    let store = SqliteStore::open(&a.db)?;
+    let mode = if a.fold_provider_addresses {
+        MatchMode::ProviderFolding
+    } else {
+        MatchMode::Canonical
+    };
+    let plan = build_plan(&rows, &store, &policy, mode)?;
+    write_plan(&a.out, &plan)?;
+    let t = plan.totals;
+    eprintln!(
+        "plan {} written to {}: {} affected address(es), {} matched to {} account(s), {} unmatched",
+        plan.content_hash,
+        a.out.display(),
+        t.affected_addresses,
+        t.affected_addresses - t.unmatched_addresses,
+        t.accounts,
+        t.unmatched_addresses
+    );
+    eprintln!(
+        "  force-password-reset {}  human-review {}  notify {}  (nothing changed; run `remediate apply`)",
+        t.force_password_reset, t.human_review, t.notify
+    );
+    if scan_errors > 0 {
+        eprintln!(
+            "error: {scan_errors} input problem(s) while scanning: the plan may be incomplete"
+        );
+        return Ok(EXIT_ERROR);
+    }
+    Ok(EXIT_CLEAN)
+}
+
+/// The policy engine as an outbox check: any finding other than the expected reset link
+/// refuses the message.
+fn engine_check() -> anyhow::Result<Engine> {
+    let pack = RulePack::builtin();
+    Ok(Engine::new(pack, Org::with_defaults(), &Default::default()))
+}
+
+fn engine_reasons(engine: &Engine, raw: &[u8]) -> Vec<String> {
+    let envelope = match leakaudit_scanner::headers::parse_envelope(raw) {
+        Ok(e) => e,
+        Err(e) => return vec![format!("unreadable header: {e}")],
+    };
+    let msg = Message {
+        location: Location::file("outbox"),
+        format: Format::Eml,
+        raw,
+        mbox_quoted: false,
+        envelope,
+    };
+    engine
+        .evaluate(&msg)
+        .findings
+        .into_iter()
+        .filter(|f| f.rule_id != "password-reset-link")
+        .map(|f| format!("policy rule {} fires: {}", f.rule_id, f.message))
+        .collect()
+}
+
+fn crash_hook() -> Option<(usize, String)> {
+    let n = std::env::var("LEAKAUDIT_TEST_CRASH_AFTER")
+        .ok()?
+        .parse()
+        .ok()?;
+    let point =
+        std::env::var("LEAKAUDIT_TEST_CRASH_POINT").unwrap_or_else(|_| "committed".to_string());
+    Some((n, point))
+}
+
+fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
+    let argon2 = Argon2Settings::new(a.argon2_m_kib, a.argon2_t, a.argon2_p)?;
+    let plan = read_plan(&a.plan)?;
+    let mut store = SqliteStore::open(&a.db)?;
+    let engine = engine_check()?;
+    let check = |raw: &[u8]| engine_reasons(&engine, raw);
+    let opts = ApplyOptions {
+        outbox: a.outbox.clone(),
+        log: a.log.clone(),
+        token_ttl_secs: a.token_ttl,
+        argon2,
+        reset_base_url: a.reset_base_url.clone(),
+        sender: Sender::new(&a.from)?,
+        batch: a.batch,
+        extra_check: Some(&check),
+    };
+    let crash = crash_hook();
+    let mut seen = 0usize;
+    let mut on_event = |ev: ApplyEvent<'_>| {
+        let (name, _n) = match ev {
+            ApplyEvent::Staged { .. } => ("staged", 0),
+            ApplyEvent::Committed { n, .. } => ("committed", n),
+            ApplyEvent::Logged { n, .. } => ("logged", n),
+        };
+        if let Some((after, point)) = &crash {
+            if name == point {
+                seen += 1;
+                if seen >= *after {
+                    // Test hook: die like a SIGKILL, no unwinding, no flushing.
+                    std::process::abort();
+                }
+            }
+        }
+    };
+    let report = apply::apply(&plan, &mut store, &opts, &mut on_event)?;
+    if !a.quiet {
+        eprintln!(
+            "plan {}: {} account(s): {} done now, {} already done, {} failed",
+            plan.content_hash,
+            report.accounts_total,
+            report.accounts_done,
+            report.accounts_already_done,
+            report.failed.len()
+        );
+        eprintln!(
+            "  resets {}  reviews {}  notifications staged {}  log entries recovered {}",
+            report.resets, report.reviews, report.notifications, report.recovered_log_entries
+        );
+    }
+    for (acct, why) in &report.failed {
+        eprintln!("error: account {acct}: {why} (will be retried by the next apply)");
+    }
+    if report.complete {
+        eprintln!(
+            "complete: notifications staged in {}; check and release them with `leakaudit remediate release --outbox {}`",
+            Outbox::new(&a.outbox).staged().join("new").display(),
+            a.outbox.display()
+        );
+        Ok(EXIT_CLEAN)
+    } else {
+        Ok(EXIT_ERROR)
+    }
+}
+
+fn release(dir: &Path) -> anyhow::Result<u8> {
+    let engine = engine_check()?;
+    let check = |raw: &[u8]| engine_reasons(&engine, raw);
+    match outbox::release(&Outbox::new(dir), Some(&check))? {
+        ReleaseOutcome::Released { count, dir } => {
+            eprintln!("released {count} notification(s)");
+            println!("{}", dir.display());
+            Ok(EXIT_CLEAN)
+        }
+        ReleaseOutcome::Refused(list) => {
+            for r in &list {
+                eprintln!("refused: {}: {}", r.path.display(), r.reasons.join("; "));
+            }
+            eprintln!(
+                "nothing released: {} message(s) would expose someone or were not written by apply",
+                list.len()
+            );
+            Ok(EXIT_VIOLATION)
+        }
+    }
+}
+
+fn status(db: &Path, plan_path: Option<&Path>) -> anyhow::Result<u8> {
+    let store = SqliteStore::open(db)?;
+    let plan = plan_path.map(read_plan).transpose()?;
+    let hashes = match &plan {
+        Some(p) => vec![p.content_hash.clone()],
+        None => store.plans()?,
+    };
+    if hashes.is_empty() {
+        println!("no plan has been applied to this store");
+    }
+    for h in hashes {
+        let st = apply::status(&store, &h, plan.as_ref())?;
+        println!("plan {h}");
+        println!(
+            "  {:<22} {:>8} {:>8} {:>8} {:>8}",
+            "action", "planned", "done", "failed", "pending"
+        );
+        for (kind, s) in &st {
+            println!(
+                "  {:<22} {:>8} {:>8} {:>8} {:>8}",
+                kind, s.planned, s.done, s.failed, s.pending
+            );
+        }
+    }
+    Ok(EXIT_CLEAN)
+}
+
+fn verify_log(log: &Path, db: Option<&Path>) -> anyhow::Result<u8> {
+    let first = audit::read_entries(log)
+        .with_context(|| format!("reading {}", log.display()))?
+        .into_iter()
+        .next();
+    let head = match (db, &first) {
+        (Some(db), Some(e)) => SqliteStore::open(db)?.audit_head(&e.plan)?,
+        _ => None,
+    };
+    match audit::verify(log, head.as_ref()) {
+        Ok(v) => {
+            println!(
+                "ok: {} entries, chain intact{}",
+                v.entries,
+                if db.is_some() {
+                    ", tail matches the store"
+                } else {
+                    " (pass --db to also check that no tail was cut)"
+                }
+            );
+            Ok(EXIT_CLEAN)
+        }
+        Err(e @ leakaudit_remediation::Error::AuditLog { .. }) => {
+            eprintln!("{e}");
+            Ok(EXIT_VIOLATION)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

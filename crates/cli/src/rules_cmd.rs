@@ -1,8 +1,151 @@
-//! OWNER: see ARCHITECTURE.md. Placeholder until its helper lands it.
+//! `leakaudit rules validate|test|list`: check rule files, run their fixtures, list rules.
+//! OWNER: policy helper.
+
+use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
+use leakaudit_policy::{fixtures, OrgConfig, RulePack};
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Validate rule files: every error of every file, each with file:line:col (exit 2 on
+    /// any error). Without DIR, the built-in pack.
+    Validate {
+        /// Folder of rule files (*.toml; remediation.toml is skipped).
+        dir: Option<PathBuf>,
+    },
+    /// Run the fixtures under fixtures/rules/<rule-id>/ and print TP/FP/FN/TN per rule
+    /// (exit 1 on any mismatch or a rule without leaking and clean fixtures).
+    Test {
+        /// Folder of rule files tested alone; without it, the built-in pack.
+        dir: Option<PathBuf>,
+        /// Fixture folder.
+        #[arg(long, default_value = "fixtures/rules", value_name = "DIR")]
+        fixtures: PathBuf,
+        /// Organisation settings for the fixtures (default: built-in defaults only).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Print the result of every fixture.
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// List the rules of a pack (id, kind, severity, summary).
+    List {
+        dir: Option<PathBuf>,
+    },
+}
+
+fn pack_of(dir: Option<&Path>) -> Result<RulePack, Vec<leakaudit_policy::RuleError>> {
+    match dir {
+        Some(d) => RulePack::load_dir(d),
+        None => Ok(RulePack::builtin()),
+    }
+}
 
 pub fn run(cmd: Command) -> anyhow::Result<u8> {
-    match cmd {}
+    match cmd {
+        Command::Validate { dir } => match pack_of(dir.as_deref()) {
+            Ok(pack) => {
+                for s in &pack.skipped {
+                    eprintln!("skipped {} (not a rule file)", s.display());
+                }
+                println!(
+                    "{} rule{} ok",
+                    pack.rules.len(),
+                    if pack.rules.len() == 1 { "" } else { "s" }
+                );
+                Ok(EXIT_CLEAN)
+            }
+            Err(errs) => {
+                for e in &errs {
+                    println!("{e}");
+                }
+                eprintln!(
+                    "{} error{} in rule files",
+                    errs.len(),
+                    if errs.len() == 1 { "" } else { "s" }
+                );
+                Ok(EXIT_ERROR)
+            }
+        },
+        Command::Test {
+            dir,
+            fixtures: fdir,
+            config,
+            verbose,
+        } => {
+            let pack = match pack_of(dir.as_deref()) {
+                Ok(p) => p,
+                Err(errs) => {
+                    for e in &errs {
+                        println!("{e}");
+                    }
+                    return Ok(EXIT_ERROR);
+                }
+            };
+            let base = match &config {
+                Some(c) => OrgConfig::load(c).map_err(|e| anyhow::anyhow!("{e}"))?,
+                None => OrgConfig::default(),
+            };
+            let report = fixtures::run(&pack, &fdir, &base)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", fdir.display()))?;
+            for f in &report.fixtures {
+                if verbose || !f.passed() {
+                    let status = if f.passed() { "ok  " } else { "FAIL" };
+                    let show = |s: &std::collections::BTreeSet<String>| {
+                        if s.is_empty() {
+                            "ok".to_string()
+                        } else {
+                            s.iter().cloned().collect::<Vec<_>>().join(", ")
+                        }
+                    };
+                    match &f.error {
+                        Some(e) => println!("{status} {}: {e}", f.path.display()),
+                        None => println!(
+                            "{status} {}: expected {}, fired {}",
+                            f.path.display(),
+                            show(&f.expected),
+                            show(&f.fired)
+                        ),
+                    }
+                }
+            }
+            print!("{}", report.table());
+            for p in &report.problems {
+                println!("problem: {p}");
+            }
+            let failed = report.fixtures.iter().filter(|f| !f.passed()).count();
+            println!(
+                "{} fixtures, {} failed, {} problems",
+                report.fixtures.len(),
+                failed,
+                report.problems.len()
+            );
+            Ok(if report.passed() {
+                EXIT_CLEAN
+            } else {
+                EXIT_VIOLATION
+            })
+        }
+        Command::List { dir } => match pack_of(dir.as_deref()) {
+            Ok(pack) => {
+                for r in &pack.rules {
+                    println!(
+                        "{:<26} {:<24} {:<8} {}{}",
+                        r.info.id,
+                        r.info.kind,
+                        r.info.severity.as_str(),
+                        r.info.summary,
+                        if r.enabled { "" } else { " (disabled)" }
+                    );
+                }
+                Ok(EXIT_CLEAN)
+            }
+            Err(errs) => {
+                for e in &errs {
+                    println!("{e}");
+                }
+                Ok(EXIT_ERROR)
+            }
+        },
+    }
 }

@@ -1,6 +1,29 @@
 //! leakaudit-policy: rule files, their validation, evaluation of messages into findings, and
-//! the gate's outputs (baseline, SARIF, JUnit).
+//! the gate's outputs (baseline, SARIF, JUnit, human and JSON reports).
+//!
+//! Flow: [`RulePack`] (built-in or `--rules DIR`) + [`OrgConfig`] -> [`Engine`];
+//! `Engine::evaluate(&Message)` -> [`Evaluation`] (exposure + findings) on worker threads;
+//! the renderers take [`report::MessageReport`]s in archive order.
 
+pub mod allow;
+pub mod baseline;
+pub mod config;
+pub mod content;
+pub mod engine;
+pub mod error;
 pub mod finding;
+pub mod fixtures;
+pub mod junit;
+pub mod orgview;
+pub mod pack;
+pub mod redact;
+pub mod report;
+pub mod rules;
+pub mod sarif;
 
+pub use config::OrgConfig;
+pub use engine::{Engine, Evaluation};
+pub use error::{ConfigError, RuleError};
 pub use finding::{Finding, Severity};
+pub use pack::{Rule, RuleInfo, RulePack, RulesMode};
+pub use report::MessageReport;

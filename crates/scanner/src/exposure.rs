@@ -1,11 +1,27 @@
 //! The exposure model: which recipients a message shows to which other parties.
 //!
-//! OWNER: exposure/headers helper. The types below are the agreed contract; the analysis
-//! is to be implemented here (see ARCHITECTURE.md for the model's rules).
+//! Rules (see also ARCHITECTURE.md):
+//! - **Internal** addresses: at a domain listed in [`Org::internal_domains`] or a subdomain of
+//!   one, and (when [`Org::sender_domain_internal`]) at the From domain of the message or a
+//!   subdomain of it. Exception: when the From domain is a consumer provider, only the sender's
+//!   own address is internal, never the whole provider (a mass mail sent from a gmail.com
+//!   account must not make every gmail.com recipient "internal").
+//! - **Parties** of external addresses: at a consumer provider ([`Org::consumer_domains`],
+//!   exact domain match) each address is its own party (key: the address); at any other
+//!   domain all addresses form one party (key: the domain, exact: `eu.acme.com` and
+//!   `acme.com` are two parties, since we ship no public-suffix list).
+//! - **Visible** recipients: To, Cc, Resent-To, Resent-Cc, and Bcc/Resent-Bcc only when the
+//!   archive is [`ArchiveKind::Transmitted`] (a Bcc header in a sender's Sent copy is normal).
+//! - **Viewers**: every recipient in every field (a Bcc recipient sees To and Cc).
+//! - An external visible address is **exposed** when a viewer belongs to another external
+//!   party; its audience is the number of distinct external parties among all recipients
+//!   other than its own. Internal recipients are never audience and never exposed.
+//!
+//! Linear in the number of recipients (hash sets), so a 20,000-address header is cheap.
 
 use crate::model::{Address, Envelope, Field};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Whether a Bcc header in the archive is itself a leak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -63,21 +79,422 @@ impl Exposure {
     }
 }
 
+/// The shipped consumer-provider list (`rules/consumer-domains.txt`), compiled in.
+pub const CONSUMER_DOMAINS_TXT: &str = include_str!("../../../rules/consumer-domains.txt");
+
+/// Parses a domain list: one domain per line, `#` comments, blank lines ignored; each domain
+/// canonicalised (lowercase IDNA ASCII). Lines that are not domains are returned as errors
+/// with their 1-based line number.
+pub fn parse_domain_list(text: &str) -> (BTreeSet<String>, Vec<(usize, String)>) {
+    let mut set = BTreeSet::new();
+    let mut bad = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        match crate::address::canonical_domain(line) {
+            Some(d) => {
+                set.insert(d);
+            }
+            None => bad.push((i + 1, line.to_owned())),
+        }
+    }
+    (set, bad)
+}
+
 impl Org {
     /// The shipped defaults: consumer providers from `rules/consumer-domains.txt`, the From
-    /// domain internal, archive kind transmitted.
+    /// domain internal, archive kind transmitted, no extra internal domains.
     pub fn with_defaults() -> Org {
         Org {
             internal_domains: BTreeSet::new(),
-            consumer_domains: BTreeSet::new(),
+            consumer_domains: parse_domain_list(CONSUMER_DOMAINS_TXT).0,
             sender_domain_internal: true,
             archive_kind: ArchiveKind::Transmitted,
         }
+    }
+
+    /// Adds an internal domain in canonical form; `false` if it is not a valid domain.
+    pub fn add_internal_domain(&mut self, domain: &str) -> bool {
+        match crate::address::canonical_domain(domain) {
+            Some(d) => {
+                self.internal_domains.insert(d);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds a consumer-provider domain in canonical form; `false` if it is not a valid domain.
+    pub fn add_consumer_domain(&mut self, domain: &str) -> bool {
+        match crate::address::canonical_domain(domain) {
+            Some(d) => {
+                self.consumer_domains.insert(d);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `domain` (canonical) is a consumer provider.
+    pub fn is_consumer(&self, domain: &str) -> bool {
+        self.consumer_domains.contains(domain)
+    }
+
+    /// Whether `domain` (canonical) is one of the organisation's domains or a subdomain of one.
+    pub fn is_internal_domain(&self, domain: &str) -> bool {
+        !self.internal_domains.is_empty()
+            && suffixes(domain).any(|s| self.internal_domains.contains(s))
+    }
+
+    /// Party key of an external address: the address at a consumer provider, else the domain.
+    pub fn party_key<'a>(&self, address: &'a Address) -> &'a str {
+        if self.is_consumer(address.domain()) {
+            address.as_str()
+        } else {
+            address.domain()
+        }
+    }
+
+    /// The per-message view: who is internal for a message from `sender`.
+    pub fn view<'a>(&'a self, sender: Option<&'a Address>) -> OrgView<'a> {
+        let (sender_domain, sender_address) = match sender {
+            Some(a) if self.sender_domain_internal => {
+                if self.is_consumer(a.domain()) {
+                    (None, Some(a))
+                } else {
+                    (Some(a.domain()), Some(a))
+                }
+            }
+            _ => (None, None),
+        };
+        OrgView {
+            org: self,
+            sender_domain,
+            sender_address,
+        }
+    }
+}
+
+/// `a.b.c` -> `a.b.c`, `b.c`, `c`.
+fn suffixes(domain: &str) -> impl Iterator<Item = &str> {
+    std::iter::successors(Some(domain), |d| d.split_once('.').map(|(_, rest)| rest))
+}
+
+/// [`Org`] applied to one message (its sender known).
+#[derive(Debug, Clone, Copy)]
+pub struct OrgView<'a> {
+    org: &'a Org,
+    /// Internal because it is the (non-consumer) From domain.
+    sender_domain: Option<&'a str>,
+    /// The sender's own address (internal even at a consumer provider).
+    sender_address: Option<&'a Address>,
+}
+
+impl OrgView<'_> {
+    /// Whether `address` belongs to the organisation for this message.
+    pub fn is_internal(&self, address: &Address) -> bool {
+        self.sender_address == Some(address) || self.is_internal_domain(address.domain())
+    }
+
+    /// Whether every address at `domain` (canonical) is internal for this message.
+    pub fn is_internal_domain(&self, domain: &str) -> bool {
+        if let Some(sd) = self.sender_domain {
+            if suffixes(domain).any(|s| s == sd) {
+                return true;
+            }
+        }
+        self.org.is_internal_domain(domain)
     }
 }
 
 /// Computes which external recipients `env` shows to which other external parties.
 pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
-    let _ = (env, org);
-    Exposure::default()
+    let view = org.view(env.from.first().map(|m| &m.address));
+    let transmitted = org.archive_kind == ArchiveKind::Transmitted;
+
+    // Pass 1: external party keys among all recipients (the possible audience), and the
+    // visible external addresses in first-seen order with their fields.
+    let mut parties: HashSet<&str> = HashSet::new();
+    let mut visible_parties: HashSet<&str> = HashSet::new();
+    let mut order: Vec<&Address> = Vec::new();
+    // address -> (fields bitmask over Field::ALL, in_group)
+    let mut seen: HashMap<&Address, (u8, bool)> = HashMap::new();
+    let mut internal_cache: HashMap<&str, bool> = HashMap::new();
+    for r in &env.recipients {
+        let addr = &r.mailbox.address;
+        let internal = view.sender_address == Some(addr)
+            || *internal_cache
+                .entry(addr.domain())
+                .or_insert_with(|| view.is_internal_domain(addr.domain()));
+        if internal {
+            continue;
+        }
+        let party = org.party_key(addr);
+        parties.insert(party);
+        let visible = transmitted || !r.field.is_blind();
+        if !visible {
+            continue;
+        }
+        visible_parties.insert(party);
+        let bit = 1u8 << (r.field as u8);
+        let entry = seen.entry(addr).or_insert_with(|| {
+            order.push(addr);
+            (0, false)
+        });
+        entry.0 |= bit;
+        entry.1 |= r.group.is_some();
+    }
+
+    let mut audience_parties: Vec<String> = parties.iter().map(|s| (*s).to_owned()).collect();
+    audience_parties.sort_unstable();
+
+    // Pass 2: every visible external address is seen by the other external parties.
+    let others = parties.len().saturating_sub(1);
+    let exposed = if others == 0 {
+        Vec::new()
+    } else {
+        order
+            .into_iter()
+            .map(|addr| {
+                let (mask, in_group) = seen[addr];
+                ExposedAddress {
+                    address: addr.clone(),
+                    fields: Field::ALL
+                        .into_iter()
+                        .filter(|f| mask & (1u8 << (*f as u8)) != 0)
+                        .collect(),
+                    party: org.party_key(addr).to_owned(),
+                    audience: others,
+                    in_group,
+                }
+            })
+            .collect()
+    };
+    Exposure {
+        exposed,
+        visible_parties: visible_parties.len(),
+        audience_parties,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::headers::parse_envelope;
+
+    fn env(s: &str) -> Envelope {
+        parse_envelope(s.as_bytes()).unwrap()
+    }
+
+    fn run(s: &str) -> Exposure {
+        analyse(&env(s), &Org::with_defaults())
+    }
+
+    fn exposed(x: &Exposure) -> Vec<(&str, usize)> {
+        x.exposed
+            .iter()
+            .map(|e| (e.address.as_str(), e.audience))
+            .collect()
+    }
+
+    #[test]
+    fn shipped_consumer_list_parses_cleanly() {
+        let (set, bad) = parse_domain_list(CONSUMER_DOMAINS_TXT);
+        assert!(bad.is_empty(), "{bad:?}");
+        assert!(set.len() >= 60);
+        for d in [
+            "gmail.com",
+            "qq.com",
+            "mail.ru",
+            "proton.me",
+            "yahoo.co.uk",
+            "163.com",
+        ] {
+            assert!(set.contains(d), "{d}");
+        }
+        let (_, bad) = parse_domain_list("ok.example # comment\nnot a domain\n");
+        assert_eq!(bad, [(2, "not a domain".to_owned())]);
+    }
+
+    #[test]
+    fn support_thread_with_customer_and_colleague_is_not_exposed() {
+        let x = run("From: Support <help@shop.example>\n\
+                     To: Customer <jane@acme.example>\n\
+                     Cc: Colleague <joe@acme.example>, agent2@shop.example\n\n");
+        assert!(!x.exposes(), "{x:?}");
+        assert_eq!(x.visible_parties, 1);
+        assert_eq!(x.audience_parties, ["acme.example"]);
+    }
+
+    #[test]
+    fn internal_only_mail_exposes_nobody() {
+        let mut org = Org::with_defaults();
+        assert!(org.add_internal_domain("Shop-Group.EXAMPLE"));
+        let e = env(
+            "From: ceo@shop.example\nTo: all@shop.example, cfo@eu.shop.example\n\
+                     Cc: legal@shop-group.example, it@de.shop-group.example\n\n",
+        );
+        let x = analyse(&e, &org);
+        assert!(!x.exposes());
+        assert_eq!(x.visible_parties, 0);
+        assert!(x.audience_parties.is_empty());
+    }
+
+    #[test]
+    fn proper_bcc_marketing_with_undisclosed_recipients() {
+        let e = env("From: news@shop.example\nTo: undisclosed-recipients:;\n\
+                     Bcc: a@gmail.com, b@gmail.com, c@acme.example\n\n");
+        let mut org = Org::with_defaults();
+        // A Sent copy: the Bcc header is normal there, nobody is exposed.
+        org.archive_kind = ArchiveKind::Sent;
+        let x = analyse(&e, &org);
+        assert!(!x.exposes());
+        assert_eq!(x.visible_parties, 0);
+        assert_eq!(x.audience_parties.len(), 3);
+        // The usual transmitted copy of such a mail has no Bcc header at all.
+        let e = env("From: news@shop.example\nTo: undisclosed-recipients:;\n\n");
+        let x = run_env(&e);
+        assert!(!x.exposes());
+        assert!(x.audience_parties.is_empty());
+    }
+
+    fn run_env(e: &Envelope) -> Exposure {
+        analyse(e, &Org::with_defaults())
+    }
+
+    #[test]
+    fn single_transactional_mail_exposes_nobody() {
+        let x = run("From: orders@shop.example\nTo: Jane <jane@gmail.com>\n\n");
+        assert!(!x.exposes());
+        assert_eq!(x.visible_parties, 1);
+        assert_eq!(x.audience_parties, ["jane@gmail.com"]);
+    }
+
+    #[test]
+    fn thousand_address_batch_in_to_exposes_everyone_to_999() {
+        let list: Vec<String> = (0..1000)
+            .map(|i| match i % 3 {
+                0 => format!("user{i}@gmail.com"),
+                1 => format!("user{i}@qq.com"),
+                _ => format!("user{i}@company{i}.example"),
+            })
+            .collect();
+        let raw = format!("From: promo@shop.example\nTo: {}\n\n", list.join(",\n "));
+        let x = run(&raw);
+        assert_eq!(x.exposed.len(), 1000);
+        assert!(x.exposed.iter().all(|e| e.audience == 999));
+        assert!(x.exposed.iter().all(|e| e.fields == [Field::To]));
+        assert_eq!(x.visible_parties, 1000);
+        assert_eq!(x.audience_parties.len(), 1000);
+        assert_eq!(x.exposed[0].address.as_str(), "user0@gmail.com");
+        assert_eq!(x.exposed[0].party, "user0@gmail.com");
+        assert_eq!(x.exposed[2].party, "company2.example");
+        let mut sorted = x.audience_parties.clone();
+        sorted.sort();
+        assert_eq!(sorted, x.audience_parties);
+    }
+
+    #[test]
+    fn twenty_thousand_addresses_is_linear() {
+        let list: Vec<String> = (0..20_000).map(|i| format!("u{i}@gmail.com")).collect();
+        let raw = format!("From: promo@shop.example\nTo: {}\n\n", list.join(", "));
+        let x = run(&raw);
+        assert_eq!(x.exposed.len(), 20_000);
+        assert_eq!(x.exposed[19_999].audience, 19_999);
+    }
+
+    #[test]
+    fn bcc_depends_on_archive_kind() {
+        let e = env("From: news@shop.example\nTo: a@gmail.com\nBcc: b@yahoo.com\n\n");
+        let x = run_env(&e);
+        assert_eq!(exposed(&x), [("a@gmail.com", 1), ("b@yahoo.com", 1)]);
+        assert_eq!(x.exposed[1].fields, [Field::Bcc]);
+        assert_eq!(x.visible_parties, 2);
+        let mut sent = Org::with_defaults();
+        sent.archive_kind = ArchiveKind::Sent;
+        let x = analyse(&e, &sent);
+        // The Bcc recipient still saw the To list.
+        assert_eq!(exposed(&x), [("a@gmail.com", 1)]);
+        assert_eq!(x.visible_parties, 1);
+        assert_eq!(x.audience_parties, ["a@gmail.com", "b@yahoo.com"]);
+    }
+
+    #[test]
+    fn bcc_viewer_sees_a_to_recipient_even_in_sent_kind() {
+        let e = env("From: me@shop.example\nTo: Client <client@acme.example>\n\
+                     Resent-Bcc: spy@other.example\n\n");
+        let mut org = Org::with_defaults();
+        org.archive_kind = ArchiveKind::Sent;
+        let x = analyse(&e, &org);
+        assert_eq!(exposed(&x), [("client@acme.example", 1)]);
+        assert_eq!(x.exposed[0].party, "acme.example");
+    }
+
+    #[test]
+    fn idn_twins_are_one_address_and_one_party() {
+        let x = run("From: shop@shop.example\n\
+                     To: Bob <Bob@Exämple.com>, bob@xn--exmple-cua.com, al@gmail.com\n\
+                     Cc: BOB@XN--EXMPLE-CUA.COM\n\n");
+        assert_eq!(
+            exposed(&x),
+            [("bob@xn--exmple-cua.com", 1), ("al@gmail.com", 1)]
+        );
+        assert_eq!(x.exposed[0].fields, [Field::To, Field::Cc]);
+        assert_eq!(x.audience_parties, ["al@gmail.com", "xn--exmple-cua.com"]);
+    }
+
+    #[test]
+    fn group_members_are_exposed_and_flagged() {
+        let x = run("From: shop@shop.example\nTo: Clients: a@gmail.com, b@gmail.com;\n\n");
+        assert_eq!(exposed(&x), [("a@gmail.com", 1), ("b@gmail.com", 1)]);
+        assert!(x.exposed.iter().all(|e| e.in_group));
+    }
+
+    #[test]
+    fn two_consumer_addresses_are_two_parties_but_colleagues_are_one() {
+        let x = run("From: shop@shop.example\nTo: a@gmail.com, b@gmail.com\n\n");
+        assert_eq!(exposed(&x), [("a@gmail.com", 1), ("b@gmail.com", 1)]);
+        let x = run("From: shop@shop.example\nTo: a@acme.example, b@acme.example\n\n");
+        assert!(!x.exposes());
+    }
+
+    #[test]
+    fn consumer_sender_domain_is_not_internal() {
+        // A mass mail sent from a gmail.com account: its gmail recipients are strangers.
+        let x = run("From: organiser@gmail.com\nTo: a@gmail.com, b@gmail.com\n\
+                     Cc: organiser@gmail.com\n\n");
+        assert_eq!(exposed(&x), [("a@gmail.com", 1), ("b@gmail.com", 1)]);
+        assert_eq!(x.audience_parties, ["a@gmail.com", "b@gmail.com"]);
+    }
+
+    #[test]
+    fn sender_domain_rule_can_be_switched_off() {
+        let e = env("From: me@shop.example\nTo: a@shop.example, b@gmail.com\n\n");
+        assert!(!run_env(&e).exposes());
+        let mut org = Org::with_defaults();
+        org.sender_domain_internal = false;
+        let x = analyse(&e, &org);
+        assert_eq!(exposed(&x), [("a@shop.example", 1), ("b@gmail.com", 1)]);
+    }
+
+    #[test]
+    fn internal_recipients_are_never_audience() {
+        // One external party plus many internal viewers: nobody exposed.
+        let x =
+            run("From: me@shop.example\nTo: a@gmail.com\nCc: x@shop.example, y@shop.example\n\n");
+        assert!(!x.exposes());
+        assert_eq!(x.audience_parties, ["a@gmail.com"]);
+    }
+
+    #[test]
+    fn internal_domain_matching_is_label_wise() {
+        let mut org = Org::with_defaults();
+        org.add_internal_domain("shop.example");
+        assert!(org.is_internal_domain("shop.example"));
+        assert!(org.is_internal_domain("mail.shop.example"));
+        assert!(!org.is_internal_domain("evilshop.example"));
+        assert!(!org.is_internal_domain("example"));
+    }
 }

@@ -9,6 +9,7 @@ pub mod exposure;
 pub mod headers;
 pub mod io;
 pub mod model;
+pub mod read;
 pub mod scan;
 
 pub use exposure::{ArchiveKind, ExposedAddress, Exposure, Org};

@@ -217,6 +217,18 @@ pub struct Message<'a> {
     pub envelope: Envelope,
 }
 
+impl Message<'_> {
+    /// The message with mbox `>From ` quoting removed one level (see
+    /// [`crate::read::mbox::unquote`]); the stored bytes when it was not read from an mbox.
+    pub fn unquoted(&self) -> std::borrow::Cow<'_, [u8]> {
+        if self.mbox_quoted {
+            crate::read::mbox::unquote(self.raw)
+        } else {
+            std::borrow::Cow::Borrowed(self.raw)
+        }
+    }
+}
+
 /// How serious a problem is for the exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -1,0 +1,143 @@
+//! `leakaudit.toml`: the organisation's settings (library side; the CLI finds the file).
+//!
+//! ```toml
+//! internal_domains = ["example.com", "example.org"]
+//! archive_kind = "transmitted"        # or "sent"
+//! sender_domain_internal = true
+//! consumer_domains_extra = ["mail.example.net"]
+//! rules_dir = "rules"                 # relative to this file
+//! rules_mode = "extend"               # or "replace"
+//! fail_on = "high"
+//! [severity_overrides]
+//! bcc-header-leak = "critical"
+//! ```
+//! Unknown keys are errors with file, line and column.
+
+use crate::error::{line_col, ConfigError};
+use crate::finding::Severity;
+use crate::pack::RulesMode;
+use leakaudit_scanner::address::canonical_domain;
+use leakaudit_scanner::{ArchiveKind, Org};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The organisation's settings, as loaded (all optional in the file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrgConfig {
+    /// The organisation's own domains (the From domain of each message is internal too,
+    /// unless `sender_domain_internal = false`).
+    pub internal_domains: Vec<String>,
+    pub archive_kind: ArchiveKind,
+    pub sender_domain_internal: bool,
+    /// Consumer providers to add to the shipped list (each address there is its own party).
+    pub consumer_domains_extra: Vec<String>,
+    /// Rules folder, relative to the config file.
+    pub rules_dir: Option<PathBuf>,
+    pub rules_mode: RulesMode,
+    /// Default for `check --fail-on`.
+    pub fail_on: Option<Severity>,
+    pub severity_overrides: BTreeMap<String, Severity>,
+}
+
+impl Default for OrgConfig {
+    fn default() -> Self {
+        OrgConfig {
+            internal_domains: Vec::new(),
+            archive_kind: ArchiveKind::Transmitted,
+            sender_domain_internal: true,
+            consumer_domains_extra: Vec::new(),
+            rules_dir: None,
+            rules_mode: RulesMode::Extend,
+            fail_on: None,
+            severity_overrides: BTreeMap::new(),
+        }
+    }
+}
+
+impl OrgConfig {
+    /// Reads and validates `path`. `rules_dir` is made relative to the file's folder.
+    pub fn load(path: &Path) -> Result<OrgConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut cfg = OrgConfig::parse(path, &text)?;
+        if let Some(d) = &cfg.rules_dir {
+            if d.is_relative() {
+                let base = path.parent().unwrap_or(Path::new("."));
+                cfg.rules_dir = Some(base.join(d));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Parses `text` (named `path` in errors).
+    pub fn parse(path: &Path, text: &str) -> Result<OrgConfig, ConfigError> {
+        let invalid = |off: usize, message: String| {
+            let (line, col) = line_col(text, off);
+            ConfigError::Invalid {
+                path: path.to_path_buf(),
+                line,
+                col,
+                message,
+            }
+        };
+        let cfg: OrgConfig = toml::from_str(text)
+            .map_err(|e| invalid(e.span().map(|s| s.start).unwrap_or(0), e.message().trim().to_string()))?;
+        for d in cfg.internal_domains.iter().chain(&cfg.consumer_domains_extra) {
+            if canonical_domain(d).is_none() || d.contains('@') {
+                let off = text.find(d.as_str()).unwrap_or(0);
+                return Err(invalid(off, format!("`{d}` is not a domain")));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// The organisation for the exposure model: shipped defaults plus these settings.
+    pub fn org(&self) -> Org {
+        let mut org = Org::with_defaults();
+        // Validated in `parse`; an invalid one (only possible when built in code) is skipped.
+        for d in &self.internal_domains {
+            org.add_internal_domain(d);
+        }
+        for d in &self.consumer_domains_extra {
+            org.add_consumer_domain(d);
+        }
+        org.sender_domain_internal = self.sender_domain_internal;
+        org.archive_kind = self.archive_kind;
+        org
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_setting() {
+        let cfg = OrgConfig::parse(
+            Path::new("leakaudit.toml"),
+            "internal_domains = [\"Example.COM\"]\narchive_kind = \"sent\"\nrules_mode = \"replace\"\nfail_on = \"critical\"\n[severity_overrides]\nbcc-header-leak = \"low\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.archive_kind, ArchiveKind::Sent);
+        assert_eq!(cfg.rules_mode, RulesMode::Replace);
+        assert_eq!(cfg.fail_on, Some(Severity::Critical));
+        assert_eq!(cfg.severity_overrides["bcc-header-leak"], Severity::Low);
+        let org = cfg.org();
+        assert!(org.internal_domains.contains("example.com"));
+        assert_eq!(org.archive_kind, ArchiveKind::Sent);
+    }
+
+    #[test]
+    fn unknown_key_is_an_error_with_line() {
+        let e = OrgConfig::parse(Path::new("leakaudit.toml"), "archive_kind = \"sent\"\ninternal_domain = []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("leakaudit.toml:2:1: unknown field `internal_domain`"), "{e}");
+        let e = OrgConfig::parse(Path::new("c.toml"), "archive_kind = \"journal\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("c.toml:1:16:"), "{e}");
+    }
+}

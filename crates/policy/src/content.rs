@@ -1,0 +1,344 @@
+//! The text content of a message for content rules, decoded only when needed and bounded.
+//!
+//! Fast path: a message whose raw bytes mention neither base64 nor quoted-printable nor HTML
+//! is inspected as it is stored (one segment, zero copies, byte offsets map to file lines).
+//! Otherwise mailparse splits the MIME tree to [`Limits::max_depth`]; text-like leaf parts
+//! (text/*, CSV, JSON, XML, and attachments whose file name says text) are decoded
+//! (base64/QP), HTML has its tags stripped, and `message/rfc822` parts are descended into.
+//! Total decoded bytes and parts are capped so one message can never take unbounded work.
+
+use aho_corasick::AhoCorasick;
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+/// Bounds on the work per message.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_parts: usize,
+    /// Decoded bytes kept per message, all parts together.
+    pub max_decoded: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 8,
+            max_parts: 64,
+            max_decoded: 8 << 20,
+        }
+    }
+}
+
+/// A piece of text to inspect.
+#[derive(Debug)]
+pub struct Segment<'a> {
+    pub text: Cow<'a, [u8]>,
+    /// `body`, or `text/csv attachment "list.csv"`, for messages.
+    pub what: String,
+    /// Offset of `text` inside the raw message when `text` is a verbatim slice of it.
+    pub raw_offset: Option<usize>,
+}
+
+static DECODE_MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(["base64", "quoted-printable", "text/html", "message/rfc822"])
+        .expect("static patterns")
+});
+
+/// Offset of the body: after the first empty line (LF or CRLF). `None` without a body.
+pub fn body_start(raw: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    // An empty first line means no headers at all; the whole thing is body.
+    loop {
+        let nl = memchr::memchr(b'\n', &raw[i..])? + i;
+        let line = &raw[i..nl];
+        if line.is_empty() || line == b"\r" {
+            return Some(nl + 1);
+        }
+        i = nl + 1;
+        if i >= raw.len() {
+            return None;
+        }
+    }
+}
+
+/// Whether the stored message needs MIME decoding before content rules can see its text.
+pub fn needs_decoding(raw: &[u8]) -> bool {
+    DECODE_MARKERS.is_match(raw)
+}
+
+/// The segments of `raw` (the unquoted stored message).
+pub fn segments<'a>(raw: &'a [u8], limits: &Limits) -> Vec<Segment<'a>> {
+    let start = body_start(raw).unwrap_or(raw.len());
+    if !needs_decoding(raw) {
+        return vec![Segment {
+            text: Cow::Borrowed(&raw[start..]),
+            what: "body".into(),
+            raw_offset: Some(start),
+        }];
+    }
+    let mut out = Vec::new();
+    let mut budget = Budget {
+        parts: 0,
+        bytes: 0,
+        limits: *limits,
+    };
+    match mailparse::parse_mail(raw) {
+        Ok(mail) => walk(&mail, 0, &mut budget, &mut out),
+        Err(_) => out.push(Segment {
+            text: Cow::Borrowed(&raw[start..]),
+            what: "body (undecodable MIME)".into(),
+            raw_offset: Some(start),
+        }),
+    }
+    out
+}
+
+struct Budget {
+    parts: usize,
+    bytes: usize,
+    limits: Limits,
+}
+
+fn text_like(mime: &str, filename: Option<&str>) -> bool {
+    if mime.starts_with("text/") {
+        return true;
+    }
+    if matches!(
+        mime,
+        "application/csv"
+            | "application/json"
+            | "application/xml"
+            | "application/x-csv"
+            | "application/vnd.ms-excel"
+            | "application/x-ndjson"
+    ) {
+        return true;
+    }
+    // Exports often come as application/octet-stream with a telling name.
+    filename.is_some_and(|f| {
+        let f = f.to_ascii_lowercase();
+        [".csv", ".txt", ".tsv", ".json", ".xml", ".html", ".htm", ".vcf", ".log", ".md", ".pem", ".key", ".env"]
+            .iter()
+            .any(|e| f.ends_with(e))
+    })
+}
+
+fn walk<'a>(part: &mailparse::ParsedMail<'a>, depth: usize, b: &mut Budget, out: &mut Vec<Segment<'a>>) {
+    if b.parts >= b.limits.max_parts || b.bytes >= b.limits.max_decoded {
+        return;
+    }
+    b.parts += 1;
+    if !part.subparts.is_empty() {
+        if depth < b.limits.max_depth {
+            for sp in &part.subparts {
+                walk(sp, depth + 1, b, out);
+            }
+        }
+        return;
+    }
+    let mime = part.ctype.mimetype.to_ascii_lowercase();
+    let disp = part.get_content_disposition();
+    let filename = disp
+        .params
+        .get("filename")
+        .or_else(|| part.ctype.params.get("name"))
+        .cloned();
+    if mime == "message/rfc822" {
+        if depth < b.limits.max_depth {
+            if let Ok(body) = part.get_body_raw() {
+                // The nested message owns its bytes; inspect its headers and body as text and
+                // descend into its own MIME structure.
+                let nested = body;
+                if let Ok(inner) = mailparse::parse_mail(&nested) {
+                    let mut inner_out = Vec::new();
+                    walk(&inner, depth + 1, b, &mut inner_out);
+                    for s in inner_out {
+                        out.push(Segment {
+                            text: Cow::Owned(s.text.into_owned()),
+                            what: format!("attached message: {}", s.what),
+                            raw_offset: None,
+                        });
+                    }
+                }
+            }
+        }
+        return;
+    }
+    if !text_like(&mime, filename.as_deref()) {
+        return;
+    }
+    let Ok(mut body) = part.get_body_raw() else { return };
+    let room = b.limits.max_decoded - b.bytes;
+    if body.len() > room {
+        body.truncate(room);
+    }
+    b.bytes += body.len();
+    let is_html = mime == "text/html" || filename.as_deref().is_some_and(|f| f.ends_with(".html") || f.ends_with(".htm"));
+    let text = if is_html { strip_html(&body) } else { body };
+    let what = match &filename {
+        Some(f) => format!("{mime} attachment \"{f}\""),
+        None => mime.clone(),
+    };
+    out.push(Segment {
+        text: Cow::Owned(text),
+        what,
+        raw_offset: None,
+    });
+}
+
+/// Drops tags, scripts and styles; decodes the entities that hide addresses (`&#64;`).
+pub fn strip_html(html: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(html.len());
+    let mut i = 0;
+    while i < html.len() {
+        let c = html[i];
+        if c == b'<' {
+            let lower_starts = |s: &[u8]| html.len() >= i + s.len() && html[i..i + s.len()].eq_ignore_ascii_case(s);
+            let close: &[u8] = if lower_starts(b"<script") {
+                b"</script>"
+            } else if lower_starts(b"<style") {
+                b"</style>"
+            } else {
+                b">"
+            };
+            let end = find_ci(&html[i..], close).map(|p| i + p + close.len()).unwrap_or(html.len());
+            // Keep link targets: the reader can see and follow them (mailto: addresses, reset
+            // links with tokens).
+            if close == b">" {
+                if let Some(p) = find_ci(&html[i..end], b"href=") {
+                    let mut s = i + p + 5;
+                    let quote = html.get(s).copied().filter(|c| *c == b'"' || *c == b'\'');
+                    if quote.is_some() {
+                        s += 1;
+                    }
+                    let e = html[s..end]
+                        .iter()
+                        .position(|&c| Some(c) == quote || (quote.is_none() && (c == b' ' || c == b'>')))
+                        .map(|q| s + q)
+                        .unwrap_or(end);
+                    let mut target = &html[s..e];
+                    if target.len() >= 7 && target[..7].eq_ignore_ascii_case(b"mailto:") {
+                        target = &target[7..];
+                        if let Some(q) = target.iter().position(|&c| c == b'?') {
+                            target = &target[..q];
+                        }
+                    }
+                    out.push(b' ');
+                    out.extend_from_slice(target);
+                }
+            }
+            out.push(b' ');
+            i = end;
+        } else if c == b'&' {
+            let rest = &html[i..html.len().min(i + 10)];
+            let semi = rest.iter().position(|&c| c == b';');
+            match semi.map(|p| (&rest[1..p], p)) {
+                Some((ent, p)) => {
+                    let rep: Option<&[u8]> = match ent {
+                        b"#64" | b"#x40" | b"commat" => Some(b"@"),
+                        b"amp" => Some(b"&"),
+                        b"lt" => Some(b"<"),
+                        b"gt" => Some(b">"),
+                        b"nbsp" => Some(b" "),
+                        b"quot" => Some(b"\""),
+                        b"#46" | b"period" => Some(b"."),
+                        _ => None,
+                    };
+                    match rep {
+                        Some(r) => {
+                            out.extend_from_slice(r);
+                            i += p + 1;
+                        }
+                        None => {
+                            out.push(c);
+                            i += 1;
+                        }
+                    }
+                }
+                None => {
+                    out.push(c);
+                    i += 1;
+                }
+            }
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
+}
+
+fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.len() > hay.len() {
+        return None;
+    }
+    (0..=hay.len() - needle.len()).find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
+}
+
+/// 1-based line of byte `pos` in `raw`.
+pub fn line_of(raw: &[u8], pos: usize) -> u64 {
+    memchr::memchr_iter(b'\n', &raw[..pos.min(raw.len())]).count() as u64 + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_message_is_one_borrowed_segment() {
+        let raw = b"From: a@b.c\r\nTo: d@e.f\r\n\r\nhello\r\n";
+        let s = segments(raw, &Limits::default());
+        assert_eq!(s.len(), 1);
+        assert_eq!(&*s[0].text, b"hello\r\n");
+        assert_eq!(s[0].raw_offset, Some(26));
+        assert!(matches!(s[0].text, Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn base64_csv_attachment_and_html_are_decoded() {
+        let csv = "name,email\nA,a1@x.com\nB,b2@y.com\n";
+        let b64 = encode_b64(csv.as_bytes());
+        let raw = format!(
+            "From: a@b.c\nTo: d@e.f\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/html\n\n<p>Hi <a href=\"mailto:z@q.org\">there</a> &amp; c&#64;d.org</p>\n--XX\nContent-Type: application/octet-stream; name=\"list.csv\"\nContent-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=\"list.csv\"\n\n{b64}\n--XX--\n"
+        );
+        let s = segments(raw.as_bytes(), &Limits::default());
+        assert_eq!(s.len(), 2, "{s:?}");
+        let html = String::from_utf8_lossy(&s[0].text);
+        assert!(html.contains("z@q.org") && html.contains("c@d.org") && !html.contains("<p>"), "{html}");
+        assert_eq!(String::from_utf8_lossy(&s[1].text), csv);
+        assert!(s[1].what.contains("list.csv"));
+    }
+
+    #[test]
+    fn depth_and_size_are_bounded() {
+        let mut raw = String::from("From: a@b.c\nContent-Type: multipart/mixed; boundary=B0Z\n\n");
+        for d in 0..20 {
+            raw.push_str(&format!("--B{d}Z\nContent-Type: multipart/mixed; boundary=B{}Z\n\n", d + 1));
+        }
+        raw.push_str("--B20Z\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\ndeep=40x.com\n--B20Z--\n");
+        let s = segments(raw.as_bytes(), &Limits::default());
+        assert!(s.is_empty(), "text below max_depth must not be decoded: {s:?}");
+        let s = segments(raw.as_bytes(), &Limits { max_depth: 30, ..Limits::default() });
+        assert_eq!(s.len(), 1);
+        assert!(String::from_utf8_lossy(&s[0].text).contains("deep@x.com"));
+    }
+
+    pub(crate) fn encode_b64(data: &[u8]) -> String {
+        const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut s = String::new();
+        for c in data.chunks(3) {
+            let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+            for i in 0..4 {
+                if i <= c.len() {
+                    s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    s.push('=');
+                }
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,354 @@
+//! The engine: evaluates one message against a rule pack. Built once, shared by reference
+//! across the scanner's worker threads (`Engine: Sync`), so `evaluate` takes `&self`.
+//!
+//! Cost model: header rules are cheap and always run. Content rules are guarded: one
+//! Aho-Corasick pass over the raw body finds every keyword of every content rule at once, an
+//! `@` count gates the address-list rule, and MIME decoding happens only when the message
+//! mentions base64, quoted-printable, HTML or an attached message. Candidate regexes run as
+//! one `RegexSet` pass per segment before any individual regex is asked where it matched.
+
+use crate::content::{self, Limits, Segment};
+use crate::finding::{Finding, Severity};
+use crate::pack::{Rule, RuleInfo, RulePack};
+use crate::rules::{self, Ctx, Hit, RuleKind};
+use aho_corasick::AhoCorasick;
+use leakaudit_scanner::{exposure, Exposure, Message, Org};
+use regex::bytes::RegexSet;
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+/// The result of evaluating one message.
+#[derive(Debug, Clone, Default)]
+pub struct Evaluation {
+    pub exposure: Exposure,
+    pub findings: Vec<Finding>,
+}
+
+/// A severity override names a rule that is not in the pack.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("severity override for unknown rule `{0}`")]
+pub struct UnknownRule(pub String);
+
+pub struct Engine {
+    rules: Vec<Rule>,
+    severity: Vec<Severity>,
+    overridden: Vec<bool>,
+    infos: Vec<RuleInfo>,
+    org: Org,
+    limits: Limits,
+    ac: Option<AhoCorasick>,
+    /// Aho-Corasick pattern index -> rule index.
+    ac_rule: Vec<usize>,
+    /// content-regex rules without keywords: always candidates.
+    always: Vec<usize>,
+    set: Option<RegexSet>,
+    /// RegexSet index -> rule index.
+    set_rule: Vec<usize>,
+    /// Smallest `min_addresses` among address-list rules.
+    min_at: Option<usize>,
+    has_content: bool,
+    has_unconditional_content: bool,
+}
+
+impl Engine {
+    /// Builds the engine; overrides for rule ids not in the pack are ignored (use
+    /// [`Engine::try_new`] to reject them).
+    pub fn new(pack: RulePack, org: Org, overrides: &BTreeMap<String, Severity>) -> Engine {
+        let rules: Vec<Rule> = pack.rules.into_iter().filter(|r| r.enabled).collect();
+        let severity: Vec<Severity> = rules
+            .iter()
+            .map(|r| overrides.get(&r.info.id).copied().unwrap_or(r.info.severity))
+            .collect();
+        let overridden = rules.iter().map(|r| overrides.contains_key(&r.info.id)).collect();
+        let infos = rules
+            .iter()
+            .zip(&severity)
+            .map(|(r, s)| RuleInfo {
+                severity: *s,
+                ..r.info.clone()
+            })
+            .collect();
+        let mut keywords = Vec::new();
+        let mut ac_rule = Vec::new();
+        let mut always = Vec::new();
+        let mut patterns = Vec::new();
+        let mut set_rule = Vec::new();
+        let mut min_at: Option<usize> = None;
+        let mut has_content = false;
+        let mut has_unconditional_content = false;
+        for (i, r) in rules.iter().enumerate() {
+            match &r.kind {
+                RuleKind::ContentRegex(p) => {
+                    has_content = true;
+                    if p.keywords.is_empty() {
+                        always.push(i);
+                        has_unconditional_content = true;
+                    }
+                    for k in &p.keywords {
+                        keywords.push(k.clone());
+                        ac_rule.push(i);
+                    }
+                    patterns.push(p.regex.as_str().to_string());
+                    set_rule.push(i);
+                }
+                RuleKind::AddressListInContent(p) => {
+                    has_content = true;
+                    min_at = Some(min_at.map_or(p.min_addresses, |m| m.min(p.min_addresses)));
+                }
+                RuleKind::SeedPhrase(_) => {
+                    has_content = true;
+                    has_unconditional_content = true;
+                }
+                _ => {}
+            }
+        }
+        let ac = (!keywords.is_empty()).then(|| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(&keywords)
+                .expect("keywords are plain literals")
+        });
+        // Where the patterns cannot share one set (size limits), every candidate regex runs.
+        let set = RegexSet::new(&patterns).ok();
+        Engine {
+            rules,
+            severity,
+            overridden,
+            infos,
+            org,
+            limits: Limits::default(),
+            ac,
+            ac_rule,
+            always,
+            set,
+            set_rule,
+            min_at,
+            has_content,
+            has_unconditional_content,
+        }
+    }
+
+    /// Like [`Engine::new`], but an override naming no rule of the pack is an error.
+    pub fn try_new(pack: RulePack, org: Org, overrides: &BTreeMap<String, Severity>) -> Result<Engine, UnknownRule> {
+        if let Some(id) = overrides.keys().find(|id| pack.get(id).is_none()) {
+            return Err(UnknownRule(id.clone()));
+        }
+        Ok(Engine::new(pack, org, overrides))
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Engine {
+        self.limits = limits;
+        self
+    }
+
+    /// The enabled rules, with their effective severity.
+    pub fn rules(&self) -> &[RuleInfo] {
+        &self.infos
+    }
+
+    pub fn org(&self) -> &Org {
+        &self.org
+    }
+
+    /// Evaluates every enabled rule on `msg`.
+    pub fn evaluate(&self, msg: &Message<'_>) -> Evaluation {
+        let exposure = exposure::analyse(&msg.envelope, &self.org);
+        let raw: Cow<'_, [u8]> = msg.unquoted();
+        let ctx = Ctx {
+            msg,
+            org: &self.org,
+            exposure: &exposure,
+            raw: &raw,
+        };
+        let mut hits: Vec<(usize, Hit)> = Vec::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            if r.kind.is_content() || r.allow.skips_message(msg) {
+                continue;
+            }
+            let hit = match &r.kind {
+                RuleKind::RecipientExposure(p) => rules::recipient_exposure::check(p, &r.allow, &ctx),
+                RuleKind::BccHeaderLeak(p) => rules::bcc_header_leak::check(p, &r.allow, &ctx),
+                RuleKind::GroupMembersVisible(p) => rules::group_members_visible::check(p, &r.allow, &ctx),
+                _ => None,
+            };
+            if let Some(h) = hit {
+                hits.push((i, h));
+            }
+        }
+        if self.has_content {
+            self.content_rules(&ctx, &mut hits);
+        }
+        hits.sort_by_key(|(i, _)| *i);
+        let mut key: Option<String> = None;
+        let findings = hits
+            .into_iter()
+            .map(|(i, h)| {
+                let key = key.get_or_insert_with(|| message_key(msg.envelope.message_id.as_deref(), &raw));
+                self.finding(i, h, msg, &raw, key)
+            })
+            .collect();
+        Evaluation { exposure, findings }
+    }
+
+    fn content_rules(&self, ctx: &Ctx<'_, '_>, hits: &mut Vec<(usize, Hit)>) {
+        let raw = ctx.raw;
+        let body_off = content::body_start(raw).unwrap_or(raw.len());
+        let body = &raw[body_off..];
+        let decode = content::needs_decoding(raw);
+        let n = self.rules.len();
+        let raw_kw = self.keyword_hits(body, n);
+        let at_enough = self
+            .min_at
+            .is_some_and(|m| memchr::memchr_iter(b'@', body).take(m).count() >= m);
+        if !(decode || at_enough || raw_kw.iter().any(|b| *b) || self.has_unconditional_content) {
+            return;
+        }
+        let segs: Vec<Segment<'_>> = if decode {
+            content::segments(raw, &self.limits)
+        } else {
+            vec![Segment {
+                text: Cow::Borrowed(body),
+                what: "body".into(),
+                raw_offset: Some(body_off),
+            }]
+        };
+        // candidate[rule][segment]: keyword prefilter, then the RegexSet.
+        let mut candidate = vec![vec![false; segs.len()]; n];
+        for (si, seg) in segs.iter().enumerate() {
+            let kw = if decode { self.keyword_hits(&seg.text, n) } else { raw_kw.clone() };
+            let mut any = false;
+            for (i, hit) in kw.iter().enumerate() {
+                if *hit {
+                    candidate[i][si] = true;
+                    any = true;
+                }
+            }
+            for &i in &self.always {
+                candidate[i][si] = true;
+                any = true;
+            }
+            if !any {
+                continue;
+            }
+            if let Some(set) = &self.set {
+                let m = set.matches(&seg.text);
+                for (k, &i) in self.set_rule.iter().enumerate() {
+                    if !m.matched(k) {
+                        candidate[i][si] = false;
+                    }
+                }
+            }
+        }
+        for (i, r) in self.rules.iter().enumerate() {
+            if !r.kind.is_content() {
+                continue;
+            }
+            let wanted = match &r.kind {
+                RuleKind::ContentRegex(_) => candidate[i].iter().any(|c| *c),
+                RuleKind::AddressListInContent(_) => decode || at_enough,
+                _ => true,
+            };
+            if !wanted || r.allow.skips_message(ctx.msg) {
+                continue;
+            }
+            let hit = match &r.kind {
+                RuleKind::ContentRegex(p) => {
+                    rules::content_regex::check(p, &r.allow, ctx, &segs, &candidate[i], &r.info.summary)
+                }
+                RuleKind::AddressListInContent(p) => rules::address_list_in_content::check(p, &r.allow, ctx, &segs),
+                RuleKind::SeedPhrase(p) => rules::seed_phrase::check(p, &r.allow, ctx, &segs),
+                _ => None,
+            };
+            if let Some(h) = hit {
+                hits.push((i, h));
+            }
+        }
+    }
+
+    fn keyword_hits(&self, text: &[u8], n: usize) -> Vec<bool> {
+        let mut hit = vec![false; n];
+        if let Some(ac) = &self.ac {
+            for m in ac.find_overlapping_iter(text) {
+                hit[self.ac_rule[m.pattern().as_usize()]] = true;
+            }
+        }
+        hit
+    }
+
+    fn finding(&self, i: usize, h: Hit, msg: &Message<'_>, raw: &[u8], key: &str) -> Finding {
+        let r = &self.rules[i];
+        let severity = if self.overridden[i] {
+            self.severity[i]
+        } else {
+            h.severity.unwrap_or(self.severity[i])
+        };
+        let line = match (msg.location.offset, h.raw_offset) {
+            (None, Some(off)) => Some(content::line_of(raw, off)),
+            _ => None,
+        };
+        let env = &msg.envelope;
+        Finding {
+            rule_id: r.info.id.clone(),
+            severity,
+            fingerprint: fingerprint(&r.info.id, key, &h.evidence),
+            message: h.message,
+            hint: r.info.hint.clone(),
+            location: msg.location.clone(),
+            line,
+            message_id: env.message_id.clone(),
+            date: env.date,
+            from: env.from.first().map(|m| m.address.to_string()),
+            subject: env.subject.clone(),
+            evidence: h.evidence,
+            exposed: h.exposed,
+            audience_parties: h.audience_parties,
+        }
+    }
+}
+
+/// What identifies a message across archive reformatting: its Message-ID, or when it has none
+/// a hash of its content with line endings normalised (`sha256:<hex>`).
+pub fn message_key(message_id: Option<&str>, unquoted_raw: &[u8]) -> String {
+    match message_id {
+        Some(id) if !id.trim().is_empty() => format!("mid:{}", id.trim()),
+        _ => {
+            let mut h = Sha256::new();
+            for chunk in unquoted_raw.split(|&b| b == b'\r') {
+                h.update(chunk);
+            }
+            format!("sha256:{}", hex::encode(h.finalize()))
+        }
+    }
+}
+
+/// Hex SHA-256 of (rule id, message key, redacted evidence): stable when the archive is
+/// re-exported, split differently or moved; never depends on the file or the line.
+pub fn fingerprint(rule_id: &str, message_key: &str, evidence: &str) -> String {
+    let mut h = Sha256::new();
+    for part in [rule_id, message_key, evidence] {
+        h.update((part.len() as u64).to_le_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_ignores_line_endings_without_message_id() {
+        let a = message_key(None, b"From: a@b.c\r\n\r\nhi\r\n");
+        let b = message_key(None, b"From: a@b.c\n\nhi\n");
+        assert_eq!(a, b);
+        assert_ne!(fingerprint("r", &a, "e"), fingerprint("r", &a, "f"));
+        assert_eq!(message_key(Some("x@y"), b""), "mid:x@y");
+    }
+
+    #[test]
+    fn engine_is_sync() {
+        fn sync<T: Sync + Send>() {}
+        sync::<Engine>();
+    }
+}

@@ -1,0 +1,232 @@
+//! `leakaudit rules test`: runs every fixture under `fixtures/rules/<rule-id>/` through the
+//! engine and compares what fired with what the fixture expects.
+//!
+//! A fixture is one message file with a header `X-Leakaudit-Expect: <rule-id>[, <rule-id>]`
+//! or `X-Leakaudit-Expect: ok`. The expectation covers every rule of the pack: a rule that
+//! fires without being listed is a false positive. Optional headers set the organisation for
+//! that fixture: `X-Leakaudit-Archive-Kind: sent|transmitted` and
+//! `X-Leakaudit-Internal-Domains: a.example, b.example`.
+//! Every rule needs at least one fixture in its own folder that expects it (leaking) and one
+//! that does not (clean); a missing one is a failure, as is any mismatch.
+
+use crate::config::OrgConfig;
+use crate::engine::Engine;
+use crate::pack::RulePack;
+use leakaudit_scanner::headers::parse_envelope;
+use leakaudit_scanner::{ArchiveKind, Format, Location, Message};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FixtureResult {
+    pub path: PathBuf,
+    /// The folder it is in (the rule it was written for).
+    pub folder: String,
+    pub expected: BTreeSet<String>,
+    pub fired: BTreeSet<String>,
+    /// Why the fixture could not be run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl FixtureResult {
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.expected == self.fired
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct RuleScore {
+    pub id: String,
+    pub tp: usize,
+    pub fp: usize,
+    #[serde(rename = "fn")]
+    pub fn_: usize,
+    pub tn: usize,
+    /// Fixtures in the rule's own folder expecting it / not expecting it.
+    pub leaking_fixtures: usize,
+    pub clean_fixtures: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TestReport {
+    pub fixtures: Vec<FixtureResult>,
+    pub scores: Vec<RuleScore>,
+    /// Structural problems: a rule without leaking or clean fixtures, an unknown folder...
+    pub problems: Vec<String>,
+}
+
+impl TestReport {
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty() && self.fixtures.iter().all(FixtureResult::passed)
+    }
+
+    /// The per-rule table, for humans.
+    pub fn table(&self) -> String {
+        let w = self.scores.iter().map(|s| s.id.len()).max().unwrap_or(4).max(4);
+        let mut out = format!("{:<w$}  {:>4} {:>4} {:>4} {:>4}  {:>7} {:>5}  status\n", "rule", "TP", "FP", "FN", "TN", "leaking", "clean");
+        for s in &self.scores {
+            let ok = s.fp == 0 && s.fn_ == 0 && s.leaking_fixtures > 0 && s.clean_fixtures > 0;
+            out.push_str(&format!(
+                "{:<w$}  {:>4} {:>4} {:>4} {:>4}  {:>7} {:>5}  {}\n",
+                s.id,
+                s.tp,
+                s.fp,
+                s.fn_,
+                s.tn,
+                s.leaking_fixtures,
+                s.clean_fixtures,
+                if ok { "ok" } else { "FAIL" }
+            ));
+        }
+        out
+    }
+}
+
+fn header<'h>(headers: &'h [mailparse::MailHeader<'h>], name: &str) -> Option<String> {
+    headers
+        .iter()
+        .find(|h| h.get_key_ref().eq_ignore_ascii_case(name))
+        .map(|h| h.get_value())
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split([',', ' ', '\t'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Runs all fixtures of `dir` (`fixtures/rules`) against `pack` with the organisation `base`.
+pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<TestReport> {
+    let ids: BTreeSet<String> = pack.rules.iter().filter(|r| r.enabled).map(|r| r.info.id.clone()).collect();
+    let mut report = TestReport::default();
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    folders.sort();
+    let mut engines: BTreeMap<(bool, Vec<String>), Engine> = BTreeMap::new();
+    for folder in folders {
+        let fname = folder.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        if !ids.contains(&fname) {
+            report.problems.push(format!(
+                "{}: folder does not name a rule of the pack",
+                folder.display()
+            ));
+            continue;
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for path in files {
+            let mut res = FixtureResult {
+                path: path.clone(),
+                folder: fname.clone(),
+                expected: BTreeSet::new(),
+                fired: BTreeSet::new(),
+                error: None,
+            };
+            let raw = match std::fs::read(&path) {
+                Ok(r) => r,
+                Err(e) => {
+                    res.error = Some(format!("cannot read: {e}"));
+                    report.fixtures.push(res);
+                    continue;
+                }
+            };
+            let (expect, sent, internal) = match mailparse::parse_headers(&raw) {
+                Ok((h, _)) => (
+                    header(&h, "X-Leakaudit-Expect"),
+                    header(&h, "X-Leakaudit-Archive-Kind").is_some_and(|v| v.trim().eq_ignore_ascii_case("sent")),
+                    header(&h, "X-Leakaudit-Internal-Domains").map(|v| list(&v)).unwrap_or_default(),
+                ),
+                Err(e) => (None, false, Vec::new()).tap_err(&mut res, e.to_string()),
+            };
+            let Some(expect) = expect else {
+                if res.error.is_none() {
+                    res.error = Some("no `X-Leakaudit-Expect` header".into());
+                }
+                report.fixtures.push(res);
+                continue;
+            };
+            let expect = list(&expect);
+            if !(expect.len() == 1 && expect[0].eq_ignore_ascii_case("ok")) {
+                for e in expect {
+                    if !ids.contains(&e) {
+                        res.error = Some(format!("expects unknown rule `{e}`"));
+                    }
+                    res.expected.insert(e);
+                }
+            }
+            let envelope = match parse_envelope(&raw) {
+                Ok(e) => e,
+                Err(e) => {
+                    res.error = Some(format!("malformed message: {e}"));
+                    report.fixtures.push(res);
+                    continue;
+                }
+            };
+            let engine = engines.entry((sent, internal.clone())).or_insert_with(|| {
+                let mut cfg = base.clone();
+                if sent {
+                    cfg.archive_kind = ArchiveKind::Sent;
+                }
+                cfg.internal_domains.extend(internal);
+                Engine::new(pack.clone(), cfg.org(), &BTreeMap::new())
+            });
+            let msg = Message {
+                location: Location::file(path.display().to_string()),
+                format: Format::Eml,
+                raw: &raw,
+                mbox_quoted: false,
+                envelope,
+            };
+            res.fired = engine.evaluate(&msg).findings.into_iter().map(|f| f.rule_id).collect();
+            report.fixtures.push(res);
+        }
+    }
+    for id in &ids {
+        let mut s = RuleScore {
+            id: id.clone(),
+            ..RuleScore::default()
+        };
+        for f in report.fixtures.iter().filter(|f| f.error.is_none()) {
+            match (f.expected.contains(id), f.fired.contains(id)) {
+                (true, true) => s.tp += 1,
+                (false, true) => s.fp += 1,
+                (true, false) => s.fn_ += 1,
+                (false, false) => s.tn += 1,
+            }
+            if &f.folder == id {
+                if f.expected.contains(id) {
+                    s.leaking_fixtures += 1;
+                } else {
+                    s.clean_fixtures += 1;
+                }
+            }
+        }
+        if s.leaking_fixtures == 0 {
+            report.problems.push(format!("rule `{id}` has no leaking fixture in {}/{id}/", dir.display()));
+        }
+        if s.clean_fixtures == 0 {
+            report.problems.push(format!("rule `{id}` has no clean fixture in {}/{id}/", dir.display()));
+        }
+        report.scores.push(s);
+    }
+    Ok(report)
+}
+
+trait TapErr {
+    fn tap_err(self, res: &mut FixtureResult, msg: String) -> Self;
+}
+impl<T> TapErr for T {
+    fn tap_err(self, res: &mut FixtureResult, msg: String) -> Self {
+        res.error = Some(format!("unreadable header block: {msg}"));
+        self
+    }
+}

@@ -1,0 +1,152 @@
+//! Human, JSON and JSON Lines renderings of a check run. Libraries never print: these return
+//! strings and values, the CLI writes them (atomically when to a file).
+
+use crate::finding::{Finding, Severity};
+use leakaudit_scanner::Location;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// One audited message and its findings (after the baseline), in archive order.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageReport {
+    pub location: Location,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    pub findings: Vec<Finding>,
+}
+
+/// Totals of a run.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub messages: u64,
+    pub messages_with_findings: usize,
+    pub findings: usize,
+    pub by_severity: BTreeMap<Severity, usize>,
+    /// Findings suppressed by the baseline.
+    pub suppressed: usize,
+    /// Messages or files that could not be audited.
+    pub errors: usize,
+    pub fail_on: Severity,
+    /// Findings at or above `fail_on`.
+    pub failing: usize,
+}
+
+impl Summary {
+    pub fn new(reports: &[MessageReport], messages: u64, suppressed: usize, errors: usize, fail_on: Severity) -> Summary {
+        let mut by_severity = BTreeMap::new();
+        let mut findings = 0;
+        let mut failing = 0;
+        for f in reports.iter().flat_map(|r| &r.findings) {
+            *by_severity.entry(f.severity).or_insert(0) += 1;
+            findings += 1;
+            if f.severity >= fail_on {
+                failing += 1;
+            }
+        }
+        Summary {
+            messages,
+            messages_with_findings: reports.iter().filter(|r| !r.findings.is_empty()).count(),
+            findings,
+            by_severity,
+            suppressed,
+            errors,
+            fail_on,
+            failing,
+        }
+    }
+}
+
+fn location_line(loc: &Location, line: Option<u64>) -> String {
+    match (loc.offset, line) {
+        (Some(off), _) => format!("{}@{off}", loc.path),
+        (None, Some(l)) => format!("{}:{l}", loc.path),
+        (None, None) => loc.path.to_string(),
+    }
+}
+
+/// Grouped by message: location, Message-ID and subject, then each finding with its rule id,
+/// severity, redacted evidence and fix hint.
+pub fn human(reports: &[MessageReport], summary: &Summary) -> String {
+    let mut out = String::new();
+    for r in reports.iter().filter(|r| !r.findings.is_empty()) {
+        let _ = write!(out, "{}", r.location);
+        if let Some(id) = &r.message_id {
+            let _ = write!(out, "  <{id}>");
+        }
+        out.push('\n');
+        if let Some(s) = &r.subject {
+            let _ = writeln!(out, "  subject: {s}");
+        }
+        for f in &r.findings {
+            let _ = writeln!(out, "  {:<8} [{}] {}", f.severity.as_str(), f.rule_id, f.message);
+            let _ = writeln!(out, "           at {}", location_line(&f.location, f.line));
+            let _ = writeln!(out, "           evidence: {}", f.evidence);
+            if !f.hint.is_empty() {
+                let _ = writeln!(out, "           fix: {}", f.hint);
+            }
+            let _ = writeln!(out, "           fingerprint: {}", &f.fingerprint[..16.min(f.fingerprint.len())]);
+        }
+        out.push('\n');
+    }
+    let sev: Vec<String> = summary
+        .by_severity
+        .iter()
+        .rev()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect();
+    let _ = write!(
+        out,
+        "{} finding{} in {} of {} message{}",
+        summary.findings,
+        if summary.findings == 1 { "" } else { "s" },
+        summary.messages_with_findings,
+        summary.messages,
+        if summary.messages == 1 { "" } else { "s" },
+    );
+    if !sev.is_empty() {
+        let _ = write!(out, " ({})", sev.join(", "));
+    }
+    if summary.suppressed > 0 {
+        let _ = write!(out, "; {} suppressed by the baseline", summary.suppressed);
+    }
+    if summary.errors > 0 {
+        let _ = write!(out, "; {} could not be audited", summary.errors);
+    }
+    out.push('\n');
+    if summary.failing > 0 {
+        let _ = writeln!(
+            out,
+            "FAIL: {} finding{} at or above `{}`",
+            summary.failing,
+            if summary.failing == 1 { "" } else { "s" },
+            summary.fail_on
+        );
+    } else {
+        let _ = writeln!(out, "ok: nothing at or above `{}`", summary.fail_on);
+    }
+    out
+}
+
+/// `{"version": 1, "summary": {...}, "findings": [...]}`.
+pub fn json(reports: &[MessageReport], summary: &Summary) -> serde_json::Value {
+    let findings: Vec<&Finding> = reports.iter().flat_map(|r| &r.findings).collect();
+    serde_json::json!({
+        "version": 1,
+        "tool": "leakaudit",
+        "summary": summary,
+        "findings": findings,
+    })
+}
+
+/// One finding per line.
+pub fn jsonl(reports: &[MessageReport]) -> String {
+    let mut out = String::new();
+    for f in reports.iter().flat_map(|r| &r.findings) {
+        out.push_str(&serde_json::to_string(f).expect("findings serialise"));
+        out.push('\n');
+    }
+    out
+}

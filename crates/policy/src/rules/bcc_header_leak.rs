@@ -1,0 +1,86 @@
+//! `bcc-header-leak`: a Bcc or Resent-Bcc header survived in a transmitted copy.
+//!
+//! What: in what recipients actually received (an MTA journal, a provider export), a `Bcc:`
+//! header listing addresses means every recipient saw who was blind-copied. In the sender's
+//! own "Sent" folder (`archive_kind = "sent"`) a Bcc header is normal and this rule is silent.
+//! It fires only when the header shows an external address to someone else: a copy whose only
+//! recipient is the Bcc'd person, or a Bcc of internal addresses only, is not a leak.
+//! Why: Bcc is the correct way to send to many people; a mailer that keeps the header defeats
+//! it, and the people who were meant to be hidden are the ones exposed.
+//! Example: `To: undisclosed-recipients:;` + `Bcc: a@x.com, b@y.org` in a journal copy.
+
+use super::{header_offset, Ctx, Hit};
+use crate::allow::Allow;
+use crate::orgview;
+use crate::redact;
+use leakaudit_scanner::ArchiveKind;
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone)]
+pub struct Params;
+
+pub fn check(_p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>) -> Option<Hit> {
+    if ctx.org.archive_kind == ArchiveKind::Sent {
+        return None;
+    }
+    let env = &ctx.msg.envelope;
+    let all: BTreeSet<&str> = env.recipients.iter().map(|r| r.mailbox.address.as_str()).collect();
+    if all.len() < 2 {
+        return None;
+    }
+    let blind: Vec<_> = env
+        .recipients
+        .iter()
+        .filter(|r| r.field.is_blind())
+        .map(|r| &r.mailbox.address)
+        .filter(|a| !orgview::is_internal(a, env, ctx.org) && !allow.recipient_domain_allowed(a))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if blind.is_empty() {
+        return None;
+    }
+    let n = blind.len();
+    Some(Hit {
+        severity: None,
+        message: format!(
+            "Bcc header with {n} external address{} kept in a transmitted copy",
+            if n == 1 { "" } else { "es" }
+        ),
+        evidence: format!("Bcc: {}", redact::address_sample(blind.iter().copied(), 3)),
+        raw_offset: header_offset(ctx.raw, &["Bcc", "Resent-Bcc"]),
+        ..Hit::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::tests_support::*;
+    use leakaudit_scanner::{Exposure, Field, Org};
+
+    #[test]
+    fn fires_in_transmitted_not_in_sent() {
+        let raw = b"From: n@shop.example\nTo: a@x.com\nBcc: b@y.org\n\n";
+        let m = msg(raw, env("n@shop.example", &[("a@x.com", Field::To), ("b@y.org", Field::Bcc)]));
+        let mut org = Org::with_defaults();
+        let e = Exposure::default();
+        let h = check(&Params, &Allow::default(), &ctx(&m, &org, &e, raw)).unwrap();
+        assert_eq!(h.evidence, "Bcc: b***@y***.org");
+        assert_eq!(h.raw_offset, Some(33));
+        org.archive_kind = leakaudit_scanner::ArchiveKind::Sent;
+        assert!(check(&Params, &Allow::default(), &ctx(&m, &org, &e, raw)).is_none());
+    }
+
+    #[test]
+    fn own_copy_and_internal_bcc_are_not_leaks() {
+        let org = Org::with_defaults();
+        let e = Exposure::default();
+        let raw = b"From: n@shop.example\nBcc: b@y.org\n\n";
+        let m = msg(raw, env("n@shop.example", &[("b@y.org", Field::Bcc)]));
+        assert!(check(&Params, &Allow::default(), &ctx(&m, &org, &e, raw)).is_none());
+        let raw = b"From: n@shop.example\nTo: a@x.com\nBcc: crm@shop.example\n\n";
+        let m = msg(raw, env("n@shop.example", &[("a@x.com", Field::To), ("crm@shop.example", Field::Bcc)]));
+        assert!(check(&Params, &Allow::default(), &ctx(&m, &org, &e, raw)).is_none());
+    }
+}

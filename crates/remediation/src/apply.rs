@@ -1,0 +1,394 @@
+//! Apply: execute exactly one plan, once, resumably.
+//!
+//! State machine per account (all of its actions move together):
+//!
+//! ```text
+//! planned ──(1) tokens hashed, in parallel, outside any transaction
+//!         ──(2) notification built, checked, written durably to the outbox (staged/new)
+//!         ──(3) ONE store transaction: password invalidated, sessions and older tokens
+//!               revoked, new token hash stored, review flag set, actions -> done
+//!         ──(4) audit entries appended (fsync), audit head stored
+//! ```
+//!
+//! Crash windows (the process may die anywhere):
+//! * before (2) completes: nothing changed; the resumed run starts the account afresh.
+//! * between (2) and (3): the outbox holds a message whose token was never stored (a dead
+//!   link). The resumed run issues a fresh token and rewrites the message under the same file
+//!   name, replacing the dead one, then commits: one message, one live token.
+//! * between (3) and (4): the store says done but the log lacks the entries; the resumed run
+//!   appends them (`done-logged-on-resume`) before anything else.
+//!
+//! The plaintext secret exists only in memory and in the outbox message.
+
+use crate::audit::AuditLog;
+use crate::error::{Error, Result};
+use crate::outbox::{
+    build_message, check_message, ApplyState, ExtraCheck, Notice, Outbox, Sender, StagedMessage,
+};
+use crate::plan::{Action, Plan};
+use crate::policy::ActionKind;
+use crate::store::{AccountCommit, AccountStore, ActionState, AuditHead, NewToken};
+use crate::token::{issue, Argon2Settings, IssuedToken};
+use rayon::prelude::*;
+use sha2::Digest;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+/// Settings of an apply run.
+#[derive(Clone)]
+pub struct ApplyOptions<'a> {
+    pub outbox: PathBuf,
+    pub log: PathBuf,
+    /// Token lifetime in seconds (default 24 h).
+    pub token_ttl_secs: i64,
+    pub argon2: Argon2Settings,
+    /// The reset page; `?selector=..&token=..` is appended.
+    pub reset_base_url: String,
+    pub sender: Sender,
+    /// Accounts per parallel hashing batch.
+    pub batch: usize,
+    /// An extra refusal check on each message (the policy engine, from the CLI).
+    pub extra_check: Option<ExtraCheck<'a>>,
+}
+
+/// Progress events, so the caller can draw progress (and tests can stop the process at an
+/// exact point).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyEvent<'a> {
+    /// The notification for `account` is durable in the outbox.
+    Staged { account: &'a str },
+    /// The store transaction for `account` committed; `n` accounts committed in this run.
+    Committed { account: &'a str, n: usize },
+    /// Its audit entries are durable.
+    Logged { account: &'a str, n: usize },
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    pub accounts_total: usize,
+    pub accounts_already_done: usize,
+    pub accounts_done: usize,
+    pub resets: usize,
+    pub reviews: usize,
+    pub notifications: usize,
+    /// Done actions whose audit entries a killed run had not written.
+    pub recovered_log_entries: usize,
+    /// `(account, reason)` of accounts whose actions failed (retried by the next run).
+    pub failed: Vec<(String, String)>,
+    pub complete: bool,
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn rfc3339(ts: i64) -> String {
+    crate::affected::rfc3339(ts)
+}
+
+/// Executes `plan` against `store`. Checks the store identity first; the plan's content hash
+/// was checked by [`crate::plan::read_plan`] and is checked again here.
+pub fn apply(
+    plan: &Plan,
+    store: &mut dyn AccountStore,
+    opts: &ApplyOptions<'_>,
+    on_event: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<ApplyReport> {
+    let computed = plan.computed_hash();
+    if computed != plan.content_hash {
+        return Err(Error::PlanHashMismatch {
+            path: PathBuf::from("<plan>"),
+            stated: plan.content_hash.clone(),
+            computed,
+        });
+    }
+    let store_id = store.store_id()?;
+    if store_id != plan.store.id {
+        return Err(Error::WrongStore {
+            path: PathBuf::from(store.describe()),
+            plan_store: plan.store.id.clone(),
+            store_id,
+        });
+    }
+    if opts.token_ttl_secs <= 0 {
+        return Err(Error::Setting("token TTL must be positive".into()));
+    }
+    let hash = plan.content_hash.as_str();
+    let head = store.audit_head(hash)?;
+    let mut log = AuditLog::open(&opts.log, hash, head.as_ref())?;
+    let outbox = Outbox::new(&opts.outbox);
+
+    let planned: Vec<(String, String, String)> = plan
+        .actions
+        .iter()
+        .map(|a| (a.id.clone(), a.account.clone(), a.kind.as_str().to_string()))
+        .collect();
+    store.ensure_planned(hash, &planned, now())?;
+    let states: BTreeMap<String, ActionState> = store
+        .action_states(hash)?
+        .into_iter()
+        .map(|r| (r.action_id, r.state))
+        .collect();
+
+    let mut report = ApplyReport::default();
+    // (4) of a killed run: log what the store committed but the log lacks.
+    let logged: BTreeSet<String> = log.done_actions()?.into_iter().collect();
+    for a in &plan.actions {
+        if states.get(&a.id) == Some(&ActionState::Done) && !logged.contains(&a.id) {
+            let h = log.append(
+                a.kind.as_str(),
+                &a.id,
+                &a.account,
+                "done-logged-on-resume",
+                Some("the previous run stopped between the store commit and the log".into()),
+            )?;
+            store.set_audit_head(hash, &h)?;
+            report.recovered_log_entries += 1;
+        }
+    }
+
+    let by_account = plan.by_account();
+    report.accounts_total = by_account.len();
+    let mut pending: Vec<(&str, Vec<&Action>)> = Vec::new();
+    for (acct, actions) in &by_account {
+        if actions
+            .iter()
+            .all(|a| states.get(&a.id) == Some(&ActionState::Done))
+        {
+            report.accounts_already_done += 1;
+        } else {
+            pending.push((acct, actions.clone()));
+        }
+    }
+
+    let mut committed = 0usize;
+    let batch = opts.batch.max(1);
+    for chunk in pending.chunks(batch) {
+        // (1) hash outside the transaction, in parallel.
+        let tokens: Vec<Option<Result<IssuedToken>>> = chunk
+            .par_iter()
+            .map(|(_, actions)| {
+                actions
+                    .iter()
+                    .any(|a| a.kind == ActionKind::ForcePasswordReset)
+                    .then(|| issue(&opts.argon2))
+            })
+            .collect();
+        for ((acct, actions), token) in chunk.iter().zip(tokens) {
+            let token = token.transpose()?;
+            match apply_account(plan, store, opts, &outbox, acct, actions, token) {
+                Ok(summary) => {
+                    on_event(ApplyEvent::Staged { account: acct });
+                    committed += 1;
+                    on_event(ApplyEvent::Committed {
+                        account: acct,
+                        n: committed,
+                    });
+                    let mut h: Option<AuditHead> = None;
+                    for a in actions {
+                        h = Some(log.append(a.kind.as_str(), &a.id, &a.account, "done", None)?);
+                    }
+                    if let Some(h) = h {
+                        store.set_audit_head(hash, &h)?;
+                    }
+                    on_event(ApplyEvent::Logged {
+                        account: acct,
+                        n: committed,
+                    });
+                    report.accounts_done += 1;
+                    report.resets += summary.0 as usize;
+                    report.reviews += summary.1 as usize;
+                    report.notifications += summary.2 as usize;
+                }
+                Err(AccountFailure::Refused(reason)) => {
+                    let ids: Vec<String> = actions.iter().map(|a| a.id.clone()).collect();
+                    store.mark_failed(hash, &ids, &reason, now())?;
+                    let mut h = None;
+                    for a in actions {
+                        h = Some(log.append(
+                            a.kind.as_str(),
+                            &a.id,
+                            &a.account,
+                            "failed",
+                            Some(reason.clone()),
+                        )?);
+                    }
+                    if let Some(h) = h {
+                        store.set_audit_head(hash, &h)?;
+                    }
+                    report.failed.push((acct.to_string(), reason));
+                }
+                Err(AccountFailure::Fatal(e)) => return Err(e),
+            }
+        }
+    }
+
+    // Completed? Then record every staged message for the release gate.
+    let states = store.action_states(hash)?;
+    report.complete = states.iter().all(|r| r.state == ActionState::Done);
+    if report.complete {
+        let mut messages = Vec::new();
+        for (acct, actions) in &by_account {
+            if !actions.iter().any(|a| a.kind == ActionKind::Notify) {
+                continue;
+            }
+            let name = Outbox::file_name(hash, acct);
+            let staged = outbox.staged().join("new").join(&name);
+            let released = outbox.released().join("new").join(&name);
+            let path = if staged.exists() { staged } else { released };
+            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            let to = store.account(acct)?.map(|a| a.email).unwrap_or_default();
+            messages.push(StagedMessage {
+                file: name,
+                sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+                account: acct.to_string(),
+                to,
+            });
+        }
+        outbox.write_state(&ApplyState {
+            plan: hash.to_string(),
+            complete: true,
+            messages,
+        })?;
+    }
+    Ok(report)
+}
+
+enum AccountFailure {
+    /// This account cannot be done now (missing account, unsafe message); others go on.
+    Refused(String),
+    Fatal(Error),
+}
+
+impl From<Error> for AccountFailure {
+    fn from(e: Error) -> Self {
+        AccountFailure::Fatal(e)
+    }
+}
+
+/// Steps (2) and (3) for one account. Returns (reset, review, notified).
+fn apply_account(
+    plan: &Plan,
+    store: &mut dyn AccountStore,
+    opts: &ApplyOptions<'_>,
+    outbox: &Outbox,
+    acct: &str,
+    actions: &[&Action],
+    token: Option<IssuedToken>,
+) -> std::result::Result<(bool, bool, bool), AccountFailure> {
+    let hash = plan.content_hash.as_str();
+    let Some(account) = store.account(acct)? else {
+        return Err(AccountFailure::Refused(
+            "account no longer in the store".into(),
+        ));
+    };
+    let t = now();
+    let expires_at = t + opts.token_ttl_secs;
+    let has = |k| actions.iter().any(|a| a.kind == k);
+    let review_action = actions.iter().find(|a| a.kind == ActionKind::HumanReview);
+    let notify = has(ActionKind::Notify);
+    let first = actions[0];
+    if notify {
+        let reset = token.as_ref().map(|tok| {
+            let sep = if opts.reset_base_url.contains('?') {
+                '&'
+            } else {
+                '?'
+            };
+            (
+                format!(
+                    "{}{sep}selector={}&token={}",
+                    opts.reset_base_url,
+                    tok.selector,
+                    tok.secret()
+                ),
+                rfc3339(expires_at),
+            )
+        });
+        let notice = Notice {
+            to: &account.email,
+            locale: &account.locale,
+            first_exposed: first.first_exposed.as_deref(),
+            messages: first.messages,
+            audience: first.audience,
+            reset,
+            review: review_action.is_some(),
+        };
+        let name = Outbox::file_name(hash, acct);
+        let message_id = format!(
+            "{}@{}",
+            name.trim_end_matches(".leakaudit"),
+            opts.sender.from_domain
+        );
+        let date = chrono::DateTime::from_timestamp(t, 0)
+            .unwrap_or_default()
+            .to_rfc2822();
+        let raw = build_message(&notice, &opts.sender, &message_id, &date);
+        let why = check_message(&raw, Some(&account.email), opts.extra_check);
+        if !why.is_empty() {
+            return Err(AccountFailure::Refused(format!(
+                "notification refused: {}",
+                why.join("; ")
+            )));
+        }
+        outbox.stage(&name, &raw)?;
+    } else if token.is_some() {
+        // A reset whose link reaches nobody would lock the user out.
+        return Err(AccountFailure::Refused(
+            "a reset without a notification in the plan".into(),
+        ));
+    }
+    let commit = AccountCommit {
+        plan_hash: hash,
+        account_id: acct,
+        action_ids: actions.iter().map(|a| a.id.clone()).collect(),
+        reset: token.as_ref().map(|tok| NewToken {
+            selector: tok.selector.clone(),
+            token_hash: tok.token_hash.clone(),
+            expires_at,
+        }),
+        review: review_action.map(|a| format!("{}: {}", a.rule, a.reason)),
+        now: t,
+    };
+    store.commit_account(&commit)?;
+    Ok((token.is_some(), review_action.is_some(), notify))
+}
+
+/// Progress of a plan in a store, by action kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct KindStatus {
+    pub planned: usize,
+    pub done: usize,
+    pub failed: usize,
+    /// In the plan but not yet recorded in the store (apply not started for them).
+    pub pending: usize,
+}
+
+/// `status`: counts per action kind for one plan hash (with the plan, unrecorded actions count
+/// as pending).
+pub fn status(
+    store: &dyn AccountStore,
+    plan_hash: &str,
+    plan: Option<&Plan>,
+) -> Result<BTreeMap<String, KindStatus>> {
+    let mut out: BTreeMap<String, KindStatus> = BTreeMap::new();
+    let rows = store.action_states(plan_hash)?;
+    let known: BTreeSet<&str> = rows.iter().map(|r| r.action_id.as_str()).collect();
+    for r in &rows {
+        let s = out.entry(r.kind.clone()).or_default();
+        match r.state {
+            ActionState::Planned => s.planned += 1,
+            ActionState::Done => s.done += 1,
+            ActionState::Failed => s.failed += 1,
+        }
+    }
+    if let Some(plan) = plan {
+        for a in &plan.actions {
+            if !known.contains(a.id.as_str()) {
+                out.entry(a.kind.as_str().to_string()).or_default().pending += 1;
+            }
+        }
+    }
+    Ok(out)
+}

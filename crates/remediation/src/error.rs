@@ -1,0 +1,102 @@
+//! Typed errors of the remediation crate. Every variant names the file (or store) it is about,
+//! and a line when there is one, so the CLI can report it without guessing.
+
+use std::path::PathBuf;
+
+/// One bad input line (CSV row, findings line, policy key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    pub line: u64,
+    pub reason: String,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+fn join_lines(path: &std::path::Path, errs: &[LineError]) -> String {
+    errs.iter()
+        .map(|e| format!("{}:{}: {}", path.display(), e.line, e.reason))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A database error; `store` is the store's description (the SQLite file path).
+    #[error("{store}: database error: {source}")]
+    Db {
+        store: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// One input file with one or more bad lines; nothing from it was used.
+    #[error("{} ({} bad line(s); nothing imported)\n{}", path.display(), errors.len(), join_lines(path, errors))]
+    BadLines {
+        path: PathBuf,
+        errors: Vec<LineError>,
+    },
+    /// A malformed file as a whole (bad JSON, bad TOML...), with position when known.
+    #[error("{}{}: {reason}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+    Parse {
+        path: PathBuf,
+        line: Option<u64>,
+        reason: String,
+    },
+    /// The plan's content hash does not match its actions.
+    #[error("{}: plan content hash mismatch (file says {stated}, content hashes to {computed}): the plan was modified; refusing", path.display())]
+    PlanHashMismatch {
+        path: PathBuf,
+        stated: String,
+        computed: String,
+    },
+    /// The plan was made against a different account store.
+    #[error("{}: plan was made for store {plan_store}, but this store is {store_id}; refusing", path.display())]
+    WrongStore {
+        path: PathBuf,
+        plan_store: String,
+        store_id: String,
+    },
+    /// The store's schema is newer or older than this build understands.
+    #[error("{store}: schema version {found} is not supported (this build knows {expected})")]
+    SchemaVersion {
+        store: String,
+        found: i64,
+        expected: i64,
+    },
+    /// A notification failed the outbox safety check (it would expose someone).
+    #[error("{}: notification refused: {reason}", path.display())]
+    UnsafeMessage { path: PathBuf, reason: String },
+    /// The audit log does not verify.
+    #[error("{}:{line}: audit log broken: {reason}", path.display())]
+    AuditLog {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
+    /// Argon2 parameters below the OWASP floor, or another bad setting.
+    #[error("invalid setting: {0}")]
+    Setting(String),
+    /// Token generation or hashing failed (no OS randomness, argon2 error).
+    #[error("crypto: {0}")]
+    Crypto(String),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,78 @@
+//! Address matching between exposed addresses and accounts.
+//!
+//! The default key is the scanner's canonical form ([`Address::parse`]: lowercase local part,
+//! lowercase IDNA-ASCII domain). Provider folding is an option, off by default, because it can
+//! merge mailboxes that are distinct at other providers:
+//!
+//! * `gmail.com` and `googlemail.com` are one domain (`gmail.com`);
+//! * at Gmail, dots in the local part are ignored (`j.doe` == `jdoe`);
+//! * at Gmail, a `+tag` suffix is ignored (`jdoe+shop` == `jdoe`).
+//!
+//! Other providers are left alone: many of them treat dots as significant.
+
+use leakaudit_scanner::Address;
+
+/// How exposed addresses are matched to account emails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MatchMode {
+    /// Canonical address equality (the default).
+    #[default]
+    Canonical,
+    /// Canonical form plus Gmail folding (dots, `+tags`, googlemail.com).
+    ProviderFolding,
+}
+
+/// Canonical form of an address string, `None` when it is not an address.
+pub fn canonical(s: &str) -> Option<String> {
+    Address::parse(s).map(|a| a.as_str().to_string())
+}
+
+/// Provider-folded form of an already canonical address (see the module doc).
+pub fn fold(canonical: &str) -> String {
+    let Some((local, domain)) = canonical.rsplit_once('@') else {
+        return canonical.to_string();
+    };
+    let domain = if domain == "googlemail.com" {
+        "gmail.com"
+    } else {
+        domain
+    };
+    if domain == "gmail.com" {
+        let base = local.split('+').next().unwrap_or(local);
+        let base: String = base.chars().filter(|c| *c != '.').collect();
+        format!("{base}@{domain}")
+    } else {
+        format!("{local}@{domain}")
+    }
+}
+
+/// The key an address is looked up under in `mode`.
+pub fn match_key(canonical: &str, mode: MatchMode) -> String {
+    match mode {
+        MatchMode::Canonical => canonical.to_string(),
+        MatchMode::ProviderFolding => fold(canonical),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_lowercases_and_punycodes() {
+        assert_eq!(canonical("Bob@Example.COM").unwrap(), "bob@example.com");
+        assert_eq!(canonical("not an address"), None);
+    }
+
+    #[test]
+    fn gmail_folding() {
+        assert_eq!(fold("j.doe+shop@googlemail.com"), "jdoe@gmail.com");
+        assert_eq!(fold("j.doe@gmail.com"), "jdoe@gmail.com");
+        // Other providers keep dots and tags.
+        assert_eq!(fold("j.doe+x@example.com"), "j.doe+x@example.com");
+        assert_eq!(
+            match_key("j.doe@gmail.com", MatchMode::Canonical),
+            "j.doe@gmail.com"
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! The account store: accounts, sessions, reset tokens and the remediation state, behind the
+//! [`AccountStore`] trait. SQLite ([`SqliteStore`]) is the embedded default; a PostgreSQL
+//! backend implements the same trait and runs the same generic test suite
+//! (`store::tests::suite`).
+//!
+//! Contract every backend must keep:
+//! * `import` is one transaction: all records or none.
+//! * `commit_account` is one transaction: the password is invalidated, every session and every
+//!   earlier unused token of the account revoked, the new token inserted, the review flag set
+//!   and every listed action marked `done` — all or nothing.
+//! * `store_id` is a random identity created with the store and never changed, so a plan made
+//!   against one store cannot be applied to another.
+//! * Times are seconds since the Unix epoch, UTC.
+
+mod sqlite;
+#[cfg(test)]
+pub(crate) mod tests;
+
+pub use sqlite::{SqliteStore, SCHEMA, SCHEMA_VERSION};
+
+use crate::error::Result;
+use crate::matching::MatchMode;
+use serde::{Deserialize, Serialize};
+
+/// One account as the remediation sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    /// Canonical address (see [`crate::matching`]).
+    pub email: String,
+    pub has_2fa: bool,
+    pub balance: f64,
+    /// BCP 47-ish language tag (`en`, `de-CH`, `pt_BR`); templates fall back to English.
+    pub locale: String,
+    /// Failed logins since `failed_logins_since` (the incident), when the export had them.
+    pub failed_logins: Option<u32>,
+    pub failed_logins_since: Option<String>,
+    /// The account has a usable password hash.
+    pub has_password: bool,
+    pub password_reset_required: bool,
+    pub review_required: bool,
+}
+
+/// One row of an accounts import.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountRecord {
+    pub id: String,
+    /// Canonical address.
+    pub email: String,
+    pub has_2fa: bool,
+    pub balance: f64,
+    pub locale: String,
+    pub failed_logins: Option<u32>,
+    pub failed_logins_since: Option<String>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct ImportStats {
+    pub inserted: usize,
+    pub updated: usize,
+}
+
+/// Per-action progress of an apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionState {
+    Planned,
+    Done,
+    Failed,
+}
+
+impl ActionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionState::Planned => "planned",
+            ActionState::Done => "done",
+            ActionState::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ActionState> {
+        match s {
+            "planned" => Some(ActionState::Planned),
+            "done" => Some(ActionState::Done),
+            "failed" => Some(ActionState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// The stored state of one plan action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActionRow {
+    pub action_id: String,
+    pub account_id: String,
+    pub kind: String,
+    pub state: ActionState,
+    pub detail: Option<String>,
+    pub updated_at: i64,
+}
+
+/// A reset token as stored: never the secret, only its argon2id PHC hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// Public lookup half of the token (hex), sent in the link beside the secret.
+    pub selector: String,
+    pub account_id: String,
+    /// argon2id PHC string of the secret.
+    pub token_hash: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub plan_hash: Option<String>,
+}
+
+impl TokenInfo {
+    /// Usable at `now`: not used, not revoked, not expired.
+    pub fn is_live(&self, now: i64) -> bool {
+        self.used_at.is_none() && self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+/// A new token to store with a reset.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub selector: String,
+    pub token_hash: String,
+    pub expires_at: i64,
+}
+
+/// Everything done to one account in one transaction (see the module contract).
+#[derive(Debug, Clone)]
+pub struct AccountCommit<'a> {
+    pub plan_hash: &'a str,
+    pub account_id: &'a str,
+    /// Actions marked `done` in the same transaction.
+    pub action_ids: Vec<String>,
+    /// A forced reset with its new token.
+    pub reset: Option<NewToken>,
+    /// Put the account under human review, with the reason.
+    pub review: Option<String>,
+    pub now: i64,
+}
+
+/// The last audit-log entry recorded for a plan: lets verification detect a cut tail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditHead {
+    pub seq: u64,
+    pub hash: String,
+}
+
+/// A backend holding accounts and remediation state.
+pub trait AccountStore {
+    /// Human description for messages (the file path, or a connection string without secret).
+    fn describe(&self) -> String;
+    /// The store's random identity, created with it.
+    fn store_id(&self) -> Result<String>;
+    /// Inserts or updates (by id) all records in one transaction.
+    fn import(&mut self, records: &[AccountRecord]) -> Result<ImportStats>;
+    fn account(&self, id: &str) -> Result<Option<Account>>;
+    /// Accounts whose email matches `key` (already folded when `mode` folds), sorted by id.
+    fn find_by_email(&self, key: &str, mode: MatchMode) -> Result<Vec<Account>>;
+    fn account_count(&self) -> Result<u64>;
+    /// Sets (or clears) the stored password hash; the store never sees a password.
+    fn set_password_hash(&mut self, id: &str, phc: Option<&str>) -> Result<()>;
+    fn password_hash(&self, id: &str) -> Result<Option<String>>;
+    fn add_session(&mut self, account_id: &str, session_id: &str, now: i64) -> Result<()>;
+    fn active_sessions(&self, account_id: &str) -> Result<u64>;
+    /// All tokens of an account, oldest first.
+    fn tokens(&self, account_id: &str) -> Result<Vec<TokenInfo>>;
+    fn token_by_selector(&self, selector: &str) -> Result<Option<TokenInfo>>;
+    /// Marks a token used if it is still live; `false` when it was not (single use).
+    fn mark_token_used(&mut self, selector: &str, now: i64) -> Result<bool>;
+    /// Records `(action_id, account_id, kind)` as planned unless already known.
+    fn ensure_planned(
+        &mut self,
+        plan_hash: &str,
+        actions: &[(String, String, String)],
+        now: i64,
+    ) -> Result<()>;
+    /// The stored states of a plan's actions, sorted by action id.
+    fn action_states(&self, plan_hash: &str) -> Result<Vec<ActionRow>>;
+    /// All plan hashes known to the store.
+    fn plans(&self) -> Result<Vec<String>>;
+    /// Applies one account's actions in one transaction.
+    fn commit_account(&mut self, c: &AccountCommit<'_>) -> Result<()>;
+    /// Marks actions failed (they are retried by the next apply).
+    fn mark_failed(
+        &mut self,
+        plan_hash: &str,
+        action_ids: &[String],
+        reason: &str,
+        now: i64,
+    ) -> Result<()>;
+    fn audit_head(&self, plan_hash: &str) -> Result<Option<AuditHead>>;
+    fn set_audit_head(&mut self, plan_hash: &str, head: &AuditHead) -> Result<()>;
+}

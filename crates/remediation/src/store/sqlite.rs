@@ -1,0 +1,567 @@
+//! SQLite account store (rusqlite, bundled): one file, created on first use with mode 0600
+//! (it holds addresses), WAL journal, `synchronous=FULL` so a committed reset survives a crash.
+
+use super::*;
+use crate::error::Error;
+use crate::matching::fold;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::path::{Path, PathBuf};
+
+/// Schema version this build reads and writes (`meta.schema_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The SQLite schema (version 1). Times are seconds since the Unix epoch, UTC.
+///
+/// ```sql
+/// meta(key TEXT PRIMARY KEY, value TEXT)        -- schema_version, store_id, created_at
+/// accounts(id TEXT PRIMARY KEY,
+///          email TEXT,                          -- canonical address
+///          email_folded TEXT,                   -- provider-folded (Gmail) form, for --fold
+///          has_2fa INTEGER, balance REAL, locale TEXT,
+///          failed_logins INTEGER NULL, failed_logins_since TEXT NULL,
+///          password_hash TEXT NULL,             -- PHC string; NULL = password invalidated
+///          password_reset_required INTEGER, review_required INTEGER, review_reason TEXT NULL,
+///          updated_at INTEGER)
+/// sessions(id TEXT PRIMARY KEY, account_id TEXT REFERENCES accounts, created_at INTEGER,
+///          revoked_at INTEGER NULL)
+/// reset_tokens(selector TEXT PRIMARY KEY,       -- public half of the link
+///              account_id TEXT REFERENCES accounts,
+///              token_hash TEXT,                 -- argon2id PHC string of the 32-byte secret
+///              created_at INTEGER, expires_at INTEGER, used_at INTEGER NULL,
+///              revoked_at INTEGER NULL, plan_hash TEXT NULL)
+/// remediation_actions(plan_hash TEXT, action_id TEXT, account_id TEXT, kind TEXT,
+///              state TEXT CHECK (state IN ('planned','done','failed')), detail TEXT NULL,
+///              updated_at INTEGER, PRIMARY KEY (plan_hash, action_id))
+/// audit_heads(plan_hash TEXT PRIMARY KEY, seq INTEGER, hash TEXT)
+/// ```
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL,
+    email_folded TEXT NOT NULL,
+    has_2fa INTEGER NOT NULL,
+    balance REAL NOT NULL,
+    locale TEXT NOT NULL,
+    failed_logins INTEGER,
+    failed_logins_since TEXT,
+    password_hash TEXT,
+    password_reset_required INTEGER NOT NULL DEFAULT 0,
+    review_required INTEGER NOT NULL DEFAULT 0,
+    review_reason TEXT,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS accounts_email ON accounts(email);
+CREATE INDEX IF NOT EXISTS accounts_email_folded ON accounts(email_folded);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS sessions_account ON sessions(account_id);
+CREATE TABLE IF NOT EXISTS reset_tokens (
+    selector TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    token_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at INTEGER,
+    revoked_at INTEGER,
+    plan_hash TEXT
+);
+CREATE INDEX IF NOT EXISTS reset_tokens_account ON reset_tokens(account_id);
+CREATE TABLE IF NOT EXISTS remediation_actions (
+    plan_hash TEXT NOT NULL,
+    action_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('planned','done','failed')),
+    detail TEXT,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (plan_hash, action_id)
+);
+CREATE TABLE IF NOT EXISTS audit_heads (
+    plan_hash TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+";
+
+/// The embedded default store.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn random_store_id() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| Error::Crypto(e.to_string()))?;
+    // RFC 4122 version 4 layout, so it reads as a UUID.
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
+}
+
+impl SqliteStore {
+    /// Opens the store at `path`, creating it (mode 0600) with the schema on first use.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let existed = path.exists();
+        if !existed {
+            if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            }
+            // Create the file 0600 before SQLite opens it: it will hold addresses.
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| Error::io(path, e))?;
+        }
+        let desc = path.display().to_string();
+        let db = |source| Error::Db {
+            store: desc.clone(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        let mut store = SqliteStore {
+            conn,
+            path: path.to_path_buf(),
+        };
+        store.init()?;
+        Ok(store)
+    }
+
+    fn db(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        move |source| Error::Db {
+            store: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    fn init(&mut self) -> Result<()> {
+        let desc = self.path.display().to_string();
+        let db = |source| Error::Db {
+            store: desc.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(db)?;
+        tx.execute_batch(SCHEMA).map_err(db)?;
+        let version: Option<String> = tx
+            .query_row(
+                "SELECT value FROM meta WHERE key='schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        match version {
+            None => {
+                let now = chrono::Utc::now().timestamp();
+                tx.execute(
+                    "INSERT INTO meta(key, value) VALUES ('schema_version', ?1), ('store_id', ?2), ('created_at', ?3)",
+                    params![SCHEMA_VERSION.to_string(), random_store_id()?, now.to_string()],
+                )
+                .map_err(db)?;
+            }
+            Some(v) => {
+                let found = v.parse::<i64>().unwrap_or(-1);
+                if found != SCHEMA_VERSION {
+                    return Err(Error::SchemaVersion {
+                        store: desc,
+                        found,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+            }
+        }
+        tx.commit().map_err(db)?;
+        Ok(())
+    }
+
+    fn row_to_account(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
+        Ok(Account {
+            id: r.get(0)?,
+            email: r.get(1)?,
+            has_2fa: r.get::<_, i64>(2)? != 0,
+            balance: r.get(3)?,
+            locale: r.get(4)?,
+            failed_logins: r.get::<_, Option<i64>>(5)?.map(|v| v as u32),
+            failed_logins_since: r.get(6)?,
+            has_password: r.get::<_, Option<String>>(7)?.is_some(),
+            password_reset_required: r.get::<_, i64>(8)? != 0,
+            review_required: r.get::<_, i64>(9)? != 0,
+        })
+    }
+
+    fn row_to_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
+        Ok(TokenInfo {
+            selector: r.get(0)?,
+            account_id: r.get(1)?,
+            token_hash: r.get(2)?,
+            created_at: r.get(3)?,
+            expires_at: r.get(4)?,
+            used_at: r.get(5)?,
+            revoked_at: r.get(6)?,
+            plan_hash: r.get(7)?,
+        })
+    }
+}
+
+const ACCOUNT_COLS: &str = "id, email, has_2fa, balance, locale, failed_logins, failed_logins_since, password_hash, password_reset_required, review_required";
+const TOKEN_COLS: &str =
+    "selector, account_id, token_hash, created_at, expires_at, used_at, revoked_at, plan_hash";
+
+impl AccountStore for SqliteStore {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn store_id(&self) -> Result<String> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key='store_id'", [], |r| {
+                r.get(0)
+            })
+            .map_err(self.db())
+    }
+
+    fn import(&mut self, records: &[AccountRecord]) -> Result<ImportStats> {
+        let desc = self.describe();
+        let db = |source| Error::Db {
+            store: desc.clone(),
+            source,
+        };
+        let now = chrono::Utc::now().timestamp();
+        let tx = self.conn.transaction().map_err(db)?;
+        let mut stats = ImportStats::default();
+        {
+            let mut exists = tx
+                .prepare("SELECT 1 FROM accounts WHERE id = ?1")
+                .map_err(db)?;
+            let mut up = tx
+                .prepare(
+                    "INSERT INTO accounts (id, email, email_folded, has_2fa, balance, locale, failed_logins, failed_logins_since, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT(id) DO UPDATE SET email=excluded.email, email_folded=excluded.email_folded,
+                       has_2fa=excluded.has_2fa, balance=excluded.balance, locale=excluded.locale,
+                       failed_logins=excluded.failed_logins, failed_logins_since=excluded.failed_logins_since,
+                       updated_at=excluded.updated_at",
+                )
+                .map_err(db)?;
+            for r in records {
+                if exists.exists(params![r.id]).map_err(db)? {
+                    stats.updated += 1;
+                } else {
+                    stats.inserted += 1;
+                }
+                up.execute(params![
+                    r.id,
+                    r.email,
+                    fold(&r.email),
+                    r.has_2fa as i64,
+                    r.balance,
+                    r.locale,
+                    r.failed_logins.map(|v| v as i64),
+                    r.failed_logins_since,
+                    now
+                ])
+                .map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)?;
+        Ok(stats)
+    }
+
+    fn account(&self, id: &str) -> Result<Option<Account>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = ?1"),
+                params![id],
+                Self::row_to_account,
+            )
+            .optional()
+            .map_err(self.db())
+    }
+
+    fn find_by_email(&self, key: &str, mode: MatchMode) -> Result<Vec<Account>> {
+        let col = match mode {
+            MatchMode::Canonical => "email",
+            MatchMode::ProviderFolding => "email_folded",
+        };
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLS} FROM accounts WHERE {col} = ?1 ORDER BY id"
+            ))
+            .map_err(self.db())?;
+        let rows = st
+            .query_map(params![key], Self::row_to_account)
+            .map_err(self.db())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
+    }
+
+    fn account_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM accounts", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(self.db())
+    }
+
+    fn set_password_hash(&mut self, id: &str, phc: Option<&str>) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE accounts SET password_hash = ?2 WHERE id = ?1",
+                params![id, phc],
+            )
+            .map(|_| ())
+            .map_err(self.db())
+    }
+
+    fn password_hash(&self, id: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT password_hash FROM accounts WHERE id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(self.db())
+    }
+
+    fn add_session(&mut self, account_id: &str, session_id: &str, now: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO sessions(id, account_id, created_at) VALUES (?1, ?2, ?3)",
+                params![session_id, account_id, now],
+            )
+            .map(|_| ())
+            .map_err(self.db())
+    }
+
+    fn active_sessions(&self, account_id: &str) -> Result<u64> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM sessions WHERE account_id = ?1 AND revoked_at IS NULL",
+                params![account_id],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(self.db())
+    }
+
+    fn tokens(&self, account_id: &str) -> Result<Vec<TokenInfo>> {
+        let mut st = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {TOKEN_COLS} FROM reset_tokens WHERE account_id = ?1 ORDER BY created_at, rowid"
+            ))
+            .map_err(self.db())?;
+        let rows = st
+            .query_map(params![account_id], Self::row_to_token)
+            .map_err(self.db())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
+    }
+
+    fn token_by_selector(&self, selector: &str) -> Result<Option<TokenInfo>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {TOKEN_COLS} FROM reset_tokens WHERE selector = ?1"),
+                params![selector],
+                Self::row_to_token,
+            )
+            .optional()
+            .map_err(self.db())
+    }
+
+    fn mark_token_used(&mut self, selector: &str, now: i64) -> Result<bool> {
+        // One UPDATE guarded by the live condition: two concurrent redemptions cannot both win.
+        let n = self
+            .conn
+            .execute(
+                "UPDATE reset_tokens SET used_at = ?2 WHERE selector = ?1 AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?2",
+                params![selector, now],
+            )
+            .map_err(self.db())?;
+        Ok(n == 1)
+    }
+
+    fn ensure_planned(
+        &mut self,
+        plan_hash: &str,
+        actions: &[(String, String, String)],
+        now: i64,
+    ) -> Result<()> {
+        let desc = self.describe();
+        let db = |source| Error::Db {
+            store: desc.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(db)?;
+        {
+            let mut st = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO remediation_actions(plan_hash, action_id, account_id, kind, state, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, 'planned', ?5)",
+                )
+                .map_err(db)?;
+            for (id, account, kind) in actions {
+                st.execute(params![plan_hash, id, account, kind, now])
+                    .map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn action_states(&self, plan_hash: &str) -> Result<Vec<ActionRow>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT action_id, account_id, kind, state, detail, updated_at FROM remediation_actions
+                 WHERE plan_hash = ?1 ORDER BY action_id",
+            )
+            .map_err(self.db())?;
+        let rows = st
+            .query_map(params![plan_hash], |r| {
+                let state: String = r.get(3)?;
+                Ok(ActionRow {
+                    action_id: r.get(0)?,
+                    account_id: r.get(1)?,
+                    kind: r.get(2)?,
+                    state: ActionState::parse(&state).unwrap_or(ActionState::Failed),
+                    detail: r.get(4)?,
+                    updated_at: r.get(5)?,
+                })
+            })
+            .map_err(self.db())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
+    }
+
+    fn plans(&self) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT plan_hash FROM remediation_actions ORDER BY plan_hash")
+            .map_err(self.db())?;
+        let rows = st.query_map([], |r| r.get(0)).map_err(self.db())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
+    }
+
+    fn commit_account(&mut self, c: &AccountCommit<'_>) -> Result<()> {
+        let desc = self.describe();
+        let db = |source| Error::Db {
+            store: desc.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(db)?;
+        if let Some(t) = &c.reset {
+            // The current password stops working: no hash verifies against NULL.
+            tx.execute(
+                "UPDATE accounts SET password_hash = NULL, password_reset_required = 1, updated_at = ?2 WHERE id = ?1",
+                params![c.account_id, c.now],
+            )
+            .map_err(db)?;
+            tx.execute(
+                "UPDATE sessions SET revoked_at = ?2 WHERE account_id = ?1 AND revoked_at IS NULL",
+                params![c.account_id, c.now],
+            )
+            .map_err(db)?;
+            // One live token per account: earlier unused ones die with the new one's birth.
+            tx.execute(
+                "UPDATE reset_tokens SET revoked_at = ?2 WHERE account_id = ?1 AND used_at IS NULL AND revoked_at IS NULL",
+                params![c.account_id, c.now],
+            )
+            .map_err(db)?;
+            tx.execute(
+                &format!("INSERT INTO reset_tokens({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6)"),
+                params![t.selector, c.account_id, t.token_hash, c.now, t.expires_at, c.plan_hash],
+            )
+            .map_err(db)?;
+        }
+        if let Some(reason) = &c.review {
+            tx.execute(
+                "UPDATE accounts SET review_required = 1, review_reason = ?2, updated_at = ?3 WHERE id = ?1",
+                params![c.account_id, reason, c.now],
+            )
+            .map_err(db)?;
+        }
+        for id in &c.action_ids {
+            tx.execute(
+                "UPDATE remediation_actions SET state = 'done', detail = NULL, updated_at = ?3 WHERE plan_hash = ?1 AND action_id = ?2",
+                params![c.plan_hash, id, c.now],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn mark_failed(
+        &mut self,
+        plan_hash: &str,
+        action_ids: &[String],
+        reason: &str,
+        now: i64,
+    ) -> Result<()> {
+        let desc = self.describe();
+        let db = |source| Error::Db {
+            store: desc.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(db)?;
+        for id in action_ids {
+            tx.execute(
+                "UPDATE remediation_actions SET state = 'failed', detail = ?3, updated_at = ?4 WHERE plan_hash = ?1 AND action_id = ?2 AND state != 'done'",
+                params![plan_hash, id, reason, now],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn audit_head(&self, plan_hash: &str) -> Result<Option<AuditHead>> {
+        self.conn
+            .query_row(
+                "SELECT seq, hash FROM audit_heads WHERE plan_hash = ?1",
+                params![plan_hash],
+                |r| {
+                    Ok(AuditHead {
+                        seq: r.get::<_, i64>(0)? as u64,
+                        hash: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.db())
+    }
+
+    fn set_audit_head(&mut self, plan_hash: &str, head: &AuditHead) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO audit_heads(plan_hash, seq, hash) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(plan_hash) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                params![plan_hash, head.seq as i64, head.hash],
+            )
+            .map(|_| ())
+            .map_err(self.db())
+    }
+}

@@ -1,0 +1,279 @@
+//! The store test suite, generic over [`AccountStore`]: a new backend runs `suite` with its
+//! own constructor and must pass unchanged.
+
+use super::*;
+use crate::matching::{fold, MatchMode};
+
+fn rec(id: &str, email: &str, has_2fa: bool, balance: f64) -> AccountRecord {
+    AccountRecord {
+        id: id.into(),
+        email: email.into(),
+        has_2fa,
+        balance,
+        locale: "en".into(),
+        failed_logins: None,
+        failed_logins_since: None,
+    }
+}
+
+/// Runs every store check on a fresh store made by `make`.
+pub(crate) fn suite<S: AccountStore>(make: &dyn Fn() -> S) {
+    import_and_lookup(&mut make());
+    folding(&mut make());
+    identity(&make(), &make());
+    reset_commit_is_complete(&mut make());
+    action_states(&mut make());
+    tokens_single_use(&mut make());
+    audit_heads(&mut make());
+}
+
+fn import_and_lookup<S: AccountStore>(s: &mut S) {
+    let st = s
+        .import(&[
+            rec("a1", "anna@gmail.com", false, 5.0),
+            rec("b2", "bob@shop.example", true, 0.0),
+        ])
+        .unwrap();
+    assert_eq!(
+        st,
+        ImportStats {
+            inserted: 2,
+            updated: 0
+        }
+    );
+    assert_eq!(s.account_count().unwrap(), 2);
+    let st = s.import(&[rec("a1", "anna@gmail.com", true, 7.5)]).unwrap();
+    assert_eq!(
+        st,
+        ImportStats {
+            inserted: 0,
+            updated: 1
+        }
+    );
+    let a = s.account("a1").unwrap().unwrap();
+    assert!(a.has_2fa);
+    assert_eq!(a.balance, 7.5);
+    assert!(s.account("zz").unwrap().is_none());
+    let f = s
+        .find_by_email("bob@shop.example", MatchMode::Canonical)
+        .unwrap();
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].id, "b2");
+}
+
+fn folding<S: AccountStore>(s: &mut S) {
+    s.import(&[rec("g", "j.doe+news@googlemail.com", false, 1.0)])
+        .unwrap();
+    assert!(s
+        .find_by_email("jdoe@gmail.com", MatchMode::Canonical)
+        .unwrap()
+        .is_empty());
+    let f = s
+        .find_by_email(&fold("j.d.o.e@gmail.com"), MatchMode::ProviderFolding)
+        .unwrap();
+    assert_eq!(f.len(), 1, "folding is opt-in and finds the account");
+}
+
+fn identity<S: AccountStore>(a: &S, b: &S) {
+    let ia = a.store_id().unwrap();
+    assert_eq!(ia.len(), 36);
+    assert_eq!(ia, a.store_id().unwrap(), "stable");
+    assert_ne!(ia, b.store_id().unwrap(), "random per store");
+}
+
+fn reset_commit_is_complete<S: AccountStore>(s: &mut S) {
+    s.import(&[rec("a", "a@x.example", false, 3.0)]).unwrap();
+    s.set_password_hash("a", Some("$argon2id$old")).unwrap();
+    s.add_session("a", "s1", 1).unwrap();
+    s.add_session("a", "s2", 1).unwrap();
+    s.ensure_planned(
+        "p",
+        &[(
+            "force-password-reset:a".into(),
+            "a".into(),
+            "force-password-reset".into(),
+        )],
+        1,
+    )
+    .unwrap();
+    let commit = |sel: &str, t: i64| AccountCommit {
+        plan_hash: "p",
+        account_id: "a",
+        action_ids: vec!["force-password-reset:a".into()],
+        reset: Some(NewToken {
+            selector: sel.into(),
+            token_hash: "$argon2id$h".into(),
+            expires_at: t + 100,
+        }),
+        review: Some("rule: reason".into()),
+        now: t,
+    };
+    s.commit_account(&commit("t1", 10)).unwrap();
+    assert_eq!(s.password_hash("a").unwrap(), None, "password invalidated");
+    assert_eq!(s.active_sessions("a").unwrap(), 0, "sessions revoked");
+    let acct = s.account("a").unwrap().unwrap();
+    assert!(acct.password_reset_required && acct.review_required && !acct.has_password);
+    let live: Vec<_> = s
+        .tokens("a")
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.is_live(11))
+        .collect();
+    assert_eq!(live.len(), 1);
+    // A second token for the account revokes the first: one live token at a time.
+    s.commit_account(&commit("t2", 20)).unwrap();
+    let live: Vec<_> = s
+        .tokens("a")
+        .unwrap()
+        .into_iter()
+        .filter(|t| t.is_live(21))
+        .collect();
+    assert_eq!(live.len(), 1);
+    assert_eq!(live[0].selector, "t2");
+    // A failing commit (unknown account with a token: foreign key) changes nothing.
+    let bad = AccountCommit {
+        plan_hash: "p",
+        account_id: "ghost",
+        action_ids: vec!["force-password-reset:a".into()],
+        reset: Some(NewToken {
+            selector: "t3".into(),
+            token_hash: "h".into(),
+            expires_at: 99,
+        }),
+        review: None,
+        now: 30,
+    };
+    s.ensure_planned("p2", &[("x".into(), "a".into(), "notify".into())], 1)
+        .unwrap();
+    assert!(s.commit_account(&bad).is_err());
+    assert!(s.token_by_selector("t3").unwrap().is_none());
+}
+
+fn action_states<S: AccountStore>(s: &mut S) {
+    s.import(&[rec("a", "a@x.example", false, 3.0)]).unwrap();
+    let acts: Vec<(String, String, String)> = vec![
+        ("notify:a".into(), "a".into(), "notify".into()),
+        ("human-review:a".into(), "a".into(), "human-review".into()),
+    ];
+    s.ensure_planned("p", &acts, 1).unwrap();
+    s.ensure_planned("p", &acts, 2).unwrap();
+    let st = s.action_states("p").unwrap();
+    assert_eq!(st.len(), 2);
+    assert!(st.iter().all(|r| r.state == ActionState::Planned));
+    s.mark_failed("p", &["notify:a".into()], "boom", 3).unwrap();
+    let st = s.action_states("p").unwrap();
+    let n = st.iter().find(|r| r.action_id == "notify:a").unwrap();
+    assert_eq!(
+        (n.state, n.detail.as_deref()),
+        (ActionState::Failed, Some("boom"))
+    );
+    s.commit_account(&AccountCommit {
+        plan_hash: "p",
+        account_id: "a",
+        action_ids: vec!["notify:a".into(), "human-review:a".into()],
+        reset: None,
+        review: Some("r".into()),
+        now: 4,
+    })
+    .unwrap();
+    assert!(s
+        .action_states("p")
+        .unwrap()
+        .iter()
+        .all(|r| r.state == ActionState::Done));
+    // Done is final: a late failure does not overwrite it.
+    s.mark_failed("p", &["notify:a".into()], "late", 5).unwrap();
+    assert!(s
+        .action_states("p")
+        .unwrap()
+        .iter()
+        .all(|r| r.state == ActionState::Done));
+    assert_eq!(s.plans().unwrap(), vec!["p".to_string()]);
+}
+
+fn tokens_single_use<S: AccountStore>(s: &mut S) {
+    s.import(&[rec("a", "a@x.example", false, 3.0)]).unwrap();
+    s.commit_account(&AccountCommit {
+        plan_hash: "p",
+        account_id: "a",
+        action_ids: vec![],
+        reset: Some(NewToken {
+            selector: "sel".into(),
+            token_hash: "h".into(),
+            expires_at: 100,
+        }),
+        review: None,
+        now: 10,
+    })
+    .unwrap();
+    assert!(!s.mark_token_used("sel", 100).unwrap(), "expired");
+    assert!(s.mark_token_used("sel", 50).unwrap());
+    assert!(!s.mark_token_used("sel", 51).unwrap(), "single use");
+}
+
+fn audit_heads<S: AccountStore>(s: &mut S) {
+    assert_eq!(s.audit_head("p").unwrap(), None);
+    s.set_audit_head(
+        "p",
+        &AuditHead {
+            seq: 3,
+            hash: "h3".into(),
+        },
+    )
+    .unwrap();
+    s.set_audit_head(
+        "p",
+        &AuditHead {
+            seq: 4,
+            hash: "h4".into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        s.audit_head("p").unwrap(),
+        Some(AuditHead {
+            seq: 4,
+            hash: "h4".into()
+        })
+    );
+}
+
+#[test]
+fn sqlite_store_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = std::cell::Cell::new(0);
+    suite(&|| {
+        n.set(n.get() + 1);
+        SqliteStore::open(&dir.path().join(format!("s{}.db", n.get()))).unwrap()
+    });
+}
+
+#[test]
+fn sqlite_file_is_0600_and_reopens() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("sub/accounts.db");
+    let id = {
+        let mut s = SqliteStore::open(&p).unwrap();
+        s.import(&[rec("a", "a@x.example", false, 1.0)]).unwrap();
+        s.store_id().unwrap()
+    };
+    let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let s = SqliteStore::open(&p).unwrap();
+    assert_eq!(s.store_id().unwrap(), id);
+    assert_eq!(s.account_count().unwrap(), 1);
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    drop(SqliteStore::open(&p).unwrap());
+    let c = rusqlite::Connection::open(&p).unwrap();
+    c.execute("UPDATE meta SET value='99' WHERE key='schema_version'", [])
+        .unwrap();
+    drop(c);
+    let e = SqliteStore::open(&p).err().unwrap().to_string();
+    assert!(e.contains("schema version 99"), "{e}");
+}

@@ -1,0 +1,142 @@
+//! The report's input: what the incident command collected. Plain data, filled by the CLI from
+//! the scanner, the policy engine and the remediation crate.
+
+use leakaudit_policy::{Finding, Severity};
+use leakaudit_scanner::{ExposedAddress, Exposure, Location, Message};
+use std::collections::BTreeMap;
+
+/// Totals of the scan stage.
+#[derive(Debug, Clone, Default)]
+pub struct ScanTotals {
+    /// Messages read and audited.
+    pub messages: u64,
+    /// Bytes read (decompressed).
+    pub bytes: u64,
+    /// Messages by container format (`mbox`, `maildir`, `eml`).
+    pub by_format: BTreeMap<String, u64>,
+    /// Problems reported while reading (warnings and errors).
+    pub problems: u64,
+    /// Problems of level error (messages or files that could not be audited).
+    pub errors: u64,
+}
+
+/// One rule firing, as the report needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FindingRef {
+    pub rule_id: String,
+    pub severity: Severity,
+}
+
+/// One message that has at least one finding or exposes at least one address.
+#[derive(Debug, Clone)]
+pub struct MessageRecord {
+    pub location: Location,
+    pub message_id: Option<String>,
+    /// Seconds since the epoch, UTC.
+    pub date: Option<i64>,
+    /// Canonical address of the first From mailbox.
+    pub from: Option<String>,
+    /// Decoded subject (attacker-controlled text: always escaped on output).
+    pub subject: Option<String>,
+    /// External addresses this message showed to other external parties.
+    pub exposed: Vec<ExposedAddress>,
+    /// Distinct external parties that received the message.
+    pub audience_parties: usize,
+    pub findings: Vec<FindingRef>,
+}
+
+impl MessageRecord {
+    /// Builds the record of one message from its evaluation. Returns `None` when the message
+    /// neither exposes anyone nor has a finding (nothing to report).
+    pub fn from_evaluation(
+        msg: &Message<'_>,
+        exposure: &Exposure,
+        findings: &[Finding],
+    ) -> Option<MessageRecord> {
+        if findings.is_empty() && !exposure.exposes() {
+            return None;
+        }
+        let env = &msg.envelope;
+        Some(MessageRecord {
+            location: msg.location.clone(),
+            message_id: env.message_id.clone(),
+            date: env.date,
+            from: env.from.first().map(|m| m.address.as_str().to_owned()),
+            subject: env.subject.clone(),
+            exposed: exposure.exposed.clone(),
+            audience_parties: exposure.audience_parties.len(),
+            findings: findings
+                .iter()
+                .map(|f| FindingRef {
+                    rule_id: f.rule_id.clone(),
+                    severity: f.severity,
+                })
+                .collect(),
+        })
+    }
+
+    /// The message exposes at least one address.
+    pub fn exposes(&self) -> bool {
+        !self.exposed.is_empty()
+    }
+
+    /// The highest severity among its findings.
+    pub fn max_severity(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}
+
+/// One row of the affected-user list (one per exposed address).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AffectedUser {
+    /// Canonical address.
+    pub address: String,
+    /// The matching accounts (empty when the store has none).
+    pub account_ids: Vec<String>,
+    /// Messages that exposed it.
+    pub messages: usize,
+    /// Distinct other parties who saw it.
+    pub audience: usize,
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+}
+
+/// Totals of the remediation plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanTotals {
+    pub resets: usize,
+    pub reviews: usize,
+    pub notifications: usize,
+    /// The plan was applied (`--apply`), not only written.
+    pub applied: bool,
+    /// Where the plan file is (relative to the output folder when inside it).
+    pub file: Option<String>,
+    /// The plan's content hash.
+    pub hash: Option<String>,
+    /// After `--apply`: actions done and failed.
+    pub done: Option<usize>,
+    pub failed: Option<usize>,
+}
+
+/// Everything the report is made of.
+#[derive(Debug, Clone, Default)]
+pub struct IncidentData {
+    pub tool_version: String,
+    /// The archives as given on the command line.
+    pub inputs: Vec<String>,
+    /// The account store used (path as given).
+    pub accounts_store: Option<String>,
+    /// When the report was made, seconds since the epoch (UTC).
+    pub generated_at: i64,
+    /// When the incident was detected (defaults to `generated_at`); the 72-hour Art. 33
+    /// deadline runs from here.
+    pub detected_at: i64,
+    pub scan: ScanTotals,
+    /// The Date of every scanned message that had one (the timeline's background).
+    pub message_dates: Vec<i64>,
+    /// Every message with a finding or an exposure, in archive order.
+    pub messages: Vec<MessageRecord>,
+    /// The affected-user list.
+    pub affected: Vec<AffectedUser>,
+    pub plan: PlanTotals,
+}

@@ -1,0 +1,230 @@
+//! Format detection by content: an mbox starts with a `From ` separator line, a single
+//! message starts with a header field, anything else is not mail.
+
+use crate::model::Format;
+
+/// How many leading bytes are enough to decide.
+pub const SNIFF_BYTES: usize = 64 * 1024;
+
+/// What a file's first bytes say it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detected {
+    /// Starts with a `From ` separator line: one or more messages.
+    Mbox,
+    /// Starts with a header block: one message (`.eml`, a Maildir file, `.msg.txt`...).
+    Message,
+    NotMail,
+}
+
+impl Detected {
+    /// The format recorded for messages of this kind (`Maildir` when the file sits in one).
+    pub fn format(self, maildir: bool) -> Option<Format> {
+        match self {
+            Detected::Mbox => Some(Format::Mbox),
+            Detected::Message if maildir => Some(Format::Maildir),
+            Detected::Message => Some(Format::Eml),
+            Detected::NotMail => None,
+        }
+    }
+}
+
+/// Header names that real messages almost always carry near the top; a header-looking first
+/// line alone ("Note: ...") is not enough to call a file mail.
+const MAIL_HEADERS: &[&str] = &[
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "subject",
+    "date",
+    "message-id",
+    "received",
+    "return-path",
+    "delivered-to",
+    "mime-version",
+    "reply-to",
+    "sender",
+    "content-type",
+    "in-reply-to",
+    "references",
+    "x-mailer",
+    "resent-from",
+    "resent-to",
+    "resent-cc",
+    "resent-bcc",
+    "resent-date",
+    "envelope-to",
+    "x-original-to",
+];
+
+/// Decides by content. `head` is the start of the (decompressed) file.
+pub fn detect(head: &[u8]) -> Detected {
+    let head = strip_bom(head);
+    let first = first_line(head);
+    if is_from_line(first) {
+        return Detected::Mbox;
+    }
+    if looks_like_header_block(head) {
+        return Detected::Message;
+    }
+    Detected::NotMail
+}
+
+fn strip_bom(b: &[u8]) -> &[u8] {
+    b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(b)
+}
+
+fn first_line(b: &[u8]) -> &[u8] {
+    let end = memchr::memchr(b'\n', b).unwrap_or(b.len());
+    trim_cr(&b[..end])
+}
+
+fn trim_cr(l: &[u8]) -> &[u8] {
+    l.strip_suffix(b"\r").unwrap_or(l)
+}
+
+/// The name of a header field line (`Name: value`), if the line is one.
+pub fn header_name(line: &[u8]) -> Option<&[u8]> {
+    let colon = memchr::memchr(b':', line)?;
+    let name = &line[..colon];
+    // RFC 5322 field names: printable ASCII except colon and space. Tolerate spaces before
+    // the colon ("Subject : x"), which old mailers wrote.
+    let name = trim_trailing_ws(name);
+    if name.is_empty() || name.len() > 100 {
+        return None;
+    }
+    name.iter()
+        .all(|&c| (33..=126).contains(&c))
+        .then_some(name)
+}
+
+fn trim_trailing_ws(b: &[u8]) -> &[u8] {
+    let mut end = b.len();
+    while end > 0 && (b[end - 1] == b' ' || b[end - 1] == b'\t') {
+        end -= 1;
+    }
+    &b[..end]
+}
+
+/// The first line is a header field and the header block (as far as `head` reaches) names
+/// at least one of the headers every mail system writes.
+fn looks_like_header_block(head: &[u8]) -> bool {
+    let mut lines = head.split(|&c| c == b'\n').map(trim_cr);
+    let Some(first) = lines.next() else {
+        return false;
+    };
+    let Some(name) = header_name(first) else {
+        return false;
+    };
+    let known = |n: &[u8]| {
+        MAIL_HEADERS
+            .iter()
+            .any(|h| h.as_bytes().eq_ignore_ascii_case(n))
+    };
+    if known(name) {
+        return true;
+    }
+    for line in lines {
+        if line.is_empty() {
+            break;
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            continue;
+        }
+        match header_name(line) {
+            Some(n) if known(n) => return true,
+            Some(_) => {}
+            None => return false,
+        }
+    }
+    false
+}
+
+/// Is `line` (with or without its line end) an mbox `From ` separator line?
+///
+/// A body line may well start with `From ` ("From the desk of..."); a real separator is
+/// `From SENDER DATE` where DATE is asctime-like. We require a sender token and, after it, a
+/// time `hh:mm` and a four-digit year, which no sentence is likely to carry by accident.
+pub fn is_from_line(line: &[u8]) -> bool {
+    let line = trim_cr(line.strip_suffix(b"\n").unwrap_or(line));
+    let Some(rest) = line.strip_prefix(b"From ") else {
+        return false;
+    };
+    if rest.len() > 1000 {
+        return false;
+    }
+    // Some writers put two spaces after the sender ("From a@b  Thu Aug 22 ...").
+    let Some(sp) = memchr::memchr(b' ', rest) else {
+        return false;
+    };
+    if sp == 0 {
+        return false;
+    }
+    let date = &rest[sp..];
+    has_time(date) && has_year(date)
+}
+
+fn has_time(b: &[u8]) -> bool {
+    b.windows(5).any(|w| {
+        w[0].is_ascii_digit()
+            && w[1].is_ascii_digit()
+            && w[2] == b':'
+            && w[3].is_ascii_digit()
+            && w[4].is_ascii_digit()
+    })
+}
+
+fn has_year(b: &[u8]) -> bool {
+    let mut run = 0;
+    for &c in b.iter().chain(std::iter::once(&b' ')) {
+        if c.is_ascii_digit() {
+            run += 1;
+        } else {
+            if run == 4 {
+                return true;
+            }
+            run = 0;
+        }
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_lines() {
+        assert!(is_from_line(b"From a@b.com  Thu Aug 22 12:36:23 2002\n"));
+        assert!(is_from_line(b"From - Mon Jan  1 00:00:00 2024\r\n"));
+        assert!(is_from_line(
+            b"From MAILER-DAEMON Fri Jul  8 12:08:34 2011 +0000"
+        ));
+        assert!(!is_from_line(b"From the desk of the CEO, 2024\n"));
+        assert!(!is_from_line(b"From here at 10:30 we go\n"));
+        assert!(!is_from_line(b"From: a@b.com\n"));
+        assert!(!is_from_line(b">From a@b Thu Aug 22 12:36:23 2002\n"));
+        assert!(!is_from_line(b"From  Thu Aug 22 12:36:23 2002"));
+    }
+
+    #[test]
+    fn detection() {
+        assert_eq!(
+            detect(b"From a@b Thu Aug 22 12:36:23 2002\nSubject: x\n\nhi\n"),
+            Detected::Mbox
+        );
+        assert_eq!(
+            detect(b"Return-Path: <a@b>\nSubject: x\n\nhi\n"),
+            Detected::Message
+        );
+        assert_eq!(
+            detect(b"X-Custom: 1\nX-Other: 2\nTo: a@b\n\nhi\n"),
+            Detected::Message
+        );
+        assert_eq!(detect(b"Note: buy milk\nand eggs\n"), Detected::NotMail);
+        assert_eq!(detect(b""), Detected::NotMail);
+        assert_eq!(detect(b"\x89PNG\r\n\x1a\n\0\0"), Detected::NotMail);
+        assert_eq!(detect(b"hello world\n"), Detected::NotMail);
+        assert_eq!(Detected::Message.format(true), Some(Format::Maildir));
+    }
+}

@@ -1,0 +1,419 @@
+//! mbox: separator lines, message spans and the block splitter.
+//!
+//! Both quoting styles are read: mboxo and mboxrd differ only in how body lines that start
+//! with `From ` were quoted when written (`>From `, and in mboxrd also `>>From ` for an
+//! original `>From `). Splitting never needs unquoting: a message starts only at a `From `
+//! line that begins the stream or follows a blank line AND looks like a real separator
+//! (see [`is_from_line`]), so an unquoted `From ` in a body does not split a message.
+//! Unquoting for content inspection is [`crate::model::Message::unquoted`].
+
+use super::detect::is_from_line;
+use memchr::memmem;
+use std::io::{self, Read};
+
+/// One message inside a buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Offset of the `From ` separator line (or of the content when there is none).
+    pub start: usize,
+    /// Offset of the first header byte (after the separator line).
+    pub content: usize,
+    /// End of the message, without the blank line that separates it from the next.
+    pub end: usize,
+}
+
+/// Is there a message boundary (a separator line) starting at `pos`? The whole line must be
+/// in `buf` unless `at_eof`.
+fn boundary_at(buf: &[u8], pos: usize, at_eof: bool) -> bool {
+    let blank_before = pos == 0
+        || (pos >= 2 && buf[pos - 1] == b'\n' && buf[pos - 2] == b'\n')
+        || (pos >= 3 && buf[pos - 1] == b'\n' && buf[pos - 2] == b'\r' && buf[pos - 3] == b'\n');
+    if !blank_before {
+        return false;
+    }
+    let rest = &buf[pos..];
+    let line = match memchr::memchr(b'\n', rest) {
+        Some(nl) => &rest[..nl],
+        None if at_eof => rest,
+        None => return false,
+    };
+    is_from_line(line)
+}
+
+/// Offset of the last message boundary in `buf` after position 0 whose separator line is
+/// complete, if any. Used to cut a block so that no message straddles two blocks.
+pub fn last_boundary(buf: &[u8]) -> Option<usize> {
+    memmem::rfind_iter(buf, b"\nFrom ")
+        .map(|nl| nl + 1)
+        .find(|&pos| boundary_at(buf, pos, false))
+}
+
+/// Offset of the first message boundary in `buf` at or after `from`.
+pub fn first_boundary(buf: &[u8], from: usize) -> Option<usize> {
+    if from == 0 && boundary_at(buf, 0, false) {
+        return Some(0);
+    }
+    let from = from.saturating_sub(1);
+    memmem::find_iter(&buf[from..], b"\nFrom ")
+        .map(|nl| from + nl + 1)
+        .find(|&pos| boundary_at(buf, pos, false))
+}
+
+/// Splits a buffer that starts at a message boundary (or at the start of a stream) into
+/// messages. A buffer that does not start with a separator line (a forced `--format mbox` on
+/// a file without one) yields a first message starting at 0.
+pub fn split(buf: &[u8], at_eof: bool) -> Vec<Span> {
+    let mut starts: Vec<usize> = Vec::new();
+    if !buf.is_empty() {
+        starts.push(0);
+    }
+    starts.extend(
+        memmem::find_iter(buf, b"\nFrom ")
+            .map(|nl| nl + 1)
+            .filter(|&pos| boundary_at(buf, pos, at_eof)),
+    );
+    let mut spans = Vec::with_capacity(starts.len());
+    for (i, &start) in starts.iter().enumerate() {
+        let next = starts.get(i + 1).copied().unwrap_or(buf.len());
+        let content = if boundary_at(buf, start, at_eof) {
+            memchr::memchr(b'\n', &buf[start..next]).map_or(next, |nl| start + nl + 1)
+        } else {
+            start
+        };
+        let mut end = next;
+        // The blank line before the next separator (or at the end of the mbox) belongs to
+        // the mbox format, not to the message. Trimmed the same way whether the next
+        // separator is in this buffer or the next block, so results do not depend on where
+        // blocks were cut.
+        if buf[content..end].ends_with(b"\r\n\r\n") {
+            end -= 2;
+        } else if buf[content..end].ends_with(b"\n\n") {
+            end -= 1;
+        }
+        spans.push(Span {
+            start,
+            content,
+            end: end.max(content),
+        });
+    }
+    spans
+}
+
+/// A piece of an mbox stream that holds only whole messages.
+#[derive(Debug)]
+pub struct Block {
+    pub data: Vec<u8>,
+    /// Offset of `data[0]` in the (decompressed) stream.
+    pub base: u64,
+    pub spans: Vec<Span>,
+    /// 1-based index of the first span in the stream.
+    pub first_index: u64,
+    /// The last block of the stream (its last message may be truncated).
+    pub last: bool,
+}
+
+/// Something the splitter has to report besides blocks.
+#[derive(Debug)]
+pub enum SplitEvent {
+    Block(Block),
+    /// A message longer than the limit was skipped: its offset, index and bytes seen.
+    TooLarge { offset: u64, index: u64, bytes: u64 },
+    /// The stream failed (a truncated or corrupt compressed stream, an I/O error) at offset.
+    ReadError { offset: u64, error: io::Error },
+}
+
+/// Cuts a stream into blocks of about `block_bytes` at message boundaries. A message longer
+/// than a block grows the buffer, up to `max_message_bytes`; a longer one is skipped and
+/// reported. Memory held: one buffer of about `max(block_bytes, longest message)`.
+pub struct Splitter<R> {
+    reader: R,
+    block_bytes: usize,
+    max_message_bytes: usize,
+    buf: Vec<u8>,
+    base: u64,
+    next_index: u64,
+    eof: bool,
+    done: bool,
+    /// Inside a too-large message: discard until the next boundary.
+    skipping: Option<(u64, u64, u64)>,
+    pending: Option<SplitEvent>,
+    /// Buffers handed back by the consumer, reused to avoid page faults on fresh allocations.
+    pub recycle: Option<std::sync::mpsc::Receiver<Vec<u8>>>,
+}
+
+impl<R: Read> Splitter<R> {
+    /// `prefix` holds bytes already read from the stream (for format detection).
+    pub fn new(reader: R, prefix: Vec<u8>, block_bytes: usize, max_message_bytes: usize) -> Self {
+        Splitter {
+            reader,
+            block_bytes: block_bytes.max(4096),
+            max_message_bytes: max_message_bytes.max(4096),
+            buf: prefix,
+            base: 0,
+            next_index: 1,
+            eof: false,
+            done: false,
+            skipping: None,
+            pending: None,
+            recycle: None,
+        }
+    }
+
+    fn fresh_buffer(&mut self, capacity: usize) -> Vec<u8> {
+        if let Some(rx) = &self.recycle {
+            if let Ok(mut v) = rx.try_recv() {
+                v.clear();
+                v.reserve(capacity);
+                return v;
+            }
+        }
+        Vec::with_capacity(capacity)
+    }
+
+    /// Reads until `buf` holds `target` bytes or the stream ends.
+    fn fill(&mut self, target: usize) {
+        if self.buf.capacity() < target {
+            self.buf.reserve(target - self.buf.len());
+        }
+        while !self.eof && self.buf.len() < target {
+            let len = self.buf.len();
+            let want = (target - len).min(4 << 20);
+            self.buf.resize(len + want, 0);
+            match self.reader.read(&mut self.buf[len..]) {
+                Ok(0) => {
+                    self.buf.truncate(len);
+                    self.eof = true;
+                }
+                Ok(n) => self.buf.truncate(len + n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.buf.truncate(len),
+                Err(error) => {
+                    self.buf.truncate(len);
+                    self.eof = true;
+                    self.pending = Some(SplitEvent::ReadError {
+                        offset: self.base + len as u64,
+                        error,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Hands out `buf[..cut]` as a block and keeps the rest for the next one.
+    fn cut(&mut self, cut: usize, last: bool) -> Block {
+        let mut rest = self.fresh_buffer(self.block_bytes + (self.buf.len() - cut));
+        rest.extend_from_slice(&self.buf[cut..]);
+        let mut data = std::mem::replace(&mut self.buf, rest);
+        data.truncate(cut);
+        let spans = split(&data, last);
+        let block = Block {
+            base: self.base,
+            first_index: self.next_index,
+            spans,
+            data,
+            last,
+        };
+        self.next_index += block.spans.len() as u64;
+        self.base += cut as u64;
+        block
+    }
+}
+
+impl<R: Read> Iterator for Splitter<R> {
+    type Item = SplitEvent;
+
+    fn next(&mut self) -> Option<SplitEvent> {
+        if let Some(ev) = self.pending.take() {
+            return Some(ev);
+        }
+        if self.done {
+            return None;
+        }
+        let mut target = self.block_bytes;
+        loop {
+            self.fill(target);
+            if let Some((offset, index, seen)) = self.skipping {
+                // Drop everything up to the next boundary (keep a tail that may hold the
+                // start of a separator line cut by the read).
+                match first_boundary(&self.buf, 1) {
+                    Some(b) => {
+                        self.skipping = None;
+                        self.buf.drain(..b);
+                        self.base += b as u64;
+                        return Some(SplitEvent::TooLarge {
+                            offset,
+                            index,
+                            bytes: seen + b as u64,
+                        });
+                    }
+                    None if self.eof => {
+                        self.skipping = None;
+                        self.done = true;
+                        let n = self.buf.len() as u64;
+                        self.buf.clear();
+                        self.base += n;
+                        return Some(SplitEvent::TooLarge {
+                            offset,
+                            index,
+                            bytes: seen + n,
+                        });
+                    }
+                    None => {
+                        let keep = 1024.min(self.buf.len());
+                        let drop = self.buf.len() - keep;
+                        self.buf.drain(..drop);
+                        self.base += drop as u64;
+                        self.skipping = Some((offset, index, seen + drop as u64));
+                        target = self.block_bytes;
+                        continue;
+                    }
+                }
+            }
+            if self.eof {
+                self.done = true;
+                if self.buf.is_empty() {
+                    return self.pending.take();
+                }
+                let len = self.buf.len();
+                let block = self.cut(len, true);
+                return Some(SplitEvent::Block(block));
+            }
+            match last_boundary(&self.buf) {
+                Some(b) if b > 0 => return Some(SplitEvent::Block(self.cut(b, false))),
+                _ if self.buf.len() >= self.max_message_bytes => {
+                    // One message bigger than the limit: skip it.
+                    let offset = self.base;
+                    let index = self.next_index;
+                    self.next_index += 1;
+                    self.skipping = Some((offset, index, 0));
+                    continue;
+                }
+                _ => {
+                    // One message bigger than the block: grow.
+                    target = (self.buf.len() + self.block_bytes).min(self.max_message_bytes);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const M: &[u8] = b"From a@x.com Thu Aug 22 12:36:23 2002\nSubject: one\n\nbody\nFrom the desk of\n>From a@x Thu Aug 22 12:36:23 2002\n\nFrom b@y.com Fri Aug 23 10:00:00 2002\nSubject: two\n\nsecond\n";
+
+    #[test]
+    fn splits_only_at_real_separators() {
+        let spans = split(M, true);
+        assert_eq!(spans.len(), 2);
+        let first = &M[spans[0].content..spans[0].end];
+        assert!(first.starts_with(b"Subject: one"));
+        assert!(first.ends_with(b"2002\n"), "{:?}", String::from_utf8_lossy(first));
+        let second = &M[spans[1].content..spans[1].end];
+        assert_eq!(second, b"Subject: two\n\nsecond\n");
+    }
+
+    #[test]
+    fn crlf() {
+        let m = b"From a@x Thu Aug 22 12:36:23 2002\r\nSubject: 1\r\n\r\nb\r\n\r\nFrom a@x Thu Aug 22 12:36:23 2002\r\nSubject: 2\r\n\r\nc\r\n";
+        let spans = split(m, true);
+        assert_eq!(spans.len(), 2);
+        assert_eq!(&m[spans[0].content..spans[0].end], b"Subject: 1\r\n\r\nb\r\n");
+    }
+
+    #[test]
+    fn splitter_blocks_are_whole_messages_and_indices_continue() {
+        let mut mbox = Vec::new();
+        for i in 0..500 {
+            mbox.extend_from_slice(
+                format!("From a@x Thu Aug 22 12:36:23 2002\nSubject: {i}\n\n{}\n\n", "x".repeat(i * 7))
+                    .as_bytes(),
+            );
+        }
+        let sp = Splitter::new(std::io::Cursor::new(mbox.clone()), Vec::new(), 4096, 1 << 20);
+        let mut n = 0u64;
+        let mut subjects = Vec::new();
+        for ev in sp {
+            let SplitEvent::Block(b) = ev else { panic!("{ev:?}") };
+            assert_eq!(b.first_index, n + 1);
+            for s in &b.spans {
+                assert_eq!(&mbox[b.base as usize + s.start..][..5], b"From ");
+                let msg = &b.data[s.content..s.end];
+                subjects.push(String::from_utf8_lossy(&msg[9..msg.iter().position(|&c| c == b'\n').unwrap()]).into_owned());
+            }
+            n += b.spans.len() as u64;
+        }
+        assert_eq!(n, 500);
+        assert_eq!(subjects, (0..500).map(|i| i.to_string()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn too_large_message_is_skipped_and_the_next_is_read() {
+        let mut mbox = b"From a@x Thu Aug 22 12:36:23 2002\nSubject: big\n\n".to_vec();
+        mbox.extend(std::iter::repeat_n(b'y', 50_000));
+        mbox.extend_from_slice(b"\n\nFrom a@x Thu Aug 22 12:36:23 2002\nSubject: small\n\nok\n");
+        let evs: Vec<_> = Splitter::new(std::io::Cursor::new(mbox), Vec::new(), 4096, 8192).collect();
+        assert!(matches!(evs[0], SplitEvent::TooLarge { offset: 0, index: 1, .. }), "{evs:?}");
+        let SplitEvent::Block(b) = &evs[1] else { panic!() };
+        assert_eq!(b.first_index, 2);
+        assert_eq!(b.spans.len(), 1);
+        assert!(b.data[b.spans[0].content..].starts_with(b"Subject: small"));
+    }
+
+    #[test]
+    fn large_message_within_limit_grows_the_buffer() {
+        let mut mbox = b"From a@x Thu Aug 22 12:36:23 2002\nSubject: big\n\n".to_vec();
+        mbox.extend(std::iter::repeat_n(b'y', 50_000));
+        mbox.extend_from_slice(b"\n\nFrom a@x Thu Aug 22 12:36:23 2002\nSubject: small\n\nok\n");
+        let blocks: Vec<_> = Splitter::new(std::io::Cursor::new(mbox), Vec::new(), 4096, 1 << 20)
+            .map(|e| match e {
+                SplitEvent::Block(b) => b.spans.len(),
+                e => panic!("{e:?}"),
+            })
+            .collect();
+        assert_eq!(blocks.iter().sum::<usize>(), 2);
+    }
+}
+
+/// Removes one level of `>From ` quoting: every line matching `^>+From ` loses one `>`.
+/// This is exact for mboxrd and the best reading of mboxo (where an original `>From ` line
+/// cannot be told from a quoted `From ` one). Borrows when there is nothing to unquote.
+pub fn unquote(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let quoted_at = |line_start: usize| {
+        let rest = &raw[line_start..];
+        let gts = rest.iter().take_while(|&&c| c == b'>').count();
+        gts > 0 && rest[gts..].starts_with(b"From ")
+    };
+    let line_starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', raw).map(|i| i + 1));
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    for start in line_starts {
+        if start < raw.len() && raw[start] == b'>' && quoted_at(start) {
+            let v = out.get_or_insert_with(|| Vec::with_capacity(raw.len()));
+            v.extend_from_slice(&raw[copied..start]);
+            copied = start + 1;
+        }
+    }
+    match out {
+        None => std::borrow::Cow::Borrowed(raw),
+        Some(mut v) => {
+            v.extend_from_slice(&raw[copied..]);
+            std::borrow::Cow::Owned(v)
+        }
+    }
+}
+
+#[cfg(test)]
+mod unquote_tests {
+    use super::unquote;
+
+    #[test]
+    fn unquotes_one_level() {
+        let raw = b">From start\nbody\n>From a\n>>From b\n> From c\n>Fromage\n";
+        assert_eq!(
+            &*unquote(raw),
+            b"From start\nbody\nFrom a\n>From b\n> From c\n>Fromage\n"
+        );
+        assert!(matches!(unquote(b"plain\n"), std::borrow::Cow::Borrowed(_)));
+    }
+}
