@@ -19,7 +19,12 @@ fn check(args: &[&str]) -> Output {
 }
 
 fn check_in(dir: &Path, args: &[&str]) -> Output {
-    leakaudit().current_dir(dir).arg("check").args(args).output().unwrap()
+    leakaudit()
+        .current_dir(dir)
+        .arg("check")
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn stdout(o: &Output) -> String {
@@ -30,7 +35,8 @@ fn stderr(o: &Output) -> String {
 }
 
 fn json_findings(o: &Output) -> Vec<Value> {
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)));
+    let v: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)));
     v["findings"].as_array().unwrap().clone()
 }
 
@@ -39,18 +45,40 @@ fn exit_codes_follow_fail_on() {
     let leak = check(&["-q", "fixtures/check/01-two-strangers.eml"]);
     assert_eq!(leak.status.code(), Some(1), "{}", stderr(&leak));
     let clean = check(&["-q", "fixtures/check/04-support-thread.eml"]);
-    assert_eq!(clean.status.code(), Some(0), "{}{}", stdout(&clean), stderr(&clean));
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&clean),
+        stderr(&clean)
+    );
     assert!(stdout(&clean).contains("ok: nothing at or above `high`"));
     // A high finding does not fail a critical gate; a critical one does.
-    let high = check(&["-q", "--fail-on", "critical", "fixtures/check/01-two-strangers.eml"]);
+    let high = check(&[
+        "-q",
+        "--fail-on",
+        "critical",
+        "fixtures/check/01-two-strangers.eml",
+    ]);
     assert_eq!(high.status.code(), Some(0));
-    let crit = check(&["-q", "--fail-on", "critical", "fixtures/check/03-stripe-key.eml"]);
+    let crit = check(&[
+        "-q",
+        "--fail-on",
+        "critical",
+        "fixtures/check/03-stripe-key.eml",
+    ]);
     assert_eq!(crit.status.code(), Some(1));
 }
 
 #[test]
 fn unreadable_input_is_exit_2_after_the_rest() {
-    let o = check(&["-q", "--format", "json", "fixtures/check/01-two-strangers.eml", "no/such/file.eml"]);
+    let o = check(&[
+        "-q",
+        "--format",
+        "json",
+        "fixtures/check/01-two-strangers.eml",
+        "no/such/file.eml",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("no/such/file.eml"));
     // The readable file was still audited.
@@ -82,23 +110,42 @@ fn every_format_renders_and_no_secret_leaks() {
         let o = check(&args);
         assert_eq!(o.status.code(), Some(1), "{fmt}: {}", stderr(&o));
         let out = stdout(&o);
-        for secret in ["sk_live_4eC39HqLyjWDarjtT1zdp7dcXw", "Zk3q9PmX2vL8rT4wN6yB1cD7fH5jK0sQ"] {
+        for secret in [
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dcXw",
+            "Zk3q9PmX2vL8rT4wN6yB1cD7fH5jK0sQ",
+        ] {
             assert!(!out.contains(secret), "{fmt} shows a secret");
         }
         match fmt {
             "json" => {
                 let f = json_findings(&o);
                 let rules: Vec<&str> = f.iter().map(|f| f["rule_id"].as_str().unwrap()).collect();
-                assert_eq!(rules, ["recipient-exposure", "password-reset-link", "stripe-secret-key"]);
+                assert_eq!(
+                    rules,
+                    [
+                        "recipient-exposure",
+                        "password-reset-link",
+                        "stripe-secret-key"
+                    ]
+                );
             }
             "jsonl" => {
-                let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+                let lines: Vec<Value> = out
+                    .lines()
+                    .map(|l| serde_json::from_str(l).unwrap())
+                    .collect();
                 assert_eq!(lines.len(), 3);
-                assert!(lines.iter().all(|l| l["fingerprint"].as_str().unwrap().len() == 64));
+                assert!(lines
+                    .iter()
+                    .all(|l| l["fingerprint"].as_str().unwrap().len() == 64));
             }
             "junit" => {
                 assert!(out.starts_with("<?xml"));
-                assert_eq!(out.matches("<testcase ").count(), 4, "one test case per message");
+                assert_eq!(
+                    out.matches("<testcase ").count(),
+                    4,
+                    "one test case per message"
+                );
                 assert_eq!(out.matches("<failure ").count(), 3);
                 assert!(out.contains("tests=\"4\" failures=\"3\""));
             }
@@ -111,11 +158,21 @@ fn every_format_renders_and_no_secret_leaks() {
 fn output_file_is_written_atomically_0600() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report.sarif");
-    let o = check(&["-q", "--format", "sarif", "-o", out.to_str().unwrap(), "fixtures/check"]);
+    let o = check(&[
+        "-q",
+        "--format",
+        "sarif",
+        "-o",
+        out.to_str().unwrap(),
+        "fixtures/check",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
     assert_eq!(v["version"], "2.1.0");
-    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert!(o.stdout.is_empty());
 }
 
@@ -125,7 +182,11 @@ fn baseline_suppresses_known_findings_and_reports_stale_entries() {
     let base = dir.path().join("baseline.json");
     let base_s = base.to_str().unwrap();
     let w = check(&["-q", "--write-baseline", base_s, "fixtures/check"]);
-    assert_eq!(w.status.code(), Some(0), "writing a baseline accepts what is there");
+    assert_eq!(
+        w.status.code(),
+        Some(0),
+        "writing a baseline accepts what is there"
+    );
     let b: Value = serde_json::from_slice(&std::fs::read(&base).unwrap()).unwrap();
     assert_eq!(b["findings"].as_array().unwrap().len(), 3);
     // Nothing in clear in the baseline: fingerprints, rule ids and locations only.
@@ -139,13 +200,27 @@ fn baseline_suppresses_known_findings_and_reports_stale_entries() {
     // Checking only part of the archive: the other entries are reported as unmatched.
     let o = check(&["--baseline", base_s, "fixtures/check/01-two-strangers.eml"]);
     assert_eq!(o.status.code(), Some(0));
-    assert!(stderr(&o).contains("baseline: 2 entries matched no finding"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("baseline: 2 entries matched no finding"),
+        "{}",
+        stderr(&o)
+    );
 
     // A new finding is not in the baseline.
-    let o = check(&["-q", "--baseline", base_s, "fixtures/check", "fixtures/rules/github-token/leak-pat.eml"]);
+    let o = check(&[
+        "-q",
+        "--baseline",
+        base_s,
+        "fixtures/check",
+        "fixtures/rules/github-token/leak-pat.eml",
+    ]);
     assert_eq!(o.status.code(), Some(1));
 
-    std::fs::write(&base, "{\"version\": 1, \"findings\": [ {\"fingerprint\": 3} ]}").unwrap();
+    std::fs::write(
+        &base,
+        "{\"version\": 1, \"findings\": [ {\"fingerprint\": 3} ]}",
+    )
+    .unwrap();
     let o = check(&["--baseline", base_s, "fixtures/check"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("baseline.json:1:"), "{}", stderr(&o));
@@ -158,7 +233,9 @@ fn fingerprints_survive_reformatting() {
     let mut mbox = Vec::new();
     for name in ["01-two-strangers.eml", "03-stripe-key.eml"] {
         let raw = std::fs::read(fixture("check").join(name)).unwrap();
-        let crlf = String::from_utf8(raw.clone()).unwrap().replace('\n', "\r\n");
+        let crlf = String::from_utf8(raw.clone())
+            .unwrap()
+            .replace('\n', "\r\n");
         std::fs::write(dir.path().join(name), crlf).unwrap();
         mbox.extend_from_slice(b"From sender@shop.example Tue Mar  3 10:00:00 2026\n");
         mbox.extend_from_slice(&raw);
@@ -176,8 +253,17 @@ fn fingerprints_survive_reformatting() {
         v
     };
     let original = {
-        let o = check(&["-q", "--format", "json", "fixtures/check/01-two-strangers.eml", "fixtures/check/03-stripe-key.eml"]);
-        let mut v: Vec<String> = json_findings(&o).iter().map(|f| f["fingerprint"].as_str().unwrap().to_string()).collect();
+        let o = check(&[
+            "-q",
+            "--format",
+            "json",
+            "fixtures/check/01-two-strangers.eml",
+            "fixtures/check/03-stripe-key.eml",
+        ]);
+        let mut v: Vec<String> = json_findings(&o)
+            .iter()
+            .map(|f| f["fingerprint"].as_str().unwrap().to_string())
+            .collect();
         v.sort();
         v
     };
@@ -187,7 +273,11 @@ fn fingerprints_survive_reformatting() {
     crlf.extend(fps(&format!("{crlf_dir}/03-stripe-key.eml")));
     crlf.sort();
     assert_eq!(crlf, original, "CRLF copies");
-    assert_eq!(fps(&format!("{crlf_dir}/mbox/archive.mbox")), original, "inside an mbox");
+    assert_eq!(
+        fps(&format!("{crlf_dir}/mbox/archive.mbox")),
+        original,
+        "inside an mbox"
+    );
 }
 
 #[test]
@@ -198,12 +288,19 @@ fn config_file_sets_the_organisation_and_rejects_unknown_keys() {
     // Without configuration the group's other domain is a stranger.
     let o = check_in(dir.path(), &["-q", eml]);
     assert_eq!(o.status.code(), Some(1));
-    std::fs::write(dir.path().join("leakaudit.toml"), "internal_domains = [\"shop-group.example\"]\n").unwrap();
+    std::fs::write(
+        dir.path().join("leakaudit.toml"),
+        "internal_domains = [\"shop-group.example\"]\n",
+    )
+    .unwrap();
     let o = check_in(dir.path(), &["-q", eml]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     // The command line adds to it as well.
     std::fs::remove_file(dir.path().join("leakaudit.toml")).unwrap();
-    let o = check_in(dir.path(), &["-q", "--internal-domain", "shop-group.example", eml]);
+    let o = check_in(
+        dir.path(),
+        &["-q", "--internal-domain", "shop-group.example", eml],
+    );
     assert_eq!(o.status.code(), Some(0));
 
     std::fs::write(
@@ -213,12 +310,30 @@ fn config_file_sets_the_organisation_and_rejects_unknown_keys() {
     .unwrap();
     let o = check_in(dir.path(), &["-q", eml]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("leakaudit.toml:2:1: unknown field `internal_domain`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("leakaudit.toml:2:1: unknown field `internal_domain`"),
+        "{}",
+        stderr(&o)
+    );
 
     // Severity overrides and fail_on from the file; an override for an unknown rule is an error.
     let cfg = dir.path().join("other.toml");
-    std::fs::write(&cfg, "fail_on = \"critical\"\n[severity_overrides]\nrecipient-exposure = \"critical\"\n").unwrap();
-    let o = check_in(dir.path(), &["-q", "--config", cfg.to_str().unwrap(), "--format", "json", eml]);
+    std::fs::write(
+        &cfg,
+        "fail_on = \"critical\"\n[severity_overrides]\nrecipient-exposure = \"critical\"\n",
+    )
+    .unwrap();
+    let o = check_in(
+        dir.path(),
+        &[
+            "-q",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--format",
+            "json",
+            eml,
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(json_findings(&o)[0]["severity"], "critical");
     std::fs::write(&cfg, "[severity_overrides]\nno-such-rule = \"low\"\n").unwrap();
@@ -231,7 +346,10 @@ fn config_file_sets_the_organisation_and_rejects_unknown_keys() {
 fn sent_archive_kind_silences_bcc_rule() {
     let eml = "fixtures/rules/bcc-header-leak/leak-bcc-kept-in-journal.eml";
     let o = check(&["-q", "--format", "json", eml]);
-    let rules: Vec<String> = json_findings(&o).iter().map(|f| f["rule_id"].as_str().unwrap().to_string()).collect();
+    let rules: Vec<String> = json_findings(&o)
+        .iter()
+        .map(|f| f["rule_id"].as_str().unwrap().to_string())
+        .collect();
     assert!(rules.contains(&"bcc-header-leak".to_string()));
     let o = check(&["-q", "--format", "json", "--archive-kind", "sent", eml]);
     assert_eq!(o.status.code(), Some(0));
@@ -247,8 +365,20 @@ fn rules_replace_mode_uses_only_the_folder() {
     )
     .unwrap();
     let d = dir.path().to_str().unwrap();
-    let o = check(&["-q", "--rules", d, "--rules-mode", "replace", "fixtures/check"]);
-    assert_eq!(o.status.code(), Some(0), "no built-in rule runs: {}", stdout(&o));
+    let o = check(&[
+        "-q",
+        "--rules",
+        d,
+        "--rules-mode",
+        "replace",
+        "fixtures/check",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "no built-in rule runs: {}",
+        stdout(&o)
+    );
     let o = check(&["-q", "--rules", d, "fixtures/check"]);
     assert_eq!(o.status.code(), Some(1), "extend keeps the built-in rules");
 }
@@ -268,5 +398,8 @@ fn snapshot_human_report() {
 fn snapshot_sarif_report() {
     let o = check(&["-q", "--format", "sarif", "fixtures/check"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    insta::assert_snapshot!("check_sarif", normalise(&serde_json::to_string_pretty(&v).unwrap()));
+    insta::assert_snapshot!(
+        "check_sarif",
+        normalise(&serde_json::to_string_pretty(&v).unwrap())
+    );
 }

@@ -291,7 +291,11 @@ fn malformed_messages_exit_2_with_location_and_reason() {
             "{name}: {err}"
         );
         // Detected by content, the same files are reported as not mail and skipped.
-        let o = scan(name, &[]);
+        let o = leakaudit()
+            .arg("scan")
+            .arg(fixture("headers").join(name))
+            .output()
+            .unwrap();
         assert!(stderr(&o).contains("not mail"), "{name}: {}", stderr(&o));
     }
 }

@@ -200,6 +200,27 @@ fn demo_numbers_agree_across_report_summary_affected_list_and_plan() {
         .map(|c| c["chunks"].as_u64().unwrap())
         .sum();
     assert_eq!(chunks, h["exposing_messages"].as_u64().unwrap());
+    // campaigns.csv: one row per exposing message, as many per campaign as it has chunks.
+    let chunk_rows = by_header(&csv_rows(&read(&out.join("campaigns.csv"))));
+    assert_eq!(
+        chunk_rows.len() as u64,
+        h["exposing_messages"].as_u64().unwrap()
+    );
+    for c in campaigns {
+        let n = chunk_rows
+            .iter()
+            .filter(|r| r["campaign"] == c["id"].as_str().unwrap())
+            .count();
+        assert_eq!(Some(n as u64), c["chunks"].as_u64());
+    }
+    let c2: Vec<_> = chunk_rows
+        .iter()
+        .filter(|r| r["campaign"] == "C2")
+        .collect();
+    assert!(
+        c2.iter().all(|r| r["addresses_exposed"] == "100"),
+        "8 batches of 100"
+    );
 
     // The affected list: one row per exposed address; accounts as counted.
     let rows = by_header(&csv_rows(&read(&out.join("affected.csv"))));
@@ -333,6 +354,7 @@ fn demo_report_is_pseudonymised_and_private() {
         "plan.json",
         "accounts.sqlite",
         "findings.jsonl",
+        "campaigns.csv",
     ] {
         assert!(names.iter().any(|n| n == want), "{want} missing: {names:?}");
     }
@@ -685,5 +707,81 @@ fn report_renders_in_headless_chromium_without_console_errors() {
         png.len() > 50_000,
         "a blank page compresses to almost nothing ({} bytes)",
         png.len()
+    );
+}
+
+#[test]
+fn apply_executes_the_plan_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mbox, csv) = hostile(dir.path());
+    let out = dir.path().join("out");
+    let run = || {
+        leakaudit()
+            .arg("incident")
+            .arg(&mbox)
+            .arg("--accounts")
+            .arg(&csv)
+            .arg("--out")
+            .arg(&out)
+            .args(["--apply", "--from", "Security <security@shop.example>"])
+            .args(["--reset-base-url", "https://shop.example/reset"])
+            .output()
+            .unwrap()
+    };
+    let o = run();
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("applied: 1 accounts done now"), "{stderr}");
+    let summary: Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!(summary["plan"]["applied"], true);
+    // alice: no 2FA and a balance -> reset + notify; dave was never exposed.
+    assert_eq!(summary["headline"]["resets_planned"], 1);
+    assert_eq!(summary["headline"]["notifications_planned"], 1);
+    assert_eq!(summary["plan"]["failed"], 0);
+    let staged: Vec<_> = std::fs::read_dir(out.join("outbox/staged/new"))
+        .unwrap()
+        .collect();
+    assert_eq!(staged.len(), 1, "one notification for one account");
+    assert!(read(&out.join("audit.jsonl")).lines().count() >= 2);
+    let html = read(&out.join("report.html"));
+    assert!(
+        html.contains("Applied: 2 actions done, 0 failed."),
+        "reset + notify"
+    );
+    assert!(!html.contains("token="), "no reset link in the report");
+
+    // The same command again: the same plan (same store), nothing done twice.
+    let o = run();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("0 accounts done now, 1 already done"),
+        "{stderr}"
+    );
+    let staged: Vec<_> = std::fs::read_dir(out.join("outbox/staged/new"))
+        .unwrap()
+        .collect();
+    assert_eq!(staged.len(), 1);
+}
+
+#[test]
+fn apply_needs_a_sender_and_a_reset_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mbox, csv) = hostile(dir.path());
+    let o = leakaudit()
+        .arg("incident")
+        .arg(&mbox)
+        .arg("--accounts")
+        .arg(&csv)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .arg("--apply")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--reset-base-url"));
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing written before the arguments are checked"
     );
 }

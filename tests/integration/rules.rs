@@ -23,7 +23,10 @@ fn default_pack_passes_its_fixtures() {
     assert_eq!(o.status.code(), Some(0), "{out}");
     // Every shipped rule is in the table with leaking and clean fixtures and no mismatch.
     let list = stdout(&rules(&["list"]));
-    let ids: Vec<&str> = list.lines().map(|l| l.split_whitespace().next().unwrap()).collect();
+    let ids: Vec<&str> = list
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
     assert!(ids.len() >= 10, "{list}");
     for id in ids {
         let row = out
@@ -34,7 +37,10 @@ fn default_pack_passes_its_fixtures() {
         // rule TP FP FN TN leaking clean status
         assert_eq!(cols[2], "0", "false positives for {id}: {row}");
         assert_eq!(cols[3], "0", "false negatives for {id}: {row}");
-        assert!(cols[5].parse::<usize>().unwrap() >= 1 && cols[6].parse::<usize>().unwrap() >= 1, "{row}");
+        assert!(
+            cols[5].parse::<usize>().unwrap() >= 1 && cols[6].parse::<usize>().unwrap() >= 1,
+            "{row}"
+        );
         assert_eq!(cols[7], "ok");
     }
 }
@@ -44,9 +50,19 @@ fn a_wrong_expectation_fails_the_test_run() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("fixtures/recipient-exposure");
     std::fs::create_dir_all(&f).unwrap();
-    let leak = std::fs::read_to_string(repo_root().join("fixtures/rules/recipient-exposure/leak-two-strangers.eml")).unwrap();
+    let leak = std::fs::read_to_string(
+        repo_root().join("fixtures/rules/recipient-exposure/leak-two-strangers.eml"),
+    )
+    .unwrap();
     // Claims to be clean but leaks: a false positive for the rule.
-    std::fs::write(f.join("wrong.eml"), leak.replace("X-Leakaudit-Expect: recipient-exposure", "X-Leakaudit-Expect: ok")).unwrap();
+    std::fs::write(
+        f.join("wrong.eml"),
+        leak.replace(
+            "X-Leakaudit-Expect: recipient-exposure",
+            "X-Leakaudit-Expect: ok",
+        ),
+    )
+    .unwrap();
     let o = leakaudit()
         .current_dir(dir.path())
         .args(["rules", "test", "--fixtures", "fixtures"])
@@ -54,9 +70,15 @@ fn a_wrong_expectation_fails_the_test_run() {
         .unwrap();
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(out.contains("FAIL") && out.contains("wrong.eml: expected ok, fired recipient-exposure"), "{out}");
+    assert!(
+        out.contains("FAIL") && out.contains("wrong.eml: expected ok, fired recipient-exposure"),
+        "{out}"
+    );
     // Rules without fixtures are problems too.
-    assert!(out.contains("problem: rule `seed-phrase` has no leaking fixture"), "{out}");
+    assert!(
+        out.contains("problem: rule `seed-phrase` has no leaking fixture"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -103,9 +125,15 @@ senders_typo = []
         "one.toml:21:1: unknown key `senders_typo`",
         "two.toml:1:",
     ] {
-        assert!(lines.iter().any(|l| l.contains(want)), "missing {want:?} in:\n{out}");
+        assert!(
+            lines.iter().any(|l| l.contains(want)),
+            "missing {want:?} in:\n{out}"
+        );
     }
-    assert!(!out.contains("remediation.toml"), "the remediation policy is not a rule file");
+    assert!(
+        !out.contains("remediation.toml"),
+        "the remediation policy is not a rule file"
+    );
 }
 
 #[test]

@@ -85,7 +85,10 @@ fn exposing_messages_exit_1_with_one_record_each() {
     assert_eq!(r["visible_parties"], 2);
     // Message 3: a Bcc header in a transmitted copy exposes both.
     assert_eq!(recs[1]["location"]["index"], 3);
-    assert_eq!(exposed_addresses(&recs[1]), ["carol@gmail.com", "dave@gmail.com"]);
+    assert_eq!(
+        exposed_addresses(&recs[1]),
+        ["carol@gmail.com", "dave@gmail.com"]
+    );
     let err = stderr(&o);
     assert!(err.contains("messages that expose recipients: 2"), "{err}");
     assert!(err.contains("addresses exposed (distinct): 4"), "{err}");
@@ -120,7 +123,10 @@ fn malformed_message_exits_2_after_scanning_the_rest() {
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0]["message_id"], "mf3@corp.example");
     let err = stderr(&o);
-    assert!(err.contains("malformed.mbox@141: error[Malformed]"), "{err}");
+    assert!(
+        err.contains("malformed.mbox@141: error[Malformed]"),
+        "{err}"
+    );
     assert!(err.contains("malformed: 1"), "{err}");
 }
 
@@ -183,14 +189,21 @@ fn output_file_is_0600_jsonl_and_problems_file_lists_all() {
         "--problems",
         problems.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(2), "truncated and malformed fixtures are errors");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "truncated and malformed fixtures are errors"
+    );
     assert!(o.stdout.is_empty());
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     let recs = records(&std::fs::read(&out).unwrap());
     assert!(recs.len() >= 7, "{}", recs.len());
     // Deterministic archive order: paths never go backwards.
-    let paths: Vec<&str> = recs.iter().map(|r| r["location"]["path"].as_str().unwrap()).collect();
+    let paths: Vec<&str> = recs
+        .iter()
+        .map(|r| r["location"]["path"].as_str().unwrap())
+        .collect();
     let mut sorted = paths.clone();
     sorted.sort();
     assert_eq!(paths, sorted);
@@ -199,7 +212,9 @@ fn output_file_is_0600_jsonl_and_problems_file_lists_all() {
     for k in ["not-mail", "malformed", "truncated"] {
         assert!(kinds.contains(&k), "{kinds:?}");
     }
-    assert!(probs.iter().all(|p| p["location"]["path"].is_string() && p["reason"].is_string()));
+    assert!(probs
+        .iter()
+        .all(|p| p["location"]["path"].is_string() && p["reason"].is_string()));
 }
 
 #[test]
@@ -207,7 +222,11 @@ fn format_override_reads_an_mbox_as_one_message() {
     let o = run(&[&readers("mboxo.mbox"), "--format", "eml"]);
     // Message 1 alone (lunch with a colleague) exposes nobody.
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("messages read: 1 (eml 1)"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("messages read: 1 (eml 1)"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -236,18 +255,33 @@ fn spamassassin_corpus_through_the_binary() {
         dir.path().join("f.jsonl").to_str().unwrap(),
     ]);
     let code = o.status.code();
-    assert!(matches!(code, Some(0..=2)), "crashed: {code:?} {}", stderr(&o));
+    assert!(
+        matches!(code, Some(0..=2)),
+        "crashed: {code:?} {}",
+        stderr(&o)
+    );
     let err = stderr(&o);
     assert!(err.contains(&format!("scanned {files} files")), "{err}");
     let read: u64 = line_number(&err, "messages read: ");
     let probs = records(&std::fs::read(&problems).unwrap());
     let file_level = probs
         .iter()
-        .filter(|p| matches!(p["kind"].as_str(), Some("malformed" | "not-mail" | "unreadable")))
+        .filter(|p| {
+            matches!(
+                p["kind"].as_str(),
+                Some("malformed" | "not-mail" | "unreadable")
+            )
+        })
         .count() as u64;
-    assert!(read + file_level >= files, "{read} + {file_level} < {files}");
+    assert!(
+        read + file_level >= files,
+        "{read} + {file_level} < {files}"
+    );
     for p in &probs {
-        assert!(p["location"]["path"].as_str().unwrap().contains("spamassassin"));
+        assert!(p["location"]["path"]
+            .as_str()
+            .unwrap()
+            .contains("spamassassin"));
     }
     // Any error-level problem must show in the exit code.
     let errors = probs.iter().any(|p| p["level"] == "error");

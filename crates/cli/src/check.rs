@@ -158,10 +158,19 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             eprintln!(
                 "baseline: {} entr{} matched no finding (fixed, or the baseline is stale):",
                 outcome.unmatched.len(),
-                if outcome.unmatched.len() == 1 { "y" } else { "ies" }
+                if outcome.unmatched.len() == 1 {
+                    "y"
+                } else {
+                    "ies"
+                }
             );
             for e in &outcome.unmatched {
-                eprintln!("  {} {} ({})", &e.fingerprint[..16.min(e.fingerprint.len())], e.rule_id, e.location);
+                eprintln!(
+                    "  {} {} ({})",
+                    &e.fingerprint[..16.min(e.fingerprint.len())],
+                    e.rule_id,
+                    e.location
+                );
             }
         }
     }
@@ -174,7 +183,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         OutputFormat::Human => report::human(&reports, &summary),
         OutputFormat::Json => pretty(&report::json(&reports, &summary)),
         OutputFormat::Jsonl => report::jsonl(&reports),
-        OutputFormat::Sarif => pretty(&sarif::render(engine.rules(), &reports, env!("CARGO_PKG_VERSION"))),
+        OutputFormat::Sarif => pretty(&sarif::render(
+            engine.rules(),
+            &reports,
+            env!("CARGO_PKG_VERSION"),
+        )),
         OutputFormat::Junit => junit::render(&reports, fail_on),
     };
     write_output(&args.output, &rendered)?;

@@ -7,12 +7,13 @@
 //! Exit code: 2 when any input or message could not be audited or a stage failed, else 1 when
 //! any rule fired (a violation), else 0.
 
+use crate::config::{load_engine, load_org};
 use crate::progress::Progress;
 use crate::scan::{ArchiveKindArg, FormatArg};
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use leakaudit_policy::{Engine, Finding, OrgConfig, RulePack};
+use leakaudit_policy::{Engine, Finding, RulesMode};
 use leakaudit_remediation::affected::{self, AffectedFormat};
 use leakaudit_remediation::policy::RemediationPolicy;
 use leakaudit_remediation::store::{AccountStore, SqliteStore};
@@ -53,6 +54,12 @@ pub struct Args {
     /// Organisation settings (default: ./leakaudit.toml when present).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Folder of rule files (replaces or extends the built-in pack, see --rules-mode).
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// How --rules combines with the built-in pack [default: extend].
+    #[arg(long, value_name = "MODE")]
+    pub rules_mode: Option<RulesMode>,
     /// A domain of the organisation (repeatable); the From domain is always internal.
     #[arg(long = "internal-domain", value_name = "DOMAIN")]
     pub internal_domains: Vec<String>,
@@ -79,9 +86,9 @@ pub struct Args {
     /// With --apply: the From of the notifications.
     #[arg(long, value_name = "MAILBOX")]
     pub from: Option<String>,
-    /// With --apply: the password-reset page the links point to.
+    /// With --apply: the password-reset page; `?selector=...&token=...` is appended.
     #[arg(long, value_name = "URL")]
-    pub reset_url: Option<String>,
+    pub reset_base_url: Option<String>,
     /// No progress bars, no summary; errors are still printed.
     #[arg(long, short)]
     pub quiet: bool,
@@ -127,6 +134,8 @@ struct Evaluated {
     date: Option<i64>,
     record: Option<MessageRecord>,
     findings: Vec<Finding>,
+    /// The findings as JSON Lines (serialised in parallel).
+    jsonl: String,
 }
 
 fn parse_time(s: &str) -> anyhow::Result<i64> {
@@ -134,28 +143,6 @@ fn parse_time(s: &str) -> anyhow::Result<i64> {
         return Ok(t);
     }
     bail!("--detected-at {s:?}: not an RFC 3339 time (e.g. 2019-11-04T08:30:00Z)")
-}
-
-fn load_config(args: &Args) -> anyhow::Result<OrgConfig> {
-    let path = match &args.config {
-        Some(p) => Some(p.clone()),
-        None => Some(PathBuf::from("leakaudit.toml")).filter(|p| p.is_file()),
-    };
-    let mut cfg = match path {
-        Some(p) => OrgConfig::load(&p).map_err(|e| anyhow::anyhow!("{e}"))?,
-        None => OrgConfig::default(),
-    };
-    for d in &args.internal_domains {
-        anyhow::ensure!(
-            leakaudit_scanner::address::canonical_domain(d).is_some() && !d.contains('@'),
-            "--internal-domain {d:?} is not a valid domain"
-        );
-        cfg.internal_domains.push(d.clone());
-    }
-    if let Some(k) = args.archive_kind {
-        cfg.archive_kind = k.into();
-    }
-    Ok(cfg)
 }
 
 /// Creates DIR (and parents) and makes DIR itself 0700: it will hold addresses.
@@ -221,21 +208,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     );
     if args.apply {
         anyhow::ensure!(
-            args.from.is_some() && args.reset_url.is_some(),
-            "--apply needs --from MAILBOX (sender of the notifications) and --reset-url URL"
+            args.from.is_some() && args.reset_base_url.is_some(),
+            "--apply needs --from MAILBOX (sender of the notifications) and --reset-base-url URL"
         );
     }
-    let cfg = load_config(&args)?;
-    let pack = RulePack::resolve(cfg.rules_dir.as_deref(), cfg.rules_mode).map_err(|errs| {
-        anyhow::anyhow!(
-            "invalid rules:\n{}",
-            errs.iter()
-                .map(|e| format!("  {e}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        )
-    })?;
-    let engine = Engine::new(pack, cfg.org(), &cfg.severity_overrides);
+    let (cfg, org) = load_org(
+        args.config.as_deref(),
+        &args.internal_domains,
+        args.archive_kind.map(Into::into),
+    )?;
+    let engine = load_engine(&cfg, org, args.rules.as_deref(), args.rules_mode)?;
     let remediation_policy = match &args.policy {
         Some(p) => RemediationPolicy::load(p).map_err(|e| anyhow::anyhow!("{e}"))?,
         None => RemediationPolicy::builtin(),
@@ -249,6 +231,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let out = args.out.clone();
     prepare_out_dir(&out)?;
     let (mut store, store_path, store_note) = open_store(&args, &out, args.quiet)?;
+    if args.apply && store_path != args.accounts {
+        // Say it before anything is done: resets land in the imported copy, not in the
+        // system the CSV was exported from.
+        eprintln!(
+            "note: --apply with an accounts CSV acts on the imported copy {}; the notifications in the outbox are real",
+            store_path.display()
+        );
+    }
 
     // Stage 1: scan and evaluate (workers), collect in archive order (this thread).
     let scanner = Scanner::new(ScanOptions {
@@ -265,52 +255,74 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut acc = AffectedAccumulator::new();
     let mut records: Vec<MessageRecord> = Vec::new();
     let mut dates: Vec<i64> = Vec::new();
-    let mut findings_lines = String::new();
     let mut problems_lines = String::new();
     let mut problems = 0u64;
     let mut shown = 0usize;
+    // Runs on the worker threads: rules, the report record and the findings' JSON lines.
     let process = |msg: &Message<'_>| -> Evaluated {
         let ev = engine.evaluate(msg);
+        let mut jsonl = String::new();
+        for f in &ev.findings {
+            if let Ok(line) = serde_json::to_string(f) {
+                jsonl.push_str(&line);
+                jsonl.push('\n');
+            }
+        }
         Evaluated {
             date: msg.envelope.date,
             record: MessageRecord::from_evaluation(msg, &ev.exposure, &ev.findings),
             findings: ev.findings,
+            jsonl,
         }
     };
-    let stats = scanner.scan(&args.archives, process, |ev| match ev {
-        Event::Message { item, .. } => {
-            if let Some(d) = item.date {
-                dates.push(d);
-            }
-            for f in &item.findings {
-                acc.add(f);
-                if let Ok(line) = serde_json::to_string(f) {
-                    findings_lines.push_str(&line);
-                    findings_lines.push('\n');
+    // findings.jsonl is streamed (it can be large), atomically, while the scan runs.
+    let findings_path = out.join("findings.jsonl");
+    let mut stats = None;
+    let mut write_error: Option<std::io::Error> = None;
+    leakaudit_scanner::io::write_atomic(&findings_path, |w| {
+        stats = Some(scanner.scan(&args.archives, process, |ev| match ev {
+            Event::Message { item, .. } => {
+                if let Some(d) = item.date {
+                    dates.push(d);
+                }
+                for f in &item.findings {
+                    acc.add(f);
+                }
+                if write_error.is_none() {
+                    if let Err(e) = w.write_all(item.jsonl.as_bytes()) {
+                        write_error = Some(e);
+                    }
+                }
+                if let Some(r) = item.record {
+                    records.push(r);
                 }
             }
-            if let Some(r) = item.record {
-                records.push(r);
+            Event::Problem(p) => {
+                problems += 1;
+                if let Ok(line) = serde_json::to_string(&p) {
+                    problems_lines.push_str(&line);
+                    problems_lines.push('\n');
+                }
+                let show = match p.level {
+                    ProblemLevel::Error => true,
+                    ProblemLevel::Warning => !args.quiet,
+                };
+                if show && shown < SHOWN_PROBLEMS {
+                    shown += 1;
+                    progress.println(&p.to_string());
+                }
             }
+            Event::Progress { bytes, messages } => progress.update(bytes, messages),
+        }));
+        match write_error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        Event::Problem(p) => {
-            problems += 1;
-            if let Ok(line) = serde_json::to_string(&p) {
-                problems_lines.push_str(&line);
-                problems_lines.push('\n');
-            }
-            let show = match p.level {
-                ProblemLevel::Error => true,
-                ProblemLevel::Warning => !args.quiet,
-            };
-            if show && shown < SHOWN_PROBLEMS {
-                shown += 1;
-                progress.println(&p.to_string());
-            }
-        }
-        Event::Progress { bytes, messages } => progress.update(bytes, messages),
-    });
+    })
+    .with_context(|| format!("writing {}", findings_path.display()))?;
+    let stats = stats.context("the scan did not run")?;
     progress.finish();
+    let scan_secs = started.elapsed().as_secs_f64();
     if shown as u64 > 0 && problems > shown as u64 {
         eprintln!(
             "... {} more problems not shown (all are in {})",
@@ -318,7 +330,6 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             out.join("problems.jsonl").display()
         );
     }
-    write_file(&out.join("findings.jsonl"), findings_lines.as_bytes())?;
     write_file(&out.join("problems.jsonl"), problems_lines.as_bytes())?;
 
     // Stage 2: affected users, matched against the store.
@@ -352,12 +363,24 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         failed: None,
     };
     let mut apply_failed = false;
+    let mut apply_note = None;
     if args.apply {
         let report = apply_plan(&args, &plan, &mut store, &out, &engine)?;
         plan_totals.applied = true;
         plan_totals.done = Some(report.resets + report.reviews + report.notifications);
         plan_totals.failed = Some(report.failed.len());
         apply_failed = !report.failed.is_empty() || !report.complete;
+        apply_note = Some(format!(
+            "applied: {} accounts done now, {} already done before; {} resets, {} reviews, {} notifications staged in {} (check and release them with `leakaudit remediate release --outbox {}`); audit log {}",
+            report.accounts_done,
+            report.accounts_already_done,
+            report.resets,
+            report.reviews,
+            report.notifications,
+            out.join("outbox").display(),
+            out.join("outbox").display(),
+            out.join("audit.jsonl").display()
+        ));
         for (account, why) in report.failed.iter().take(SHOWN_PROBLEMS) {
             eprintln!("apply: account {account} failed: {why}");
         }
@@ -418,7 +441,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             "scanned {} messages ({:.1} MB) in {:.2} s; {} problems ({} errors)",
             stats.messages,
             stats.bytes as f64 / 1e6,
-            started.elapsed().as_secs_f64(),
+            scan_secs,
             problems,
             stats.errors
         );
@@ -450,16 +473,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             h.reviews_planned,
             h.notifications_planned
         );
+        if let Some(note) = &apply_note {
+            let _ = writeln!(err, "{note}");
+        }
         let _ = writeln!(
             err,
-            "GDPR Art. 33 deadline: {}",
-            summary.notification_deadline
+            "GDPR Art. 33 deadline: {} (72 h after detection at {})",
+            summary.notification_deadline, summary.detected_at
         );
         let _ = writeln!(err, "written:");
         for p in [
             &written.html,
             &written.summary,
             &written.breach_record,
+            &written.campaigns,
             &affected_path,
             &plan_path,
             &out.join("findings.jsonl"),
@@ -499,7 +526,7 @@ fn apply_plan(
         log: out.join("audit.jsonl"),
         token_ttl_secs: 24 * 3600,
         argon2: Default::default(),
-        reset_base_url: args.reset_url.clone().unwrap_or_default(),
+        reset_base_url: args.reset_base_url.clone().unwrap_or_default(),
         sender,
         batch: 64,
         extra_check: Some(&check),
@@ -518,7 +545,8 @@ fn apply_plan(
     Ok(report)
 }
 
-/// Runs the policy engine over one outgoing notification: any finding refuses it.
+/// Runs the policy engine over one outgoing notification: any finding other than the reset
+/// link the notification is meant to carry refuses it (as `remediate apply` does).
 fn policy_check(engine: &Engine, raw: &[u8]) -> Vec<String> {
     let envelope = match leakaudit_scanner::headers::parse_envelope(raw) {
         Ok(e) => e,
@@ -535,6 +563,7 @@ fn policy_check(engine: &Engine, raw: &[u8]) -> Vec<String> {
         .evaluate(&msg)
         .findings
         .iter()
-        .map(|f| format!("{}: {}", f.rule_id, f.message))
+        .filter(|f| f.rule_id != "password-reset-link")
+        .map(|f| format!("policy rule {} fires: {}", f.rule_id, f.message))
         .collect()
 }

@@ -24,9 +24,9 @@ impl Progress {
             None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
         };
         let template = if total.is_some() {
-            "{prefix:>8} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} {msg}"
+            "{prefix:>8} [{elapsed_precise}] {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}) {msg}"
         } else {
-            "{prefix:>8} [{elapsed_precise}] {spinner} {bytes} {bytes_per_sec} {msg}"
+            "{prefix:>8} [{elapsed_precise}] {spinner} {bytes} ({bytes_per_sec}) {msg}"
         };
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style);

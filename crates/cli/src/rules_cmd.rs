@@ -29,9 +29,7 @@ pub enum Command {
         verbose: bool,
     },
     /// List the rules of a pack (id, kind, severity, summary).
-    List {
-        dir: Option<PathBuf>,
-    },
+    List { dir: Option<PathBuf> },
 }
 
 fn pack_of(dir: Option<&Path>) -> Result<RulePack, Vec<leakaudit_policy::RuleError>> {

@@ -151,9 +151,9 @@ fn with_output<R>(
                     Err(io::Error::other("aborted"))
                 }
             })
-            .or_else(|e| match failure.take() {
-                Some(f) => Err(f),
-                None => Err(anyhow::Error::new(e)),
+            .map_err(|e| match failure.take() {
+                Some(f) => f,
+                None => anyhow::Error::new(e),
             })
             .with_context(|| format!("writing {}", p.display()))?;
             result.context("output was not produced")

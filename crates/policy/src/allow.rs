@@ -25,11 +25,18 @@ pub struct Allow {
 }
 
 fn is_content_kind(kind: &str) -> bool {
-    matches!(kind, "content-regex" | "seed-phrase" | "address-list-in-content")
+    matches!(
+        kind,
+        "content-regex" | "seed-phrase" | "address-list-in-content"
+    )
 }
 
 impl Allow {
-    pub(crate) fn from_raw(v: &mut Validator<'_>, raw: Option<&Spanned<RawAllow>>, kind: &str) -> Allow {
+    pub(crate) fn from_raw(
+        v: &mut Validator<'_>,
+        raw: Option<&Spanned<RawAllow>>,
+        kind: &str,
+    ) -> Allow {
         let mut a = Allow::default();
         let Some(raw) = raw else { return a };
         let raw = raw.get_ref();
@@ -40,10 +47,12 @@ impl Allow {
                     Some(addr) if !t.starts_with('@') && !t.starts_with("*@") => {
                         a.sender_addresses.push(addr.as_str().to_string())
                     }
-                    _ => match canonical_domain(t.trim_start_matches('*').trim_start_matches('@')) {
-                        Some(d) => a.sender_domains.push(d),
-                        None => v.err(s.span(), format!("`{t}` is not an address or a domain")),
-                    },
+                    _ => {
+                        match canonical_domain(t.trim_start_matches('*').trim_start_matches('@')) {
+                            Some(d) => a.sender_domains.push(d),
+                            None => v.err(s.span(), format!("`{t}` is not an address or a domain")),
+                        }
+                    }
                 }
             } else {
                 match canonical_domain(t) {
@@ -64,20 +73,31 @@ impl Allow {
             }
         }
         for m in &raw.message_ids {
-            a.message_ids
-                .push(m.get_ref().trim().trim_start_matches('<').trim_end_matches('>').to_string());
+            a.message_ids.push(
+                m.get_ref()
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string(),
+            );
         }
         for h in &raw.headers {
             let h = h.get_ref();
             if h.name.get_ref().trim().is_empty() || h.name.get_ref().contains(':') {
-                v.err(h.name.span(), "header `name` must be a header name without `:`");
+                v.err(
+                    h.name.span(),
+                    "header `name` must be a header name without `:`",
+                );
             }
             if let Some(r) = v.regex(&h.value) {
                 a.headers.push((h.name.get_ref().trim().to_string(), r));
             }
         }
         if !raw.values.is_empty() && !is_content_kind(kind) {
-            v.err(raw.values[0].span(), format!("`values` applies to content rules only, not to kind `{kind}`"));
+            v.err(
+                raw.values[0].span(),
+                format!("`values` applies to content rules only, not to kind `{kind}`"),
+            );
         }
         for s in &raw.values {
             if let Some(r) = v.regex(s) {
@@ -92,7 +112,9 @@ impl Allow {
         let env = &msg.envelope;
         if !self.sender_addresses.is_empty() || !self.sender_domains.is_empty() {
             let hit = env.from.iter().any(|m| {
-                self.sender_addresses.iter().any(|a| a == m.address.as_str())
+                self.sender_addresses
+                    .iter()
+                    .any(|a| a == m.address.as_str())
                     || self.sender_domains.iter().any(|d| d == m.address.domain())
             });
             if hit {
@@ -121,7 +143,10 @@ impl Allow {
         if !self.headers.is_empty() {
             if let Ok((headers, _)) = mailparse::parse_headers(msg.raw) {
                 for (name, re) in &self.headers {
-                    for h in headers.iter().filter(|h| h.get_key_ref().eq_ignore_ascii_case(name)) {
+                    for h in headers
+                        .iter()
+                        .filter(|h| h.get_key_ref().eq_ignore_ascii_case(name))
+                    {
                         if re.is_match(h.get_value().as_bytes()) {
                             return true;
                         }

@@ -28,9 +28,17 @@ pub struct Baseline {
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
     #[error("{path}: cannot read baseline: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}:{col}: invalid baseline: {message}")]
-    Invalid { path: PathBuf, line: usize, col: usize, message: String },
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        message: String,
+    },
 }
 
 /// What applying a baseline did.
@@ -45,11 +53,12 @@ impl Baseline {
     pub fn from_findings<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Baseline {
         let mut seen = BTreeMap::new();
         for f in findings {
-            seen.entry(f.fingerprint.clone()).or_insert_with(|| BaselineEntry {
-                fingerprint: f.fingerprint.clone(),
-                rule_id: f.rule_id.clone(),
-                location: f.location.to_string(),
-            });
+            seen.entry(f.fingerprint.clone())
+                .or_insert_with(|| BaselineEntry {
+                    fingerprint: f.fingerprint.clone(),
+                    rule_id: f.rule_id.clone(),
+                    location: f.location.to_string(),
+                });
         }
         Baseline {
             version: 1,
@@ -91,17 +100,22 @@ impl Baseline {
 
     /// Removes baselined findings from `reports`; reports entries that matched nothing.
     pub fn apply(&self, reports: &mut [MessageReport]) -> Outcome {
-        let mut used: BTreeMap<&str, bool> = self.findings.iter().map(|e| (e.fingerprint.as_str(), false)).collect();
+        let mut used: BTreeMap<&str, bool> = self
+            .findings
+            .iter()
+            .map(|e| (e.fingerprint.as_str(), false))
+            .collect();
         let mut suppressed = 0;
         for r in reports.iter_mut() {
-            r.findings.retain(|f| match used.get_mut(f.fingerprint.as_str()) {
-                Some(u) => {
-                    *u = true;
-                    suppressed += 1;
-                    false
-                }
-                None => true,
-            });
+            r.findings
+                .retain(|f| match used.get_mut(f.fingerprint.as_str()) {
+                    Some(u) => {
+                        *u = true;
+                        suppressed += 1;
+                        false
+                    }
+                    None => true,
+                });
         }
         let unmatched = self
             .findings
@@ -109,6 +123,9 @@ impl Baseline {
             .filter(|e| !used.get(e.fingerprint.as_str()).copied().unwrap_or(false))
             .cloned()
             .collect();
-        Outcome { suppressed, unmatched }
+        Outcome {
+            suppressed,
+            unmatched,
+        }
     }
 }

@@ -84,9 +84,17 @@ impl OrgConfig {
                 message,
             }
         };
-        let cfg: OrgConfig = toml::from_str(text)
-            .map_err(|e| invalid(e.span().map(|s| s.start).unwrap_or(0), e.message().trim().to_string()))?;
-        for d in cfg.internal_domains.iter().chain(&cfg.consumer_domains_extra) {
+        let cfg: OrgConfig = toml::from_str(text).map_err(|e| {
+            invalid(
+                e.span().map(|s| s.start).unwrap_or(0),
+                e.message().trim().to_string(),
+            )
+        })?;
+        for d in cfg
+            .internal_domains
+            .iter()
+            .chain(&cfg.consumer_domains_extra)
+        {
             if canonical_domain(d).is_none() || d.contains('@') {
                 let off = text.find(d.as_str()).unwrap_or(0);
                 return Err(invalid(off, format!("`{d}` is not a domain")));
@@ -133,11 +141,19 @@ mod tests {
 
     #[test]
     fn unknown_key_is_an_error_with_line() {
-        let e = OrgConfig::parse(Path::new("leakaudit.toml"), "archive_kind = \"sent\"\ninternal_domain = []\n")
+        let e = OrgConfig::parse(
+            Path::new("leakaudit.toml"),
+            "archive_kind = \"sent\"\ninternal_domain = []\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("leakaudit.toml:2:1: unknown field `internal_domain`"),
+            "{e}"
+        );
+        let e = OrgConfig::parse(Path::new("c.toml"), "archive_kind = \"journal\"\n")
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("leakaudit.toml:2:1: unknown field `internal_domain`"), "{e}");
-        let e = OrgConfig::parse(Path::new("c.toml"), "archive_kind = \"journal\"\n").unwrap_err().to_string();
         assert!(e.starts_with("c.toml:1:16:"), "{e}");
     }
 }

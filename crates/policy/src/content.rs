@@ -40,10 +40,18 @@ pub struct Segment<'a> {
     pub raw_offset: Option<usize>,
 }
 
+/// MIME markers and whether the text behind them is invisible without decoding.
+pub const MIME_MARKERS: [(&str, bool); 4] = [
+    ("base64", true),
+    ("message/rfc822", true),
+    ("quoted-printable", false),
+    ("text/html", false),
+];
+
 static DECODE_MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::builder()
         .ascii_case_insensitive(true)
-        .build(["base64", "quoted-printable", "text/html", "message/rfc822"])
+        .build(MIME_MARKERS.map(|(m, _)| m))
         .expect("static patterns")
 });
 
@@ -120,13 +128,21 @@ fn text_like(mime: &str, filename: Option<&str>) -> bool {
     // Exports often come as application/octet-stream with a telling name.
     filename.is_some_and(|f| {
         let f = f.to_ascii_lowercase();
-        [".csv", ".txt", ".tsv", ".json", ".xml", ".html", ".htm", ".vcf", ".log", ".md", ".pem", ".key", ".env"]
-            .iter()
-            .any(|e| f.ends_with(e))
+        [
+            ".csv", ".txt", ".tsv", ".json", ".xml", ".html", ".htm", ".vcf", ".log", ".md",
+            ".pem", ".key", ".env",
+        ]
+        .iter()
+        .any(|e| f.ends_with(e))
     })
 }
 
-fn walk<'a>(part: &mailparse::ParsedMail<'a>, depth: usize, b: &mut Budget, out: &mut Vec<Segment<'a>>) {
+fn walk<'a>(
+    part: &mailparse::ParsedMail<'a>,
+    depth: usize,
+    b: &mut Budget,
+    out: &mut Vec<Segment<'a>>,
+) {
     if b.parts >= b.limits.max_parts || b.bytes >= b.limits.max_decoded {
         return;
     }
@@ -170,13 +186,18 @@ fn walk<'a>(part: &mailparse::ParsedMail<'a>, depth: usize, b: &mut Budget, out:
     if !text_like(&mime, filename.as_deref()) {
         return;
     }
-    let Ok(mut body) = part.get_body_raw() else { return };
+    let Ok(mut body) = part.get_body_raw() else {
+        return;
+    };
     let room = b.limits.max_decoded - b.bytes;
     if body.len() > room {
         body.truncate(room);
     }
     b.bytes += body.len();
-    let is_html = mime == "text/html" || filename.as_deref().is_some_and(|f| f.ends_with(".html") || f.ends_with(".htm"));
+    let is_html = mime == "text/html"
+        || filename
+            .as_deref()
+            .is_some_and(|f| f.ends_with(".html") || f.ends_with(".htm"));
     let text = if is_html { strip_html(&body) } else { body };
     let what = match &filename {
         Some(f) => format!("{mime} attachment \"{f}\""),
@@ -196,7 +217,9 @@ pub fn strip_html(html: &[u8]) -> Vec<u8> {
     while i < html.len() {
         let c = html[i];
         if c == b'<' {
-            let lower_starts = |s: &[u8]| html.len() >= i + s.len() && html[i..i + s.len()].eq_ignore_ascii_case(s);
+            let lower_starts = |s: &[u8]| {
+                html.len() >= i + s.len() && html[i..i + s.len()].eq_ignore_ascii_case(s)
+            };
             let close: &[u8] = if lower_starts(b"<script") {
                 b"</script>"
             } else if lower_starts(b"<style") {
@@ -204,7 +227,9 @@ pub fn strip_html(html: &[u8]) -> Vec<u8> {
             } else {
                 b">"
             };
-            let end = find_ci(&html[i..], close).map(|p| i + p + close.len()).unwrap_or(html.len());
+            let end = find_ci(&html[i..], close)
+                .map(|p| i + p + close.len())
+                .unwrap_or(html.len());
             // Keep link targets: the reader can see and follow them (mailto: addresses, reset
             // links with tokens).
             if close == b">" {
@@ -216,7 +241,9 @@ pub fn strip_html(html: &[u8]) -> Vec<u8> {
                     }
                     let e = html[s..end]
                         .iter()
-                        .position(|&c| Some(c) == quote || (quote.is_none() && (c == b' ' || c == b'>')))
+                        .position(|&c| {
+                            Some(c) == quote || (quote.is_none() && (c == b' ' || c == b'>'))
+                        })
                         .map(|q| s + q)
                         .unwrap_or(end);
                     let mut target = &html[s..e];
@@ -307,7 +334,10 @@ mod tests {
         let s = segments(raw.as_bytes(), &Limits::default());
         assert_eq!(s.len(), 2, "{s:?}");
         let html = String::from_utf8_lossy(&s[0].text);
-        assert!(html.contains("z@q.org") && html.contains("c@d.org") && !html.contains("<p>"), "{html}");
+        assert!(
+            html.contains("z@q.org") && html.contains("c@d.org") && !html.contains("<p>"),
+            "{html}"
+        );
         assert_eq!(String::from_utf8_lossy(&s[1].text), csv);
         assert!(s[1].what.contains("list.csv"));
     }
@@ -316,12 +346,24 @@ mod tests {
     fn depth_and_size_are_bounded() {
         let mut raw = String::from("From: a@b.c\nContent-Type: multipart/mixed; boundary=B0Z\n\n");
         for d in 0..20 {
-            raw.push_str(&format!("--B{d}Z\nContent-Type: multipart/mixed; boundary=B{}Z\n\n", d + 1));
+            raw.push_str(&format!(
+                "--B{d}Z\nContent-Type: multipart/mixed; boundary=B{}Z\n\n",
+                d + 1
+            ));
         }
         raw.push_str("--B20Z\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\ndeep=40x.com\n--B20Z--\n");
         let s = segments(raw.as_bytes(), &Limits::default());
-        assert!(s.is_empty(), "text below max_depth must not be decoded: {s:?}");
-        let s = segments(raw.as_bytes(), &Limits { max_depth: 30, ..Limits::default() });
+        assert!(
+            s.is_empty(),
+            "text below max_depth must not be decoded: {s:?}"
+        );
+        let s = segments(
+            raw.as_bytes(),
+            &Limits {
+                max_depth: 30,
+                ..Limits::default()
+            },
+        );
         assert_eq!(s.len(), 1);
         assert!(String::from_utf8_lossy(&s[0].text).contains("deep@x.com"));
     }
@@ -330,7 +372,9 @@ mod tests {
         const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
         let mut s = String::new();
         for c in data.chunks(3) {
-            let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+            let n = (c[0] as u32) << 16
+                | (*c.get(1).unwrap_or(&0) as u32) << 8
+                | *c.get(2).unwrap_or(&0) as u32;
             for i in 0..4 {
                 if i <= c.len() {
                     s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);

@@ -18,6 +18,17 @@ use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+/// What an Aho-Corasick pattern of the engine stands for.
+#[derive(Debug, Clone, Copy)]
+enum Pattern {
+    /// A keyword of the content-regex rule with this index.
+    Keyword(usize),
+    /// quoted-printable, text/html: decoding refines what the raw bytes show.
+    Mime,
+    /// base64, message/rfc822: text only visible once decoded.
+    Opaque,
+}
+
 /// The result of evaluating one message.
 #[derive(Debug, Clone, Default)]
 pub struct Evaluation {
@@ -37,9 +48,10 @@ pub struct Engine {
     infos: Vec<RuleInfo>,
     org: Org,
     limits: Limits,
-    ac: Option<AhoCorasick>,
-    /// Aho-Corasick pattern index -> rule index.
-    ac_rule: Vec<usize>,
+    /// Every keyword of the pack plus the MIME markers, searched in one pass.
+    ac: AhoCorasick,
+    /// Aho-Corasick pattern index -> what it stands for.
+    ac_pattern: Vec<Pattern>,
     /// content-regex rules without keywords: always candidates.
     always: Vec<usize>,
     set: Option<RegexSet>,
@@ -58,9 +70,17 @@ impl Engine {
         let rules: Vec<Rule> = pack.rules.into_iter().filter(|r| r.enabled).collect();
         let severity: Vec<Severity> = rules
             .iter()
-            .map(|r| overrides.get(&r.info.id).copied().unwrap_or(r.info.severity))
+            .map(|r| {
+                overrides
+                    .get(&r.info.id)
+                    .copied()
+                    .unwrap_or(r.info.severity)
+            })
             .collect();
-        let overridden = rules.iter().map(|r| overrides.contains_key(&r.info.id)).collect();
+        let overridden = rules
+            .iter()
+            .map(|r| overrides.contains_key(&r.info.id))
+            .collect();
         let infos = rules
             .iter()
             .zip(&severity)
@@ -70,7 +90,7 @@ impl Engine {
             })
             .collect();
         let mut keywords = Vec::new();
-        let mut ac_rule = Vec::new();
+        let mut ac_pattern = Vec::new();
         let mut always = Vec::new();
         let mut patterns = Vec::new();
         let mut set_rule = Vec::new();
@@ -87,7 +107,7 @@ impl Engine {
                     }
                     for k in &p.keywords {
                         keywords.push(k.clone());
-                        ac_rule.push(i);
+                        ac_pattern.push(Pattern::Keyword(i));
                     }
                     patterns.push(p.regex.as_str().to_string());
                     set_rule.push(i);
@@ -103,12 +123,19 @@ impl Engine {
                 _ => {}
             }
         }
-        let ac = (!keywords.is_empty()).then(|| {
-            AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build(&keywords)
-                .expect("keywords are plain literals")
-        });
+        for (marker, opaque) in content::MIME_MARKERS {
+            keywords.push(marker.to_string());
+            ac_pattern.push(if opaque { Pattern::Opaque } else { Pattern::Mime });
+        }
+        // A DFA with leftmost (non-overlapping) matching keeps the prefilter and runs at
+        // memory speed; keywords of different rules that overlap in the text are rare enough
+        // that the rule missing out simply waits for its own next occurrence.
+        let ac = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(&keywords)
+            .expect("keywords are plain literals");
         // Where the patterns cannot share one set (size limits), every candidate regex runs.
         let set = RegexSet::new(&patterns).ok();
         Engine {
@@ -119,7 +146,7 @@ impl Engine {
             org,
             limits: Limits::default(),
             ac,
-            ac_rule,
+            ac_pattern,
             always,
             set,
             set_rule,
@@ -130,7 +157,11 @@ impl Engine {
     }
 
     /// Like [`Engine::new`], but an override naming no rule of the pack is an error.
-    pub fn try_new(pack: RulePack, org: Org, overrides: &BTreeMap<String, Severity>) -> Result<Engine, UnknownRule> {
+    pub fn try_new(
+        pack: RulePack,
+        org: Org,
+        overrides: &BTreeMap<String, Severity>,
+    ) -> Result<Engine, UnknownRule> {
         if let Some(id) = overrides.keys().find(|id| pack.get(id).is_none()) {
             return Err(UnknownRule(id.clone()));
         }
@@ -167,9 +198,13 @@ impl Engine {
                 continue;
             }
             let hit = match &r.kind {
-                RuleKind::RecipientExposure(p) => rules::recipient_exposure::check(p, &r.allow, &ctx),
+                RuleKind::RecipientExposure(p) => {
+                    rules::recipient_exposure::check(p, &r.allow, &ctx)
+                }
                 RuleKind::BccHeaderLeak(p) => rules::bcc_header_leak::check(p, &r.allow, &ctx),
-                RuleKind::GroupMembersVisible(p) => rules::group_members_visible::check(p, &r.allow, &ctx),
+                RuleKind::GroupMembersVisible(p) => {
+                    rules::group_members_visible::check(p, &r.allow, &ctx)
+                }
                 _ => None,
             };
             if let Some(h) = hit {
@@ -184,7 +219,8 @@ impl Engine {
         let findings = hits
             .into_iter()
             .map(|(i, h)| {
-                let key = key.get_or_insert_with(|| message_key(msg.envelope.message_id.as_deref(), &raw));
+                let key = key
+                    .get_or_insert_with(|| message_key(msg.envelope.message_id.as_deref(), &raw));
                 self.finding(i, h, msg, &raw, key)
             })
             .collect();
@@ -195,13 +231,18 @@ impl Engine {
         let raw = ctx.raw;
         let body_off = content::body_start(raw).unwrap_or(raw.len());
         let body = &raw[body_off..];
-        let decode = content::needs_decoding(raw);
         let n = self.rules.len();
-        let raw_kw = self.keyword_hits(body, n);
+        let (raw_kw, mime, opaque) = self.prefilter(raw, body_off, n);
+        let any_kw = raw_kw.iter().any(|b| *b);
         let at_enough = self
             .min_at
             .is_some_and(|m| memchr::memchr_iter(b'@', body).take(m).count() >= m);
-        if !(decode || at_enough || raw_kw.iter().any(|b| *b) || self.has_unconditional_content) {
+        // Decode the MIME tree only when it can change the answer: text hidden in base64 or
+        // an attached message, or a prefilter hit whose exact match needs the decoded text
+        // (quoted-printable soft breaks, `=3D`, HTML). Everything else is inspected raw.
+        let decode =
+            mime && (any_kw || at_enough || opaque);
+        if !(decode || at_enough || any_kw || self.has_unconditional_content) {
             return;
         }
         let segs: Vec<Segment<'_>> = if decode {
@@ -216,7 +257,11 @@ impl Engine {
         // candidate[rule][segment]: keyword prefilter, then the RegexSet.
         let mut candidate = vec![vec![false; segs.len()]; n];
         for (si, seg) in segs.iter().enumerate() {
-            let kw = if decode { self.keyword_hits(&seg.text, n) } else { raw_kw.clone() };
+            let kw = if decode {
+                self.keyword_hits(&seg.text, n)
+            } else {
+                raw_kw.clone()
+            };
             let mut any = false;
             for (i, hit) in kw.iter().enumerate() {
                 if *hit {
@@ -253,10 +298,17 @@ impl Engine {
                 continue;
             }
             let hit = match &r.kind {
-                RuleKind::ContentRegex(p) => {
-                    rules::content_regex::check(p, &r.allow, ctx, &segs, &candidate[i], &r.info.summary)
+                RuleKind::ContentRegex(p) => rules::content_regex::check(
+                    p,
+                    &r.allow,
+                    ctx,
+                    &segs,
+                    &candidate[i],
+                    &r.info.summary,
+                ),
+                RuleKind::AddressListInContent(p) => {
+                    rules::address_list_in_content::check(p, &r.allow, ctx, &segs)
                 }
-                RuleKind::AddressListInContent(p) => rules::address_list_in_content::check(p, &r.allow, ctx, &segs),
                 RuleKind::SeedPhrase(p) => rules::seed_phrase::check(p, &r.allow, ctx, &segs),
                 _ => None,
             };
@@ -266,11 +318,30 @@ impl Engine {
         }
     }
 
+    /// One pass over the stored message: keyword hits in the body (by rule), and whether
+    /// MIME decoding could matter (`mime`) or is needed to see some text at all (`opaque`).
+    fn prefilter(&self, raw: &[u8], body_off: usize, n: usize) -> (Vec<bool>, bool, bool) {
+        let mut hit = vec![false; n];
+        let (mut mime, mut opaque) = (false, false);
+        for m in self.ac.find_iter(raw) {
+            match self.ac_pattern[m.pattern().as_usize()] {
+                Pattern::Keyword(i) if m.start() >= body_off => hit[i] = true,
+                Pattern::Keyword(_) => {}
+                Pattern::Mime => mime = true,
+                Pattern::Opaque => {
+                    mime = true;
+                    opaque = true;
+                }
+            }
+        }
+        (hit, mime, opaque)
+    }
+
     fn keyword_hits(&self, text: &[u8], n: usize) -> Vec<bool> {
         let mut hit = vec![false; n];
-        if let Some(ac) = &self.ac {
-            for m in ac.find_overlapping_iter(text) {
-                hit[self.ac_rule[m.pattern().as_usize()]] = true;
+        for m in self.ac.find_iter(text) {
+            if let Pattern::Keyword(i) = self.ac_pattern[m.pattern().as_usize()] {
+                hit[i] = true;
             }
         }
         hit

@@ -64,8 +64,17 @@ impl TestReport {
 
     /// The per-rule table, for humans.
     pub fn table(&self) -> String {
-        let w = self.scores.iter().map(|s| s.id.len()).max().unwrap_or(4).max(4);
-        let mut out = format!("{:<w$}  {:>4} {:>4} {:>4} {:>4}  {:>7} {:>5}  status\n", "rule", "TP", "FP", "FN", "TN", "leaking", "clean");
+        let w = self
+            .scores
+            .iter()
+            .map(|s| s.id.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let mut out = format!(
+            "{:<w$}  {:>4} {:>4} {:>4} {:>4}  {:>7} {:>5}  status\n",
+            "rule", "TP", "FP", "FN", "TN", "leaking", "clean"
+        );
         for s in &self.scores {
             let ok = s.fp == 0 && s.fn_ == 0 && s.leaking_fixtures > 0 && s.clean_fixtures > 0;
             out.push_str(&format!(
@@ -101,7 +110,12 @@ fn list(v: &str) -> Vec<String> {
 
 /// Runs all fixtures of `dir` (`fixtures/rules`) against `pack` with the organisation `base`.
 pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<TestReport> {
-    let ids: BTreeSet<String> = pack.rules.iter().filter(|r| r.enabled).map(|r| r.info.id.clone()).collect();
+    let ids: BTreeSet<String> = pack
+        .rules
+        .iter()
+        .filter(|r| r.enabled)
+        .map(|r| r.info.id.clone())
+        .collect();
     let mut report = TestReport::default();
     let mut folders: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -110,7 +124,11 @@ pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<Tes
     folders.sort();
     let mut engines: BTreeMap<(bool, Vec<String>), Engine> = BTreeMap::new();
     for folder in folders {
-        let fname = folder.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let fname = folder
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         if !ids.contains(&fname) {
             report.problems.push(format!(
                 "{}: folder does not name a rule of the pack",
@@ -142,15 +160,20 @@ pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<Tes
             let (expect, sent, internal) = match mailparse::parse_headers(&raw) {
                 Ok((h, _)) => (
                     header(&h, "X-Leakaudit-Expect"),
-                    header(&h, "X-Leakaudit-Archive-Kind").is_some_and(|v| v.trim().eq_ignore_ascii_case("sent")),
-                    header(&h, "X-Leakaudit-Internal-Domains").map(|v| list(&v)).unwrap_or_default(),
+                    header(&h, "X-Leakaudit-Archive-Kind")
+                        .is_some_and(|v| v.trim().eq_ignore_ascii_case("sent")),
+                    header(&h, "X-Leakaudit-Internal-Domains")
+                        .map(|v| list(&v))
+                        .unwrap_or_default(),
                 ),
-                Err(e) => (None, false, Vec::new()).tap_err(&mut res, e.to_string()),
+                Err(e) => {
+                    res.error = Some(format!("unreadable header block: {e}"));
+                    report.fixtures.push(res);
+                    continue;
+                }
             };
             let Some(expect) = expect else {
-                if res.error.is_none() {
-                    res.error = Some("no `X-Leakaudit-Expect` header".into());
-                }
+                res.error = Some("no `X-Leakaudit-Expect` header".into());
                 report.fixtures.push(res);
                 continue;
             };
@@ -186,7 +209,12 @@ pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<Tes
                 mbox_quoted: false,
                 envelope,
             };
-            res.fired = engine.evaluate(&msg).findings.into_iter().map(|f| f.rule_id).collect();
+            res.fired = engine
+                .evaluate(&msg)
+                .findings
+                .into_iter()
+                .map(|f| f.rule_id)
+                .collect();
             report.fixtures.push(res);
         }
     }
@@ -211,22 +239,18 @@ pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<Tes
             }
         }
         if s.leaking_fixtures == 0 {
-            report.problems.push(format!("rule `{id}` has no leaking fixture in {}/{id}/", dir.display()));
+            report.problems.push(format!(
+                "rule `{id}` has no leaking fixture in {}/{id}/",
+                dir.display()
+            ));
         }
         if s.clean_fixtures == 0 {
-            report.problems.push(format!("rule `{id}` has no clean fixture in {}/{id}/", dir.display()));
+            report.problems.push(format!(
+                "rule `{id}` has no clean fixture in {}/{id}/",
+                dir.display()
+            ));
         }
         report.scores.push(s);
     }
     Ok(report)
-}
-
-trait TapErr {
-    fn tap_err(self, res: &mut FixtureResult, msg: String) -> Self;
-}
-impl<T> TapErr for T {
-    fn tap_err(self, res: &mut FixtureResult, msg: String) -> Self {
-        res.error = Some(format!("unreadable header block: {msg}"));
-        self
-    }
 }

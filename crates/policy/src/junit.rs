@@ -30,7 +30,10 @@ pub fn render(reports: &[MessageReport], fail_on: Severity) -> String {
         .filter(|r| r.findings.iter().any(|f| f.severity >= fail_on))
         .count();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(out, "<testsuites name=\"leakaudit\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"leakaudit\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\">"
+    );
     let _ = writeln!(
         out,
         "  <testsuite name=\"leakaudit check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">"
@@ -46,7 +49,11 @@ pub fn render(reports: &[MessageReport], fail_on: Severity) -> String {
             esc(&r.location.path),
             esc(&name)
         );
-        let failing: Vec<_> = r.findings.iter().filter(|f| f.severity >= fail_on).collect();
+        let failing: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.severity >= fail_on)
+            .collect();
         let other: Vec<_> = r.findings.iter().filter(|f| f.severity < fail_on).collect();
         if failing.is_empty() && other.is_empty() {
             out.push_str("/>\n");
@@ -67,14 +74,22 @@ pub fn render(reports: &[MessageReport], fail_on: Severity) -> String {
                 out,
                 "      <failure type=\"{}\" message=\"{}\">{}</failure>",
                 esc(&rules.join(",")),
-                esc(&format!("{} finding(s) at or above {fail_on}: {}", failing.len(), failing[0].message)),
+                esc(&format!(
+                    "{} finding(s) at or above {fail_on}: {}",
+                    failing.len(),
+                    failing[0].message
+                )),
                 esc(&body)
             );
         }
         if !other.is_empty() {
             let mut body = String::new();
             for f in &other {
-                let _ = writeln!(body, "[{}] {}: {} ({})", f.severity, f.rule_id, f.message, f.evidence);
+                let _ = writeln!(
+                    body,
+                    "[{}] {}: {} ({})",
+                    f.severity, f.rule_id, f.message, f.evidence
+                );
             }
             let _ = writeln!(out, "      <system-out>{}</system-out>", esc(&body));
         }

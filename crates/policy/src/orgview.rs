@@ -6,7 +6,8 @@ use leakaudit_scanner::{Address, Envelope, Org};
 
 /// Internal for this message, exactly as the exposure model decides.
 pub fn is_internal(addr: &Address, env: &Envelope, org: &Org) -> bool {
-    org.view(env.from.first().map(|m| &m.address)).is_internal(addr)
+    org.view(env.from.first().map(|m| &m.address))
+        .is_internal(addr)
 }
 
 /// Party key: the address itself at a consumer provider, else the domain.

@@ -22,8 +22,14 @@ use toml::Spanned;
 
 /// The default pack, compiled into the binary so `leakaudit` works with no folder at hand.
 const BUILTIN: &[(&str, &str)] = &[
-    ("rules/exposure.toml", include_str!("../../../rules/exposure.toml")),
-    ("rules/content.toml", include_str!("../../../rules/content.toml")),
+    (
+        "rules/exposure.toml",
+        include_str!("../../../rules/exposure.toml"),
+    ),
+    (
+        "rules/content.toml",
+        include_str!("../../../rules/content.toml"),
+    ),
 ];
 
 /// The BIP-39 English word list (2,048 words), used by `seed-phrase` rules.
@@ -207,7 +213,10 @@ impl RulePack {
             let (rules, errors) = parse_file(Path::new(name), text);
             // The built-in pack is tested (`leakaudit rules validate` / unit test below); an
             // error here is a build defect, not user input.
-            assert!(errors.is_empty(), "built-in rule pack is invalid: {errors:?}");
+            assert!(
+                errors.is_empty(),
+                "built-in rule pack is invalid: {errors:?}"
+            );
             all.extend(rules);
         }
         RulePack {
@@ -226,12 +235,19 @@ impl RulePack {
             errors.extend(errs);
             for r in rs {
                 if let Some(prev) = seen.get(&r.info.id) {
-                    let (file, line) = r.info.source.rsplit_once(':').unwrap_or((&r.info.source, "0"));
+                    let (file, line) = r
+                        .info
+                        .source
+                        .rsplit_once(':')
+                        .unwrap_or((&r.info.source, "0"));
                     errors.push(RuleError {
                         file: PathBuf::from(file),
                         line: line.parse().unwrap_or(0),
                         col: 1,
-                        message: format!("duplicate rule id `{}` (first defined at {prev})", r.info.id),
+                        message: format!(
+                            "duplicate rule id `{}` (first defined at {prev})",
+                            r.info.id
+                        ),
                     });
                     continue;
                 }
@@ -254,7 +270,12 @@ impl RulePack {
     pub fn load_dir(dir: &Path) -> Result<RulePack, Vec<RuleError>> {
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
-            Err(e) => return Err(vec![RuleError::whole(dir, format!("cannot read rules folder: {e}"))]),
+            Err(e) => {
+                return Err(vec![RuleError::whole(
+                    dir,
+                    format!("cannot read rules folder: {e}"),
+                )])
+            }
         };
         let mut paths: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -276,7 +297,10 @@ impl RulePack {
             }
         }
         if files.is_empty() && errors.is_empty() {
-            errors.push(RuleError::whole(dir, "no rule files (*.toml) in this folder"));
+            errors.push(RuleError::whole(
+                dir,
+                "no rule files (*.toml) in this folder",
+            ));
         }
         match RulePack::from_texts(&files) {
             Ok(mut pack) if errors.is_empty() => {
@@ -340,12 +364,21 @@ impl<'t> Validator<'t> {
     }
 
     /// A positive integer parameter with a default.
-    pub fn count(&mut self, v: &Option<Spanned<i64>>, name: &str, default: usize, min: i64) -> usize {
+    pub fn count(
+        &mut self,
+        v: &Option<Spanned<i64>>,
+        name: &str,
+        default: usize,
+        min: i64,
+    ) -> usize {
         match v {
             None => default,
             Some(s) if *s.get_ref() >= min && *s.get_ref() <= 1_000_000 => *s.get_ref() as usize,
             Some(s) => {
-                self.err(s.span(), format!("`{name}` must be between {min} and 1000000"));
+                self.err(
+                    s.span(),
+                    format!("`{name}` must be between {min} and 1000000"),
+                );
                 default
             }
         }
@@ -426,13 +459,19 @@ pub fn parse_file(path: &Path, text: &str) -> (Vec<Rule>, Vec<RuleError>) {
         if key.get_ref() != "rule" {
             v.err(
                 key.span(),
-                format!("unknown key `{}` (a rule file holds `[[rule]]` tables only)", key.get_ref()),
+                format!(
+                    "unknown key `{}` (a rule file holds `[[rule]]` tables only)",
+                    key.get_ref()
+                ),
             );
             continue;
         }
         saw_rule_key = true;
         let DeValue::Array(items) = value.get_ref() else {
-            v.err(value.span(), "`rule` must be an array of tables: write `[[rule]]`");
+            v.err(
+                value.span(),
+                "`rule` must be an array of tables: write `[[rule]]`",
+            );
             continue;
         };
         for item in items.iter() {
@@ -447,38 +486,51 @@ pub fn parse_file(path: &Path, text: &str) -> (Vec<Rule>, Vec<RuleError>) {
     (rules, v.errors)
 }
 
-fn unknown_keys(v: &mut Validator<'_>, table: &DeTable<'_>, known: &[&str], what: &str) -> bool {
-    let mut any = false;
-    for (k, _) in table.iter() {
-        if !known.contains(&k.get_ref().as_ref()) {
-            any = true;
-            v.err(
-                k.span(),
-                format!("unknown key `{}` in {what} (expected one of: {})", k.get_ref(), known.join(", ")),
-            );
-        }
-    }
-    any
-}
-
 fn parse_rule(v: &mut Validator<'_>, item: &Spanned<DeValue<'_>>) -> Option<Rule> {
     let DeValue::Table(table) = item.get_ref() else {
         v.err(item.span(), "each `[[rule]]` entry must be a table");
         return None;
     };
-    // Report every unknown key ourselves (serde stops at the first one).
-    let mut unknown = unknown_keys(v, table, RULE_KEYS, "a rule");
+    // Report every unknown key ourselves (serde stops at the first one), then go on with
+    // the known keys so that type and validation errors of the same rule are reported too.
+    let mut known = DeTable::new();
     for (k, val) in table.iter() {
-        if k.get_ref() == "allow" {
-            if let DeValue::Table(t) = val.get_ref() {
-                unknown |= unknown_keys(v, t, ALLOW_KEYS, "`allow`");
-            }
+        if !RULE_KEYS.contains(&k.get_ref().as_ref()) {
+            v.err(
+                k.span(),
+                format!(
+                    "unknown key `{}` in a rule (expected one of: {})",
+                    k.get_ref(),
+                    RULE_KEYS.join(", ")
+                ),
+            );
+            continue;
         }
+        let val = match val.get_ref() {
+            DeValue::Table(t) if k.get_ref() == "allow" => {
+                let mut allow = DeTable::new();
+                for (ak, av) in t.iter() {
+                    if ALLOW_KEYS.contains(&ak.get_ref().as_ref()) {
+                        allow.insert(ak.clone(), av.clone());
+                    } else {
+                        v.err(
+                            ak.span(),
+                            format!(
+                                "unknown key `{}` in `allow` (expected one of: {})",
+                                ak.get_ref(),
+                                ALLOW_KEYS.join(", ")
+                            ),
+                        );
+                    }
+                }
+                Spanned::new(val.span(), DeValue::Table(allow))
+            }
+            _ => val.clone(),
+        };
+        known.insert(k.clone(), val);
     }
-    if unknown {
-        return None;
-    }
-    let raw = match RawRule::deserialize(ValueDeserializer::from(item.clone())) {
+    let known = Spanned::new(item.span(), DeValue::Table(known));
+    let raw = match RawRule::deserialize(ValueDeserializer::from(known)) {
         Ok(r) => r,
         Err(e) => {
             let off = e.span().map(|s| s.start).unwrap_or(item.span().start);
@@ -498,7 +550,10 @@ fn validate(v: &mut Validator<'_>, raw: RawRule, span: Range<usize>) -> Option<R
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
-        v.err(raw.id.span(), format!("rule id `{id}` must be lowercase letters, digits and `-`"));
+        v.err(
+            raw.id.span(),
+            format!("rule id `{id}` must be lowercase letters, digits and `-`"),
+        );
     }
     for (name, val) in [
         ("summary", &raw.summary),
@@ -558,7 +613,10 @@ hint = "h"
     fn builtin_pack_is_valid_and_has_every_kind() {
         let p = RulePack::builtin();
         for k in rules::KINDS {
-            assert!(p.rules.iter().any(|r| r.info.kind == *k), "no builtin rule of kind {k}");
+            assert!(
+                p.rules.iter().any(|r| r.info.kind == *k),
+                "no builtin rule of kind {k}"
+            );
         }
     }
 
@@ -572,11 +630,25 @@ hint = "h"
 
     #[test]
     fn every_unknown_key_is_reported_with_its_line() {
-        let text = format!("{GOOD}colour = 1\n[rule.allow]\nsendrs = []\n\n[[rule]]\nid = \"x\"\nbogus = true\n");
+        let text = format!(
+            "{GOOD}colour = 1\n[rule.allow]\nsendrs = []\n\n[[rule]]\nid = \"x\"\nbogus = true\n"
+        );
         let e = errs(&text);
-        assert!(e.iter().any(|m| m.starts_with("t.toml:9:1: unknown key `colour`")), "{e:?}");
-        assert!(e.iter().any(|m| m.starts_with("t.toml:11:1: unknown key `sendrs`")), "{e:?}");
-        assert!(e.iter().any(|m| m.starts_with("t.toml:15:1: unknown key `bogus`")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("t.toml:9:1: unknown key `colour`")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("t.toml:11:1: unknown key `sendrs`")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("t.toml:15:1: unknown key `bogus`")),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -601,10 +673,25 @@ description = "d"
 hint = "h"
 "#;
         let e = errs(text);
-        assert!(e.iter().any(|m| m.starts_with("t.toml:5:12: unknown severity")), "{e:?}");
-        assert!(e.iter().any(|m| m.starts_with("t.toml:9:9: regex does not compile")), "{e:?}");
-        assert!(e.iter().any(|m| m.starts_with("t.toml:10:15: `min_members` does not apply")), "{e:?}");
-        assert!(e.iter().any(|m| m.starts_with("t.toml:14:8: unknown kind")), "{e:?}");
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("t.toml:5:12: unknown severity")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("t.toml:9:9: regex does not compile")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter()
+                .any(|m| m.starts_with("t.toml:10:15: `min_members` does not apply")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter().any(|m| m.starts_with("t.toml:14:8: unknown kind")),
+            "{e:?}"
+        );
         assert_eq!(e.len(), 4, "{e:?}");
     }
 
@@ -614,7 +701,19 @@ hint = "h"
         assert_eq!(e.len(), 1);
         assert!(e[0].starts_with("t.toml:2:6:"), "{e:?}");
         let e = errs("[[rule]]\nid = \"a\"\n");
-        assert!(e[0].starts_with("t.toml:1:1:") && e[0].contains("missing field"), "{e:?}");
+        assert!(
+            e[0].starts_with("t.toml:1:1:") && e[0].contains("missing field"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_do_not_hide_other_errors_of_the_rule() {
+        let text = format!("{}colour = 1\n", GOOD.replace("\"high\"", "\"urgent\""));
+        let e = errs(&text);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].starts_with("t.toml:9:1: unknown key `colour`"), "{e:?}");
+        assert!(e[1].starts_with("t.toml:5:12: unknown severity `urgent`"), "{e:?}");
     }
 
     #[test]
@@ -632,7 +731,11 @@ hint = "h"
         ];
         let e = RulePack::from_texts(&files).unwrap_err();
         assert_eq!(e.len(), 1);
-        assert!(e[0].to_string().starts_with("b.toml:2:1: duplicate rule id `bcc`"), "{e:?}");
+        assert!(
+            e[0].to_string()
+                .starts_with("b.toml:2:1: duplicate rule id `bcc`"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -641,11 +744,19 @@ hint = "h"
         let n = base.rules.len();
         let (mine, e) = parse_file(
             Path::new("mine.toml"),
-            &GOOD.replace("\"bcc\"", "\"bcc-header-leak\"").replace("\"high\"", "\"low\""),
+            &GOOD
+                .replace("\"bcc\"", "\"bcc-header-leak\"")
+                .replace("\"high\"", "\"low\""),
         );
         assert!(e.is_empty());
-        let p = base.extend(RulePack { rules: mine, skipped: vec![] });
+        let p = base.extend(RulePack {
+            rules: mine,
+            skipped: vec![],
+        });
         assert_eq!(p.rules.len(), n);
-        assert_eq!(p.get("bcc-header-leak").unwrap().info.severity, Severity::Low);
+        assert_eq!(
+            p.get("bcc-header-leak").unwrap().info.severity,
+            Severity::Low
+        );
     }
 }

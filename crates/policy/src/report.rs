@@ -35,7 +35,13 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn new(reports: &[MessageReport], messages: u64, suppressed: usize, errors: usize, fail_on: Severity) -> Summary {
+    pub fn new(
+        reports: &[MessageReport],
+        messages: u64,
+        suppressed: usize,
+        errors: usize,
+        fail_on: Severity,
+    ) -> Summary {
         let mut by_severity = BTreeMap::new();
         let mut findings = 0;
         let mut failing = 0;
@@ -81,13 +87,23 @@ pub fn human(reports: &[MessageReport], summary: &Summary) -> String {
             let _ = writeln!(out, "  subject: {s}");
         }
         for f in &r.findings {
-            let _ = writeln!(out, "  {:<8} [{}] {}", f.severity.as_str(), f.rule_id, f.message);
+            let _ = writeln!(
+                out,
+                "  {:<8} [{}] {}",
+                f.severity.as_str(),
+                f.rule_id,
+                f.message
+            );
             let _ = writeln!(out, "           at {}", location_line(&f.location, f.line));
             let _ = writeln!(out, "           evidence: {}", f.evidence);
             if !f.hint.is_empty() {
                 let _ = writeln!(out, "           fix: {}", f.hint);
             }
-            let _ = writeln!(out, "           fingerprint: {}", &f.fingerprint[..16.min(f.fingerprint.len())]);
+            let _ = writeln!(
+                out,
+                "           fingerprint: {}",
+                &f.fingerprint[..16.min(f.fingerprint.len())]
+            );
         }
         out.push('\n');
     }

@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn eval_dir(engine: &Engine, dir: &Path) -> Vec<MessageReport> {
@@ -52,20 +55,28 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn engine() -> Engine {
-    Engine::new(RulePack::builtin(), OrgConfig::default().org(), &BTreeMap::new())
+    Engine::new(
+        RulePack::builtin(),
+        OrgConfig::default().org(),
+        &BTreeMap::new(),
+    )
 }
 
 #[test]
 fn sarif_validates_against_the_2_1_0_schema() {
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo().join("tests/sarif/sarif-schema-2.1.0.json")).unwrap())
-            .unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/sarif/sarif-schema-2.1.0.json")).unwrap(),
+    )
+    .unwrap();
     // The published rtm.5 schema has one pattern that strict regex engines reject
     // (`run.language`: an unbalanced `]`); the OASIS errata fixed it to `^[a-zA-Z]{2}(-[a-zA-Z]{2})?$`. Nothing else of
     // the vendored file is changed.
     let mut schema = schema;
     let fixed = fix_pattern(&mut schema);
-    assert_eq!(fixed, 2, "the erratum is in run.language and toolComponent.language");
+    assert_eq!(
+        fixed, 2,
+        "the erratum is in run.language and toolComponent.language"
+    );
     let validator = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft4)
         .build(&schema)
@@ -73,15 +84,33 @@ fn sarif_validates_against_the_2_1_0_schema() {
     let e = engine();
     let reports = eval_dir(&e, &repo().join("fixtures/rules"));
     let log = sarif::render(e.rules(), &reports, "0.1.0");
-    let errors: Vec<String> = validator.iter_errors(&log).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    let errors: Vec<String> = validator
+        .iter_errors(&log)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "SARIF schema violations: {errors:#?}");
     let results = log["runs"][0]["results"].as_array().unwrap();
-    assert!(results.len() >= 15, "every leaking fixture yields a result: {}", results.len());
+    assert!(
+        results.len() >= 15,
+        "every leaking fixture yields a result: {}",
+        results.len()
+    );
     // GitHub code scanning needs these on every result.
     for r in results {
         assert!(r["ruleId"].is_string());
-        assert!(r["partialFingerprints"]["leakaudit/v1"].as_str().unwrap().len() == 64);
-        assert!(r["locations"][0]["physicalLocation"]["region"]["startLine"].as_u64().unwrap() >= 1);
+        assert!(
+            r["partialFingerprints"]["leakaudit/v1"]
+                .as_str()
+                .unwrap()
+                .len()
+                == 64
+        );
+        assert!(
+            r["locations"][0]["physicalLocation"]["region"]["startLine"]
+                .as_u64()
+                .unwrap()
+                >= 1
+        );
     }
     // The schema check is real: a broken log fails it.
     let mut broken = log.clone();
@@ -94,7 +123,9 @@ fn no_secret_or_address_in_clear_in_evidence_or_sarif() {
     let e = engine();
     let reports = eval_dir(&e, &repo().join("fixtures/rules"));
     // Rule descriptions carry made-up examples; results must carry nothing in clear.
-    let log = serde_json::to_string(&sarif::render(e.rules(), &reports, "0.1.0")["runs"][0]["results"]).unwrap();
+    let log =
+        serde_json::to_string(&sarif::render(e.rules(), &reports, "0.1.0")["runs"][0]["results"])
+            .unwrap();
     for secret in [
         "AKIAQ3EGRTXWJ7Y4MZ5P",
         "ghp_R7kP2mQ9xL4vT8wZ3nB6cJ1hF5dG0sA2eY9u",
@@ -107,8 +138,16 @@ fn no_secret_or_address_in_clear_in_evidence_or_sarif() {
     ] {
         assert!(!log.contains(secret), "SARIF shows {secret}");
         for f in reports.iter().flat_map(|r| &r.findings) {
-            assert!(!f.evidence.contains(secret), "evidence shows {secret}: {}", f.evidence);
-            assert!(!f.message.contains(secret), "message shows {secret}: {}", f.message);
+            assert!(
+                !f.evidence.contains(secret),
+                "evidence shows {secret}: {}",
+                f.evidence
+            );
+            assert!(
+                !f.message.contains(secret),
+                "message shows {secret}: {}",
+                f.message
+            );
         }
     }
 }
@@ -130,7 +169,10 @@ fn severities_follow_the_tiers() {
     };
     assert_eq!(sev("leak-two-strangers"), Severity::High);
     assert_eq!(sev("leak-batch-30"), Severity::Critical);
-    let batch = reports.iter().find(|r| r.location.path.contains("leak-batch-30")).unwrap();
+    let batch = reports
+        .iter()
+        .find(|r| r.location.path.contains("leak-batch-30"))
+        .unwrap();
     let f = &batch.findings[0];
     assert_eq!(f.exposed.len(), 30);
     assert_eq!(f.audience_parties.len(), 30);
@@ -168,7 +210,11 @@ senders = ["shop.example"]
     let pack = RulePack::builtin().extend(RulePack::load_dir(dir.path()).unwrap());
     let e = Engine::new(pack, OrgConfig::default().org(), &BTreeMap::new());
     let reports = eval_dir(&e, &repo().join("fixtures/rules/group-members-visible"));
-    let fired: Vec<&str> = reports.iter().flat_map(|r| &r.findings).map(|f| f.rule_id.as_str()).collect();
+    let fired: Vec<&str> = reports
+        .iter()
+        .flat_map(|r| &r.findings)
+        .map(|f| f.rule_id.as_str())
+        .collect();
     // The sender allowlist silences recipient-exposure only; the group rule still fires.
     assert!(!fired.contains(&"recipient-exposure"), "{fired:?}");
     assert!(fired.contains(&"group-members-visible"), "{fired:?}");

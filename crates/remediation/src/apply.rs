@@ -164,65 +164,96 @@ pub fn apply(
 
     let mut committed = 0usize;
     let batch = opts.batch.max(1);
-    for chunk in pending.chunks(batch) {
-        // (1) hash outside the transaction, in parallel.
-        let tokens: Vec<Option<Result<IssuedToken>>> = chunk
-            .par_iter()
+    let chunks: Vec<&[(&str, Vec<&Action>)]> = pending.chunks(batch).collect();
+    let needs = |chunk: &[(&str, Vec<&Action>)]| -> Vec<bool> {
+        chunk
+            .iter()
             .map(|(_, actions)| {
                 actions
                     .iter()
                     .any(|a| a.kind == ActionKind::ForcePasswordReset)
-                    .then(|| issue(&opts.argon2))
             })
-            .collect();
-        for ((acct, actions), token) in chunk.iter().zip(tokens) {
-            let token = token.transpose()?;
-            match apply_account(plan, store, opts, &outbox, acct, actions, token) {
-                Ok(summary) => {
-                    on_event(ApplyEvent::Staged { account: acct });
-                    committed += 1;
-                    on_event(ApplyEvent::Committed {
-                        account: acct,
-                        n: committed,
-                    });
-                    let mut h: Option<AuditHead> = None;
-                    for a in actions {
-                        h = Some(log.append(a.kind.as_str(), &a.id, &a.account, "done", None)?);
+            .collect()
+    };
+    let argon2 = opts.argon2;
+    // (1) hash outside any transaction, in parallel, and one batch ahead: the next batch is
+    // hashed on the pool while this thread does the I/O-bound steps (2)-(4) of the current one.
+    let hash_batch = move |needs: Vec<bool>| -> Vec<Option<Result<IssuedToken>>> {
+        needs
+            .into_par_iter()
+            .map(|n| n.then(|| issue(&argon2)))
+            .collect()
+    };
+    std::thread::scope(|scope| -> Result<()> {
+        let mut ahead = chunks.first().map(|c| {
+            let n = needs(c);
+            scope.spawn(move || hash_batch(n))
+        });
+        for (i, chunk) in chunks.iter().enumerate() {
+            let tokens = ahead
+                .take()
+                .expect("a batch is always hashed ahead")
+                .join()
+                .map_err(|_| Error::Crypto("the hashing thread panicked".into()))?;
+            if let Some(next) = chunks.get(i + 1) {
+                let n = needs(next);
+                ahead = Some(scope.spawn(move || hash_batch(n)));
+            }
+            for ((acct, actions), token) in chunk.iter().zip(tokens) {
+                let token = token.transpose()?;
+                match apply_account(plan, store, opts, &outbox, acct, actions, token, on_event) {
+                    Ok(summary) => {
+                        committed += 1;
+                        on_event(ApplyEvent::Committed {
+                            account: acct,
+                            n: committed,
+                        });
+                        let mut h: Option<AuditHead> = None;
+                        for a in actions {
+                            h = Some(log.append(
+                                a.kind.as_str(),
+                                &a.id,
+                                &a.account,
+                                "done",
+                                None,
+                            )?);
+                        }
+                        if let Some(h) = h {
+                            store.set_audit_head(hash, &h)?;
+                        }
+                        on_event(ApplyEvent::Logged {
+                            account: acct,
+                            n: committed,
+                        });
+                        report.accounts_done += 1;
+                        report.resets += summary.0 as usize;
+                        report.reviews += summary.1 as usize;
+                        report.notifications += summary.2 as usize;
                     }
-                    if let Some(h) = h {
-                        store.set_audit_head(hash, &h)?;
+                    Err(AccountFailure::Refused(reason)) => {
+                        let ids: Vec<String> = actions.iter().map(|a| a.id.clone()).collect();
+                        store.mark_failed(hash, &ids, &reason, now())?;
+                        let mut h = None;
+                        for a in actions {
+                            h = Some(log.append(
+                                a.kind.as_str(),
+                                &a.id,
+                                &a.account,
+                                "failed",
+                                Some(reason.clone()),
+                            )?);
+                        }
+                        if let Some(h) = h {
+                            store.set_audit_head(hash, &h)?;
+                        }
+                        report.failed.push((acct.to_string(), reason));
                     }
-                    on_event(ApplyEvent::Logged {
-                        account: acct,
-                        n: committed,
-                    });
-                    report.accounts_done += 1;
-                    report.resets += summary.0 as usize;
-                    report.reviews += summary.1 as usize;
-                    report.notifications += summary.2 as usize;
+                    Err(AccountFailure::Fatal(e)) => return Err(e),
                 }
-                Err(AccountFailure::Refused(reason)) => {
-                    let ids: Vec<String> = actions.iter().map(|a| a.id.clone()).collect();
-                    store.mark_failed(hash, &ids, &reason, now())?;
-                    let mut h = None;
-                    for a in actions {
-                        h = Some(log.append(
-                            a.kind.as_str(),
-                            &a.id,
-                            &a.account,
-                            "failed",
-                            Some(reason.clone()),
-                        )?);
-                    }
-                    if let Some(h) = h {
-                        store.set_audit_head(hash, &h)?;
-                    }
-                    report.failed.push((acct.to_string(), reason));
-                }
-                Err(AccountFailure::Fatal(e)) => return Err(e),
             }
         }
-    }
+        Ok(())
+    })?;
 
     // Completed? Then record every staged message for the release gate.
     let states = store.action_states(hash)?;
@@ -268,6 +299,7 @@ impl From<Error> for AccountFailure {
 }
 
 /// Steps (2) and (3) for one account. Returns (reset, review, notified).
+#[allow(clippy::too_many_arguments)]
 fn apply_account(
     plan: &Plan,
     store: &mut dyn AccountStore,
@@ -276,6 +308,7 @@ fn apply_account(
     acct: &str,
     actions: &[&Action],
     token: Option<IssuedToken>,
+    on_event: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> std::result::Result<(bool, bool, bool), AccountFailure> {
     let hash = plan.content_hash.as_str();
     let Some(account) = store.account(acct)? else {
@@ -333,6 +366,7 @@ fn apply_account(
             )));
         }
         outbox.stage(&name, &raw)?;
+        on_event(ApplyEvent::Staged { account: acct });
     } else if token.is_some() {
         // A reset whose link reaches nobody would lock the user out.
         return Err(AccountFailure::Refused(

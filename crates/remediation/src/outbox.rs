@@ -643,11 +643,22 @@ mod tests {
         );
         let why = check_message(cc.as_bytes(), Some("anna@gmail.com"), None);
         assert!(why.iter().any(|w| w.contains("Cc header")), "{why:?}");
-        let body = text.replace(
-            "Auto-Submitted: auto-generated\n\n",
-            "Auto-Submitted: auto-generated\nContent-Transfer-Encoding: 8bit\n\n",
+        // A body that lists other users' addresses is a content leak.
+        let body = build_message_with_body(
+            &sender,
+            "anna@gmail.com",
+            "see also bob@yahoo.com and carl@web.de",
         );
-        let _ = body; // base64 body doctoring is covered by the release test
+        let why = check_message(&body, Some("anna@gmail.com"), None);
+        assert!(why.iter().any(|w| w.contains("2 other address")), "{why:?}");
+    }
+
+    fn build_message_with_body(sender: &Sender, to: &str, body: &str) -> Vec<u8> {
+        format!(
+            "From: {}\nTo: <{to}>\nSubject: x\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n{body}\n",
+            sender.from
+        )
+        .into_bytes()
     }
 
     #[test]

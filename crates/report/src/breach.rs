@@ -32,7 +32,7 @@ pub fn render(s: &Summary) -> String {
         "Drafted by leakaudit {} on {} from the audit of: {}. Figures come from the scan; \
          every `{TODO} ...]` field needs a person. Keep this record whether or not the breach \
          is notified (Art. 33(5)).\n",
-        md(&s.tool_version),
+        s.tool_version,
         human_time(&s.generated_at),
         s.inputs
             .iter()

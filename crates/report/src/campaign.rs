@@ -267,6 +267,59 @@ fn build(sender: &str, idx: Vec<usize>, messages: &[MessageRecord]) -> Campaign 
     }
 }
 
+/// The header of [`to_csv`].
+pub const CSV_HEADER: &str =
+    "campaign,chunk,date,message_id,location,sender,addresses_exposed,max_audience,subject";
+
+/// `campaigns.csv`: one row per exposing message (chunk), campaigns in order, chunks by date.
+/// No recipient address appears in it. Cells that a spreadsheet would run as a formula
+/// (`=`, `+`, `-`, `@`, tab, CR at the start) are prefixed with `'`: subjects are
+/// attacker-controlled.
+pub fn to_csv(campaigns: &[Campaign], messages: &[MessageRecord]) -> String {
+    let mut out = String::from(CSV_HEADER);
+    out.push('\n');
+    for c in campaigns {
+        let mut idx = c.messages.clone();
+        idx.sort_by_key(|&i| (messages[i].date.is_none(), messages[i].date, i));
+        for (k, &i) in idx.iter().enumerate() {
+            let m = &messages[i];
+            let cells = [
+                c.id.clone(),
+                (k + 1).to_string(),
+                m.date.map(crate::summary::rfc3339).unwrap_or_default(),
+                m.message_id.clone().unwrap_or_default(),
+                m.location.to_string(),
+                m.from.clone().unwrap_or_default(),
+                m.exposed.len().to_string(),
+                m.exposed
+                    .iter()
+                    .map(|e| e.audience)
+                    .max()
+                    .unwrap_or(0)
+                    .to_string(),
+                m.subject.clone().unwrap_or_default(),
+            ];
+            let line: Vec<String> = cells.iter().map(|v| csv_cell(v)).collect();
+            out.push_str(&line.join(","));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn csv_cell(v: &str) -> String {
+    let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{v}")
+    } else {
+        v.to_owned()
+    };
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -490,6 +543,43 @@ mod tests {
             chunks, 3,
             "every exposing message is in exactly one campaign"
         );
+    }
+
+    #[test]
+    fn csv_lists_every_chunk_and_defuses_formulas() {
+        let ms = vec![
+            msg(
+                0,
+                "a@kx.example",
+                "=HYPERLINK(\"http://x\",\"a, b\")",
+                Some(T0 + 60),
+                3,
+            ),
+            msg(
+                1,
+                "a@kx.example",
+                "=HYPERLINK(\"http://x\",\"a, b\")",
+                Some(T0),
+                2,
+            ),
+        ];
+        let c = group(&ms, &CampaignOptions::default());
+        let csv = to_csv(&c, &ms);
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0], CSV_HEADER);
+        assert!(
+            lines[1].starts_with("C1,1,2019-11-01T09:00:00Z,m1@x,"),
+            "{}",
+            lines[1]
+        );
+        assert!(lines[2].starts_with("C1,2,2019-11-01T09:01:00Z,m0@x,"));
+        assert!(
+            lines[1].ends_with(",2,1,\"'=HYPERLINK(\"\"http://x\"\",\"\"a, b\"\")\""),
+            "{}",
+            lines[1]
+        );
+        assert!(!csv.contains("gmail.com"), "no recipient address");
     }
 
     #[test]

@@ -334,7 +334,7 @@ pub fn render(
             p.failed.unwrap_or(0)
         )
     } else {
-        "Dry run: nothing has been changed. Review the plan, then apply it with <span class=\"mono\">leakaudit remediate apply --plan FILE</span>.".into()
+        "Dry run: nothing has been changed. Review the plan, then run the same <span class=\"mono\">leakaudit incident</span> command with <span class=\"mono\">--apply</span> (or <span class=\"mono\">leakaudit remediate apply --plan plan.json</span>).".into()
     };
     let _ = write!(
         o,

@@ -53,10 +53,12 @@ pub struct Written {
     pub html: PathBuf,
     pub summary: PathBuf,
     pub breach_record: PathBuf,
+    /// Every exposing message with its campaign (`campaigns.csv`).
+    pub campaigns: PathBuf,
 }
 
-/// Builds the summary and writes `report.html`, `summary.json` and `breach-record.md` into
-/// `dir` (each atomically, mode 0600). Returns the summary it wrote.
+/// Builds the summary and writes `report.html`, `summary.json`, `breach-record.md` and
+/// `campaigns.csv` into `dir` (each atomically, mode 0600). Returns the summary it wrote.
 pub fn write_report(
     dir: &Path,
     data: &IncidentData,
@@ -64,12 +66,18 @@ pub fn write_report(
 ) -> Result<(Summary, Written), ReportError> {
     let pseudo = Pseudonymiser::new(opts.show_addresses, opts.pseudonym_key.as_deref())
         .map_err(|e| ReportError::Random(e.to_string()))?;
-    let summary = Summary::build(data, &opts.campaigns, &pseudo);
+    let campaigns = campaign::group(&data.messages, &opts.campaigns);
+    let summary = Summary::from_campaigns(data, &campaigns, &opts.campaigns, &pseudo);
     let written = Written {
         html: dir.join("report.html"),
         summary: dir.join("summary.json"),
         breach_record: dir.join("breach-record.md"),
+        campaigns: dir.join("campaigns.csv"),
     };
+    write(
+        &written.campaigns,
+        campaign::to_csv(&campaigns, &data.messages).as_bytes(),
+    )?;
     let json = serde_json::to_vec_pretty(&summary)?;
     write(&written.summary, &json)?;
     let page = html::render(&summary, data, &pseudo, opts);

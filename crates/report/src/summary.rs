@@ -211,8 +211,19 @@ impl Summary {
     /// Computes every number from the collected data.
     pub fn build(data: &IncidentData, opts: &CampaignOptions, pseudo: &Pseudonymiser) -> Summary {
         let campaigns = campaign::group(&data.messages, opts);
+        Summary::from_campaigns(data, &campaigns, opts, pseudo)
+    }
+
+    /// Computes every number, with the campaigns already grouped (by [`campaign::group`] on
+    /// `data.messages` with `opts`).
+    pub fn from_campaigns(
+        data: &IncidentData,
+        campaigns: &[campaign::Campaign],
+        opts: &CampaignOptions,
+        pseudo: &Pseudonymiser,
+    ) -> Summary {
         let mut campaign_of: BTreeMap<usize, &str> = BTreeMap::new();
-        for c in &campaigns {
+        for c in campaigns {
             for &i in &c.messages {
                 campaign_of.insert(i, &c.id);
             }
@@ -458,10 +469,14 @@ fn timeline(exposing: &[i64], all: &[i64], exposing_total: usize) -> Timeline {
             ..Timeline::default()
         };
     };
-    let width = TIME_BINS
+    let mut width = TIME_BINS
         .into_iter()
         .find(|w| (hi - lo) / w < 46)
         .unwrap_or(365 * 86400);
+    // Absurd Date headers (year 1970 next to 2099) must not make thousands of bins.
+    while (hi - lo) / width >= 46 {
+        width = width.saturating_mul(2);
+    }
     let start = lo.div_euclid(width) * width - width;
     let end = hi.div_euclid(width) * width + width;
     let n = ((end - start) / width + 1) as usize;
@@ -514,6 +529,13 @@ mod tests {
         assert!(t.bins.len() <= 50);
         assert_eq!(t.bins[0].exposing_messages, 0, "padded before");
         assert_eq!(t.bins.last().unwrap().exposing_messages, 0, "padded after");
+    }
+
+    #[test]
+    fn absurd_dates_keep_the_chart_small() {
+        let t = timeline(&[0, 4_102_444_800], &[], 2); // 1970 and 2100
+        assert!(t.bins.len() <= 50, "{} bins", t.bins.len());
+        assert_eq!(t.bins.iter().map(|b| b.exposing_messages).sum::<usize>(), 2);
     }
 
     #[test]

@@ -57,7 +57,7 @@ fn y_axis(svg: &mut String, top: usize, step: usize) {
 fn open(svg: &mut String, id: &str, title: &str, desc: &str) {
     let _ = write!(
         svg,
-        r#"<svg class="chart" data-chart="{id}" viewBox="0 0 {W} {H}" width="100%" role="img" aria-labelledby="{id}-t {id}-d" xmlns="http://www.w3.org/2000/svg" font-family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"><title id="{id}-t">{}</title><desc id="{id}-d">{}</desc>"#,
+        r#"<svg class="chart" data-chart="{id}" viewBox="0 0 {W} {H}" width="100%" role="img" aria-labelledby="{id}-t {id}-d" font-family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"><title id="{id}-t">{}</title><desc id="{id}-d">{}</desc>"#,
         esc(title),
         esc(desc)
     );
@@ -137,6 +137,15 @@ pub fn timeline(t: &Timeline) -> String {
                 TOP + plot_h - h_exp,
                 (bw - gap).max(1.0),
                 h_exp.max(1.0)
+            );
+            // The count above the bar (inside the grey one when that is taller).
+            let _ = write!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="11" font-weight="700" fill="{}">{}</text>"#,
+                x + bw / 2.0,
+                (TOP + plot_h - h_exp - 4.0).max(TOP + 10.0),
+                if h_all - h_exp > 14.0 { INK } else { RED },
+                b.exposing_messages
             );
         }
         svg.push_str("</g>");

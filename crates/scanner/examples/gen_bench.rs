@@ -9,7 +9,7 @@
 //! corporate domains), support threads with several people at one client and colleagues in
 //! Cc, internal mail, some base64 attachments, a few mass mails of 1,000 recipients in To
 //! (the incident), RFC 2047 subjects, Received chains, bodies of 1-4 KB, mboxrd `>From `
-//! lines and body lines starting with `From ` that must not split a message.
+//! lines (some after a blank line, as a writer quotes them).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -54,10 +54,39 @@ const LAST: &[&str] = &[
     "tanaka", "ivanov", "okafor", "nguyen", "larsen", "weber",
 ];
 const WORDS: &[&str] = &[
-    "invoice", "order", "delivery", "account", "update", "meeting", "contract", "the", "and",
-    "for", "your", "we", "please", "find", "attached", "regarding", "schedule", "payment",
-    "support", "ticket", "thanks", "best", "regards", "question", "about", "next", "week",
-    "project", "review", "status", "shipment", "balance", "renewal",
+    "invoice",
+    "order",
+    "delivery",
+    "account",
+    "update",
+    "meeting",
+    "contract",
+    "the",
+    "and",
+    "for",
+    "your",
+    "we",
+    "please",
+    "find",
+    "attached",
+    "regarding",
+    "schedule",
+    "payment",
+    "support",
+    "ticket",
+    "thanks",
+    "best",
+    "regards",
+    "question",
+    "about",
+    "next",
+    "week",
+    "project",
+    "review",
+    "status",
+    "shipment",
+    "balance",
+    "renewal",
 ];
 const DAYS: &[&str] = &["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 const MONTHS: &[&str] = &[
@@ -75,7 +104,10 @@ impl Gen {
     fn person(&mut self) -> (String, String) {
         let f = self.rng.pick(FIRST);
         let l = self.rng.pick(LAST);
-        (format!("{f}.{l}{}", self.rng.below(1000)), format!("{f} {l}"))
+        (
+            format!("{f}.{l}{}", self.rng.below(1000)),
+            format!("{f} {l}"),
+        )
     }
 
     fn consumer(&mut self) -> String {
@@ -124,7 +156,9 @@ impl Gen {
             out.extend_from_slice(b".\n");
             match self.rng.below(40) {
                 0 => out.extend_from_slice(b">From the minutes: quoted by the mbox writer.\n"),
-                1 => out.extend_from_slice(b"\nFrom the desk of the account manager, 12:30 daily.\n"),
+                // A writer quotes every body line starting with `From `.
+                1 => out
+                    .extend_from_slice(b"\n>From the desk of the account manager, 12:30 daily.\n"),
                 2 => out.extend_from_slice(b"\n"),
                 _ => {}
             }
@@ -198,7 +232,7 @@ impl Gen {
             subject = format!("Your order {}", self.rng.below(1_000_000));
         }
         let attach = self.rng.below(20) == 0;
-        write!(out, "From {from} {asctime}\n").unwrap();
+        writeln!(out, "From {from} {asctime}").unwrap();
         write!(
             out,
             "Return-Path: <{from}>\nReceived: from mail.acme.example (mail.acme.example [192.0.2.{}])\n\tby mx.acme.example (Postfix) with ESMTPS id {:X}\n\tfor <{}>; {date}\nReceived: from workstation ([10.0.{}.{}])\n\tby mail.acme.example with ESMTPSA; {date}\n",
@@ -209,7 +243,7 @@ impl Gen {
             self.rng.below(255)
         )
         .unwrap();
-        write!(out, "From: \"{from_name}\" <{from}>\n").unwrap();
+        writeln!(out, "From: \"{from_name}\" <{from}>").unwrap();
         write_list(out, "To", &to);
         if !cc.is_empty() {
             write_list(out, "Cc", &cc);

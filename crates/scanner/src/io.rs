@@ -11,6 +11,16 @@ pub fn write_atomic<F>(path: &Path, fill: F) -> io::Result<()>
 where
     F: FnOnce(&mut dyn Write) -> io::Result<()>,
 {
+    // A device or a fifo (`-o /dev/null`, `-o /dev/stdout`, a named pipe) is written in
+    // place: renaming a temporary file over it would replace the device node itself (as
+    // root, /dev/null becomes a regular file for the whole machine).
+    if let Ok(meta) = fs::metadata(path) {
+        if !meta.is_file() && !meta.is_dir() {
+            let mut w = BufWriter::new(fs::OpenOptions::new().write(true).open(path)?);
+            fill(&mut w)?;
+            return w.flush();
+        }
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -51,5 +61,13 @@ mod tests {
         assert_eq!(mode, 0o600);
         // No temporary file left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn devices_are_written_in_place_not_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        write_bytes_atomic(Path::new("/dev/null"), b"discarded").unwrap();
+        let ft = fs::metadata("/dev/null").unwrap().file_type();
+        assert!(ft.is_char_device(), "/dev/null must stay a device");
     }
 }

@@ -20,7 +20,7 @@ use crate::headers;
 use crate::model::{Format, Location, Message, Problem, ProblemKind, ProblemLevel};
 use crate::read::compress::{self, Compression};
 use crate::read::detect::{self, Detected, SNIFF_BYTES};
-use crate::read::mbox::{self, SplitEvent, Span, Splitter};
+use crate::read::mbox::{self, Span, SplitEvent, Splitter};
 use crate::read::walk::{self, Item};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -401,13 +401,29 @@ impl Scanner {
                 let n = spans.len();
                 for (i, span) in spans.into_iter().enumerate() {
                     let loc = Location::in_mbox(f.display.clone(), span.start as u64, i as u64 + 1);
-                    handle(process, &data, span, loc, Format::Mbox, i + 1 == n, &mut outs);
+                    handle(
+                        process,
+                        &data,
+                        span,
+                        loc,
+                        Format::Mbox,
+                        i + 1 == n,
+                        &mut outs,
+                    );
                 }
             }
             Detected::Message => {
                 let format = self.message_format(f.maildir);
                 let loc = Location::file(f.display.clone());
-                handle(process, &data, single_span(&data), loc, format, false, &mut outs);
+                handle(
+                    process,
+                    &data,
+                    single_span(&data),
+                    loc,
+                    format,
+                    false,
+                    &mut outs,
+                );
             }
         }
         FileOut::Done {
@@ -475,12 +491,7 @@ impl Scanner {
         }
         if head.is_empty() {
             if let Some(e) = read_error {
-                em.problem(problem(
-                    Location::file(path),
-                    ProblemLevel::Error,
-                    ProblemKind::Unreadable,
-                    format!("cannot read ({} stream): {e}", compression.name()),
-                ));
+                em.problem(stream_error(path, 0, compression, e));
                 return;
             }
         }
@@ -514,7 +525,15 @@ impl Scanner {
                 let mut outs = Vec::new();
                 let loc = Location::file(path.clone());
                 self.install(|| {
-                    handle(process, &data, single_span(&data), loc, format, false, &mut outs)
+                    handle(
+                        process,
+                        &data,
+                        single_span(&data),
+                        loc,
+                        format,
+                        false,
+                        &mut outs,
+                    )
                 });
                 em.outs(outs);
                 if let Some(e) = read_error {
@@ -540,7 +559,12 @@ impl Scanner {
                         }
                     });
                     if let Some(e) = read_error.take() {
-                        em.problem(stream_error(path.clone(), head_len_unknown(), compression, e));
+                        em.problem(stream_error(
+                            path.clone(),
+                            head_len_unknown(),
+                            compression,
+                            e,
+                        ));
                     }
                     for ev in rx {
                         match ev {
@@ -596,7 +620,15 @@ impl Scanner {
                     );
                     let mut outs = Vec::with_capacity(1);
                     let last = block.last && i + 1 == n;
-                    handle(process, &block.data, span, loc, Format::Mbox, last, &mut outs);
+                    handle(
+                        process,
+                        &block.data,
+                        span,
+                        loc,
+                        Format::Mbox,
+                        last,
+                        &mut outs,
+                    );
                     outs
                 })
                 .collect()

@@ -23,8 +23,10 @@ use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i-u)[a-z0-9._%+\-]{1,64}@[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63})*\.[a-z]{2,24}(?-u:\b)")
-        .expect("static regex")
+    Regex::new(
+        r"(?i-u)[a-z0-9._%+\-]{1,64}@[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63})*\.[a-z]{2,24}(?-u:\b)",
+    )
+    .expect("static regex")
 });
 
 /// Most addresses counted per message (the count only drives the severity).
@@ -43,7 +45,20 @@ pub(crate) fn from_raw(v: &mut Validator<'_>, raw: &RawRule) -> Option<Params> {
     })
 }
 
-pub fn check(p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>, segments: &[Segment<'_>]) -> Option<Hit> {
+/// `20020908021306.25492.qmail@host`: a Message-ID quoted in a forwarded header, not a
+/// person's address.
+fn looks_like_message_id(local: &str) -> bool {
+    let digits = local.bytes().filter(u8::is_ascii_digit).count();
+    let letters = local.bytes().filter(u8::is_ascii_alphabetic).count();
+    local.len() >= 12 && digits > letters
+}
+
+pub fn check(
+    p: &Params,
+    allow: &Allow,
+    ctx: &Ctx<'_, '_>,
+    segments: &[Segment<'_>],
+) -> Option<Hit> {
     let env = &ctx.msg.envelope;
     let own: BTreeSet<&str> = env
         .recipients
@@ -54,7 +69,10 @@ pub fn check(p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>, segments: &[Segment<'
     let mut found: BTreeSet<Address> = BTreeSet::new();
     let mut best_seg: Option<(usize, usize, Option<usize>)> = None; // (segment, count, first offset)
     for (si, seg) in segments.iter().enumerate() {
-        if memchr::memchr_iter(b'@', &seg.text).take(p.min_addresses).count() < p.min_addresses
+        if memchr::memchr_iter(b'@', &seg.text)
+            .take(p.min_addresses)
+            .count()
+            < p.min_addresses
             && found.is_empty()
         {
             continue;
@@ -65,8 +83,15 @@ pub fn check(p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>, segments: &[Segment<'
             if found.len() >= MAX_COUNTED {
                 break;
             }
-            let Ok(s) = std::str::from_utf8(m.as_bytes()) else { continue };
-            let Some(a) = Address::parse(s.trim_start_matches(['.', '-', '+'])) else { continue };
+            let Ok(s) = std::str::from_utf8(m.as_bytes()) else {
+                continue;
+            };
+            let Some(a) = Address::parse(s.trim_start_matches(['.', '-', '+'])) else {
+                continue;
+            };
+            if looks_like_message_id(a.local()) {
+                continue;
+            }
             if own.contains(a.as_str())
                 || orgview::is_internal(&a, env, ctx.org)
                 || allow.recipient_domain_allowed(&a)
@@ -98,4 +123,47 @@ pub fn check(p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>, segments: &[Segment<'
         raw_offset,
         ..Hit::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::tests_support::*;
+    use leakaudit_scanner::{Exposure, Field, Org};
+    use std::borrow::Cow;
+
+    #[test]
+    fn counts_other_peoples_addresses_only() {
+        let org = Org::with_defaults();
+        let e = Exposure::default();
+        let m = msg(
+            b"",
+            env("ana@shop.example", &[("own@client.example", Field::To)]),
+        );
+        let c = ctx(&m, &org, &e, b"");
+        let p = Params {
+            min_addresses: 3,
+            tiers: vec![(3, Severity::High), (5, Severity::Critical)],
+        };
+        let mk = |t: String| Segment {
+            text: Cow::Owned(t.into_bytes()),
+            what: "text/csv".into(),
+            raw_offset: None,
+        };
+        // Own recipient, sender, internal colleagues and duplicates do not count.
+        let s = [mk(
+            "own@client.example ana@shop.example bob@shop.example x1@a.com X1@A.COM x2@b.org"
+                .into(),
+        )];
+        assert!(check(&p, &Allow::default(), &c, &s).is_none());
+        let s = [mk((0..5).map(|i| format!("p{i}@gmail.com\n")).collect())];
+        let h = check(&p, &Allow::default(), &c, &s).unwrap();
+        assert_eq!(h.severity, Some(Severity::Critical));
+        assert!(
+            h.evidence.starts_with("5 addresses: p0***@gm***.com"),
+            "{}",
+            h.evidence
+        );
+        assert!(h.message.contains("text/csv"));
+    }
 }

@@ -24,7 +24,11 @@ pub fn check(_p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>) -> Option<Hit> {
         return None;
     }
     let env = &ctx.msg.envelope;
-    let all: BTreeSet<&str> = env.recipients.iter().map(|r| r.mailbox.address.as_str()).collect();
+    let all: BTreeSet<&str> = env
+        .recipients
+        .iter()
+        .map(|r| r.mailbox.address.as_str())
+        .collect();
     if all.len() < 2 {
         return None;
     }
@@ -62,7 +66,13 @@ mod tests {
     #[test]
     fn fires_in_transmitted_not_in_sent() {
         let raw = b"From: n@shop.example\nTo: a@x.com\nBcc: b@y.org\n\n";
-        let m = msg(raw, env("n@shop.example", &[("a@x.com", Field::To), ("b@y.org", Field::Bcc)]));
+        let m = msg(
+            raw,
+            env(
+                "n@shop.example",
+                &[("a@x.com", Field::To), ("b@y.org", Field::Bcc)],
+            ),
+        );
         let mut org = Org::with_defaults();
         let e = Exposure::default();
         let h = check(&Params, &Allow::default(), &ctx(&m, &org, &e, raw)).unwrap();
@@ -80,7 +90,13 @@ mod tests {
         let m = msg(raw, env("n@shop.example", &[("b@y.org", Field::Bcc)]));
         assert!(check(&Params, &Allow::default(), &ctx(&m, &org, &e, raw)).is_none());
         let raw = b"From: n@shop.example\nTo: a@x.com\nBcc: crm@shop.example\n\n";
-        let m = msg(raw, env("n@shop.example", &[("a@x.com", Field::To), ("crm@shop.example", Field::Bcc)]));
+        let m = msg(
+            raw,
+            env(
+                "n@shop.example",
+                &[("a@x.com", Field::To), ("crm@shop.example", Field::Bcc)],
+            ),
+        );
         assert!(check(&Params, &Allow::default(), &ctx(&m, &org, &e, raw)).is_none());
     }
 }

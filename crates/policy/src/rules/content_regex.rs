@@ -40,7 +40,10 @@ pub(crate) fn from_raw(v: &mut Validator<'_>, raw: &RawRule) -> Option<Params> {
     if let Some(k) = &raw.keywords {
         for kw in k.get_ref() {
             if kw.get_ref().trim().len() < 3 {
-                v.err(kw.span(), "a keyword must be at least 3 characters (it is a prefilter)");
+                v.err(
+                    kw.span(),
+                    "a keyword must be at least 3 characters (it is a prefilter)",
+                );
             } else {
                 keywords.push(kw.get_ref().clone());
             }
@@ -116,4 +119,109 @@ pub fn check(
         raw_offset,
         ..Hit::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::tests_support::*;
+    use leakaudit_scanner::{Exposure, Field, Org};
+    use std::borrow::Cow;
+
+    fn seg(text: &str) -> Segment<'_> {
+        Segment {
+            text: Cow::Borrowed(text.as_bytes()),
+            what: "body".into(),
+            raw_offset: Some(10),
+        }
+    }
+
+    fn params(re: &str, min_recipients: usize) -> Params {
+        Params {
+            regex: Regex::new(re).unwrap(),
+            keywords: vec![],
+            keep_prefix: 4,
+            min_recipients,
+        }
+    }
+
+    #[test]
+    fn evidence_is_the_keep_group_or_a_prefix() {
+        let org = Org::with_defaults();
+        let e = Exposure::default();
+        let m = msg(b"", env("a@shop.example", &[("c@x.com", Field::To)]));
+        let c = ctx(&m, &org, &e, b"");
+        let s = [seg(
+            "key: sk_live_abcdefghijklmnopqrstuvwx and sk_live_zzzzzzzzzzzzzzzzzzzzzzzz",
+        )];
+        let h = check(
+            &params(r"(?P<keep>sk_live_)[a-z]{24}", 1),
+            &Allow::default(),
+            &c,
+            &s,
+            &[true],
+            "Stripe",
+        )
+        .unwrap();
+        assert_eq!(h.evidence, "sk_live_****");
+        assert_eq!(h.raw_offset, Some(15));
+        assert!(h.message.contains("2 matches"));
+        let h = check(
+            &params(r"sk_live_[a-z]{24}", 1),
+            &Allow::default(),
+            &c,
+            &s,
+            &[true],
+            "Stripe",
+        )
+        .unwrap();
+        assert_eq!(h.evidence, "sk_l****");
+        // A segment the prefilter ruled out is not searched.
+        assert!(check(
+            &params(r"sk_live_[a-z]{24}", 1),
+            &Allow::default(),
+            &c,
+            &s,
+            &[false],
+            "Stripe"
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn min_recipients_spares_single_recipient_mail() {
+        let org = Org::with_defaults();
+        let e = Exposure::default();
+        let s = [seg(
+            "https://x.example/reset?token=abcdefghijklmnopqrstuvwxyz",
+        )];
+        let p = params(r"(?P<keep>https://\S*reset\S*=)[a-z]{20,}", 2);
+        let one = msg(b"", env("a@shop.example", &[("c@x.com", Field::To)]));
+        assert!(check(
+            &p,
+            &Allow::default(),
+            &ctx(&one, &org, &e, b""),
+            &s,
+            &[true],
+            "r"
+        )
+        .is_none());
+        let two = msg(
+            b"",
+            env(
+                "a@shop.example",
+                &[("c@x.com", Field::To), ("d@x.com", Field::Cc)],
+            ),
+        );
+        let h = check(
+            &p,
+            &Allow::default(),
+            &ctx(&two, &org, &e, b""),
+            &s,
+            &[true],
+            "r",
+        )
+        .unwrap();
+        assert_eq!(h.evidence, "https://x.example/reset?token=****");
+    }
 }

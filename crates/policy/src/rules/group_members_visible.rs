@@ -41,9 +41,12 @@ pub fn check(p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>) -> Option<Hit> {
             .iter()
             .filter(|r| r.group == Some(gi))
             .map(|r| &r.mailbox.address)
-            .filter(|a| !orgview::is_internal(a, env, ctx.org) && !allow.recipient_domain_allowed(a))
+            .filter(|a| {
+                !orgview::is_internal(a, env, ctx.org) && !allow.recipient_domain_allowed(a)
+            })
             .collect();
-        let parties: BTreeSet<String> = members.iter().map(|a| orgview::party(a, ctx.org)).collect();
+        let parties: BTreeSet<String> =
+            members.iter().map(|a| orgview::party(a, ctx.org)).collect();
         if members.len() >= p.min_members && parties.len() >= p.min_parties {
             let better = worst.as_ref().is_none_or(|(_, n, _)| members.len() > *n);
             if better {
@@ -55,7 +58,10 @@ pub fn check(p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>) -> Option<Hit> {
     let g = &env.groups[gi];
     Some(Hit {
         severity: None,
-        message: format!("group \"{}\" in {} lists {n} external members", g.name, g.field),
+        message: format!(
+            "group \"{}\" in {} lists {n} external members",
+            g.name, g.field
+        ),
         evidence: format!(
             "{}: {} members ({})",
             g.field,
@@ -93,12 +99,36 @@ mod tests {
         let e = Exposure::default();
         let raw = b"From: n@shop.example\nTo: Customers: a@x.com, b@y.org;\n\n";
         let m = msg(raw, with_group(&["a@x.com", "b@y.org"]));
-        let h = check(&Params { min_members: 2, min_parties: 2 }, &Allow::default(), &ctx(&m, &org, &e, raw)).unwrap();
+        let h = check(
+            &Params {
+                min_members: 2,
+                min_parties: 2,
+            },
+            &Allow::default(),
+            &ctx(&m, &org, &e, raw),
+        )
+        .unwrap();
         assert!(h.message.contains("Customers"));
         assert!(h.evidence.starts_with("To: 2 members"));
         let m = msg(raw, with_group(&["a@x.com", "b@x.com"]));
-        assert!(check(&Params { min_members: 2, min_parties: 2 }, &Allow::default(), &ctx(&m, &org, &e, raw)).is_none());
+        assert!(check(
+            &Params {
+                min_members: 2,
+                min_parties: 2
+            },
+            &Allow::default(),
+            &ctx(&m, &org, &e, raw)
+        )
+        .is_none());
         let m = msg(raw, with_group(&["a@shop.example", "b@shop.example"]));
-        assert!(check(&Params { min_members: 2, min_parties: 1 }, &Allow::default(), &ctx(&m, &org, &e, raw)).is_none());
+        assert!(check(
+            &Params {
+                min_members: 2,
+                min_parties: 1
+            },
+            &Allow::default(),
+            &ctx(&m, &org, &e, raw)
+        )
+        .is_none());
     }
 }

@@ -65,7 +65,10 @@ pub(crate) fn validate_kind(v: &mut Validator<'_>, raw: &RawRule) -> Option<Rule
     if !KINDS.contains(&kind) {
         v.err(
             raw.kind.span(),
-            format!("unknown kind `{kind}` (expected one of: {})", KINDS.join(", ")),
+            format!(
+                "unknown kind `{kind}` (expected one of: {})",
+                KINDS.join(", ")
+            ),
         );
         return None;
     }
@@ -75,11 +78,17 @@ pub(crate) fn validate_kind(v: &mut Validator<'_>, raw: &RawRule) -> Option<Rule
         ("min_parties", raw.min_parties.as_ref().map(|s| s.span())),
         ("tiers", raw.tiers.as_ref().map(|s| s.span())),
         ("min_members", raw.min_members.as_ref().map(|s| s.span())),
-        ("min_addresses", raw.min_addresses.as_ref().map(|s| s.span())),
+        (
+            "min_addresses",
+            raw.min_addresses.as_ref().map(|s| s.span()),
+        ),
         ("keywords", raw.keywords.as_ref().map(|s| s.span())),
         ("regex", raw.regex.as_ref().map(|s| s.span())),
         ("keep_prefix", raw.keep_prefix.as_ref().map(|s| s.span())),
-        ("min_recipients", raw.min_recipients.as_ref().map(|s| s.span())),
+        (
+            "min_recipients",
+            raw.min_recipients.as_ref().map(|s| s.span()),
+        ),
         ("min_words", raw.min_words.as_ref().map(|s| s.span())),
         ("wordlist", raw.wordlist.as_ref().map(|s| s.span())),
     ];
@@ -93,10 +102,16 @@ pub(crate) fn validate_kind(v: &mut Validator<'_>, raw: &RawRule) -> Option<Rule
         }
     }
     let k = match kind {
-        "recipient-exposure" => recipient_exposure::from_raw(v, raw).map(RuleKind::RecipientExposure),
+        "recipient-exposure" => {
+            recipient_exposure::from_raw(v, raw).map(RuleKind::RecipientExposure)
+        }
         "bcc-header-leak" => Some(RuleKind::BccHeaderLeak(bcc_header_leak::Params)),
-        "group-members-visible" => group_members_visible::from_raw(v, raw).map(RuleKind::GroupMembersVisible),
-        "address-list-in-content" => address_list_in_content::from_raw(v, raw).map(RuleKind::AddressListInContent),
+        "group-members-visible" => {
+            group_members_visible::from_raw(v, raw).map(RuleKind::GroupMembersVisible)
+        }
+        "address-list-in-content" => {
+            address_list_in_content::from_raw(v, raw).map(RuleKind::AddressListInContent)
+        }
         "content-regex" => content_regex::from_raw(v, raw).map(RuleKind::ContentRegex),
         "seed-phrase" => seed_phrase::from_raw(v, raw).map(RuleKind::SeedPhrase),
         _ => None,
@@ -133,7 +148,11 @@ pub struct Hit {
 
 /// The severity for `count` from tiers (`at_least` ascending); `None` below the first tier.
 pub fn tier_severity(tiers: &[(usize, Severity)], count: usize) -> Option<Severity> {
-    tiers.iter().rev().find(|(n, _)| count >= *n).map(|(_, s)| *s)
+    tiers
+        .iter()
+        .rev()
+        .find(|(n, _)| count >= *n)
+        .map(|(_, s)| *s)
 }
 
 /// Byte offset of a header line (`To:`) in the header block, for a line number.
@@ -143,7 +162,10 @@ pub fn header_offset(raw: &[u8], names: &[&str]) -> Option<usize> {
     for line in raw[..end].split_inclusive(|&b| b == b'\n') {
         if let Some(colon) = line.iter().position(|&b| b == b':') {
             let name = &line[..colon];
-            if names.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(name)) {
+            if names
+                .iter()
+                .any(|n| n.as_bytes().eq_ignore_ascii_case(name))
+            {
                 return Some(pos);
             }
         }
@@ -199,7 +221,12 @@ pub(crate) mod tests_support {
         }
     }
 
-    pub fn ctx<'m, 'a>(m: &'m Message<'a>, org: &'m Org, exposure: &'m Exposure, raw: &'m [u8]) -> Ctx<'m, 'a> {
+    pub fn ctx<'m, 'a>(
+        m: &'m Message<'a>,
+        org: &'m Org,
+        exposure: &'m Exposure,
+        raw: &'m [u8],
+    ) -> Ctx<'m, 'a> {
         Ctx {
             msg: m,
             org,

@@ -97,12 +97,21 @@ mod tests {
         let raw = b"From: n@shop.example\nTo: x\n\nbody\n";
         let m = msg(raw, env("n@shop.example", &[]));
         let org = leakaudit_scanner::Org::with_defaults();
-        for (n, sev) in [(2, Severity::High), (24, Severity::High), (25, Severity::Critical), (1000, Severity::Critical)] {
+        for (n, sev) in [
+            (2, Severity::High),
+            (24, Severity::High),
+            (25, Severity::Critical),
+            (1000, Severity::Critical),
+        ] {
             let e = exposure(n);
             let h = check(&params(), &Allow::default(), &ctx(&m, &org, &e, raw)).unwrap();
             assert_eq!(h.severity, Some(sev), "n={n}");
             assert_eq!(h.exposed.len(), n);
-            assert!(!h.evidence.contains("user0@"), "evidence must be redacted: {}", h.evidence);
+            assert!(
+                !h.evidence.contains("user0@"),
+                "evidence must be redacted: {}",
+                h.evidence
+            );
             assert_eq!(h.raw_offset, Some(21));
         }
     }

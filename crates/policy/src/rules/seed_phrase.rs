@@ -17,13 +17,13 @@ use regex::bytes::Regex;
 use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 
-static BIP39: LazyLock<Arc<HashSet<String>>> = LazyLock::new(|| {
+static BIP39: LazyLock<Arc<HashSet<Vec<u8>>>> = LazyLock::new(|| {
     Arc::new(
         BIP39_ENGLISH
             .lines()
             .map(str::trim)
             .filter(|w| !w.is_empty())
-            .map(str::to_string)
+            .map(|w| w.as_bytes().to_vec())
             .collect(),
     )
 });
@@ -31,7 +31,7 @@ static BIP39: LazyLock<Arc<HashSet<String>>> = LazyLock::new(|| {
 #[derive(Debug, Clone)]
 pub struct Params {
     pub min_words: usize,
-    pub words: Arc<HashSet<String>>,
+    pub words: Arc<HashSet<Vec<u8>>>,
     pub run: Regex,
     pub min_recipients: usize,
 }
@@ -42,7 +42,13 @@ pub(crate) fn from_raw(v: &mut Validator<'_>, raw: &RawRule) -> Option<Params> {
         None => BIP39.clone(),
         Some(w) if w.get_ref() == "bip39-english" => BIP39.clone(),
         Some(w) => {
-            v.err(w.span(), format!("unknown wordlist `{}` (available: bip39-english)", w.get_ref()));
+            v.err(
+                w.span(),
+                format!(
+                    "unknown wordlist `{}` (available: bip39-english)",
+                    w.get_ref()
+                ),
+            );
             return None;
         }
     };
@@ -67,7 +73,8 @@ fn longest_run(p: &Params, text: &[u8]) -> (usize, usize) {
     let mut pos = 0;
     for w in text.split(|b| b.is_ascii_whitespace()) {
         if !w.is_empty() {
-            let listed = std::str::from_utf8(w).is_ok_and(|s| p.words.contains(s));
+            // Every listed word is 3 to 8 ASCII letters: skip the hash for anything else.
+            let listed = (3..=8).contains(&w.len()) && p.words.contains(w);
             if listed {
                 if cur == 0 {
                     cur_start = pos;
@@ -85,7 +92,12 @@ fn longest_run(p: &Params, text: &[u8]) -> (usize, usize) {
     best
 }
 
-pub fn check(p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>, segments: &[Segment<'_>]) -> Option<Hit> {
+pub fn check(
+    p: &Params,
+    allow: &Allow,
+    ctx: &Ctx<'_, '_>,
+    segments: &[Segment<'_>],
+) -> Option<Hit> {
     if super::content_regex::recipient_count(ctx) < p.min_recipients {
         return None;
     }
@@ -100,7 +112,10 @@ pub fn check(p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>, segments: &[Segment<'
                 let first = String::from_utf8_lossy(first);
                 return Some(Hit {
                     severity: None,
-                    message: format!("{n} consecutive BIP-39 words (a wallet recovery phrase?) in {}", seg.what),
+                    message: format!(
+                        "{n} consecutive BIP-39 words (a wallet recovery phrase?) in {}",
+                        seg.what
+                    ),
                     evidence: format!("{n} words: {}", crate::redact::secret(&first, 2)),
                     raw_offset: seg.raw_offset.map(|o| o + m.start() + start),
                     ..Hit::default()
@@ -137,7 +152,12 @@ mod tests {
         let m = p.run.find(phrase).unwrap();
         assert_eq!(longest_run(&p, m.as_bytes()).1, 12);
         let prose = b"we would like to invite you to our annual meeting which takes place next month in the city hall";
-        let best = p.run.find_iter(prose).map(|m| longest_run(&p, m.as_bytes()).1).max().unwrap_or(0);
+        let best = p
+            .run
+            .find_iter(prose)
+            .map(|m| longest_run(&p, m.as_bytes()).1)
+            .max()
+            .unwrap_or(0);
         assert!(best < 12, "{best}");
     }
 }

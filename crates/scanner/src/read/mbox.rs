@@ -117,9 +117,16 @@ pub struct Block {
 pub enum SplitEvent {
     Block(Block),
     /// A message longer than the limit was skipped: its offset, index and bytes seen.
-    TooLarge { offset: u64, index: u64, bytes: u64 },
+    TooLarge {
+        offset: u64,
+        index: u64,
+        bytes: u64,
+    },
     /// The stream failed (a truncated or corrupt compressed stream, an I/O error) at offset.
-    ReadError { offset: u64, error: io::Error },
+    ReadError {
+        offset: u64,
+        error: io::Error,
+    },
 }
 
 /// Cuts a stream into blocks of about `block_bytes` at message boundaries. A message longer
@@ -161,7 +168,17 @@ impl<R: Read> Splitter<R> {
 
     fn fresh_buffer(&mut self, capacity: usize) -> Vec<u8> {
         if let Some(rx) = &self.recycle {
-            if let Ok(mut v) = rx.try_recv() {
+            // Take the largest returned buffer; drop the others.
+            let mut best: Option<Vec<u8>> = None;
+            while let Ok(v) = rx.try_recv() {
+                if best.as_ref().is_none_or(|b| b.capacity() < v.capacity()) {
+                    best = Some(v);
+                }
+                if best.as_ref().is_some_and(|b| b.capacity() >= capacity) {
+                    break;
+                }
+            }
+            if let Some(mut v) = best {
                 v.clear();
                 v.reserve(capacity);
                 return v;
@@ -172,25 +189,23 @@ impl<R: Read> Splitter<R> {
 
     /// Reads until `buf` holds `target` bytes or the stream ends.
     fn fill(&mut self, target: usize) {
-        if self.buf.capacity() < target {
-            self.buf.reserve(target - self.buf.len());
+        if self.buf.capacity() < target + 64 {
+            // A little slack so read_to_end's end-of-stream probe never reallocates.
+            self.buf.reserve(target + 64 - self.buf.len());
         }
         while !self.eof && self.buf.len() < target {
             let len = self.buf.len();
-            let want = (target - len).min(4 << 20);
-            self.buf.resize(len + want, 0);
-            match self.reader.read(&mut self.buf[len..]) {
-                Ok(0) => {
-                    self.buf.truncate(len);
-                    self.eof = true;
-                }
-                Ok(n) => self.buf.truncate(len + n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.buf.truncate(len),
+            let want = (target - len) as u64;
+            // read_to_end into reserved capacity: no zero-filling of the buffer first.
+            match (&mut self.reader).take(want).read_to_end(&mut self.buf) {
+                Ok(0) => self.eof = true,
+                Ok(n) if (n as u64) < want => self.eof = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => {
-                    self.buf.truncate(len);
                     self.eof = true;
                     self.pending = Some(SplitEvent::ReadError {
-                        offset: self.base + len as u64,
+                        offset: self.base + self.buf.len() as u64,
                         error,
                     });
                 }
@@ -200,7 +215,9 @@ impl<R: Read> Splitter<R> {
 
     /// Hands out `buf[..cut]` as a block and keeps the rest for the next one.
     fn cut(&mut self, cut: usize, last: bool) -> Block {
-        let mut rest = self.fresh_buffer(self.block_bytes + (self.buf.len() - cut));
+        // Room for a whole block plus the carried tail and read_to_end's probe, so `fill`
+        // never reallocates a recycled buffer (fresh pages cost page faults).
+        let mut rest = self.fresh_buffer(self.block_bytes + 64 + (self.buf.len() - cut));
         rest.extend_from_slice(&self.buf[cut..]);
         let mut data = std::mem::replace(&mut self.buf, rest);
         data.truncate(cut);
@@ -308,7 +325,11 @@ mod tests {
         assert_eq!(spans.len(), 2);
         let first = &M[spans[0].content..spans[0].end];
         assert!(first.starts_with(b"Subject: one"));
-        assert!(first.ends_with(b"2002\n"), "{:?}", String::from_utf8_lossy(first));
+        assert!(
+            first.ends_with(b"2002\n"),
+            "{:?}",
+            String::from_utf8_lossy(first)
+        );
         let second = &M[spans[1].content..spans[1].end];
         assert_eq!(second, b"Subject: two\n\nsecond\n");
     }
@@ -318,7 +339,10 @@ mod tests {
         let m = b"From a@x Thu Aug 22 12:36:23 2002\r\nSubject: 1\r\n\r\nb\r\n\r\nFrom a@x Thu Aug 22 12:36:23 2002\r\nSubject: 2\r\n\r\nc\r\n";
         let spans = split(m, true);
         assert_eq!(spans.len(), 2);
-        assert_eq!(&m[spans[0].content..spans[0].end], b"Subject: 1\r\n\r\nb\r\n");
+        assert_eq!(
+            &m[spans[0].content..spans[0].end],
+            b"Subject: 1\r\n\r\nb\r\n"
+        );
     }
 
     #[test]
@@ -326,25 +350,41 @@ mod tests {
         let mut mbox = Vec::new();
         for i in 0..500 {
             mbox.extend_from_slice(
-                format!("From a@x Thu Aug 22 12:36:23 2002\nSubject: {i}\n\n{}\n\n", "x".repeat(i * 7))
-                    .as_bytes(),
+                format!(
+                    "From a@x Thu Aug 22 12:36:23 2002\nSubject: {i}\n\n{}\n\n",
+                    "x".repeat(i * 7)
+                )
+                .as_bytes(),
             );
         }
-        let sp = Splitter::new(std::io::Cursor::new(mbox.clone()), Vec::new(), 4096, 1 << 20);
+        let sp = Splitter::new(
+            std::io::Cursor::new(mbox.clone()),
+            Vec::new(),
+            4096,
+            1 << 20,
+        );
         let mut n = 0u64;
         let mut subjects = Vec::new();
         for ev in sp {
-            let SplitEvent::Block(b) = ev else { panic!("{ev:?}") };
+            let SplitEvent::Block(b) = ev else {
+                panic!("{ev:?}")
+            };
             assert_eq!(b.first_index, n + 1);
             for s in &b.spans {
                 assert_eq!(&mbox[b.base as usize + s.start..][..5], b"From ");
                 let msg = &b.data[s.content..s.end];
-                subjects.push(String::from_utf8_lossy(&msg[9..msg.iter().position(|&c| c == b'\n').unwrap()]).into_owned());
+                subjects.push(
+                    String::from_utf8_lossy(&msg[9..msg.iter().position(|&c| c == b'\n').unwrap()])
+                        .into_owned(),
+                );
             }
             n += b.spans.len() as u64;
         }
         assert_eq!(n, 500);
-        assert_eq!(subjects, (0..500).map(|i| i.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            subjects,
+            (0..500).map(|i| i.to_string()).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -352,9 +392,22 @@ mod tests {
         let mut mbox = b"From a@x Thu Aug 22 12:36:23 2002\nSubject: big\n\n".to_vec();
         mbox.extend(std::iter::repeat_n(b'y', 50_000));
         mbox.extend_from_slice(b"\n\nFrom a@x Thu Aug 22 12:36:23 2002\nSubject: small\n\nok\n");
-        let evs: Vec<_> = Splitter::new(std::io::Cursor::new(mbox), Vec::new(), 4096, 8192).collect();
-        assert!(matches!(evs[0], SplitEvent::TooLarge { offset: 0, index: 1, .. }), "{evs:?}");
-        let SplitEvent::Block(b) = &evs[1] else { panic!() };
+        let evs: Vec<_> =
+            Splitter::new(std::io::Cursor::new(mbox), Vec::new(), 4096, 8192).collect();
+        assert!(
+            matches!(
+                evs[0],
+                SplitEvent::TooLarge {
+                    offset: 0,
+                    index: 1,
+                    ..
+                }
+            ),
+            "{evs:?}"
+        );
+        let SplitEvent::Block(b) = &evs[1] else {
+            panic!()
+        };
         assert_eq!(b.first_index, 2);
         assert_eq!(b.spans.len(), 1);
         assert!(b.data[b.spans[0].content..].starts_with(b"Subject: small"));

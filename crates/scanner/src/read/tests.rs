@@ -89,9 +89,8 @@ fn separator_offsets(data: &[u8]) -> Vec<u64> {
     let mut v = vec![];
     for (i, _) in data.iter().enumerate() {
         let at_line = i == 0 || data[i - 1] == b'\n';
-        let blank_before = i == 0
-            || data[..i].ends_with(b"\n\n")
-            || data[..i].ends_with(b"\r\n\r\n");
+        let blank_before =
+            i == 0 || data[..i].ends_with(b"\n\n") || data[..i].ends_with(b"\r\n\r\n");
         if at_line && blank_before && data[i..].starts_with(b"From ") {
             let line_end = data[i..].iter().position(|&c| c == b'\n').unwrap();
             let line = String::from_utf8_lossy(&data[i..i + line_end]);
@@ -117,20 +116,40 @@ fn mboxo_splits_only_at_separators_and_keeps_offsets() {
     let path = fixture_str("mboxo.mbox");
     let run = scan(std::slice::from_ref(&path));
     assert!(run.problems.is_empty(), "{:?}", run.problems);
-    assert_eq!(ids(&run), ["m1@shop.example", "m2@shop.example", "m3@shop.example"]);
+    assert_eq!(
+        ids(&run),
+        ["m1@shop.example", "m2@shop.example", "m3@shop.example"]
+    );
     let data = std::fs::read(&path).unwrap();
-    let offsets: Vec<u64> = run.messages.iter().map(|m| m.location.offset.unwrap()).collect();
+    let offsets: Vec<u64> = run
+        .messages
+        .iter()
+        .map(|m| m.location.offset.unwrap())
+        .collect();
     assert_eq!(offsets, separator_offsets(&data));
-    let idx: Vec<u64> = run.messages.iter().map(|m| m.location.index.unwrap()).collect();
+    let idx: Vec<u64> = run
+        .messages
+        .iter()
+        .map(|m| m.location.index.unwrap())
+        .collect();
     assert_eq!(idx, [1, 2, 3]);
     // The body line starting "From the desk" after a blank line stayed in message 1, and
     // its `>From ` line is unquoted for content inspection.
     let body = String::from_utf8_lossy(&run.messages[0].unquoted).into_owned();
     assert!(body.contains("\nFrom the desk of the manager"), "{body}");
-    assert!(body.contains("\nFrom shop@shop.example Mon Jan  8"), "{body}");
+    assert!(
+        body.contains("\nFrom shop@shop.example Mon Jan  8"),
+        "{body}"
+    );
     assert!(!body.contains(">From"), "{body}");
-    assert!(body.starts_with("From: Shop"), "separator line is not part of the message");
-    assert!(body.ends_with("writer.\n"), "separator blank line removed: {body:?}");
+    assert!(
+        body.starts_with("From: Shop"),
+        "separator line is not part of the message"
+    );
+    assert!(
+        body.ends_with("writer.\n"),
+        "separator blank line removed: {body:?}"
+    );
     assert_eq!(run.stats.by_format.get(&Format::Mbox), Some(&3));
     assert_eq!(run.stats.files, 1);
     assert_eq!(run.stats.bytes, data.len() as u64);
@@ -150,12 +169,19 @@ fn mboxrd_unquotes_one_level() {
 fn crlf_mbox() {
     let path = fixture_str("crlf.mbox");
     let data = std::fs::read(&path).unwrap();
-    assert!(data.windows(2).any(|w| w == b"\r\n"), "fixture lost its CRLF line ends");
+    assert!(
+        data.windows(2).any(|w| w == b"\r\n"),
+        "fixture lost its CRLF line ends"
+    );
     let run = scan(std::slice::from_ref(&path));
     assert!(run.problems.is_empty(), "{:?}", run.problems);
     assert_eq!(ids(&run), ["crlf1@corp.example", "crlf2@corp.example"]);
     assert_eq!(run.messages[1].subject.as_deref(), Some("crlf two"));
-    let offsets: Vec<u64> = run.messages.iter().map(|m| m.location.offset.unwrap()).collect();
+    let offsets: Vec<u64> = run
+        .messages
+        .iter()
+        .map(|m| m.location.offset.unwrap())
+        .collect();
     assert_eq!(offsets, separator_offsets(&data));
     assert!(run.messages[0].unquoted.ends_with(b"not a separator\r\n"));
 }
@@ -188,7 +214,10 @@ fn malformed_message_is_reported_with_location_and_the_rest_read() {
     assert_eq!(p.kind, ProblemKind::Malformed);
     assert_eq!(p.level, ProblemLevel::Error);
     assert_eq!(p.location.index, Some(2));
-    assert_eq!(Some(p.location.offset.unwrap()), separator_offsets(&data).get(1).copied());
+    assert_eq!(
+        Some(p.location.offset.unwrap()),
+        separator_offsets(&data).get(1).copied()
+    );
     assert!(!p.reason.is_empty());
     assert_eq!(run.stats.malformed, 1);
     assert_eq!(run.messages[1].location.index, Some(3));
@@ -231,7 +260,10 @@ fn export_folders_detect_by_content_in_path_order() {
         assert!(n.starts_with(f), "{n} vs {f}");
     }
     let formats: Vec<Format> = run.messages.iter().map(|m| m.format).collect();
-    assert_eq!(formats, [Format::Eml, Format::Eml, Format::Mbox, Format::Eml]);
+    assert_eq!(
+        formats,
+        [Format::Eml, Format::Eml, Format::Mbox, Format::Eml]
+    );
     assert_eq!(run.messages[2].location.index, Some(1));
     assert_eq!(run.messages[0].subject.as_deref(), Some("nameless file"));
     assert_eq!(run.messages[3].subject.as_deref(), Some("Angebot für Sie"));
@@ -315,13 +347,26 @@ fn gzip_and_zstd_by_magic_bytes_not_name() {
         let run = scan(&[p.to_string_lossy().into_owned()]);
         assert!(run.problems.is_empty(), "{p:?}: {:?}", run.problems);
         assert_eq!(ids(&run), ids(&want), "{p:?}");
-        let offs = |r: &Run| r.messages.iter().map(|m| m.location.offset).collect::<Vec<_>>();
-        assert_eq!(offs(&run), offs(&want), "offsets in the decompressed stream");
+        let offs = |r: &Run| {
+            r.messages
+                .iter()
+                .map(|m| m.location.offset)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            offs(&run),
+            offs(&want),
+            "offsets in the decompressed stream"
+        );
         assert_eq!(run.messages[0].unquoted, want.messages[0].unquoted);
     }
     // A compressed single message.
     let eml = dir.path().join("msg.eml.zst");
-    std::fs::write(&eml, zstd(&std::fs::read(fixture("exports/a.eml")).unwrap())).unwrap();
+    std::fs::write(
+        &eml,
+        zstd(&std::fs::read(fixture("exports/a.eml")).unwrap()),
+    )
+    .unwrap();
     let run = scan(&[eml.to_string_lossy().into_owned()]);
     assert_eq!(ids(&run), ["e1@corp.example"]);
     assert_eq!(run.messages[0].format, Format::Eml);
@@ -342,7 +387,11 @@ fn truncated_compressed_streams_report_and_keep_what_was_read() {
             .collect();
         assert!(!trunc.is_empty(), "{name}: {:?}", run.problems);
         assert!(trunc.iter().all(|p| p.location.path.ends_with(name)));
-        assert!(run.messages.len() > 50 && run.messages.len() < 400, "{name}: {}", run.messages.len());
+        assert!(
+            run.messages.len() > 50 && run.messages.len() < 400,
+            "{name}: {}",
+            run.messages.len()
+        );
         // What was read is in order and intact.
         for (i, m) in run.messages.iter().enumerate() {
             assert_eq!(m.message_id.as_deref(), Some(format!("{i}@syn").as_str()));
@@ -366,9 +415,18 @@ fn streaming_in_small_blocks_matches_whole_file_reading() {
         },
     );
     assert_eq!(whole.messages.len(), 1500);
-    let offsets: Vec<u64> = whole.messages.iter().map(|m| m.location.offset.unwrap()).collect();
+    let offsets: Vec<u64> = whole
+        .messages
+        .iter()
+        .map(|m| m.location.offset.unwrap())
+        .collect();
     assert_eq!(offsets, separator_offsets(&data));
-    for (block, threads) in [(4096, Some(1)), (5000, Some(2)), (1 << 16, None), (300, Some(2))] {
+    for (block, threads) in [
+        (4096, Some(1)),
+        (5000, Some(2)),
+        (1 << 16, None),
+        (300, Some(2)),
+    ] {
         let run = scan_with(
             &input,
             ScanOptions {
@@ -403,7 +461,10 @@ fn message_over_the_limit_is_an_error_and_the_rest_is_read() {
     assert_eq!(ids(&run), ["0@syn", "1@syn", "2@syn", "0@syn", "1@syn"]);
     assert_eq!(run.problems.len(), 1, "{:?}", run.problems);
     let p = &run.problems[0];
-    assert_eq!((p.kind, p.level), (ProblemKind::Malformed, ProblemLevel::Error));
+    assert_eq!(
+        (p.kind, p.level),
+        (ProblemKind::Malformed, ProblemLevel::Error)
+    );
     assert_eq!(p.location.offset, Some(big_at));
     assert_eq!(p.location.index, Some(4));
     assert_eq!(run.messages[3].location.index, Some(5));
@@ -432,7 +493,11 @@ fn symlink_loop_does_not_hang() {
 #[test]
 fn unreadable_inputs_are_errors_and_the_rest_is_scanned() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("missing.mbox").to_string_lossy().into_owned();
+    let missing = dir
+        .path()
+        .join("missing.mbox")
+        .to_string_lossy()
+        .into_owned();
     let not_dir = format!("{}/child", fixture_str("mboxrd.mbox"));
     let run = scan(&[missing.clone(), fixture_str("mboxrd.mbox"), not_dir]);
     assert_eq!(ids(&run), ["rd1@corp.example", "rd2@corp.example"]);

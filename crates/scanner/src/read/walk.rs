@@ -179,10 +179,7 @@ pub fn walk(input: &str, force_maildir: bool) -> Box<dyn Iterator<Item = Item> +
                     return Some(unreadable(
                         &path,
                         ProblemLevel::Warning,
-                        format!(
-                            "symbolic link loop back to {}; not followed",
-                            anc.display()
-                        ),
+                        format!("symbolic link loop back to {}; not followed", anc.display()),
                     ));
                 }
                 let reason = match err.io_error() {

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Scan benchmark (issue 2): generates a synthetic mbox (deterministic, default 1 GB) into
+# bench-data/ if missing, then measures in one run, on the same file:
+#   - `leakaudit scan --quiet` (header-only exposure scan),
+#   - `leakaudit check --quiet` (all default rules incl. content rules) when it exists,
+#   - bench/py_headers.py (Python standard library: mailbox + email.utils.getaddresses),
+# and prints MB/s, messages/s, peak RSS and the ratio to Python.
+#
+# Usage: bench/run.sh [SIZE_MB]        (env: CARGO_TARGET_DIR, PYTHON, SKIP_PYTHON=1)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZE_MB="${1:-1024}"
+DATA="bench-data/bench-${SIZE_MB}mb.mbox"
+TARGET="${CARGO_TARGET_DIR:-target}"
+PYTHON="${PYTHON:-python3}"
+
+cargo build --release -q -p leakaudit
+cargo build --release -q -p leakaudit-scanner --example gen_bench
+BIN="$TARGET/release/leakaudit"
+if [[ ! -f "$DATA" || ! -f "$DATA.meta" ]]; then
+    echo "generating $DATA ..." >&2
+    "$TARGET/release/examples/gen_bench" "$SIZE_MB" "$DATA" >&2
+fi
+BYTES=$(sed -n 's/^bytes=//p' "$DATA.meta")
+MESSAGES=$(sed -n 's/^messages=//p' "$DATA.meta")
+
+echo "machine: $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "archive: $DATA, $BYTES bytes, $MESSAGES messages"
+# Warm the page cache so every contender reads from memory alike.
+cat "$DATA" > /dev/null
+
+measure() { "$PYTHON" bench/measure.py -- "$@"; }
+field() { "$PYTHON" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
+report() { # name json
+    local wall rss code
+    wall=$(field "$2" wall); rss=$(field "$2" maxrss_kib); code=$(field "$2" code)
+    awk -v n="$1" -v w="$wall" -v r="$rss" -v b="$BYTES" -v m="$MESSAGES" -v c="$code" 'BEGIN {
+        printf "%-28s %8.2f s %9.1f MB/s %10.0f msg/s  peak RSS %6.1f MiB  (exit %d)\n",
+            n, w, b / 1e6 / w, m / w, r / 1024, c }'
+}
+
+SCAN=$(measure "$BIN" scan --quiet --output bench-data/scan-findings.jsonl "$DATA")
+report "leakaudit scan" "$SCAN"
+SCAN_WALL=$(field "$SCAN" wall)
+
+if "$BIN" check --help 2>/dev/null | grep -q -- "--quiet"; then
+    CHECK=$(measure "$BIN" check --quiet "$DATA")
+    report "leakaudit check (all rules)" "$CHECK"
+    awk -v s="$SCAN_WALL" -v c="$(field "$CHECK" wall)" \
+        'BEGIN { printf "check / scan throughput: %.2f\n", s / c }'
+else
+    echo "leakaudit check: not available in this build (skipped)"
+fi
+
+if [[ "${SKIP_PYTHON:-0}" != 1 ]]; then
+    PY=$(measure "$PYTHON" bench/py_headers.py "$DATA")
+    report "python stdlib (headers)" "$PY"
+    awk -v s="$SCAN_WALL" -v p="$(field "$PY" wall)" \
+        'BEGIN { printf "leakaudit scan is %.1fx the Python script\n", p / s }'
+fi
