@@ -24,7 +24,7 @@ fi
 BYTES=$(sed -n 's/^bytes=//p' "$DATA.meta")
 MESSAGES=$(sed -n 's/^messages=//p' "$DATA.meta")
 
-echo "machine: $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "machine: $(nproc) cores, load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "archive: $DATA, $BYTES bytes, $MESSAGES messages"
 # Warm the page cache so every contender reads from memory alike.
 cat "$DATA" > /dev/null
@@ -32,12 +32,14 @@ cat "$DATA" > /dev/null
 measure() { "$PYTHON" bench/measure.py -- "$@"; }
 field() { "$PYTHON" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 report() { # name json
-    local wall rss code
+    local wall rss code cpu
     wall=$(field "$2" wall); rss=$(field "$2" maxrss_kib); code=$(field "$2" code)
-    awk -v n="$1" -v w="$wall" -v r="$rss" -v b="$BYTES" -v m="$MESSAGES" -v c="$code" 'BEGIN {
-        printf "%-28s %8.2f s %9.1f MB/s %10.0f msg/s  peak RSS %6.1f MiB  (exit %d)\n",
-            n, w, b / 1e6 / w, m / w, r / 1024, c }'
+    cpu=$(awk -v u="$(field "$2" user)" -v s="$(field "$2" sys)" 'BEGIN { print u + s }')
+    awk -v n="$1" -v w="$wall" -v r="$rss" -v b="$BYTES" -v m="$MESSAGES" -v c="$code" -v cpu="$cpu" 'BEGIN {
+        printf "%-28s %8.2f s %8.1f MB/s %9.0f msg/s  peak RSS %6.1f MiB  CPU %7.2f s (exit %d)\n",
+            n, w, b / 1e6 / w, m / w, r / 1024, cpu, c }'
 }
+cpu_of() { awk -v u="$(field "$1" user)" -v s="$(field "$1" sys)" 'BEGIN { print u + s }'; }
 
 SCAN=$(measure "$BIN" scan --quiet --output bench-data/scan-findings.jsonl "$DATA")
 report "leakaudit scan" "$SCAN"
@@ -55,6 +57,7 @@ fi
 if [[ "${SKIP_PYTHON:-0}" != 1 ]]; then
     PY=$(measure "$PYTHON" bench/py_headers.py "$DATA")
     report "python stdlib (headers)" "$PY"
-    awk -v s="$SCAN_WALL" -v p="$(field "$PY" wall)" \
-        'BEGIN { printf "leakaudit scan is %.1fx the Python script\n", p / s }'
+    awk -v s="$SCAN_WALL" -v p="$(field "$PY" wall)" -v sc="$(cpu_of "$SCAN")" -v pc="$(cpu_of "$PY")" \
+        'BEGIN { printf "leakaudit scan is %.1fx the Python script (wall time; %.1fx in CPU time)\n", p / s, pc / sc }'
 fi
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

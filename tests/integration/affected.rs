@@ -258,3 +258,44 @@ fn accounts_import_is_all_or_nothing() {
     let o = run(&["accounts", "info", "--db", db.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("accounts 15"));
 }
+
+#[test]
+fn saved_check_findings_give_the_same_list_as_the_archive() {
+    let d = tempfile::tempdir().unwrap();
+    let findings = d.path().join("findings.jsonl");
+    let o = run(&["check", &rem("archive.mbox"), "--format", "jsonl"]);
+    assert!(
+        o.status.code() == Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::write(&findings, &o.stdout).unwrap();
+    let from_findings = run(&[
+        "affected",
+        "--findings",
+        findings.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let from_archive = run(&["affected", &rem("archive.mbox"), "--quiet"]);
+    ok(&from_findings);
+    assert!(!from_findings.stdout.is_empty());
+    assert_eq!(from_findings.stdout, from_archive.stdout);
+    // `scan` records are read too (no party lists: the per-message audience is used).
+    let scan_out = d.path().join("scan.jsonl");
+    ok(&run(&[
+        "scan",
+        &rem("archive.mbox"),
+        "-o",
+        scan_out.to_str().unwrap(),
+        "--quiet",
+    ]));
+    let from_scan = run(&[
+        "affected",
+        "--findings",
+        scan_out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let text = String::from_utf8_lossy(&from_scan.stdout);
+    assert_eq!(text.lines().count(), 15, "{text}");
+    assert!(text.contains("anna.schmidt@web.de,,2,7,"), "{text}");
+}

@@ -785,3 +785,81 @@ fn apply_needs_a_sender_and_a_reset_page() {
         "nothing written before the arguments are checked"
     );
 }
+
+#[test]
+fn organisation_settings_reach_the_exposure_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = dir.path().join("partner.mbox");
+    std::fs::write(
+        &mbox,
+        "From a@kx.example Fri Nov  1 09:00:00 2019\nFrom: a@kx.example\nTo: alice@gmail.com, bob@partner.example\nSubject: Contract\nDate: Fri, 01 Nov 2019 09:00:00 +0000\n\nHi.\n\n",
+    )
+    .unwrap();
+    let (_, csv) = hostile(dir.path());
+    let run = |out: &str, extra: &[&str]| {
+        leakaudit()
+            .arg("incident")
+            .arg(&mbox)
+            .arg("--accounts")
+            .arg(&csv)
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .arg("--quiet")
+            .args(extra)
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    // Two external parties see each other: a violation.
+    assert_eq!(run("a", &[]).status.code(), Some(1));
+    // The partner is the organisation's own domain: nobody is exposed.
+    let o = run("b", &["--internal-domain", "partner.example"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // The same from ./leakaudit.toml in the working directory.
+    std::fs::write(
+        dir.path().join("leakaudit.toml"),
+        "internal_domains = [\"partner.example\"]\n",
+    )
+    .unwrap();
+    assert_eq!(run("c", &[]).status.code(), Some(0));
+    let summary: Value = serde_json::from_str(&read(&dir.path().join("c/summary.json"))).unwrap();
+    assert_eq!(summary["headline"]["exposing_messages"], 0);
+}
+
+#[test]
+fn the_same_archive_twice_counts_each_message_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = leakaudit()
+        .arg("incident")
+        .arg(fixture("demo/outbound.mbox"))
+        .arg(fixture("demo/outbound.mbox"))
+        .arg("--accounts")
+        .arg(fixture("demo/accounts.csv"))
+        .arg("--out")
+        .arg(&out)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s: Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    let h = &s["headline"];
+    assert_eq!(h["messages_scanned"], 756, "every copy is read");
+    assert_eq!(h["exposing_messages"], 9, "but counted once");
+    assert_eq!(h["duplicate_copies"], 9);
+    assert_eq!(h["campaigns"], 2);
+    assert_eq!(s["campaigns"][1]["chunks"], 8);
+    assert_eq!(h["addresses_exposed"], 799);
+    assert_eq!(h["address_exposures"], 805);
+    assert!(read(&out.join("report.html")).contains("9 further copies"));
+}

@@ -316,6 +316,15 @@ fn end_to_end_killed_at_every_window_and_resumed() {
     // The run killed between commit and log left a gap that the next run filled.
     assert!(log_text.contains("done-logged-on-resume"));
 
+    // Everything holding addresses or secrets is private to the user.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&e.log), 0o600);
+    assert_eq!(mode(&e.plan), 0o600);
+    assert_eq!(mode(&e.db), 0o600);
+    assert_eq!(mode(&e.outbox.join("staged/new")), 0o700);
+    assert!(staged(&e).iter().all(|p| mode(p) == 0o600));
+
     // Running apply again does nothing more.
     let o = apply(&e, None);
     assert_eq!(o.status.code(), Some(0));
@@ -501,4 +510,56 @@ fn doctored_outbox_is_not_released() {
     assert_eq!(o.status.code(), Some(1));
     assert!(!text(&o).contains("changed since apply"), "{}", text(&o));
     assert!(text(&o).contains("2 recipients in To"));
+}
+
+#[test]
+fn sigkill_at_arbitrary_points_then_resume() {
+    let e = setup();
+    // SIGKILL at several points in time (wherever apply happens to be), then finish.
+    for delay_ms in [150u64, 350, 550, 800, 1100] {
+        let mut child = leakaudit()
+            .args([
+                "remediate",
+                "apply",
+                "--plan",
+                s(&e.plan),
+                "--db",
+                s(&e.db),
+                "--outbox",
+                s(&e.outbox),
+                "--log",
+                s(&e.log),
+                "--batch",
+                "2",
+                "-q",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let o = apply(&e, None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let st = SqliteStore::open(&e.db).unwrap();
+    let now = now();
+    for a in ALL {
+        let live = st
+            .tokens(a)
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.is_live(now))
+            .count();
+        assert_eq!(
+            live,
+            usize::from(RESET.contains(&a)),
+            "{a}: one live token iff reset"
+        );
+        assert_eq!(st.tokens(a).unwrap().len(), live, "{a}: never reset twice");
+    }
+    assert_eq!(messages(&e).len(), NOTIFIED.len());
+    let o = run(&["remediate", "verify-log", s(&e.log), "--db", s(&e.db)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }

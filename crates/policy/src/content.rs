@@ -35,23 +35,36 @@ impl Default for Limits {
 pub struct Segment<'a> {
     pub text: Cow<'a, [u8]>,
     /// `body`, or `text/csv attachment "list.csv"`, for messages.
-    pub what: String,
+    pub what: Cow<'static, str>,
     /// Offset of `text` inside the raw message when `text` is a verbatim slice of it.
     pub raw_offset: Option<usize>,
 }
 
-/// MIME markers and whether the text behind them is invisible without decoding.
-pub const MIME_MARKERS: [(&str, bool); 4] = [
+/// MIME markers and whether the text behind them is invisible without decoding. Matched
+/// case-sensitively in the engine's single prefilter pass (case-insensitive matching would
+/// disable its SIMD prefilter), so the spellings mailers actually use are listed.
+pub const MIME_MARKERS: [(&str, bool); 15] = [
     ("base64", true),
+    ("Base64", true),
+    ("BASE64", true),
     ("message/rfc822", true),
+    ("Message/rfc822", true),
+    ("Message/RFC822", true),
+    ("MESSAGE/RFC822", true),
     ("quoted-printable", false),
+    ("Quoted-printable", false),
+    ("Quoted-Printable", false),
+    ("QUOTED-PRINTABLE", false),
     ("text/html", false),
+    ("Text/html", false),
+    ("Text/HTML", false),
+    ("TEXT/HTML", false),
 ];
 
 static DECODE_MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::builder()
         .ascii_case_insensitive(true)
-        .build(MIME_MARKERS.map(|(m, _)| m))
+        .build(["base64", "message/rfc822", "quoted-printable", "text/html"])
         .expect("static patterns")
 });
 
@@ -83,7 +96,7 @@ pub fn segments<'a>(raw: &'a [u8], limits: &Limits) -> Vec<Segment<'a>> {
     if !needs_decoding(raw) {
         return vec![Segment {
             text: Cow::Borrowed(&raw[start..]),
-            what: "body".into(),
+            what: Cow::Borrowed("body"),
             raw_offset: Some(start),
         }];
     }
@@ -97,7 +110,7 @@ pub fn segments<'a>(raw: &'a [u8], limits: &Limits) -> Vec<Segment<'a>> {
         Ok(mail) => walk(&mail, 0, &mut budget, &mut out),
         Err(_) => out.push(Segment {
             text: Cow::Borrowed(&raw[start..]),
-            what: "body (undecodable MIME)".into(),
+            what: Cow::Borrowed("body (undecodable MIME)"),
             raw_offset: Some(start),
         }),
     }
@@ -174,7 +187,7 @@ fn walk<'a>(
                     for s in inner_out {
                         out.push(Segment {
                             text: Cow::Owned(s.text.into_owned()),
-                            what: format!("attached message: {}", s.what),
+                            what: Cow::Owned(format!("attached message: {}", s.what)),
                             raw_offset: None,
                         });
                     }
@@ -199,10 +212,10 @@ fn walk<'a>(
             .as_deref()
             .is_some_and(|f| f.ends_with(".html") || f.ends_with(".htm"));
     let text = if is_html { strip_html(&body) } else { body };
-    let what = match &filename {
+    let what = Cow::Owned(match &filename {
         Some(f) => format!("{mime} attachment \"{f}\""),
         None => mime.clone(),
-    };
+    });
     out.push(Segment {
         text: Cow::Owned(text),
         what,

@@ -125,13 +125,16 @@ impl Engine {
         }
         for (marker, opaque) in content::MIME_MARKERS {
             keywords.push(marker.to_string());
-            ac_pattern.push(if opaque { Pattern::Opaque } else { Pattern::Mime });
+            ac_pattern.push(if opaque {
+                Pattern::Opaque
+            } else {
+                Pattern::Mime
+            });
         }
-        // A DFA with leftmost (non-overlapping) matching keeps the prefilter and runs at
-        // memory speed; keywords of different rules that overlap in the text are rare enough
+        // Case-sensitive, leftmost (non-overlapping) DFA matching keeps the SIMD prefilter and
+        // runs at memory speed; keywords of different rules that overlap in the text are rare enough
         // that the rule missing out simply waits for its own next occurrence.
         let ac = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
             .match_kind(aho_corasick::MatchKind::LeftmostFirst)
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&keywords)
@@ -229,19 +232,24 @@ impl Engine {
 
     fn content_rules(&self, ctx: &Ctx<'_, '_>, hits: &mut Vec<(usize, Hit)>) {
         let raw = ctx.raw;
-        let body_off = content::body_start(raw).unwrap_or(raw.len());
+        // The scanner measured the header block; fall back to finding the blank line.
+        let hl = ctx.msg.envelope.header_len;
+        let body_off = if hl > 0 && hl <= raw.len() {
+            hl
+        } else {
+            content::body_start(raw).unwrap_or(raw.len())
+        };
         let body = &raw[body_off..];
         let n = self.rules.len();
         let (raw_kw, mime, opaque) = self.prefilter(raw, body_off, n);
-        let any_kw = raw_kw.iter().any(|b| *b);
+        let any_kw = !raw_kw.is_empty();
         let at_enough = self
             .min_at
             .is_some_and(|m| memchr::memchr_iter(b'@', body).take(m).count() >= m);
         // Decode the MIME tree only when it can change the answer: text hidden in base64 or
         // an attached message, or a prefilter hit whose exact match needs the decoded text
         // (quoted-printable soft breaks, `=3D`, HTML). Everything else is inspected raw.
-        let decode =
-            mime && (any_kw || at_enough || opaque);
+        let decode = mime && (any_kw || at_enough || opaque);
         if !(decode || at_enough || any_kw || self.has_unconditional_content) {
             return;
         }
@@ -250,37 +258,41 @@ impl Engine {
         } else {
             vec![Segment {
                 text: Cow::Borrowed(body),
-                what: "body".into(),
+                what: Cow::Borrowed("body"),
                 raw_offset: Some(body_off),
             }]
         };
-        // candidate[rule][segment]: keyword prefilter, then the RegexSet.
-        let mut candidate = vec![vec![false; segs.len()]; n];
-        for (si, seg) in segs.iter().enumerate() {
-            let kw = if decode {
-                self.keyword_hits(&seg.text, n)
-            } else {
-                raw_kw.clone()
-            };
-            let mut any = false;
-            for (i, hit) in kw.iter().enumerate() {
-                if *hit {
-                    candidate[i][si] = true;
-                    any = true;
+        // candidate[rule * segments + segment]: keyword prefilter, then the RegexSet. Left
+        // empty (no allocation) in the common case where no keyword occurs at all.
+        let ns = segs.len();
+        let mut candidate: Vec<bool> = Vec::new();
+        if any_kw || decode || !self.always.is_empty() {
+            for (si, seg) in segs.iter().enumerate() {
+                let kw = if decode {
+                    self.keyword_hits(&seg.text, n)
+                } else {
+                    raw_kw.clone()
+                };
+                if kw.is_empty() && self.always.is_empty() {
+                    continue;
                 }
-            }
-            for &i in &self.always {
-                candidate[i][si] = true;
-                any = true;
-            }
-            if !any {
-                continue;
-            }
-            if let Some(set) = &self.set {
-                let m = set.matches(&seg.text);
-                for (k, &i) in self.set_rule.iter().enumerate() {
-                    if !m.matched(k) {
-                        candidate[i][si] = false;
+                if candidate.is_empty() {
+                    candidate = vec![false; n * ns];
+                }
+                for (i, hit) in kw.iter().enumerate() {
+                    if *hit {
+                        candidate[i * ns + si] = true;
+                    }
+                }
+                for &i in &self.always {
+                    candidate[i * ns + si] = true;
+                }
+                if let Some(set) = &self.set {
+                    let m = set.matches(&seg.text);
+                    for (k, &i) in self.set_rule.iter().enumerate() {
+                        if !m.matched(k) {
+                            candidate[i * ns + si] = false;
+                        }
                     }
                 }
             }
@@ -289,8 +301,13 @@ impl Engine {
             if !r.kind.is_content() {
                 continue;
             }
+            let cand: &[bool] = if candidate.is_empty() {
+                &[]
+            } else {
+                &candidate[i * ns..(i + 1) * ns]
+            };
             let wanted = match &r.kind {
-                RuleKind::ContentRegex(_) => candidate[i].iter().any(|c| *c),
+                RuleKind::ContentRegex(_) => cand.iter().any(|c| *c),
                 RuleKind::AddressListInContent(_) => decode || at_enough,
                 _ => true,
             };
@@ -298,14 +315,9 @@ impl Engine {
                 continue;
             }
             let hit = match &r.kind {
-                RuleKind::ContentRegex(p) => rules::content_regex::check(
-                    p,
-                    &r.allow,
-                    ctx,
-                    &segs,
-                    &candidate[i],
-                    &r.info.summary,
-                ),
+                RuleKind::ContentRegex(p) => {
+                    rules::content_regex::check(p, &r.allow, ctx, &segs, cand, &r.info.summary)
+                }
                 RuleKind::AddressListInContent(p) => {
                     rules::address_list_in_content::check(p, &r.allow, ctx, &segs)
                 }
@@ -320,12 +332,16 @@ impl Engine {
 
     /// One pass over the stored message: keyword hits in the body (by rule), and whether
     /// MIME decoding could matter (`mime`) or is needed to see some text at all (`opaque`).
+    /// The keyword vector is empty (not allocated) when no keyword occurs.
     fn prefilter(&self, raw: &[u8], body_off: usize, n: usize) -> (Vec<bool>, bool, bool) {
-        let mut hit = vec![false; n];
+        let mut hit: Vec<bool> = Vec::new();
         let (mut mime, mut opaque) = (false, false);
         for m in self.ac.find_iter(raw) {
             match self.ac_pattern[m.pattern().as_usize()] {
-                Pattern::Keyword(i) if m.start() >= body_off => hit[i] = true,
+                Pattern::Keyword(i) if m.start() >= body_off => {
+                    hit.resize(n, false);
+                    hit[i] = true;
+                }
                 Pattern::Keyword(_) => {}
                 Pattern::Mime => mime = true,
                 Pattern::Opaque => {
@@ -338,9 +354,10 @@ impl Engine {
     }
 
     fn keyword_hits(&self, text: &[u8], n: usize) -> Vec<bool> {
-        let mut hit = vec![false; n];
+        let mut hit: Vec<bool> = Vec::new();
         for m in self.ac.find_iter(text) {
             if let Pattern::Keyword(i) = self.ac_pattern[m.pattern().as_usize()] {
+                hit.resize(n, false);
                 hit[i] = true;
             }
         }

@@ -712,8 +712,14 @@ hint = "h"
         let text = format!("{}colour = 1\n", GOOD.replace("\"high\"", "\"urgent\""));
         let e = errs(&text);
         assert_eq!(e.len(), 2, "{e:?}");
-        assert!(e[0].starts_with("t.toml:9:1: unknown key `colour`"), "{e:?}");
-        assert!(e[1].starts_with("t.toml:5:12: unknown severity `urgent`"), "{e:?}");
+        assert!(
+            e[0].starts_with("t.toml:9:1: unknown key `colour`"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with("t.toml:5:12: unknown severity `urgent`"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -184,11 +184,31 @@ pub struct AuditLog {
 impl AuditLog {
     /// Opens (verifying what is there) or creates the log for `plan`. A log of another plan,
     /// or one that does not verify, is an error: never append to a broken chain.
+    ///
+    /// One crash artifact is repaired: a partial last line (the process died inside an
+    /// append) is cut off, but only when everything before it verifies, including against the
+    /// store's head, so the cut line was never acknowledged; a `log-repair` entry records it.
     pub fn open(path: &Path, plan: &str, expected_head: Option<&AuditHead>) -> Result<AuditLog> {
-        let verified = if path.exists() {
-            verify(path, expected_head)?
+        let data = match std::fs::read(path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        let mut repaired = None;
+        let verified = if !data.is_empty() && !data.ends_with(b"\n") {
+            let keep = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            let v = verify_bytes(path, &data[..keep], expected_head)?;
+            let f = OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| Error::io(path, e))?;
+            f.set_len(keep as u64)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| Error::io(path, e))?;
+            repaired = Some(data.len() - keep);
+            v
         } else {
-            verify_bytes(path, b"", expected_head)?
+            verify_bytes(path, &data, expected_head)?
         };
         if let Some(p) = &verified.plan {
             if p != plan {
@@ -214,12 +234,24 @@ impl AuditLog {
                 }
             }
         }
-        Ok(AuditLog {
+        let mut log = AuditLog {
             path: path.to_path_buf(),
             file,
             plan: plan.to_string(),
             head: verified.head,
-        })
+        };
+        if let Some(bytes) = repaired {
+            log.append(
+                "log-repair",
+                "",
+                "",
+                "repaired",
+                Some(format!(
+                    "dropped a partial last line of {bytes} bytes left by an interrupted append"
+                )),
+            )?;
+        }
+        Ok(log)
     }
 
     pub fn head(&self) -> Option<&AuditHead> {
@@ -379,7 +411,24 @@ mod tests {
 
         let mut text = orig.join("\n") + "\n";
         text.truncate(text.len() - 10);
-        std::fs::write(&p, text).unwrap();
+        std::fs::write(&p, &text).unwrap();
         assert_eq!(err_line(verify(&p, None)), 5, "truncated last line");
+
+        // Opening for append repairs a partial last line only if the store never
+        // acknowledged it...
+        assert!(AuditLog::open(&p, "sha256:plan", Some(&head)).is_err());
+        let h4 = {
+            let four = orig[..4].join("\n") + "\n";
+            std::fs::write(&p, &four).unwrap();
+            verify(&p, None).unwrap().head.unwrap()
+        };
+        std::fs::write(&p, &text).unwrap();
+        let log = AuditLog::open(&p, "sha256:plan", Some(&h4)).unwrap();
+        assert_eq!(log.head().unwrap().seq, 5, "4 kept + the repair entry");
+        let v = verify(&p, None).unwrap();
+        assert_eq!(v.entries, 5);
+        assert!(std::fs::read_to_string(&p)
+            .unwrap()
+            .contains("\"log-repair\""));
     }
 }

@@ -140,3 +140,24 @@ pub struct IncidentData {
     pub affected: Vec<AffectedUser>,
     pub plan: PlanTotals,
 }
+
+/// Drops later copies of the same message (same Message-ID; messages without one are never
+/// merged): an archive scanned together with a second export of it, or a journal beside a
+/// Sent folder, holds each mail twice, and the report counts messages, not copies (as the
+/// affected list does). Returns the kept records, in order, and the number dropped.
+pub fn dedup_messages(messages: &[MessageRecord]) -> (Vec<MessageRecord>, usize) {
+    let mut seen = std::collections::HashSet::new();
+    let mut kept = Vec::with_capacity(messages.len());
+    for m in messages {
+        match &m.message_id {
+            Some(id) if !id.is_empty() => {
+                if seen.insert(id.as_str()) {
+                    kept.push(m.clone());
+                }
+            }
+            _ => kept.push(m.clone()),
+        }
+    }
+    let dropped = messages.len() - kept.len();
+    (kept, dropped)
+}

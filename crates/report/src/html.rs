@@ -273,9 +273,17 @@ pub fn render(
     if s.campaigns.is_empty() {
         o.push_str(r#"<tr><td colspan="8">No message exposed anyone.</td></tr>"#);
     }
+    let copies = if h.duplicate_copies > 0 {
+        format!(
+            " {} further copies of these messages (same Message-ID) were found in the archives and are counted once.",
+            thousands(h.duplicate_copies as u64)
+        )
+    } else {
+        String::new()
+    };
     let _ = write!(
         o,
-        r#"</tbody></table><p class="note">A campaign groups the chunks of one mailing: same sender, same subject once numbers and punctuation are ignored, chunks at most {} apart; per-language variants sent by the same sender within {} of each other are merged and listed together.</p></section>"#,
+        r#"</tbody></table><p class="note">A campaign groups the chunks of one mailing: same sender, same subject once numbers and punctuation are ignored, chunks at most {} apart; per-language variants sent by the same sender within {} of each other are merged and listed together.{copies}</p></section>"#,
         esc(&svg::human_secs(s.campaign_options.window_secs)),
         esc(&svg::human_secs(s.campaign_options.variant_gap_secs))
     );

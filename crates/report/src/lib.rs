@@ -66,8 +66,14 @@ pub fn write_report(
 ) -> Result<(Summary, Written), ReportError> {
     let pseudo = Pseudonymiser::new(opts.show_addresses, opts.pseudonym_key.as_deref())
         .map_err(|e| ReportError::Random(e.to_string()))?;
+    let (messages, copies) = data::dedup_messages(&data.messages);
+    let data = &IncidentData {
+        messages,
+        ..data.clone()
+    };
     let campaigns = campaign::group(&data.messages, &opts.campaigns);
-    let summary = Summary::from_campaigns(data, &campaigns, &opts.campaigns, &pseudo);
+    let mut summary = Summary::from_campaigns(data, &campaigns, &opts.campaigns, &pseudo);
+    summary.headline.duplicate_copies = copies;
     let written = Written {
         html: dir.join("report.html"),
         summary: dir.join("summary.json"),
@@ -291,6 +297,20 @@ mod tests {
             std::fs::read_to_string(&w.html).unwrap(),
             "same key, same page"
         );
+    }
+
+    #[test]
+    fn copies_of_one_message_count_once() {
+        let mut d = data();
+        d.messages.push(d.messages[0].clone());
+        let mut other = d.messages[2].clone();
+        other.message_id = None; // no Message-ID: never merged
+        d.messages.push(other);
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = write_report(dir.path(), &d, &ReportOptions::default()).unwrap();
+        assert_eq!(s.headline.duplicate_copies, 1);
+        assert_eq!(s.headline.exposing_messages, 4);
+        assert_eq!(s.headline.address_exposures, 9);
     }
 
     #[test]

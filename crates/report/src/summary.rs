@@ -63,6 +63,10 @@ pub struct Headline {
     pub notifications_planned: usize,
     pub findings: usize,
     pub messages_with_findings: usize,
+    /// Further copies of reported messages (same Message-ID) found in the archives and
+    /// counted once.
+    #[serde(default)]
+    pub duplicate_copies: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,6 +279,7 @@ impl Summary {
                 .iter()
                 .filter(|m| !m.findings.is_empty())
                 .count(),
+            duplicate_copies: 0,
         };
 
         // Findings per rule and per severity.

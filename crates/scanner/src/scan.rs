@@ -541,6 +541,14 @@ impl Scanner {
                 }
             }
             Detected::Mbox => {
+                // After a read error while sniffing, the decoder is not read again: what
+                // was read is split as the whole stream and the error reported after it.
+                let head_len = head.len() as u64;
+                let reader: Box<dyn Read + Send> = if read_error.is_some() {
+                    Box::new(io::empty())
+                } else {
+                    reader
+                };
                 let mut splitter = Splitter::new(
                     reader,
                     head,
@@ -558,14 +566,6 @@ impl Scanner {
                             }
                         }
                     });
-                    if let Some(e) = read_error.take() {
-                        em.problem(stream_error(
-                            path.clone(),
-                            head_len_unknown(),
-                            compression,
-                            e,
-                        ));
-                    }
                     for ev in rx {
                         match ev {
                             SplitEvent::Block(block) => {
@@ -597,6 +597,9 @@ impl Scanner {
                         }
                     }
                 });
+                if let Some(e) = read_error {
+                    em.problem(stream_error(path, head_len, compression, e));
+                }
             }
         }
     }
@@ -635,12 +638,6 @@ impl Scanner {
         });
         per_message.into_iter().flatten().collect()
     }
-}
-
-/// The stream offset is not tracked while sniffing; the error happened within the first
-/// bytes.
-fn head_len_unknown() -> u64 {
-    0
 }
 
 fn stream_error(path: Arc<str>, offset: u64, c: Compression, e: io::Error) -> Problem {

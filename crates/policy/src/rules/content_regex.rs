@@ -24,7 +24,7 @@ use std::collections::BTreeSet;
 #[derive(Debug, Clone)]
 pub struct Params {
     pub regex: Regex,
-    /// Literal prefilter (ASCII case-insensitive); empty: the regex always runs.
+    /// Literal prefilter (case-sensitive: list the spellings); empty: the regex always runs.
     pub keywords: Vec<String>,
     pub keep_prefix: usize,
     pub min_recipients: usize,
@@ -102,7 +102,7 @@ pub fn check(
                 first = Some((
                     redact_match(p, &caps),
                     seg.raw_offset.map(|o| o + m.start()),
-                    seg.what.clone(),
+                    seg.what.to_string(),
                 ));
             }
         }

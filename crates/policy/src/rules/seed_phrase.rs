@@ -1,9 +1,9 @@
 //! `seed-phrase`: a run of 12 or more words from the BIP-39 list (a wallet recovery phrase).
 //!
-//! What: a cheap regex finds runs of at least `min_words` short lowercase words separated by
-//! white space; only those runs are checked word by word against the list (`wordlist =
-//! "bip39-english"`, shipped as `rules/bip39-english.txt`). The rule fires when `min_words`
-//! consecutive words are all in the list. Ordinary prose rarely qualifies: it has capitals,
+//! What: one pass splits the text at white space; only when `min_words` (12) tokens of 3 to 8
+//! lowercase letters are in a row are they looked up in the list (`wordlist =
+//! "bip39-english"`, shipped as `rules/bip39-english.txt`), last first. The rule fires when
+//! `min_words` consecutive words are all in the list. Ordinary prose rarely qualifies: it has capitals,
 //! punctuation and words such as "the", "of", "to" that are not in the list.
 //! Why: whoever reads a recovery phrase owns the wallet; it must never travel by mail.
 //! Example: "abandon ability able about above absent absorb abstract absurd abuse access
@@ -13,31 +13,104 @@ use super::{Ctx, Hit};
 use crate::allow::Allow;
 use crate::content::Segment;
 use crate::pack::{RawRule, Validator, BIP39_ENGLISH};
-use regex::bytes::Regex;
-use std::collections::HashSet;
 use std::sync::{Arc, LazyLock};
 
-static BIP39: LazyLock<Arc<HashSet<Vec<u8>>>> = LazyLock::new(|| {
-    Arc::new(
+/// A word list with a lookup that costs one multiply, usually one probe and one compare:
+/// open addressing on the first four letters. Word lookups are this rule's hot loop (every
+/// candidate run of lowercase words is checked word by word).
+#[derive(Debug)]
+pub struct WordSet {
+    /// (packed first four letters, index + 1); 0 = empty.
+    slots: Vec<(u32, u32)>,
+    words: Vec<Vec<u8>>,
+    mask: usize,
+}
+
+fn key(w: &[u8]) -> u32 {
+    let mut k = [0u8; 4];
+    let n = w.len().min(4);
+    k[..n].copy_from_slice(&w[..n]);
+    u32::from_le_bytes(k)
+}
+
+fn slot(k: u32, mask: usize) -> usize {
+    (k.wrapping_mul(0x9E37_79B1) >> 7) as usize & mask
+}
+
+impl WordSet {
+    pub fn new<'a>(words: impl IntoIterator<Item = &'a str>) -> WordSet {
+        let words: Vec<Vec<u8>> = words.into_iter().map(|w| w.as_bytes().to_vec()).collect();
+        let cap = (words.len() * 4).next_power_of_two().max(16);
+        let mut set = WordSet {
+            slots: vec![(0, 0); cap],
+            words: Vec::new(),
+            mask: cap - 1,
+        };
+        for w in words {
+            if !w.is_empty() && !set.contains(&w) {
+                let k = key(&w);
+                let mut i = slot(k, set.mask);
+                while set.slots[i].1 != 0 {
+                    i = (i + 1) & set.mask;
+                }
+                set.words.push(w);
+                set.slots[i] = (k, set.words.len() as u32);
+            }
+        }
+        set
+    }
+
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    pub fn contains(&self, w: &[u8]) -> bool {
+        let k = key(w);
+        let mut i = slot(k, self.mask);
+        loop {
+            let (sk, idx) = self.slots[i];
+            if idx == 0 {
+                return false;
+            }
+            if sk == k && self.words[idx as usize - 1] == w {
+                return true;
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
+
+static BIP39: LazyLock<Arc<WordSet>> = LazyLock::new(|| {
+    Arc::new(WordSet::new(
         BIP39_ENGLISH
             .lines()
             .map(str::trim)
-            .filter(|w| !w.is_empty())
-            .map(|w| w.as_bytes().to_vec())
-            .collect(),
-    )
+            .filter(|w| !w.is_empty()),
+    ))
 });
 
 #[derive(Debug, Clone)]
 pub struct Params {
     pub min_words: usize,
-    pub words: Arc<HashSet<Vec<u8>>>,
-    pub run: Regex,
+    pub words: Arc<WordSet>,
     pub min_recipients: usize,
 }
 
 pub(crate) fn from_raw(v: &mut Validator<'_>, raw: &RawRule) -> Option<Params> {
     let min_words = v.count(&raw.min_words, "min_words", 12, 3);
+    if min_words > MAX_MIN_WORDS {
+        if let Some(m) = &raw.min_words {
+            v.err(
+                m.span(),
+                format!("`min_words` must be at most {MAX_MIN_WORDS}"),
+            );
+        }
+        return None;
+    }
     let words = match &raw.wordlist {
         None => BIP39.clone(),
         Some(w) if w.get_ref() == "bip39-english" => BIP39.clone(),
@@ -52,44 +125,85 @@ pub(crate) fn from_raw(v: &mut Validator<'_>, raw: &RawRule) -> Option<Params> {
             return None;
         }
     };
-    let run = Regex::new(&format!(
-        r"(?-u:\b)(?:[a-z]{{3,8}}[ \t\r\n]+){{{},}}[a-z]{{3,8}}(?-u:\b)",
-        min_words - 1
-    ))
-    .expect("static shape");
     Some(Params {
         min_words,
         words,
-        run,
         min_recipients: v.count(&raw.min_recipients, "min_recipients", 1, 1),
     })
 }
 
-/// Longest run of consecutive listed words in `text`: (start offset, length).
-fn longest_run(p: &Params, text: &[u8]) -> (usize, usize) {
-    let mut best = (0, 0);
-    let mut cur_start = 0;
-    let mut cur = 0;
-    let mut pos = 0;
-    for w in text.split(|b| b.is_ascii_whitespace()) {
-        if !w.is_empty() {
-            // Every listed word is 3 to 8 ASCII letters: skip the hash for anything else.
-            let listed = (3..=8).contains(&w.len()) && p.words.contains(w);
-            if listed {
-                if cur == 0 {
-                    cur_start = pos;
-                }
-                cur += 1;
-                if cur > best.1 {
-                    best = (cur_start, cur);
-                }
-            } else {
-                cur = 0;
+const WS: u8 = 1;
+const LOWER: u8 = 2;
+
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b' ' as usize] = WS;
+    t[b'\t' as usize] = WS;
+    t[b'\r' as usize] = WS;
+    t[b'\n' as usize] = WS;
+    let mut c = b'a';
+    while c <= b'z' {
+        t[c as usize] = LOWER;
+        c += 1;
+    }
+    t
+};
+
+/// Most words a run may need (`min_words` is validated against it).
+pub const MAX_MIN_WORDS: usize = 48;
+
+/// First run of `min_words` consecutive listed words: (byte offset, first word).
+///
+/// One pass: tokens are split at white space; a token that is not 3-8 lowercase letters
+/// ends the run without a lookup. Only when `min_words` well-shaped tokens are in a row are
+/// they looked up, from the last one backwards, so a miss discards everything before it and
+/// the words after it stay verified: most tokens of ordinary text are never looked up.
+fn find_run(p: &Params, text: &[u8]) -> Option<(usize, usize)> {
+    let need = p.min_words;
+    let mut win = [(0u32, 0u32); MAX_MIN_WORDS];
+    let mut len = 0usize;
+    let mut verified = 0usize;
+    let mut i = 0usize;
+    let n = text.len().min(u32::MAX as usize);
+    while i < n {
+        if CLASS[text[i] as usize] == WS {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        i = text[start..n]
+            .iter()
+            .position(|&b| CLASS[b as usize] == WS)
+            .map_or(n, |p| start + p);
+        let tok = &text[start..i];
+        if !(3..=8).contains(&tok.len()) || !tok.iter().all(|&b| CLASS[b as usize] == LOWER) {
+            len = 0;
+            verified = 0;
+            continue;
+        }
+        win[len] = (start as u32, i as u32);
+        len += 1;
+        if len < need {
+            continue;
+        }
+        let mut miss = None;
+        for k in (verified..len).rev() {
+            let (s, e) = win[k];
+            if !p.words.contains(&text[s as usize..e as usize]) {
+                miss = Some(k);
+                break;
             }
         }
-        pos += w.len() + 1;
+        match miss {
+            None => return Some((win[0].0 as usize, win[0].1 as usize)),
+            Some(k) => {
+                win.copy_within(k + 1..len, 0);
+                len -= k + 1;
+                verified = len;
+            }
+        }
     }
-    best
+    None
 }
 
 pub fn check(
@@ -102,25 +216,28 @@ pub fn check(
         return None;
     }
     for seg in segments {
-        for m in p.run.find_iter(&seg.text).take(1000) {
-            let (start, n) = longest_run(p, m.as_bytes());
-            if n >= p.min_words && !allow.value_allowed(m.as_bytes()) {
-                let first = m.as_bytes()[start..]
-                    .split(|b| b.is_ascii_whitespace())
-                    .next()
-                    .unwrap_or_default();
-                let first = String::from_utf8_lossy(first);
+        let mut from = 0;
+        while let Some((start, first_end)) = find_run(p, &seg.text[from..]) {
+            let (start, first_end) = (from + start, from + first_end);
+            let run_text = &seg.text[start..];
+            if !allow.value_allowed(run_text) {
+                let first = String::from_utf8_lossy(&seg.text[start..first_end]);
                 return Some(Hit {
                     severity: None,
                     message: format!(
-                        "{n} consecutive BIP-39 words (a wallet recovery phrase?) in {}",
-                        seg.what
+                        "{} consecutive BIP-39 words (a wallet recovery phrase?) in {}",
+                        p.min_words, seg.what
                     ),
-                    evidence: format!("{n} words: {}", crate::redact::secret(&first, 2)),
-                    raw_offset: seg.raw_offset.map(|o| o + m.start() + start),
+                    evidence: format!(
+                        "{} words: {}",
+                        p.min_words,
+                        crate::redact::secret(&first, 2)
+                    ),
+                    raw_offset: seg.raw_offset.map(|o| o + start),
                     ..Hit::default()
                 });
             }
+            from = first_end;
         }
     }
     None
@@ -131,11 +248,9 @@ mod tests {
     use super::*;
 
     fn params() -> Params {
-        let words = BIP39.clone();
         Params {
             min_words: 12,
-            words,
-            run: Regex::new(r"(?-u:\b)(?:[a-z]{3,8}[ \t\r\n]+){11,}[a-z]{3,8}(?-u:\b)").unwrap(),
+            words: BIP39.clone(),
             min_recipients: 1,
         }
     }
@@ -143,21 +258,36 @@ mod tests {
     #[test]
     fn wordlist_is_complete() {
         assert_eq!(BIP39.len(), 2048);
+        for w in BIP39_ENGLISH.lines() {
+            assert!(BIP39.contains(w.as_bytes()), "{w}");
+        }
+        // Same first four letters, different word; prefixes; empty.
+        for w in ["abandons", "aban", "ab", "", "zzzz", "the", "with"] {
+            assert!(!BIP39.contains(w.as_bytes()), "{w}");
+        }
     }
 
     #[test]
     fn finds_runs_and_ignores_prose() {
         let p = params();
         let phrase = b"my words: abandon ability able about above absent absorb abstract absurd abuse access accident thanks";
-        let m = p.run.find(phrase).unwrap();
-        assert_eq!(longest_run(&p, m.as_bytes()).1, 12);
+        assert_eq!(find_run(&p, phrase), Some((10, 17)));
+        // A non-listed word in the middle restarts the count; the words after it still count.
+        let broken = b"abandon ability able about above absent zzzz absorb abstract absurd abuse access accident \
+            acid acoustic acquire across act action actor";
+        let (s, _) = find_run(&p, broken).unwrap();
+        assert_eq!(&broken[s..s + 6], b"absorb");
         let prose = b"we would like to invite you to our annual meeting which takes place next month in the city hall";
-        let best = p
-            .run
-            .find_iter(prose)
-            .map(|m| longest_run(&p, m.as_bytes()).1)
-            .max()
-            .unwrap_or(0);
-        assert!(best < 12, "{best}");
+        assert_eq!(find_run(&p, prose), None);
+        // Eleven words are not enough; punctuation and capitals break a run.
+        assert_eq!(
+            find_run(
+                &p,
+                b"abandon ability able about above absent absorb abstract absurd abuse access"
+            ),
+            None
+        );
+        assert_eq!(find_run(&p, b"abandon ability able about above absent, absorb abstract absurd abuse access accident"), None);
+        assert_eq!(find_run(&p, b"Abandon ability able about above absent absorb abstract absurd abuse access accident"), None);
     }
 }

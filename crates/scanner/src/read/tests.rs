@@ -401,6 +401,35 @@ fn truncated_compressed_streams_report_and_keep_what_was_read() {
 }
 
 #[test]
+fn stream_failing_within_the_first_bytes_keeps_what_was_read() {
+    // Stored (level 0) gzip keeps the bytes in order, so a cut stream still yields a prefix.
+    let dir = tempfile::tempdir().unwrap();
+    let plain = synthetic(12);
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    e.write_all(&plain).unwrap();
+    let packed = e.finish().unwrap();
+    let p = dir.path().join("early.gz");
+    std::fs::write(&p, &packed[..packed.len() * 3 / 4]).unwrap();
+    assert!(
+        plain.len() < 64 * 1024,
+        "the failure must happen while sniffing"
+    );
+    let run = scan(&[p.to_string_lossy().into_owned()]);
+    assert!(
+        !run.messages.is_empty() && run.messages.len() < 12,
+        "{}",
+        run.messages.len()
+    );
+    let trunc: Vec<_> = run
+        .problems
+        .iter()
+        .filter(|p| p.kind == ProblemKind::Truncated && p.level == ProblemLevel::Error)
+        .collect();
+    assert_eq!(trunc.len(), 1, "{:?}", run.problems);
+    assert!(trunc[0].location.offset.unwrap() > 0);
+}
+
+#[test]
 fn streaming_in_small_blocks_matches_whole_file_reading() {
     let dir = tempfile::tempdir().unwrap();
     let data = synthetic(1500);
