@@ -3,8 +3,8 @@
 mod util;
 
 mod affected;
-mod headers;
 mod check;
+mod headers;
 mod incident;
 mod remediate;
 mod rules;
