@@ -310,3 +310,63 @@ fn line_number(text: &str, prefix: &str) -> u64 {
         .parse()
         .unwrap()
 }
+
+/// Regression: `scan` ignored `leakaudit.toml`, so a partner domain listed as internal there
+/// still counted as an audience. The file in the working directory and `--config` both apply.
+#[test]
+fn scan_honours_leakaudit_toml_internal_domains() {
+    let dir = tempfile::tempdir().unwrap();
+    let msg = dir.path().join("partner.eml");
+    std::fs::write(
+        &msg,
+        "From: Support <help@shop.example>\r\nTo: ann@partner.example, bob@gmail.com\r\n\
+         Subject: shipment\r\nMessage-ID: <p1@shop.example>\r\n\r\nhello\r\n",
+    )
+    .unwrap();
+    let path = msg.to_string_lossy().into_owned();
+    // Without configuration: two external parties see each other.
+    let o = leakaudit()
+        .current_dir(dir.path())
+        .args(["scan", "-q", &path])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+
+    std::fs::write(
+        dir.path().join("leakaudit.toml"),
+        "internal_domains = [\"partner.example\"]\n",
+    )
+    .unwrap();
+    let o = leakaudit()
+        .current_dir(dir.path())
+        .args(["scan", "-q", &path])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // The same file named explicitly from elsewhere.
+    let cfg = dir
+        .path()
+        .join("leakaudit.toml")
+        .to_string_lossy()
+        .into_owned();
+    let o = leakaudit()
+        .args(["scan", "-q", "--config", &cfg, &path])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // An unknown key is an error with its line, not silently ignored.
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "internal_domain = [\"x.example\"]\n",
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.toml").to_string_lossy().into_owned();
+    let o = leakaudit()
+        .args(["scan", "-q", "--config", &bad, &path])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("bad.toml:1"), "{}", stderr(&o));
+}

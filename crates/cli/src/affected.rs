@@ -5,11 +5,10 @@
 use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
-use leakaudit_policy::{Engine, OrgConfig, RulePack};
 use leakaudit_remediation::affected::{self, AffectedAccumulator, AffectedFormat};
 use leakaudit_remediation::{MatchMode, SqliteStore};
 use leakaudit_scanner::scan::{input_size_hint, Event, ScanOptions, ScanStats, Scanner};
-use leakaudit_scanner::{ArchiveKind, Message, ProblemLevel};
+use leakaudit_scanner::{Message, ProblemLevel};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -77,16 +76,6 @@ pub struct Collected {
     pub errors: u64,
 }
 
-fn load_org_config(path: Option<&Path>) -> anyhow::Result<OrgConfig> {
-    match path {
-        Some(p) => OrgConfig::load(p).with_context(|| format!("loading {}", p.display())),
-        None if Path::new("leakaudit.toml").exists() => {
-            OrgConfig::load(Path::new("leakaudit.toml")).context("loading ./leakaudit.toml")
-        }
-        None => Ok(OrgConfig::default()),
-    }
-}
-
 /// Scans the archives with the policy engine and reads the findings files into one
 /// accumulator. Problems are printed on stderr; the scan goes on.
 pub fn collect(src: &Source) -> anyhow::Result<Collected> {
@@ -101,27 +90,12 @@ pub fn collect(src: &Source) -> anyhow::Result<Collected> {
     let mut errors = 0;
     let mut stats = None;
     if !src.paths.is_empty() {
-        let cfg = load_org_config(src.config.as_deref())?;
-        let mut org = cfg.org();
-        if let Some(k) = src.archive_kind {
-            org.archive_kind = ArchiveKind::from(k);
-        }
-        for d in &src.internal_domains {
-            anyhow::ensure!(
-                org.add_internal_domain(d),
-                "--internal-domain {d:?} is not a valid domain"
-            );
-        }
-        let pack = RulePack::resolve(cfg.rules_dir.as_deref(), cfg.rules_mode).map_err(|errs| {
-            anyhow::anyhow!(
-                "rule files do not validate:\n{}",
-                errs.iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            )
-        })?;
-        let engine = Engine::new(pack, org, &cfg.severity_overrides);
+        let (cfg, org) = crate::config::load_org(
+            src.config.as_deref(),
+            &src.internal_domains,
+            src.archive_kind.map(Into::into),
+        )?;
+        let engine = crate::config::load_engine(&cfg, org, None, None)?;
         let scanner = Scanner::new(ScanOptions::default());
         let total = if src.quiet {
             None

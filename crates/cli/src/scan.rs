@@ -69,10 +69,15 @@ pub struct Args {
     /// Read every file as this format instead of detecting it from the content.
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
-    /// Where the archive comes from: decides whether a Bcc header is itself a leak.
-    #[arg(long, value_enum, default_value = "transmitted")]
-    pub archive_kind: ArchiveKindArg,
-    /// A domain of the organisation (repeatable); the From domain is always internal.
+    /// Where the archive comes from: decides whether a Bcc header is itself a leak
+    /// [default: the config's `archive_kind`, else transmitted].
+    #[arg(long, value_enum)]
+    pub archive_kind: Option<ArchiveKindArg>,
+    /// Organisation settings (default: ./leakaudit.toml when present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A domain of the organisation (repeatable), besides the config's; the From domain is
+    /// internal too.
     #[arg(long = "internal-domain", value_name = "DOMAIN")]
     pub internal_domains: Vec<String>,
     /// No progress bar, no summary; error-level problems are still printed.
@@ -89,38 +94,9 @@ struct Exposing {
     addresses: Vec<String>,
 }
 
-/// `secs` since the epoch as RFC 3339 UTC (`2024-01-02T03:04:05Z`).
-pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-fn org_from(args: &Args) -> anyhow::Result<Org> {
-    let mut org = Org::with_defaults();
-    org.archive_kind = args.archive_kind.into();
-    for d in &args.internal_domains {
-        anyhow::ensure!(
-            org.add_internal_domain(d),
-            "--internal-domain {d:?} is not a valid domain"
-        );
-    }
-    Ok(org)
+/// `secs` since the epoch as RFC 3339 UTC (`2024-01-02T03:04:05Z`); `None` out of range.
+pub fn rfc3339(secs: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp(secs, 0).map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
 /// Runs `f` with a writer to `path`: stdout for `None` or `-`, else a temporary file renamed
@@ -173,7 +149,11 @@ struct Tally {
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let org = org_from(&args)?;
+    let (_, org) = crate::config::load_org(
+        args.config.as_deref(),
+        &args.internal_domains,
+        args.archive_kind.map(Into::into),
+    )?;
     let opts = ScanOptions {
         format: args.format.map(Format::from),
         threads: args.threads,
@@ -254,7 +234,7 @@ fn scan_into(
             "location": &msg.location,
             "format": msg.format,
             "message_id": env.message_id,
-            "date": env.date.map(rfc3339),
+            "date": env.date.and_then(rfc3339),
             "date_raw": env.date_raw,
             "from": env.from.first().map(|m| m.address.as_str()),
             "subject": env.subject,
@@ -354,9 +334,9 @@ mod tests {
 
     #[test]
     fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_709_251_199), "2024-02-29T23:59:59Z");
-        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339(0).unwrap(), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400).unwrap(), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_709_251_199).unwrap(), "2024-02-29T23:59:59Z");
+        assert_eq!(rfc3339(-1).unwrap(), "1969-12-31T23:59:59Z");
     }
 }
