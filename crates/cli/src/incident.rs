@@ -520,7 +520,7 @@ fn apply_plan(
     let sender = Sender::new(args.from.as_deref().unwrap_or_default())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     // The outbox is refused when our own policy finds anything in a notification.
-    let check = |raw: &[u8]| -> Vec<String> { policy_check(engine, raw) };
+    let check = |raw: &[u8]| -> Vec<String> { crate::remediate::engine_reasons(engine, raw) };
     let opts = leakaudit_remediation::ApplyOptions {
         outbox: out.join("outbox"),
         log: out.join("audit.jsonl"),
@@ -543,27 +543,4 @@ fn apply_plan(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     stage.finish();
     Ok(report)
-}
-
-/// Runs the policy engine over one outgoing notification: any finding other than the reset
-/// link the notification is meant to carry refuses it (as `remediate apply` does).
-fn policy_check(engine: &Engine, raw: &[u8]) -> Vec<String> {
-    let envelope = match leakaudit_scanner::headers::parse_envelope(raw) {
-        Ok(e) => e,
-        Err(e) => return vec![format!("notification does not parse: {e}")],
-    };
-    let msg = Message {
-        location: leakaudit_scanner::Location::file("outbox"),
-        format: Format::Eml,
-        raw,
-        mbox_quoted: false,
-        envelope,
-    };
-    engine
-        .evaluate(&msg)
-        .findings
-        .iter()
-        .filter(|f| f.rule_id != "password-reset-link")
-        .map(|f| format!("policy rule {} fires: {}", f.rule_id, f.message))
-        .collect()
 }

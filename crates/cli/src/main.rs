@@ -16,6 +16,10 @@ mod remediate;
 mod rules_cmd;
 mod scan;
 
+// mimalloc: the scan allocates many small strings per message; glibc malloc cost ~15% of CPU.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code: nothing to report.
 pub const EXIT_CLEAN: u8 = 0;
 /// Exit code: a policy violation (an exposing message, a finding at or above --fail-on).

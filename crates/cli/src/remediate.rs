@@ -196,7 +196,9 @@ fn engine_check() -> anyhow::Result<Engine> {
     Ok(Engine::new(pack, Org::with_defaults(), &Default::default()))
 }
 
-fn engine_reasons(engine: &Engine, raw: &[u8]) -> Vec<String> {
+/// Runs the policy engine over one outgoing notification: any finding other than the reset
+/// link the notification is meant to carry refuses it. Shared with `incident --apply`.
+pub fn engine_reasons(engine: &Engine, raw: &[u8]) -> Vec<String> {
     let envelope = match leakaudit_scanner::headers::parse_envelope(raw) {
         Ok(e) => e,
         Err(e) => return vec![format!("unreadable header: {e}")],

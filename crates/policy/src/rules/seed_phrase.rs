@@ -160,12 +160,22 @@ pub const MAX_MIN_WORDS: usize = 48;
 /// the words after it stay verified: most tokens of ordinary text are never looked up.
 fn find_run(p: &Params, text: &[u8]) -> Option<(usize, usize)> {
     let need = p.min_words;
+    // Shortest possible run: `need` tokens of 3 letters and one separator between each two.
+    let span = need * 4 - 1;
     let mut win = [(0u32, 0u32); MAX_MIN_WORDS];
     let mut len = 0usize;
     let mut verified = 0usize;
     let mut i = 0usize;
     let n = text.len().min(u32::MAX as usize);
     while i < n {
+        if len == 0 {
+            // No run in progress (`i` is at a token boundary): jump over text that cannot
+            // hold one. This is what keeps the rule cheap on ordinary prose.
+            i = skip_to_candidate(text, i, n, span);
+            if i >= n {
+                break;
+            }
+        }
         if CLASS[text[i] as usize] == WS {
             i += 1;
             continue;
@@ -204,6 +214,61 @@ fn find_run(p: &Params, text: &[u8]) -> Option<(usize, usize)> {
         }
     }
     None
+}
+
+/// Smallest position `>= i` (at a token boundary) where a run could start, or `n`.
+///
+/// Boyer-Moore-like: a run covers at least `span` bytes from its start, so the window
+/// `[i, i + span)` is scanned backwards for the last byte that no run can contain (not a
+/// lowercase letter nor white space, the ninth letter of a token, a whole token of one or
+/// two letters); a run must start after it, so the scan jumps there without looking at the
+/// bytes in between. Only a window with no such byte is handed to the exact tokenizer.
+/// `i` must be at a token boundary (0, or just after white space or a token's end).
+fn skip_to_candidate(text: &[u8], mut i: usize, n: usize, span: usize) -> usize {
+    loop {
+        if i + span > n {
+            return n;
+        }
+        let mut j = i + span;
+        // Letters seen since the last white space (going backwards), and whether a white
+        // space closes them on the right inside the window (a whole token).
+        let mut letters = 0usize;
+        let mut closed = false;
+        let mut breaker = None;
+        while j > i {
+            j -= 1;
+            match CLASS[text[j] as usize] {
+                WS => {
+                    if closed && (1..=2).contains(&letters) {
+                        // A whole one- or two-letter token at j + 1.
+                        breaker = Some(j + 1);
+                        break;
+                    }
+                    letters = 0;
+                    closed = true;
+                }
+                LOWER => {
+                    letters += 1;
+                    if letters > 8 {
+                        breaker = Some(j);
+                        break;
+                    }
+                }
+                _ => {
+                    breaker = Some(j);
+                    break;
+                }
+            }
+        }
+        let Some(b) = breaker else {
+            return i;
+        };
+        // Resume at the next token boundary after the breaker.
+        i = b + 1;
+        while i < n && CLASS[text[i] as usize] != WS {
+            i += 1;
+        }
+    }
 }
 
 pub fn check(
@@ -264,6 +329,104 @@ mod tests {
         // Same first four letters, different word; prefixes; empty.
         for w in ["abandons", "aban", "ab", "", "zzzz", "the", "with"] {
             assert!(!BIP39.contains(w.as_bytes()), "{w}");
+        }
+    }
+
+    /// The tokenizer without `skip_to_candidate`: the reference the fast path must match.
+    fn find_run_reference(p: &Params, text: &[u8]) -> Option<(usize, usize)> {
+        let toks: Vec<(usize, usize)> = {
+            let mut v = Vec::new();
+            let mut i = 0;
+            while i < text.len() {
+                if CLASS[text[i] as usize] == WS {
+                    i += 1;
+                    continue;
+                }
+                let s = i;
+                while i < text.len() && CLASS[text[i] as usize] != WS {
+                    i += 1;
+                }
+                v.push((s, i));
+            }
+            v
+        };
+        let ok = |&(s, e): &(usize, usize)| {
+            (3..=8).contains(&(e - s))
+                && text[s..e].iter().all(|&b| CLASS[b as usize] == LOWER)
+                && p.words.contains(&text[s..e])
+        };
+        let mut run = 0;
+        for (k, t) in toks.iter().enumerate() {
+            run = if ok(t) { run + 1 } else { 0 };
+            if run == p.min_words {
+                return Some(toks[k + 1 - p.min_words]);
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn skipping_matches_the_reference() {
+        // Deterministic pseudo-random texts mixing listed words, unlisted ones, short and
+        // long words, capitals, punctuation and runs of white space.
+        let pieces: &[&str] = &[
+            "abandon",
+            "ability",
+            "able",
+            "about",
+            "above",
+            "zoo",
+            "wrap",
+            "the",
+            "we",
+            "a",
+            "of",
+            "absolutely",
+            "Abandon",
+            "acid.",
+            "act",
+            "action",
+            "actor",
+            "zzzz",
+            "x1",
+            "access",
+            "accident",
+            "actual",
+            "adapt",
+            "add",
+            "addict",
+        ];
+        let seps: &[&str] = &[" ", " ", " ", "\n", "  ", "\t", "\r\n"];
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |m: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % m as u64) as usize
+        };
+        for min_words in [3, 5, 12] {
+            let p = Params {
+                min_words,
+                ..params()
+            };
+            for _ in 0..3000 {
+                let mut text = String::new();
+                let bias = next(4); // how often a listed word is picked
+                for _ in 0..next(60) {
+                    let w = if next(4) < bias {
+                        pieces[next(7)]
+                    } else {
+                        pieces[next(pieces.len())]
+                    };
+                    text.push_str(w);
+                    text.push_str(seps[next(seps.len())]);
+                }
+                assert_eq!(
+                    find_run(&p, text.as_bytes()),
+                    find_run_reference(&p, text.as_bytes()),
+                    "min_words {min_words}: {text:?}"
+                );
+            }
         }
     }
 
