@@ -11,7 +11,9 @@ use anyhow::Context;
 use leakaudit_scanner::exposure::{self, ArchiveKind, Org};
 use leakaudit_scanner::scan::{input_size_hint, Event, ScanOptions, ScanStats, Scanner};
 use leakaudit_scanner::{Format, Message, Problem, ProblemLevel};
-use std::collections::HashSet;
+// foldhash (randomly seeded per run), not SipHash: this set takes every exposed address on
+// the serial emit path, where SipHash was ~2.5% of the scan's CPU time.
+use foldhash::HashSet;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -193,6 +195,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             tally.errors_hidden, tally.warnings_hidden
         );
     }
+    // The process exits right after this: freeing every distinct address one by one was
+    // ~60 ms of serial time at the end of a 1 GB scan, for nothing.
+    std::mem::forget(tally.addresses);
     Ok(if stats.had_errors() {
         EXIT_ERROR
     } else if tally.exposing > 0 {

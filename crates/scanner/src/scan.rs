@@ -12,9 +12,10 @@
 //!  calling thread, so output order is deterministic whatever the thread count.
 //! ```
 //!
-//! Memory is bounded: at most `channel_depth + 2` blocks are alive at once (one being read,
-//! those queued, one being processed), plus a chunk of small files (at most `block_bytes` plus
-//! one file). Nothing is memory-mapped and no file is read whole unless it is small.
+//! Memory is bounded: at most `2 * channel_depth + 2` blocks are alive at once (one being
+//! read, `channel_depth` queued, up to `channel_depth + 1` being parsed by the pool while the
+//! calling thread emits finished ones in order), plus a chunk of small files (at most
+//! `block_bytes` plus one file). Nothing is memory-mapped and no file is read whole unless it is small.
 
 use crate::headers;
 use crate::model::{Format, Location, Message, Problem, ProblemKind, ProblemLevel};
@@ -257,6 +258,15 @@ impl Scanner {
         match &self.pool {
             Some(p) => p.install(f),
             None => f(),
+        }
+    }
+
+    /// Runs `op` on the calling thread; tasks it spawns run on the pool (ours or rayon's
+    /// global one) and are all finished when this returns.
+    fn in_place_scope<'s, R>(&self, op: impl FnOnce(&rayon::Scope<'s>) -> R) -> R {
+        match &self.pool {
+            Some(p) => p.in_place_scope(op),
+            None => rayon::in_place_scope(op),
         }
     }
 
@@ -566,36 +576,92 @@ impl Scanner {
                             }
                         }
                     });
-                    for ev in rx {
-                        match ev {
-                            SplitEvent::Block(block) => {
-                                let outs = self.process_block(&block, &path, process);
-                                em.stats.bytes += block.data.len() as u64;
-                                em.outs(outs);
-                                em.progress();
-                                let _ = recycle_tx.send(block.data);
+                    // Each block is parsed as a pool task, up to `window` blocks at once,
+                    // while this thread emits finished ones in order: no barrier per block,
+                    // so the workers never wait for the (serial) emit or for each other.
+                    let window = self.opts.channel_depth.max(1) as u64 + 1;
+                    type Done<T> = (u64, std::thread::Result<Vec<Out<T>>>, u64);
+                    let (done_tx, done_rx) = mpsc::channel::<Done<T>>();
+                    let mut ready: BTreeMap<u64, (Vec<Out<T>>, u64)> = BTreeMap::new();
+                    let mut sent = 0u64;
+                    let mut emitted = 0u64;
+                    // Waits for the next block in order and emits it.
+                    let mut emit_next = |em: &mut Emitter<T, E>, emitted: &mut u64| loop {
+                        if let Some((outs, bytes)) = ready.remove(emitted) {
+                            em.stats.bytes += bytes;
+                            em.outs(outs);
+                            em.progress();
+                            *emitted += 1;
+                            return;
+                        }
+                        match done_rx.recv() {
+                            Ok((seq, Ok(outs), bytes)) => {
+                                ready.insert(seq, (outs, bytes));
                             }
-                            SplitEvent::TooLarge {
-                                offset,
-                                index,
-                                bytes,
-                            } => {
-                                em.stats.bytes += bytes;
-                                em.problem(problem(
-                                    Location::in_mbox(path.clone(), offset, index),
-                                    ProblemLevel::Error,
-                                    ProblemKind::Malformed,
-                                    format!(
-                                        "message of {bytes} bytes is larger than the limit of {} bytes; skipped",
-                                        self.opts.max_message_bytes
-                                    ),
-                                ));
-                            }
-                            SplitEvent::ReadError { offset, error } => {
-                                em.problem(stream_error(path.clone(), offset, compression, error))
+                            Ok((_, Err(panic), _)) => std::panic::resume_unwind(panic),
+                            // Unreachable: this thread holds a sender.
+                            Err(_) => return,
+                        }
+                    };
+                    self.in_place_scope(|sc| {
+                        for ev in rx {
+                            match ev {
+                                SplitEvent::Block(block) => {
+                                    while sent - emitted >= window {
+                                        emit_next(em, &mut emitted);
+                                    }
+                                    let seq = sent;
+                                    sent += 1;
+                                    let done_tx = done_tx.clone();
+                                    let recycle_tx = recycle_tx.clone();
+                                    let path = &path;
+                                    sc.spawn(move |_| {
+                                        let outs = std::panic::catch_unwind(
+                                            std::panic::AssertUnwindSafe(|| {
+                                                self.process_block(&block, path, process)
+                                            }),
+                                        );
+                                        let bytes = block.data.len() as u64;
+                                        let _ = recycle_tx.send(block.data);
+                                        let _ = done_tx.send((seq, outs, bytes));
+                                    });
+                                }
+                                SplitEvent::TooLarge {
+                                    offset,
+                                    index,
+                                    bytes,
+                                } => {
+                                    while emitted < sent {
+                                        emit_next(em, &mut emitted);
+                                    }
+                                    em.stats.bytes += bytes;
+                                    em.problem(problem(
+                                        Location::in_mbox(path.clone(), offset, index),
+                                        ProblemLevel::Error,
+                                        ProblemKind::Malformed,
+                                        format!(
+                                            "message of {bytes} bytes is larger than the limit of {} bytes; skipped",
+                                            self.opts.max_message_bytes
+                                        ),
+                                    ));
+                                }
+                                SplitEvent::ReadError { offset, error } => {
+                                    while emitted < sent {
+                                        emit_next(em, &mut emitted);
+                                    }
+                                    em.problem(stream_error(
+                                        path.clone(),
+                                        offset,
+                                        compression,
+                                        error,
+                                    ))
+                                }
                             }
                         }
-                    }
+                        while emitted < sent {
+                            emit_next(em, &mut emitted);
+                        }
+                    });
                 });
                 if let Some(e) = read_error {
                     em.problem(stream_error(path, head_len, compression, e));

@@ -582,3 +582,54 @@ fn spamassassin_corpus_is_read_without_panic_and_fully_accounted_for() {
     assert!(run.messages.len() + (run.stats.malformed + run.stats.not_mail) as usize >= files);
     assert!(run.messages.len() > 3000, "{}", run.messages.len());
 }
+
+/// Regression guard for the overlapped pipeline (several blocks in flight, emitted in order):
+/// an over-size message between blocks is reported exactly where it stands in the archive,
+/// after every message before it and before every message after it, whatever the threads.
+#[test]
+fn oversize_message_between_blocks_is_reported_in_archive_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = synthetic(120);
+    let big_at = data.len() as u64;
+    data.extend_from_slice(
+        b"From big@shop.example Mon Jan  1 00:00:00 2024\nFrom: big@shop.example\n\
+          To: a@one.example, b@two.example\nSubject: big\nMessage-ID: <big@shop.example>\n\n",
+    );
+    for _ in 0..400 {
+        data.extend_from_slice(&[b'x'; 99]);
+        data.push(b'\n');
+    }
+    data.push(b'\n');
+    data.extend_from_slice(&synthetic(120));
+    let p = dir.path().join("big.mbox");
+    std::fs::write(&p, &data).unwrap();
+    let input = [p.to_string_lossy().into_owned()];
+    for threads in [Some(1), Some(2), None] {
+        let run = scan_with(
+            &input,
+            ScanOptions {
+                threads,
+                max_message_bytes: 8192,
+                ..streaming(2048)
+            },
+        );
+        assert_eq!(run.messages.len(), 240, "threads {threads:?}");
+        assert_eq!(run.problems.len(), 1, "{:?}", run.problems);
+        assert_eq!(run.problems[0].location.offset, Some(big_at));
+        let p_pos = run.order.iter().position(|o| o.starts_with("P ")).unwrap();
+        assert_eq!(
+            p_pos, 120,
+            "problem emitted out of order with threads {threads:?}"
+        );
+        let offsets: Vec<u64> = run
+            .messages
+            .iter()
+            .map(|m| m.location.offset.unwrap())
+            .collect();
+        assert!(
+            offsets.windows(2).all(|w| w[0] < w[1]),
+            "messages out of order"
+        );
+        assert!(offsets[119] < big_at && offsets[120] > big_at);
+    }
+}
