@@ -7,7 +7,7 @@ use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
 use leakaudit_remediation::affected::{self, AffectedAccumulator, AffectedFormat};
 use leakaudit_remediation::{MatchMode, SqliteStore};
-use leakaudit_scanner::scan::{input_size_hint, Event, ScanOptions, ScanStats, Scanner};
+use leakaudit_scanner::scan::{Event, ScanOptions, ScanStats, Scanner};
 use leakaudit_scanner::{Message, ProblemLevel};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -97,12 +97,7 @@ pub fn collect(src: &Source) -> anyhow::Result<Collected> {
         )?;
         let engine = crate::config::load_engine(&cfg, org, None, None)?;
         let scanner = Scanner::new(ScanOptions::default());
-        let total = if src.quiet {
-            None
-        } else {
-            input_size_hint(&src.paths)
-        };
-        let progress = Progress::bytes("scan", total, src.quiet);
+        let progress = Progress::for_inputs("scan", &src.paths, src.quiet);
         let process = |m: &Message<'_>| engine.evaluate(m).findings;
         let s = scanner.scan(&src.paths, process, |ev| match ev {
             Event::Message { item, .. } => {

@@ -14,7 +14,7 @@ use anyhow::Context;
 use leakaudit_policy::baseline::Baseline;
 use leakaudit_policy::report::{self, MessageReport, Summary};
 use leakaudit_policy::{junit, sarif, Finding, RulesMode, Severity};
-use leakaudit_scanner::scan::{input_size_hint, Event, ScanOptions, Scanner};
+use leakaudit_scanner::scan::{Event, ScanOptions, Scanner};
 use leakaudit_scanner::{Format, Message, ProblemLevel};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -96,12 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         threads: args.threads,
         ..ScanOptions::default()
     });
-    let total = if args.quiet {
-        None
-    } else {
-        input_size_hint(&args.paths)
-    };
-    let progress = Progress::bytes("check", total, args.quiet);
+    let progress = Progress::for_inputs("check", &args.paths, args.quiet);
     let keep_clean = args.format == OutputFormat::Junit;
     let mut reports: Vec<MessageReport> = Vec::new();
     let mut errors = 0usize;

@@ -22,7 +22,7 @@ use leakaudit_report::{
     AffectedUser, CampaignOptions, IncidentData, MessageRecord, PlanTotals, ReportOptions,
     ScanTotals,
 };
-use leakaudit_scanner::scan::{input_size_hint, Event, ScanOptions, Scanner};
+use leakaudit_scanner::scan::{Event, ScanOptions, Scanner};
 use leakaudit_scanner::{Format, Message, ProblemLevel};
 use std::io::{IsTerminal, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -246,12 +246,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         threads: args.threads,
         ..ScanOptions::default()
     });
-    let total = if args.quiet {
-        None
-    } else {
-        input_size_hint(&args.archives)
-    };
-    let progress = Progress::bytes("scan", total, args.quiet);
+    let progress = Progress::for_inputs("scan", &args.archives, args.quiet);
     let mut acc = AffectedAccumulator::new();
     let mut records: Vec<MessageRecord> = Vec::new();
     let mut dates: Vec<i64> = Vec::new();

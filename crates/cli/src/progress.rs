@@ -14,6 +14,17 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// A bar for scanning `inputs`: sized from the files on disk, nothing at all when quiet
+    /// (so a quiet run does not even stat the inputs).
+    pub fn for_inputs(stage: &str, inputs: &[String], quiet: bool) -> Progress {
+        let total = if quiet {
+            None
+        } else {
+            leakaudit_scanner::scan::input_size_hint(inputs)
+        };
+        Progress::bytes(stage, total, quiet)
+    }
+
     /// A bar for reading `total` bytes (unknown: a spinner), labelled `stage`.
     pub fn bytes(stage: &str, total: Option<u64>, quiet: bool) -> Progress {
         if quiet || !std::io::stderr().is_terminal() {

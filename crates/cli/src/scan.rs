@@ -9,7 +9,7 @@ use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
 use leakaudit_scanner::exposure::{self, ArchiveKind, Org};
-use leakaudit_scanner::scan::{input_size_hint, Event, ScanOptions, ScanStats, Scanner};
+use leakaudit_scanner::scan::{Event, ScanOptions, ScanStats, Scanner};
 use leakaudit_scanner::{Format, Message, Problem, ProblemLevel};
 // foldhash (randomly seeded per run), not SipHash: this set takes every exposed address on
 // the serial emit path, where SipHash was ~2.5% of the scan's CPU time.
@@ -163,12 +163,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     let scanner = Scanner::new(opts);
     let started = Instant::now();
-    let total = if args.quiet {
-        None
-    } else {
-        input_size_hint(&args.paths)
-    };
-    let progress = Progress::bytes("scan", total, args.quiet);
+    let progress = Progress::for_inputs("scan", &args.paths, args.quiet);
     let output = match args.output.as_deref() {
         Some(p) if p == Path::new("-") => None,
         other => other,
