@@ -10,7 +10,10 @@ pub mod headers;
 pub mod io;
 pub mod model;
 pub mod read;
+pub mod record;
 pub mod scan;
+pub mod time;
 
 pub use exposure::{ArchiveKind, ExposedAddress, Exposure, Org};
 pub use model::*;
+pub use record::{ExposureRecord, RECORD_VERSION};

@@ -196,6 +196,55 @@ pub struct Envelope {
     pub header_len: usize,
     /// Non-fatal oddities (undecodable words, addresses without a domain, over-long lines).
     pub warnings: Vec<String>,
+    /// Other header facts the triage reads (threading, transit traces, bulk markers).
+    #[serde(default)]
+    pub facts: HeaderFacts,
+}
+
+/// Header facts besides the recipients, parsed with the envelope: presence and short values
+/// only (values are unfolded, trimmed and bounded to a few hundred bytes). The scanner records
+/// facts; deciding what they mean (reply, bulk mail, transmitted copy) is the policy's job.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderFacts {
+    /// In-Reply-To, first message id, without angle brackets.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub in_reply_to: Option<String>,
+    /// Number of message ids in References.
+    #[serde(default)]
+    pub references: u32,
+    /// Number of Received header fields (each a hop through an MTA).
+    #[serde(default)]
+    pub received: u32,
+    /// Delivered-To present (a delivery agent stored this copy).
+    #[serde(default)]
+    pub delivered_to: bool,
+    /// X-Original-To present.
+    #[serde(default)]
+    pub x_original_to: bool,
+    /// Return-Path present (added at final delivery).
+    #[serde(default)]
+    pub return_path: bool,
+    /// Precedence value, lowercased (`bulk`, `list`, `junk`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub precedence: Option<String>,
+    /// List-Id value.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub list_id: Option<String>,
+    /// List-Unsubscribe present.
+    #[serde(default)]
+    pub list_unsubscribe: bool,
+    /// Auto-Submitted value, lowercased (`auto-generated`...; `no` is kept as is).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub auto_submitted: Option<String>,
+    /// X-Mailer or User-Agent value.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mailer: Option<String>,
+    /// Content-Language value (language variants of one campaign).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub content_language: Option<String>,
+    /// Reply-To addresses (canonical).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reply_to: Vec<Address>,
 }
 
 impl Envelope {
