@@ -1,7 +1,7 @@
 //! `leakaudit affected` through the binary: from an archive and from saved findings, account
 //! matching, CSV and JSON, pseudonymisation, 0600 output. Fixtures: `fixtures/remediation/`.
 
-use crate::util::{fixture, leakaudit};
+use crate::util::{fixture, leakaudit, run};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -12,10 +12,6 @@ fn rem(rel: &str) -> String {
         .join(rel)
         .to_string_lossy()
         .into_owned()
-}
-
-fn run(args: &[&str]) -> Output {
-    leakaudit().args(args).output().unwrap()
 }
 
 fn ok(o: &Output) {

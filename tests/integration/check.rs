@@ -2,7 +2,7 @@
 //! configuration file, fingerprints that survive reformatting, and snapshots of the human and
 //! SARIF reports on `fixtures/check/`.
 
-use crate::util::{fixture, leakaudit, repo_root};
+use crate::util::{fixture, leakaudit, repo_root, stderr, stdout};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -25,13 +25,6 @@ fn check_in(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn json_findings(o: &Output) -> Vec<Value> {

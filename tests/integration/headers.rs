@@ -3,8 +3,7 @@
 //! their fields, audience) and the exit code. The library-level checks of the same fixtures
 //! are in `crates/scanner/tests/header_forms.rs`.
 
-use crate::util::{fixture, leakaudit};
-use serde_json::Value;
+use crate::util::{fixture, json_lines, leakaudit, stderr};
 use std::process::Output;
 
 fn scan(name: &str, extra: &[&str]) -> Output {
@@ -18,22 +17,11 @@ fn scan(name: &str, extra: &[&str]) -> Output {
         .unwrap()
 }
 
-fn records(o: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-        .collect()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 /// (address, fields joined with '+', audience, in_group) of the one record `name` produces.
 fn exposed(name: &str, extra: &[&str]) -> Vec<(String, String, u64, bool)> {
     let o = scan(name, extra);
     assert_eq!(o.status.code(), Some(1), "{name}: {}", stderr(&o));
-    let recs = records(&o);
+    let recs = json_lines(&o.stdout);
     assert_eq!(recs.len(), 1, "{name}: {recs:?}");
     recs[0]["exposed"]
         .as_array()
@@ -73,7 +61,7 @@ fn folded_headers_lf_and_crlf() {
     assert_eq!(exposed("folded-lf.eml", &[]), want);
     assert_eq!(exposed("folded-crlf.eml", &[]), want);
     let o = scan("folded-crlf.eml", &[]);
-    let r = &records(&o)[0];
+    let r = &json_lines(&o.stdout)[0];
     assert_eq!(r["message_id"], "folded-crlf@shop.example");
     assert_eq!(r["subject"], "Your order has shipped");
     assert_eq!(r["from"], "support@shop.example");
@@ -96,7 +84,7 @@ fn encoded_word_names_and_subject() {
         exposed("encoded-word-name.eml", &[]),
         all(&["asa@gmail.com", "francois@free.fr"], "To", 1)
     );
-    let r = &records(&scan("encoded-word-name.eml", &[]))[0];
+    let r = &json_lines(&scan("encoded-word-name.eml", &[]).stdout)[0];
     assert_eq!(r["subject"], "Ihre Bestellung – versandt");
 }
 
@@ -320,7 +308,7 @@ fn malformed_message_inside_an_mbox_is_reported_and_the_rest_scanned() {
         err.contains("mixed.mbox@57: error[Malformed]: no header block: the first line is not a header field"),
         "{err}"
     );
-    let recs = records(&o);
+    let recs = json_lines(&o.stdout);
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0]["exposed"][1]["address"], "z@yahoo.com");
 }
@@ -337,7 +325,7 @@ fn whole_fixture_folder_is_scanned_and_bad_files_do_not_stop_it() {
     // The malformed fixtures are detected as not mail (warnings); the rest exposes: exit 1.
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("not mail: 3"), "{}", stderr(&o));
-    let recs = records(&o);
+    let recs = json_lines(&o.stdout);
     // Every fixture that exposes someone produced its record despite the malformed ones.
     let exposing = [
         "folded-lf",
@@ -386,7 +374,7 @@ fn twenty_thousand_address_header_through_the_binary() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let recs = records(&o);
+    let recs = json_lines(&o.stdout);
     let exposed = recs[0]["exposed"].as_array().unwrap();
     assert_eq!(exposed.len(), 20_000);
     assert!(exposed.iter().all(|e| e["audience"] == 19_999));

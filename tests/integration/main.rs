@@ -6,6 +6,7 @@ mod affected;
 mod check;
 mod headers;
 mod incident;
+mod options;
 mod remediate;
 mod rules;
 mod scan;

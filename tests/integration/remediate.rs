@@ -4,7 +4,7 @@
 //! notified user, a verifying audit log; tampering with the plan, the log or the outbox is
 //! refused. Fixtures: `fixtures/remediation/` (see its README).
 
-use crate::util::{fixture, leakaudit};
+use crate::util::{fixture, leakaudit, run};
 use leakaudit_remediation::store::AccountStore;
 use leakaudit_remediation::{audit, outbox, token, SqliteStore};
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,10 +20,6 @@ fn rem(rel: &str) -> String {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-fn run(args: &[&str]) -> Output {
-    leakaudit().args(args).output().unwrap()
 }
 
 fn text(o: &Output) -> String {

@@ -1,6 +1,6 @@
 //! `leakaudit rules validate|test|list` through the binary.
 
-use crate::util::{leakaudit, repo_root};
+use crate::util::{leakaudit, repo_root, stdout};
 use std::process::Output;
 
 fn rules(args: &[&str]) -> Output {
@@ -10,10 +10,6 @@ fn rules(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]

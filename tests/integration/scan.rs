@@ -1,7 +1,7 @@
 //! `leakaudit scan` through the binary: exit codes, JSON Lines content, stdin, compressed
 //! input, unreadable inputs and the real corpus. Fixtures: `fixtures/readers/` (see its README).
 
-use crate::util::{fixture, leakaudit, shared};
+use crate::util::{fixture, json_lines, leakaudit, shared, stderr};
 use serde_json::Value;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -29,17 +29,6 @@ fn run_stdin(args: &[&str], input: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn records(out: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
-        .collect()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
 fn exposed_addresses(r: &Value) -> Vec<String> {
     r["exposed"]
         .as_array()
@@ -64,7 +53,7 @@ fn exposing_messages_exit_1_with_one_record_each() {
     let path = readers("mboxo.mbox");
     let o = run(&[&path]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let recs = records(&o.stdout);
+    let recs = json_lines(&o.stdout);
     assert_eq!(recs.len(), 2);
     let r = &recs[0];
     assert_eq!(r["location"]["path"], path.as_str());
@@ -97,7 +86,7 @@ fn exposing_messages_exit_1_with_one_record_each() {
 #[test]
 fn archive_kind_sent_does_not_count_the_bcc_header_as_a_leak() {
     let o = run(&[&readers("mboxo.mbox"), "--archive-kind", "sent"]);
-    let recs = records(&o.stdout);
+    let recs = json_lines(&o.stdout);
     let third = recs
         .iter()
         .find(|r| r["location"]["index"] == 3)
@@ -119,7 +108,7 @@ fn internal_domain_option() {
 fn malformed_message_exits_2_after_scanning_the_rest() {
     let o = run(&[&readers("malformed.mbox")]);
     assert_eq!(o.status.code(), Some(2));
-    let recs = records(&o.stdout);
+    let recs = json_lines(&o.stdout);
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0]["message_id"], "mf3@corp.example");
     let err = stderr(&o);
@@ -136,7 +125,7 @@ fn unreadable_input_is_reported_and_the_rest_scanned() {
     let missing = dir.path().join("missing.mbox");
     let o = run(&[missing.to_str().unwrap(), &readers("mboxo.mbox")]);
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(records(&o.stdout).len(), 2);
+    assert_eq!(json_lines(&o.stdout).len(), 2);
     let err = stderr(&o);
     assert!(err.contains("missing.mbox: error[Unreadable]"), "{err}");
     assert!(err.contains("unreadable: 1"), "{err}");
@@ -147,7 +136,7 @@ fn stdin_plain_and_compressed() {
     let data = std::fs::read(readers("mboxo.mbox")).unwrap();
     let o = run_stdin(&["-"], &data);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let recs = records(&o.stdout);
+    let recs = json_lines(&o.stdout);
     assert_eq!(recs.len(), 2);
     assert_eq!(recs[0]["location"]["path"], "-");
     assert_eq!(recs[0]["location"]["index"], 2);
@@ -156,7 +145,7 @@ fn stdin_plain_and_compressed() {
     gz.write_all(&data).unwrap();
     let o = run_stdin(&["-", "--quiet"], &gz.finish().unwrap());
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert_eq!(records(&o.stdout), recs);
+    assert_eq!(json_lines(&o.stdout), recs);
     assert!(o.stderr.is_empty(), "--quiet prints no summary");
 }
 
@@ -168,7 +157,7 @@ fn compressed_files_are_recognised_by_content() {
     std::fs::write(&p, zstd::stream::encode_all(&data[..], 3).unwrap()).unwrap();
     let o = run(&[p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert_eq!(records(&o.stdout).len(), 2);
+    assert_eq!(json_lines(&o.stdout).len(), 2);
     // Cut in half: the truncation is an error, what was read is still reported.
     let packed = std::fs::read(&p).unwrap();
     std::fs::write(&p, &packed[..packed.len() * 2 / 3]).unwrap();
@@ -197,7 +186,7 @@ fn output_file_is_0600_jsonl_and_problems_file_lists_all() {
     assert!(o.stdout.is_empty());
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let recs = records(&std::fs::read(&out).unwrap());
+    let recs = json_lines(&std::fs::read(&out).unwrap());
     assert!(recs.len() >= 7, "{}", recs.len());
     // Deterministic archive order: paths never go backwards.
     let paths: Vec<&str> = recs
@@ -207,7 +196,7 @@ fn output_file_is_0600_jsonl_and_problems_file_lists_all() {
     let mut sorted = paths.clone();
     sorted.sort();
     assert_eq!(paths, sorted);
-    let probs = records(&std::fs::read(&problems).unwrap());
+    let probs = json_lines(&std::fs::read(&problems).unwrap());
     let kinds: Vec<&str> = probs.iter().map(|p| p["kind"].as_str().unwrap()).collect();
     for k in ["not-mail", "malformed", "truncated"] {
         assert!(kinds.contains(&k), "{kinds:?}");
@@ -233,7 +222,7 @@ fn format_override_reads_an_mbox_as_one_message() {
 fn maildir_and_threads_option() {
     let o = run(&[&readers("maildir"), "--threads", "1"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let recs = records(&o.stdout);
+    let recs = json_lines(&o.stdout);
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0]["format"], "maildir");
     assert!(recs[0]["location"]["offset"].is_null());
@@ -263,7 +252,7 @@ fn spamassassin_corpus_through_the_binary() {
     let err = stderr(&o);
     assert!(err.contains(&format!("scanned {files} files")), "{err}");
     let read: u64 = line_number(&err, "messages read: ");
-    let probs = records(&std::fs::read(&problems).unwrap());
+    let probs = json_lines(&std::fs::read(&problems).unwrap());
     let file_level = probs
         .iter()
         .filter(|p| {

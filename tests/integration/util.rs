@@ -28,3 +28,26 @@ pub fn leakaudit() -> Command {
     cmd.env_remove("RUST_LOG");
     cmd
 }
+
+/// Runs `leakaudit ARGS...` to completion.
+pub fn run(args: &[&str]) -> std::process::Output {
+    leakaudit().args(args).output().unwrap()
+}
+
+/// Standard output as text.
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every line of `out` parsed as JSON (JSON Lines output).
+pub fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+        .collect()
+}

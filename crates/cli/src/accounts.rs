@@ -10,6 +10,7 @@ pub enum Command {
     /// failed_logins_since_incident, or failed_logins + failed_logins_since). All rows or
     /// none: any bad row is reported by line and nothing is imported.
     Import {
+        /// The accounts export (CSV with a header row).
         #[arg(value_name = "ACCOUNTS.csv")]
         csv: PathBuf,
         /// The store file (created with its schema on first use).
@@ -18,6 +19,7 @@ pub enum Command {
     },
     /// Print the store's identity and size.
     Info {
+        /// The store file.
         #[arg(long, value_name = "FILE")]
         db: PathBuf,
     },

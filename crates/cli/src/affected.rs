@@ -2,15 +2,18 @@
 //! here) and/or saved findings (`check --format jsonl`), optionally matched to accounts and
 //! pseudonymised. Output files are written atomically with mode 0600.
 
+use crate::args::{MatchArgs, OrgArgs, ReadArgs, RulesArgs, UiArgs};
+use crate::config::RunConfig;
+use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
 use leakaudit_remediation::affected::{self, AffectedAccumulator, AffectedFormat};
-use leakaudit_remediation::{MatchMode, SqliteStore};
-use leakaudit_scanner::scan::{Event, ScanOptions, ScanStats, Scanner};
-use leakaudit_scanner::{Message, ProblemLevel};
+use leakaudit_remediation::SqliteStore;
+use leakaudit_scanner::scan::{Event, ScanStats};
+use leakaudit_scanner::Message;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum OutFormat {
@@ -27,18 +30,14 @@ pub struct Source {
     /// Saved findings (JSON Lines of `check --format jsonl`, or `scan` records); repeatable.
     #[arg(long, value_name = "FILE.jsonl")]
     pub findings: Vec<PathBuf>,
-    /// Organisation settings (default: ./leakaudit.toml when present).
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Override the archive kind of the config.
-    #[arg(long, value_enum)]
-    pub archive_kind: Option<crate::scan::ArchiveKindArg>,
-    /// A domain of the organisation (repeatable), besides the config's.
-    #[arg(long = "internal-domain", value_name = "DOMAIN")]
-    pub internal_domains: Vec<String>,
-    /// No progress bar.
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub org: OrgArgs,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    #[command(flatten)]
+    pub ui: UiArgs,
 }
 
 #[derive(clap::Args)]
@@ -48,9 +47,9 @@ pub struct Args {
     /// Account store (SQLite file) to match addresses to account ids.
     #[arg(long, value_name = "DB")]
     pub accounts: Option<PathBuf>,
-    /// Match Gmail addresses folded (dots and +tags ignored, googlemail.com = gmail.com).
-    #[arg(long)]
-    pub fold_provider_addresses: bool,
+    #[command(flatten)]
+    pub matching: MatchArgs,
+    /// Output format.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: OutFormat,
     /// Output file (mode 0600, written atomically); standard output when absent or `-`.
@@ -90,14 +89,11 @@ pub fn collect(src: &Source) -> anyhow::Result<Collected> {
     let mut errors = 0;
     let mut stats = None;
     if !src.paths.is_empty() {
-        let (cfg, org) = crate::config::load_org(
-            src.config.as_deref(),
-            &src.internal_domains,
-            src.archive_kind.map(Into::into),
-        )?;
-        let engine = crate::config::load_engine(&cfg, org, None, None)?;
-        let scanner = Scanner::new(ScanOptions::default());
-        let progress = Progress::for_inputs("scan", &src.paths, src.quiet);
+        let run = RunConfig::resolve(&src.org, &src.rules, &src.read)?;
+        let engine = run.engine()?;
+        let scanner = run.scanner();
+        let progress = Progress::for_inputs("scan", &src.paths, src.ui.quiet);
+        let mut problems = Problems::new(src.ui.problems.as_deref(), src.ui.quiet, &progress)?;
         let process = |m: &Message<'_>| engine.evaluate(m).findings;
         let s = scanner.scan(&src.paths, process, |ev| match ev {
             Event::Message { item, .. } => {
@@ -105,15 +101,12 @@ pub fn collect(src: &Source) -> anyhow::Result<Collected> {
                     acc.add(f);
                 }
             }
-            Event::Problem(p) => {
-                if p.level == ProblemLevel::Error {
-                    errors += 1;
-                    progress.println(&format!("{p}"));
-                }
-            }
+            Event::Problem(p) => problems.report(&p),
             Event::Progress { bytes, messages } => progress.update(bytes, messages),
         });
         progress.finish();
+        errors = problems.errors;
+        problems.finish()?;
         stats = Some(s);
     }
     Ok(Collected { acc, stats, errors })
@@ -153,12 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut rows = collected.acc.rows();
     if let Some(db) = &args.accounts {
         let store = SqliteStore::open(db)?;
-        let mode = if args.fold_provider_addresses {
-            MatchMode::ProviderFolding
-        } else {
-            MatchMode::Canonical
-        };
-        affected::match_accounts(&mut rows, &store, mode)?;
+        affected::match_accounts(&mut rows, &store, args.matching.mode())?;
     }
     if let Some(k) = &key {
         affected::pseudonymise(&mut rows, k);
@@ -167,11 +155,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         OutFormat::Csv => AffectedFormat::Csv,
         OutFormat::Json => AffectedFormat::Json,
     };
-    match args.output.as_deref() {
-        Some(p) if p != Path::new("-") => {
+    match crate::config::file_or_stdout(args.output.as_deref()) {
+        Some(p) => {
             affected::write_file(p, &rows, format, key.is_some())?;
         }
-        _ => {
+        None => {
             let stdout = std::io::stdout();
             let mut w = std::io::BufWriter::new(stdout.lock());
             match format {
@@ -181,7 +169,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             w.flush()?;
         }
     }
-    if !args.source.quiet {
+    if !args.source.ui.quiet {
         let matched = rows.iter().filter(|r| !r.account_ids.is_empty()).count();
         let mut line = format!("{} exposed address(es)", rows.len());
         if args.accounts.is_some() {

@@ -1,21 +1,22 @@
 //! `leakaudit check`: the CI gate. Evaluates every rule on archives or rendered fixture mails
 //! and exits 1 when a finding at or above `--fail-on` remains after the baseline, 0 when none
 //! does, 2 on an error (bad rules or config, unreadable input, a message that could not be
-//! audited; outputs are still written for the rest). OWNER: policy helper.
+//! audited; outputs are still written for the rest).
 //!
 //! Default `--fail-on high`: any real exposure of strangers (high) or secret (critical)
 //! fails the build, medium/low/info findings are reported without failing it.
 
-use crate::config::{load_engine, load_org};
+use crate::args::{OrgArgs, ReadArgs, RulesArgs, UiArgs};
+use crate::config::RunConfig;
+use crate::problems::Problems;
 use crate::progress::Progress;
-use crate::scan::{ArchiveKindArg, FormatArg};
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
 use leakaudit_policy::baseline::Baseline;
 use leakaudit_policy::report::{self, MessageReport, Summary};
-use leakaudit_policy::{junit, sarif, Finding, RulesMode, Severity};
-use leakaudit_scanner::scan::{Event, ScanOptions, Scanner};
-use leakaudit_scanner::{Format, Message, ProblemLevel};
+use leakaudit_policy::{junit, sarif, Finding, Severity};
+use leakaudit_scanner::scan::Event;
+use leakaudit_scanner::Message;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -37,15 +38,6 @@ pub struct Args {
     /// config's `fail_on`, else high].
     #[arg(long, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,
-    /// Folder of rule files (replaces or extends the built-in pack, see --rules-mode).
-    #[arg(long, value_name = "DIR")]
-    pub rules: Option<PathBuf>,
-    /// How --rules combines with the built-in pack [default: extend].
-    #[arg(long, value_name = "MODE")]
-    pub rules_mode: Option<RulesMode>,
-    /// Organisation settings [default: ./leakaudit.toml when present].
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Suppress the findings listed in this baseline (by fingerprint).
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
@@ -59,47 +51,28 @@ pub struct Args {
     /// Write the report to FILE (atomically, mode 0600); `-` = standard output.
     #[arg(long, short, value_name = "FILE", default_value = "-")]
     pub output: PathBuf,
-    /// Where the archive comes from: decides whether a Bcc header is itself a leak
-    /// [default: the config's, else transmitted].
-    #[arg(long, value_enum)]
-    pub archive_kind: Option<ArchiveKindArg>,
-    /// A domain of the organisation (repeatable); the From domain is always internal.
-    #[arg(long = "internal-domain", value_name = "DOMAIN")]
-    pub internal_domains: Vec<String>,
-    /// Read every file as this format instead of detecting it from the content.
-    #[arg(long, value_enum)]
-    pub input_format: Option<FormatArg>,
-    /// Worker threads (default: one per core).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
-    /// No progress bar and no summary on stderr; errors are still printed.
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    #[command(flatten)]
+    pub org: OrgArgs,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    #[command(flatten)]
+    pub ui: UiArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
-    let (cfg, org) = load_org(
-        args.config.as_deref(),
-        &args.internal_domains,
-        args.archive_kind.map(Into::into),
-    )?;
-    let engine = load_engine(&cfg, org, args.rules.as_deref(), args.rules_mode)?;
-    let fail_on = args.fail_on.or(cfg.fail_on).unwrap_or(Severity::High);
+    let run = RunConfig::resolve(&args.org, &args.rules, &args.read)?;
+    let engine = run.engine()?;
+    let fail_on = args.fail_on.or(run.cfg.fail_on).unwrap_or(Severity::High);
     // A broken baseline is an error before any work is done.
-    let baseline = match &args.baseline {
-        Some(p) => Some(Baseline::load(p).map_err(|e| anyhow::anyhow!("{e}"))?),
-        None => None,
-    };
+    let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
 
-    let scanner = Scanner::new(ScanOptions {
-        format: args.input_format.map(Format::from),
-        threads: args.threads,
-        ..ScanOptions::default()
-    });
-    let progress = Progress::for_inputs("check", &args.paths, args.quiet);
+    let scanner = run.scanner();
+    let progress = Progress::for_inputs("check", &args.paths, args.ui.quiet);
+    let mut problems = Problems::new(args.ui.problems.as_deref(), args.ui.quiet, &progress)?;
     let keep_clean = args.format == OutputFormat::Junit;
     let mut reports: Vec<MessageReport> = Vec::new();
-    let mut errors = 0usize;
     let process = |msg: &Message<'_>| -> Vec<Finding> { engine.evaluate(msg).findings };
     let on_event = |ev: Event<Vec<Finding>>| match ev {
         Event::Message { location, item, .. } => {
@@ -113,24 +86,19 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 });
             }
         }
-        Event::Problem(p) => {
-            if p.level == ProblemLevel::Error {
-                errors += 1;
-                progress.println(&format!("error: {p}"));
-            } else if !args.quiet {
-                progress.println(&format!("warning: {p}"));
-            }
-        }
+        Event::Problem(p) => problems.report(&p),
         Event::Progress { bytes, messages } => progress.update(bytes, messages),
     };
     let stats = scanner.scan(&args.paths, process, on_event);
     progress.finish();
+    let errors = problems.errors as usize;
+    problems.finish()?;
 
     if let Some(path) = &args.write_baseline {
         let b = Baseline::from_findings(reports.iter().flat_map(|r| &r.findings));
         leakaudit_scanner::io::write_bytes_atomic(path, b.to_json().as_bytes())
             .with_context(|| format!("writing {}", path.display()))?;
-        if !args.quiet {
+        if !args.ui.quiet {
             eprintln!(
                 "wrote {} baseline entr{} to {}",
                 b.findings.len(),
@@ -186,7 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         OutputFormat::Junit => junit::render(&reports, fail_on),
     };
     write_output(&args.output, &rendered)?;
-    if !args.quiet && (args.format != OutputFormat::Human || args.output != Path::new("-")) {
+    if !args.ui.quiet && (args.format != OutputFormat::Human || args.output != Path::new("-")) {
         eprintln!(
             "{} finding{} ({} at or above {}) in {} messages; {} suppressed by the baseline",
             summary.findings,

@@ -1,50 +1,105 @@
-//! Loading `leakaudit.toml` / `--config` into the organisation settings and the rule pack.
-//! OWNER: policy helper. Shared by `check`, `scan`, `affected` and `incident`.
+//! The run configuration: the shared argument groups, `leakaudit.toml` (or `--config FILE`)
+//! and the built-in defaults resolved once into validated settings, from which every command
+//! builds its library objects (organisation, rule engine, scanner).
 //!
 //! Precedence: command-line flags over the config file over the built-in defaults. Without
 //! `--config`, `./leakaudit.toml` is used when it exists.
 
+use crate::args::{OrgArgs, ReadArgs, RulesArgs};
 use anyhow::Context;
-use leakaudit_policy::{OrgConfig, RuleError, RulePack, RulesMode};
-use leakaudit_scanner::{ArchiveKind, Org};
+use leakaudit_policy::{Engine, OrgConfig, RuleError, RulePack};
+use leakaudit_scanner::scan::{ScanOptions, Scanner};
+use leakaudit_scanner::{Format, Org};
 use std::path::{Path, PathBuf};
 
 /// The config file in the working directory.
 pub const DEFAULT_CONFIG: &str = "leakaudit.toml";
 
-/// `--config FILE`, else `./leakaudit.toml` if present, else the defaults.
-pub fn load_config(config: Option<&Path>) -> anyhow::Result<OrgConfig> {
-    let path: Option<PathBuf> = match config {
-        Some(p) => Some(p.to_path_buf()),
-        None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()),
-    };
-    match path {
-        // The error already says file:line:col.
-        Some(p) => OrgConfig::load(&p).map_err(|e| anyhow::anyhow!("{e}")),
-        None => Ok(OrgConfig::default()),
-    }
+/// Settings shared by every command that reads archives or evaluates rules.
+pub struct RunConfig {
+    /// The configuration file with the command-line overrides applied.
+    pub cfg: OrgConfig,
+    /// The organisation built from it.
+    pub org: Org,
+    /// Where the configuration came from, for messages (`None`: built-in defaults).
+    pub config_path: Option<PathBuf>,
+    rules: RulesArgs,
+    read: ReadArgs,
 }
 
-/// The configuration with the command-line overrides applied, and the organisation built
-/// from it. `cli_internal` adds internal domains; `cli_kind` replaces the archive kind.
-pub fn load_org(
-    config: Option<&Path>,
-    cli_internal: &[String],
-    cli_kind: Option<ArchiveKind>,
-) -> anyhow::Result<(OrgConfig, Org)> {
-    let mut cfg = load_config(config)?;
-    for d in cli_internal {
-        anyhow::ensure!(
-            leakaudit_scanner::address::canonical_domain(d).is_some() && !d.contains('@'),
-            "--internal-domain {d:?} is not a valid domain"
-        );
-        cfg.internal_domains.push(d.clone());
+impl RunConfig {
+    /// Loads the configuration and applies the organisation flags; validates them.
+    pub fn resolve(org: &OrgArgs, rules: &RulesArgs, read: &ReadArgs) -> anyhow::Result<Self> {
+        let config_path: Option<PathBuf> = match &org.config {
+            Some(p) => Some(p.clone()),
+            None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()),
+        };
+        let mut cfg = match &config_path {
+            // The error already says file:line:col.
+            Some(p) => OrgConfig::load(p)?,
+            None => OrgConfig::default(),
+        };
+        for d in &org.internal_domains {
+            anyhow::ensure!(
+                leakaudit_scanner::address::canonical_domain(d).is_some() && !d.contains('@'),
+                "--internal-domain {d:?} is not a valid domain"
+            );
+            cfg.internal_domains.push(d.clone());
+        }
+        if let Some(k) = org.archive_kind {
+            cfg.archive_kind = k.into();
+        }
+        if let Some(n) = read.threads {
+            anyhow::ensure!(n >= 1, "--threads must be at least 1");
+        }
+        let org = cfg.org();
+        Ok(RunConfig {
+            cfg,
+            org,
+            config_path,
+            rules: rules.clone(),
+            read: read.clone(),
+        })
     }
-    if let Some(k) = cli_kind {
-        cfg.archive_kind = k;
+
+    /// The rule pack: `--rules DIR` (or the config's `rules_dir`) with `--rules-mode` (or the
+    /// config's), else the built-in pack.
+    pub fn pack(&self) -> anyhow::Result<RulePack> {
+        let dir = self
+            .rules
+            .rules
+            .as_deref()
+            .or(self.cfg.rules_dir.as_deref());
+        let mode = self.rules.rules_mode.unwrap_or(self.cfg.rules_mode);
+        RulePack::resolve(dir, mode).map_err(|errs| {
+            anyhow::anyhow!(
+                "{} error{} in rule files:\n{}",
+                errs.len(),
+                if errs.len() == 1 { "" } else { "s" },
+                format_rule_errors(&errs)
+            )
+        })
     }
-    let org = cfg.org();
-    Ok((cfg, org))
+
+    /// The policy engine (severity overrides must name rules of the pack).
+    pub fn engine(&self) -> anyhow::Result<Engine> {
+        let pack = self.pack()?;
+        Engine::try_new(pack, self.org.clone(), &self.cfg.severity_overrides).with_context(|| {
+            match &self.config_path {
+                Some(p) => format!("in severity_overrides of {}", p.display()),
+                None => "in severity_overrides".to_string(),
+            }
+        })
+    }
+
+    /// The scanner for the read options.
+    pub fn scanner(&self) -> Scanner {
+        Scanner::new(ScanOptions {
+            format: self.read.input_format.map(Format::from),
+            threads: self.read.threads,
+            ..ScanOptions::default()
+        })
+    }
 }
 
 /// Every rule error, one per line (`file:line:col: message`).
@@ -55,33 +110,7 @@ pub fn format_rule_errors(errs: &[RuleError]) -> String {
         .join("\n")
 }
 
-/// The rule pack: `--rules DIR` (or the config's `rules_dir`) with `--rules-mode` (or the
-/// config's), else the built-in pack.
-pub fn load_pack(
-    cfg: &OrgConfig,
-    cli_rules: Option<&Path>,
-    cli_mode: Option<RulesMode>,
-) -> anyhow::Result<RulePack> {
-    let dir = cli_rules.or(cfg.rules_dir.as_deref());
-    let mode = cli_mode.unwrap_or(cfg.rules_mode);
-    RulePack::resolve(dir, mode).map_err(|errs| {
-        anyhow::anyhow!(
-            "{} error{} in rule files:\n{}",
-            errs.len(),
-            if errs.len() == 1 { "" } else { "s" },
-            format_rule_errors(&errs)
-        )
-    })
-}
-
-/// The engine for a configuration (severity overrides must name rules of the pack).
-pub fn load_engine(
-    cfg: &OrgConfig,
-    org: Org,
-    cli_rules: Option<&Path>,
-    cli_mode: Option<RulesMode>,
-) -> anyhow::Result<leakaudit_policy::Engine> {
-    let pack = load_pack(cfg, cli_rules, cli_mode)?;
-    leakaudit_policy::Engine::try_new(pack, org, &cfg.severity_overrides)
-        .context("in severity_overrides of the configuration")
+/// `path` unless it is `-` (standard output).
+pub fn file_or_stdout(path: Option<&Path>) -> Option<&Path> {
+    path.filter(|p| *p != Path::new("-"))
 }

@@ -8,13 +8,16 @@ use std::process::ExitCode;
 
 mod accounts;
 mod affected;
+mod args;
 mod check;
 mod config;
 mod incident;
+mod problems;
 mod progress;
 mod remediate;
 mod rules_cmd;
 mod scan;
+mod term;
 
 // mimalloc: the scan allocates many small strings per message; glibc malloc cost ~15% of CPU.
 #[global_allocator]
@@ -59,7 +62,23 @@ enum Command {
     Incident(incident::Args),
 }
 
+/// Says once on stderr that an old option spelling was used (still accepted for one release).
+pub fn deprecated(old: &str, new: &str) {
+    eprintln!(
+        "note: {old} is deprecated, use {new} (the old spelling goes away in the next release)"
+    );
+}
+
+/// Old spellings that clap accepts as hidden aliases: (old, new).
+const DEPRECATED_ALIASES: &[(&str, &str)] = &[("--fold-provider-addresses", "--provider-folding")];
+
 fn main() -> ExitCode {
+    for arg in std::env::args().skip(1) {
+        let name = arg.split('=').next().unwrap_or_default();
+        if let Some((old, new)) = DEPRECATED_ALIASES.iter().find(|(old, _)| *old == name) {
+            deprecated(old, new);
+        }
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(a) => scan::run(a),
@@ -76,5 +95,135 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::from(EXIT_ERROR)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+    use std::collections::BTreeMap;
+
+    /// Every leaf subcommand with its path (`remediate apply`).
+    fn leaves(cmd: &clap::Command, prefix: &str, out: &mut Vec<(String, clap::Command)>) {
+        let name = format!("{prefix}{}", cmd.get_name());
+        for sub in cmd.get_subcommands() {
+            leaves(sub, &format!("{name} "), out);
+        }
+        if cmd.get_subcommands().next().is_none() {
+            out.push((name, cmd.clone()));
+        }
+    }
+
+    fn longs(cmd: &clap::Command) -> Vec<&str> {
+        cmd.get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_long())
+            .collect()
+    }
+
+    #[test]
+    fn clap_tree_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_scanning_command_takes_the_shared_groups() {
+        let mut all = Vec::new();
+        leaves(&Cli::command(), "", &mut all);
+        let by_name: BTreeMap<_, _> = all.into_iter().collect();
+        let reading = ["input-format", "threads", "quiet", "problems"];
+        let org = ["config", "internal-domain", "archive-kind"];
+        let rules = ["rules", "rules-mode"];
+        for cmd in [
+            "leakaudit scan",
+            "leakaudit check",
+            "leakaudit affected",
+            "leakaudit incident",
+            "leakaudit remediate plan",
+        ] {
+            let have = longs(&by_name[cmd]);
+            for flag in reading.iter().chain(&org) {
+                assert!(have.contains(flag), "{cmd} lacks --{flag}");
+            }
+        }
+        for cmd in [
+            "leakaudit check",
+            "leakaudit affected",
+            "leakaudit incident",
+            "leakaudit remediate plan",
+            "leakaudit remediate apply",
+            "leakaudit remediate release",
+        ] {
+            let have = longs(&by_name[cmd]);
+            for flag in rules.iter().chain(&org) {
+                assert!(have.contains(flag), "{cmd} lacks --{flag}");
+            }
+        }
+        for cmd in [
+            "leakaudit affected",
+            "leakaudit incident",
+            "leakaudit remediate plan",
+        ] {
+            assert!(
+                longs(&by_name[cmd]).contains(&"provider-folding"),
+                "{cmd} lacks --provider-folding"
+            );
+        }
+    }
+
+    /// One option, one meaning: the same long flag has the same help on every command.
+    #[test]
+    fn a_shared_flag_means_the_same_everywhere() {
+        let mut all = Vec::new();
+        leaves(&Cli::command(), "", &mut all);
+        let mut help: BTreeMap<String, (String, String)> = BTreeMap::new();
+        // `rules test` evaluates fixtures under the built-in defaults unless given a config:
+        // a fixture's verdict must not depend on the working directory.
+        for (name, cmd) in all
+            .iter()
+            .filter(|(n, _)| !n.starts_with("leakaudit rules"))
+        {
+            for a in cmd.get_arguments() {
+                let (Some(long), Some(h)) = (a.get_long(), a.get_help()) else {
+                    continue;
+                };
+                // Output-shaped flags differ on purpose (a report format, a JSONL file...);
+                // `--accounts` also takes a CSV on `incident`, which imports it into DIR.
+                let own = [
+                    "format", "output", "out", "db", "plan", "policy", "accounts", "help",
+                ];
+                if own.contains(&long) {
+                    continue;
+                }
+                let h = h.to_string();
+                match help.get(long) {
+                    Some((first, other)) => {
+                        assert_eq!(&h, first, "--{long} differs between {other} and {name}")
+                    }
+                    None => {
+                        help.insert(long.to_string(), (h, name.clone()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every argument of every subcommand says what it is for in `--help`.
+    #[test]
+    fn every_argument_has_help() {
+        let mut all = Vec::new();
+        leaves(&Cli::command(), "", &mut all);
+        let mut blank = Vec::new();
+        for (name, cmd) in &all {
+            let mut cmd = cmd.clone();
+            cmd.build();
+            for a in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+                if a.get_help().is_none_or(|h| h.to_string().trim().is_empty()) {
+                    blank.push(format!("{name} {}", a.get_id()));
+                }
+            }
+        }
+        assert!(blank.is_empty(), "arguments without help: {blank:#?}");
     }
 }

@@ -1,4 +1,4 @@
-//! Progress bars on stderr (only when it is a terminal). OWNER: readers helper.
+//! Progress bars on stderr (only when it is a terminal).
 //!
 //! A bar is drawn only when stderr is a terminal and `--quiet` is not given, so logs and CI
 //! output never fill with control sequences. Lines printed while a bar is shown go through

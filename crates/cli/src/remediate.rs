@@ -6,16 +6,18 @@
 //! prove that a killed apply resumes without losing or repeating anything.
 
 use crate::affected::{collect, Source};
+use crate::args::{MatchArgs, OrgArgs, RulesArgs};
+use crate::config::RunConfig;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
-use leakaudit_policy::{Engine, RulePack};
+use leakaudit_policy::Engine;
 use leakaudit_remediation::apply::{self, ApplyEvent, ApplyOptions};
 use leakaudit_remediation::outbox::{self, Outbox, ReleaseOutcome, Sender};
 use leakaudit_remediation::{
-    affected, audit, build_plan, read_plan, write_plan, AccountStore, Argon2Settings, MatchMode,
+    affected, audit, build_plan, read_plan, write_plan, AccountStore, Argon2Settings,
     RemediationPolicy, SqliteStore,
 };
-use leakaudit_scanner::{Format, Location, Message, Org};
+use leakaudit_scanner::{Format, Location, Message};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Subcommand)]
@@ -25,12 +27,10 @@ pub enum Command {
     /// Execute a plan exactly once: resets, reviews, notifications; resumable.
     Apply(ApplyArgs),
     /// Check every staged notification and move them to `OUTBOX/released/new` if all pass.
-    Release {
-        #[arg(long, value_name = "DIR")]
-        outbox: PathBuf,
-    },
+    Release(ReleaseArgs),
     /// Progress of plans: planned, done, failed, pending, by action.
     Status {
+        /// The account store the plans were applied to.
         #[arg(long, value_name = "FILE")]
         db: PathBuf,
         /// Only this plan (also counts actions not yet recorded as pending).
@@ -39,8 +39,11 @@ pub enum Command {
     },
     /// Verify the audit log's hash chain (with --db, also that no tail was cut).
     VerifyLog {
+        /// The audit log (JSON Lines) written by `apply`.
         #[arg(value_name = "FILE")]
         log: PathBuf,
+        /// The account store: also check that the log's last entry is the one the store
+        /// recorded (no tail cut).
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
     },
@@ -53,25 +56,41 @@ pub struct PlanArgs {
     pub affected: Option<PathBuf>,
     #[command(flatten)]
     pub source: Source,
+    /// The account store (SQLite file) to plan against.
     #[arg(long, value_name = "FILE")]
     pub db: PathBuf,
+    /// Where to write the plan (JSON, mode 0600).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Remediation policy (default: the shipped rules/remediation.toml).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// Match Gmail addresses folded (dots and +tags ignored, googlemail.com = gmail.com).
-    #[arg(long)]
-    pub fold_provider_addresses: bool,
+    #[command(flatten)]
+    pub matching: MatchArgs,
+}
+
+#[derive(clap::Args)]
+pub struct ReleaseArgs {
+    /// The notification outbox (apply stages messages in DIR/staged, release moves them to
+    /// DIR/released).
+    #[arg(long, value_name = "DIR")]
+    pub outbox: PathBuf,
+    #[command(flatten)]
+    pub org: OrgArgs,
+    #[command(flatten)]
+    pub rules: RulesArgs,
 }
 
 #[derive(clap::Args)]
 pub struct ApplyArgs {
+    /// The plan written by `remediate plan` or `incident`.
     #[arg(long, value_name = "FILE")]
     pub plan: PathBuf,
+    /// The account store the plan was made against.
     #[arg(long, value_name = "FILE")]
     pub db: PathBuf,
-    /// Notification outbox (a Maildir is made under DIR/staged).
+    /// The notification outbox (apply stages messages in DIR/staged, release moves them to
+    /// DIR/released).
     #[arg(long, value_name = "DIR")]
     pub outbox: PathBuf,
     /// Audit log (JSON Lines, hash-chained, appended).
@@ -89,17 +108,30 @@ pub struct ApplyArgs {
     /// argon2id lanes (at least 1).
     #[arg(long, default_value_t = 1)]
     pub argon2_p: u32,
-    /// The reset page; `?selector=...&token=...` is appended.
-    #[arg(long, default_value = "https://example.invalid/account/reset")]
+    /// The password-reset page of the notifications; `?selector=...&token=...` is appended.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "https://example.invalid/account/reset"
+    )]
     pub reset_base_url: String,
-    /// Sender of the notifications (one ASCII address).
-    #[arg(long, default_value = "Security Team <security@example.invalid>")]
+    /// The sender (From) of the notifications: one mailbox, ASCII address.
+    #[arg(
+        long,
+        value_name = "MAILBOX",
+        default_value = "Security Team <security@example.invalid>"
+    )]
     pub from: String,
     /// Accounts hashed in parallel per batch.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
+    /// No progress bar, no summary, no warnings; errors are still printed.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub org: OrgArgs,
+    #[command(flatten)]
+    pub rules: RulesArgs,
 }
 
 /// `24h`, `90m`, `2d`, `3600s` or plain seconds.
@@ -130,7 +162,7 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
     match cmd {
         Command::Plan(a) => plan(a),
         Command::Apply(a) => apply_cmd(a),
-        Command::Release { outbox } => release(&outbox),
+        Command::Release(a) => release(&a),
         Command::Status { db, plan } => status(&db, plan.as_deref()),
         Command::VerifyLog { log, db } => verify_log(&log, db.as_deref()),
     }
@@ -159,12 +191,7 @@ fn plan(a: PlanArgs) -> anyhow::Result<u8> {
         }
     };
     let store = SqliteStore::open(&a.db)?;
-    let mode = if a.fold_provider_addresses {
-        MatchMode::ProviderFolding
-    } else {
-        MatchMode::Canonical
-    };
-    let plan = build_plan(&rows, &store, &policy, mode)?;
+    let plan = build_plan(&rows, &store, &policy, a.matching.mode())?;
     write_plan(&a.out, &plan)?;
     let t = plan.totals;
     eprintln!(
@@ -189,11 +216,10 @@ fn plan(a: PlanArgs) -> anyhow::Result<u8> {
     Ok(EXIT_CLEAN)
 }
 
-/// The policy engine as an outbox check: any finding other than the expected reset link
-/// refuses the message.
-fn engine_check() -> anyhow::Result<Engine> {
-    let pack = RulePack::builtin();
-    Ok(Engine::new(pack, Org::with_defaults(), &Default::default()))
+/// The configured policy engine (rules, organisation), the same one `incident --apply` uses,
+/// as the outbox check.
+fn engine_check(org: &OrgArgs, rules: &RulesArgs) -> anyhow::Result<Engine> {
+    RunConfig::resolve(org, rules, &Default::default())?.engine()
 }
 
 /// Runs the policy engine over one outgoing notification: any finding other than the reset
@@ -233,7 +259,7 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
     let argon2 = Argon2Settings::new(a.argon2_m_kib, a.argon2_t, a.argon2_p)?;
     let plan = read_plan(&a.plan)?;
     let mut store = SqliteStore::open(&a.db)?;
-    let engine = engine_check()?;
+    let engine = engine_check(&a.org, &a.rules)?;
     let check = |raw: &[u8]| engine_reasons(&engine, raw);
     let opts = ApplyOptions {
         outbox: a.outbox.clone(),
@@ -293,8 +319,9 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
     }
 }
 
-fn release(dir: &Path) -> anyhow::Result<u8> {
-    let engine = engine_check()?;
+fn release(a: &ReleaseArgs) -> anyhow::Result<u8> {
+    let dir = a.outbox.as_path();
+    let engine = engine_check(&a.org, &a.rules)?;
     let check = |raw: &[u8]| engine_reasons(&engine, raw);
     match outbox::release(&Outbox::new(dir), Some(&check))? {
         ReleaseOutcome::Released { count, dir } => {

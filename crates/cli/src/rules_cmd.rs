@@ -1,5 +1,4 @@
 //! `leakaudit rules validate|test|list`: check rule files, run their fixtures, list rules.
-//! OWNER: policy helper.
 
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use leakaudit_policy::{fixtures, OrgConfig, RulePack};
@@ -29,7 +28,10 @@ pub enum Command {
         verbose: bool,
     },
     /// List the rules of a pack (id, kind, severity, summary).
-    List { dir: Option<PathBuf> },
+    List {
+        /// Folder of rule files to list; without it, the built-in pack.
+        dir: Option<PathBuf>,
+    },
 }
 
 fn pack_of(dir: Option<&Path>) -> Result<RulePack, Vec<leakaudit_policy::RuleError>> {
@@ -81,7 +83,7 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
                 }
             };
             let base = match &config {
-                Some(c) => OrgConfig::load(c).map_err(|e| anyhow::anyhow!("{e}"))?,
+                Some(c) => OrgConfig::load(c)?,
                 None => OrgConfig::default(),
             };
             let report = fixtures::run(&pack, &fdir, &base)

@@ -108,8 +108,8 @@ pub fn now() -> i64 {
 /// Parses an RFC 3339 time (`2019-11-04T08:30:00Z`, `...+01:00`) or `YYYY-MM-DD HH:MM`
 /// (taken as UTC) into seconds since the epoch.
 pub fn parse_time(s: &str) -> Option<i64> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s.trim()) {
-        return Some(t.timestamp());
+    if let Some(t) = leakaudit_scanner::time::parse_rfc3339(s) {
+        return Some(t);
     }
     chrono::NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M")
         .ok()

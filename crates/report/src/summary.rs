@@ -6,7 +6,6 @@
 use crate::campaign::{self, CampaignOptions};
 use crate::data::IncidentData;
 use crate::pseudo::Pseudonymiser;
-use chrono::{DateTime, SecondsFormat, Utc};
 use leakaudit_policy::Severity;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -178,9 +177,7 @@ pub struct PlanSection {
 
 /// RFC 3339 UTC with seconds (`2019-11-01T09:00:00Z`).
 pub fn rfc3339(secs: i64) -> String {
-    DateTime::<Utc>::from_timestamp(secs, 0)
-        .map(|d| d.to_rfc3339_opts(SecondsFormat::Secs, true))
-        .unwrap_or_else(|| secs.to_string())
+    leakaudit_scanner::time::rfc3339(secs).unwrap_or_else(|| secs.to_string())
 }
 
 const AUDIENCE_BINS: [(usize, Option<usize>); 8] = [

@@ -6,38 +6,92 @@ use std::fs;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
+/// A file being written atomically (mode 0600): the content goes to a temporary file in the
+/// same folder, made visible under its name by [`AtomicFile::commit`] only. Dropped without a
+/// commit, nothing appears. For outputs streamed while a scan runs (findings, problems).
+pub struct AtomicFile {
+    target: std::path::PathBuf,
+    inner: Inner,
+}
+
+enum Inner {
+    Temp(BufWriter<tempfile::NamedTempFile>),
+    // A device or a fifo (`-o /dev/null`, `-o /dev/stdout`, a named pipe) is written in
+    // place: renaming a temporary file over it would replace the device node itself (as
+    // root, /dev/null becomes a regular file for the whole machine).
+    InPlace(BufWriter<fs::File>),
+}
+
+impl AtomicFile {
+    /// Starts writing `path` (its folder is created when missing).
+    pub fn create(path: &Path) -> io::Result<AtomicFile> {
+        if let Ok(meta) = fs::metadata(path) {
+            if !meta.is_file() && !meta.is_dir() {
+                let f = fs::OpenOptions::new().write(true).open(path)?;
+                return Ok(AtomicFile {
+                    target: path.to_path_buf(),
+                    inner: Inner::InPlace(BufWriter::new(f)),
+                });
+            }
+        }
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        fs::create_dir_all(dir)?;
+        // NamedTempFile is created 0600 on Unix; persist() renames it into place.
+        let tmp = tempfile::Builder::new()
+            .prefix(".leakaudit-")
+            .tempfile_in(dir)?;
+        Ok(AtomicFile {
+            target: path.to_path_buf(),
+            inner: Inner::Temp(BufWriter::new(tmp)),
+        })
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(self) -> io::Result<()> {
+        match self.inner {
+            Inner::InPlace(mut w) => w.flush(),
+            Inner::Temp(w) => {
+                let tmp = w.into_inner().map_err(|e| e.into_error())?;
+                tmp.as_file().sync_all()?;
+                tmp.persist(&self.target).map_err(|e| e.error)?;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.inner {
+            Inner::Temp(w) => w.write(buf),
+            Inner::InPlace(w) => w.write(buf),
+        }
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match &mut self.inner {
+            Inner::Temp(w) => w.write_all(buf),
+            Inner::InPlace(w) => w.write_all(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.inner {
+            Inner::Temp(w) => w.flush(),
+            Inner::InPlace(w) => w.flush(),
+        }
+    }
+}
+
 /// Writes `path` atomically with mode 0600, the content produced by `fill`.
 pub fn write_atomic<F>(path: &Path, fill: F) -> io::Result<()>
 where
     F: FnOnce(&mut dyn Write) -> io::Result<()>,
 {
-    // A device or a fifo (`-o /dev/null`, `-o /dev/stdout`, a named pipe) is written in
-    // place: renaming a temporary file over it would replace the device node itself (as
-    // root, /dev/null becomes a regular file for the whole machine).
-    if let Ok(meta) = fs::metadata(path) {
-        if !meta.is_file() && !meta.is_dir() {
-            let mut w = BufWriter::new(fs::OpenOptions::new().write(true).open(path)?);
-            fill(&mut w)?;
-            return w.flush();
-        }
-    }
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    fs::create_dir_all(dir)?;
-    // NamedTempFile is created 0600 on Unix; persist() renames it into place.
-    let tmp = tempfile::Builder::new()
-        .prefix(".leakaudit-")
-        .tempfile_in(dir)?;
-    {
-        let mut w = BufWriter::new(tmp.as_file());
-        fill(&mut w)?;
-        w.flush()?;
-    }
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    let mut f = AtomicFile::create(path)?;
+    fill(&mut f)?;
+    f.commit()
 }
 
 /// Writes bytes atomically with mode 0600.
@@ -69,5 +123,20 @@ mod tests {
         write_bytes_atomic(Path::new("/dev/null"), b"discarded").unwrap();
         let ft = fs::metadata("/dev/null").unwrap().file_type();
         assert!(ft.is_char_device(), "/dev/null must stay a device");
+    }
+
+    #[test]
+    fn uncommitted_atomic_file_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("problems.jsonl");
+        let mut f = AtomicFile::create(&p).unwrap();
+        f.write_all(b"half").unwrap();
+        drop(f);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+        let mut f = AtomicFile::create(&p).unwrap();
+        f.write_all(b"whole").unwrap();
+        assert!(!p.exists(), "visible only after commit");
+        f.commit().unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"whole");
     }
 }

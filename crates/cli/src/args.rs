@@ -1,0 +1,113 @@
+//! Argument groups shared by the commands (`#[command(flatten)]`), so that one option has one
+//! name and one meaning everywhere. Old spellings stay accepted as hidden aliases for one
+//! release (see the README's "Deprecated spellings").
+
+use leakaudit_policy::RulesMode;
+use leakaudit_scanner::{ArchiveKind, Format};
+use std::path::PathBuf;
+
+/// Container format, when detection from the content must be overridden.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Mbox,
+    Maildir,
+    Eml,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Mbox => Format::Mbox,
+            FormatArg::Maildir => Format::Maildir,
+            FormatArg::Eml => Format::Eml,
+        }
+    }
+}
+
+/// Where the archive comes from: decides whether a Bcc header is itself a leak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArchiveKindArg {
+    /// What recipients received (MTA journal, provider export): a Bcc header is a leak.
+    Transmitted,
+    /// The sender's "Sent" folder: a Bcc header is normal.
+    Sent,
+}
+
+impl From<ArchiveKindArg> for ArchiveKind {
+    fn from(k: ArchiveKindArg) -> ArchiveKind {
+        match k {
+            ArchiveKindArg::Transmitted => ArchiveKind::Transmitted,
+            ArchiveKindArg::Sent => ArchiveKind::Sent,
+        }
+    }
+}
+
+/// How the archives are read.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ReadArgs {
+    /// Read every file as this format instead of detecting it from the content.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub input_format: Option<FormatArg>,
+    /// Worker threads (default: one per core).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// The organisation: who is internal, where the archive comes from.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct OrgArgs {
+    /// Organisation settings [default: ./leakaudit.toml when present].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// A domain of the organisation (repeatable), besides the config's; the From domain of a
+    /// message is internal too.
+    #[arg(long = "internal-domain", value_name = "DOMAIN")]
+    pub internal_domains: Vec<String>,
+    /// Where the archive comes from: decides whether a Bcc header is itself a leak
+    /// [default: the config's `archive_kind`, else transmitted].
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub archive_kind: Option<ArchiveKindArg>,
+}
+
+/// The rule pack.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct RulesArgs {
+    /// Folder of rule files (replaces or extends the built-in pack, see --rules-mode)
+    /// [default: the config's `rules_dir`].
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// How --rules combines with the built-in pack: extend or replace [default: the config's,
+    /// else extend].
+    #[arg(long, value_name = "MODE")]
+    pub rules_mode: Option<RulesMode>,
+}
+
+/// What the terminal shows and where every problem goes.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct UiArgs {
+    /// No progress bar, no summary, no warnings; errors are still printed.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Write every read problem (JSON Lines, mode 0600) to FILE; stderr shows the first ones.
+    #[arg(long, value_name = "FILE")]
+    pub problems: Option<PathBuf>,
+}
+
+/// Matching exposed addresses to accounts.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct MatchArgs {
+    /// Match provider addresses folded (Gmail: dots and +tags ignored, googlemail.com =
+    /// gmail.com) when matching accounts.
+    #[arg(long, alias = "fold-provider-addresses")]
+    pub provider_folding: bool,
+}
+
+impl MatchArgs {
+    pub fn mode(&self) -> leakaudit_remediation::MatchMode {
+        if self.provider_folding {
+            leakaudit_remediation::MatchMode::ProviderFolding
+        } else {
+            leakaudit_remediation::MatchMode::Canonical
+        }
+    }
+}
