@@ -396,3 +396,83 @@ fn snapshot_sarif_report() {
         normalise(&serde_json::to_string_pretty(&v).unwrap())
     );
 }
+
+#[test]
+fn gate_passed_on_nothing_regression() {
+    // An empty folder, an empty .eml, an HTML error page saved as .eml and a missing path all
+    // used to exit 0 (or 2) with "ok: nothing at or above high".
+    let dir = tempfile::tempdir().unwrap();
+    let empty_dir = dir.path().join("rendered");
+    std::fs::create_dir(&empty_dir).unwrap();
+    let empty_eml = dir.path().join("empty.eml");
+    std::fs::write(&empty_eml, b"").unwrap();
+    let html = dir.path().join("welcome.eml");
+    std::fs::write(
+        &html,
+        b"<!DOCTYPE html>\n<html><body><h1>502 Bad Gateway</h1></body></html>\n",
+    )
+    .unwrap();
+    let missing = dir.path().join("missing.eml");
+    for p in [&empty_dir, &empty_eml, &html, &missing] {
+        let o = check(&[p.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{}: {}", p.display(), stderr(&o));
+        assert!(
+            !stdout(&o).contains("ok:"),
+            "{}: {}",
+            p.display(),
+            stdout(&o)
+        );
+        assert!(stdout(&o).contains("ERROR"), "{}", stdout(&o));
+    }
+    // Beside a good message, the broken one still fails the run.
+    let o = check(&[
+        "fixtures/check/04-support-thread.eml",
+        empty_eml.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn min_messages_guards_against_a_short_render() {
+    let o = check(&[
+        "fixtures/check/04-support-thread.eml",
+        "--min-messages",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = check(&["fixtures/check/", "--min-messages", "10"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("fewer than --min-messages 10"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn junit_name_changed_when_a_test_failed_regression() {
+    let names = |fail_on: &str| -> Vec<String> {
+        let o = check(&["fixtures/check/", "--format", "junit", "--fail-on", fail_on]);
+        let xml = stdout(&o);
+        xml.lines()
+            .filter_map(|l| l.split("name=\"").nth(1))
+            .filter(|l| l.contains("fixtures/check/"))
+            .map(|l| l.split('"').next().unwrap().to_string())
+            .collect()
+    };
+    let failing = names("info");
+    let passing = names("critical");
+    assert_eq!(failing.len(), 4, "{failing:?}");
+    assert_eq!(failing, passing);
+}
+
+#[test]
+fn write_baseline_claimed_suppressions_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = dir.path().join("baseline.json");
+    let o = check(&["fixtures/check/", "--write-baseline", b.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!out.contains("suppressed by the baseline"), "{out}");
+    assert!(out.contains("baseline entr"), "{out}");
+}

@@ -1,7 +1,7 @@
 //! `leakaudit scan` through the binary: exit codes, JSON Lines content, stdin, compressed
 //! input, unreadable inputs and the real corpus. Fixtures: `fixtures/readers/` (see its README).
 
-use crate::util::{fixture, json_lines, leakaudit, shared, stderr};
+use crate::util::{fixture, json_lines, leakaudit, shared_or_skip, stderr};
 use serde_json::Value;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -228,12 +228,18 @@ fn maildir_and_threads_option() {
     assert!(recs[0]["location"]["offset"].is_null());
 }
 
-/// The whole real corpus through the binary: no panic, every file accounted for.
+/// Real mail through the binary: no panic, every file accounted for. The subset shipped in
+/// `fixtures/corpus/` always, the whole corpus in `../shared` when present.
 #[test]
 fn spamassassin_corpus_through_the_binary() {
-    let root = shared("corpora/spamassassin");
-    assert!(root.exists(), "missing {}", root.display());
-    let files = walk_count(&root);
+    corpus_through_the_binary(&fixture("corpus/spamassassin"));
+    if let Some(root) = shared_or_skip("corpora/spamassassin") {
+        corpus_through_the_binary(&root);
+    }
+}
+
+fn corpus_through_the_binary(root: &Path) {
+    let files = walk_count(root);
     let dir = tempfile::tempdir().unwrap();
     let problems = dir.path().join("p.jsonl");
     let o = run(&[
@@ -252,6 +258,7 @@ fn spamassassin_corpus_through_the_binary() {
     let err = stderr(&o);
     assert!(err.contains(&format!("scanned {files} files")), "{err}");
     let read: u64 = line_number(&err, "messages read: ");
+    assert!(read > 0, "{err}");
     let probs = json_lines(&std::fs::read(&problems).unwrap());
     let file_level = probs
         .iter()

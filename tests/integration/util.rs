@@ -51,3 +51,20 @@ pub fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
         .collect()
 }
+
+/// `../shared/REL` when it is there. Missing under CI (`CI` set) is a failure: CI has it, and
+/// a test that silently skips there proves nothing; elsewhere (a fresh clone) the test says
+/// it skipped and goes on.
+pub fn shared_or_skip(rel: &str) -> Option<PathBuf> {
+    let p = shared(rel);
+    if p.exists() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must have {} (see ../shared/README.md)",
+        p.display()
+    );
+    eprintln!("skipped: {} is not present (a fresh clone)", p.display());
+    None
+}

@@ -16,7 +16,7 @@ use leakaudit_policy::baseline::Baseline;
 use leakaudit_policy::report::{self, MessageReport, Summary};
 use leakaudit_policy::{junit, sarif, Finding, Severity};
 use leakaudit_scanner::scan::Event;
-use leakaudit_scanner::Message;
+use leakaudit_scanner::{Message, ProblemKind, ProblemLevel};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -48,6 +48,10 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     pub format: OutputFormat,
+    /// Exit 2 unless at least N messages were audited (a renderer that produced nothing
+    /// must not pass the gate).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min_messages: u64,
     /// Write the report to FILE (atomically, mode 0600); `-` = standard output.
     #[arg(long, short, value_name = "FILE", default_value = "-")]
     pub output: PathBuf,
@@ -72,6 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let progress = Progress::for_inputs("check", &args.paths, args.ui.quiet);
     let mut problems = Problems::new(args.ui.problems.as_deref(), args.ui.quiet, &progress)?;
     let keep_clean = args.format == OutputFormat::Junit;
+    let named: std::collections::HashSet<&str> = args.paths.iter().map(String::as_str).collect();
     let mut reports: Vec<MessageReport> = Vec::new();
     let process = |msg: &Message<'_>| -> Vec<Finding> { engine.evaluate(msg).findings };
     let on_event = |ev: Event<Vec<Finding>>| match ev {
@@ -86,13 +91,27 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 });
             }
         }
-        Event::Problem(p) => problems.report(&p),
+        Event::Problem(mut p) => {
+            // A file named on the command line that is empty or not mail is an error for the
+            // gate, not a warning: it is what a broken renderer leaves behind.
+            if p.kind == ProblemKind::NotMail && named.contains(&*p.location.path) {
+                p.level = ProblemLevel::Error;
+            }
+            problems.report(&p);
+        }
         Event::Progress { bytes, messages } => progress.update(bytes, messages),
     };
     let stats = scanner.scan(&args.paths, process, on_event);
     progress.finish();
-    let errors = problems.errors as usize;
+    let mut errors = problems.errors as usize;
     problems.finish()?;
+    if stats.messages < args.min_messages {
+        eprintln!(
+            "error: {} message(s) audited, fewer than --min-messages {}",
+            stats.messages, args.min_messages
+        );
+        errors += 1;
+    }
 
     if let Some(path) = &args.write_baseline {
         let b = Baseline::from_findings(reports.iter().flat_map(|r| &r.findings));
@@ -109,8 +128,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     let mut suppressed = 0;
     if args.write_baseline.is_some() {
-        // Everything found is now known: the gate passes (errors still count).
-        suppressed = reports.iter().map(|r| r.findings.len()).sum();
+        // Everything found is now known: the gate passes (errors still count). Nothing was
+        // suppressed by a baseline: the findings are the baseline.
         for r in &mut reports {
             r.findings.clear();
         }

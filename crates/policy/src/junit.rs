@@ -39,10 +39,9 @@ pub fn render(reports: &[MessageReport], fail_on: Severity) -> String {
         "  <testsuite name=\"leakaudit check\" tests=\"{tests}\" failures=\"{failures}\" errors=\"0\" skipped=\"0\">"
     );
     for r in reports {
-        let mut name = r.location.to_string();
-        if let Some(id) = &r.message_id {
-            name.push_str(&format!(" <{id}>"));
-        }
+        // The location alone: CI history follows a test by its name, which must not change
+        // with the outcome or with a re-rendered Message-ID.
+        let name = r.location.to_string();
         let _ = write!(
             out,
             "    <testcase classname=\"{}\" name=\"{}\"",

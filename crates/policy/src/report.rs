@@ -140,6 +140,21 @@ pub fn human(reports: &[MessageReport], summary: &Summary) -> String {
             if summary.failing == 1 { "" } else { "s" },
             summary.fail_on
         );
+    } else if summary.errors > 0 || summary.messages == 0 {
+        // An unreadable input or an empty run is never "ok": a broken renderer must not
+        // turn the gate green.
+        let _ = writeln!(
+            out,
+            "ERROR: {}; nothing can be said about what was not audited",
+            if summary.messages == 0 {
+                "no message was audited".to_string()
+            } else {
+                format!(
+                    "{} input(s) or message(s) could not be audited",
+                    summary.errors
+                )
+            }
+        );
     } else {
         let _ = writeln!(out, "ok: nothing at or above `{}`", summary.fail_on);
     }

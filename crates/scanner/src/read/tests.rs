@@ -551,14 +551,30 @@ fn output_order_does_not_depend_on_threads() {
     assert!(one.messages.len() >= 18, "{}", one.messages.len());
 }
 
-/// Every file of the real corpus is accounted for: a message, or a problem that says why not.
+/// Every file of real mail is accounted for: a message, or a problem that says why not. The
+/// subset shipped in `fixtures/corpus/` always; the whole corpus in `../shared` when present
+/// (required under CI).
 #[test]
 fn spamassassin_corpus_is_read_without_panic_and_fully_accounted_for() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpora/spamassassin");
-    if !root.exists() {
-        panic!("the shared corpus is missing at {}", root.display());
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let subset = repo.join("fixtures/corpus/spamassassin");
+    assert!(corpus_accounted_for(&subset) > 20);
+    let root = repo.join("../shared/corpora/spamassassin");
+    if root.exists() {
+        assert!(corpus_accounted_for(&root) > 3000);
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have {}",
+            root.display()
+        );
+        eprintln!("skipped: {} is not present (a fresh clone)", root.display());
     }
-    let files = walkdir::WalkDir::new(&root)
+}
+
+/// Scans `root`; every file is a message or a problem. Returns the messages read.
+fn corpus_accounted_for(root: &Path) -> usize {
+    let files = walkdir::WalkDir::new(root)
         .into_iter()
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_file())
@@ -580,7 +596,7 @@ fn spamassassin_corpus_is_read_without_panic_and_fully_accounted_for() {
     }
     assert_eq!(accounted.len(), files);
     assert!(run.messages.len() + (run.stats.malformed + run.stats.not_mail) as usize >= files);
-    assert!(run.messages.len() > 3000, "{}", run.messages.len());
+    run.messages.len()
 }
 
 /// Regression guard for the overlapped pipeline (several blocks in flight, emitted in order):
