@@ -12,7 +12,7 @@ use crate::config::RunConfig;
 use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use leakaudit_policy::{Engine, Finding};
 use leakaudit_remediation::affected::{self, AffectedFormat};
@@ -25,7 +25,6 @@ use leakaudit_report::{
 use leakaudit_scanner::scan::{Event, ScanStats};
 use leakaudit_scanner::Message;
 use std::io::{IsTerminal, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -182,7 +181,7 @@ fn settings(args: &mut Args) -> anyhow::Result<Settings> {
 pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let s = settings(&mut args)?;
     let out = args.out.clone();
-    prepare_out_dir(&out)?;
+    crate::outdir::private_dir(&out, "--out")?;
     let (mut store, store_path, store_note) = open_store(&args, &out)?;
     if args.apply && store_path != args.accounts {
         // Say it before anything is done: resets land in the imported copy, not in the
@@ -362,17 +361,6 @@ fn scan_stage(args: &Args, s: &Settings, out: &Path) -> anyhow::Result<Scanned> 
         problems: total,
         secs: started.elapsed().as_secs_f64(),
     })
-}
-
-/// Creates DIR (and parents) and makes DIR itself 0700: it will hold addresses.
-fn prepare_out_dir(dir: &Path) -> anyhow::Result<()> {
-    if dir.exists() && !dir.is_dir() {
-        bail!("--out {}: exists and is not a folder", dir.display());
-    }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("setting mode 0700 on {}", dir.display()))?;
-    Ok(())
 }
 
 /// An SQLite database starts with this header; anything else is taken as a CSV export.
