@@ -197,6 +197,7 @@ fn problem(location: Location, level: ProblemLevel, kind: ProblemKind, reason: S
         level,
         kind,
         reason,
+        detail_code: None,
     }
 }
 
@@ -727,6 +728,7 @@ fn stream_error(path: Arc<str>, offset: u64, c: Compression, e: io::Error) -> Pr
         level: ProblemLevel::Error,
         kind,
         reason,
+        detail_code: None,
     }
 }
 
@@ -783,12 +785,13 @@ fn handle<T, P>(
             let warnings = envelope.warnings;
             outs.push(Out::Msg(location.clone(), format, item));
             for w in warnings {
-                outs.push(Out::Prob(problem(
-                    location.clone(),
-                    ProblemLevel::Warning,
-                    ProblemKind::HeaderWarning,
-                    w,
-                )));
+                outs.push(Out::Prob(Problem {
+                    location: location.clone(),
+                    level: ProblemLevel::Warning,
+                    kind: ProblemKind::HeaderWarning,
+                    reason: w.to_string(),
+                    detail_code: Some(w.kind),
+                }));
             }
         }
         Err(e) => outs.push(Out::Prob(problem(
