@@ -44,6 +44,7 @@ pub(super) fn sanitized<'s>(
 }
 
 /// Byte offset of the `=?` after the first `n` ones, if there are more than `n`.
+#[inline]
 pub(super) fn nth_word_start(b: &[u8], n: usize) -> Option<usize> {
     memchr::memmem::find_iter(b, b"=?").nth(n)
 }
@@ -79,6 +80,7 @@ pub(super) fn decoded_value(
 
 /// Unfolds a header value the way mailparse's `get_value` does when there is no encoded
 /// word: each continuation line loses its leading blanks and is joined with one space.
+#[inline]
 pub(super) fn unfold(v: &str) -> std::borrow::Cow<'_, str> {
     if !v.contains('\n') {
         return std::borrow::Cow::Borrowed(v.trim_end_matches('\r'));
@@ -97,6 +99,7 @@ pub(super) fn unfold(v: &str) -> std::borrow::Cow<'_, str> {
 
 /// Whether `s` still contains something shaped like an RFC 2047 encoded word
 /// (`=?charset?B|Q?text?=`), i.e. one mailparse could not decode.
+#[inline]
 pub(super) fn has_encoded_word(s: &str) -> bool {
     let b = s.as_bytes();
     let mut from = 0;
@@ -111,6 +114,7 @@ pub(super) fn has_encoded_word(s: &str) -> bool {
 
 /// If an encoded word `=?charset?X?text?=` starts at `i`, the index just past its `?=`.
 /// Bounded by [`MAX_ENCODED_WORD`] and by whitespace, so scanning a list stays linear.
+#[inline]
 pub(super) fn encoded_word_end(b: &[u8], i: usize) -> Option<usize> {
     if b.get(i) != Some(&b'=') || b.get(i + 1) != Some(&b'?') {
         return None;

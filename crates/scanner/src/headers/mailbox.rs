@@ -6,6 +6,7 @@ use super::{excerpt, Warnings, MAX_ITEM, MAX_ITEM_WORDS};
 use crate::model::{Address, HeaderWarningKind, Mailbox};
 use mailparse::MailAddr;
 
+#[inline]
 pub(super) fn parse_item(
     item: &[u8],
     fname: &str,
