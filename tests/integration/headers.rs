@@ -275,7 +275,7 @@ fn malformed_messages_exit_2_with_location_and_reason() {
         assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
         let err = stderr(&o);
         assert!(
-            err.contains(&format!("{name}: error[Malformed]: {reason}")),
+            err.contains(&format!("{name}: error[malformed]: {reason}")),
             "{name}: {err}"
         );
         // Detected by content, the same files are reported as not mail and skipped.
@@ -305,7 +305,7 @@ fn malformed_message_inside_an_mbox_is_reported_and_the_rest_scanned() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
-        err.contains("mixed.mbox@57: error[Malformed]: no header block: the first line is not a header field"),
+        err.contains("mixed.mbox@57: error[malformed]: no header block: the first line is not a header field"),
         "{err}"
     );
     let recs = json_lines(&o.stdout);

@@ -113,7 +113,7 @@ fn malformed_message_exits_2_after_scanning_the_rest() {
     assert_eq!(recs[0]["message_id"], "mf3@corp.example");
     let err = stderr(&o);
     assert!(
-        err.contains("malformed.mbox@141: error[Malformed]"),
+        err.contains("malformed.mbox@141: error[malformed]"),
         "{err}"
     );
     assert!(err.contains("malformed: 1"), "{err}");
@@ -127,7 +127,7 @@ fn unreadable_input_is_reported_and_the_rest_scanned() {
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(json_lines(&o.stdout).len(), 2);
     let err = stderr(&o);
-    assert!(err.contains("missing.mbox: error[Unreadable]"), "{err}");
+    assert!(err.contains("missing.mbox: error[unreadable]"), "{err}");
     assert!(err.contains("unreadable: 1"), "{err}");
 }
 

@@ -194,8 +194,9 @@ pub struct Envelope {
     pub groups: Vec<Group>,
     /// Length in bytes of the header block including the blank separator line.
     pub header_len: usize,
-    /// Non-fatal oddities (undecodable words, addresses without a domain, over-long lines).
-    pub warnings: Vec<String>,
+    /// Non-fatal oddities (undecodable words, addresses without a domain, over-long lines),
+    /// at most 32 plus one [`HeaderWarningKind::TooManyWarnings`].
+    pub warnings: Vec<HeaderWarning>,
     /// Other header facts the triage reads (threading, transit traces, bulk markers).
     #[serde(default)]
     pub facts: HeaderFacts,
@@ -245,6 +246,140 @@ pub struct HeaderFacts {
     /// Reply-To addresses (canonical).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reply_to: Vec<Address>,
+}
+
+/// A non-fatal header oddity: a stable code, the field it was found in, and the specifics.
+/// `Display` gives the human sentence (`address without domain in To: john`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeaderWarning {
+    pub kind: HeaderWarningKind,
+    /// The header field name as written (`To`, `Subject`); `None` for block-level warnings.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub field: Option<String>,
+    /// What is specific to this occurrence: an excerpt of the offending text, a size or a
+    /// byte position (see each kind); empty when the kind and field say it all.
+    #[serde(default)]
+    pub detail: String,
+}
+
+/// What kind of header oddity, as a stable kebab-case code (`HeaderWarningKind::code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeaderWarningKind {
+    /// A header line over the RFC 5322 limit of 998 bytes; detail: `N bytes at byte P`.
+    OverlongLine,
+    /// No blank line after the header block; detail: the byte offset assumed as body start.
+    HeaderNotTerminated,
+    /// A Date that no known form parses; detail: excerpt.
+    BadDate,
+    /// Invalid UTF-8 in a field value, replaced by U+FFFD; no detail.
+    InvalidUtf8,
+    /// An unstructured value over the decode limit, cut; detail: `N bytes, truncated to M bytes`.
+    TruncatedValue,
+    /// An encoded word (`=?charset?X?text?=`) left undecoded; detail: excerpt.
+    UndecodableWord,
+    /// A group (`name: a, b`) without its closing `;`; no detail.
+    UnterminatedGroup,
+    /// An address item over 4 KiB, parsed without decoding; detail: `N bytes`.
+    OverlongItem,
+    /// An address item with more encoded words than allowed, parsed without decoding;
+    /// detail: `over N encoded words`.
+    TooManyWords,
+    /// A group inside a group, flattened; detail: the inner group's name.
+    NestedGroup,
+    /// An item mailparse rejected whose address was still recovered; detail: the address.
+    RecoveredAddress,
+    /// An item with an `@` that is not a valid address; detail: excerpt.
+    InvalidAddress,
+    /// An item without an `@` (`john`); detail: excerpt.
+    AddressWithoutDomain,
+    /// The cap was reached; detail: how many more warnings were dropped.
+    TooManyWarnings,
+}
+
+impl HeaderWarningKind {
+    pub const ALL: [HeaderWarningKind; 14] = [
+        HeaderWarningKind::OverlongLine,
+        HeaderWarningKind::HeaderNotTerminated,
+        HeaderWarningKind::BadDate,
+        HeaderWarningKind::InvalidUtf8,
+        HeaderWarningKind::TruncatedValue,
+        HeaderWarningKind::UndecodableWord,
+        HeaderWarningKind::UnterminatedGroup,
+        HeaderWarningKind::OverlongItem,
+        HeaderWarningKind::TooManyWords,
+        HeaderWarningKind::NestedGroup,
+        HeaderWarningKind::RecoveredAddress,
+        HeaderWarningKind::InvalidAddress,
+        HeaderWarningKind::AddressWithoutDomain,
+        HeaderWarningKind::TooManyWarnings,
+    ];
+
+    /// The stable code, identical to the serde form.
+    pub fn code(self) -> &'static str {
+        match self {
+            HeaderWarningKind::OverlongLine => "overlong-line",
+            HeaderWarningKind::HeaderNotTerminated => "header-not-terminated",
+            HeaderWarningKind::BadDate => "bad-date",
+            HeaderWarningKind::InvalidUtf8 => "invalid-utf8",
+            HeaderWarningKind::TruncatedValue => "truncated-value",
+            HeaderWarningKind::UndecodableWord => "undecodable-word",
+            HeaderWarningKind::UnterminatedGroup => "unterminated-group",
+            HeaderWarningKind::OverlongItem => "overlong-item",
+            HeaderWarningKind::TooManyWords => "too-many-words",
+            HeaderWarningKind::NestedGroup => "nested-group",
+            HeaderWarningKind::RecoveredAddress => "recovered-address",
+            HeaderWarningKind::InvalidAddress => "invalid-address",
+            HeaderWarningKind::AddressWithoutDomain => "address-without-domain",
+            HeaderWarningKind::TooManyWarnings => "too-many-warnings",
+        }
+    }
+}
+
+impl fmt::Display for HeaderWarningKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl HeaderWarning {
+    pub fn new(kind: HeaderWarningKind, field: Option<&str>, detail: impl Into<String>) -> Self {
+        HeaderWarning {
+            kind,
+            field: field.map(str::to_owned),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for HeaderWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use HeaderWarningKind as K;
+        let name = self.field.as_deref().unwrap_or("header");
+        let d = &self.detail;
+        match self.kind {
+            K::OverlongLine => write!(f, "over-long header line ({d})"),
+            K::HeaderNotTerminated => write!(
+                f,
+                "header block not ended by a blank line; body assumed from byte {d}"
+            ),
+            K::BadDate => write!(f, "unparseable {name}: {d}"),
+            K::InvalidUtf8 => write!(f, "invalid UTF-8 in {name} header (replaced)"),
+            K::TruncatedValue => write!(f, "over-long {name} header ({d})"),
+            K::UndecodableWord => write!(f, "undecodable encoded word in {name}: {d}"),
+            K::UnterminatedGroup => write!(f, "unterminated group in {name} header"),
+            K::OverlongItem => write!(
+                f,
+                "over-long address item ({d}) in {name}: encoded words not decoded"
+            ),
+            K::TooManyWords => write!(f, "address item with {d} in {name}: not decoded"),
+            K::NestedGroup => write!(f, "nested group in {name}: {d}"),
+            K::RecoveredAddress => write!(f, "malformed address in {name}, recovered {d}"),
+            K::InvalidAddress => write!(f, "invalid address in {name}: {d}"),
+            K::AddressWithoutDomain => write!(f, "address without domain in {name}: {d}"),
+            K::TooManyWarnings => write!(f, "{d} more warnings not shown"),
+        }
+    }
 }
 
 impl Envelope {
@@ -304,6 +439,33 @@ pub enum ProblemKind {
     HeaderWarning,
 }
 
+impl ProblemKind {
+    pub const ALL: [ProblemKind; 5] = [
+        ProblemKind::Unreadable,
+        ProblemKind::NotMail,
+        ProblemKind::Malformed,
+        ProblemKind::Truncated,
+        ProblemKind::HeaderWarning,
+    ];
+
+    /// The stable code, identical to the serde form: stderr and JSON say the same thing.
+    pub fn code(self) -> &'static str {
+        match self {
+            ProblemKind::Unreadable => "unreadable",
+            ProblemKind::NotMail => "not-mail",
+            ProblemKind::Malformed => "malformed",
+            ProblemKind::Truncated => "truncated",
+            ProblemKind::HeaderWarning => "header-warning",
+        }
+    }
+}
+
+impl fmt::Display for ProblemKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
 /// A problem found while reading, always with where and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
@@ -311,6 +473,9 @@ pub struct Problem {
     pub level: ProblemLevel,
     pub kind: ProblemKind,
     pub reason: String,
+    /// For [`ProblemKind::HeaderWarning`]: which header oddity.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub detail_code: Option<HeaderWarningKind>,
 }
 
 impl fmt::Display for Problem {
@@ -321,8 +486,61 @@ impl fmt::Display for Problem {
         };
         write!(
             f,
-            "{}: {lvl}[{:?}]: {}",
-            self.location, self.kind, self.reason
+            "{}: {lvl}[{}]: {}",
+            self.location,
+            self.kind.code(),
+            self.reason
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_kind_code_is_the_serde_code() {
+        for k in ProblemKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.code(), "{k:?}");
+        }
+    }
+
+    #[test]
+    fn header_warning_kind_code_is_the_serde_code() {
+        for k in HeaderWarningKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.code(), "{k:?}");
+            let back: HeaderWarningKind = serde_json::from_value(k.code().into()).unwrap();
+            assert_eq!(back, k);
+        }
+    }
+
+    #[test]
+    fn problem_display_prints_the_stable_code_not_debug() {
+        let p = Problem {
+            location: Location::in_mbox("a.mbox".into(), 57, 2),
+            level: ProblemLevel::Error,
+            kind: ProblemKind::NotMail,
+            reason: "x".into(),
+            detail_code: None,
+        };
+        assert_eq!(p.to_string(), "a.mbox@57: error[not-mail]: x");
+        let w = Problem {
+            level: ProblemLevel::Warning,
+            kind: ProblemKind::HeaderWarning,
+            detail_code: Some(HeaderWarningKind::BadDate),
+            ..p
+        };
+        assert_eq!(w.to_string(), "a.mbox@57: warning[header-warning]: x");
+        let json = serde_json::to_value(&w).unwrap();
+        assert_eq!(json["kind"], "header-warning");
+        assert_eq!(json["detail_code"], "bad-date");
+    }
+
+    #[test]
+    fn problem_without_detail_code_reads_and_writes_as_before() {
+        let json = r#"{"location":{"path":"x"},"level":"error","kind":"malformed","reason":"r"}"#;
+        let p: Problem = serde_json::from_str(json).unwrap();
+        assert_eq!(p.detail_code, None);
+        assert_eq!(serde_json::to_string(&p).unwrap(), json);
     }
 }

@@ -2,7 +2,7 @@
 //! per form, parsed with `parse_envelope`, checked field by field.
 
 use leakaudit_scanner::headers::{parse_envelope, HeaderError};
-use leakaudit_scanner::{Envelope, Field};
+use leakaudit_scanner::{Envelope, Field, HeaderWarningKind};
 use std::path::PathBuf;
 
 fn fixture_path(name: &str) -> PathBuf {
@@ -285,11 +285,25 @@ fn invalid_encodings_are_warnings_not_errors() {
         e.recipients[1].mailbox.display.as_deref(),
         Some("M\u{fffd}ller")
     );
-    let w = e.warnings.join("\n");
+    let w: Vec<String> = e.warnings.iter().map(ToString::to_string).collect();
+    let w = w.join("\n");
     assert!(w.contains("invalid UTF-8 in To"), "{w}");
     assert!(w.contains("invalid UTF-8 in Subject"), "{w}");
     assert!(w.contains("undecodable encoded word in Subject"), "{w}");
     assert!(w.contains("undecodable encoded word in To"), "{w}");
+    let kinds: Vec<(HeaderWarningKind, Option<&str>)> = e
+        .warnings
+        .iter()
+        .map(|w| (w.kind, w.field.as_deref()))
+        .collect();
+    for want in [
+        (HeaderWarningKind::InvalidUtf8, Some("To")),
+        (HeaderWarningKind::InvalidUtf8, Some("Subject")),
+        (HeaderWarningKind::UndecodableWord, Some("Subject")),
+        (HeaderWarningKind::UndecodableWord, Some("To")),
+    ] {
+        assert!(kinds.contains(&want), "{want:?} in {kinds:?}");
+    }
     assert!(e.subject.as_deref().unwrap().ends_with("and caf\u{fffd}"));
 }
 
@@ -300,7 +314,9 @@ fn address_without_domain_is_a_warning_and_the_rest_is_kept() {
     assert!(
         e.warnings
             .iter()
-            .any(|w| w == "address without domain in To: john"),
+            .any(|w| w.to_string() == "address without domain in To: john"
+                && w.kind == HeaderWarningKind::AddressWithoutDomain
+                && w.detail == "john"),
         "{:?}",
         e.warnings
     );

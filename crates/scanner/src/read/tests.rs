@@ -1,7 +1,7 @@
 //! Reader tests on the fixtures under `fixtures/readers/` (see its README) and on archives
 //! made at run time (compressed copies, symlink loops, large mboxes).
 
-use crate::model::{Format, Location, Problem, ProblemKind, ProblemLevel};
+use crate::model::{Format, HeaderWarningKind, Location, Problem, ProblemKind, ProblemLevel};
 use crate::scan::{Event, ScanOptions, ScanStats, Scanner};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -221,6 +221,32 @@ fn malformed_message_is_reported_with_location_and_the_rest_read() {
     assert!(!p.reason.is_empty());
     assert_eq!(run.stats.malformed, 1);
     assert_eq!(run.messages[1].location.index, Some(3));
+}
+
+#[test]
+fn header_warnings_become_warning_problems_with_their_code_after_the_message() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fixtures/headers/no-domain.eml")
+        .to_string_lossy()
+        .into_owned();
+    let run = scan(std::slice::from_ref(&path));
+    assert_eq!(run.messages.len(), 1);
+    let p = &run.problems[0];
+    assert_eq!(
+        (p.kind, p.level, p.detail_code),
+        (
+            ProblemKind::HeaderWarning,
+            ProblemLevel::Warning,
+            Some(HeaderWarningKind::AddressWithoutDomain)
+        )
+    );
+    assert_eq!(p.reason, "address without domain in To: john");
+    assert!(run.order[0].starts_with("M "), "{:?}", run.order);
+    assert_eq!(run.stats.warnings, run.problems.len() as u64);
+    assert_eq!(run.stats.errors, 0);
+    // Other problems have no detail code.
+    let run = scan(&[fixture_str("malformed.mbox")]);
+    assert_eq!(run.problems[0].detail_code, None);
 }
 
 #[test]

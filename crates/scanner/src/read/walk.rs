@@ -91,6 +91,7 @@ fn unreadable(path: &Path, level: ProblemLevel, reason: String) -> Item {
         level,
         kind: ProblemKind::Unreadable,
         reason,
+        detail_code: None,
     })
 }
 

@@ -1,0 +1,420 @@
+//! The scanning pipeline: inputs -> files -> messages -> the caller's `process` closure, in
+//! parallel, with results handed back in archive order.
+//!
+//! ```text
+//!  inputs ──walk──> files (sorted) ──┬─ small files: chunks of up to `chunk_files` files,
+//!                                    │  each chunk read + parsed + processed with rayon
+//!                                    └─ large / compressed files and stdin: a reader thread
+//!                                       cuts the stream into blocks of ~`block_bytes` at
+//!                                       message boundaries -> bounded channel -> the messages
+//!                                       of each block parsed + processed with rayon
+//!  results of each chunk/block are collected in order and passed to `on_event` on the
+//!  calling thread, so output order is deterministic whatever the thread count.
+//! ```
+//!
+//! Files: this one (public API, totals, the per-message step shared by both paths),
+//! `pipeline.rs` (chunks of small files), `stream.rs` (large, compressed and standard-input
+//! streams), `ordered.rs` (the window that emits blocks in order).
+//!
+//! Memory is bounded: at most `2 * channel_depth + 2` blocks are alive at once (one being
+//! read, `channel_depth` queued, up to `channel_depth + 1` being parsed by the pool while the
+//! calling thread emits finished ones in order), plus a chunk of small files (at most
+//! `block_bytes` plus one file). Nothing is memory-mapped and no file is read whole unless it is small.
+
+mod ordered;
+mod pipeline;
+mod stream;
+
+use crate::headers;
+use crate::model::{Format, Location, Message, Problem, ProblemKind, ProblemLevel};
+use crate::read::compress;
+use crate::read::detect::{self, Detected};
+use crate::read::mbox::Span;
+use crate::read::walk::{self, Item};
+use pipeline::SmallFile;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Arc;
+
+/// How to read. `Default` is right for the command line.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// `--format`: read every file as this format instead of detecting it.
+    pub format: Option<Format>,
+    /// Size of the blocks a large mbox is cut into (at message boundaries).
+    pub block_bytes: usize,
+    /// A message longer than this is reported (error) and skipped.
+    pub max_message_bytes: usize,
+    /// Files up to this size are read whole by a worker; larger ones are streamed.
+    pub small_file_bytes: usize,
+    /// Files per parallel chunk of small files.
+    pub chunk_files: usize,
+    /// Worker threads (`--threads`); `None` uses rayon's global pool (one per core).
+    pub threads: Option<usize>,
+    /// Blocks read ahead of the one being processed.
+    pub channel_depth: usize,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            format: None,
+            block_bytes: 8 << 20,
+            max_message_bytes: 64 << 20,
+            small_file_bytes: 1 << 20,
+            chunk_files: 256,
+            threads: None,
+            channel_depth: 2,
+        }
+    }
+}
+
+/// What `scan` reports to the calling thread, in archive order.
+#[derive(Debug)]
+pub enum Event<T> {
+    /// A message whose header block parsed, with what `process` returned for it.
+    Message {
+        location: Location,
+        format: Format,
+        item: T,
+    },
+    /// Something that could not be read or audited, or a warning.
+    Problem(Problem),
+    /// Running totals, after each block or chunk of files.
+    Progress { bytes: u64, messages: u64 },
+}
+
+/// Totals of a scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ScanStats {
+    /// Files (and standard input) read or attempted.
+    pub files: u64,
+    /// Bytes of mail read (decompressed).
+    pub bytes: u64,
+    /// Messages whose header block parsed.
+    pub messages: u64,
+    pub by_format: BTreeMap<Format, u64>,
+    /// Messages without a usable header block (or too large).
+    pub malformed: u64,
+    /// Files or folders that could not be read.
+    pub unreadable: u64,
+    /// Files that are not mail.
+    pub not_mail: u64,
+    /// Truncated messages or compressed streams.
+    pub truncated: u64,
+    /// Warning-level problems (all kinds).
+    pub warnings: u64,
+    /// Error-level problems (all kinds): the exit code becomes 2.
+    pub errors: u64,
+}
+
+impl ScanStats {
+    /// Any error-level problem.
+    pub fn had_errors(&self) -> bool {
+        self.errors > 0
+    }
+
+    fn count(&mut self, p: &Problem) {
+        match p.kind {
+            ProblemKind::Unreadable => self.unreadable += 1,
+            ProblemKind::NotMail => self.not_mail += 1,
+            ProblemKind::Malformed => self.malformed += 1,
+            ProblemKind::Truncated => self.truncated += 1,
+            ProblemKind::HeaderWarning => {}
+        }
+        match p.level {
+            ProblemLevel::Warning => self.warnings += 1,
+            ProblemLevel::Error => self.errors += 1,
+        }
+    }
+}
+
+/// Total size on disk of the inputs (for a progress bar), `None` with standard input.
+pub fn input_size_hint(inputs: &[String]) -> Option<u64> {
+    walk::size_hint(inputs)
+}
+
+/// The reader/parser pipeline. Create once, call [`Scanner::scan`].
+pub struct Scanner {
+    opts: ScanOptions,
+    pool: Option<rayon::ThreadPool>,
+}
+
+/// A result produced on a worker, emitted later in order.
+enum Out<T> {
+    Msg(Location, Format, T),
+    Prob(Problem),
+}
+
+/// Keeps the totals and passes events on.
+struct Emitter<T, E> {
+    stats: ScanStats,
+    on_event: E,
+    _item: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T, E: FnMut(Event<T>)> Emitter<T, E> {
+    fn problem(&mut self, p: Problem) {
+        self.stats.count(&p);
+        (self.on_event)(Event::Problem(p));
+    }
+    fn outs(&mut self, outs: Vec<Out<T>>) {
+        for o in outs {
+            match o {
+                Out::Msg(location, format, item) => {
+                    self.stats.messages += 1;
+                    *self.stats.by_format.entry(format).or_default() += 1;
+                    (self.on_event)(Event::Message {
+                        location,
+                        format,
+                        item,
+                    });
+                }
+                Out::Prob(p) => self.problem(p),
+            }
+        }
+    }
+    fn progress(&mut self) {
+        (self.on_event)(Event::Progress {
+            bytes: self.stats.bytes,
+            messages: self.stats.messages,
+        });
+    }
+}
+
+fn problem(location: Location, level: ProblemLevel, kind: ProblemKind, reason: String) -> Problem {
+    Problem {
+        location,
+        level,
+        kind,
+        reason,
+        detail_code: None,
+    }
+}
+
+/// The span of a one-message file: all of it, minus a leading `From ` line if it has one.
+fn single_span(data: &[u8]) -> Span {
+    let content = if data.starts_with(b"From ") {
+        memchr::memchr(b'\n', data).map_or(data.len(), |nl| nl + 1)
+    } else {
+        0
+    };
+    Span {
+        start: 0,
+        content,
+        end: data.len(),
+    }
+}
+
+/// Why the last message of an mbox looks cut short, if it does: no line end at the end of
+/// the stream. An error when even the header block is incomplete (recipients may be
+/// missing), a warning when only the body is cut.
+fn truncation(raw: &[u8]) -> Option<(ProblemLevel, &'static str)> {
+    if raw.is_empty() || raw.ends_with(b"\n") {
+        return None;
+    }
+    let header_done = raw.starts_with(b"\n")
+        || raw.starts_with(b"\r\n")
+        || memchr::memmem::find(raw, b"\n\n").is_some()
+        || memchr::memmem::find(raw, b"\n\r\n").is_some();
+    Some(if header_done {
+        (
+            ProblemLevel::Warning,
+            "last message ends without a line end: body truncated (headers read)",
+        )
+    } else {
+        (
+            ProblemLevel::Error,
+            "last message ends inside its header block: truncated",
+        )
+    })
+}
+
+impl Scanner {
+    pub fn new(opts: ScanOptions) -> Scanner {
+        let pool = opts.threads.and_then(|n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.max(1))
+                .thread_name(|i| format!("leakaudit-worker-{i}"))
+                .build()
+                .ok()
+        });
+        Scanner { opts, pool }
+    }
+
+    pub fn options(&self) -> &ScanOptions {
+        &self.opts
+    }
+
+    fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        match &self.pool {
+            Some(p) => p.install(f),
+            None => f(),
+        }
+    }
+
+    /// Runs `op` on the calling thread; tasks it spawns run on the pool (ours or rayon's
+    /// global one) and are all finished when this returns.
+    fn in_place_scope<'s, R>(&self, op: impl FnOnce(&rayon::Scope<'s>) -> R) -> R {
+        match &self.pool {
+            Some(p) => p.in_place_scope(op),
+            None => rayon::in_place_scope(op),
+        }
+    }
+
+    /// Reads every input (`-` = standard input), in parallel; calls `process` on worker
+    /// threads for every message whose header block parsed, and `on_event` on the calling
+    /// thread in archive order (inputs in the order given, files sorted by name, messages in
+    /// file order). Never panics on bad input: every problem becomes an [`Event::Problem`].
+    pub fn scan<T, P, E>(&self, inputs: &[String], process: P, on_event: E) -> ScanStats
+    where
+        T: Send,
+        P: Fn(&Message<'_>) -> T + Sync,
+        E: FnMut(Event<T>),
+    {
+        let mut em = Emitter {
+            stats: ScanStats::default(),
+            on_event,
+            _item: std::marker::PhantomData,
+        };
+        let force_maildir = self.opts.format == Some(Format::Maildir);
+        for input in inputs {
+            let mut chunk: Vec<SmallFile> = Vec::new();
+            let mut chunk_bytes = 0u64;
+            for item in walk::walk(input, force_maildir) {
+                match item {
+                    Item::File {
+                        path,
+                        display,
+                        size,
+                        maildir,
+                    } => {
+                        chunk_bytes += size.min(self.opts.small_file_bytes as u64);
+                        chunk.push(SmallFile {
+                            path,
+                            display,
+                            size,
+                            maildir,
+                        });
+                        if chunk.len() >= self.opts.chunk_files
+                            || chunk_bytes >= self.opts.block_bytes as u64
+                        {
+                            self.flush(&mut chunk, &process, &mut em);
+                            chunk_bytes = 0;
+                        }
+                    }
+                    Item::Stdin => {
+                        self.flush(&mut chunk, &process, &mut em);
+                        chunk_bytes = 0;
+                        em.stats.files += 1;
+                        let loc: Arc<str> = Arc::from("-");
+                        match compress::decoded(io::stdin()) {
+                            Ok((r, c)) => self.stream(r, c, loc, false, &process, &mut em),
+                            Err(e) => em.problem(problem(
+                                Location::file(loc),
+                                ProblemLevel::Error,
+                                ProblemKind::Unreadable,
+                                format!("cannot read standard input: {e}"),
+                            )),
+                        }
+                    }
+                    Item::Problem(p) => {
+                        self.flush(&mut chunk, &process, &mut em);
+                        chunk_bytes = 0;
+                        em.problem(p);
+                    }
+                }
+            }
+            self.flush(&mut chunk, &process, &mut em);
+        }
+        em.stats
+    }
+
+    fn kind(&self, head: &[u8]) -> Detected {
+        match self.opts.format {
+            Some(Format::Mbox) if !head.is_empty() => Detected::Mbox,
+            Some(Format::Eml | Format::Maildir) if !head.is_empty() => Detected::Message,
+            _ => detect::detect(head),
+        }
+    }
+
+    fn message_format(&self, maildir: bool) -> Format {
+        match self.opts.format {
+            Some(f @ (Format::Eml | Format::Maildir)) => f,
+            _ if maildir => Format::Maildir,
+            _ => Format::Eml,
+        }
+    }
+}
+
+fn not_mail(path: Arc<str>, head: &[u8]) -> Problem {
+    let reason = if head.is_empty() {
+        "empty file: not mail; skipped".to_string()
+    } else {
+        "not mail (no mbox separator line or header block at the start); skipped".to_string()
+    };
+    problem(
+        Location::file(path),
+        ProblemLevel::Warning,
+        ProblemKind::NotMail,
+        reason,
+    )
+}
+
+/// Parses one message's header block and runs `process` on it.
+fn handle<T, P>(
+    process: &P,
+    data: &[u8],
+    span: Span,
+    location: Location,
+    format: Format,
+    last_in_mbox: bool,
+    outs: &mut Vec<Out<T>>,
+) where
+    P: Fn(&Message<'_>) -> T + Sync,
+{
+    let raw = &data[span.content..span.end];
+    if last_in_mbox {
+        if let Some((level, reason)) = truncation(raw) {
+            outs.push(Out::Prob(problem(
+                location.clone(),
+                level,
+                ProblemKind::Truncated,
+                reason.to_string(),
+            )));
+        }
+    }
+    match headers::parse_envelope(raw) {
+        Ok(envelope) => {
+            let msg = Message {
+                location,
+                format,
+                raw,
+                mbox_quoted: format == Format::Mbox,
+                envelope,
+            };
+            let item = process(&msg);
+            let Message {
+                location, envelope, ..
+            } = msg;
+            let warnings = envelope.warnings;
+            outs.push(Out::Msg(location.clone(), format, item));
+            for w in warnings {
+                outs.push(Out::Prob(Problem {
+                    location: location.clone(),
+                    level: ProblemLevel::Warning,
+                    kind: ProblemKind::HeaderWarning,
+                    reason: w.to_string(),
+                    detail_code: Some(w.kind),
+                }));
+            }
+        }
+        Err(e) => outs.push(Out::Prob(problem(
+            location,
+            ProblemLevel::Error,
+            ProblemKind::Malformed,
+            e.to_string(),
+        ))),
+    }
+}
