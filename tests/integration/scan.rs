@@ -163,7 +163,11 @@ fn compressed_files_are_recognised_by_content() {
     std::fs::write(&p, &packed[..packed.len() * 2 / 3]).unwrap();
     let o = run(&[p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("Truncated"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("error[truncated]: zstd stream truncated"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

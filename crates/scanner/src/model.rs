@@ -515,6 +515,87 @@ mod tests {
     }
 
     #[test]
+    fn every_header_warning_kind_has_its_sentence() {
+        use HeaderWarningKind as K;
+        let to = Some("To");
+        let cases = [
+            (
+                K::OverlongLine,
+                None,
+                "1200 bytes at byte 18",
+                "over-long header line (1200 bytes at byte 18)",
+            ),
+            (
+                K::HeaderNotTerminated,
+                None,
+                "16",
+                "header block not ended by a blank line; body assumed from byte 16",
+            ),
+            (
+                K::BadDate,
+                Some("Date"),
+                "garbage",
+                "unparseable Date: garbage",
+            ),
+            (
+                K::InvalidUtf8,
+                to,
+                "",
+                "invalid UTF-8 in To header (replaced)",
+            ),
+            (
+                K::TruncatedValue,
+                Some("Subject"),
+                "20000 bytes, truncated to 16384 bytes",
+                "over-long Subject header (20000 bytes, truncated to 16384 bytes)",
+            ),
+            (
+                K::UndecodableWord,
+                to,
+                "=?x?q?a?=",
+                "undecodable encoded word in To: =?x?q?a?=",
+            ),
+            (
+                K::UnterminatedGroup,
+                to,
+                "",
+                "unterminated group in To header",
+            ),
+            (
+                K::OverlongItem,
+                to,
+                "5000 bytes",
+                "over-long address item (5000 bytes) in To: encoded words not decoded",
+            ),
+            (
+                K::TooManyWords,
+                to,
+                "over 16 encoded words",
+                "address item with over 16 encoded words in To: not decoded",
+            ),
+            (K::NestedGroup, to, "Inner", "nested group in To: Inner"),
+            (
+                K::RecoveredAddress,
+                to,
+                "a@b.example",
+                "malformed address in To, recovered a@b.example",
+            ),
+            (K::InvalidAddress, to, "a@", "invalid address in To: a@"),
+            (
+                K::AddressWithoutDomain,
+                to,
+                "john",
+                "address without domain in To: john",
+            ),
+            (K::TooManyWarnings, None, "68", "68 more warnings not shown"),
+        ];
+        assert_eq!(cases.len(), HeaderWarningKind::ALL.len());
+        for (kind, field, detail, text) in cases {
+            assert_eq!(HeaderWarning::new(kind, field, detail).to_string(), text);
+        }
+    }
+
+    #[test]
     fn problem_display_prints_the_stable_code_not_debug() {
         let p = Problem {
             location: Location::in_mbox("a.mbox".into(), 57, 2),

@@ -122,3 +122,71 @@ fn fact_fixtures_are_read_as_mail_and_expose_no_one() {
     assert!(problems.is_empty(), "{problems:?}");
     assert_eq!(exposing, [false, false, false]);
 }
+
+/// Facts and subject of every message under `corpora/<sub>`.
+fn corpus_facts(sub: &str) -> Vec<(HeaderFacts, Option<String>)> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpora")
+        .join(sub);
+    assert!(
+        root.exists(),
+        "the shared corpus is missing at {}",
+        root.display()
+    );
+    let mut all = Vec::new();
+    Scanner::new(ScanOptions::default()).scan(
+        &[root.to_string_lossy().into_owned()],
+        |m| (m.envelope.facts.clone(), m.envelope.subject.clone()),
+        |ev| {
+            if let Event::Message { item, .. } = ev {
+                all.push(item)
+            }
+        },
+    );
+    all
+}
+
+#[test]
+fn delivered_ham_carries_transit_thread_and_list_facts() {
+    let all = corpus_facts("spamassassin/easy-ham-1");
+    let count = |f: &dyn Fn(&HeaderFacts) -> bool| all.iter().filter(|(x, _)| f(x)).count();
+    assert_eq!(all.len(), 2500);
+    // Every copy was stored by a delivery agent; most came through MTAs.
+    assert_eq!(count(&|f| f.return_path), 2500);
+    assert_eq!(count(&|f| f.received > 0), 2365);
+    assert_eq!(count(&|f| f.delivered_to), 2365);
+    assert_eq!(count(&|f| f.delivered_to && f.received == 0), 0);
+    // Mailing-list traffic.
+    assert_eq!(count(&|f| f.list_id.is_some()), 1495);
+    assert_eq!(count(&|f| f.precedence.is_some()), 1695);
+    for (f, _) in &all {
+        if let Some(p) = &f.precedence {
+            assert!(["bulk", "list", "normal"].contains(&p.as_str()), "{p}");
+        }
+        if let Some(id) = &f.in_reply_to {
+            assert!(!id.contains(['<', '>', ' ']) && id.len() <= 256, "{id}");
+        }
+    }
+    // Threads: most In-Reply-To messages are "Re:" replies.
+    let replies = count(&|f| f.in_reply_to.is_some());
+    assert_eq!(replies, 1019);
+    let re_subject = all
+        .iter()
+        .filter(|(f, s)| {
+            f.in_reply_to.is_some()
+                && s.as_deref()
+                    .is_some_and(|s| s.to_ascii_lowercase().starts_with("re:"))
+        })
+        .count();
+    assert!(re_subject * 10 > replies * 7, "{re_subject} of {replies}");
+    assert_eq!(count(&|f| !f.reply_to.is_empty()), 683);
+}
+
+#[test]
+fn sent_folder_export_has_no_transit_or_bulk_facts() {
+    // The Enron Sent items were exported from the sender's mailbox, never transmitted to
+    // us: no Received, Delivered-To, list or bulk header; nothing may be invented.
+    let all = corpus_facts("enron-sent");
+    assert_eq!(all.len(), 610);
+    assert!(all.iter().all(|(f, _)| *f == HeaderFacts::default()));
+}

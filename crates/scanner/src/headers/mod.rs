@@ -11,8 +11,8 @@
 //! splitter and groups), `mailbox.rs` (one mailbox item: fast path, mailparse, salvage),
 //! `encoded.rs` (unstructured values, RFC 2047 encoded words), `date.rs` (Date repair).
 //!
-//! Around mailparse (each covered by a test below):
-//! - Address lists are split into top-level items here before mailparse sees them. mailparse
+//! Around mailparse (each covered by a test in the file that does it):
+//! - Address lists are split into top-level items (`list.rs`) before mailparse sees them. mailparse
 //!   rejects a whole list when one item is bad (one address without a domain would hide a
 //!   thousand others), and its encoded-word boundary check is O(line length) per `=?`, which
 //!   makes a 20,000-address one-line header quadratic. The splitter treats quoted strings,
@@ -27,7 +27,8 @@
 //! - mailparse does not understand nested comments, misses encoded words after raw UTF-8 (it
 //!   mixes byte and character offsets), and `dateparse` answers `Ok(0)` for garbage and
 //!   rejects common real-world dates (no seconds, `0102` years, `+-0500`, asctime): each is
-//!   worked around here (`push_without_comments`, `redecode`, `normalise_date`).
+//!   worked around (`mailbox::push_without_comments`, `encoded::redecode`,
+//!   `date::normalise_date`).
 //! - Speed: the plain forms `addr`, `<addr>`, `Name <addr>` and values without `=?` skip
 //!   mailparse (property-tested to give the same result); everything else goes through it.
 //!
