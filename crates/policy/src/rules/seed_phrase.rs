@@ -9,11 +9,14 @@
 //! Example: "abandon ability able about above absent absorb abstract absurd abuse access
 //! accident" in a support reply.
 
+use super::raw::{RawRule, Validator};
 use super::{Ctx, Hit};
 use crate::allow::Allow;
 use crate::content::Segment;
-use crate::pack::{RawRule, Validator, BIP39_ENGLISH};
 use std::sync::{Arc, LazyLock};
+
+/// The BIP-39 English word list (2,048 words, in index order).
+pub const BIP39_ENGLISH: &str = include_str!("../../../../rules/bip39-english.txt");
 
 /// A word list with a lookup that costs one multiply, usually one probe and one compare:
 /// open addressing on the first four letters. Word lookups are this rule's hot loop (every
@@ -99,6 +102,9 @@ pub struct Params {
     pub words: Arc<WordSet>,
     pub min_recipients: usize,
 }
+
+/// The parameters this kind accepts (a key of another kind is an error).
+pub const KEYS: &[&str] = &["min_words", "wordlist", "min_recipients"];
 
 pub(crate) fn from_raw(v: &mut Validator<'_>, raw: &RawRule) -> Option<Params> {
     let min_words = v.count(&raw.min_words, "min_words", 12, 3);
