@@ -15,12 +15,23 @@
 
 use crate::error::{line_col, ConfigError};
 use crate::finding::Severity;
-use crate::pack::RulesMode;
+use crate::pack::{RulePack, RulesMode};
 use leakaudit_scanner::address::canonical_domain;
 use leakaudit_scanner::{ArchiveKind, Org};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use toml::de::{DeTable, DeValue};
+
+/// The pack's rule id closest to `id` when it is a likely typo (at most 2 edits away).
+fn nearest_id<'p>(pack: &'p RulePack, id: &str) -> Option<&'p str> {
+    pack.rules
+        .iter()
+        .map(|r| (strsim::levenshtein(id, &r.info.id), r.info.id.as_str()))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, n)| n)
+}
 
 /// The organisation's settings, as loaded (all optional in the file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +50,10 @@ pub struct OrgConfig {
     /// Default for `check --fail-on`.
     pub fail_on: Option<Severity>,
     pub severity_overrides: BTreeMap<String, Severity>,
+    /// Where each `severity_overrides` key was written (file, line, column), so an id that
+    /// names no rule can be reported there ([`OrgConfig::check_overrides`]).
+    #[serde(skip)]
+    pub override_positions: BTreeMap<String, (PathBuf, usize, usize)>,
 }
 
 impl Default for OrgConfig {
@@ -52,6 +67,7 @@ impl Default for OrgConfig {
             rules_mode: RulesMode::Extend,
             fail_on: None,
             severity_overrides: BTreeMap::new(),
+            override_positions: BTreeMap::new(),
         }
     }
 }
@@ -84,7 +100,7 @@ impl OrgConfig {
                 message,
             }
         };
-        let cfg: OrgConfig = toml::from_str(text).map_err(|e| {
+        let mut cfg: OrgConfig = toml::from_str(text).map_err(|e| {
             invalid(
                 e.span().map(|s| s.start).unwrap_or(0),
                 e.message().trim().to_string(),
@@ -100,7 +116,50 @@ impl OrgConfig {
                 return Err(invalid(off, format!("`{d}` is not a domain")));
             }
         }
+        // The text parsed above, so this parse succeeds; it is only read for positions.
+        if let Ok(doc) = DeTable::parse(text) {
+            if let Some(DeValue::Table(t)) =
+                doc.get_ref().get("severity_overrides").map(|v| v.get_ref())
+            {
+                for (k, _) in t.iter() {
+                    let (line, col) = line_col(text, k.span().start);
+                    cfg.override_positions
+                        .insert(k.get_ref().to_string(), (path.to_path_buf(), line, col));
+                }
+            }
+        }
         Ok(cfg)
+    }
+
+    /// Every `severity_overrides` key that names no rule of `pack`, each with the file, line
+    /// and column where it was written (a typo would otherwise silently change nothing).
+    pub fn check_overrides(&self, pack: &RulePack) -> Result<(), Vec<ConfigError>> {
+        let errors: Vec<ConfigError> = self
+            .severity_overrides
+            .keys()
+            .filter(|id| pack.get(id).is_none())
+            .map(|id| {
+                let (path, line, col) = self
+                    .override_positions
+                    .get(id)
+                    .cloned()
+                    .unwrap_or_else(|| (PathBuf::from("severity_overrides"), 0, 0));
+                let near = nearest_id(pack, id)
+                    .map(|n| format!(" (did you mean `{n}`?)"))
+                    .unwrap_or_default();
+                ConfigError::Invalid {
+                    path,
+                    line,
+                    col,
+                    message: format!("severity override for unknown rule `{id}`{near}"),
+                }
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// The organisation for the exposure model: shipped defaults plus these settings.
@@ -155,5 +214,40 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("c.toml:1:16:"), "{e}");
+    }
+
+    #[test]
+    fn severity_override_typos_have_file_line_col() {
+        let text = "fail_on = \"high\"\n[severity_overrides]\nbcc-header-leak = \"low\"\n\
+                    sed-phrase = \"high\"\nno-such-rule = \"info\"\n";
+        let cfg = OrgConfig::parse(Path::new("leakaudit.toml"), text).unwrap();
+        let e: Vec<String> = cfg
+            .check_overrides(&RulePack::builtin())
+            .unwrap_err()
+            .iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(
+            e,
+            [
+                "leakaudit.toml:5:1: severity override for unknown rule `no-such-rule`",
+                "leakaudit.toml:4:1: severity override for unknown rule `sed-phrase` \
+                 (did you mean `seed-phrase`?)",
+            ]
+        );
+        // A bad severity value is reported where it is written.
+        let e = OrgConfig::parse(
+            Path::new("c.toml"),
+            "[severity_overrides]\nbcc-header-leak = \"hgh\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("c.toml:2:19:"), "{e}");
+        let ok = OrgConfig::parse(
+            Path::new("c.toml"),
+            "[severity_overrides]\nseed-phrase = \"low\"\n",
+        )
+        .unwrap();
+        assert!(ok.check_overrides(&RulePack::builtin()).is_ok());
     }
 }

@@ -12,12 +12,13 @@
 
 use crate::error::RuleError;
 use crate::finding::Severity;
+use crate::rules::raw::{self, RawRule, Validator};
 use crate::rules::{self, RuleKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 /// The default pack, compiled into the binary so `leakaudit` works with no folder at hand.
@@ -32,116 +33,8 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
-/// The BIP-39 English word list (2,048 words), used by `seed-phrase` rules.
-pub const BIP39_ENGLISH: &str = include_str!("../../../rules/bip39-english.txt");
-
 /// Files in a rules folder that are not rule packs (the remediation policy lives beside them).
 const NOT_RULE_FILES: &[&str] = &["remediation.toml"];
-
-/// Top-level keys of a rule table. Kind-specific ones are checked against the kind later.
-const RULE_KEYS: &[&str] = &[
-    "id",
-    "kind",
-    "severity",
-    "summary",
-    "description",
-    "hint",
-    "enabled",
-    "min_parties",
-    "tiers",
-    "min_members",
-    "min_addresses",
-    "keywords",
-    "regex",
-    "keep_prefix",
-    "min_recipients",
-    "min_words",
-    "wordlist",
-    "allow",
-];
-const ALLOW_KEYS: &[&str] = &[
-    "senders",
-    "recipient_domains",
-    "subjects",
-    "message_ids",
-    "headers",
-    "values",
-];
-
-/// One rule as written (step 1). Every field keeps its position for error messages.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRule {
-    pub id: Spanned<String>,
-    pub kind: Spanned<String>,
-    pub severity: Spanned<String>,
-    pub summary: Spanned<String>,
-    pub description: Spanned<String>,
-    pub hint: Spanned<String>,
-    #[serde(default)]
-    pub enabled: Option<Spanned<bool>>,
-    #[serde(default)]
-    pub min_parties: Option<Spanned<i64>>,
-    #[serde(default)]
-    pub tiers: Option<Spanned<Vec<RawTier>>>,
-    #[serde(default)]
-    pub min_members: Option<Spanned<i64>>,
-    #[serde(default)]
-    pub min_addresses: Option<Spanned<i64>>,
-    #[serde(default)]
-    pub keywords: Option<Spanned<Vec<Spanned<String>>>>,
-    #[serde(default)]
-    pub regex: Option<Spanned<String>>,
-    #[serde(default)]
-    pub keep_prefix: Option<Spanned<i64>>,
-    #[serde(default)]
-    pub min_recipients: Option<Spanned<i64>>,
-    #[serde(default)]
-    pub min_words: Option<Spanned<i64>>,
-    #[serde(default)]
-    pub wordlist: Option<Spanned<String>>,
-    #[serde(default)]
-    pub allow: Option<Spanned<RawAllow>>,
-}
-
-/// `tiers = [{ at_least = 25, severity = "critical" }]`: severity by count.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTier {
-    pub at_least: Spanned<i64>,
-    pub severity: Spanned<String>,
-}
-
-/// `[rule.allow]`: exceptions scoped to one rule.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAllow {
-    /// Sender addresses (`news@example.com`) or domains (`example.com`).
-    #[serde(default)]
-    pub senders: Vec<Spanned<String>>,
-    /// Recipient domains: addresses there never count for this rule.
-    #[serde(default)]
-    pub recipient_domains: Vec<Spanned<String>>,
-    /// Regexes on the decoded Subject.
-    #[serde(default)]
-    pub subjects: Vec<Spanned<String>>,
-    /// Exact Message-IDs (without angle brackets).
-    #[serde(default)]
-    pub message_ids: Vec<Spanned<String>>,
-    /// `{ name = "X-Mailer", value = "regex" }`.
-    #[serde(default)]
-    pub headers: Vec<Spanned<RawHeaderMatch>>,
-    /// Content rules only: regexes on the matched text (e.g. documented example keys).
-    #[serde(default)]
-    pub values: Vec<Spanned<String>>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawHeaderMatch {
-    pub name: Spanned<String>,
-    pub value: Spanned<String>,
-}
 
 /// What reports, SARIF and `rules list` show about a rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -350,108 +243,15 @@ impl RulePack {
     }
 }
 
-/// Collects errors for one file, converting byte spans to line and column.
-pub(crate) struct Validator<'t> {
-    pub file: &'t Path,
-    pub text: &'t str,
-    pub errors: Vec<RuleError>,
-}
-
-impl<'t> Validator<'t> {
-    pub fn err(&mut self, span: Range<usize>, msg: impl Into<String>) {
-        self.errors
-            .push(RuleError::at(self.file, self.text, span.start, msg));
-    }
-
-    /// A positive integer parameter with a default.
-    pub fn count(
-        &mut self,
-        v: &Option<Spanned<i64>>,
-        name: &str,
-        default: usize,
-        min: i64,
-    ) -> usize {
-        match v {
-            None => default,
-            Some(s) if *s.get_ref() >= min && *s.get_ref() <= 1_000_000 => *s.get_ref() as usize,
-            Some(s) => {
-                self.err(
-                    s.span(),
-                    format!("`{name}` must be between {min} and 1000000"),
-                );
-                default
-            }
-        }
-    }
-
-    pub fn severity(&mut self, v: &Spanned<String>) -> Option<Severity> {
-        match v.get_ref().parse::<Severity>() {
-            Ok(s) => Some(s),
-            Err(e) => {
-                self.err(v.span(), e);
-                None
-            }
-        }
-    }
-
-    pub fn regex(&mut self, v: &Spanned<String>) -> Option<regex::bytes::Regex> {
-        match compile_regex(v.get_ref()) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                self.err(v.span(), e);
-                None
-            }
-        }
-    }
-
-    pub fn tiers(&mut self, v: &Option<Spanned<Vec<RawTier>>>) -> Vec<(usize, Severity)> {
-        let mut out = Vec::new();
-        let Some(tiers) = v else { return out };
-        let mut last = 0i64;
-        for t in tiers.get_ref() {
-            if *t.at_least.get_ref() < 1 || *t.at_least.get_ref() <= last {
-                self.err(
-                    t.at_least.span(),
-                    "`at_least` must be positive and increase from one tier to the next",
-                );
-            }
-            last = *t.at_least.get_ref();
-            if let Some(s) = self.severity(&t.severity) {
-                out.push((*t.at_least.get_ref() as usize, s));
-            }
-        }
-        out
-    }
-}
-
-/// Compiles a rule regex (bytes, Unicode-aware) with a size limit so that a rule file cannot
-/// make the engine allocate without bound.
-pub(crate) fn compile_regex(pattern: &str) -> Result<regex::bytes::Regex, String> {
-    regex::bytes::RegexBuilder::new(pattern)
-        .size_limit(4 << 20)
-        .build()
-        .map_err(|e| {
-            let s = e.to_string();
-            let one_line: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
-            format!("regex does not compile: {}", one_line.join(" "))
-        })
-}
-
 /// Parses and validates one rule file. Returns the valid rules and every error found.
 pub fn parse_file(path: &Path, text: &str) -> (Vec<Rule>, Vec<RuleError>) {
-    let mut v = Validator {
-        file: path,
-        text,
-        errors: Vec::new(),
-    };
+    let mut v = Validator::new(path, text);
     let (doc, syntax) = DeTable::parse_recoverable(text);
+    let mut broken_at = Vec::new();
     for e in syntax {
         let off = e.span().map(|s| s.start).unwrap_or(0);
+        broken_at.push(off);
         v.err(off..off, format!("TOML syntax: {}", e.message().trim()));
-    }
-    if !v.errors.is_empty() {
-        // Recovery may leave a half-built table; its type errors would only be noise.
-        return (Vec::new(), v.errors);
     }
     let mut rules = Vec::new();
     let mut saw_rule_key = false;
@@ -474,7 +274,15 @@ pub fn parse_file(path: &Path, text: &str) -> (Vec<Rule>, Vec<RuleError>) {
             );
             continue;
         };
-        for item in items.iter() {
+        // A recovered table is half-built: its errors would be noise, so a rule whose text
+        // (its `[[rule]]` line up to the next one) holds a syntax error is skipped and the
+        // other rules of the file are still checked.
+        let starts: Vec<usize> = items.iter().map(|i| i.span().start).collect();
+        for (k, item) in items.iter().enumerate() {
+            let region = starts[k]..starts.get(k + 1).copied().unwrap_or(usize::MAX);
+            if broken_at.iter().any(|o| region.contains(o)) {
+                continue;
+            }
             if let Some(rule) = parse_rule(&mut v, item) {
                 rules.push(rule);
             }
@@ -483,61 +291,13 @@ pub fn parse_file(path: &Path, text: &str) -> (Vec<Rule>, Vec<RuleError>) {
     if !saw_rule_key {
         v.err(0..0, "no `[[rule]]` table in this file");
     }
+    // In file order, whichever check found them.
+    v.errors.sort_by_key(|e| (e.line, e.col));
     (rules, v.errors)
 }
 
 fn parse_rule(v: &mut Validator<'_>, item: &Spanned<DeValue<'_>>) -> Option<Rule> {
-    let DeValue::Table(table) = item.get_ref() else {
-        v.err(item.span(), "each `[[rule]]` entry must be a table");
-        return None;
-    };
-    // Report every unknown key ourselves (serde stops at the first one), then go on with
-    // the known keys so that type and validation errors of the same rule are reported too.
-    let mut known = DeTable::new();
-    for (k, val) in table.iter() {
-        if !RULE_KEYS.contains(&k.get_ref().as_ref()) {
-            v.err(
-                k.span(),
-                format!(
-                    "unknown key `{}` in a rule (expected one of: {})",
-                    k.get_ref(),
-                    RULE_KEYS.join(", ")
-                ),
-            );
-            continue;
-        }
-        let val = match val.get_ref() {
-            DeValue::Table(t) if k.get_ref() == "allow" => {
-                let mut allow = DeTable::new();
-                for (ak, av) in t.iter() {
-                    if ALLOW_KEYS.contains(&ak.get_ref().as_ref()) {
-                        allow.insert(ak.clone(), av.clone());
-                    } else {
-                        v.err(
-                            ak.span(),
-                            format!(
-                                "unknown key `{}` in `allow` (expected one of: {})",
-                                ak.get_ref(),
-                                ALLOW_KEYS.join(", ")
-                            ),
-                        );
-                    }
-                }
-                Spanned::new(val.span(), DeValue::Table(allow))
-            }
-            _ => val.clone(),
-        };
-        known.insert(k.clone(), val);
-    }
-    let known = Spanned::new(item.span(), DeValue::Table(known));
-    let raw = match RawRule::deserialize(ValueDeserializer::from(known)) {
-        Ok(r) => r,
-        Err(e) => {
-            let off = e.span().map(|s| s.start).unwrap_or(item.span().start);
-            v.err(off..off, e.message().trim().to_string());
-            return None;
-        }
-    };
+    let raw = raw::read_rule(v, item)?;
     validate(v, raw, item.span())
 }
 
@@ -698,12 +458,29 @@ hint = "h"
     #[test]
     fn missing_field_and_type_errors_have_positions() {
         let e = errs("[[rule]]\nid = 3\n");
-        assert_eq!(e.len(), 1);
-        assert!(e[0].starts_with("t.toml:2:6:"), "{e:?}");
-        let e = errs("[[rule]]\nid = \"a\"\n");
+        assert_eq!(e.len(), 6, "{e:?}");
         assert!(
-            e[0].starts_with("t.toml:1:1:") && e[0].contains("missing field"),
+            e[0].starts_with("t.toml:1:1: missing field `kind`"),
             "{e:?}"
+        );
+        assert!(e[5].starts_with("t.toml:2:6: invalid type"), "{e:?}");
+    }
+
+    #[test]
+    fn rule_file_with_three_errors_gives_three_located_errors() {
+        // One missing field, one type error, one bad value: all three in one run.
+        let text = "[[rule]]\nid = \"a\"\nkind = \"seed-phrase\"\nseverity = \"high\"\n\
+                    summary = \"s\"\ndescription = 7\n\n\
+                    [[rule]]\nid = \"b\"\nkind = \"bcc-header-leak\"\nseverity = \"hgh\"\n\
+                    summary = \"s\"\ndescription = \"d\"\nhint = \"h\"\n";
+        let e = errs(text);
+        assert_eq!(
+            e,
+            [
+                "t.toml:1:1: missing field `hint`",
+                "t.toml:6:15: invalid type: integer `7`, expected a string",
+                "t.toml:11:12: unknown severity `hgh` (info, low, medium, high, critical)",
+            ]
         );
     }
 
@@ -713,13 +490,34 @@ hint = "h"
         let e = errs(&text);
         assert_eq!(e.len(), 2, "{e:?}");
         assert!(
-            e[0].starts_with("t.toml:9:1: unknown key `colour`"),
+            e[0].starts_with("t.toml:5:12: unknown severity `urgent`"),
             "{e:?}"
         );
         assert!(
-            e[1].starts_with("t.toml:5:12: unknown severity `urgent`"),
+            e[1].starts_with("t.toml:9:1: unknown key `colour`"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn syntax_error_does_not_hide_the_other_rules_of_the_file() {
+        // An unterminated string in the first rule, a bad severity in the second.
+        let text = format!(
+            "[[rule]]\nid = \"a\"\nhint = \"unterminated\n{}",
+            GOOD.replace("\"high\"", "\"hgh\"")
+        );
+        let e = errs(&text);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].starts_with("t.toml:3:21: TOML syntax:"), "{e:?}");
+        assert!(
+            e[1].starts_with("t.toml:8:12: unknown severity `hgh`"),
+            "{e:?}"
+        );
+        // A broken value in a valid rule's file: no error is invented for the good rule.
+        let text = format!("{GOOD}\n[[rule]]\nid = \"b\"\nhint = \n");
+        let (rules, e) = parse_file(Path::new("t.toml"), &text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(rules.len(), 1);
     }
 
     #[test]

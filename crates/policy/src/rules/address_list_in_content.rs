@@ -10,12 +10,12 @@
 //! on it even when the headers are clean.
 //! Example: `attachment; filename="newsletter-list.csv"` with 200 customer addresses.
 
+use super::raw::{RawRule, Validator};
 use super::{tier_severity, Ctx, Hit};
 use crate::allow::Allow;
 use crate::content::Segment;
 use crate::finding::Severity;
 use crate::orgview;
-use crate::pack::{RawRule, Validator};
 use crate::redact;
 use leakaudit_scanner::Address;
 use regex::bytes::Regex;
@@ -37,6 +37,9 @@ pub struct Params {
     pub min_addresses: usize,
     pub tiers: Vec<(usize, Severity)>,
 }
+
+/// The parameters this kind accepts (a key of another kind is an error).
+pub const KEYS: &[&str] = &["min_addresses", "tiers"];
 
 pub(crate) fn from_raw(v: &mut Validator<'_>, raw: &RawRule) -> Option<Params> {
     Some(Params {

@@ -13,10 +13,10 @@
 //! Evidence: the named group `keep` (if the regex has one) followed by `****`, or the first
 //! `keep_prefix` characters of the match; never the secret.
 
+use super::raw::{RawRule, Validator};
 use super::{Ctx, Hit};
 use crate::allow::Allow;
 use crate::content::Segment;
-use crate::pack::{RawRule, Validator};
 use crate::redact;
 use regex::bytes::Regex;
 use std::collections::BTreeSet;
@@ -29,6 +29,9 @@ pub struct Params {
     pub keep_prefix: usize,
     pub min_recipients: usize,
 }
+
+/// The parameters this kind accepts (a key of another kind is an error).
+pub const KEYS: &[&str] = &["keywords", "regex", "keep_prefix", "min_recipients"];
 
 pub(crate) fn from_raw(v: &mut Validator<'_>, raw: &RawRule) -> Option<Params> {
     let Some(re) = &raw.regex else {

@@ -8,10 +8,10 @@
 //! other; the name ("All customers") usually tells what they have in common, too.
 //! Example: `To: Premium customers: alice@gmail.com, bob@example.org;`.
 
+use super::raw::{RawRule, Validator};
 use super::{header_offset, Ctx, Hit};
 use crate::allow::Allow;
 use crate::orgview;
-use crate::pack::{RawRule, Validator};
 use crate::redact;
 use leakaudit_scanner::ArchiveKind;
 use std::collections::BTreeSet;
@@ -21,6 +21,9 @@ pub struct Params {
     pub min_members: usize,
     pub min_parties: usize,
 }
+
+/// The parameters this kind accepts (a key of another kind is an error).
+pub const KEYS: &[&str] = &["min_parties", "min_members"];
 
 pub(crate) fn from_raw(v: &mut Validator<'_>, raw: &RawRule) -> Option<Params> {
     Some(Params {

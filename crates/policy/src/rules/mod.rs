@@ -1,19 +1,21 @@
 //! Rule kinds: one file per kind, each with its parameters, their validation and the check.
 //!
-//! To add a kind: write `rules/<kind>.rs` with a `Params` type, `from_raw` (validation) and
-//! `check`; add a variant to [`RuleKind`], its name to [`KINDS`] and its parameter keys to
-//! [`params_of`]; ship a rule using it in `rules/*.toml` with fixtures under
-//! `fixtures/rules/<rule-id>/`.
+//! To add a kind: write `rules/<kind>.rs` with a `Params` type, its parameter keys `KEYS`,
+//! `from_raw` (validation) and `check`; add a variant to [`RuleKind`], its name to [`KINDS`]
+//! and its line in [`keys_of`] and [`validate_kind`]; ship a rule using it in `rules/*.toml`
+//! with fixtures under `fixtures/rules/<rule-id>/`. The file formats live in [`raw`], which
+//! imports nothing of the crate but `error` and `finding` (no module cycle).
 
 use crate::content::Segment;
 use crate::finding::Severity;
-use crate::pack::{RawRule, Validator};
 use leakaudit_scanner::{ExposedAddress, Exposure, Message, Org};
+use raw::{RawRule, Validator};
 
 pub mod address_list_in_content;
 pub mod bcc_header_leak;
 pub mod content_regex;
 pub mod group_members_visible;
+pub mod raw;
 pub mod recipient_exposure;
 pub mod seed_phrase;
 
@@ -27,15 +29,15 @@ pub const KINDS: [&str; 6] = [
     "seed-phrase",
 ];
 
-/// The kind-specific keys each kind accepts.
-fn params_of(kind: &str) -> &'static [&'static str] {
+/// The kind-specific keys each kind accepts (each kind lists its own).
+fn keys_of(kind: &str) -> &'static [&'static str] {
     match kind {
-        "recipient-exposure" => &["min_parties", "tiers"],
+        "recipient-exposure" => recipient_exposure::KEYS,
         "bcc-header-leak" => &[],
-        "group-members-visible" => &["min_parties", "min_members"],
-        "address-list-in-content" => &["min_addresses", "tiers"],
-        "content-regex" => &["keywords", "regex", "keep_prefix", "min_recipients"],
-        "seed-phrase" => &["min_words", "wordlist", "min_recipients"],
+        "group-members-visible" => group_members_visible::KEYS,
+        "address-list-in-content" => address_list_in_content::KEYS,
+        "content-regex" => content_regex::KEYS,
+        "seed-phrase" => seed_phrase::KEYS,
         _ => &[],
     }
 }
@@ -73,32 +75,12 @@ pub(crate) fn validate_kind(v: &mut Validator<'_>, raw: &RawRule) -> Option<Rule
         return None;
     }
     // A parameter of another kind is a mistake, never silently ignored.
-    let allowed = params_of(kind);
-    let given: [(&str, Option<std::ops::Range<usize>>); 10] = [
-        ("min_parties", raw.min_parties.as_ref().map(|s| s.span())),
-        ("tiers", raw.tiers.as_ref().map(|s| s.span())),
-        ("min_members", raw.min_members.as_ref().map(|s| s.span())),
-        (
-            "min_addresses",
-            raw.min_addresses.as_ref().map(|s| s.span()),
-        ),
-        ("keywords", raw.keywords.as_ref().map(|s| s.span())),
-        ("regex", raw.regex.as_ref().map(|s| s.span())),
-        ("keep_prefix", raw.keep_prefix.as_ref().map(|s| s.span())),
-        (
-            "min_recipients",
-            raw.min_recipients.as_ref().map(|s| s.span()),
-        ),
-        ("min_words", raw.min_words.as_ref().map(|s| s.span())),
-        ("wordlist", raw.wordlist.as_ref().map(|s| s.span())),
-    ];
+    let allowed = keys_of(kind);
     let mut bad = false;
-    for (name, span) in given {
-        if let Some(span) = span {
-            if !allowed.contains(&name) {
-                bad = true;
-                v.err(span, format!("`{name}` does not apply to kind `{kind}`"));
-            }
+    for (name, span) in raw.params_given() {
+        if !allowed.contains(&name) {
+            bad = true;
+            v.err(span, format!("`{name}` does not apply to kind `{kind}`"));
         }
     }
     let k = match kind {
@@ -177,6 +159,24 @@ pub fn header_offset(raw: &[u8], names: &[&str]) -> Option<usize> {
 /// Content segments handed to the content kinds.
 pub struct ContentView<'s, 'a> {
     pub segments: &'s [Segment<'a>],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_key_is_a_raw_rule_parameter() {
+        for kind in KINDS {
+            for key in keys_of(kind) {
+                assert!(RawRule::PARAM_KEYS.contains(key), "{kind}: {key}");
+            }
+        }
+        // And every parameter belongs to some kind.
+        for key in RawRule::PARAM_KEYS {
+            assert!(KINDS.iter().any(|k| keys_of(k).contains(key)), "{key}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,10 @@
 //! Example: `To: alice@gmail.com, bob@example.org` from `news@shop.example` exposes both.
 //! Severity grows with the number of exposed addresses through `tiers`.
 
+use super::raw::{RawRule, Validator};
 use super::{header_offset, tier_severity, Ctx, Hit};
 use crate::allow::Allow;
 use crate::finding::Severity;
-use crate::pack::{RawRule, Validator};
 use crate::redact;
 
 #[derive(Debug, Clone)]
@@ -23,6 +23,9 @@ pub struct Params {
     /// Severity by number of exposed addresses.
     pub tiers: Vec<(usize, Severity)>,
 }
+
+/// The parameters this kind accepts (a key of another kind is an error).
+pub const KEYS: &[&str] = &["min_parties", "tiers"];
 
 pub(crate) fn from_raw(v: &mut Validator<'_>, raw: &RawRule) -> Option<Params> {
     Some(Params {
