@@ -6,8 +6,12 @@
 //! (text/*, CSV, JSON, XML, and attachments whose file name says text) are decoded
 //! (base64/QP), HTML has its tags stripped, and `message/rfc822` parts are descended into.
 //! Total decoded bytes and parts are capped so one message can never take unbounded work.
+//! [`Segment::source`] says where a segment's text was (body, attachment, forwarded message)
+//! and [`addresses`] finds the addresses in it.
 
 use aho_corasick::AhoCorasick;
+use leakaudit_scanner::Address;
+use regex::bytes::Regex;
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
@@ -38,6 +42,86 @@ pub struct Segment<'a> {
     pub what: Cow<'static, str>,
     /// Offset of `text` inside the raw message when `text` is a verbatim slice of it.
     pub raw_offset: Option<usize>,
+}
+
+/// Where a segment's text was in the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The body: the stored text, or a text part without a file name.
+    Body,
+    /// A text part with a file name (`Content-Disposition` filename or `Content-Type` name).
+    Attachment(String),
+    /// Inside an attached message (`message/rfc822`, a `.eml`/`.msg` file): a forward.
+    Forwarded,
+}
+
+impl Source {
+    /// `body`, `attachment:NAME` or `forwarded`.
+    pub fn label(&self) -> String {
+        match self {
+            Source::Body => "body".into(),
+            Source::Attachment(name) => format!("attachment:{name}"),
+            Source::Forwarded => "forwarded".into(),
+        }
+    }
+}
+
+const ATTACHED_MESSAGE: &str = "attached message: ";
+
+impl Segment<'_> {
+    /// Where the text was, read from `what` (the one place `what` is built is this module).
+    pub fn source(&self) -> Source {
+        if self.what.starts_with(ATTACHED_MESSAGE) {
+            return Source::Forwarded;
+        }
+        match self.what.split_once(" attachment \"") {
+            Some((_, rest)) => {
+                let name = rest.strip_suffix('"').unwrap_or(rest);
+                let lower = name.to_ascii_lowercase();
+                if lower.ends_with(".eml") || lower.ends_with(".msg") {
+                    Source::Forwarded
+                } else {
+                    Source::Attachment(name.to_string())
+                }
+            }
+            None => Source::Body,
+        }
+    }
+}
+
+static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i-u)[a-z0-9._%+\-]{1,64}@[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63})*\.[a-z]{2,24}(?-u:\b)",
+    )
+    .expect("static regex")
+});
+
+/// `20020908021306.25492.qmail@host`: a Message-ID quoted in a forwarded header, not a
+/// person's address.
+fn looks_like_message_id(local: &str) -> bool {
+    let digits = local.bytes().filter(u8::is_ascii_digit).count();
+    let letters = local.bytes().filter(u8::is_ascii_alphabetic).count();
+    local.len() >= 12 && digits > letters
+}
+
+/// The addresses in `text` (canonical form, Message-ID-like local parts left out), each with
+/// the byte offset where its match starts; repeats are yielded again.
+pub fn addresses(text: &[u8]) -> impl Iterator<Item = (usize, Address)> + '_ {
+    ADDRESS.find_iter(text).filter_map(|m| {
+        let s = std::str::from_utf8(m.as_bytes()).ok()?;
+        let a = Address::parse(s.trim_start_matches(['.', '-', '+']))?;
+        (!looks_like_message_id(a.local())).then_some((m.start(), a))
+    })
+}
+
+/// How HTML parts become text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HtmlLines {
+    /// Tags become spaces: the text runs on as the reader sees it (content rules).
+    Flat,
+    /// Block tags become line breaks and `<blockquote>` lines start with `>` (one per level),
+    /// so the quoted-region detector sees the structure of a reply.
+    Quoted,
 }
 
 /// MIME markers and whether the text behind them is invisible without decoding. Matched
@@ -92,6 +176,11 @@ pub fn needs_decoding(raw: &[u8]) -> bool {
 
 /// The segments of `raw` (the unquoted stored message).
 pub fn segments<'a>(raw: &'a [u8], limits: &Limits) -> Vec<Segment<'a>> {
+    segments_with(raw, limits, HtmlLines::Flat)
+}
+
+/// [`segments`], with HTML turned into text as `html` says.
+pub fn segments_with<'a>(raw: &'a [u8], limits: &Limits, html: HtmlLines) -> Vec<Segment<'a>> {
     let start = body_start(raw).unwrap_or(raw.len());
     if !needs_decoding(raw) {
         return vec![Segment {
@@ -105,6 +194,7 @@ pub fn segments<'a>(raw: &'a [u8], limits: &Limits) -> Vec<Segment<'a>> {
         parts: 0,
         bytes: 0,
         limits: *limits,
+        html,
     };
     match mailparse::parse_mail(raw) {
         Ok(mail) => walk(&mail, 0, &mut budget, &mut out),
@@ -121,6 +211,7 @@ struct Budget {
     parts: usize,
     bytes: usize,
     limits: Limits,
+    html: HtmlLines,
 }
 
 fn text_like(mime: &str, filename: Option<&str>) -> bool {
@@ -187,7 +278,7 @@ fn walk<'a>(
                     for s in inner_out {
                         out.push(Segment {
                             text: Cow::Owned(s.text.into_owned()),
-                            what: Cow::Owned(format!("attached message: {}", s.what)),
+                            what: Cow::Owned(format!("{ATTACHED_MESSAGE}{}", s.what)),
                             raw_offset: None,
                         });
                     }
@@ -211,7 +302,11 @@ fn walk<'a>(
         || filename
             .as_deref()
             .is_some_and(|f| f.ends_with(".html") || f.ends_with(".htm"));
-    let text = if is_html { strip_html(&body) } else { body };
+    let text = if is_html {
+        strip_html_with(&body, b.html)
+    } else {
+        body
+    };
     let what = Cow::Owned(match &filename {
         Some(f) => format!("{mime} attachment \"{f}\""),
         None => mime.clone(),
@@ -225,6 +320,46 @@ fn walk<'a>(
 
 /// Drops tags, scripts and styles; decodes the entities that hide addresses (`&#64;`).
 pub fn strip_html(html: &[u8]) -> Vec<u8> {
+    strip_html_with(html, HtmlLines::Flat)
+}
+
+/// Tags that start a new line on screen.
+fn is_block_tag(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"br"
+            | b"p"
+            | b"div"
+            | b"tr"
+            | b"li"
+            | b"hr"
+            | b"table"
+            | b"ul"
+            | b"ol"
+            | b"pre"
+            | b"h1"
+            | b"h2"
+            | b"h3"
+            | b"h4"
+            | b"h5"
+            | b"h6"
+            | b"blockquote"
+    )
+}
+
+fn push_line_break(out: &mut Vec<u8>, depth: usize) {
+    out.push(b'\n');
+    if depth > 0 {
+        out.extend(std::iter::repeat_n(b'>', depth));
+        out.push(b' ');
+    }
+}
+
+/// [`strip_html`], with the line structure `mode` asks for.
+pub fn strip_html_with(html: &[u8], mode: HtmlLines) -> Vec<u8> {
+    let lines = mode == HtmlLines::Quoted;
+    // Nesting bounded: a hostile page cannot make every line start with a million `>`.
+    let mut depth = 0usize;
     let mut out = Vec::with_capacity(html.len());
     let mut i = 0;
     while i < html.len() {
@@ -270,7 +405,29 @@ pub fn strip_html(html: &[u8]) -> Vec<u8> {
                     out.extend_from_slice(target);
                 }
             }
-            out.push(b' ');
+            if lines && close == b">" {
+                let closing = html.get(i + 1) == Some(&b'/');
+                let s = i + 1 + usize::from(closing);
+                let n = html[s..end]
+                    .iter()
+                    .position(|c| !c.is_ascii_alphanumeric())
+                    .unwrap_or(end - s);
+                let name = html[s..s + n].to_ascii_lowercase();
+                if name == b"blockquote" {
+                    depth = if closing {
+                        depth.saturating_sub(1)
+                    } else {
+                        (depth + 1).min(16)
+                    };
+                }
+                if is_block_tag(&name) {
+                    push_line_break(&mut out, depth);
+                } else {
+                    out.push(b' ');
+                }
+            } else {
+                out.push(b' ');
+            }
             i = end;
         } else if c == b'&' {
             let rest = &html[i..html.len().min(i + 10)];
@@ -303,6 +460,9 @@ pub fn strip_html(html: &[u8]) -> Vec<u8> {
                     i += 1;
                 }
             }
+        } else if c == b'\n' && lines {
+            push_line_break(&mut out, depth);
+            i += 1;
         } else {
             out.push(c);
             i += 1;

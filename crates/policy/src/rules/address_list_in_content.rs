@@ -1,33 +1,29 @@
-//! `address-list-in-content`: many distinct addresses in the text of a message or of a text
-//! attachment.
+//! `address-list-in-content`: many distinct addresses that the sender put in the text of a
+//! message or of a text attachment.
 //!
 //! What: counts distinct addresses in the decoded body and text attachments (text/plain,
 //! text/html with tags stripped, text/csv and other text parts, base64 and quoted-printable
 //! decoded, nested multiparts to a bounded depth), leaving out the message's own recipients
-//! and senders and the organisation's addresses. Fires at `min_addresses`; `tiers` raise the
-//! severity with the count.
+//! and senders, the organisation's addresses, and text quoted from an earlier message
+//! (`>` lines, "On ... wrote:", "-----Original Message-----" and forwarded header blocks,
+//! HTML `<blockquote>`, attached `message/rfc822` parts: see [`crate::quoted`]). Fires at
+//! `min_addresses`; `tiers` raise the severity with the count.
 //! Why: a customer export attached to a mail, or a list pasted into a body, exposes everyone
-//! on it even when the headers are clean.
+//! on it even when the headers are clean. A reply that quotes the original's header block
+//! exposes nobody new: whoever wrote the original did.
 //! Example: `attachment; filename="newsletter-list.csv"` with 200 customer addresses.
 
 use super::{tier_severity, Ctx, Hit};
 use crate::allow::Allow;
-use crate::content::Segment;
+use crate::content::{self, HtmlLines, Limits, Segment, Source};
 use crate::finding::Severity;
 use crate::orgview;
 use crate::pack::{RawRule, Validator};
+use crate::quoted;
 use crate::redact;
-use leakaudit_scanner::Address;
-use regex::bytes::Regex;
-use std::collections::BTreeSet;
-use std::sync::LazyLock;
-
-static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i-u)[a-z0-9._%+\-]{1,64}@[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63})*\.[a-z]{2,24}(?-u:\b)",
-    )
-    .expect("static regex")
-});
+use leakaudit_scanner::{Address, ExposedAddress};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// Most addresses counted per message (the count only drives the severity).
 const MAX_COUNTED: usize = 100_000;
@@ -45,20 +41,41 @@ pub(crate) fn from_raw(v: &mut Validator<'_>, raw: &RawRule) -> Option<Params> {
     })
 }
 
-/// `20020908021306.25492.qmail@host`: a Message-ID quoted in a forwarded header, not a
-/// person's address.
-fn looks_like_message_id(local: &str) -> bool {
-    let digits = local.bytes().filter(u8::is_ascii_digit).count();
-    let letters = local.bytes().filter(u8::is_ascii_alphabetic).count();
-    local.len() >= 12 && digits > letters
+/// An address the sender put in the content, and where: `body` or `attachment:NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ContentAddress {
+    pub address: Address,
+    pub source: String,
 }
 
-pub fn check(
-    p: &Params,
-    allow: &Allow,
-    ctx: &Ctx<'_, '_>,
-    segments: &[Segment<'_>],
-) -> Option<Hit> {
+/// What the rule counted in one message.
+#[derive(Debug, Default)]
+pub struct Count {
+    /// Addresses in new text or attachments, with where each was first seen.
+    pub new: BTreeMap<Address, Source>,
+    /// Distinct addresses seen only in quoted text or forwarded messages.
+    pub quoted_only: usize,
+    /// The segment that added the most new addresses: its description and the raw offset of
+    /// its first new address (when the segment is a verbatim slice of the message).
+    pub most_in: Option<(String, Option<usize>)>,
+}
+
+impl Count {
+    /// The new addresses with their source labels, sorted by address.
+    pub fn content_addresses(&self) -> Vec<ContentAddress> {
+        self.new
+            .iter()
+            .map(|(a, s)| ContentAddress {
+                address: a.clone(),
+                source: s.label(),
+            })
+            .collect()
+    }
+}
+
+/// Counts the addresses of `segments` that are not the message's own, not internal, not
+/// allowed, split into new and quoted-only.
+pub fn count(p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>, segments: &[Segment<'_>]) -> Count {
     let env = &ctx.msg.envelope;
     let own: BTreeSet<&str> = env
         .recipients
@@ -66,31 +83,27 @@ pub fn check(
         .map(|r| r.mailbox.address.as_str())
         .chain(env.from.iter().map(|m| m.address.as_str()))
         .collect();
-    let mut found: BTreeSet<Address> = BTreeSet::new();
-    let mut best_seg: Option<(usize, usize, Option<usize>)> = None; // (segment, count, first offset)
+    let mut c = Count::default();
+    let mut quoted_seen: HashSet<Address> = HashSet::new();
+    let mut best: Option<(usize, usize, Option<usize>)> = None; // (segment, added, offset)
     for (si, seg) in segments.iter().enumerate() {
         if memchr::memchr_iter(b'@', &seg.text)
             .take(p.min_addresses)
             .count()
             < p.min_addresses
-            && found.is_empty()
+            && c.new.is_empty()
+            && quoted_seen.is_empty()
         {
             continue;
         }
-        let before = found.len();
+        let source = seg.source();
+        // Computed at the first address only: most segments hold none.
+        let mut ranges: Option<Vec<std::ops::Range<usize>>> = None;
+        let before = c.new.len();
         let mut first = None;
-        for m in ADDRESS.find_iter(&seg.text) {
-            if found.len() >= MAX_COUNTED {
+        for (pos, a) in content::addresses(&seg.text) {
+            if c.new.len() + quoted_seen.len() >= MAX_COUNTED {
                 break;
-            }
-            let Ok(s) = std::str::from_utf8(m.as_bytes()) else {
-                continue;
-            };
-            let Some(a) = Address::parse(s.trim_start_matches(['.', '-', '+'])) else {
-                continue;
-            };
-            if looks_like_message_id(a.local()) {
-                continue;
             }
             if own.contains(a.as_str())
                 || orgview::is_internal(&a, env, ctx.org)
@@ -99,29 +112,91 @@ pub fn check(
             {
                 continue;
             }
-            if found.insert(a) && first.is_none() {
-                first = Some(m.start());
+            let is_quoted = match &source {
+                Source::Forwarded => true,
+                Source::Attachment(_) => false,
+                Source::Body => quoted::in_ranges(
+                    ranges.get_or_insert_with(|| quoted::quoted_ranges(&seg.text)),
+                    pos,
+                ),
+            };
+            if is_quoted {
+                if !c.new.contains_key(&a) {
+                    quoted_seen.insert(a);
+                }
+                continue;
+            }
+            quoted_seen.remove(&a);
+            if let std::collections::btree_map::Entry::Vacant(e) = c.new.entry(a) {
+                e.insert(source.clone());
+                first.get_or_insert(pos);
             }
         }
-        let added = found.len() - before;
-        if added > 0 && best_seg.is_none_or(|(_, n, _)| added > n) {
-            best_seg = Some((si, added, first.and_then(|f| seg.raw_offset.map(|o| o + f))));
+        let added = c.new.len() - before;
+        if added > 0 && best.is_none_or(|(_, n, _)| added > n) {
+            best = Some((si, added, first.and_then(|f| seg.raw_offset.map(|o| o + f))));
         }
     }
-    let n = found.len();
+    c.quoted_only = quoted_seen.len();
+    c.most_in = best.map(|(si, _, off)| (segments[si].what.to_string(), off));
+    c
+}
+
+pub fn check(
+    p: &Params,
+    allow: &Allow,
+    ctx: &Ctx<'_, '_>,
+    segments: &[Segment<'_>],
+) -> Option<Hit> {
+    let mut c = count(p, allow, ctx, segments);
+    if c.new.len() < p.min_addresses {
+        return None;
+    }
+    // The engine's HTML text is flat (for the other content rules); a reply quoted in a
+    // `<blockquote>` or an HTML header block only shows with the line structure. Redone only
+    // for a message that would fire, so the decoding is paid rarely.
+    let html_body = segments
+        .iter()
+        .any(|s| s.what.starts_with("text/html") && s.source() == Source::Body);
+    if html_body {
+        let lined = content::segments_with(ctx.raw, &Limits::default(), HtmlLines::Quoted);
+        c = count(p, allow, ctx, &lined);
+    }
+    let n = c.new.len();
     if n < p.min_addresses {
         return None;
     }
-    let (si, _, raw_offset) = best_seg?;
+    let (what, raw_offset) = c.most_in.clone()?;
+    let mut message = format!("{n} other people's addresses in the content (most in {what})");
+    if c.quoted_only > 0 {
+        message.push_str(&format!(
+            "; {} more only in quoted or forwarded text, not counted",
+            c.quoted_only
+        ));
+    }
+    let parties = &ctx.exposure.audience_parties;
+    let exposed = c
+        .new
+        .keys()
+        .map(|a| {
+            let party = orgview::party(a, ctx.org);
+            let audience = parties.iter().filter(|p| **p != party).count();
+            ExposedAddress {
+                address: a.clone(),
+                fields: Vec::new(),
+                party,
+                audience,
+                in_group: false,
+            }
+        })
+        .collect();
     Some(Hit {
         severity: tier_severity(&p.tiers, n),
-        message: format!(
-            "{n} other people's addresses in the content (most in {})",
-            segments[si].what
-        ),
-        evidence: format!("{n} addresses: {}", redact::address_sample(found.iter(), 3)),
+        message,
+        evidence: format!("{n} addresses: {}", redact::address_sample(c.new.keys(), 3)),
         raw_offset,
-        ..Hit::default()
+        exposed,
+        audience_parties: parties.clone(),
     })
 }
 
