@@ -114,14 +114,15 @@ pub fn addresses(text: &[u8]) -> impl Iterator<Item = (usize, Address)> + '_ {
     })
 }
 
-/// How HTML parts become text.
+/// How much of a reply's structure the segments keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HtmlLines {
-    /// Tags become spaces: the text runs on as the reader sees it (content rules).
+pub enum Layout {
+    /// HTML tags become spaces: the text runs on as the reader sees it (content rules).
     Flat,
-    /// Block tags become line breaks and `<blockquote>` lines start with `>` (one per level),
-    /// so the quoted-region detector sees the structure of a reply.
-    Quoted,
+    /// For the quoted-region detector: HTML block tags become line breaks and `<blockquote>`
+    /// lines start with `>` (one per level), and the header block of an attached message is
+    /// a segment of its own (it names the original's recipients).
+    Quoting,
 }
 
 /// MIME markers and whether the text behind them is invisible without decoding. Matched
@@ -176,11 +177,11 @@ pub fn needs_decoding(raw: &[u8]) -> bool {
 
 /// The segments of `raw` (the unquoted stored message).
 pub fn segments<'a>(raw: &'a [u8], limits: &Limits) -> Vec<Segment<'a>> {
-    segments_with(raw, limits, HtmlLines::Flat)
+    segments_with(raw, limits, Layout::Flat)
 }
 
 /// [`segments`], with HTML turned into text as `html` says.
-pub fn segments_with<'a>(raw: &'a [u8], limits: &Limits, html: HtmlLines) -> Vec<Segment<'a>> {
+pub fn segments_with<'a>(raw: &'a [u8], limits: &Limits, html: Layout) -> Vec<Segment<'a>> {
     let start = body_start(raw).unwrap_or(raw.len());
     if !needs_decoding(raw) {
         return vec![Segment {
@@ -211,7 +212,7 @@ struct Budget {
     parts: usize,
     bytes: usize,
     limits: Limits,
-    html: HtmlLines,
+    html: Layout,
 }
 
 fn text_like(mime: &str, filename: Option<&str>) -> bool {
@@ -274,6 +275,17 @@ fn walk<'a>(
                 let nested = body;
                 if let Ok(inner) = mailparse::parse_mail(&nested) {
                     let mut inner_out = Vec::new();
+                    if b.html == Layout::Quoting {
+                        let end = body_start(&nested).unwrap_or(nested.len());
+                        let room = b.limits.max_decoded - b.bytes;
+                        let headers = nested[..end.min(room)].to_vec();
+                        b.bytes += headers.len();
+                        inner_out.push(Segment {
+                            text: Cow::Owned(headers),
+                            what: Cow::Borrowed("headers"),
+                            raw_offset: None,
+                        });
+                    }
                     walk(&inner, depth + 1, b, &mut inner_out);
                     for s in inner_out {
                         out.push(Segment {
@@ -320,7 +332,7 @@ fn walk<'a>(
 
 /// Drops tags, scripts and styles; decodes the entities that hide addresses (`&#64;`).
 pub fn strip_html(html: &[u8]) -> Vec<u8> {
-    strip_html_with(html, HtmlLines::Flat)
+    strip_html_with(html, Layout::Flat)
 }
 
 /// Tags that start a new line on screen.
@@ -356,8 +368,8 @@ fn push_line_break(out: &mut Vec<u8>, depth: usize) {
 }
 
 /// [`strip_html`], with the line structure `mode` asks for.
-pub fn strip_html_with(html: &[u8], mode: HtmlLines) -> Vec<u8> {
-    let lines = mode == HtmlLines::Quoted;
+pub fn strip_html_with(html: &[u8], mode: Layout) -> Vec<u8> {
+    let lines = mode == Layout::Quoting;
     // Nesting bounded: a hostile page cannot make every line start with a million `>`.
     let mut depth = 0usize;
     let mut out = Vec::with_capacity(html.len());
@@ -484,7 +496,7 @@ pub fn line_of(raw: &[u8], pos: usize) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -539,6 +551,72 @@ mod tests {
         );
         assert_eq!(s.len(), 1);
         assert!(String::from_utf8_lossy(&s[0].text).contains("deep@x.com"));
+    }
+
+    #[test]
+    fn segment_sources_body_attachment_forwarded() {
+        let raw = b"From: a@b.c\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\n\nhi\n--XX\nContent-Type: text/csv\nContent-Disposition: attachment; filename=\"clients 2026.csv\"\n\nx@y.com\n--XX\nContent-Type: text/plain; name=\"old.eml\"\n\nFrom: z@w.com\n--XX\nContent-Type: message/rfc822\n\nFrom: q@r.com\nContent-Type: text/plain\n\ninner\n--XX--\n";
+        let s = segments(raw, &Limits::default());
+        let got: Vec<Source> = s.iter().map(Segment::source).collect();
+        assert_eq!(
+            got,
+            [
+                Source::Body,
+                Source::Attachment("clients 2026.csv".into()),
+                Source::Forwarded,
+                Source::Forwarded
+            ],
+            "{s:?}"
+        );
+        assert_eq!(got[1].label(), "attachment:clients 2026.csv");
+        assert_eq!(got[0].label(), "body");
+        let plain = segments(b"From: a@b.c\n\nhi\n", &Limits::default());
+        assert_eq!(plain[0].source(), Source::Body);
+        // For quote analysis the attached message's own header block is there too.
+        let q = segments_with(raw, &Limits::default(), Layout::Quoting);
+        let headers: Vec<&Segment<'_>> = q.iter().filter(|s| s.what.ends_with("headers")).collect();
+        assert_eq!(headers.len(), 1);
+        assert_eq!(headers[0].source(), Source::Forwarded);
+        assert!(String::from_utf8_lossy(&headers[0].text).contains("q@r.com"));
+    }
+
+    #[test]
+    fn addresses_are_canonical_with_offsets_and_skip_message_ids() {
+        let t = b"Mail Bob@Example.COM or .x@y.org; id 20020908021306.25492.qmail@host.example";
+        let got: Vec<(usize, String)> = addresses(t)
+            .map(|(p, a)| (p, a.as_str().to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (5, "bob@example.com".to_string()),
+                (24, "x@y.org".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn quoted_html_keeps_lines_and_marks_blockquotes() {
+        let html =
+            b"<p>new</p><blockquote>q1<br>q2<blockquote>deep</blockquote>back</blockquote>out";
+        let flat = String::from_utf8(strip_html(html)).unwrap();
+        assert!(!flat.contains('\n') && !flat.contains('>'), "{flat:?}");
+        let lined = String::from_utf8(strip_html_with(html, Layout::Quoting)).unwrap();
+        let lines: Vec<&str> = lined
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(
+            lines,
+            ["new", "> q1", "> q2", ">> deep", "> back", "out"],
+            "{lined:?}"
+        );
+        // Unbalanced or hostile nesting stays bounded.
+        let deep = "<blockquote>".repeat(1000) + "x<br>y";
+        let out = String::from_utf8(strip_html_with(deep.as_bytes(), Layout::Quoting)).unwrap();
+        let widest = out.lines().map(|l| l.matches('>').count()).max();
+        assert_eq!(widest, Some(16));
     }
 
     pub(crate) fn encode_b64(data: &[u8]) -> String {

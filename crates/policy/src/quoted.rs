@@ -18,12 +18,12 @@
 //! - Eudora's "--- begin forwarded text" is quoted up to "--- end forwarded text".
 //!
 //! HTML `<blockquote>` content arrives here as `>` lines: [`quoted_addresses`] decodes HTML
-//! with [`content::HtmlLines::Quoted`].
+//! with [`content::Layout::Quoting`].
 //!
 //! Work is linear in the text: markers are looked for only on lines that can hold one, and a
 //! header block is looked for at most [`BLOCK_LOOKAHEAD`] lines ahead.
 
-use crate::content::{self, HtmlLines, Limits, Source};
+use crate::content::{self, Layout, Limits, Source};
 use leakaudit_scanner::{Address, Message};
 use regex::bytes::Regex;
 use std::collections::HashSet;
@@ -441,7 +441,7 @@ pub fn split_new_and_quoted(text: &str) -> (String, String) {
 /// [`Limits::default`].
 pub fn quoted_addresses(msg: &Message<'_>) -> Vec<Address> {
     let raw = msg.unquoted();
-    let segs = content::segments_with(&raw, &Limits::default(), HtmlLines::Quoted);
+    let segs = content::segments_with(&raw, &Limits::default(), Layout::Quoting);
     let mut seen: HashSet<Address> = HashSet::new();
     let mut out = Vec::new();
     for seg in &segs {
@@ -632,9 +632,9 @@ mod tests {
 
     #[test]
     fn html_blockquote_lines_are_quoted() {
-        use crate::content::{strip_html_with, HtmlLines};
+        use crate::content::{strip_html_with, Layout};
         let html = b"<div>Here you go</div><div class=gmail_quote>On Mon, Jane wrote:<br><blockquote>a@x.com<br>b@x.com<blockquote>c@x.com</blockquote></blockquote></div>after";
-        let text = String::from_utf8(strip_html_with(html, HtmlLines::Quoted)).unwrap();
+        let text = String::from_utf8(strip_html_with(html, Layout::Quoting)).unwrap();
         let (new, quoted) = split_new_and_quoted(&text);
         assert!(
             new.contains("Here you go") && new.contains("after"),
