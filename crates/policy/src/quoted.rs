@@ -162,36 +162,55 @@ fn is_gt_quoted(line: &[u8]) -> bool {
 }
 
 /// One line: `start..end` covers it with its line break, `text` is without the break.
+#[derive(Clone, Copy)]
 struct Line<'t> {
     start: usize,
     end: usize,
     text: &'t [u8],
 }
 
-fn lines(text: &[u8]) -> Vec<Line<'_>> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < text.len() {
-        let end = memchr::memchr(b'\n', &text[start..]).map_or(text.len(), |p| start + p + 1);
-        let mut body = &text[start..end];
+/// The lines of a text, found on demand from a neighbour: nothing is kept per line, so a
+/// text of millions of short lines costs no memory.
+#[derive(Clone, Copy)]
+struct Lines<'t>(&'t [u8]);
+
+impl<'t> Lines<'t> {
+    fn first(self) -> Option<Line<'t>> {
+        (!self.0.is_empty()).then(|| self.at(0))
+    }
+
+    fn at(self, start: usize) -> Line<'t> {
+        let t = self.0;
+        let end = memchr::memchr(b'\n', &t[start..]).map_or(t.len(), |p| start + p + 1);
+        let mut body = &t[start..end];
         body = body.strip_suffix(b"\n").unwrap_or(body);
         body = body.strip_suffix(b"\r").unwrap_or(body);
-        out.push(Line {
+        Line {
             start,
             end,
             text: body,
-        });
-        start = end;
+        }
     }
-    out
+
+    fn next(self, l: &Line<'_>) -> Option<Line<'t>> {
+        (l.end < self.0.len()).then(|| self.at(l.end))
+    }
+
+    fn prev(self, l: &Line<'_>) -> Option<Line<'t>> {
+        if l.start == 0 {
+            return None;
+        }
+        let start = memchr::memrchr(b'\n', &self.0[..l.start - 1]).map_or(0, |p| p + 1);
+        Some(self.at(start))
+    }
 }
 
 /// What a marker line starts.
 enum Marker {
-    /// Quoted from `first` to the end of the text.
+    /// Quoted from byte `first` to the end of the text.
     ToEnd { first: usize },
-    /// An attribution on lines `first..=last`.
-    Attribution { first: usize, last: usize },
+    /// An attribution from byte `first` to the end of the marker line.
+    Attribution { first: usize },
     /// Eudora's begin/end forwarded text.
     Eudora,
 }
@@ -199,7 +218,7 @@ enum Marker {
 /// Byte ranges of `text` that quote an earlier message: whole lines (with their line
 /// breaks), sorted, disjoint and not adjacent.
 pub fn quoted_ranges(text: &[u8]) -> Vec<Range<usize>> {
-    let ls = lines(text);
+    let lines = Lines(text);
     let mut out: Vec<Range<usize>> = Vec::new();
     let mut push = |r: Range<usize>| match out.last_mut() {
         Some(last) if last.end >= r.start => last.end = last.end.max(r.end),
@@ -209,39 +228,40 @@ pub fn quoted_ranges(text: &[u8]) -> Vec<Range<usize>> {
         tries: 0,
         no_block_before: 0,
     };
-    let mut i = 0;
-    while i < ls.len() {
-        let l = &ls[i];
+    let mut cur = lines.first();
+    while let Some(l) = cur {
+        cur = lines.next(&l);
         if is_gt_quoted(l.text) {
             push(l.start..l.end);
-            i += 1;
             continue;
         }
-        match marker(&ls, i, &mut blocks) {
-            None => i += 1,
+        match marker(lines, &l, &mut blocks) {
+            None => {}
             Some(Marker::ToEnd { first }) => {
-                push(ls[first].start..text.len());
+                push(first..text.len());
                 break;
             }
-            Some(Marker::Attribution { first, last }) => {
-                let next = ls[last + 1..].iter().find(|l| !is_blank(l.text));
+            Some(Marker::Attribution { first }) => {
+                let mut next = cur;
+                while let Some(n) = next.filter(|n| is_blank(n.text)) {
+                    next = lines.next(&n);
+                }
                 if next.is_some_and(|n| is_gt_quoted(n.text)) {
-                    push(ls[first].start..ls[last].end);
-                    i = last + 1;
+                    push(first..l.end);
                 } else {
-                    push(ls[first].start..text.len());
+                    push(first..text.len());
                     break;
                 }
             }
             Some(Marker::Eudora) => {
-                let end = ls[i + 1..]
-                    .iter()
-                    .position(|l| EUDORA_END.is_match(l.text))
-                    .map(|p| i + 1 + p);
-                match end {
-                    Some(e) => {
-                        push(l.start..ls[e].end);
-                        i = e + 1;
+                let mut next = cur;
+                while let Some(n) = next.filter(|n| !EUDORA_END.is_match(n.text)) {
+                    next = lines.next(&n);
+                }
+                match next {
+                    Some(end) => {
+                        push(l.start..end.end);
+                        cur = lines.next(&end);
                     }
                     None => {
                         push(l.start..text.len());
@@ -257,14 +277,14 @@ pub fn quoted_ranges(text: &[u8]) -> Vec<Range<usize>> {
 /// State of the header-block search over one text.
 struct BlockSearch {
     tries: usize,
-    /// Lines before this are inside a run already searched without finding a block: a run
-    /// started later holds a subset of its labels, so it cannot be a block either.
+    /// Lines starting before this byte are inside a run already searched without finding a
+    /// block: a run started later holds a subset of its labels, so it cannot be one either.
     no_block_before: usize,
 }
 
-/// Whether line `i` (not `>`-quoted) opens a quoted original, and where that starts.
-fn marker(ls: &[Line<'_>], i: usize, blocks: &mut BlockSearch) -> Option<Marker> {
-    let full = ls[i].text;
+/// Whether line `l` (not `>`-quoted) opens a quoted original, and where that starts.
+fn marker(lines: Lines<'_>, l: &Line<'_>, blocks: &mut BlockSearch) -> Option<Marker> {
+    let full = l.text;
     let t = &full[..full.len().min(MARKER_PREFIX)];
     let first = *trim_start(t).first()?;
     // Every marker starts with a dash or underscore rule, a letter or `*`, and all but the
@@ -279,21 +299,24 @@ fn marker(ls: &[Line<'_>], i: usize, blocks: &mut BlockSearch) -> Option<Marker>
             return Some(Marker::Eudora);
         }
         if DASHED.is_match(t) && SEPARATOR.is_match(t) {
-            return Some(Marker::ToEnd { first: i });
+            return Some(Marker::ToEnd { first: l.start });
         }
     }
     if !colon {
         return None;
     }
     if BEGIN_FORWARDED.is_match(t) {
-        return Some(Marker::ToEnd { first: i });
+        return Some(Marker::ToEnd { first: l.start });
     }
-    if i >= blocks.no_block_before && blocks.tries < MAX_BLOCK_TRIES && header_label(t).is_some() {
+    if l.start >= blocks.no_block_before
+        && blocks.tries < MAX_BLOCK_TRIES
+        && header_label(t).is_some()
+    {
         blocks.tries += 1;
-        match header_block(ls, i) {
+        match header_block(lines, l) {
             Ok(()) => {
                 return Some(Marker::ToEnd {
-                    first: lotus_attribution_above(ls, i),
+                    first: lotus_attribution_above(lines, l),
                 })
             }
             Err(Some(run_end)) => blocks.no_block_before = run_end,
@@ -301,7 +324,7 @@ fn marker(ls: &[Line<'_>], i: usize, blocks: &mut BlockSearch) -> Option<Marker>
         }
     }
     if LOTUS_ONE_LINE.is_match(t) && SLASH_DATE.is_match(t) {
-        return Some(Marker::ToEnd { first: i });
+        return Some(Marker::ToEnd { first: l.start });
     }
     let trimmed_end = {
         let n = t
@@ -315,42 +338,46 @@ fn marker(ls: &[Line<'_>], i: usize, blocks: &mut BlockSearch) -> Option<Marker>
         && (ATTRIBUTION.is_match(t) || ON_SAID.is_match(t))
     {
         // "On Mon, 2 Sep 2002 at 10:00, Jane Doe <" + "jane@example.org> wrote:".
-        let first = match i.checked_sub(1) {
+        let first = match lines.prev(l) {
             Some(p)
                 if !ATTRIBUTION_START.is_match(t)
-                    && !is_blank(ls[p].text)
-                    && !is_gt_quoted(ls[p].text)
-                    && ATTRIBUTION_START.is_match(ls[p].text) =>
+                    && !is_blank(p.text)
+                    && !is_gt_quoted(p.text)
+                    && ATTRIBUTION_START.is_match(p.text) =>
             {
-                p
+                p.start
             }
-            _ => i,
+            _ => l.start,
         };
-        return Some(Marker::Attribution { first, last: i });
+        return Some(Marker::Attribution { first });
     }
     None
 }
 
-/// Whether a header block starts at line `i` (which has a header label): within its run of
+/// Whether a header block starts at line `l` (which has a header label): within its run of
 /// lines (wrapped values continue without indentation; one blank line may separate labels),
 /// a recipient label and another label of a different kind or a second recipient label.
-/// Not a block: `Err(Some(end))` when the run ended at line `end` inside the look-ahead,
+/// Not a block: `Err(Some(end))` when the run ended at byte `end` inside the look-ahead,
 /// `Err(None)` when the look-ahead cut it.
-fn header_block(ls: &[Line<'_>], i: usize) -> Result<(), Option<usize>> {
+fn header_block(lines: Lines<'_>, l: &Line<'_>) -> Result<(), Option<usize>> {
     let mut labels: Vec<Label> = Vec::with_capacity(6);
     let mut blank_run = 0;
-    let window = ls.len().min(i + BLOCK_LOOKAHEAD);
-    for (k, l) in ls.iter().enumerate().take(window).skip(i) {
-        if is_blank(l.text) {
+    let mut cur = Some(*l);
+    for _ in 0..BLOCK_LOOKAHEAD {
+        let Some(x) = cur else {
+            return Err(Some(lines.0.len()));
+        };
+        cur = lines.next(&x);
+        if is_blank(x.text) {
             blank_run += 1;
             if blank_run > 1 {
-                return Err(Some(k));
+                return Err(Some(x.start));
             }
             continue;
         }
-        let label = header_label(l.text);
-        if (blank_run == 1 && label.is_none()) || is_gt_quoted(l.text) {
-            return Err(Some(k));
+        let label = header_label(x.text);
+        if (blank_run == 1 && label.is_none()) || is_gt_quoted(x.text) {
+            return Err(Some(x.start));
         }
         blank_run = 0;
         if let Some(lb) = label {
@@ -366,33 +393,35 @@ fn header_block(ls: &[Line<'_>], i: usize) -> Result<(), Option<usize>> {
             }
         }
     }
-    if window == ls.len() {
-        Err(Some(window))
-    } else {
-        Err(None)
+    match cur {
+        None => Err(Some(lines.0.len())),
+        Some(_) => Err(None),
     }
 }
 
-/// The first line of what belongs to a header block at `i` above it: Outlook's rule line
-/// (`_____`) directly above, or a Lotus attribution: up to six lines back, blank lines
+/// The first byte of what belongs to a header block at line `l` above it: Outlook's rule
+/// line (`_____`) directly above, or a Lotus attribution: up to six lines back, blank lines
 /// skipped, lines with a `mm/dd/yyyy` date or a `From:` label, plus the name line directly
 /// above a bare date line.
-fn lotus_attribution_above(ls: &[Line<'_>], i: usize) -> usize {
-    if i > 0 {
-        let t = trim_start(ls[i - 1].text);
+fn lotus_attribution_above(lines: Lines<'_>, l: &Line<'_>) -> usize {
+    if let Some(p) = lines.prev(l) {
+        let t = trim_start(p.text);
         let t = &t[..t
             .iter()
             .rposition(|b| !b.is_ascii_whitespace())
             .map_or(0, |p| p + 1)];
         if t.len() >= 5 && (t.iter().all(|&b| b == b'_') || t.iter().all(|&b| b == b'-')) {
-            return i - 1;
+            return p.start;
         }
     }
-    let mut first = i;
-    let mut j = i;
-    while j > 0 && i - j < 6 {
-        j -= 1;
-        let t = ls[j].text;
+    let mut first = l.start;
+    let mut cur = *l;
+    for _ in 0..6 {
+        let Some(p) = lines.prev(&cur) else {
+            break;
+        };
+        cur = p;
+        let t = p.text;
         if is_blank(t) {
             continue;
         }
@@ -400,12 +429,13 @@ fn lotus_attribution_above(ls: &[Line<'_>], i: usize) -> usize {
         if !(from || SLASH_DATE.is_match(t)) || is_gt_quoted(t) {
             break;
         }
-        first = j;
+        first = p.start;
         let bare_date = !from && trim_start(t).first().is_some_and(u8::is_ascii_digit);
-        if bare_date && j > 0 {
-            let name = ls[j - 1].text;
-            if !is_blank(name) && name.len() <= 80 && !is_gt_quoted(name) {
-                first = j - 1;
+        if bare_date {
+            if let Some(name) = lines.prev(&p) {
+                if !is_blank(name.text) && name.text.len() <= 80 && !is_gt_quoted(name.text) {
+                    first = name.start;
+                }
             }
             break;
         }
@@ -664,9 +694,11 @@ mod tests {
             tries: 0,
             no_block_before: 0,
         };
-        let ls = lines(t.as_bytes());
-        for i in 0..ls.len() {
-            marker(&ls, i, &mut blocks);
+        let lines = Lines(t.as_bytes());
+        let mut cur = lines.first();
+        while let Some(l) = cur {
+            marker(lines, &l, &mut blocks);
+            cur = lines.next(&l);
         }
         assert!(blocks.tries <= MAX_BLOCK_TRIES);
         // Generous: the point is that it is not 64x the text.
