@@ -6,8 +6,12 @@
 //! (text/*, CSV, JSON, XML, and attachments whose file name says text) are decoded
 //! (base64/QP), HTML has its tags stripped, and `message/rfc822` parts are descended into.
 //! Total decoded bytes and parts are capped so one message can never take unbounded work.
+//! [`Segment::source`] says where a segment's text was (body, attachment, forwarded message)
+//! and [`addresses`] finds the addresses in it.
 
 use aho_corasick::AhoCorasick;
+use leakaudit_scanner::Address;
+use regex::bytes::Regex;
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
@@ -38,6 +42,87 @@ pub struct Segment<'a> {
     pub what: Cow<'static, str>,
     /// Offset of `text` inside the raw message when `text` is a verbatim slice of it.
     pub raw_offset: Option<usize>,
+}
+
+/// Where a segment's text was in the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The body: the stored text, or a text part without a file name.
+    Body,
+    /// A text part with a file name (`Content-Disposition` filename or `Content-Type` name).
+    Attachment(String),
+    /// Inside an attached message (`message/rfc822`, a `.eml`/`.msg` file): a forward.
+    Forwarded,
+}
+
+impl Source {
+    /// `body`, `attachment:NAME` or `forwarded`.
+    pub fn label(&self) -> String {
+        match self {
+            Source::Body => "body".into(),
+            Source::Attachment(name) => format!("attachment:{name}"),
+            Source::Forwarded => "forwarded".into(),
+        }
+    }
+}
+
+const ATTACHED_MESSAGE: &str = "attached message: ";
+
+impl Segment<'_> {
+    /// Where the text was, read from `what` (the one place `what` is built is this module).
+    pub fn source(&self) -> Source {
+        if self.what.starts_with(ATTACHED_MESSAGE) {
+            return Source::Forwarded;
+        }
+        match self.what.split_once(" attachment \"") {
+            Some((_, rest)) => {
+                let name = rest.strip_suffix('"').unwrap_or(rest);
+                let lower = name.to_ascii_lowercase();
+                if lower.ends_with(".eml") || lower.ends_with(".msg") {
+                    Source::Forwarded
+                } else {
+                    Source::Attachment(name.to_string())
+                }
+            }
+            None => Source::Body,
+        }
+    }
+}
+
+static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i-u)[a-z0-9._%+\-]{1,64}@[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63})*\.[a-z]{2,24}(?-u:\b)",
+    )
+    .expect("static regex")
+});
+
+/// `20020908021306.25492.qmail@host`: a Message-ID quoted in a forwarded header, not a
+/// person's address.
+fn looks_like_message_id(local: &str) -> bool {
+    let digits = local.bytes().filter(u8::is_ascii_digit).count();
+    let letters = local.bytes().filter(u8::is_ascii_alphabetic).count();
+    local.len() >= 12 && digits > letters
+}
+
+/// The addresses in `text` (canonical form, Message-ID-like local parts left out), each with
+/// the byte offset where its match starts; repeats are yielded again.
+pub fn addresses(text: &[u8]) -> impl Iterator<Item = (usize, Address)> + '_ {
+    ADDRESS.find_iter(text).filter_map(|m| {
+        let s = std::str::from_utf8(m.as_bytes()).ok()?;
+        let a = Address::parse(s.trim_start_matches(['.', '-', '+']))?;
+        (!looks_like_message_id(a.local())).then_some((m.start(), a))
+    })
+}
+
+/// How much of a reply's structure the segments keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// HTML tags become spaces: the text runs on as the reader sees it (content rules).
+    Flat,
+    /// For the quoted-region detector: HTML block tags become line breaks and `<blockquote>`
+    /// lines start with `>` (one per level), and the header block of an attached message is
+    /// a segment of its own (it names the original's recipients).
+    Quoting,
 }
 
 /// MIME markers and whether the text behind them is invisible without decoding. Matched
@@ -92,6 +177,11 @@ pub fn needs_decoding(raw: &[u8]) -> bool {
 
 /// The segments of `raw` (the unquoted stored message).
 pub fn segments<'a>(raw: &'a [u8], limits: &Limits) -> Vec<Segment<'a>> {
+    segments_with(raw, limits, Layout::Flat)
+}
+
+/// [`segments`], with HTML turned into text as `html` says.
+pub fn segments_with<'a>(raw: &'a [u8], limits: &Limits, html: Layout) -> Vec<Segment<'a>> {
     let start = body_start(raw).unwrap_or(raw.len());
     if !needs_decoding(raw) {
         return vec![Segment {
@@ -105,6 +195,7 @@ pub fn segments<'a>(raw: &'a [u8], limits: &Limits) -> Vec<Segment<'a>> {
         parts: 0,
         bytes: 0,
         limits: *limits,
+        html,
     };
     match mailparse::parse_mail(raw) {
         Ok(mail) => walk(&mail, 0, &mut budget, &mut out),
@@ -121,6 +212,7 @@ struct Budget {
     parts: usize,
     bytes: usize,
     limits: Limits,
+    html: Layout,
 }
 
 fn text_like(mime: &str, filename: Option<&str>) -> bool {
@@ -183,11 +275,22 @@ fn walk<'a>(
                 let nested = body;
                 if let Ok(inner) = mailparse::parse_mail(&nested) {
                     let mut inner_out = Vec::new();
+                    if b.html == Layout::Quoting {
+                        let end = body_start(&nested).unwrap_or(nested.len());
+                        let room = b.limits.max_decoded - b.bytes;
+                        let headers = nested[..end.min(room)].to_vec();
+                        b.bytes += headers.len();
+                        inner_out.push(Segment {
+                            text: Cow::Owned(headers),
+                            what: Cow::Borrowed("headers"),
+                            raw_offset: None,
+                        });
+                    }
                     walk(&inner, depth + 1, b, &mut inner_out);
                     for s in inner_out {
                         out.push(Segment {
                             text: Cow::Owned(s.text.into_owned()),
-                            what: Cow::Owned(format!("attached message: {}", s.what)),
+                            what: Cow::Owned(format!("{ATTACHED_MESSAGE}{}", s.what)),
                             raw_offset: None,
                         });
                     }
@@ -211,7 +314,11 @@ fn walk<'a>(
         || filename
             .as_deref()
             .is_some_and(|f| f.ends_with(".html") || f.ends_with(".htm"));
-    let text = if is_html { strip_html(&body) } else { body };
+    let text = if is_html {
+        strip_html_with(&body, b.html)
+    } else {
+        body
+    };
     let what = Cow::Owned(match &filename {
         Some(f) => format!("{mime} attachment \"{f}\""),
         None => mime.clone(),
@@ -225,6 +332,46 @@ fn walk<'a>(
 
 /// Drops tags, scripts and styles; decodes the entities that hide addresses (`&#64;`).
 pub fn strip_html(html: &[u8]) -> Vec<u8> {
+    strip_html_with(html, Layout::Flat)
+}
+
+/// Tags that start a new line on screen.
+fn is_block_tag(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"br"
+            | b"p"
+            | b"div"
+            | b"tr"
+            | b"li"
+            | b"hr"
+            | b"table"
+            | b"ul"
+            | b"ol"
+            | b"pre"
+            | b"h1"
+            | b"h2"
+            | b"h3"
+            | b"h4"
+            | b"h5"
+            | b"h6"
+            | b"blockquote"
+    )
+}
+
+fn push_line_break(out: &mut Vec<u8>, depth: usize) {
+    out.push(b'\n');
+    if depth > 0 {
+        out.extend(std::iter::repeat_n(b'>', depth));
+        out.push(b' ');
+    }
+}
+
+/// [`strip_html`], with the line structure `mode` asks for.
+pub fn strip_html_with(html: &[u8], mode: Layout) -> Vec<u8> {
+    let lines = mode == Layout::Quoting;
+    // Nesting bounded: a hostile page cannot make every line start with a million `>`.
+    let mut depth = 0usize;
     let mut out = Vec::with_capacity(html.len());
     let mut i = 0;
     while i < html.len() {
@@ -270,7 +417,29 @@ pub fn strip_html(html: &[u8]) -> Vec<u8> {
                     out.extend_from_slice(target);
                 }
             }
-            out.push(b' ');
+            if lines && close == b">" {
+                let closing = html.get(i + 1) == Some(&b'/');
+                let s = i + 1 + usize::from(closing);
+                let n = html[s..end]
+                    .iter()
+                    .position(|c| !c.is_ascii_alphanumeric())
+                    .unwrap_or(end - s);
+                let name = html[s..s + n].to_ascii_lowercase();
+                if name == b"blockquote" {
+                    depth = if closing {
+                        depth.saturating_sub(1)
+                    } else {
+                        (depth + 1).min(16)
+                    };
+                }
+                if is_block_tag(&name) {
+                    push_line_break(&mut out, depth);
+                } else {
+                    out.push(b' ');
+                }
+            } else {
+                out.push(b' ');
+            }
             i = end;
         } else if c == b'&' {
             let rest = &html[i..html.len().min(i + 10)];
@@ -303,6 +472,9 @@ pub fn strip_html(html: &[u8]) -> Vec<u8> {
                     i += 1;
                 }
             }
+        } else if c == b'\n' && lines {
+            push_line_break(&mut out, depth);
+            i += 1;
         } else {
             out.push(c);
             i += 1;
@@ -324,7 +496,7 @@ pub fn line_of(raw: &[u8], pos: usize) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -379,6 +551,72 @@ mod tests {
         );
         assert_eq!(s.len(), 1);
         assert!(String::from_utf8_lossy(&s[0].text).contains("deep@x.com"));
+    }
+
+    #[test]
+    fn segment_sources_body_attachment_forwarded() {
+        let raw = b"From: a@b.c\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\n\nhi\n--XX\nContent-Type: text/csv\nContent-Disposition: attachment; filename=\"clients 2026.csv\"\n\nx@y.com\n--XX\nContent-Type: text/plain; name=\"old.eml\"\n\nFrom: z@w.com\n--XX\nContent-Type: message/rfc822\n\nFrom: q@r.com\nContent-Type: text/plain\n\ninner\n--XX--\n";
+        let s = segments(raw, &Limits::default());
+        let got: Vec<Source> = s.iter().map(Segment::source).collect();
+        assert_eq!(
+            got,
+            [
+                Source::Body,
+                Source::Attachment("clients 2026.csv".into()),
+                Source::Forwarded,
+                Source::Forwarded
+            ],
+            "{s:?}"
+        );
+        assert_eq!(got[1].label(), "attachment:clients 2026.csv");
+        assert_eq!(got[0].label(), "body");
+        let plain = segments(b"From: a@b.c\n\nhi\n", &Limits::default());
+        assert_eq!(plain[0].source(), Source::Body);
+        // For quote analysis the attached message's own header block is there too.
+        let q = segments_with(raw, &Limits::default(), Layout::Quoting);
+        let headers: Vec<&Segment<'_>> = q.iter().filter(|s| s.what.ends_with("headers")).collect();
+        assert_eq!(headers.len(), 1);
+        assert_eq!(headers[0].source(), Source::Forwarded);
+        assert!(String::from_utf8_lossy(&headers[0].text).contains("q@r.com"));
+    }
+
+    #[test]
+    fn addresses_are_canonical_with_offsets_and_skip_message_ids() {
+        let t = b"Mail Bob@Example.COM or .x@y.org; id 20020908021306.25492.qmail@host.example";
+        let got: Vec<(usize, String)> = addresses(t)
+            .map(|(p, a)| (p, a.as_str().to_string()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (5, "bob@example.com".to_string()),
+                (24, "x@y.org".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn quoted_html_keeps_lines_and_marks_blockquotes() {
+        let html =
+            b"<p>new</p><blockquote>q1<br>q2<blockquote>deep</blockquote>back</blockquote>out";
+        let flat = String::from_utf8(strip_html(html)).unwrap();
+        assert!(!flat.contains('\n') && !flat.contains('>'), "{flat:?}");
+        let lined = String::from_utf8(strip_html_with(html, Layout::Quoting)).unwrap();
+        let lines: Vec<&str> = lined
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(
+            lines,
+            ["new", "> q1", "> q2", ">> deep", "> back", "out"],
+            "{lined:?}"
+        );
+        // Unbalanced or hostile nesting stays bounded.
+        let deep = "<blockquote>".repeat(1000) + "x<br>y";
+        let out = String::from_utf8(strip_html_with(deep.as_bytes(), Layout::Quoting)).unwrap();
+        let widest = out.lines().map(|l| l.matches('>').count()).max();
+        assert_eq!(widest, Some(16));
     }
 
     pub(crate) fn encode_b64(data: &[u8]) -> String {

@@ -16,6 +16,7 @@ pub mod fixtures;
 pub mod junit;
 pub mod orgview;
 pub mod pack;
+pub mod quoted;
 pub mod redact;
 pub mod report;
 pub mod rules;
