@@ -1,7 +1,7 @@
 //! Benchmark: accounts reset per second by `apply`, beside the argon2id cost alone (the bound).
 //!
 //! ```sh
-//! cargo run --release -p leakaudit-remediation --example bench_reset -- [--accounts 10000] [--sample 2000]
+//! cargo run --release -p leakaudit-remediation --example bench_reset -- [--accounts 10000] [--sample 2000] [--batch 32]
 //! ```
 //!
 //! Builds a fresh store of N accounts (all exposed, no 2FA, balance > 0, so every one gets a
@@ -11,13 +11,15 @@
 //! 2. the real `apply` of the plan: hashing in parallel + per account a durable outbox
 //!    message, one store transaction, two fsynced audit entries.
 
+use leakaudit_policy::{Engine, RulePack};
 use leakaudit_remediation::affected::AffectedRow;
-use leakaudit_remediation::apply::{apply, ApplyOptions};
-use leakaudit_remediation::outbox::Sender;
+use leakaudit_remediation::apply::{apply, ApplyOptions, DEFAULT_BATCH};
+use leakaudit_remediation::outbox::{OutboxGate, Sender};
 use leakaudit_remediation::store::{AccountRecord, AccountStore};
 use leakaudit_remediation::{
     build_plan, token, Argon2Settings, MatchMode, RemediationPolicy, SqliteStore,
 };
+use leakaudit_scanner::Org;
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -61,6 +63,7 @@ fn bound(
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n = arg("--accounts", 10_000);
     let sample = arg("--sample", 2_000).min(n).max(1);
+    let batch = arg("--batch", DEFAULT_BATCH);
     let threads = rayon::current_num_threads();
     let dir = PathBuf::from("bench-data/remediation");
     let _ = std::fs::remove_dir_all(&dir);
@@ -113,16 +116,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let setup_secs = t.elapsed().as_secs_f64();
 
     // 3. The real apply.
-    let opts = ApplyOptions {
-        outbox: dir.join("outbox"),
-        log: dir.join("audit.jsonl"),
-        token_ttl_secs: 86_400,
-        argon2: settings,
-        reset_base_url: "https://shop.example/reset".into(),
-        sender: Sender::new("Security <security@shop.example>")?,
-        batch: 64,
-        extra_check: None,
-    };
+    let engine = Engine::new(
+        RulePack::builtin(),
+        Org::with_defaults(),
+        &Default::default(),
+    );
+    let opts = ApplyOptions::new(
+        dir.join("outbox"),
+        dir.join("audit.jsonl"),
+        "https://shop.example/reset",
+        Sender::new("Security <security@shop.example>")?,
+        OutboxGate::new(&engine),
+    )
+    .with_argon2(settings)
+    .with_batch(batch);
     let (t, c) = (Instant::now(), cpu_secs());
     let report = apply(&plan, &mut store, &opts, &mut |_| {})?;
     let apply_secs = t.elapsed().as_secs_f64();
@@ -135,7 +142,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sample = 2 * half;
     let hash_rate = sample as f64 / hash_secs;
 
-    println!("remediation apply benchmark ({threads} threads, argon2id m=19456 KiB t=2 p=1)");
+    println!(
+        "remediation apply benchmark ({threads} threads, batch {batch}, argon2id m=19456 KiB t=2 p=1)"
+    );
     println!(
         "  argon2id alone (the bound): {sample} hashes in {hash_secs:.2} s = {hash_rate:.1} hashes/s ({:.1} ms per hash per core)",
         1000.0 * hash_secs * threads as f64 / sample as f64
