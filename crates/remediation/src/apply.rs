@@ -163,6 +163,13 @@ pub fn apply(
     if opts.token_ttl_secs <= 0 {
         return Err(Error::Setting("token TTL must be positive".into()));
     }
+    if plan
+        .actions
+        .iter()
+        .any(|a| a.kind == ActionKind::ForcePasswordReset)
+    {
+        check_reset_base(&opts.reset_base_url)?;
+    }
     let hash = plan.content_hash.as_str();
     let head = store.audit_head(hash)?;
     let mut log = AuditLog::open(&opts.log, hash, head.as_ref())?;
@@ -335,6 +342,22 @@ pub fn apply(
     Ok(report)
 }
 
+/// A reset link the user cannot open (or that the outbox gate would not recognise as the
+/// notification's own) must be refused before any password is invalidated.
+fn check_reset_base(url: &str) -> Result<()> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            Ok(())
+        }
+        _ => Err(Error::Setting(format!(
+            "reset base URL `{url}` must be an http(s) URL without spaces"
+        ))),
+    }
+}
+
 enum AccountFailure {
     /// This account cannot be done now (missing account, unsafe message); others go on.
     Refused(String),
@@ -464,4 +487,26 @@ pub fn status(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_base_must_be_an_http_url() {
+        assert!(check_reset_base("https://shop.example/account/reset").is_ok());
+        assert!(check_reset_base("http://localhost:8080/r?lang=de").is_ok());
+        for bad in [
+            "",
+            "https://",
+            "shop.example/reset",
+            "https://shop.example/a b",
+        ] {
+            match check_reset_base(bad) {
+                Err(Error::Setting(m)) => assert!(m.contains("http(s) URL"), "{m}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
 }

@@ -62,8 +62,15 @@ impl<'e> OutboxGate<'e> {
             Ok(p) => p,
             Err(e) => return vec![format!("unparseable message: {e}")],
         };
-        let body = parsed.get_body().unwrap_or_default();
+        let (body, undecodable) = match parsed.get_body() {
+            Ok(b) => (b, None),
+            Err(e) => (
+                String::new(),
+                Some(format!("the body does not decode: {e}")),
+            ),
+        };
         let mut why = structure(&parsed, &body, expected_to);
+        why.extend(undecodable);
         let single_text = parsed.subparts.is_empty() && parsed.ctype.mimetype == "text/plain";
         let links = RESET_LINK.find_iter(&body).count();
         if links > 1 {
