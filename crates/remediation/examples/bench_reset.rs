@@ -1,7 +1,7 @@
 //! Benchmark: accounts reset per second by `apply`, beside the argon2id cost alone (the bound).
 //!
 //! ```sh
-//! cargo run --release -p leakaudit-remediation --example bench_reset -- [--accounts 10000] [--sample 2000]
+//! cargo run --release -p leakaudit-remediation --example bench_reset -- [--accounts 10000] [--sample 2000] [--batch 32]
 //! ```
 //!
 //! Builds a fresh store of N accounts (all exposed, no 2FA, balance > 0, so every one gets a
@@ -9,15 +9,18 @@
 //! 1. argon2id alone: `--sample` token hashes (half before, half after the apply) (OWASP minimum m=19456 KiB, t=2, p=1) in
 //!    parallel on every core: the upper bound on resets per second;
 //! 2. the real `apply` of the plan: hashing in parallel + per account a durable outbox
-//!    message, one store transaction, two fsynced audit entries.
+//!    message, one store transaction, two fsynced audit entries;
+//! 3. `release`: every staged message through the outbox gate again, then moved.
 
+use leakaudit_policy::{Engine, RulePack};
 use leakaudit_remediation::affected::AffectedRow;
-use leakaudit_remediation::apply::{apply, ApplyOptions};
-use leakaudit_remediation::outbox::Sender;
+use leakaudit_remediation::apply::{apply, ApplyOptions, DEFAULT_BATCH};
+use leakaudit_remediation::outbox::{release, Outbox, OutboxGate, ReleaseOutcome, Sender};
 use leakaudit_remediation::store::{AccountRecord, AccountStore};
 use leakaudit_remediation::{
     build_plan, token, Argon2Settings, MatchMode, RemediationPolicy, SqliteStore,
 };
+use leakaudit_scanner::Org;
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -61,6 +64,7 @@ fn bound(
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n = arg("--accounts", 10_000);
     let sample = arg("--sample", 2_000).min(n).max(1);
+    let batch = arg("--batch", DEFAULT_BATCH);
     let threads = rayon::current_num_threads();
     let dir = PathBuf::from("bench-data/remediation");
     let _ = std::fs::remove_dir_all(&dir);
@@ -113,16 +117,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let setup_secs = t.elapsed().as_secs_f64();
 
     // 3. The real apply.
-    let opts = ApplyOptions {
-        outbox: dir.join("outbox"),
-        log: dir.join("audit.jsonl"),
-        token_ttl_secs: 86_400,
-        argon2: settings,
-        reset_base_url: "https://shop.example/reset".into(),
-        sender: Sender::new("Security <security@shop.example>")?,
-        batch: 64,
-        extra_check: None,
-    };
+    let engine = Engine::new(
+        RulePack::builtin(),
+        Org::with_defaults(),
+        &Default::default(),
+    );
+    let opts = ApplyOptions::new(
+        dir.join("outbox"),
+        dir.join("audit.jsonl"),
+        "https://shop.example/reset",
+        Sender::new("Security <security@shop.example>")?,
+        OutboxGate::new(&engine),
+    )
+    .with_argon2(settings)
+    .with_batch(batch);
     let (t, c) = (Instant::now(), cpu_secs());
     let report = apply(&plan, &mut store, &opts, &mut |_| {})?;
     let apply_secs = t.elapsed().as_secs_f64();
@@ -130,12 +138,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert!(report.complete && report.resets == n, "{report:?}");
     let reset_rate = n as f64 / apply_secs;
     let (w2, c2) = bound(half, &settings)?;
+
+    // 4. Release: every staged message through the gate again, then moved.
+    let (t, c) = (Instant::now(), cpu_secs());
+    let released = release(&Outbox::new(&dir.join("outbox")), &opts.gate)?;
+    let release_secs = t.elapsed().as_secs_f64();
+    let release_cpu = cpu_secs() - c;
+    assert!(
+        matches!(released, ReleaseOutcome::Released { count, .. } if count == n),
+        "{released:?}"
+    );
     let hash_secs = w1 + w2;
     let hash_cpu = c1 + c2;
     let sample = 2 * half;
     let hash_rate = sample as f64 / hash_secs;
 
-    println!("remediation apply benchmark ({threads} threads, argon2id m=19456 KiB t=2 p=1)");
+    println!(
+        "remediation apply benchmark ({threads} threads, batch {batch}, argon2id m=19456 KiB t=2 p=1)"
+    );
     println!(
         "  argon2id alone (the bound): {sample} hashes in {hash_secs:.2} s = {hash_rate:.1} hashes/s ({:.1} ms per hash per core)",
         1000.0 * hash_secs * threads as f64 / sample as f64
@@ -155,6 +175,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         1000.0 * hash_cpu / sample as f64,
         1000.0 * apply_cpu / n as f64,
         100.0 * (hash_cpu / sample as f64) / (apply_cpu / n as f64)
+    );
+    println!(
+        "  release: {n} messages re-checked by the gate ({} rules) and moved in {release_secs:.2} s, {:.2} ms CPU per message",
+        engine.rules().len(),
+        1000.0 * release_cpu / n as f64
     );
     Ok(())
 }

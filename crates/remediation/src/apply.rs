@@ -23,7 +23,7 @@
 use crate::audit::AuditLog;
 use crate::error::{Error, Result};
 use crate::outbox::{
-    build_message, check_message, ApplyState, ExtraCheck, Notice, Outbox, Sender, StagedMessage,
+    build_message, reset_link, ApplyState, Notice, Outbox, OutboxGate, Sender, StagedMessage,
 };
 use crate::plan::{Action, Plan};
 use crate::policy::ActionKind;
@@ -34,21 +34,70 @@ use sha2::Digest;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-/// Settings of an apply run.
-#[derive(Clone)]
+/// Accounts per hashing batch. The batch after the current one is hashed on the pool while
+/// this thread stages, commits and logs the current one, so up to two batches of plaintext
+/// secrets are in memory and a killed run throws away up to two batches of argon2id work
+/// (~1 s each per core at the OWASP minimum). 32 keeps both small and still gives every core
+/// of a 16-core machine two hashes per batch; 64 measured no faster (see ARCHITECTURE.md).
+pub const DEFAULT_BATCH: usize = 32;
+
+/// Default reset-token lifetime: 24 hours.
+pub const DEFAULT_TOKEN_TTL_SECS: i64 = 24 * 3600;
+
+/// Settings of an apply run. Build with [`ApplyOptions::new`] (library defaults for the
+/// rest), then adjust fields or use the `with_*` methods.
+#[derive(Clone, Debug)]
 pub struct ApplyOptions<'a> {
     pub outbox: PathBuf,
     pub log: PathBuf,
-    /// Token lifetime in seconds (default 24 h).
+    /// Token lifetime in seconds ([`DEFAULT_TOKEN_TTL_SECS`]).
     pub token_ttl_secs: i64,
+    /// argon2id cost ([`Argon2Settings::OWASP_MIN`]).
     pub argon2: Argon2Settings,
     /// The reset page; `?selector=..&token=..` is appended.
     pub reset_base_url: String,
     pub sender: Sender,
-    /// Accounts per parallel hashing batch.
+    /// Accounts per parallel hashing batch ([`DEFAULT_BATCH`]).
     pub batch: usize,
-    /// An extra refusal check on each message (the policy engine, from the CLI).
-    pub extra_check: Option<ExtraCheck<'a>>,
+    /// Every notification passes it before it is staged (and again at release).
+    pub gate: OutboxGate<'a>,
+}
+
+impl<'a> ApplyOptions<'a> {
+    /// Options with the library defaults for TTL, argon2id cost and batch size.
+    pub fn new(
+        outbox: impl Into<PathBuf>,
+        log: impl Into<PathBuf>,
+        reset_base_url: impl Into<String>,
+        sender: Sender,
+        gate: OutboxGate<'a>,
+    ) -> ApplyOptions<'a> {
+        ApplyOptions {
+            outbox: outbox.into(),
+            log: log.into(),
+            token_ttl_secs: DEFAULT_TOKEN_TTL_SECS,
+            argon2: Argon2Settings::OWASP_MIN,
+            reset_base_url: reset_base_url.into(),
+            sender,
+            batch: DEFAULT_BATCH,
+            gate,
+        }
+    }
+
+    pub fn with_token_ttl_secs(mut self, secs: i64) -> Self {
+        self.token_ttl_secs = secs;
+        self
+    }
+
+    pub fn with_argon2(mut self, argon2: Argon2Settings) -> Self {
+        self.argon2 = argon2;
+        self
+    }
+
+    pub fn with_batch(mut self, batch: usize) -> Self {
+        self.batch = batch;
+        self
+    }
 }
 
 /// Progress events, so the caller can draw progress (and tests can stop the process at an
@@ -113,6 +162,13 @@ pub fn apply(
     }
     if opts.token_ttl_secs <= 0 {
         return Err(Error::Setting("token TTL must be positive".into()));
+    }
+    if plan
+        .actions
+        .iter()
+        .any(|a| a.kind == ActionKind::ForcePasswordReset)
+    {
+        check_reset_base(&opts.reset_base_url)?;
     }
     let hash = plan.content_hash.as_str();
     let head = store.audit_head(hash)?;
@@ -286,6 +342,22 @@ pub fn apply(
     Ok(report)
 }
 
+/// A reset link the user cannot open (or that the outbox gate would not recognise as the
+/// notification's own) must be refused before any password is invalidated.
+fn check_reset_base(url: &str) -> Result<()> {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(r) if !r.is_empty() && !url.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            Ok(())
+        }
+        _ => Err(Error::Setting(format!(
+            "reset base URL `{url}` must be an http(s) URL without spaces"
+        ))),
+    }
+}
+
 enum AccountFailure {
     /// This account cannot be done now (missing account, unsafe message); others go on.
     Refused(String),
@@ -324,18 +396,8 @@ fn apply_account(
     let first = actions[0];
     if notify {
         let reset = token.as_ref().map(|tok| {
-            let sep = if opts.reset_base_url.contains('?') {
-                '&'
-            } else {
-                '?'
-            };
             (
-                format!(
-                    "{}{sep}selector={}&token={}",
-                    opts.reset_base_url,
-                    tok.selector,
-                    tok.secret()
-                ),
+                reset_link(&opts.reset_base_url, &tok.selector, tok.secret()),
                 rfc3339(expires_at),
             )
         });
@@ -358,7 +420,7 @@ fn apply_account(
             .unwrap_or_default()
             .to_rfc2822();
         let raw = build_message(&notice, &opts.sender, &message_id, &date);
-        let why = check_message(&raw, Some(&account.email), opts.extra_check);
+        let why = opts.gate.check(&raw, Some(&account.email));
         if !why.is_empty() {
             return Err(AccountFailure::Refused(format!(
                 "notification refused: {}",
@@ -425,4 +487,26 @@ pub fn status(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_base_must_be_an_http_url() {
+        assert!(check_reset_base("https://shop.example/account/reset").is_ok());
+        assert!(check_reset_base("http://localhost:8080/r?lang=de").is_ok());
+        for bad in [
+            "",
+            "https://",
+            "shop.example/reset",
+            "https://shop.example/a b",
+        ] {
+            match check_reset_base(bad) {
+                Err(Error::Setting(m)) => assert!(m.contains("http(s) URL"), "{m}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
 }

@@ -1,0 +1,306 @@
+//! Composing a notification: templates, the [`Notice`] text, the reset link, the message
+//! bytes (RFC 2047 subject, base64 UTF-8 body).
+
+use crate::error::{Error, Result};
+use base64::Engine as _;
+use leakaudit_scanner::Address;
+use regex::Regex;
+use serde::Deserialize;
+use std::sync::LazyLock;
+
+/// One notification template.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    pub subject: String,
+    pub greeting: String,
+    pub happened: String,
+    pub reset_done: String,
+    pub review_done: String,
+    pub no_change: String,
+    pub closing: String,
+    pub unknown_date: String,
+}
+
+/// Shipped template sources by language.
+pub const TEMPLATES: [(&str, &str); 5] = [
+    ("en", include_str!("../../templates/en.toml")),
+    ("de", include_str!("../../templates/de.toml")),
+    ("fr", include_str!("../../templates/fr.toml")),
+    ("es", include_str!("../../templates/es.toml")),
+    ("ru", include_str!("../../templates/ru.toml")),
+];
+
+/// The template language used for `locale` (its primary subtag when shipped, else `en`).
+pub fn template_language(locale: &str) -> &'static str {
+    let lang = locale
+        .split(['-', '_'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    TEMPLATES
+        .iter()
+        .find(|(l, _)| *l == lang)
+        .map(|(l, _)| *l)
+        .unwrap_or("en")
+}
+
+/// The template for `locale` (with English fallback).
+pub fn template(locale: &str) -> Template {
+    let lang = template_language(locale);
+    let src = TEMPLATES
+        .iter()
+        .find(|(l, _)| *l == lang)
+        .map(|(_, s)| *s)
+        .unwrap_or(TEMPLATES[0].1);
+    toml::from_str(src).expect("shipped templates are valid (tested)")
+}
+
+/// What a notification says.
+#[derive(Debug, Clone)]
+pub struct Notice<'a> {
+    pub to: &'a str,
+    pub locale: &'a str,
+    pub first_exposed: Option<&'a str>,
+    pub messages: usize,
+    pub audience: usize,
+    /// Reset link and its expiry (RFC 3339) when the password was reset.
+    pub reset: Option<(String, String)>,
+    pub review: bool,
+}
+
+/// Sender settings of the outbox.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    /// `Name <addr@domain>` or `addr@domain`, ASCII.
+    pub from: String,
+    pub from_domain: String,
+}
+
+impl Sender {
+    /// Validates a From value: exactly one ASCII mailbox.
+    pub fn new(from: &str) -> Result<Sender> {
+        let bad = |why: &str| Error::Setting(format!("--from `{from}`: {why}"));
+        if !from.is_ascii() || from.contains(['\r', '\n']) {
+            return Err(bad("must be one ASCII line"));
+        }
+        let list = mailparse::addrparse(from).map_err(|e| bad(&e.to_string()))?;
+        let single = match list.iter().collect::<Vec<_>>().as_slice() {
+            [mailparse::MailAddr::Single(s)] => s.clone(),
+            _ => return Err(bad("must be exactly one address")),
+        };
+        let addr = Address::parse(&single.addr).ok_or_else(|| bad("not an address"))?;
+        Ok(Sender {
+            from: from.to_string(),
+            from_domain: addr.domain().to_string(),
+        })
+    }
+}
+
+fn fill(s: &str, n: &Notice<'_>, t: &Template) -> String {
+    let date = n
+        .first_exposed
+        .map(|d| d.get(..10).unwrap_or(d).to_string())
+        .unwrap_or_else(|| t.unknown_date.clone());
+    let expires = n.reset.as_ref().map(|(_, e)| e.as_str()).unwrap_or("");
+    s.replace("{first_exposed}", &date)
+        .replace("{messages}", &n.messages.to_string())
+        .replace("{audience}", &n.audience.to_string())
+        .replace("{expires}", expires)
+}
+
+/// RFC 2047 encoding of a header value (B-encoding, UTF-8), folded; ASCII passes through.
+pub fn encode_header_value(v: &str) -> String {
+    if v.is_ascii() && !v.contains("=?") {
+        return v.to_string();
+    }
+    // Chunks of whole characters, at most 39 bytes: 52 base64 chars + 12 = 64 per word, so
+    // even the first line (after "Subject: ") stays under 78 characters.
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in v.chars() {
+        if chunk.len() + c.len_utf8() > 39 {
+            words.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        words.push(chunk);
+    }
+    words
+        .iter()
+        .map(|w| {
+            format!(
+                "=?UTF-8?B?{}?=",
+                base64::engine::general_purpose::STANDARD.encode(w)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n ")
+}
+
+/// The text body of a notice.
+pub fn body_text(n: &Notice<'_>) -> String {
+    let t = template(n.locale);
+    let mut parts = vec![t.greeting.clone(), fill(&t.happened, n, &t)];
+    if let Some((link, _)) = &n.reset {
+        parts.push(format!("{}\n{link}", fill(&t.reset_done, n, &t)));
+    }
+    if n.review {
+        parts.push(fill(&t.review_done, n, &t));
+    }
+    if n.reset.is_none() && !n.review {
+        parts.push(fill(&t.no_change, n, &t));
+    }
+    parts.push(t.closing.clone());
+    parts.join("\n\n") + "\n"
+}
+
+/// Builds the whole message (LF line ends, as Maildir stores them).
+pub fn build_message(n: &Notice<'_>, sender: &Sender, message_id: &str, date: &str) -> Vec<u8> {
+    let t = template(n.locale);
+    let lang = template_language(n.locale);
+    let body = base64::engine::general_purpose::STANDARD.encode(body_text(n));
+    let mut out = String::new();
+    out.push_str(&format!("Date: {date}\n"));
+    out.push_str(&format!("From: {}\n", sender.from));
+    out.push_str(&format!("To: <{}>\n", n.to));
+    out.push_str(&format!("Subject: {}\n", encode_header_value(&t.subject)));
+    out.push_str(&format!("Message-ID: <{message_id}>\n"));
+    out.push_str("MIME-Version: 1.0\n");
+    out.push_str("Content-Type: text/plain; charset=utf-8\n");
+    out.push_str("Content-Transfer-Encoding: base64\n");
+    out.push_str(&format!("Content-Language: {lang}\n"));
+    out.push_str("Auto-Submitted: auto-generated\n\n");
+    for chunk in body.as_bytes().chunks(76) {
+        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// The reset link a notification carries: `base` + `?selector=<hex>&token=<hex>` (`&` when
+/// `base` already has a query).
+pub fn reset_link(base: &str, selector: &str, secret: &str) -> String {
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}selector={selector}&token={secret}")
+}
+
+/// Recognises links made by [`reset_link`] from a token of [`crate::token::issue`]
+/// (selector 16 bytes, secret 32 bytes, both lowercase hex). Kept next to the link format so
+/// the two cannot drift apart; the outbox gate uses it to allow a notification's own link.
+pub(crate) static RESET_LINK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"https?://[^\s<>"']*?[?&]selector=[0-9a-f]{32}&token=[0-9a-f]{64}\b"#)
+        .expect("constant regex")
+});
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::outbox::OutboxGate;
+    use leakaudit_policy::{Engine, RulePack};
+    use leakaudit_scanner::Org;
+
+    #[test]
+    fn every_template_parses_and_has_placeholders() {
+        for (lang, src) in TEMPLATES {
+            let t: Template = toml::from_str(src).unwrap_or_else(|e| panic!("{lang}: {e}"));
+            assert!(t.happened.contains("{first_exposed}"), "{lang}");
+            assert!(t.happened.contains("{messages}"), "{lang}");
+            assert!(t.reset_done.contains("{expires}"), "{lang}");
+        }
+        assert_eq!(template_language("de-CH"), "de");
+        assert_eq!(template_language("pt_BR"), "en");
+        assert_eq!(template_language("RU"), "ru");
+    }
+
+    /// A link shaped exactly like the ones apply writes.
+    pub(crate) fn link() -> String {
+        reset_link(
+            "https://example.com/reset",
+            &"ab".repeat(16),
+            &"cd".repeat(32),
+        )
+    }
+
+    pub(crate) fn notice<'a>(to: &'a str, locale: &'a str, reset: bool) -> Notice<'a> {
+        Notice {
+            to,
+            locale,
+            first_exposed: Some("2026-03-01T09:00:00Z"),
+            messages: 2,
+            audience: 7,
+            reset: reset.then(|| (link(), "2026-03-02T09:00:00Z".to_string())),
+            review: false,
+        }
+    }
+
+    #[test]
+    fn built_message_is_safe_and_localised() {
+        let engine = Engine::new(
+            RulePack::builtin(),
+            Org::with_defaults(),
+            &Default::default(),
+        );
+        let gate = OutboxGate::new(&engine);
+        let sender = Sender::new("Security Team <security@shop.example>").unwrap();
+        let raw = build_message(
+            &notice("anna@gmail.com", "ru", true),
+            &sender,
+            "x@shop.example",
+            "Sat, 28 Nov 2026 10:00:00 +0000",
+        );
+        assert_eq!(
+            gate.check(&raw, Some("anna@gmail.com")),
+            Vec::<String>::new()
+        );
+        let p = mailparse::parse_mail(&raw).unwrap();
+        let subject = p.headers.iter().find(|h| h.get_key() == "Subject").unwrap();
+        assert!(subject.get_value().starts_with("Уведомление"));
+        let body = p.get_body().unwrap();
+        assert!(body.contains(&link()));
+        assert!(body.contains("2026-03-01"));
+        // Wrong expected recipient.
+        assert!(!gate.check(&raw, Some("bob@gmail.com")).is_empty());
+    }
+
+    #[test]
+    fn reset_link_format_is_recognised() {
+        let l = link();
+        assert_eq!(
+            l,
+            format!(
+                "https://example.com/reset?selector={}&token={}",
+                "ab".repeat(16),
+                "cd".repeat(32)
+            )
+        );
+        assert_eq!(RESET_LINK.find(&l).map(|m| m.as_str()), Some(l.as_str()));
+        let with_query = reset_link("https://x.example/r?lang=de", "0", "1");
+        assert_eq!(with_query, "https://x.example/r?lang=de&selector=0&token=1");
+        // A longer token is not one of ours.
+        assert!(!RESET_LINK.is_match(&format!("{l}ef")));
+    }
+
+    #[test]
+    fn subject_encoding_roundtrips() {
+        let v =
+            "Avis de sécurité : votre adresse e-mail a été exposée — très long sujet pour plier";
+        let enc = encode_header_value(v);
+        assert!(enc.is_ascii());
+        let hdr = format!("Subject: {enc}\n\n");
+        let (h, _) = mailparse::parse_header(hdr.as_bytes()).unwrap();
+        assert_eq!(h.get_value(), v);
+        assert_eq!(encode_header_value("plain"), "plain");
+    }
+
+    #[test]
+    fn from_must_be_one_address() {
+        assert!(Sender::new("a@x.example, b@y.example").is_err());
+        assert!(Sender::new("nobody").is_err());
+        assert_eq!(
+            Sender::new("Sec <sec@Shop.Example>").unwrap().from_domain,
+            "shop.example"
+        );
+    }
+}

@@ -1,0 +1,188 @@
+//! The outbox folders as Maildirs: durable staging (tmp, fsync, rename, fsync the folder)
+//! and `apply-state.json`, the record `release` checks every message against.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The outbox folders.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    pub root: PathBuf,
+}
+
+/// One staged message as recorded in `apply-state.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedMessage {
+    pub file: String,
+    pub sha256: String,
+    pub account: String,
+    pub to: String,
+}
+
+/// `DIR/apply-state.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyState {
+    pub plan: String,
+    pub complete: bool,
+    pub messages: Vec<StagedMessage>,
+}
+
+pub(super) fn sync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+pub(super) fn make_maildir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    for sub in ["tmp", "new", "cur"] {
+        let p = dir.join(sub);
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&p)
+            .map_err(|e| Error::io(&p, e))?;
+    }
+    Ok(())
+}
+
+impl Outbox {
+    pub fn new(root: &Path) -> Outbox {
+        Outbox {
+            root: root.to_path_buf(),
+        }
+    }
+    pub fn staged(&self) -> PathBuf {
+        self.root.join("staged")
+    }
+    pub fn released(&self) -> PathBuf {
+        self.root.join("released")
+    }
+    pub fn state_path(&self) -> PathBuf {
+        self.root.join("apply-state.json")
+    }
+
+    /// Deterministic Maildir name of the message for (plan, account).
+    pub fn file_name(plan_hash: &str, account: &str) -> String {
+        let plan = plan_hash.trim_start_matches("sha256:");
+        let acct = hex::encode(sha2::Sha256::digest(account.as_bytes()));
+        format!(
+            "{}.{}.leakaudit",
+            plan.get(..12).unwrap_or(plan),
+            &acct[..16]
+        )
+    }
+
+    /// Writes a message durably into `staged/new` (tmp, fsync, rename, fsync the folder),
+    /// replacing an earlier one of the same name.
+    pub fn stage(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        let staged = self.staged();
+        make_maildir(&staged)?;
+        let tmp = staged.join("tmp").join(name);
+        let dst = staged.join("new").join(name);
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(|e| Error::io(&tmp, e))?;
+            f.write_all(bytes)
+                .and_then(|_| f.sync_all())
+                .map_err(|e| Error::io(&tmp, e))?;
+        }
+        fs::rename(&tmp, &dst).map_err(|e| Error::io(&dst, e))?;
+        sync_dir(&staged.join("new"))?;
+        Ok(dst)
+    }
+
+    /// Whether the message for `name` exists (staged or released).
+    pub fn has_message(&self, name: &str) -> bool {
+        self.staged().join("new").join(name).exists()
+            || self.released().join("new").join(name).exists()
+    }
+
+    pub fn write_state(&self, state: &ApplyState) -> Result<()> {
+        let p = self.state_path();
+        leakaudit_scanner::io::write_atomic(&p, |w| {
+            serde_json::to_writer_pretty(&mut *w, state)?;
+            w.write_all(b"\n")
+        })
+        .map_err(|e| Error::io(&p, e))
+    }
+
+    pub fn read_state(&self) -> Result<Option<ApplyState>> {
+        let p = self.state_path();
+        if !p.exists() {
+            return Ok(None);
+        }
+        let text = fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::Parse {
+                path: p,
+                line: Some(e.line() as u64),
+                reason: e.to_string(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_replaces_the_message_of_the_same_account() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(dir.path());
+        let name = Outbox::file_name("sha256:0123456789abcdef", "acc-1");
+        assert_eq!(name, Outbox::file_name("sha256:0123456789abcdef", "acc-1"));
+        assert_ne!(name, Outbox::file_name("sha256:0123456789abcdef", "acc-2"));
+        assert!(!outbox.has_message(&name));
+        outbox.stage(&name, b"first").unwrap();
+        let path = outbox.stage(&name, b"second").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"second");
+        assert!(outbox.has_message(&name));
+        let new = fs::read_dir(outbox.staged().join("new")).unwrap().count();
+        let tmp = fs::read_dir(outbox.staged().join("tmp")).unwrap().count();
+        assert_eq!((new, tmp), (1, 0));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn state_roundtrips_and_bad_json_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(dir.path());
+        assert_eq!(outbox.read_state().unwrap(), None);
+        let state = ApplyState {
+            plan: "sha256:ab".into(),
+            complete: true,
+            messages: vec![StagedMessage {
+                file: "f".into(),
+                sha256: "00".into(),
+                account: "acc-1".into(),
+                to: "anna@gmail.com".into(),
+            }],
+        };
+        outbox.write_state(&state).unwrap();
+        assert_eq!(outbox.read_state().unwrap(), Some(state));
+        fs::write(outbox.state_path(), "{\n\"plan\": 3").unwrap();
+        match outbox.read_state() {
+            Err(Error::Parse { path, line, .. }) => {
+                assert_eq!(path, outbox.state_path());
+                assert_eq!(line, Some(2));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
