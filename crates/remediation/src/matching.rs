@@ -49,7 +49,10 @@ pub fn fold_hint(rows: &[AffectedRow], store: &dyn AccountStore) -> Result<usize
     let mut n = 0;
     for r in rows.iter().filter(|r| r.account_ids.is_empty()) {
         let key = fold(&r.address);
-        if !store.find_by_email(&key, MatchMode::ProviderFolding)?.is_empty() {
+        if !store
+            .find_by_email(&key, MatchMode::ProviderFolding)?
+            .is_empty()
+        {
             n += 1;
         }
     }

@@ -418,10 +418,14 @@ mod tests {
     /// `j.doe+shop@gmail.com` is acc-1 only with provider folding; `nobody@yahoo.com` has no
     /// account either way.
     fn rows() -> Vec<AffectedRow> {
-        ["ann@acme.example", "j.doe+shop@gmail.com", "nobody@yahoo.com"]
-            .into_iter()
-            .map(row)
-            .collect()
+        [
+            "ann@acme.example",
+            "j.doe+shop@gmail.com",
+            "nobody@yahoo.com",
+        ]
+        .into_iter()
+        .map(row)
+        .collect()
     }
 
     #[test]

@@ -281,7 +281,11 @@ impl AffectedAccumulator {
     }
 
     /// Adds the header exposures of one message.
-    pub(crate) fn add_header_exposures(&mut self, m: &MessageInput<'_>, exposed: &[ExposedAddress]) {
+    pub(crate) fn add_header_exposures(
+        &mut self,
+        m: &MessageInput<'_>,
+        exposed: &[ExposedAddress],
+    ) {
         let parties: Vec<&str> = if m.parties.is_empty() {
             exposed.iter().map(|e| e.party.as_str()).collect()
         } else {

@@ -39,10 +39,7 @@ fn clean_source(s: &str) -> Cow<'_, str> {
     if !s.contains(bad) && s.len() <= MAX_SOURCE {
         return Cow::Borrowed(s);
     }
-    let mut out: String = s
-        .chars()
-        .map(|c| if bad(c) { '_' } else { c })
-        .collect();
+    let mut out: String = s.chars().map(|c| if bad(c) { '_' } else { c }).collect();
     if out.len() > MAX_SOURCE {
         let mut end = MAX_SOURCE;
         while !out.is_char_boundary(end) {
@@ -154,7 +151,9 @@ impl AffectedAccumulator {
                 n += 1;
                 match item {
                     Line::Finding(f, content) => {
-                        let given = content.iter().map(|c| (c.address.as_str(), c.source.as_str()));
+                        let given = content
+                            .iter()
+                            .map(|c| (c.address.as_str(), c.source.as_str()));
                         self.add_with_content(&f, given.chain(content_exposures_of(&f)));
                     }
                     Line::Record(r) => self.add_record(&r),
@@ -190,8 +189,7 @@ fn parse_line(line: &str) -> std::result::Result<Line, String> {
         serde_json::from_str::<ExposureRecord>(line).map(|r| Line::Record(Box::new(r)))
     };
     if line.contains("\"rule_id\"") {
-        finding(line)
-            .or_else(|e| record(line).map_err(|_| format!("not a finding: {e}")))
+        finding(line).or_else(|e| record(line).map_err(|_| format!("not a finding: {e}")))
     } else {
         record(line)
             .or_else(|e| finding(line).map_err(|_| format!("not a finding or scan record: {e}")))

@@ -53,7 +53,11 @@ pub fn write_csv<R: Borrow<AffectedRow>>(
 ) -> std::io::Result<usize> {
     if let Some(id) = &meta.store_id {
         let mode = meta.match_mode.unwrap_or_default();
-        writeln!(w, "{CSV_META_PREFIX} store_id={id} match_mode={}", mode.as_str())?;
+        writeln!(
+            w,
+            "{CSV_META_PREFIX} store_id={id} match_mode={}",
+            mode.as_str()
+        )?;
     }
     let mut csv = csv::Writer::from_writer(w);
     csv.write_record(CSV_COLUMNS)?;
@@ -102,7 +106,11 @@ pub fn write_json<R: Borrow<AffectedRow>>(
         serde_json::to_writer(&mut *w, r.borrow())?;
         n += 1;
     }
-    write!(w, "{}],\n  \"total\": {n}\n}}\n", if n > 0 { "\n  " } else { "" })?;
+    write!(
+        w,
+        "{}],\n  \"total\": {n}\n}}\n",
+        if n > 0 { "\n  " } else { "" }
+    )?;
     Ok(n)
 }
 
@@ -185,7 +193,7 @@ fn read_csv(path: &Path, text: &str) -> Result<AffectedList> {
         let rest = text[first.len()..].trim_start_matches(['\r', '\n']);
         (meta, rest, 1)
     } else {
-        ((None, None), &text[..], 0)
+        ((None, None), text, 0)
     };
     let mut rdr = csv::ReaderBuilder::new().from_reader(body.as_bytes());
     let headers = rdr.headers().map_err(|e| Error::Parse {

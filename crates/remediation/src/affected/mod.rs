@@ -125,7 +125,11 @@ pub fn match_accounts(
 }
 
 /// The one matching decision: fills `account_ids` and records the store and mode in the list.
-pub fn match_list(list: &mut AffectedList, store: &dyn AccountStore, mode: MatchMode) -> Result<()> {
+pub fn match_list(
+    list: &mut AffectedList,
+    store: &dyn AccountStore,
+    mode: MatchMode,
+) -> Result<()> {
     match_accounts(&mut list.rows, store, mode)?;
     list.store_id = Some(store.store_id()?);
     list.match_mode = Some(mode);
