@@ -6,9 +6,10 @@
 //!   `u32`; a consumer address is its own party key, so it is stored once for both roles;
 //! * per exposing message (keyed by Message-ID, or location without one): its sorted party
 //!   ids, stored once however many addresses it exposes, plus its date range;
-//! * per exposed address: 16 bytes (first message, rule bitmask, field bitmask, index of a
-//!   message list only when two or more messages exposed it); rule ids beyond 32 and content
-//!   sources (`body`, `attachment:NAME`) sit in side tables for the few addresses that have them.
+//! * per exposed address: 20 bytes (first message, rule bitmask, field bitmask, first content
+//!   source, index of a message list only when two or more messages exposed it); rule ids
+//!   beyond 32 and second content sources sit in side tables for the few addresses that have
+//!   them.
 //!
 //! So memory is O(distinct strings + sum of party-set sizes of exposing messages + address
 //! exposures of addresses seen in several messages x 4 bytes), never recipients squared.
@@ -90,17 +91,17 @@ struct Agg {
     /// Index into `multi` once a second message exposed the address.
     more: u32,
     rules: u32,
+    /// First content source (`NONE`: none); more in `content`.
+    source: u32,
     fields: u8,
-    /// Has content sources in `content`.
-    content: bool,
 }
 
 const EMPTY: Agg = Agg {
     first_msg: NONE,
     more: NONE,
     rules: 0,
+    source: NONE,
     fields: 0,
-    content: false,
 };
 
 /// One address exposed in a message, as the accumulator takes it.
@@ -109,7 +110,7 @@ pub(crate) struct Exposed<'a> {
     /// Header field bits, 0 for content.
     pub fields: u8,
     /// `body`, `attachment:NAME` for content exposures.
-    pub source: Option<&'a str>,
+    pub source: Option<Cow<'a, str>>,
 }
 
 /// One message's exposures, as the accumulator takes it.
@@ -272,10 +273,13 @@ impl AffectedAccumulator {
             } else {
                 insert_sorted(self.rule_overflow.entry(a).or_default(), rule);
             }
-            if let Some(src) = ex.source {
-                agg.content = true;
+            if let Some(src) = &ex.source {
                 let s = intern(&mut self.sources, src);
-                insert_sorted(self.content.entry(a).or_default(), s);
+                if agg.source == NONE {
+                    agg.source = s;
+                } else if agg.source != s {
+                    insert_sorted(self.content.entry(a).or_default(), s);
+                }
             }
         }
     }
@@ -300,7 +304,7 @@ impl AffectedAccumulator {
     }
 
     /// The rows, sorted by canonical address, all in memory. Prefer [`Self::rows_iter`] for
-    /// large lists (a row is ~400 bytes; the accumulator's state ~16 bytes per address).
+    /// large lists (a row is ~400 bytes; the accumulator's state ~100 bytes per address).
     pub fn rows(&self) -> Vec<AffectedRow> {
         self.rows_iter().collect()
     }
@@ -450,16 +454,14 @@ impl Iterator for Rows<'_> {
             .filter(|b| agg.fields & (1 << b) != 0)
             .map(|b| Field::ALL[b].header_name().to_string())
             .collect();
-        if agg.content {
-            let mut sources: Vec<String> = acc
-                .content
-                .get(&a)
-                .into_iter()
-                .flatten()
+        if agg.source != NONE {
+            let mut sources: Vec<String> = std::iter::once(&agg.source)
+                .chain(acc.content.get(&a).into_iter().flatten())
                 .filter_map(|s| acc.sources.get_index(*s as usize))
                 .map(|s| s.to_string())
                 .collect();
             sources.sort_unstable();
+            sources.dedup();
             fields.extend(sources);
         }
         Some(AffectedRow {

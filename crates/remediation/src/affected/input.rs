@@ -95,12 +95,10 @@ impl AffectedAccumulator {
             self.add_header_exposures(&m, &f.exposed);
         }
         if has_content {
-            let cleaned: Vec<(&str, Cow<'_, str>)> =
-                content.map(|(a, s)| (a, clean_source(s))).collect();
-            let it = cleaned.iter().map(|(a, s)| Exposed {
-                address: a,
+            let it = content.map(|(address, s)| Exposed {
+                address,
                 fields: 0,
-                source: Some(s.as_ref()),
+                source: Some(clean_source(s)),
             });
             self.add_message(&m, it, &[]);
         }
