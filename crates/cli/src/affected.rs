@@ -9,7 +9,8 @@ use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
 use leakaudit_remediation::affected::{self, AffectedAccumulator, AffectedFormat};
-use leakaudit_remediation::SqliteStore;
+use leakaudit_remediation::{AffectedRow, SqliteStore};
+use crate::matching::Matcher;
 use leakaudit_scanner::scan::{Event, ScanStats};
 use leakaudit_scanner::Message;
 use std::io::Write;
@@ -143,38 +144,58 @@ fn pseudonym_key(args: &Args) -> anyhow::Result<Option<Vec<u8>>> {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let key = pseudonym_key(&args)?;
     let collected = collect(&args.source)?;
-    let mut rows = collected.acc.rows();
-    if let Some(db) = &args.accounts {
-        let store = SqliteStore::open(db)?;
-        affected::match_accounts(&mut rows, &store, args.matching.mode())?;
-    }
-    if let Some(k) = &key {
-        affected::pseudonymise(&mut rows, k);
-    }
     let format = match args.format {
         OutFormat::Csv => AffectedFormat::Csv,
         OutFormat::Json => AffectedFormat::Json,
     };
-    match crate::config::file_or_stdout(args.output.as_deref()) {
-        Some(p) => {
-            affected::write_file(p, &rows, format, key.is_some())?;
+    let store = args.accounts.as_deref().map(SqliteStore::open).transpose()?;
+    let mut matcher = match &store {
+        Some(s) => Some(Matcher::new(s, args.matching.mode())?),
+        None => None,
+    };
+    let mut meta = matcher.as_ref().map(|m| m.meta.clone()).unwrap_or_default();
+    // Pseudonymised lists are sorted by pseudonym, so they are built whole; a clear list is
+    // streamed row by row (a million-address list is never held twice).
+    let rows: Box<dyn Iterator<Item = AffectedRow>> = match &key {
+        Some(k) => {
+            let mut rows: Vec<AffectedRow> = collected
+                .acc
+                .rows_iter()
+                .filter_map(|r| match matcher.as_mut() {
+                    Some(m) => m.matched(r),
+                    None => Some(r),
+                })
+                .collect();
+            affected::pseudonymise(&mut rows, k);
+            meta.pseudonymised = true;
+            Box::new(rows.into_iter())
         }
+        None => Box::new(collected.acc.rows_iter().filter_map(|r| match matcher.as_mut() {
+            Some(m) => m.matched(r),
+            None => Some(r),
+        })),
+    };
+    let written = match crate::config::file_or_stdout(args.output.as_deref()) {
+        Some(p) => affected::write_file(p, format, &meta, rows)?,
         None => {
             let stdout = std::io::stdout();
             let mut w = std::io::BufWriter::new(stdout.lock());
-            match format {
-                AffectedFormat::Csv => affected::write_csv(&mut w, &rows)?,
-                AffectedFormat::Json => affected::write_json(&mut w, &rows, key.is_some())?,
-            }
+            let n = match format {
+                AffectedFormat::Csv => affected::write_csv(&mut w, &meta, rows)?,
+                AffectedFormat::Json => affected::write_json(&mut w, &meta, rows)?,
+            };
             w.flush()?;
+            n
+        }
+    };
+    let mut line = format!("{written} exposed address(es)");
+    if let Some(m) = matcher {
+        line.push_str(&format!(", {} matched to accounts", m.matched));
+        if let Some(hint) = m.finish()? {
+            eprintln!("{hint}");
         }
     }
     if !args.source.ui.quiet {
-        let matched = rows.iter().filter(|r| !r.account_ids.is_empty()).count();
-        let mut line = format!("{} exposed address(es)", rows.len());
-        if args.accounts.is_some() {
-            line.push_str(&format!(", {matched} matched to accounts"));
-        }
         if let Some(s) = &collected.stats {
             line.push_str(&format!(", {} message(s) scanned", s.messages));
         }
@@ -182,7 +203,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     Ok(if collected.errors > 0 {
         EXIT_ERROR
-    } else if rows.is_empty() {
+    } else if written == 0 {
         EXIT_CLEAN
     } else {
         EXIT_VIOLATION

@@ -18,9 +18,11 @@ use leakaudit_policy::{Engine, Finding};
 use leakaudit_remediation::affected::{self, AffectedFormat};
 use leakaudit_remediation::policy::RemediationPolicy;
 use leakaudit_remediation::store::{AccountStore, SqliteStore};
-use leakaudit_remediation::{AffectedAccumulator, AffectedRow, ApplyReport, Plan};
+use crate::matching::Matcher;
+use leakaudit_remediation::plan::PlanBuilder;
+use leakaudit_remediation::{AffectedAccumulator, ApplyReport, Plan};
 use leakaudit_report::{
-    CampaignOptions, IncidentData, MessageRecord, PlanTotals, ReportOptions, ScanTotals, Summary,
+    AffectedUser, CampaignOptions, IncidentData, MessageRecord, PlanTotals, ReportOptions, ScanTotals, Summary,
 };
 use leakaudit_scanner::scan::{Event, ScanStats};
 use leakaudit_scanner::Message;
@@ -194,22 +196,39 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
 
     let mut scanned = scan_stage(&args, &s, &out)?;
 
-    // Affected users, matched against the store.
+    // Affected users, matched against the store, streamed row by row into the list file, the
+    // plan and the report (a million-address list is never held twice).
     let stage = Stage::start("affected", args.ui.quiet);
-    let mut rows: Vec<AffectedRow> = scanned.acc.rows();
     stage.message(format!(
         "matching {} addresses against the accounts",
-        rows.len()
+        scanned.acc.len()
     ));
-    let mode = args.matching.mode();
-    affected::match_accounts(&mut rows, &store, mode)?;
+    let mut matcher = Matcher::new(&store, args.matching.mode())?;
+    let meta = matcher.meta.clone();
+    let mut planner = PlanBuilder::new(&store, &s.remediation, &meta)?;
+    let mut plan_error = None;
+    let mut users: Vec<AffectedUser> = Vec::with_capacity(scanned.acc.len());
     let affected_path = out.join("affected.csv");
-    affected::write_file(&affected_path, &rows, AffectedFormat::Csv, false)?;
+    let rows = scanned.acc.rows_iter().filter_map(|r| {
+        let r = matcher.matched(r)?;
+        if plan_error.is_none() {
+            if let Err(e) = planner.add(&r) {
+                plan_error = Some(e);
+            }
+        }
+        users.push((&r).into());
+        Some(r)
+    });
+    affected::write_file(&affected_path, AffectedFormat::Csv, &meta, rows)?;
+    let fold_note = matcher.finish()?;
+    if let Some(e) = plan_error {
+        return Err(e.into());
+    }
     stage.finish();
 
     // The plan (and, with --apply, its execution).
     let stage = Stage::start("plan", args.ui.quiet);
-    let plan = leakaudit_remediation::build_plan(&rows, &store, &s.remediation, mode)?;
+    let plan = planner.finish()?;
     let plan_path = out.join("plan.json");
     leakaudit_remediation::write_plan(&plan_path, &plan)?;
     stage.finish();
@@ -241,7 +260,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         scan: scan_totals,
         message_dates: std::mem::take(&mut scanned.dates),
         messages: std::mem::take(&mut scanned.records),
-        affected: rows.iter().map(Into::into).collect(),
+        affected: users,
         plan: plan_totals,
     };
     let opts = ReportOptions {
@@ -254,6 +273,9 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     };
     let (summary, written) = leakaudit_report::write_report(&out, &data, &opts)?;
     stage.finish();
+    if let Some(note) = &fold_note {
+        eprintln!("{note}");
+    }
 
     if !args.ui.quiet {
         let files = [
@@ -478,20 +500,16 @@ fn apply_plan(
     out: &Path,
     engine: &Engine,
 ) -> anyhow::Result<ApplyReport> {
-    use leakaudit_remediation::outbox::Sender;
+    use leakaudit_remediation::outbox::{OutboxGate, Sender};
     let sender = Sender::new(args.from.as_deref().unwrap_or_default())?;
-    // The outbox is refused when our own policy finds anything in a notification.
-    let check = |raw: &[u8]| -> Vec<String> { crate::remediate::engine_reasons(engine, raw) };
-    let opts = leakaudit_remediation::ApplyOptions {
-        outbox: out.join("outbox"),
-        log: out.join("audit.jsonl"),
-        token_ttl_secs: 24 * 3600,
-        argon2: Default::default(),
-        reset_base_url: args.reset_base_url.clone().unwrap_or_default(),
+    // The outbox is refused when the configured policy finds anything in a notification.
+    let opts = leakaudit_remediation::ApplyOptions::new(
+        out.join("outbox"),
+        out.join("audit.jsonl"),
+        args.reset_base_url.clone().unwrap_or_default(),
         sender,
-        batch: 64,
-        extra_check: Some(&check),
-    };
+        OutboxGate::new(engine),
+    );
     let stage = Stage::start("apply", args.ui.quiet);
     let total = plan.by_account().len();
     let mut on_event = |ev: leakaudit_remediation::ApplyEvent<'_>| {

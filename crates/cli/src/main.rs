@@ -12,6 +12,7 @@ mod args;
 mod check;
 mod config;
 mod incident;
+mod matching;
 mod outdir;
 mod problems;
 mod progress;

@@ -12,12 +12,13 @@ use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
 use leakaudit_policy::Engine;
 use leakaudit_remediation::apply::{self, ApplyEvent, ApplyOptions};
-use leakaudit_remediation::outbox::{self, Outbox, ReleaseOutcome, Sender};
+use leakaudit_remediation::outbox::{self, Outbox, OutboxGate, ReleaseOutcome, Sender};
+use leakaudit_remediation::affected::AffectedList;
+use leakaudit_remediation::matching::fold_hint;
 use leakaudit_remediation::{
-    affected, audit, build_plan, read_plan, write_plan, AccountStore, Argon2Settings,
+    affected, audit, build_plan, read_plan, write_plan, AccountStore, Argon2Settings, MatchMode,
     RemediationPolicy, SqliteStore,
 };
-use leakaudit_scanner::{Format, Location, Message};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Subcommand)]
@@ -123,7 +124,7 @@ pub struct ApplyArgs {
     )]
     pub from: String,
     /// Accounts hashed in parallel per batch.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = leakaudit_remediation::apply::DEFAULT_BATCH)]
     pub batch: usize,
     /// No progress bar, no summary, no warnings; errors are still printed.
     #[arg(long, short)]
@@ -174,7 +175,8 @@ fn plan(a: PlanArgs) -> anyhow::Result<u8> {
         None => RemediationPolicy::builtin(),
     };
     let mut scan_errors = 0;
-    let rows = match &a.affected {
+    let store = SqliteStore::open(&a.db)?;
+    let mut list = match &a.affected {
         Some(f) => {
             let list = affected::read_file(f)?;
             anyhow::ensure!(
@@ -182,16 +184,31 @@ fn plan(a: PlanArgs) -> anyhow::Result<u8> {
                 "{} is pseudonymised: plan from the clear list or the findings",
                 f.display()
             );
-            list.rows
+            list
         }
         None => {
             let c = collect(&a.source)?;
             scan_errors = c.errors;
-            c.acc.rows()
+            AffectedList::new(c.acc.rows())
         }
     };
-    let store = SqliteStore::open(&a.db)?;
-    let plan = build_plan(&rows, &store, &policy, a.matching.mode())?;
+    // One matching decision: a list matched by `affected --accounts` is used as written (the
+    // plan refuses one matched against another store); an unmatched one is matched now.
+    if list.store_id.is_none() {
+        affected::match_list(&mut list, &store, a.matching.mode())?;
+        let hint = fold_hint(&list.rows, &store)?;
+        if a.matching.mode() == MatchMode::Canonical && hint > 0 {
+            eprintln!(
+                "note: {hint} unmatched address(es) would match an account with --provider-folding"
+            );
+        }
+    } else if a.matching.provider_folding && list.match_mode != Some(MatchMode::ProviderFolding) {
+        anyhow::bail!(
+            "--provider-folding: {} was matched without folding; match it again with `affected --accounts DB --provider-folding`",
+            a.affected.as_deref().unwrap_or(Path::new("the list")).display()
+        );
+    }
+    let plan = build_plan(&list, &store, &policy)?;
     write_plan(&a.out, &plan)?;
     let t = plan.totals;
     eprintln!(
@@ -204,8 +221,8 @@ fn plan(a: PlanArgs) -> anyhow::Result<u8> {
         t.unmatched_addresses
     );
     eprintln!(
-        "  force-password-reset {}  human-review {}  notify {}  (nothing changed; run `remediate apply`)",
-        t.force_password_reset, t.human_review, t.notify
+        "  force-password-reset {}  human-review {}  notify {}  notify-only (no account) {}  (nothing changed; run `remediate apply`)",
+        t.force_password_reset, t.human_review, t.notify, t.notify_only
     );
     if scan_errors > 0 {
         eprintln!(
@@ -220,29 +237,6 @@ fn plan(a: PlanArgs) -> anyhow::Result<u8> {
 /// as the outbox check.
 fn engine_check(org: &OrgArgs, rules: &RulesArgs) -> anyhow::Result<Engine> {
     RunConfig::resolve(org, rules, &Default::default())?.engine()
-}
-
-/// Runs the policy engine over one outgoing notification: any finding other than the reset
-/// link the notification is meant to carry refuses it. Shared with `incident --apply`.
-pub fn engine_reasons(engine: &Engine, raw: &[u8]) -> Vec<String> {
-    let envelope = match leakaudit_scanner::headers::parse_envelope(raw) {
-        Ok(e) => e,
-        Err(e) => return vec![format!("unreadable header: {e}")],
-    };
-    let msg = Message {
-        location: Location::file("outbox"),
-        format: Format::Eml,
-        raw,
-        mbox_quoted: false,
-        envelope,
-    };
-    engine
-        .evaluate(&msg)
-        .findings
-        .into_iter()
-        .filter(|f| f.rule_id != "password-reset-link")
-        .map(|f| format!("policy rule {} fires: {}", f.rule_id, f.message))
-        .collect()
 }
 
 fn crash_hook() -> Option<(usize, String)> {
@@ -260,17 +254,16 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
     let plan = read_plan(&a.plan)?;
     let mut store = SqliteStore::open(&a.db)?;
     let engine = engine_check(&a.org, &a.rules)?;
-    let check = |raw: &[u8]| engine_reasons(&engine, raw);
-    let opts = ApplyOptions {
-        outbox: a.outbox.clone(),
-        log: a.log.clone(),
-        token_ttl_secs: a.token_ttl,
-        argon2,
-        reset_base_url: a.reset_base_url.clone(),
-        sender: Sender::new(&a.from)?,
-        batch: a.batch,
-        extra_check: Some(&check),
-    };
+    let opts = ApplyOptions::new(
+        &a.outbox,
+        &a.log,
+        &a.reset_base_url,
+        Sender::new(&a.from)?,
+        OutboxGate::new(&engine),
+    )
+    .with_token_ttl_secs(a.token_ttl)
+    .with_argon2(argon2)
+    .with_batch(a.batch);
     let crash = crash_hook();
     let mut seen = 0usize;
     let mut on_event = |ev: ApplyEvent<'_>| {
@@ -322,8 +315,7 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
 fn release(a: &ReleaseArgs) -> anyhow::Result<u8> {
     let dir = a.outbox.as_path();
     let engine = engine_check(&a.org, &a.rules)?;
-    let check = |raw: &[u8]| engine_reasons(&engine, raw);
-    match outbox::release(&Outbox::new(dir), Some(&check))? {
+    match outbox::release(&Outbox::new(dir), &OutboxGate::new(&engine))? {
         ReleaseOutcome::Released { count, dir } => {
             eprintln!("released {count} notification(s)");
             println!("{}", dir.display());

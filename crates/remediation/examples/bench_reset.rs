@@ -108,12 +108,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             message_ids: vec!["m@shop.example".into()],
         })
         .collect();
-    let plan = build_plan(
-        &rows,
-        &store,
-        &RemediationPolicy::builtin(),
-        MatchMode::Canonical,
-    )?;
+    let mut list = leakaudit_remediation::AffectedList::new(rows);
+    leakaudit_remediation::affected::match_list(&mut list, &store, MatchMode::Canonical)?;
+    let plan = build_plan(&list, &store, &RemediationPolicy::builtin())?;
     let setup_secs = t.elapsed().as_secs_f64();
 
     // 3. The real apply.

@@ -65,6 +65,22 @@ pub enum Error {
         plan_store: String,
         store_id: String,
     },
+    /// The affected list was matched against a different account store.
+    #[error("the affected list was matched against store {list_store}, but this store is {store_id}; refusing (match it against this store again)")]
+    ListWrongStore {
+        list_store: String,
+        store_id: String,
+    },
+    /// The affected list carries no store id: it was never matched against accounts.
+    #[error("the affected list was never matched against an account store; match it first")]
+    ListNotMatched,
+    /// An account id of the affected list is not in the store.
+    #[error("row {row} of the affected list: account `{account}` is not in store {store_id}")]
+    ListUnknownAccount {
+        account: String,
+        row: usize,
+        store_id: String,
+    },
     /// The store's schema is newer or older than this build understands.
     #[error("{store}: schema version {found} is not supported (this build knows {expected})")]
     SchemaVersion {

@@ -22,12 +22,12 @@ pub mod policy;
 pub mod store;
 pub mod token;
 
-pub use affected::{AffectedAccumulator, AffectedFormat, AffectedRow};
+pub use affected::{AffectedAccumulator, AffectedFormat, AffectedList, AffectedRow, ListMeta};
 pub use apply::{apply, ApplyEvent, ApplyOptions, ApplyReport};
 pub use error::{Error, Result};
 pub use import::import_accounts;
-pub use matching::MatchMode;
-pub use plan::{build_plan, read_plan, write_plan, Plan, PlanTotals};
+pub use matching::{fold_hint, MatchMode};
+pub use plan::{build_plan, read_plan, write_plan, Notice, Plan, PlanBuilder, PlanTotals};
 pub use policy::{ActionKind, RemediationPolicy};
 pub use store::{AccountStore, SqliteStore};
 pub use token::Argon2Settings;

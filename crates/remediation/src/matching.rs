@@ -10,16 +10,53 @@
 //!
 //! Other providers are left alone: many of them treat dots as significant.
 
+use crate::affected::AffectedRow;
+use crate::error::Result;
+use crate::store::AccountStore;
 use leakaudit_scanner::Address;
+use serde::{Deserialize, Serialize};
 
 /// How exposed addresses are matched to account emails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum MatchMode {
     /// Canonical address equality (the default).
     #[default]
     Canonical,
     /// Canonical form plus Gmail folding (dots, `+tags`, googlemail.com).
     ProviderFolding,
+}
+
+impl MatchMode {
+    /// `canonical` or `provider-folding` (the plan's and the list's spelling).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchMode::Canonical => "canonical",
+            MatchMode::ProviderFolding => "provider-folding",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MatchMode> {
+        [MatchMode::Canonical, MatchMode::ProviderFolding]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// How many rows without an account would match one with provider folding: the hint to print
+/// after a canonical match (0 when the rows were matched with folding already).
+pub fn fold_hint(rows: &[AffectedRow], store: &dyn AccountStore) -> Result<usize> {
+    let mut n = 0;
+    for r in rows.iter().filter(|r| r.account_ids.is_empty()) {
+        let key = fold(&r.address);
+        if !store
+            .find_by_email(&key, MatchMode::ProviderFolding)?
+            .is_empty()
+        {
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Canonical form of an address string, `None` when it is not an address.

@@ -1,5 +1,6 @@
 //! The remediation policy (`rules/remediation.toml`): rules that choose actions for exposed
-//! users with an account. Data, not code; validated strictly (unknown keys are errors, with
+//! users with an account, and whether exposed addresses without one are notified
+//! (`notify_unmatched`). Data, not code; validated strictly (unknown keys are errors, with
 //! their line). See the shipped file for the format.
 
 use crate::error::{Error, Result};
@@ -79,8 +80,14 @@ pub struct Rule {
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     version: u32,
+    #[serde(default = "yes")]
+    notify_unmatched: bool,
     #[serde(default)]
     rule: Vec<Rule>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// What the policy sees about one exposed account.
@@ -95,6 +102,9 @@ pub struct Facts<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RemediationPolicy {
     pub rules: Vec<Rule>,
+    /// Exposed addresses without an account get a notify-only action (`notify_unmatched`,
+    /// default true: they are data subjects the breach notice is owed to).
+    pub notify_unmatched: bool,
     /// Hex SHA-256 of the policy file's bytes, recorded in the plan.
     pub digest: String,
     /// Where it came from (`builtin` or the path).
@@ -174,6 +184,7 @@ impl RemediationPolicy {
         let digest = hex::encode(sha2::Sha256::digest(text.as_bytes()));
         Ok(RemediationPolicy {
             rules: file.rule,
+            notify_unmatched: file.notify_unmatched,
             digest,
             source: path.display().to_string(),
         })
@@ -304,6 +315,26 @@ mod tests {
         // The first firing rule is recorded: failed logins come before the balance rule.
         assert_eq!(d[0].1.id, "review-failed-logins-since-incident");
         assert!(d[0].2.contains("9 failed logins"), "{}", d[0].2);
+    }
+
+    #[test]
+    fn notify_unmatched_defaults_to_yes_and_can_be_turned_off() {
+        assert!(RemediationPolicy::builtin().notify_unmatched);
+        let rule = "[[rule]]\nid = \"x\"\naction = \"notify\"\n";
+        let absent = RemediationPolicy::parse(Path::new("p.toml"), &format!("version = 1\n{rule}"));
+        assert!(absent.unwrap().notify_unmatched);
+        let off = RemediationPolicy::parse(
+            Path::new("p.toml"),
+            &format!("version = 1\nnotify_unmatched = false\n{rule}"),
+        );
+        assert!(!off.unwrap().notify_unmatched);
+        let bad = RemediationPolicy::parse(
+            Path::new("p.toml"),
+            &format!("version = 1\nnotify_unmatched = \"maybe\"\n{rule}"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(bad.starts_with("p.toml:2"), "{bad}");
     }
 
     #[test]
