@@ -37,8 +37,9 @@ use std::path::PathBuf;
 /// Accounts per hashing batch. The batch after the current one is hashed on the pool while
 /// this thread stages, commits and logs the current one, so up to two batches of plaintext
 /// secrets are in memory and a killed run throws away up to two batches of argon2id work
-/// (~1 s each per core at the OWASP minimum). 32 keeps both small and still gives every core
-/// of a 16-core machine two hashes per batch; 64 measured no faster (see ARCHITECTURE.md).
+/// (~50 ms each per core at the OWASP minimum). 32 keeps both small and still gives every
+/// core of a 16-core machine two hashes per batch; 64 measured no faster (ARCHITECTURE.md,
+/// *Outbox and the release gate*).
 pub const DEFAULT_BATCH: usize = 32;
 
 /// Default reset-token lifetime: 24 hours.
