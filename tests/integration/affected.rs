@@ -61,6 +61,13 @@ fn from_archive_with_accounts_csv() {
     assert_eq!(o.status.code(), Some(1), "exposures found is a violation");
     assert_eq!(mode(&out), 0o600);
     let text = std::fs::read_to_string(&out).unwrap();
+    // A matched list says which store and mode it was matched with (one matching decision).
+    let (meta, text) = text.split_once('\n').unwrap();
+    assert!(
+        meta.starts_with("# leakaudit-affected/1 store_id=")
+            && meta.ends_with(" match_mode=canonical"),
+        "{meta}"
+    );
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],

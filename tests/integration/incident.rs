@@ -82,6 +82,11 @@ fn metrics(html: &str) -> BTreeMap<String, (u64, String)> {
 
 /// Minimal RFC 4180 reader (quoted fields, doubled quotes): enough for our own CSV output.
 fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    // A matched affected list starts with `# leakaudit-affected/1 store_id=.. match_mode=..`.
+    let text = match text.strip_prefix("# leakaudit-affected/") {
+        Some(rest) => rest.split_once('\n').map_or("", |(_, t)| t),
+        None => text,
+    };
     let mut rows = Vec::new();
     let mut row = Vec::new();
     let mut field = String::new();

@@ -559,3 +559,107 @@ fn sigkill_at_arbitrary_points_then_resume() {
     let o = run(&["remediate", "verify-log", s(&e.log), "--db", s(&e.db)]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
+
+/// A rules folder whose one rule fires on every notification (the apology in the closing of
+/// every template): the outbox gate must use it wherever mail is staged or released.
+fn strict_rules(root: &Path) -> PathBuf {
+    let dir = root.join("strict-rules");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("strict.toml"),
+        r#"[[rule]]
+id = "no-apologies"
+kind = "content-regex"
+severity = "critical"
+summary = "An apology"
+description = "Test rule: fires on the notification template."
+hint = "none"
+keywords = ["apologise", "entschuldigen", "disculpas", "excuser", "извинения"]
+regex = '(?P<keep>apologise|entschuldigen|disculpas|excuser|извинения)'
+"#,
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn outbox_gate_differed_per_command_regression() {
+    // `apply` and `release` used to check staged mail with the built-in pack and a default
+    // organisation, `incident --apply` with the configured engine. Now all three refuse the
+    // same message under the same configured rules.
+    let e = setup();
+    let rules = strict_rules(e._dir.path());
+    let with_rules = |args: &[&str]| -> Output {
+        leakaudit()
+            .args(args)
+            .args(["--rules", s(&rules)])
+            .output()
+            .unwrap()
+    };
+
+    // apply with the strict rules stages nothing: every notification is refused.
+    let o = with_rules(&[
+        "remediate",
+        "apply",
+        "--plan",
+        s(&e.plan),
+        "--db",
+        s(&e.db),
+        "--outbox",
+        s(&e.outbox),
+        "--log",
+        s(&e.log),
+        "--reset-base-url",
+        "https://shop.example/reset",
+        "--from",
+        "Security <security@shop.example>",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no-apologies"), "{}", text(&o));
+    assert!(staged(&e).is_empty(), "nothing may be staged");
+
+    // A fresh run without the rule stages every notification...
+    let e = setup();
+    let rules = strict_rules(e._dir.path());
+    let o = apply(&e, None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!staged(&e).is_empty());
+    // ...and release under the strict rules refuses them all, releasing nothing.
+    let o = leakaudit()
+        .args(["remediate", "release", "--outbox", s(&e.outbox)])
+        .args(["--rules", s(&rules)])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("no-apologies"), "{}", text(&o));
+    assert!(
+        !e.outbox.join("released/new").exists()
+            || std::fs::read_dir(e.outbox.join("released/new"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+
+    // incident --apply with the same rules refuses them too.
+    let out = e._dir.path().join("incident");
+    let o = leakaudit()
+        .args([
+            "incident",
+            &rem("archive.mbox"),
+            "--accounts",
+            &rem("accounts.csv"),
+            "--out",
+            s(&out),
+            "--apply",
+            "--from",
+            "Security <security@shop.example>",
+            "--reset-base-url",
+            "https://shop.example/reset",
+            "-q",
+        ])
+        .args(["--rules", s(&rules)])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no-apologies"), "{}", text(&o));
+}

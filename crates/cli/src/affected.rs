@@ -4,13 +4,13 @@
 
 use crate::args::{MatchArgs, OrgArgs, ReadArgs, RulesArgs, UiArgs};
 use crate::config::RunConfig;
+use crate::matching::Matcher;
 use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
 use leakaudit_remediation::affected::{self, AffectedAccumulator, AffectedFormat};
 use leakaudit_remediation::{AffectedRow, SqliteStore};
-use crate::matching::Matcher;
 use leakaudit_scanner::scan::{Event, ScanStats};
 use leakaudit_scanner::Message;
 use std::io::Write;
@@ -148,7 +148,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         OutFormat::Csv => AffectedFormat::Csv,
         OutFormat::Json => AffectedFormat::Json,
     };
-    let store = args.accounts.as_deref().map(SqliteStore::open).transpose()?;
+    let store = args
+        .accounts
+        .as_deref()
+        .map(SqliteStore::open)
+        .transpose()?;
     let mut matcher = match &store {
         Some(s) => Some(Matcher::new(s, args.matching.mode())?),
         None => None,
@@ -170,10 +174,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             meta.pseudonymised = true;
             Box::new(rows.into_iter())
         }
-        None => Box::new(collected.acc.rows_iter().filter_map(|r| match matcher.as_mut() {
-            Some(m) => m.matched(r),
-            None => Some(r),
-        })),
+        None => Box::new(
+            collected
+                .acc
+                .rows_iter()
+                .filter_map(|r| match matcher.as_mut() {
+                    Some(m) => m.matched(r),
+                    None => Some(r),
+                }),
+        ),
     };
     let written = match crate::config::file_or_stdout(args.output.as_deref()) {
         Some(p) => affected::write_file(p, format, &meta, rows)?,

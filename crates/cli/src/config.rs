@@ -84,6 +84,16 @@ impl RunConfig {
     /// The policy engine (severity overrides must name rules of the pack).
     pub fn engine(&self) -> anyhow::Result<Engine> {
         let pack = self.pack()?;
+        // Every override naming no rule, each with file:line:col, in one run.
+        if let Err(errs) = self.cfg.check_overrides(&pack) {
+            let lines: Vec<String> = errs.iter().map(|e| format!("  {e}")).collect();
+            anyhow::bail!(
+                "{} error{} in the configuration:\n{}",
+                errs.len(),
+                if errs.len() == 1 { "" } else { "s" },
+                lines.join("\n")
+            );
+        }
         Engine::try_new(pack, self.org.clone(), &self.cfg.severity_overrides).with_context(|| {
             match &self.config_path {
                 Some(p) => format!("in severity_overrides of {}", p.display()),

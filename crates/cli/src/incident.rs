@@ -9,6 +9,7 @@
 
 use crate::args::{FormatArg, MatchArgs, OrgArgs, ReadArgs, RulesArgs, UiArgs};
 use crate::config::RunConfig;
+use crate::matching::Matcher;
 use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
@@ -16,13 +17,13 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use leakaudit_policy::{Engine, Finding};
 use leakaudit_remediation::affected::{self, AffectedFormat};
+use leakaudit_remediation::plan::PlanBuilder;
 use leakaudit_remediation::policy::RemediationPolicy;
 use leakaudit_remediation::store::{AccountStore, SqliteStore};
-use crate::matching::Matcher;
-use leakaudit_remediation::plan::PlanBuilder;
 use leakaudit_remediation::{AffectedAccumulator, ApplyReport, Plan};
 use leakaudit_report::{
-    AffectedUser, CampaignOptions, IncidentData, MessageRecord, PlanTotals, ReportOptions, ScanTotals, Summary,
+    AffectedUser, CampaignOptions, IncidentData, MessageRecord, PlanTotals, ReportOptions,
+    ScanTotals, Summary,
 };
 use leakaudit_scanner::scan::{Event, ScanStats};
 use leakaudit_scanner::Message;

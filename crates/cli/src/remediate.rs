@@ -11,10 +11,10 @@ use crate::config::RunConfig;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
 use leakaudit_policy::Engine;
-use leakaudit_remediation::apply::{self, ApplyEvent, ApplyOptions};
-use leakaudit_remediation::outbox::{self, Outbox, OutboxGate, ReleaseOutcome, Sender};
 use leakaudit_remediation::affected::AffectedList;
+use leakaudit_remediation::apply::{self, ApplyEvent, ApplyOptions};
 use leakaudit_remediation::matching::fold_hint;
+use leakaudit_remediation::outbox::{self, Outbox, OutboxGate, ReleaseOutcome, Sender};
 use leakaudit_remediation::{
     affected, audit, build_plan, read_plan, write_plan, AccountStore, Argon2Settings, MatchMode,
     RemediationPolicy, SqliteStore,
