@@ -240,6 +240,13 @@ fn demo_numbers_agree_across_report_summary_affected_list_and_plan() {
         unmatched as u64,
         h["exposed_without_account"].as_u64().unwrap()
     );
+    // People without an account are data subjects too: each gets a notice (policy default).
+    assert_eq!(
+        unmatched as u64,
+        h["notices_without_account_planned"].as_u64().unwrap()
+    );
+    let plan: Value = serde_json::from_str(&read(&out.join("plan.json"))).unwrap();
+    assert_eq!(plan["notices"].as_array().unwrap().len(), unmatched);
     // Audience histogram sums to the list, bin by bin.
     for bin in summary["audience_histogram"].as_array().unwrap() {
         let min = bin["min"].as_u64().unwrap();

@@ -146,10 +146,11 @@ pub fn render(s: &Summary) -> String {
     );
     let _ = writeln!(
         o,
-        "  - {} are holders of customer accounts; {} have no account in the store ({})",
+        "  - {} are holders of customer accounts; {} have no account in the store ({}); {} of them get a notice all the same",
         thousands(h.accounts_affected as u64),
         thousands(h.exposed_without_account as u64),
-        todo("who they are: former customers, prospects, partners")
+        todo("who they are: former customers, prospects, partners"),
+        thousands(h.notices_without_account_planned as u64)
     );
     let _ = writeln!(
         o,

@@ -107,6 +107,8 @@ pub struct PlanTotals {
     pub resets: usize,
     pub reviews: usize,
     pub notifications: usize,
+    /// Notices to exposed addresses without an account (no token, no account change).
+    pub notify_only: usize,
     /// The plan was applied (`--apply`), not only written.
     pub applied: bool,
     /// Where the plan file is (relative to the output folder when inside it).
@@ -202,6 +204,7 @@ impl From<&leakaudit_remediation::Plan> for PlanTotals {
             resets: plan.totals.force_password_reset,
             reviews: plan.totals.human_review,
             notifications: plan.totals.notify,
+            notify_only: plan.totals.notify_only,
             applied: false,
             file: Some("plan.json".into()),
             hash: Some(plan.content_hash.clone()),

@@ -60,6 +60,8 @@ pub struct Headline {
     pub resets_planned: usize,
     pub reviews_planned: usize,
     pub notifications_planned: usize,
+    /// Notices to exposed addresses that have no account (data subjects all the same).
+    pub notices_without_account_planned: usize,
     pub findings: usize,
     pub messages_with_findings: usize,
     /// Further copies of reported messages (same Message-ID) found in the archives and
@@ -270,6 +272,7 @@ impl Summary {
             resets_planned: data.plan.resets,
             reviews_planned: data.plan.reviews,
             notifications_planned: data.plan.notifications,
+            notices_without_account_planned: data.plan.notify_only,
             findings: data.messages.iter().map(|m| m.findings.len()).sum(),
             messages_with_findings: data
                 .messages
