@@ -58,6 +58,7 @@ const RULE_KEYS: &[&str] = &[
     "min_words",
     "wordlist",
     "allow",
+    "triage",
 ];
 const ALLOW_KEYS: &[&str] = &[
     "senders",
@@ -102,6 +103,9 @@ pub struct RawRule {
     pub wordlist: Option<Spanned<String>>,
     #[serde(default)]
     pub allow: Option<Spanned<RawAllow>>,
+    /// `[rule.triage]` (recipient-exposure only), validated in `triage::config`.
+    #[serde(default)]
+    pub triage: Option<Spanned<crate::triage::config::RawTriage>>,
 }
 
 /// `tiers = [{ at_least = 25, severity = "critical" }]`: severity by count.

@@ -226,6 +226,9 @@ impl ScanRecord {
             fingerprint: String::new(),
             exposed: self.exposed,
             audience_parties: Vec::new(),
+            signals: Vec::new(),
+            reasons: Vec::new(),
+            profile: None,
         }
     }
 }
@@ -472,6 +475,9 @@ mod tests {
                 })
                 .collect(),
             audience_parties: parties.iter().map(|s| s.to_string()).collect(),
+            signals: Vec::new(),
+            reasons: Vec::new(),
+            profile: None,
         }
     }
 

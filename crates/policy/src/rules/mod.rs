@@ -30,7 +30,7 @@ pub const KINDS: [&str; 6] = [
 /// The kind-specific keys each kind accepts.
 fn params_of(kind: &str) -> &'static [&'static str] {
     match kind {
-        "recipient-exposure" => &["min_parties", "tiers"],
+        "recipient-exposure" => &["min_parties", "tiers", "triage"],
         "bcc-header-leak" => &[],
         "group-members-visible" => &["min_parties", "min_members"],
         "address-list-in-content" => &["min_addresses", "tiers"],
@@ -74,7 +74,7 @@ pub(crate) fn validate_kind(v: &mut Validator<'_>, raw: &RawRule) -> Option<Rule
     }
     // A parameter of another kind is a mistake, never silently ignored.
     let allowed = params_of(kind);
-    let given: [(&str, Option<std::ops::Range<usize>>); 10] = [
+    let given: [(&str, Option<std::ops::Range<usize>>); 11] = [
         ("min_parties", raw.min_parties.as_ref().map(|s| s.span())),
         ("tiers", raw.tiers.as_ref().map(|s| s.span())),
         ("min_members", raw.min_members.as_ref().map(|s| s.span())),
@@ -91,6 +91,7 @@ pub(crate) fn validate_kind(v: &mut Validator<'_>, raw: &RawRule) -> Option<Rule
         ),
         ("min_words", raw.min_words.as_ref().map(|s| s.span())),
         ("wordlist", raw.wordlist.as_ref().map(|s| s.span())),
+        ("triage", raw.triage.as_ref().map(|s| s.span())),
     ];
     let mut bad = false;
     for (name, span) in given {

@@ -346,7 +346,8 @@ impl History {
 
     /// The mailing this exposing message belongs to: exposing chunks of the same sender within
     /// the window, with the same normalised subject, or (when this chunk exposes at least
-    /// `variant_min_addresses`) large chunks with any subject (language variants).
+    /// `variant_min_addresses`) large chunks with any subject within `variant_window_secs`
+    /// (language variants).
     pub fn campaign(&self, env: &Envelope, exposed: usize, t: &Thresholds) -> CampaignStats {
         let tag = message_tag(env);
         let mut seen: Vec<(u32, u32)> = vec![(tag, exposed.min(u32::MAX as usize) as u32)];

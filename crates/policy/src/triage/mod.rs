@@ -10,6 +10,7 @@
 //!
 //! See `severity.rs` for the decision table and ARCHITECTURE.md ("Triage").
 
+pub mod config;
 pub mod history;
 pub mod sender;
 pub mod severity;
@@ -189,18 +190,28 @@ pub fn facts(
     }
     let n = groups.len();
     let tag = history::message_tag(env);
-    let new_parties = match history {
-        Some(h) if n >= 2 && n <= h.options().max_pair_recipients => (0..n)
-            .filter(|&i| {
-                (0..n).any(|j| {
-                    j != i
-                        && !groups[i]
-                            .iter()
-                            .any(|a| groups[j].iter().any(|b| h.shared_hashes(*a, *b, tag)))
-                })
-            })
-            .count(),
-        _ => n,
+    // Pairwise shared history; a party is new when it lacks history with another party.
+    // Past the pair-recipient cap the history holds no pairs of such a size: all new.
+    let (new_parties, known_pairs) = match history {
+        Some(h) if n >= 2 && n <= h.options().max_pair_recipients => {
+            let mut lacking = vec![false; n];
+            let mut known = 0;
+            for i in 0..n {
+                for j in i + 1..n {
+                    let shared = groups[i]
+                        .iter()
+                        .any(|a| groups[j].iter().any(|b| h.shared_hashes(*a, *b, tag)));
+                    if shared {
+                        known += 1;
+                    } else {
+                        lacking[i] = true;
+                        lacking[j] = true;
+                    }
+                }
+            }
+            (lacking.iter().filter(|l| **l).count(), known)
+        }
+        _ => (n, 0),
     };
     let kept_keys: HashSet<&str> = kept.iter().map(|p| p.key).collect();
     let remaining: Vec<_> = exposure
@@ -249,6 +260,7 @@ pub fn facts(
         raw_parties: exposure.audience_parties.len(),
         parties: n,
         new_parties,
+        known_pairs,
         has_history: history.is_some(),
         own_addresses,
         org_domain_parties: org_parties,

@@ -102,6 +102,9 @@ pub struct Thresholds {
     /// A chunk exposing at least this many addresses is "large": large chunks of one sender
     /// within the window are one campaign even with different subjects (language variants).
     pub variant_min_addresses: usize,
+    /// Large chunks with other subjects count only this close in time (30 min, as the
+    /// report's campaign grouping): two different bulk mailings of a morning stay apart.
+    pub variant_window_secs: i64,
     /// Per outcome, when overridden.
     pub severity: BTreeMap<Outcome, Severity>,
 }
@@ -114,6 +117,7 @@ impl Default for Thresholds {
             campaign_window_secs: 6 * 3600,
             campaign_min_addresses: 10,
             variant_min_addresses: 10,
+            variant_window_secs: 1800,
             severity: BTreeMap::new(),
         }
     }
@@ -135,9 +139,11 @@ pub struct Facts {
     pub raw_parties: usize,
     /// Parties left once the sender's own addresses and the organisation's domains are removed.
     pub parties: usize,
-    /// Of `parties`, those without shared history with every other one (= `parties` when there
-    /// is no history).
+    /// Of `parties`, those lacking shared history with at least one other (= `parties` when
+    /// there is no history); 0 = a known group.
     pub new_parties: usize,
+    /// Pairs of `parties` with shared history.
+    pub known_pairs: usize,
     pub has_history: bool,
     /// Exposed addresses removed as the sender's own / at org domains.
     pub own_addresses: usize,
@@ -205,7 +211,7 @@ pub fn decide(f: &Facts, t: &Thresholds) -> (Severity, Option<Outcome>, Vec<Sign
     } else if f.parties >= 2 {
         signals.push(if known {
             Signal::KnownGroup
-        } else if n < f.parties {
+        } else if f.known_pairs > 0 {
             Signal::PartlyKnown
         } else {
             Signal::NewContacts
