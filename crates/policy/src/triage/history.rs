@@ -496,6 +496,52 @@ impl History {
     }
 }
 
+/// The first pass from the scanner's worker threads: `observe(&self)` takes a partial
+/// history from a small pool (one per concurrently running worker), records the message
+/// and puts it back; [`HistoryBuilder::finish`] merges the partials. Peak memory is
+/// (concurrent workers) x the cap of one partial, then one merged history within the cap.
+#[derive(Debug, Default)]
+pub struct HistoryBuilder {
+    opts: HistoryOptions,
+    pool: std::sync::Mutex<Vec<History>>,
+}
+
+impl HistoryBuilder {
+    pub fn new(opts: HistoryOptions) -> HistoryBuilder {
+        HistoryBuilder {
+            opts,
+            pool: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Starts from a saved history (incremental run).
+    pub fn from_history(h: History) -> HistoryBuilder {
+        HistoryBuilder {
+            opts: h.opts,
+            pool: std::sync::Mutex::new(vec![h]),
+        }
+    }
+
+    pub fn observe(&self, env: &Envelope, org: &Org) {
+        // A panic elsewhere cannot leave a partial half-updated: take the data anyway.
+        let taken = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let mut h = taken.unwrap_or_else(|| History::new(self.opts));
+        h.observe(env, org);
+        self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(h);
+    }
+
+    pub fn finish(self) -> History {
+        let parts = self.pool.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mut it = parts.into_iter();
+        let mut h = it.next().unwrap_or_else(|| History::new(self.opts));
+        for p in it {
+            h.merge(p);
+        }
+        h.finish();
+        h
+    }
+}
+
 struct Reader<'b> {
     b: &'b [u8],
     pos: usize,

@@ -266,3 +266,32 @@ fn campaign_chunks_within_the_window_by_subject_and_language_variant() {
     );
     assert_eq!(h.campaign(&other, 20, &t).chunks, 4);
 }
+
+#[test]
+fn builder_from_many_threads_equals_one_pass() {
+    let o = org();
+    let msgs: Vec<Envelope> = (0..64)
+        .map(|i| {
+            mail(
+                &format!("{i}@x"),
+                &format!("p{}@gmail.com, q{}@c{}.example", i % 7, i % 5, i % 3),
+            )
+        })
+        .collect();
+    let mut one = History::default();
+    for m in &msgs {
+        one.observe(m, &o);
+    }
+    one.finish();
+    let b = HistoryBuilder::new(HistoryOptions::default());
+    std::thread::scope(|s| {
+        for part in msgs.chunks(16) {
+            let (b, o) = (&b, &o);
+            s.spawn(move || part.iter().for_each(|m| b.observe(m, o)));
+        }
+    });
+    let h = b.finish();
+    assert_eq!(h.messages(), 64);
+    assert_eq!(h.pairs, one.pairs);
+    assert_eq!(h.chunks, one.chunks);
+}

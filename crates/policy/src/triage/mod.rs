@@ -17,7 +17,9 @@ pub mod severity;
 pub mod signal;
 pub mod subject;
 
-pub use history::{CampaignStats, History, HistoryError, HistoryOptions, HISTORY_VERSION};
+pub use history::{
+    CampaignStats, History, HistoryBuilder, HistoryError, HistoryOptions, HISTORY_VERSION,
+};
 pub use severity::{decide, Facts, Outcome, Thresholds};
 pub use signal::{Assessment, Profile, Signal};
 
@@ -61,6 +63,9 @@ impl TriageContext<'_> {
         TriageContext::default()
     }
 }
+
+/// Above this many parties, same display names are not merged into one person.
+const MAX_NAME_MERGE_PARTIES: usize = 10;
 
 /// One external party of the message with the addresses it was listed with.
 struct Party<'e> {
@@ -148,10 +153,12 @@ pub fn facts(
             if org_parties == 1 { "y" } else { "ies" }
         ));
     }
-    // One person listed under several addresses (same display name) is one party.
+    // One person listed under several addresses (same display name) is one party. Only in
+    // small messages: among hundreds of recipients two different "Maria Garcia" are likely.
     let mut root: Vec<usize> = (0..kept.len()).collect();
     let mut by_name: HashMap<String, usize> = HashMap::new();
-    for (i, p) in kept.iter().enumerate() {
+    let merge_names = kept.len() <= MAX_NAME_MERGE_PARTIES;
+    for (i, p) in kept.iter().enumerate().filter(|_| merge_names) {
         for (_, d) in &p.addresses {
             if let Some(k) = sender::display_key(*d) {
                 match by_name.get(&k) {

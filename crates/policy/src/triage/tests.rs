@@ -327,3 +327,15 @@ fn severity_override_wins_over_the_triage() {
     assert_eq!(f.severity, Severity::Critical);
     assert!(!f.signals.is_empty());
 }
+
+#[test]
+fn auto_archive_kind_keeps_every_rule_fixture_passing() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/rules");
+    let report = crate::fixtures::run(
+        &RulePack::builtin(),
+        &dir,
+        &crate::config::OrgConfig::default(),
+    )
+    .unwrap();
+    assert!(report.passed(), "{}", report.table());
+}
