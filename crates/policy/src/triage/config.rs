@@ -147,6 +147,29 @@ hint = "h"
     }
 
     #[test]
+    fn shipped_triage_table_is_the_documented_default() {
+        let p = RulePack::builtin();
+        let r = p.get("recipient-exposure").unwrap();
+        let RuleKind::RecipientExposure(params) = &r.kind else {
+            panic!("kind")
+        };
+        let (t, d) = (&params.triage, super::Thresholds::default());
+        assert_eq!(
+            t.severity.len(),
+            super::Outcome::ALL.len(),
+            "every outcome listed"
+        );
+        for o in super::Outcome::ALL {
+            assert_eq!(t.severity_of(o), o.default_severity(), "{}", o.key());
+        }
+        let strip = |mut x: super::Thresholds| {
+            x.severity.clear();
+            x
+        };
+        assert_eq!(strip(t.clone()), d);
+    }
+
+    #[test]
     fn bad_triage_keys_are_reported_with_positions() {
         let e = load(
             "[rule.triage]\nhigh_parties = 0\nfoo = 1\n[rule.triage.severity]\nnope = \"high\"\n",
