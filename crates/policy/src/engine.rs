@@ -267,20 +267,64 @@ impl Engine {
         Evaluation { exposure, findings }
     }
 
+    /// Single-pass alternative to `evaluate_with`: ranks, after the fact, the exposure
+    /// findings of an evaluation made while the history was still being built (pass 1 keeps
+    /// only exposing messages' envelopes, exposures and quoted addresses). Gives the same
+    /// findings as `evaluate_with(msg, ctx)` would have.
+    pub fn retriage(
+        &self,
+        env: &leakaudit_scanner::Envelope,
+        eval: &mut Evaluation,
+        quoted: &[leakaudit_scanner::Address],
+        ctx: &TriageContext<'_>,
+    ) {
+        let mut assessment: Option<Assessment> = None;
+        for f in &mut eval.findings {
+            f.profile = Some(ctx.profile);
+            let Some(i) = self.rules.iter().position(|r| r.info.id == f.rule_id) else {
+                continue;
+            };
+            if !is_exposure(&self.rules[i].kind) || !eval.exposure.exposes() {
+                continue;
+            }
+            let a = assessment.get_or_insert_with(|| {
+                self.assessment(env, &eval.exposure, || quoted.to_vec(), ctx)
+            });
+            // Start again from the rule's own severity, as `evaluate_with` would.
+            f.severity = self.gate_severity(i, f);
+            self.apply_triage(i, f, a, ctx.profile);
+        }
+    }
+
+    /// The severity a finding of rule `i` had before any triage: the override, the
+    /// recipient-exposure tiers, or the rule's own (bcc-header-leak, group-members-visible).
+    fn gate_severity(&self, i: usize, f: &Finding) -> Severity {
+        if self.overridden[i] {
+            return self.severity[i];
+        }
+        match &self.rules[i].kind {
+            RuleKind::RecipientExposure(p) => {
+                rules::tier_severity(&p.tiers, f.exposed.len()).unwrap_or(self.severity[i])
+            }
+            _ => self.severity[i],
+        }
+    }
+
     /// The triage's verdict; under the gate profile only the size, with the gate's reason.
     fn assess(&self, msg: &Message<'_>, exposure: &Exposure, tc: &TriageContext<'_>) -> Assessment {
+        let quoted = || tc.quoted.map(|q| q(msg)).unwrap_or_default();
+        self.assessment(&msg.envelope, exposure, quoted, tc)
+    }
+
+    fn assessment(
+        &self,
+        env: &leakaudit_scanner::Envelope,
+        exposure: &Exposure,
+        quoted: impl FnOnce() -> Vec<leakaudit_scanner::Address>,
+        tc: &TriageContext<'_>,
+    ) -> Assessment {
         match tc.profile {
-            Profile::Audit => {
-                let quoted = tc.quoted.map(|q| q(msg)).unwrap_or_default();
-                triage::assess(
-                    &msg.envelope,
-                    exposure,
-                    &self.org,
-                    &quoted,
-                    tc,
-                    &self.triage,
-                )
-            }
+            Profile::Audit => triage::assess(env, exposure, &self.org, &quoted(), tc, &self.triage),
             Profile::Gate => {
                 let n = exposure.audience_parties.len();
                 let size = if n >= self.triage.critical_parties {

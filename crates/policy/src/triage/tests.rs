@@ -339,3 +339,56 @@ fn auto_archive_kind_keeps_every_rule_fixture_passing() {
     .unwrap();
     assert!(report.passed(), "{}", report.table());
 }
+
+#[test]
+fn retriage_after_a_single_pass_equals_evaluate_with() {
+    let dir = triage_dir();
+    let org = fixture_org();
+    let engine = Engine::new(RulePack::builtin(), org.clone(), &BTreeMap::new());
+    let mut raws = Vec::new();
+    for f in emls(&dir.join("history")).into_iter().chain(emls(&dir)) {
+        raws.push(std::fs::read(f).unwrap());
+    }
+    let msg = |raw: &[u8]| {
+        let raw = raw.to_vec();
+        (envelope(&raw), raw)
+    };
+    // Single pass: evaluate (gate) and observe at once, keep the exposing messages.
+    let mut history = History::default();
+    let mut kept = Vec::new();
+    for raw in &raws {
+        let (env, raw) = msg(raw);
+        history.observe(&env, &org);
+        let m = Message {
+            location: Location::file("x.eml"),
+            format: Format::Eml,
+            raw: &raw,
+            mbox_quoted: false,
+            envelope: env.clone(),
+        };
+        let eval = engine.evaluate_with(&m, &TriageContext::gate());
+        if eval.exposure.exposes() {
+            kept.push((env, eval, quoted_in_fixture(&m), raw.clone()));
+        }
+    }
+    history.finish();
+    let ctx = TriageContext {
+        profile: Profile::Audit,
+        history: Some(&history),
+        quoted: Some(quoted_in_fixture),
+        ..TriageContext::default()
+    };
+    assert!(kept.len() > 20);
+    for (env, mut eval, quoted, raw) in kept {
+        engine.retriage(&env, &mut eval, &quoted, &ctx);
+        let m = Message {
+            location: Location::file("x.eml"),
+            format: Format::Eml,
+            raw: &raw,
+            mbox_quoted: false,
+            envelope: env,
+        };
+        let direct = engine.evaluate_with(&m, &ctx);
+        assert_eq!(eval.findings, direct.findings, "{:?}", m.envelope.subject);
+    }
+}
