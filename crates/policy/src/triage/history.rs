@@ -17,7 +17,7 @@
 
 use super::subject;
 use crate::triage::severity::Thresholds;
-use leakaudit_scanner::{exposure, Address, Envelope, Org};
+use leakaudit_scanner::{exposure, Address, Envelope, Exposure, Org};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
@@ -208,6 +208,12 @@ impl History {
 
     /// Records one message. `org` must be the one the engine will use.
     pub fn observe(&mut self, env: &Envelope, org: &Org) {
+        self.observe_analysed(env, org, &exposure::analyse(env, org));
+    }
+
+    /// [`History::observe`] when the caller already has `exposure::analyse(env, org)` (a
+    /// single-pass scan): the exposure model is not computed twice.
+    pub fn observe_analysed(&mut self, env: &Envelope, org: &Org, x: &Exposure) {
         self.messages += 1;
         let tag = message_tag(env);
         let sender = env.from.first().map(|m| &m.address);
@@ -222,7 +228,6 @@ impl History {
                 }
             }
         }
-        let x = exposure::analyse(env, org);
         if env.recipients.len() <= self.opts.max_pair_recipients {
             let parties = message_parties(env, org, &x.audience_parties);
             let hashes: Vec<u64> = parties.iter().map(|p| party_hash(p)).collect();
@@ -523,10 +528,15 @@ impl HistoryBuilder {
     }
 
     pub fn observe(&self, env: &Envelope, org: &Org) {
+        self.observe_analysed(env, org, &exposure::analyse(env, org));
+    }
+
+    /// See [`History::observe_analysed`].
+    pub fn observe_analysed(&self, env: &Envelope, org: &Org, x: &Exposure) {
         // A panic elsewhere cannot leave a partial half-updated: take the data anyway.
         let taken = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let mut h = taken.unwrap_or_else(|| History::new(self.opts));
-        h.observe(env, org);
+        h.observe_analysed(env, org, x);
         self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(h);
     }
 
