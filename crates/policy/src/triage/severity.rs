@@ -6,7 +6,8 @@
 //! |--------------------|-------------------------------------------------------------|----------|
 //! | `campaign`         | one of >= 2 exposing chunks of one mailing within the window | critical |
 //! | `bulk`             | bulk-mail headers and >= 2 parties                           | critical |
-//! | `mass`             | >= `critical_parties` (25) parties, not a known group        | critical |
+//! | `mass`             | >= `critical_parties` (25) parties, not a known group and not | critical |
+//! |                    | all already on the quoted original                           |          |
 //! | `own-or-org`       | < 2 parties left once own addresses / org domains are removed | info     |
 //! | `quoted-original`  | every exposed address already on the quoted original         | low      |
 //! | `known-group`      | every pair of parties shares history                         | low      |
@@ -232,7 +233,7 @@ pub fn decide(f: &Facts, t: &Thresholds) -> (Severity, Option<Outcome>, Vec<Sign
             f.parties
         ));
         Outcome::Bulk
-    } else if f.parties >= t.critical_parties && !known {
+    } else if f.parties >= t.critical_parties && !known && !quoted_all {
         reasons.push(format!(
             "{} external parties can see each other (mass exposure from {})",
             f.parties, t.critical_parties
@@ -348,6 +349,13 @@ mod tests {
             ..new(30)
         };
         assert_eq!(sev(&big_known), Severity::Low);
+        // A reply-all to 30 people who were all on the quoted original: exposed upstream.
+        let big_quoted = Facts {
+            quoted: 30,
+            reply: true,
+            ..new(30)
+        };
+        assert_eq!(sev(&big_quoted), Severity::Low);
     }
 
     #[test]
