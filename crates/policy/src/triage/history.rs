@@ -90,11 +90,13 @@ pub struct History {
     pairs: HashMap<u64, u32, foldhash::fast::FixedState>,
     dropped_pairs: u64,
     messages: u64,
-    sender_domains: HashMap<String, u64>,
+    sender_domains: HashMap<String, u64, foldhash::fast::FixedState>,
     /// Sender address hash -> its exposing chunks (sorted by date after `finish`).
     chunks: HashMap<u64, Vec<Chunk>>,
     n_chunks: usize,
     dropped_chunks: u64,
+    /// Chunk lists sorted by date (set by `finish`, cleared by `observe`/`merge`).
+    sorted: bool,
 }
 
 /// First 8 bytes of SHA-256: stable across builds and platforms, unlike std/foldhash hashers.
@@ -156,17 +158,20 @@ fn subject_hash(s: Option<&str>) -> u64 {
 
 /// The external parties of a message (recipients, plus the sender when it is not at a
 /// configured internal domain: in a journal, customers write too), sorted.
-pub(crate) fn message_parties(env: &Envelope, org: &Org, audience: &[String]) -> Vec<String> {
-    let mut parties: Vec<String> = audience.to_vec();
+pub(crate) fn message_parties<'e>(
+    env: &'e Envelope,
+    org: &Org,
+    audience: &'e [String],
+) -> Vec<&'e str> {
+    let mut parties: Vec<&str> = audience.iter().map(String::as_str).collect();
     if let Some(s) = env.from.first() {
         if !org.is_internal_domain(s.address.domain()) {
-            let p = org.party_key(&s.address).to_owned();
+            let p = org.party_key(&s.address);
             if !parties.contains(&p) {
                 parties.push(p);
             }
         }
     }
-    parties.sort_unstable();
     parties
 }
 
@@ -215,25 +220,29 @@ impl History {
     /// single-pass scan): the exposure model is not computed twice.
     pub fn observe_analysed(&mut self, env: &Envelope, org: &Org, x: &Exposure) {
         self.messages += 1;
-        let tag = message_tag(env);
         let sender = env.from.first().map(|m| &m.address);
         if let Some(s) = sender {
             let d = s.domain();
             if !d.is_empty() && !org.is_consumer(d) {
-                let known = self.sender_domains.len() < MAX_DOMAINS;
+                let room = self.sender_domains.len() < MAX_DOMAINS;
                 if let Some(c) = self.sender_domains.get_mut(d) {
                     *c += 1;
-                } else if known {
+                } else if room {
                     self.sender_domains.insert(d.to_owned(), 1);
                 }
             }
         }
+        // Most messages have one external party: no pair, no chunk, no hashing at all.
+        let mut tag = None;
         if env.recipients.len() <= self.opts.max_pair_recipients {
             let parties = message_parties(env, org, &x.audience_parties);
-            let hashes: Vec<u64> = parties.iter().map(|p| party_hash(p)).collect();
-            for i in 0..hashes.len() {
-                for j in i + 1..hashes.len() {
-                    self.add_pair(pair_of(hashes[i], hashes[j]), tag);
+            if parties.len() >= 2 {
+                let t = *tag.get_or_insert_with(|| message_tag(env));
+                let hashes: Vec<u64> = parties.iter().map(|p| party_hash(p)).collect();
+                for i in 0..hashes.len() {
+                    for j in i + 1..hashes.len() {
+                        self.add_pair(pair_of(hashes[i], hashes[j]), t);
+                    }
                 }
             }
         }
@@ -242,7 +251,7 @@ impl History {
                 sender_hash(s),
                 Chunk {
                     date: env.date,
-                    tag,
+                    tag: tag.unwrap_or_else(|| message_tag(env)),
                     addresses: x.exposed.len().min(u32::MAX as usize) as u32,
                     subject: subject_hash(env.subject.as_deref()),
                 },
@@ -268,6 +277,7 @@ impl History {
             return;
         }
         self.n_chunks += 1;
+        self.sorted = false;
         self.chunks.entry(sender).or_default().push(c);
     }
 
@@ -310,6 +320,7 @@ impl History {
             n += list.len();
         }
         self.n_chunks = n;
+        self.sorted = true;
     }
 
     /// Whether two parties were recipients together, or one wrote to the other, in a message
@@ -359,20 +370,35 @@ impl History {
         if let Some(s) = env.from.first() {
             let subj = subject_hash(env.subject.as_deref());
             let large = exposed >= t.variant_min_addresses;
-            let near = |c: &Chunk| match (c.date, env.date) {
-                (Some(a), Some(b)) => (a - b).abs() <= t.campaign_window_secs,
+            let near = |c: &Chunk, window: i64| match (c.date, env.date) {
+                (Some(a), Some(b)) => (a - b).abs() <= window,
                 (None, None) => true,
                 _ => false,
             };
-            for c in self
+            let list: &[Chunk] = self
                 .chunks
                 .get(&sender_hash(&s.address))
-                .into_iter()
-                .flatten()
-            {
-                let same =
-                    c.subject == subj || (large && c.addresses as usize >= t.variant_min_addresses);
-                if same && near(c) && !seen.iter().any(|(t, _)| *t == c.tag) {
+                .map_or(&[], Vec::as_slice);
+            // Sorted by date (undated first) after `finish`: only the window is visited.
+            let reach = t.campaign_window_secs.max(t.variant_window_secs);
+            let (from, to) = if !self.sorted {
+                (0, list.len())
+            } else if let Some(d) = env.date {
+                let lo = d.saturating_sub(reach);
+                let hi = d.saturating_add(reach);
+                (
+                    list.partition_point(|c| c.date.is_none_or(|x| x < lo)),
+                    list.partition_point(|c| c.date.is_none_or(|x| x <= hi)),
+                )
+            } else {
+                (0, list.partition_point(|c| c.date.is_none()))
+            };
+            for c in &list[from..to] {
+                let same = (c.subject == subj && near(c, t.campaign_window_secs))
+                    || (large
+                        && c.addresses as usize >= t.variant_min_addresses
+                        && near(c, t.variant_window_secs));
+                if same && !seen.iter().any(|(t, _)| *t == c.tag) {
                     seen.push((c.tag, c.addresses));
                 }
             }
@@ -501,30 +527,48 @@ impl History {
     }
 }
 
-/// The first pass from the scanner's worker threads: `observe(&self)` takes a partial
-/// history from a small pool (one per concurrently running worker), records the message
-/// and puts it back; [`HistoryBuilder::finish`] merges the partials. Peak memory is
-/// (concurrent workers) x the cap of one partial, then one merged history within the cap.
-#[derive(Debug, Default)]
+/// The first pass from the scanner's worker threads: `observe(&self)` records the message
+/// in the partial history of the thread's shard (2 x cores shards, a thread always uses the
+/// same one, so the locks rarely contend); [`HistoryBuilder::finish`] merges them. Peak
+/// memory is bounded by (shards in use) x the cap of one partial, then one merged history.
+#[derive(Debug)]
 pub struct HistoryBuilder {
     opts: HistoryOptions,
-    pool: std::sync::Mutex<Vec<History>>,
+    shards: Vec<std::sync::Mutex<History>>,
+}
+
+/// Shard of the current thread (threads numbered on first use).
+fn shard_index(n: usize) -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static ID: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    ID.with(|id| *id % n)
+}
+
+impl Default for HistoryBuilder {
+    fn default() -> Self {
+        HistoryBuilder::new(HistoryOptions::default())
+    }
 }
 
 impl HistoryBuilder {
     pub fn new(opts: HistoryOptions) -> HistoryBuilder {
+        let n = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
         HistoryBuilder {
             opts,
-            pool: std::sync::Mutex::new(Vec::new()),
+            shards: (0..n)
+                .map(|_| std::sync::Mutex::new(History::new(opts)))
+                .collect(),
         }
     }
 
     /// Starts from a saved history (incremental run).
     pub fn from_history(h: History) -> HistoryBuilder {
-        HistoryBuilder {
-            opts: h.opts,
-            pool: std::sync::Mutex::new(vec![h]),
-        }
+        let b = HistoryBuilder::new(h.opts);
+        *b.shards[0].lock().unwrap_or_else(|e| e.into_inner()) = h;
+        b
     }
 
     pub fn observe(&self, env: &Envelope, org: &Org) {
@@ -533,16 +577,19 @@ impl HistoryBuilder {
 
     /// See [`History::observe_analysed`].
     pub fn observe_analysed(&self, env: &Envelope, org: &Org, x: &Exposure) {
+        let shard = &self.shards[shard_index(self.shards.len())];
         // A panic elsewhere cannot leave a partial half-updated: take the data anyway.
-        let taken = self.pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let mut h = taken.unwrap_or_else(|| History::new(self.opts));
-        h.observe_analysed(env, org, x);
-        self.pool.lock().unwrap_or_else(|e| e.into_inner()).push(h);
+        shard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .observe_analysed(env, org, x);
     }
 
     pub fn finish(self) -> History {
-        let parts = self.pool.into_inner().unwrap_or_else(|e| e.into_inner());
-        let mut it = parts.into_iter();
+        let mut it = self
+            .shards
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()));
         let mut h = it.next().unwrap_or_else(|| History::new(self.opts));
         for p in it {
             h.merge(p);
