@@ -338,7 +338,14 @@ fn config_file_sets_the_organisation_and_rejects_unknown_keys() {
 #[test]
 fn sent_archive_kind_silences_bcc_rule() {
     let eml = "fixtures/rules/bcc-header-leak/leak-bcc-kept-in-journal.eml";
-    let o = check(&["-q", "--format", "json", eml]);
+    let o = check(&[
+        "-q",
+        "--format",
+        "json",
+        "--archive-kind",
+        "transmitted",
+        eml,
+    ]);
     let rules: Vec<String> = json_findings(&o)
         .iter()
         .map(|f| f["rule_id"].as_str().unwrap().to_string())

@@ -51,7 +51,8 @@ fn clean_archive_exits_0_with_no_records() {
 #[test]
 fn exposing_messages_exit_1_with_one_record_each() {
     let path = readers("mboxo.mbox");
-    let o = run(&[&path]);
+    // A journal of transmitted copies (the fixture has no transit headers for `auto` to see).
+    let o = run(&[&path, "--archive-kind", "transmitted"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let recs = json_lines(&o.stdout);
     assert_eq!(recs.len(), 2);

@@ -27,6 +27,9 @@ impl From<FormatArg> for Format {
 /// Where the archive comes from: decides whether a Bcc header is itself a leak.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ArchiveKindArg {
+    /// Per message: a copy with transit traces (Received, Delivered-To, X-Original-To,
+    /// Return-Path) that keeps a Bcc header leaked it; a sender's copy without them is normal.
+    Auto,
     /// What recipients received (MTA journal, provider export): a Bcc header is a leak.
     Transmitted,
     /// The sender's "Sent" folder: a Bcc header is normal.
@@ -36,6 +39,7 @@ pub enum ArchiveKindArg {
 impl From<ArchiveKindArg> for ArchiveKind {
     fn from(k: ArchiveKindArg) -> ArchiveKind {
         match k {
+            ArchiveKindArg::Auto => ArchiveKind::Auto,
             ArchiveKindArg::Transmitted => ArchiveKind::Transmitted,
             ArchiveKindArg::Sent => ArchiveKind::Sent,
         }
@@ -64,7 +68,7 @@ pub struct OrgArgs {
     #[arg(long = "internal-domain", value_name = "DOMAIN")]
     pub internal_domains: Vec<String>,
     /// Where the archive comes from: decides whether a Bcc header is itself a leak
-    /// [default: the config's `archive_kind`, else transmitted].
+    /// [default: the config's `archive_kind`, else auto].
     #[arg(long, value_enum, value_name = "KIND")]
     pub archive_kind: Option<ArchiveKindArg>,
 }

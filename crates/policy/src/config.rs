@@ -2,7 +2,7 @@
 //!
 //! ```toml
 //! internal_domains = ["example.com", "example.org"]
-//! archive_kind = "transmitted"        # or "sent"
+//! archive_kind = "auto"               # default; or "transmitted", "sent"
 //! sender_domain_internal = true
 //! consumer_domains_extra = ["mail.example.net"]
 //! rules_dir = "rules"                 # relative to this file
@@ -60,7 +60,7 @@ impl Default for OrgConfig {
     fn default() -> Self {
         OrgConfig {
             internal_domains: Vec::new(),
-            archive_kind: ArchiveKind::Transmitted,
+            archive_kind: ArchiveKind::default(),
             sender_domain_internal: true,
             consumer_domains_extra: Vec::new(),
             rules_dir: None,

@@ -11,6 +11,7 @@ use crate::content::{self, Limits, Segment};
 use crate::finding::{Finding, Severity};
 use crate::pack::{Rule, RuleInfo, RulePack};
 use crate::rules::{self, Ctx, Hit, RuleKind};
+use crate::triage::{self, Assessment, Profile, Signal, Thresholds, TriageContext};
 use aho_corasick::AhoCorasick;
 use leakaudit_scanner::{exposure, Exposure, Message, Org};
 use regex::bytes::RegexSet;
@@ -61,6 +62,8 @@ pub struct Engine {
     min_at: Option<usize>,
     has_content: bool,
     has_unconditional_content: bool,
+    /// `[rule.triage]` of the first recipient-exposure rule (defaults without one).
+    triage: Thresholds,
 }
 
 impl Engine {
@@ -139,6 +142,13 @@ impl Engine {
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&keywords)
             .expect("keywords are plain literals");
+        let triage = rules
+            .iter()
+            .find_map(|r| match &r.kind {
+                RuleKind::RecipientExposure(p) => Some(p.triage.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
         // Where the patterns cannot share one set (size limits), every candidate regex runs.
         let set = RegexSet::new(&patterns).ok();
         Engine {
@@ -156,6 +166,7 @@ impl Engine {
             min_at,
             has_content,
             has_unconditional_content,
+            triage,
         }
     }
 
@@ -185,8 +196,25 @@ impl Engine {
         &self.org
     }
 
-    /// Evaluates every enabled rule on `msg`.
+    /// The triage thresholds in force.
+    pub fn thresholds(&self) -> &Thresholds {
+        &self.triage
+    }
+
+    /// Evaluates every enabled rule on `msg`: the gate profile without history, and findings
+    /// without triage fields (the output of earlier versions).
     pub fn evaluate(&self, msg: &Message<'_>) -> Evaluation {
+        self.run(msg, None)
+    }
+
+    /// Evaluates every enabled rule on `msg` under `ctx`: with [`Profile::Audit`] the
+    /// exposure rules take their severity from [`triage::assess`]; every finding states the
+    /// profile, exposure findings their signals and reasons. Thread-safe like `evaluate`.
+    pub fn evaluate_with(&self, msg: &Message<'_>, ctx: &TriageContext<'_>) -> Evaluation {
+        self.run(msg, Some(ctx))
+    }
+
+    fn run(&self, msg: &Message<'_>, tctx: Option<&TriageContext<'_>>) -> Evaluation {
         let exposure = exposure::analyse(&msg.envelope, &self.org);
         let raw: Cow<'_, [u8]> = msg.unquoted();
         let ctx = Ctx {
@@ -219,15 +247,117 @@ impl Engine {
         }
         hits.sort_by_key(|(i, _)| *i);
         let mut key: Option<String> = None;
+        let mut assessment: Option<Assessment> = None;
         let findings = hits
             .into_iter()
             .map(|(i, h)| {
                 let key = key
                     .get_or_insert_with(|| message_key(msg.envelope.message_id.as_deref(), &raw));
-                self.finding(i, h, msg, &raw, key)
+                let mut f = self.finding(i, h, msg, &raw, key);
+                if let Some(tc) = tctx {
+                    f.profile = Some(tc.profile);
+                    if is_exposure(&self.rules[i].kind) && exposure.exposes() {
+                        let a = assessment.get_or_insert_with(|| self.assess(msg, &exposure, tc));
+                        self.apply_triage(i, &mut f, a, tc.profile);
+                    }
+                }
+                f
             })
             .collect();
         Evaluation { exposure, findings }
+    }
+
+    /// Single-pass alternative to `evaluate_with`: ranks, after the fact, the exposure
+    /// findings of an evaluation made while the history was still being built (pass 1 keeps
+    /// only exposing messages' envelopes, exposures and quoted addresses). Gives the same
+    /// findings as `evaluate_with(msg, ctx)` would have.
+    pub fn retriage(
+        &self,
+        env: &leakaudit_scanner::Envelope,
+        eval: &mut Evaluation,
+        quoted: &[leakaudit_scanner::Address],
+        ctx: &TriageContext<'_>,
+    ) {
+        let mut assessment: Option<Assessment> = None;
+        for f in &mut eval.findings {
+            f.profile = Some(ctx.profile);
+            let Some(i) = self.rules.iter().position(|r| r.info.id == f.rule_id) else {
+                continue;
+            };
+            if !is_exposure(&self.rules[i].kind) || !eval.exposure.exposes() {
+                continue;
+            }
+            let a = assessment.get_or_insert_with(|| {
+                self.assessment(env, &eval.exposure, || quoted.to_vec(), ctx)
+            });
+            // Start again from the rule's own severity, as `evaluate_with` would.
+            f.severity = self.gate_severity(i, f);
+            self.apply_triage(i, f, a, ctx.profile);
+        }
+    }
+
+    /// The severity a finding of rule `i` had before any triage: the override, the
+    /// recipient-exposure tiers, or the rule's own (bcc-header-leak, group-members-visible).
+    fn gate_severity(&self, i: usize, f: &Finding) -> Severity {
+        if self.overridden[i] {
+            return self.severity[i];
+        }
+        match &self.rules[i].kind {
+            RuleKind::RecipientExposure(p) => {
+                rules::tier_severity(&p.tiers, f.exposed.len()).unwrap_or(self.severity[i])
+            }
+            _ => self.severity[i],
+        }
+    }
+
+    /// The triage's verdict; under the gate profile only the size, with the gate's reason.
+    fn assess(&self, msg: &Message<'_>, exposure: &Exposure, tc: &TriageContext<'_>) -> Assessment {
+        let quoted = || tc.quoted.map(|q| q(msg)).unwrap_or_default();
+        self.assessment(&msg.envelope, exposure, quoted, tc)
+    }
+
+    fn assessment(
+        &self,
+        env: &leakaudit_scanner::Envelope,
+        exposure: &Exposure,
+        quoted: impl FnOnce() -> Vec<leakaudit_scanner::Address>,
+        tc: &TriageContext<'_>,
+    ) -> Assessment {
+        match tc.profile {
+            Profile::Audit => triage::assess(env, exposure, &self.org, &quoted(), tc, &self.triage),
+            Profile::Gate => {
+                let n = exposure.audience_parties.len();
+                let size = if n >= self.triage.critical_parties {
+                    Signal::MassExposure
+                } else if n >= self.triage.high_parties {
+                    Signal::ManyParties
+                } else {
+                    Signal::FewParties
+                };
+                Assessment {
+                    severity: Severity::Info,
+                    signals: vec![size],
+                    reasons: vec![format!(
+                        "gate profile: {n} external parties can see each other; an outbound \
+                         message must never show two"
+                    )],
+                }
+            }
+        }
+    }
+
+    /// Audit: recipient-exposure and group-members-visible take the triage's severity; a
+    /// leaked Bcc keeps at least its rule's severity. An explicit override always wins.
+    fn apply_triage(&self, i: usize, f: &mut Finding, a: &Assessment, profile: Profile) {
+        f.signals = a.signals.clone();
+        f.reasons = a.reasons.clone();
+        if profile != Profile::Audit || self.overridden[i] {
+            return;
+        }
+        f.severity = match self.rules[i].kind {
+            RuleKind::BccHeaderLeak(_) => f.severity.max(a.severity),
+            _ => a.severity,
+        };
     }
 
     fn content_rules(&self, ctx: &Ctx<'_, '_>, hits: &mut Vec<(usize, Hit)>) {
@@ -391,8 +521,21 @@ impl Engine {
             evidence: h.evidence,
             exposed: h.exposed,
             audience_parties: h.audience_parties,
+            signals: Vec::new(),
+            reasons: Vec::new(),
+            profile: None,
         }
     }
+}
+
+/// Header rules about who saw whom: ranked by the triage under the audit profile.
+fn is_exposure(k: &RuleKind) -> bool {
+    matches!(
+        k,
+        RuleKind::RecipientExposure(_)
+            | RuleKind::BccHeaderLeak(_)
+            | RuleKind::GroupMembersVisible(_)
+    )
 }
 
 /// What identifies a message across archive reformatting: its Message-ID, or when it has none

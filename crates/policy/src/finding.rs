@@ -1,6 +1,7 @@
 //! Findings: what the policy engine yields for a message. The contract read by the CLI
 //! renderers, the remediation crate and the report.
 
+use crate::triage::{Profile, Signal};
 use leakaudit_scanner::{ExposedAddress, Location};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -87,4 +88,13 @@ pub struct Finding {
     /// For exposure rules: the external party keys that received the message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audience_parties: Vec<String>,
+    /// For exposure rules: what the triage observed ("why this severity").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<Signal>,
+    /// For exposure rules: the triage's reasons, the first one deciding the severity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// The profile the message was evaluated under (`None`: [`crate::Engine::evaluate`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<Profile>,
 }

@@ -4,7 +4,7 @@
 //! A fixture is one message file with a header `X-Leakaudit-Expect: <rule-id>[, <rule-id>]`
 //! or `X-Leakaudit-Expect: ok`. The expectation covers every rule of the pack: a rule that
 //! fires without being listed is a false positive. Optional headers set the organisation for
-//! that fixture: `X-Leakaudit-Archive-Kind: sent|transmitted` and
+//! that fixture: `X-Leakaudit-Archive-Kind: auto|sent|transmitted` and
 //! `X-Leakaudit-Internal-Domains: a.example, b.example`.
 //! Every rule needs at least one fixture in its own folder that expects it (leaking) and one
 //! that does not (clean); a missing one is a failure, as is any mismatch.
@@ -122,7 +122,7 @@ pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<Tes
         .filter(|p| p.is_dir())
         .collect();
     folders.sort();
-    let mut engines: BTreeMap<(bool, Vec<String>), Engine> = BTreeMap::new();
+    let mut engines: BTreeMap<(Option<ArchiveKind>, Vec<String>), Engine> = BTreeMap::new();
     for folder in folders {
         let fname = folder
             .file_name()
@@ -160,8 +160,14 @@ pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<Tes
             let (expect, sent, internal) = match mailparse::parse_headers(&raw) {
                 Ok((h, _)) => (
                     header(&h, "X-Leakaudit-Expect"),
-                    header(&h, "X-Leakaudit-Archive-Kind")
-                        .is_some_and(|v| v.trim().eq_ignore_ascii_case("sent")),
+                    header(&h, "X-Leakaudit-Archive-Kind").and_then(|v| {
+                        match v.trim().to_ascii_lowercase().as_str() {
+                            "sent" => Some(ArchiveKind::Sent),
+                            "transmitted" => Some(ArchiveKind::Transmitted),
+                            "auto" => Some(ArchiveKind::Auto),
+                            _ => None,
+                        }
+                    }),
                     header(&h, "X-Leakaudit-Internal-Domains")
                         .map(|v| list(&v))
                         .unwrap_or_default(),
@@ -196,8 +202,8 @@ pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<Tes
             };
             let engine = engines.entry((sent, internal.clone())).or_insert_with(|| {
                 let mut cfg = base.clone();
-                if sent {
-                    cfg.archive_kind = ArchiveKind::Sent;
+                if let Some(kind) = sent {
+                    cfg.archive_kind = kind;
                 }
                 cfg.internal_domains.extend(internal);
                 Engine::new(pack.clone(), cfg.org(), &BTreeMap::new())

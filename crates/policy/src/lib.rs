@@ -21,6 +21,7 @@ pub mod redact;
 pub mod report;
 pub mod rules;
 pub mod sarif;
+pub mod triage;
 
 pub use config::OrgConfig;
 pub use engine::{Engine, Evaluation};

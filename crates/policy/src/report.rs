@@ -73,8 +73,25 @@ fn location_line(loc: &Location, line: Option<u64>) -> String {
     }
 }
 
+/// "why this severity": the profile, the triage's reasons and signals (no addresses).
+pub fn why(f: &Finding) -> Option<String> {
+    if f.profile.is_none() && f.reasons.is_empty() && f.signals.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    if let Some(p) = f.profile {
+        parts.push(format!("{p} profile"));
+    }
+    parts.extend(f.reasons.iter().cloned());
+    if !f.signals.is_empty() {
+        let codes: Vec<&str> = f.signals.iter().map(|s| s.code()).collect();
+        parts.push(format!("signals: {}", codes.join(", ")));
+    }
+    Some(parts.join("; "))
+}
+
 /// Grouped by message: location, Message-ID and subject, then each finding with its rule id,
-/// severity, redacted evidence and fix hint.
+/// severity, redacted evidence, why this severity (triage) and fix hint.
 pub fn human(reports: &[MessageReport], summary: &Summary) -> String {
     let mut out = String::new();
     for r in reports.iter().filter(|r| !r.findings.is_empty()) {
@@ -96,6 +113,9 @@ pub fn human(reports: &[MessageReport], summary: &Summary) -> String {
             );
             let _ = writeln!(out, "           at {}", location_line(&f.location, f.line));
             let _ = writeln!(out, "           evidence: {}", f.evidence);
+            if let Some(why) = why(f) {
+                let _ = writeln!(out, "           why {}: {why}", f.severity.as_str());
+            }
             if !f.hint.is_empty() {
                 let _ = writeln!(out, "           fix: {}", f.hint);
             }
@@ -180,4 +200,56 @@ pub fn jsonl(reports: &[MessageReport]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::triage::{Profile, Signal};
+
+    fn finding() -> Finding {
+        Finding {
+            rule_id: "recipient-exposure".into(),
+            severity: Severity::Low,
+            message: "2 external addresses visible".into(),
+            hint: String::new(),
+            location: Location::file("a.eml"),
+            line: None,
+            message_id: None,
+            date: None,
+            from: None,
+            subject: None,
+            evidence: "2 exposed: an***@gm***.com".into(),
+            fingerprint: "0123456789abcdef0123".into(),
+            exposed: Vec::new(),
+            audience_parties: Vec::new(),
+            signals: vec![Signal::FewParties, Signal::Reply],
+            reasons: vec!["reply in a thread: 2 of 2 parties new to each other".into()],
+            profile: Some(Profile::Audit),
+        }
+    }
+
+    #[test]
+    fn human_report_says_why_this_severity() {
+        let reports = [MessageReport {
+            location: Location::file("a.eml"),
+            message_id: None,
+            subject: None,
+            findings: vec![finding()],
+        }];
+        let summary = Summary::new(&reports, 1, 0, 0, Severity::High);
+        let text = human(&reports, &summary);
+        assert!(
+            text.contains(
+                "why low: audit profile; reply in a thread: 2 of 2 parties new to each other; \
+                 signals: few-parties, reply"
+            ),
+            "{text}"
+        );
+        let mut plain = finding();
+        plain.signals.clear();
+        plain.reasons.clear();
+        plain.profile = None;
+        assert_eq!(why(&plain), None);
+    }
 }

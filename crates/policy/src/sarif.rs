@@ -125,6 +125,17 @@ pub fn render(rules: &[RuleInfo], reports: &[MessageReport], tool_version: &str)
         if let Some(mid) = &f.message_id {
             result["properties"]["messageId"] = json!(mid);
         }
+        // Why this severity: the triage's profile, signals and reasons (counts, no addresses).
+        if let Some(p) = f.profile {
+            result["properties"]["profile"] = json!(p.as_str());
+        }
+        if !f.signals.is_empty() {
+            let codes: Vec<&str> = f.signals.iter().map(|s| s.code()).collect();
+            result["properties"]["signals"] = json!(codes);
+        }
+        if !f.reasons.is_empty() {
+            result["properties"]["reasons"] = json!(f.reasons);
+        }
         results.push(result);
     }
     json!({
@@ -153,5 +164,43 @@ mod tests {
     fn uris_are_encoded() {
         assert_eq!(path_uri("fixtures/a b#c.eml"), "fixtures/a%20b%23c.eml");
         assert_eq!(rule_name("recipient-exposure"), "RecipientExposure");
+    }
+
+    #[test]
+    fn results_carry_the_triage_profile_signals_and_reasons() {
+        use crate::triage::{Profile, Signal};
+        let f = crate::Finding {
+            rule_id: "recipient-exposure".into(),
+            severity: crate::Severity::Critical,
+            message: "m".into(),
+            hint: "h".into(),
+            location: leakaudit_scanner::Location::file("a.eml"),
+            line: None,
+            message_id: None,
+            date: None,
+            from: None,
+            subject: None,
+            evidence: "e".into(),
+            fingerprint: "f".into(),
+            exposed: Vec::new(),
+            audience_parties: Vec::new(),
+            signals: vec![Signal::MassExposure, Signal::Campaign],
+            reasons: vec!["campaign: 8 chunks of one mailing within 6 h".into()],
+            profile: Some(Profile::Audit),
+        };
+        let reports = [MessageReport {
+            location: f.location.clone(),
+            message_id: None,
+            subject: None,
+            findings: vec![f],
+        }];
+        let log = render(&[], &reports, "0");
+        let p = &log["runs"][0]["results"][0]["properties"];
+        assert_eq!(p["profile"], "audit");
+        assert_eq!(p["signals"], json!(["mass-exposure", "campaign"]));
+        assert_eq!(
+            p["reasons"][0],
+            "campaign: 8 chunks of one mailing within 6 h"
+        );
     }
 }

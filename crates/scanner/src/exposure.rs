@@ -10,8 +10,10 @@
 //!   exact domain match) each address is its own party (key: the address); at any other
 //!   domain all addresses form one party (key: the domain, exact: `eu.acme.com` and
 //!   `acme.com` are two parties, since we ship no public-suffix list).
-//! - **Visible** recipients: To, Cc, Resent-To, Resent-Cc, and Bcc/Resent-Bcc only when the
-//!   archive is [`ArchiveKind::Transmitted`] (a Bcc header in a sender's Sent copy is normal).
+//! - **Visible** recipients: To, Cc, Resent-To, Resent-Cc, and Bcc/Resent-Bcc only in a
+//!   transmitted copy ([`is_transmitted`]: forced by [`ArchiveKind::Transmitted`] /
+//!   [`ArchiveKind::Sent`], else per message from its transit headers); a Bcc header in a
+//!   sender's Sent copy is normal.
 //! - **Viewers**: every recipient in every field (a Bcc recipient sees To and Cc).
 //! - An external visible address is **exposed** when a viewer belongs to another external
 //!   party; its audience is the number of distinct external parties among all recipients
@@ -19,7 +21,7 @@
 //!
 //! Linear in the number of recipients (hash sets), so a 20,000-address header is cheap.
 
-use crate::model::{Address, Envelope, Field};
+use crate::model::{Address, Envelope, Field, HeaderFacts};
 use serde::{Deserialize, Serialize};
 // foldhash, not SipHash: these per-message sets are keyed by addresses from the archive,
 // and SipHash was ~5% of the scan's CPU time. (No HashDoS concern: one message's sets.)
@@ -27,14 +29,35 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::collections::BTreeSet;
 
 /// Whether a Bcc header in the archive is itself a leak.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum ArchiveKind {
-    /// What recipients actually received (MTA journal, provider export): a Bcc header leaked.
+    /// Decided per message ([`is_transmitted`]): a copy with transit traces (Received,
+    /// Delivered-To, X-Original-To, Return-Path) that still carries a Bcc header leaked it;
+    /// a sender's copy without them is normal. Right for mixed archives and unknown exports.
     #[default]
+    Auto,
+    /// What recipients actually received (MTA journal, provider export): a Bcc header leaked.
     Transmitted,
     /// The sender's own "Sent" copies: a Bcc header there is normal.
     Sent,
+}
+
+/// Whether this copy of a message went through an MTA (Received, Delivered-To, X-Original-To
+/// or Return-Path present): only such a copy can have leaked a Bcc header to its recipients.
+pub fn has_transit_traces(f: &HeaderFacts) -> bool {
+    f.received > 0 || f.delivered_to || f.x_original_to || f.return_path
+}
+
+/// Whether Bcc headers of `env` were visible to its recipients under `kind`.
+pub fn is_transmitted(env: &Envelope, kind: ArchiveKind) -> bool {
+    match kind {
+        ArchiveKind::Transmitted => true,
+        ArchiveKind::Sent => false,
+        ArchiveKind::Auto => has_transit_traces(&env.facts),
+    }
 }
 
 /// The organisation's view: who is internal, which domains are consumer providers.
@@ -108,13 +131,13 @@ pub fn parse_domain_list(text: &str) -> (BTreeSet<String>, Vec<(usize, String)>)
 
 impl Org {
     /// The shipped defaults: consumer providers from `rules/consumer-domains.txt`, the From
-    /// domain internal, archive kind transmitted, no extra internal domains.
+    /// domain internal, archive kind auto, no extra internal domains.
     pub fn with_defaults() -> Org {
         Org {
             internal_domains: BTreeSet::new(),
             consumer_domains: parse_domain_list(CONSUMER_DOMAINS_TXT).0,
             sender_domain_internal: true,
-            archive_kind: ArchiveKind::Transmitted,
+            archive_kind: ArchiveKind::Auto,
         }
     }
 
@@ -215,7 +238,7 @@ impl OrgView<'_> {
 /// Computes which external recipients `env` shows to which other external parties.
 pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
     let view = org.view(env.from.first().map(|m| &m.address));
-    let transmitted = org.archive_kind == ArchiveKind::Transmitted;
+    let transmitted = is_transmitted(env, org.archive_kind);
 
     // Pass 1: external party keys among all recipients (the possible audience), and the
     // visible external addresses in first-seen order with their fields.
@@ -367,6 +390,12 @@ mod tests {
         analyse(e, &Org::with_defaults())
     }
 
+    fn transmitted() -> Org {
+        let mut o = Org::with_defaults();
+        o.archive_kind = ArchiveKind::Transmitted;
+        o
+    }
+
     #[test]
     fn single_transactional_mail_exposes_nobody() {
         let x = run("From: orders@shop.example\nTo: Jane <jane@gmail.com>\n\n");
@@ -411,7 +440,7 @@ mod tests {
     #[test]
     fn bcc_depends_on_archive_kind() {
         let e = env("From: news@shop.example\nTo: a@gmail.com\nBcc: b@yahoo.com\n\n");
-        let x = run_env(&e);
+        let x = analyse(&e, &transmitted());
         assert_eq!(exposed(&x), [("a@gmail.com", 1), ("b@yahoo.com", 1)]);
         assert_eq!(x.exposed[1].fields, [Field::Bcc]);
         assert_eq!(x.visible_parties, 2);
@@ -422,6 +451,38 @@ mod tests {
         assert_eq!(exposed(&x), [("a@gmail.com", 1)]);
         assert_eq!(x.visible_parties, 1);
         assert_eq!(x.audience_parties, ["a@gmail.com", "b@yahoo.com"]);
+    }
+
+    #[test]
+    fn auto_is_the_default_and_decides_bcc_visibility_per_copy() {
+        assert_eq!(ArchiveKind::default(), ArchiveKind::Auto);
+        assert_eq!(Org::with_defaults().archive_kind, ArchiveKind::Auto);
+        let mut e = env("From: news@shop.example\nTo: a@gmail.com\nBcc: b@yahoo.com\n\n");
+        // The sender's own copy: no transit traces, the Bcc header is normal.
+        let x = run_env(&e);
+        assert_eq!(exposed(&x), [("a@gmail.com", 1)]);
+        // The same copy after an MTA delivered it: the Bcc header leaked.
+        for mark in [
+            |f: &mut HeaderFacts| f.received = 2,
+            |f: &mut HeaderFacts| f.delivered_to = true,
+            |f: &mut HeaderFacts| f.x_original_to = true,
+            |f: &mut HeaderFacts| f.return_path = true,
+        ] {
+            e.facts = HeaderFacts::default();
+            mark(&mut e.facts);
+            let x = run_env(&e);
+            assert_eq!(exposed(&x), [("a@gmail.com", 1), ("b@yahoo.com", 1)]);
+        }
+        // Forced kinds ignore the traces.
+        let mut sent = Org::with_defaults();
+        sent.archive_kind = ArchiveKind::Sent;
+        assert_eq!(exposed(&analyse(&e, &sent)), [("a@gmail.com", 1)]);
+        e.facts = HeaderFacts::default();
+        assert_eq!(analyse(&e, &transmitted()).exposed.len(), 2);
+        assert_eq!(
+            serde_json::from_str::<ArchiveKind>("\"auto\"").unwrap(),
+            ArchiveKind::Auto
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //!
 //! What: in what recipients actually received (an MTA journal, a provider export), a `Bcc:`
 //! header listing addresses means every recipient saw who was blind-copied. In the sender's
-//! own "Sent" folder (`archive_kind = "sent"`) a Bcc header is normal and this rule is silent.
+//! own "Sent" folder (`archive_kind = "sent"`) a Bcc header is normal and this rule is silent;
+//! with `archive_kind = "auto"` (default) it fires only on a copy with transit traces
+//! (Received, Delivered-To, X-Original-To, Return-Path).
 //! It fires only when the header shows an external address to someone else: a copy whose only
 //! recipient is the Bcc'd person, or a Bcc of internal addresses only, is not a leak.
 //! Why: Bcc is the correct way to send to many people; a mailer that keeps the header defeats
@@ -13,17 +15,17 @@ use super::{header_offset, Ctx, Hit};
 use crate::allow::Allow;
 use crate::orgview;
 use crate::redact;
-use leakaudit_scanner::ArchiveKind;
+use leakaudit_scanner::exposure::is_transmitted;
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone)]
 pub struct Params;
 
 pub fn check(_p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>) -> Option<Hit> {
-    if ctx.org.archive_kind == ArchiveKind::Sent {
+    let env = &ctx.msg.envelope;
+    if !is_transmitted(env, ctx.org.archive_kind) {
         return None;
     }
-    let env = &ctx.msg.envelope;
     let all: BTreeSet<&str> = env
         .recipients
         .iter()
@@ -74,6 +76,7 @@ mod tests {
             ),
         );
         let mut org = Org::with_defaults();
+        org.archive_kind = leakaudit_scanner::ArchiveKind::Transmitted;
         let e = Exposure::default();
         let h = check(&Params, &Allow::default(), &ctx(&m, &org, &e, raw)).unwrap();
         assert_eq!(h.evidence, "Bcc: b***@y***.org");
@@ -83,8 +86,25 @@ mod tests {
     }
 
     #[test]
-    fn own_copy_and_internal_bcc_are_not_leaks() {
+    fn auto_fires_only_on_a_copy_with_transit_traces() {
+        let raw = b"From: n@shop.example\nTo: a@x.com\nBcc: b@y.org\n\n";
+        let mut en = env(
+            "n@shop.example",
+            &[("a@x.com", Field::To), ("b@y.org", Field::Bcc)],
+        );
         let org = Org::with_defaults();
+        let e = Exposure::default();
+        let m = msg(raw, en.clone());
+        assert!(check(&Params, &Allow::default(), &ctx(&m, &org, &e, raw)).is_none());
+        en.facts.received = 1;
+        let m = msg(raw, en);
+        assert!(check(&Params, &Allow::default(), &ctx(&m, &org, &e, raw)).is_some());
+    }
+
+    #[test]
+    fn own_copy_and_internal_bcc_are_not_leaks() {
+        let mut org = Org::with_defaults();
+        org.archive_kind = leakaudit_scanner::ArchiveKind::Transmitted;
         let e = Exposure::default();
         let raw = b"From: n@shop.example\nBcc: b@y.org\n\n";
         let m = msg(raw, env("n@shop.example", &[("b@y.org", Field::Bcc)]));

@@ -13,7 +13,7 @@ use super::{header_offset, Ctx, Hit};
 use crate::allow::Allow;
 use crate::orgview;
 use crate::redact;
-use leakaudit_scanner::ArchiveKind;
+use leakaudit_scanner::exposure::is_transmitted;
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ pub fn check(p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>) -> Option<Hit> {
     let env = &ctx.msg.envelope;
     let mut worst: Option<(usize, usize, Vec<&leakaudit_scanner::Address>)> = None;
     for (gi, g) in env.groups.iter().enumerate() {
-        if g.members == 0 || (g.field.is_blind() && ctx.org.archive_kind == ArchiveKind::Sent) {
+        if g.members == 0 || (g.field.is_blind() && !is_transmitted(env, ctx.org.archive_kind)) {
             continue;
         }
         let members: BTreeSet<_> = env

@@ -183,6 +183,25 @@ impl<T: FromDe> FromDe for Vec<T> {
     }
 }
 
+/// A table of string keys to values (`[rule.triage.severity]`): every entry read, each bad
+/// one reported.
+impl<T: FromDe> FromDe for std::collections::BTreeMap<String, T> {
+    fn from_de(v: &mut Validator<'_>, value: &Spanned<DeValue<'_>>) -> Option<Self> {
+        let DeValue::Table(table) = value.get_ref() else {
+            v.err(
+                value.span(),
+                format!("expected a table, found {}", value.get_ref().type_str()),
+            );
+            return None;
+        };
+        let all: Vec<Option<(String, T)>> = table
+            .iter()
+            .map(|(k, x)| T::from_de(v, x).map(|x| (k.get_ref().to_string(), x)))
+            .collect();
+        all.into_iter().collect()
+    }
+}
+
 /// A table type read field by field. Sections: `required` (missing -> error), `optional`
 /// (`Option`), `defaulted` (`Default` when absent) and `params` (optional, kind-specific:
 /// listed by `PARAM_KEYS` and `params_given`).
@@ -315,7 +334,29 @@ raw_table! {
             min_recipients: i64,
             min_words: i64,
             wordlist: String,
+            /// `[rule.triage]` (recipient-exposure only), validated in `triage::config`.
+            triage: RawTriage,
         }
+    }
+}
+
+raw_table! {
+    /// `[rule.triage]` of the recipient-exposure rule: thresholds and outcome severities.
+    RawTriage ("`triage`") {
+        required {}
+        optional {
+            critical_parties: i64,
+            high_parties: i64,
+            campaign_window_hours: i64,
+            campaign_min_addresses: i64,
+            variant_min_addresses: i64,
+            variant_window_minutes: i64,
+        }
+        defaulted {
+            /// `outcome = "severity"` (see `triage/severity.rs`).
+            severity: std::collections::BTreeMap<String, Spanned<String>>,
+        }
+        params {}
     }
 }
 

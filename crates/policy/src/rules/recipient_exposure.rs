@@ -15,22 +15,26 @@ use super::{header_offset, tier_severity, Ctx, Hit};
 use crate::allow::Allow;
 use crate::finding::Severity;
 use crate::redact;
+use crate::triage::Thresholds;
 
 #[derive(Debug, Clone)]
 pub struct Params {
     /// Distinct external parties that must have received the message (default 2).
     pub min_parties: usize,
-    /// Severity by number of exposed addresses.
+    /// Severity by number of exposed addresses (gate profile).
     pub tiers: Vec<(usize, Severity)>,
+    /// Thresholds and severities of the audit profile (`[rule.triage]`).
+    pub triage: Thresholds,
 }
 
 /// The parameters this kind accepts (a key of another kind is an error).
-pub const KEYS: &[&str] = &["min_parties", "tiers"];
+pub const KEYS: &[&str] = &["min_parties", "tiers", "triage"];
 
 pub(crate) fn from_raw(v: &mut Validator<'_>, raw: &RawRule) -> Option<Params> {
     Some(Params {
         min_parties: v.count(&raw.min_parties, "min_parties", 2, 2),
         tiers: v.tiers(&raw.tiers),
+        triage: crate::triage::config::from_raw(v, raw.triage.as_ref()),
     })
 }
 
@@ -92,6 +96,7 @@ mod tests {
         Params {
             min_parties: 2,
             tiers: vec![(2, Severity::High), (25, Severity::Critical)],
+            triage: Thresholds::default(),
         }
     }
 

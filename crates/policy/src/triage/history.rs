@@ -1,0 +1,644 @@
+//! The archive's own history, built by a first pass over every message: which external
+//! parties were already recipients together or wrote to each other (novelty), which domains
+//! the archive's senders use (the organisation's other domains), and the exposing chunks of
+//! each sender (campaigns). Pass 2 (the engine) then reads it per message, in parallel.
+//!
+//! Memory is bounded:
+//! - party pairs are stored as 64-bit hashes (first 8 bytes of SHA-256 of each party, combined
+//!   order-independently, so a saved file means the same thing in every build) with the tag of
+//!   the message that first showed them, at most [`HistoryOptions::max_pairs`] (default
+//!   2,000,000: a hash table of <= 4 Mi buckets x 17 bytes, about 68 MiB). Past the cap new
+//!   pairs are not recorded ([`History::dropped_pairs`] counts them) and their parties stay
+//!   "new": a full history errs towards higher severities, never lower;
+//! - messages with more than [`HistoryOptions::max_pair_recipients`] (default 50) recipients
+//!   add no pairs: a mass mail does not make its recipients acquainted;
+//! - sender domains: at most 10,000 distinct; exposing chunks: at most
+//!   [`HistoryOptions::max_chunks`] (default 1,000,000, 24 bytes each).
+
+use super::subject;
+use crate::triage::severity::Thresholds;
+use leakaudit_scanner::{exposure, Address, Envelope, Exposure, Org};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Tag of a pair seen in two or more distinct messages.
+const SHARED: u32 = 0;
+const MAGIC: &[u8; 18] = b"LEAKAUDIT-HISTORY\0";
+/// Bump when the file layout or the hashing changes; older files are refused.
+pub const HISTORY_VERSION: u32 = 1;
+const MAX_DOMAINS: usize = 10_000;
+
+/// Why a history file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a leakaudit history file", path.display())]
+    NotHistory { path: PathBuf },
+    #[error("{}: history version {found}, this build reads version {expected}", path.display())]
+    Version {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+    },
+    #[error("{}: corrupt history at byte {offset}: {reason}", path.display())]
+    Corrupt {
+        path: PathBuf,
+        offset: usize,
+        reason: &'static str,
+    },
+}
+
+/// Bounds of the first pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryOptions {
+    pub max_pairs: usize,
+    pub max_pair_recipients: usize,
+    pub max_chunks: usize,
+}
+
+impl Default for HistoryOptions {
+    fn default() -> Self {
+        HistoryOptions {
+            max_pairs: 2_000_000,
+            max_pair_recipients: 50,
+            max_chunks: 1_000_000,
+        }
+    }
+}
+
+/// One exposing message of a sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Chunk {
+    date: Option<i64>,
+    tag: u32,
+    addresses: u32,
+    subject: u64,
+}
+
+/// See the module documentation. Build with [`History::observe`] (one partial per thread,
+/// then [`History::merge`]), then [`History::finish`].
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    opts: HistoryOptions,
+    pairs: HashMap<u64, u32, foldhash::fast::FixedState>,
+    dropped_pairs: u64,
+    messages: u64,
+    sender_domains: HashMap<String, u64, foldhash::fast::FixedState>,
+    /// Sender address hash -> its exposing chunks (sorted by date after `finish`).
+    chunks: HashMap<u64, Vec<Chunk>>,
+    n_chunks: usize,
+    dropped_chunks: u64,
+    /// Chunk lists sorted by date (set by `finish`, cleared by `observe`/`merge`).
+    sorted: bool,
+}
+
+/// First 8 bytes of SHA-256: stable across builds and platforms, unlike std/foldhash hashers.
+fn h64(parts: &[&[u8]]) -> u64 {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    let d = h.finalize();
+    u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
+/// Stable hash of a party key.
+pub(crate) fn party_hash(party: &str) -> u64 {
+    h64(&[b"party", party.as_bytes()])
+}
+
+/// Order-independent combination of two party hashes (a splitmix64 finaliser of each order).
+fn pair_of(a: u64, b: u64) -> u64 {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let mut z = lo ^ hi.rotate_left(29) ^ 0x9e37_79b9_7f4a_7c15;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Identity of a message for "seen in another message": Message-ID, else the header facts
+/// a re-export keeps (Date, From, Subject, recipients). Never 0 (0 means shared).
+pub fn message_tag(env: &Envelope) -> u32 {
+    let h = match env.message_id.as_deref().map(str::trim) {
+        Some(id) if !id.is_empty() => h64(&[b"mid", id.as_bytes()]),
+        _ => {
+            let from = env.from.first().map(|m| m.address.as_str()).unwrap_or("");
+            let rc: Vec<&str> = env
+                .recipients
+                .iter()
+                .map(|r| r.mailbox.address.as_str())
+                .collect();
+            h64(&[
+                b"env",
+                env.date_raw.as_deref().unwrap_or("").as_bytes(),
+                from.as_bytes(),
+                env.subject.as_deref().unwrap_or("").as_bytes(),
+                rc.join(",").as_bytes(),
+            ])
+        }
+    };
+    (h as u32).max(1)
+}
+
+fn sender_hash(a: &Address) -> u64 {
+    h64(&[b"sender", a.as_str().as_bytes()])
+}
+
+fn subject_hash(s: Option<&str>) -> u64 {
+    h64(&[b"subject", subject::normalise(s.unwrap_or("")).as_bytes()])
+}
+
+/// The external parties of a message (recipients, plus the sender when it is not at a
+/// configured internal domain: in a journal, customers write too), sorted.
+pub(crate) fn message_parties<'e>(
+    env: &'e Envelope,
+    org: &Org,
+    audience: &'e [String],
+) -> Vec<&'e str> {
+    let mut parties: Vec<&str> = audience.iter().map(String::as_str).collect();
+    if let Some(s) = env.from.first() {
+        if !org.is_internal_domain(s.address.domain()) {
+            let p = org.party_key(&s.address);
+            if !parties.contains(&p) {
+                parties.push(p);
+            }
+        }
+    }
+    parties
+}
+
+/// What the history says about one exposing message's mailing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CampaignStats {
+    /// Distinct exposing chunks of the mailing within the window, this one included.
+    pub chunks: usize,
+    /// Exposed addresses over those chunks.
+    pub addresses: usize,
+}
+
+impl History {
+    pub fn new(opts: HistoryOptions) -> History {
+        History {
+            opts,
+            ..History::default()
+        }
+    }
+
+    pub fn options(&self) -> HistoryOptions {
+        self.opts
+    }
+
+    /// Messages observed.
+    pub fn messages(&self) -> u64 {
+        self.messages
+    }
+
+    /// Distinct party pairs stored.
+    pub fn pairs(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Pairs not stored because the cap was reached.
+    pub fn dropped_pairs(&self) -> u64 {
+        self.dropped_pairs
+    }
+
+    /// Records one message. `org` must be the one the engine will use.
+    pub fn observe(&mut self, env: &Envelope, org: &Org) {
+        self.observe_analysed(env, org, &exposure::analyse(env, org));
+    }
+
+    /// [`History::observe`] when the caller already has `exposure::analyse(env, org)` (a
+    /// single-pass scan): the exposure model is not computed twice.
+    pub fn observe_analysed(&mut self, env: &Envelope, org: &Org, x: &Exposure) {
+        self.messages += 1;
+        let sender = env.from.first().map(|m| &m.address);
+        if let Some(s) = sender {
+            let d = s.domain();
+            if !d.is_empty() && !org.is_consumer(d) {
+                let room = self.sender_domains.len() < MAX_DOMAINS;
+                if let Some(c) = self.sender_domains.get_mut(d) {
+                    *c += 1;
+                } else if room {
+                    self.sender_domains.insert(d.to_owned(), 1);
+                }
+            }
+        }
+        // Most messages have one external party: no pair, no chunk, no hashing at all.
+        let mut tag = None;
+        if env.recipients.len() <= self.opts.max_pair_recipients {
+            let parties = message_parties(env, org, &x.audience_parties);
+            if parties.len() >= 2 {
+                let t = *tag.get_or_insert_with(|| message_tag(env));
+                let hashes: Vec<u64> = parties.iter().map(|p| party_hash(p)).collect();
+                for i in 0..hashes.len() {
+                    for j in i + 1..hashes.len() {
+                        self.add_pair(pair_of(hashes[i], hashes[j]), t);
+                    }
+                }
+            }
+        }
+        if let (true, Some(s)) = (x.exposes(), sender) {
+            self.add_chunk(
+                sender_hash(s),
+                Chunk {
+                    date: env.date,
+                    tag: tag.unwrap_or_else(|| message_tag(env)),
+                    addresses: x.exposed.len().min(u32::MAX as usize) as u32,
+                    subject: subject_hash(env.subject.as_deref()),
+                },
+            );
+        }
+    }
+
+    fn add_pair(&mut self, pair: u64, tag: u32) {
+        if let Some(t) = self.pairs.get_mut(&pair) {
+            if *t != tag {
+                *t = SHARED;
+            }
+        } else if self.pairs.len() < self.opts.max_pairs {
+            self.pairs.insert(pair, tag);
+        } else {
+            self.dropped_pairs += 1;
+        }
+    }
+
+    fn add_chunk(&mut self, sender: u64, c: Chunk) {
+        if self.n_chunks >= self.opts.max_chunks {
+            self.dropped_chunks += 1;
+            return;
+        }
+        self.n_chunks += 1;
+        self.sorted = false;
+        self.chunks.entry(sender).or_default().push(c);
+    }
+
+    /// Adds another partial history (another thread's share of the archive, or a saved run).
+    pub fn merge(&mut self, other: History) {
+        self.messages += other.messages;
+        self.dropped_pairs += other.dropped_pairs;
+        self.dropped_chunks += other.dropped_chunks;
+        if self.pairs.is_empty() && self.pairs.capacity() < other.pairs.len() {
+            self.pairs = other.pairs;
+        } else {
+            for (p, t) in other.pairs {
+                self.add_pair(p, t);
+            }
+        }
+        for (d, c) in other.sender_domains {
+            let room = self.sender_domains.len() < MAX_DOMAINS;
+            match self.sender_domains.get_mut(&d) {
+                Some(n) => *n += c,
+                None if room => {
+                    self.sender_domains.insert(d, c);
+                }
+                None => {}
+            }
+        }
+        for (s, list) in other.chunks {
+            for c in list {
+                self.add_chunk(s, c);
+            }
+        }
+    }
+
+    /// Sorts and deduplicates the chunk lists (a message observed twice, e.g. in a saved
+    /// history and again). Call once after the last `observe`/`merge`.
+    pub fn finish(&mut self) {
+        let mut n = 0;
+        for list in self.chunks.values_mut() {
+            list.sort_by_key(|c| (c.date, c.tag));
+            list.dedup_by_key(|c| c.tag);
+            n += list.len();
+        }
+        self.n_chunks = n;
+        self.sorted = true;
+    }
+
+    /// Whether two parties were recipients together, or one wrote to the other, in a message
+    /// other than the one tagged `tag`.
+    pub fn shared(&self, a: &str, b: &str, tag: u32) -> bool {
+        self.shared_hashes(party_hash(a), party_hash(b), tag)
+    }
+
+    pub(crate) fn shared_hashes(&self, a: u64, b: u64, tag: u32) -> bool {
+        matches!(self.pairs.get(&pair_of(a, b)), Some(&t) if t == SHARED || t != tag)
+    }
+
+    /// Minimum From count for a domain to be one of the organisation's: 1% of the messages,
+    /// at least 3.
+    fn org_domain_floor(&self) -> u64 {
+        (self.messages / 100).max(3)
+    }
+
+    /// Whether `domain` (canonical) is the From domain of enough of the archive's messages.
+    pub fn is_org_domain(&self, domain: &str) -> bool {
+        self.sender_domains
+            .get(domain)
+            .is_some_and(|c| *c >= self.org_domain_floor())
+    }
+
+    /// The archive's own sender domains (>= 1% of messages, >= 3), most used first: the
+    /// report suggests them as `internal_domains`.
+    pub fn suggested_internal_domains(&self) -> Vec<(String, u64)> {
+        let floor = self.org_domain_floor();
+        let mut v: Vec<(String, u64)> = self
+            .sender_domains
+            .iter()
+            .filter(|(_, c)| **c >= floor)
+            .map(|(d, c)| (d.clone(), *c))
+            .collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    }
+
+    /// The mailing this exposing message belongs to: exposing chunks of the same sender within
+    /// the window, with the same normalised subject, or (when this chunk exposes at least
+    /// `variant_min_addresses`) large chunks with any subject within `variant_window_secs`
+    /// (language variants).
+    pub fn campaign(&self, env: &Envelope, exposed: usize, t: &Thresholds) -> CampaignStats {
+        let tag = message_tag(env);
+        let mut seen: Vec<(u32, u32)> = vec![(tag, exposed.min(u32::MAX as usize) as u32)];
+        if let Some(s) = env.from.first() {
+            let subj = subject_hash(env.subject.as_deref());
+            let large = exposed >= t.variant_min_addresses;
+            let near = |c: &Chunk, window: i64| match (c.date, env.date) {
+                (Some(a), Some(b)) => (a - b).abs() <= window,
+                (None, None) => true,
+                _ => false,
+            };
+            let list: &[Chunk] = self
+                .chunks
+                .get(&sender_hash(&s.address))
+                .map_or(&[], Vec::as_slice);
+            // Sorted by date (undated first) after `finish`: only the window is visited.
+            let reach = t.campaign_window_secs.max(t.variant_window_secs);
+            let (from, to) = if !self.sorted {
+                (0, list.len())
+            } else if let Some(d) = env.date {
+                let lo = d.saturating_sub(reach);
+                let hi = d.saturating_add(reach);
+                (
+                    list.partition_point(|c| c.date.is_none_or(|x| x < lo)),
+                    list.partition_point(|c| c.date.is_none_or(|x| x <= hi)),
+                )
+            } else {
+                (0, list.partition_point(|c| c.date.is_none()))
+            };
+            for c in &list[from..to] {
+                let same = (c.subject == subj && near(c, t.campaign_window_secs))
+                    || (large
+                        && c.addresses as usize >= t.variant_min_addresses
+                        && near(c, t.variant_window_secs));
+                if same && !seen.iter().any(|(t, _)| *t == c.tag) {
+                    seen.push((c.tag, c.addresses));
+                }
+            }
+        }
+        CampaignStats {
+            chunks: seen.len(),
+            addresses: seen.iter().map(|(_, a)| *a as usize).sum(),
+        }
+    }
+
+    /// Writes the history (versioned binary, little-endian) atomically, mode 0600.
+    pub fn save(&self, path: &Path) -> Result<(), HistoryError> {
+        leakaudit_scanner::io::write_atomic(path, |w| self.write_to(w)).map_err(|source| {
+            HistoryError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        })
+    }
+
+    fn write_to(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        w.write_all(MAGIC)?;
+        w.write_all(&HISTORY_VERSION.to_le_bytes())?;
+        for n in [self.messages, self.dropped_pairs, self.dropped_chunks] {
+            w.write_all(&n.to_le_bytes())?;
+        }
+        w.write_all(&(self.pairs.len() as u64).to_le_bytes())?;
+        let mut pairs: Vec<(&u64, &u32)> = self.pairs.iter().collect();
+        pairs.sort_unstable();
+        for (p, t) in pairs {
+            w.write_all(&p.to_le_bytes())?;
+            w.write_all(&t.to_le_bytes())?;
+        }
+        let mut domains: Vec<(&String, &u64)> = self.sender_domains.iter().collect();
+        domains.sort_unstable();
+        w.write_all(&(domains.len() as u64).to_le_bytes())?;
+        for (d, c) in domains {
+            w.write_all(&(d.len() as u64).to_le_bytes())?;
+            w.write_all(d.as_bytes())?;
+            w.write_all(&c.to_le_bytes())?;
+        }
+        let mut senders: Vec<(&u64, &Vec<Chunk>)> = self.chunks.iter().collect();
+        senders.sort_unstable_by_key(|(s, _)| **s);
+        w.write_all(&(senders.len() as u64).to_le_bytes())?;
+        for (s, list) in senders {
+            w.write_all(&s.to_le_bytes())?;
+            w.write_all(&(list.len() as u64).to_le_bytes())?;
+            for c in list {
+                w.write_all(&c.date.unwrap_or(i64::MIN).to_le_bytes())?;
+                w.write_all(&c.tag.to_le_bytes())?;
+                w.write_all(&c.addresses.to_le_bytes())?;
+                w.write_all(&c.subject.to_le_bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a history written by [`History::save`] (any size: the caps bound growth, not
+    /// what a file holds).
+    pub fn load(path: &Path, opts: HistoryOptions) -> Result<History, HistoryError> {
+        let bytes = std::fs::read(path).map_err(|source| HistoryError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut r = Reader {
+            b: &bytes,
+            pos: 0,
+            path,
+        };
+        if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(HistoryError::NotHistory {
+                path: path.to_path_buf(),
+            });
+        }
+        r.pos = MAGIC.len();
+        let version = r.u32()?;
+        if version != HISTORY_VERSION {
+            return Err(HistoryError::Version {
+                path: path.to_path_buf(),
+                found: version,
+                expected: HISTORY_VERSION,
+            });
+        }
+        let mut h = History::new(opts);
+        h.messages = r.u64()?;
+        h.dropped_pairs = r.u64()?;
+        h.dropped_chunks = r.u64()?;
+        let n = r.count(12)?;
+        h.pairs.reserve(n);
+        for _ in 0..n {
+            let p = r.u64()?;
+            let t = r.u32()?;
+            h.pairs.insert(p, t);
+        }
+        let n = r.count(17)?;
+        for _ in 0..n {
+            let len = r.count(1)?;
+            let d = std::str::from_utf8(r.take(len)?)
+                .map_err(|_| r.corrupt("domain is not UTF-8"))?
+                .to_owned();
+            let c = r.u64()?;
+            h.sender_domains.insert(d, c);
+        }
+        let n = r.count(16)?;
+        for _ in 0..n {
+            let s = r.u64()?;
+            let m = r.count(24)?;
+            let mut list = Vec::with_capacity(m);
+            for _ in 0..m {
+                let date = r.u64()? as i64;
+                list.push(Chunk {
+                    date: (date != i64::MIN).then_some(date),
+                    tag: r.u32()?,
+                    addresses: r.u32()?,
+                    subject: r.u64()?,
+                });
+            }
+            h.n_chunks += list.len();
+            h.chunks.insert(s, list);
+        }
+        if r.pos != bytes.len() {
+            return Err(r.corrupt("trailing bytes"));
+        }
+        h.finish();
+        Ok(h)
+    }
+}
+
+/// The first pass from the scanner's worker threads: `observe(&self)` records the message
+/// in the partial history of the thread's shard (2 x cores shards, a thread always uses the
+/// same one, so the locks rarely contend); [`HistoryBuilder::finish`] merges them. Peak
+/// memory is bounded by (shards in use) x the cap of one partial, then one merged history.
+#[derive(Debug)]
+pub struct HistoryBuilder {
+    opts: HistoryOptions,
+    shards: Vec<std::sync::Mutex<History>>,
+}
+
+/// Shard of the current thread (threads numbered on first use).
+fn shard_index(n: usize) -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static ID: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+    }
+    ID.with(|id| *id % n)
+}
+
+impl Default for HistoryBuilder {
+    fn default() -> Self {
+        HistoryBuilder::new(HistoryOptions::default())
+    }
+}
+
+impl HistoryBuilder {
+    pub fn new(opts: HistoryOptions) -> HistoryBuilder {
+        let n = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
+        HistoryBuilder {
+            opts,
+            shards: (0..n)
+                .map(|_| std::sync::Mutex::new(History::new(opts)))
+                .collect(),
+        }
+    }
+
+    /// Starts from a saved history (incremental run).
+    pub fn from_history(h: History) -> HistoryBuilder {
+        let b = HistoryBuilder::new(h.opts);
+        *b.shards[0].lock().unwrap_or_else(|e| e.into_inner()) = h;
+        b
+    }
+
+    pub fn observe(&self, env: &Envelope, org: &Org) {
+        self.observe_analysed(env, org, &exposure::analyse(env, org));
+    }
+
+    /// See [`History::observe_analysed`].
+    pub fn observe_analysed(&self, env: &Envelope, org: &Org, x: &Exposure) {
+        let shard = &self.shards[shard_index(self.shards.len())];
+        // A panic elsewhere cannot leave a partial half-updated: take the data anyway.
+        shard
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .observe_analysed(env, org, x);
+    }
+
+    pub fn finish(self) -> History {
+        let mut it = self
+            .shards
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()));
+        let mut h = it.next().unwrap_or_else(|| History::new(self.opts));
+        for p in it {
+            h.merge(p);
+        }
+        h.finish();
+        h
+    }
+}
+
+struct Reader<'b> {
+    b: &'b [u8],
+    pos: usize,
+    path: &'b Path,
+}
+
+impl<'b> Reader<'b> {
+    fn corrupt(&self, reason: &'static str) -> HistoryError {
+        HistoryError::Corrupt {
+            path: self.path.to_path_buf(),
+            offset: self.pos,
+            reason,
+        }
+    }
+    fn take(&mut self, n: usize) -> Result<&'b [u8], HistoryError> {
+        if self.b.len() - self.pos < n {
+            return Err(self.corrupt("file ends early"));
+        }
+        let s = &self.b[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn u32(&mut self) -> Result<u32, HistoryError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
+    }
+    fn u64(&mut self) -> Result<u64, HistoryError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
+    }
+    /// A count of items of at least `item` bytes each: never more than the rest of the file
+    /// can hold, so a corrupt count cannot make us allocate without bound.
+    fn count(&mut self, item: usize) -> Result<usize, HistoryError> {
+        let n = self.u64()?;
+        let left = (self.b.len() - self.pos) as u64;
+        if n > left / item as u64 {
+            return Err(self.corrupt("count larger than the file"));
+        }
+        Ok(n as usize)
+    }
+}
+
+#[cfg(test)]
+#[path = "history_tests.rs"]
+mod tests;

@@ -1,0 +1,308 @@
+//! Triage: tells an incident from ordinary correspondence, and says why.
+//!
+//! The exposure analysis (who saw whom) is never changed here; the triage only ranks an
+//! exposing message: severity, signals and reasons. Two passes:
+//! 1. [`History::observe`] over every message (in parallel, partials merged): party pairs
+//!    that already corresponded, the archive's own sender domains, exposing chunks per
+//!    sender (campaigns). Optional save/load for incremental runs.
+//! 2. per message, on worker threads: [`assess`] (called by
+//!    [`crate::Engine::evaluate_with`] for the exposure rules under [`Profile::Audit`]).
+//!
+//! See `severity.rs` for the decision table and ARCHITECTURE.md ("Triage").
+
+pub mod config;
+pub mod history;
+pub mod sender;
+pub mod severity;
+pub mod signal;
+pub mod subject;
+
+pub use history::{
+    CampaignStats, History, HistoryBuilder, HistoryError, HistoryOptions, HISTORY_VERSION,
+};
+pub use severity::{decide, Facts, Outcome, Thresholds};
+pub use signal::{Assessment, Profile, Signal};
+
+use leakaudit_scanner::{Address, Envelope, Exposure, Field, Message, Org};
+use std::collections::{HashMap, HashSet};
+
+/// Addresses found in the quoted original of a message (quoted `>` text, "On ... wrote:",
+/// forwarded / "Original Message" header blocks): `policy::quoted::quoted_addresses`.
+pub type QuotedFn = fn(&Message<'_>) -> Vec<Address>;
+
+/// Everything the triage needs besides the message, shared by every worker thread.
+#[derive(Clone, Copy, Default)]
+pub struct TriageContext<'a> {
+    pub profile: Profile,
+    /// The first pass; `None`: novelty and campaigns unknown (every exposure counts as new).
+    pub history: Option<&'a History>,
+    /// With an account store: whether an address belongs to an account holder.
+    pub is_customer: Option<&'a (dyn Fn(&Address) -> bool + Sync)>,
+    /// Addresses of the organisation's own people outside its domains (home mailboxes):
+    /// never a party.
+    pub aliases: &'a [Address],
+    /// Quoted-reply detection; `None`: no quoted-original signal.
+    pub quoted: Option<QuotedFn>,
+}
+
+impl std::fmt::Debug for TriageContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TriageContext")
+            .field("profile", &self.profile)
+            .field("history", &self.history.map(|h| h.messages()))
+            .field("is_customer", &self.is_customer.is_some())
+            .field("aliases", &self.aliases.len())
+            .field("quoted", &self.quoted.is_some())
+            .finish()
+    }
+}
+
+impl TriageContext<'_> {
+    /// Gate profile, no history: today's behaviour.
+    pub fn gate() -> TriageContext<'static> {
+        TriageContext::default()
+    }
+}
+
+/// Above this many parties, same display names are not merged into one person.
+const MAX_NAME_MERGE_PARTIES: usize = 10;
+
+/// One external party of the message with the addresses it was listed with.
+struct Party<'e> {
+    key: &'e str,
+    addresses: Vec<(&'e Address, Option<&'e str>)>,
+}
+
+/// Measures the [`Facts`] of an exposing message (see [`assess`]).
+pub fn facts(
+    env: &Envelope,
+    exposure: &Exposure,
+    org: &Org,
+    quoted: &[Address],
+    ctx: &TriageContext<'_>,
+    t: &Thresholds,
+) -> (Facts, Vec<String>) {
+    let mut notes = Vec::new();
+    let audience: HashSet<&str> = exposure
+        .audience_parties
+        .iter()
+        .map(String::as_str)
+        .collect();
+    // Parties in header order with their addresses and display names.
+    let mut parties: Vec<Party<'_>> = Vec::new();
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for r in &env.recipients {
+        let a = &r.mailbox.address;
+        let key = org.party_key(a);
+        if !audience.contains(key) {
+            continue;
+        }
+        let i = *index.entry(key).or_insert_with(|| {
+            parties.push(Party {
+                key,
+                addresses: Vec::new(),
+            });
+            parties.len() - 1
+        });
+        if !parties[i].addresses.iter().any(|(x, _)| *x == a) {
+            parties[i].addresses.push((a, r.mailbox.display.as_deref()));
+        }
+    }
+    let sender = env.from.first();
+    let sender_name = sender::sender_name(env);
+    let sender_display = sender.and_then(|m| sender::display_key(m.display.as_deref()));
+    let own = |a: &Address, display: Option<&str>| {
+        ctx.aliases.contains(a)
+            || (sender_display.is_some() && sender::display_key(display) == sender_display)
+            || (org.is_consumer(a.domain())
+                && sender_name
+                    .as_ref()
+                    .is_some_and(|(f, l)| sender::local_spells_name(a.local(), (f, l))))
+    };
+    let history = ctx.history;
+    let org_domain = |d: &str| {
+        history.is_some_and(|h| {
+            !org.is_consumer(d)
+                && std::iter::successors(Some(d), |x| x.split_once('.').map(|(_, r)| r))
+                    .any(|s| s.contains('.') && h.is_org_domain(s))
+        })
+    };
+    let mut own_addresses = 0;
+    let mut org_parties = 0;
+    let mut kept: Vec<&Party<'_>> = Vec::new();
+    for p in &parties {
+        let owned = p.addresses.iter().filter(|(a, d)| own(a, *d)).count();
+        if owned == p.addresses.len() {
+            own_addresses += owned;
+            continue;
+        }
+        if org_domain(p.addresses[0].0.domain()) {
+            org_parties += 1;
+            continue;
+        }
+        kept.push(p);
+    }
+    if own_addresses > 0 {
+        notes.push(format!(
+            "{own_addresses} exposed address(es) are the sender's own"
+        ));
+    }
+    if org_parties > 0 {
+        notes.push(format!(
+            "{org_parties} part{} at the organisation's other sender domains",
+            if org_parties == 1 { "y" } else { "ies" }
+        ));
+    }
+    // One person listed under several addresses (same display name) is one party. Only in
+    // small messages: among hundreds of recipients two different "Maria Garcia" are likely.
+    let mut root: Vec<usize> = (0..kept.len()).collect();
+    let mut by_name: HashMap<String, usize> = HashMap::new();
+    let merge_names = kept.len() <= MAX_NAME_MERGE_PARTIES;
+    for (i, p) in kept.iter().enumerate().filter(|_| merge_names) {
+        for (_, d) in &p.addresses {
+            if let Some(k) = sender::display_key(*d) {
+                match by_name.get(&k) {
+                    Some(&j) if root[j] != root[i] => {
+                        let (ri, rj) = (root[i], root[j]);
+                        for r in root.iter_mut() {
+                            if *r == ri {
+                                *r = rj;
+                            }
+                        }
+                    }
+                    Some(_) => {}
+                    None => {
+                        by_name.insert(k, i);
+                    }
+                }
+            }
+        }
+    }
+    let mut groups: Vec<Vec<u64>> = Vec::new();
+    let mut group_of: HashMap<usize, usize> = HashMap::new();
+    for (i, p) in kept.iter().enumerate() {
+        let g = *group_of.entry(root[i]).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(history::party_hash(p.key));
+    }
+    let merged = kept.len() - groups.len();
+    if merged > 0 {
+        own_addresses += merged;
+        notes.push(format!(
+            "{merged} part{} the same person under another address (same name)",
+            if merged == 1 { "y is" } else { "ies are" }
+        ));
+    }
+    let n = groups.len();
+    let tag = history::message_tag(env);
+    // Pairwise shared history; a party is new when it lacks history with another party.
+    // Past the pair-recipient cap the history holds no pairs of such a size: all new.
+    let (new_parties, known_pairs) = match history {
+        Some(h) if n >= 2 && n <= h.options().max_pair_recipients => {
+            let mut lacking = vec![false; n];
+            let mut known = 0;
+            for i in 0..n {
+                for j in i + 1..n {
+                    let shared = groups[i]
+                        .iter()
+                        .any(|a| groups[j].iter().any(|b| h.shared_hashes(*a, *b, tag)));
+                    if shared {
+                        known += 1;
+                    } else {
+                        lacking[i] = true;
+                        lacking[j] = true;
+                    }
+                }
+            }
+            (lacking.iter().filter(|l| **l).count(), known)
+        }
+        _ => (n, 0),
+    };
+    let kept_keys: HashSet<&str> = kept.iter().map(|p| p.key).collect();
+    let remaining: Vec<_> = exposure
+        .exposed
+        .iter()
+        .filter(|x| kept_keys.contains(org.party_key(&x.address)))
+        .collect();
+    let quoted_set: HashSet<&Address> = quoted.iter().collect();
+    let in_quote = remaining
+        .iter()
+        .filter(|x| quoted_set.contains(&x.address))
+        .count();
+    let campaign = match history {
+        Some(h) => h.campaign(env, exposure.exposed.len(), t),
+        None => CampaignStats {
+            chunks: 1,
+            addresses: exposure.exposed.len(),
+        },
+    };
+    let bulk = sender::bulk_markers(&env.facts);
+    if !bulk.is_empty() {
+        notes.push(format!("bulk-mail headers: {}", bulk.join(", ")));
+    }
+    let system_sender = sender.is_some_and(|m| sender::is_system_sender(&m.address));
+    let reply = env
+        .subject
+        .as_deref()
+        .is_some_and(subject::is_reply_subject)
+        || env.facts.in_reply_to.is_some()
+        || env.facts.references > 0;
+    let customer_parties = match ctx.is_customer {
+        Some(f) => remaining
+            .iter()
+            .filter(|x| f(&x.address))
+            .map(|x| org.party_key(&x.address))
+            .collect::<HashSet<_>>()
+            .len(),
+        None => 0,
+    };
+    let bcc_leaked = exposure.exposed.iter().any(|x| {
+        x.fields
+            .iter()
+            .any(|f| matches!(f, Field::Bcc | Field::ResentBcc))
+    });
+    let facts = Facts {
+        raw_parties: exposure.audience_parties.len(),
+        parties: n,
+        new_parties,
+        known_pairs,
+        has_history: history.is_some(),
+        own_addresses,
+        org_domain_parties: org_parties,
+        campaign_chunks: campaign.chunks,
+        campaign_addresses: campaign.addresses,
+        bulk: !bulk.is_empty(),
+        system_sender,
+        reply,
+        quoted: in_quote,
+        exposed: remaining.len(),
+        customer_parties,
+        bcc_leaked,
+    };
+    (facts, notes)
+}
+
+/// Ranks one exposing message under the audit profile. `quoted`: the addresses of its quoted
+/// original (empty when unknown).
+pub fn assess(
+    env: &Envelope,
+    exposure: &Exposure,
+    org: &Org,
+    quoted: &[Address],
+    ctx: &TriageContext<'_>,
+    t: &Thresholds,
+) -> Assessment {
+    let (f, notes) = facts(env, exposure, org, quoted, ctx, t);
+    let (severity, _, signals, mut reasons) = decide(&f, t);
+    reasons.extend(notes);
+    Assessment {
+        severity,
+        signals,
+        reasons,
+    }
+}
+
+#[cfg(test)]
+mod tests;
