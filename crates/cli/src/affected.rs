@@ -2,17 +2,19 @@
 //! here) and/or saved findings (`check --format jsonl`), optionally matched to accounts and
 //! pseudonymised. Output files are written atomically with mode 0600.
 
-use crate::args::{MatchArgs, OrgArgs, ReadArgs, RulesArgs, UiArgs};
+use crate::args::{MatchArgs, OrgArgs, ReadArgs, RulesArgs, SelectArgs, TriageArgs, UiArgs};
 use crate::config::RunConfig;
+use crate::evaluate::Triage;
 use crate::matching::Matcher;
 use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
+use leakaudit_policy::triage::Profile;
+use leakaudit_policy::{Finding, Severity};
 use leakaudit_remediation::affected::{self, AffectedAccumulator, AffectedFormat};
 use leakaudit_remediation::{AffectedRow, SqliteStore};
-use leakaudit_scanner::scan::{Event, ScanStats};
-use leakaudit_scanner::Message;
+use leakaudit_scanner::scan::ScanStats;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -39,6 +41,10 @@ pub struct Source {
     pub rules: RulesArgs,
     #[command(flatten)]
     pub ui: UiArgs,
+    #[command(flatten)]
+    pub triage: TriageArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 #[derive(clap::Args)]
@@ -74,43 +80,102 @@ pub struct Collected {
     pub stats: Option<ScanStats>,
     /// Error-level problems while scanning (the exit code becomes 2).
     pub errors: u64,
+    /// The threshold findings had to reach to count.
+    pub min_severity: Severity,
+    /// Exposed addresses left out: every finding that exposed them ranked below the threshold.
+    pub below_only: usize,
 }
 
-/// Scans the archives with the policy engine and reads the findings files into one
-/// accumulator. Problems are printed on stderr; the scan goes on.
+impl Collected {
+    /// One line for stderr saying what the threshold left out, if anything.
+    pub fn below_note(&self) -> Option<String> {
+        (self.below_only > 0).then(|| {
+            format!(
+                "{} exposed address(es) left out: ranked below --min-severity {} (reply-all on existing threads, known groups, the sender's own addresses...); lower it to include them",
+                self.below_only, self.min_severity
+            )
+        })
+    }
+}
+
+/// Adds the findings at or above the threshold to `acc`, the others to `below`.
+pub fn add_selected(
+    acc: &mut AffectedAccumulator,
+    below: &mut AffectedAccumulator,
+    findings: &[Finding],
+    min: Severity,
+) {
+    for f in findings {
+        if f.severity >= min {
+            acc.add(f);
+        } else {
+            below.add(f);
+        }
+    }
+}
+
+/// Addresses of `below` that `acc` does not list.
+pub fn below_only(acc: &AffectedAccumulator, below: &AffectedAccumulator) -> usize {
+    if below.is_empty() {
+        return 0;
+    }
+    let listed: std::collections::HashSet<String> = acc.rows_iter().map(|r| r.address).collect();
+    below
+        .rows_iter()
+        .filter(|r| !listed.contains(&r.address))
+        .count()
+}
+
+/// Scans the archives with the policy engine (ranked under the profile) and reads the findings
+/// files into one accumulator, keeping findings at or above `--min-severity`. Problems are
+/// printed on stderr; the scan goes on.
 pub fn collect(src: &Source) -> anyhow::Result<Collected> {
     anyhow::ensure!(
         !src.paths.is_empty() || !src.findings.is_empty(),
         "give archives to scan and/or --findings FILE"
     );
+    let run = RunConfig::resolve(&src.org, &src.rules, &src.read)?;
+    let min = src
+        .select
+        .min_severity
+        .or(run.cfg.min_severity)
+        .unwrap_or(Severity::Medium);
     let mut acc = AffectedAccumulator::new();
+    let mut below = AffectedAccumulator::new();
     for f in &src.findings {
+        // Saved findings carry the severity they were ranked with.
         acc.add_jsonl_file(f)?;
     }
     let mut errors = 0;
     let mut stats = None;
     if !src.paths.is_empty() {
-        let run = RunConfig::resolve(&src.org, &src.rules, &src.read)?;
         let engine = run.engine()?;
+        let triage = Triage::resolve(&run, &src.triage, Profile::Audit)?;
         let scanner = run.scanner();
         let progress = Progress::for_inputs("scan", &src.paths, src.ui.quiet);
         let mut problems = Problems::new(src.ui.problems.as_deref(), src.ui.quiet, &progress)?;
-        let process = |m: &Message<'_>| engine.evaluate(m).findings;
-        let s = scanner.scan(&src.paths, process, |ev| match ev {
-            Event::Message { item, .. } => {
-                for f in &item {
-                    acc.add(f);
-                }
-            }
-            Event::Problem(p) => problems.report(&p),
-            Event::Progress { bytes, messages } => progress.update(bytes, messages),
-        });
+        let s = triage.evaluate(
+            &scanner,
+            &engine,
+            &src.paths,
+            &progress,
+            &mut problems,
+            |_, _| (),
+            |m| add_selected(&mut acc, &mut below, &m.eval.findings, min),
+        )?;
         progress.finish();
         errors = problems.errors;
         problems.finish()?;
         stats = Some(s);
     }
-    Ok(Collected { acc, stats, errors })
+    let below_only = below_only(&acc, &below);
+    Ok(Collected {
+        acc,
+        stats,
+        errors,
+        min_severity: min,
+        below_only,
+    })
 }
 
 /// The pseudonymisation key from the arguments, if one was asked for.
@@ -203,6 +268,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         if let Some(hint) = m.finish()? {
             eprintln!("{hint}");
         }
+    }
+    if let Some(note) = collected.below_note() {
+        eprintln!("{note}");
     }
     if !args.source.ui.quiet {
         if let Some(s) = &collected.stats {

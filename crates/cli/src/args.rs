@@ -115,3 +115,44 @@ impl MatchArgs {
         }
     }
 }
+
+/// How exposures are ranked (see the README, "Tuning the triage").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProfileArg {
+    /// A rendered outbound template that shows two external recipients is always a bug.
+    Gate,
+    /// Audits of real archives: a first pass learns the archive's history, then each
+    /// exposing message is ranked from its signals.
+    Audit,
+}
+
+impl From<ProfileArg> for leakaudit_policy::triage::Profile {
+    fn from(p: ProfileArg) -> Self {
+        match p {
+            ProfileArg::Gate => leakaudit_policy::triage::Profile::Gate,
+            ProfileArg::Audit => leakaudit_policy::triage::Profile::Audit,
+        }
+    }
+}
+
+/// The triage: profile and the archive's saved history.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct TriageArgs {
+    /// How exposures are ranked: gate or audit [default: the config's `profile`, else gate
+    /// for `check` and audit for the other commands].
+    #[arg(long, value_enum, value_name = "PROFILE")]
+    pub profile: Option<ProfileArg>,
+    /// A saved triage history (audit profile): read when it exists, then written back with
+    /// this run's messages added, for incremental runs [default: the config's `history`].
+    #[arg(long, value_name = "FILE")]
+    pub history: Option<PathBuf>,
+}
+
+/// Which exposures the response acts on.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct SelectArgs {
+    /// Affected users and plans take exposures at or above this severity; the rest are
+    /// counted and reported as left out [default: the config's `min_severity`, else medium].
+    #[arg(long, value_name = "SEVERITY")]
+    pub min_severity: Option<leakaudit_policy::Severity>,
+}

@@ -6,17 +6,17 @@
 //! Default `--fail-on high`: any real exposure of strangers (high) or secret (critical)
 //! fails the build, medium/low/info findings are reported without failing it.
 
-use crate::args::{OrgArgs, ReadArgs, RulesArgs, UiArgs};
+use crate::args::{OrgArgs, ReadArgs, RulesArgs, TriageArgs, UiArgs};
 use crate::config::RunConfig;
+use crate::evaluate::Triage;
 use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
 use leakaudit_policy::baseline::Baseline;
 use leakaudit_policy::report::{self, MessageReport, Summary};
-use leakaudit_policy::{junit, sarif, Finding, Severity};
-use leakaudit_scanner::scan::Event;
-use leakaudit_scanner::{Message, ProblemKind, ProblemLevel};
+use leakaudit_policy::triage::Profile;
+use leakaudit_policy::{junit, sarif, Severity};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -63,6 +63,8 @@ pub struct Args {
     pub rules: RulesArgs,
     #[command(flatten)]
     pub ui: UiArgs,
+    #[command(flatten)]
+    pub triage: TriageArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -73,35 +75,32 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
 
     let scanner = run.scanner();
+    let triage = Triage::resolve(&run, &args.triage, Profile::Gate)?;
     let progress = Progress::for_inputs("check", &args.paths, args.ui.quiet);
-    let mut problems = Problems::new(args.ui.problems.as_deref(), args.ui.quiet, &progress)?;
+    let mut problems = Problems::new(args.ui.problems.as_deref(), args.ui.quiet, &progress)?
+        .strict_about(&args.paths);
     let keep_clean = args.format == OutputFormat::Junit;
-    let named: std::collections::HashSet<&str> = args.paths.iter().map(String::as_str).collect();
     let mut reports: Vec<MessageReport> = Vec::new();
-    let process = |msg: &Message<'_>| -> Vec<Finding> { engine.evaluate(msg).findings };
-    let on_event = |ev: Event<Vec<Finding>>| match ev {
-        Event::Message { location, item, .. } => {
+    let stats = triage.evaluate(
+        &scanner,
+        &engine,
+        &args.paths,
+        &progress,
+        &mut problems,
+        |_, _| (),
+        |m| {
+            let item = m.eval.findings;
             if !item.is_empty() || keep_clean {
                 let first = item.first();
                 reports.push(MessageReport {
-                    location,
+                    location: m.location,
                     message_id: first.and_then(|f| f.message_id.clone()),
                     subject: first.and_then(|f| f.subject.clone()),
                     findings: item,
                 });
             }
-        }
-        Event::Problem(mut p) => {
-            // A file named on the command line that is empty or not mail is an error for the
-            // gate, not a warning: it is what a broken renderer leaves behind.
-            if p.kind == ProblemKind::NotMail && named.contains(&*p.location.path) {
-                p.level = ProblemLevel::Error;
-            }
-            problems.report(&p);
-        }
-        Event::Progress { bytes, messages } => progress.update(bytes, messages),
-    };
-    let stats = scanner.scan(&args.paths, process, on_event);
+        },
+    )?;
     progress.finish();
     let mut errors = problems.errors as usize;
     problems.finish()?;

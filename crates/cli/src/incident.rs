@@ -7,15 +7,21 @@
 //! Exit code: 2 when any input or message could not be audited or a stage failed, else 1 when
 //! any rule fired (a violation), else 0.
 
-use crate::args::{FormatArg, MatchArgs, OrgArgs, ReadArgs, RulesArgs, UiArgs};
+use crate::affected::{add_selected, below_only};
+use crate::args::{
+    FormatArg, MatchArgs, OrgArgs, ReadArgs, RulesArgs, SelectArgs, TriageArgs, UiArgs,
+};
 use crate::config::RunConfig;
+use crate::evaluate::Triage;
 use crate::matching::Matcher;
 use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use leakaudit_policy::{Engine, Finding};
+use leakaudit_policy::triage::Profile;
+use leakaudit_policy::Engine;
+use leakaudit_policy::Severity;
 use leakaudit_remediation::affected::{self, AffectedFormat};
 use leakaudit_remediation::plan::PlanBuilder;
 use leakaudit_remediation::policy::RemediationPolicy;
@@ -23,9 +29,9 @@ use leakaudit_remediation::store::{AccountStore, SqliteStore};
 use leakaudit_remediation::{AffectedAccumulator, ApplyReport, Plan};
 use leakaudit_report::{
     AffectedUser, CampaignOptions, IncidentData, MessageRecord, PlanTotals, ReportOptions,
-    ScanTotals, Summary,
+    ScanTotals, Summary, TriageTotals,
 };
-use leakaudit_scanner::scan::{Event, ScanStats};
+use leakaudit_scanner::scan::ScanStats;
 use leakaudit_scanner::Message;
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -66,6 +72,10 @@ pub struct Args {
     pub ui: UiArgs,
     #[command(flatten)]
     pub matching: MatchArgs,
+    #[command(flatten)]
+    pub triage: TriageArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
     /// When the incident was detected (RFC 3339); the 72-hour GDPR deadline runs from here.
     /// Default: now.
     #[arg(long, value_name = "TIME")]
@@ -116,15 +126,6 @@ impl Stage {
     }
 }
 
-/// What a worker thread hands back per message.
-struct Evaluated {
-    date: Option<i64>,
-    record: Option<MessageRecord>,
-    findings: Vec<Finding>,
-    /// The findings as JSON Lines (serialised in parallel).
-    jsonl: String,
-}
-
 /// What the scan stage gathered.
 struct Scanned {
     stats: ScanStats,
@@ -132,6 +133,8 @@ struct Scanned {
     records: Vec<MessageRecord>,
     dates: Vec<i64>,
     problems: u64,
+    /// Exposed addresses left out by --min-severity.
+    below_only: usize,
     secs: f64,
 }
 
@@ -142,6 +145,8 @@ struct Settings {
     remediation: RemediationPolicy,
     generated_at: i64,
     detected_at: i64,
+    triage: Triage,
+    min_severity: Severity,
 }
 
 fn settings(args: &mut Args) -> anyhow::Result<Settings> {
@@ -172,7 +177,15 @@ fn settings(args: &mut Args) -> anyhow::Result<Settings> {
         Some(p) => RemediationPolicy::load(p)?,
         None => RemediationPolicy::builtin(),
     };
+    let triage = Triage::resolve(&run, &args.triage, Profile::Audit)?;
+    let min_severity = args
+        .select
+        .min_severity
+        .or(run.cfg.min_severity)
+        .unwrap_or(Severity::Medium);
     Ok(Settings {
+        triage,
+        min_severity,
         run,
         engine,
         remediation,
@@ -263,6 +276,11 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         messages: std::mem::take(&mut scanned.records),
         affected: users,
         plan: plan_totals,
+        triage: TriageTotals {
+            profile: s.triage.profile.to_string(),
+            min_severity: s.min_severity.to_string(),
+            addresses_below_min_severity: scanned.below_only,
+        },
     };
     let opts = ReportOptions {
         show_addresses: args.show_addresses,
@@ -314,74 +332,80 @@ fn problems_path(args: &Args, out: &Path) -> PathBuf {
         .unwrap_or_else(|| out.join("problems.jsonl"))
 }
 
-/// Scans and evaluates (workers), collects in archive order (this thread); findings.jsonl and
-/// the problems file are streamed, atomically, while the scan runs.
+/// Scans and evaluates (workers, ranked under the profile), collects in archive order (this
+/// thread); findings.jsonl and the problems file are streamed, atomically, while the scan runs.
 fn scan_stage(args: &Args, s: &Settings, out: &Path) -> anyhow::Result<Scanned> {
     let started = Instant::now();
     let scanner = s.run.scanner();
     let progress = Progress::for_inputs("scan", &args.archives, args.ui.quiet);
     let mut problems = Problems::new(Some(&problems_path(args, out)), args.ui.quiet, &progress)?;
     let mut acc = AffectedAccumulator::new();
+    let mut below = AffectedAccumulator::new();
     let mut records: Vec<MessageRecord> = Vec::new();
     let mut dates: Vec<i64> = Vec::new();
-    let engine = &s.engine;
-    // Runs on the worker threads: rules, the report record and the findings' JSON lines.
-    let process = |msg: &Message<'_>| -> Evaluated {
-        let ev = engine.evaluate(msg);
-        let mut jsonl = String::new();
-        for f in &ev.findings {
-            if let Ok(line) = serde_json::to_string(f) {
-                jsonl.push_str(&line);
-                jsonl.push('\n');
-            }
-        }
-        Evaluated {
-            date: msg.envelope.date,
-            record: MessageRecord::from_evaluation(msg, &ev.exposure, &ev.findings),
-            findings: ev.findings,
-            jsonl,
-        }
-    };
     let findings_path = out.join("findings.jsonl");
     let mut stats = None;
     let mut write_error: Option<std::io::Error> = None;
+    let mut eval_error = None;
     leakaudit_scanner::io::write_atomic(&findings_path, |w| {
-        stats = Some(scanner.scan(&args.archives, process, |ev| match ev {
-            Event::Message { item, .. } => {
-                if let Some(d) = item.date {
+        let result = s.triage.evaluate(
+            &scanner,
+            &s.engine,
+            &args.archives,
+            &progress,
+            &mut problems,
+            // The report's record is built on the worker; its severities after the ranking.
+            |msg: &Message<'_>, ev| {
+                (
+                    msg.envelope.date,
+                    MessageRecord::from_evaluation(msg, &ev.exposure, &ev.findings),
+                )
+            },
+            |m| {
+                let (date, record) = m.extra;
+                if let Some(d) = date {
                     dates.push(d);
                 }
-                for f in &item.findings {
-                    acc.add(f);
-                }
-                if write_error.is_none() {
-                    if let Err(e) = w.write_all(item.jsonl.as_bytes()) {
-                        write_error = Some(e);
+                add_selected(&mut acc, &mut below, &m.eval.findings, s.min_severity);
+                for f in &m.eval.findings {
+                    if write_error.is_none() {
+                        let line = serde_json::to_string(f).unwrap_or_default();
+                        if let Err(e) = writeln!(w, "{line}") {
+                            write_error = Some(e);
+                        }
                     }
                 }
-                if let Some(r) = item.record {
+                if let Some(mut r) = record {
+                    r.set_findings(&m.eval.findings);
                     records.push(r);
                 }
-            }
-            Event::Problem(p) => problems.report(&p),
-            Event::Progress { bytes, messages } => progress.update(bytes, messages),
-        }));
+            },
+        );
+        match result {
+            Ok(st) => stats = Some(st),
+            Err(e) => eval_error = Some(e),
+        }
         match write_error.take() {
             Some(e) => Err(e),
             None => Ok(()),
         }
     })
     .with_context(|| format!("writing {}", findings_path.display()))?;
+    if let Some(e) = eval_error {
+        return Err(e);
+    }
     let stats = stats.context("the scan did not run")?;
     progress.finish();
     let total = problems.total();
     problems.finish()?;
+    let below_only = below_only(&acc, &below);
     Ok(Scanned {
         stats,
         acc,
         records,
         dates,
         problems: total,
+        below_only,
         secs: started.elapsed().as_secs_f64(),
     })
 }
@@ -443,6 +467,21 @@ fn print_summary(
     let stats = &scanned.stats;
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "accounts: {store_note}");
+    let t = &summary.triage;
+    let _ = writeln!(
+        err,
+        "profile: {}; the response takes exposures at or above {}{}",
+        t.profile,
+        t.min_severity,
+        if t.addresses_below_min_severity > 0 {
+            format!(
+                " ({} exposed address(es) ranked below it are left out: see the report)",
+                t.addresses_below_min_severity
+            )
+        } else {
+            String::new()
+        }
+    );
     let _ = writeln!(
         err,
         "scanned {} messages ({:.1} MB) in {:.2} s; {} problems ({} errors)",

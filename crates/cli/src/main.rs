@@ -11,6 +11,7 @@ mod affected;
 mod args;
 mod check;
 mod config;
+mod evaluate;
 mod incident;
 mod matching;
 mod outdir;

@@ -7,7 +7,7 @@ use crate::progress::Progress;
 use crate::term::clean;
 use anyhow::Context;
 use leakaudit_scanner::io::AtomicFile;
-use leakaudit_scanner::{Problem, ProblemLevel};
+use leakaudit_scanner::{Problem, ProblemKind, ProblemLevel};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,8 @@ pub struct Problems<'p> {
     pub warnings: u64,
     shown_errors: u64,
     shown_warnings: u64,
+    /// Paths named on the command line whose "not mail" is an error (the gate).
+    strict: std::collections::HashSet<String>,
 }
 
 impl<'p> Problems<'p> {
@@ -48,11 +50,27 @@ impl<'p> Problems<'p> {
             warnings: 0,
             shown_errors: 0,
             shown_warnings: 0,
+            strict: Default::default(),
         })
+    }
+
+    /// A file named here that is empty or not mail becomes an error, not a warning: for the
+    /// gate it is what a broken renderer leaves behind.
+    pub fn strict_about(mut self, named: &[String]) -> Self {
+        self.strict = named.iter().cloned().collect();
+        self
     }
 
     /// Records one problem.
     pub fn report(&mut self, p: &Problem) {
+        if p.kind == ProblemKind::NotMail
+            && p.level == ProblemLevel::Warning
+            && self.strict.contains(&*p.location.path)
+        {
+            let mut p = p.clone();
+            p.level = ProblemLevel::Error;
+            return self.report(&p);
+        }
         if let Some((_, f)) = &mut self.file {
             if self.write_error.is_none() {
                 let line = serde_json::to_string(p).unwrap_or_default();

@@ -188,6 +188,9 @@ fn plan(a: PlanArgs) -> anyhow::Result<u8> {
         }
         None => {
             let c = collect(&a.source)?;
+            if let Some(note) = c.below_note() {
+                eprintln!("{note}");
+            }
             scan_errors = c.errors;
             AffectedList::new(c.acc.rows())
         }

@@ -5,14 +5,17 @@
 //! message could not be audited (after scanning the rest), else 1 when a message exposes
 //! someone, else 0.
 
-use crate::args::{FormatArg, OrgArgs, ReadArgs, UiArgs};
+use crate::args::{FormatArg, OrgArgs, ReadArgs, RulesArgs, TriageArgs, UiArgs};
 use crate::config::RunConfig;
+use crate::evaluate::Triage;
 use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
+use leakaudit_policy::triage::{self, HistoryBuilder, Profile, Thresholds, TriageContext};
 use leakaudit_scanner::exposure::{self, Org};
 use leakaudit_scanner::scan::{Event, ScanStats, Scanner};
+use leakaudit_scanner::{Address, Envelope, RecordTriage};
 use leakaudit_scanner::{ExposureRecord, Message};
 // foldhash (randomly seeded per run), not SipHash: this set takes every exposed address on
 // the serial emit path, where SipHash was ~2.5% of the scan's CPU time.
@@ -40,12 +43,10 @@ pub struct Args {
     pub org: OrgArgs,
     #[command(flatten)]
     pub ui: UiArgs,
-}
-
-/// What a worker hands back for an exposing message: the JSON line and the addresses.
-struct Exposing {
-    line: String,
-    addresses: Vec<String>,
+    #[command(flatten)]
+    pub rules: RulesArgs,
+    #[command(flatten)]
+    pub triage: TriageArgs,
 }
 
 /// Runs `f` with a writer to `path`: stdout for `None` or `-`, else a temporary file renamed
@@ -98,7 +99,10 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         crate::deprecated("--format", "--input-format");
         args.read.input_format.get_or_insert(f);
     }
-    let run = RunConfig::resolve(&args.org, &Default::default(), &args.read)?;
+    let run = RunConfig::resolve(&args.org, &args.rules, &args.read)?;
+    let triage = Triage::resolve(&run, &args.triage, Profile::Audit)?;
+    // The exposure rule's `[rule.triage]` thresholds come from the configured pack.
+    let thresholds = run.engine()?.thresholds().clone();
     let scanner = run.scanner();
     let started = Instant::now();
     let progress = Progress::for_inputs("scan", &args.paths, args.ui.quiet);
@@ -106,10 +110,15 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let output = crate::config::file_or_stdout(args.output.as_deref());
 
     let (stats, tally) = with_output(output, |out| {
+        let ranking = Ranking {
+            triage: &triage,
+            thresholds: &thresholds,
+        };
         scan_into(
             &scanner,
             &args.paths,
             &run.org,
+            &ranking,
             &progress,
             &mut problems,
             out,
@@ -133,44 +142,128 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     })
 }
 
+/// How the records are ranked: the profile and the exposure rule's thresholds.
+struct Ranking<'a> {
+    triage: &'a Triage,
+    thresholds: &'a Thresholds,
+}
+
+impl Ranking<'_> {
+    /// The gate's ranking: by size only.
+    fn gate(&self, parties: usize) -> RecordTriage {
+        let critical = parties >= self.thresholds.critical_parties;
+        RecordTriage {
+            profile: Profile::Gate.to_string(),
+            severity: if critical { "critical" } else { "high" }.into(),
+            signals: Vec::new(),
+            reasons: vec![format!(
+                "gate profile: any exposure is a bug ({parties} external parties{})",
+                if critical { ", mass exposure" } else { "" }
+            )],
+        }
+    }
+}
+
+/// An exposing message, held until the history is complete under the audit profile.
+struct Held {
+    record: ExposureRecord,
+    envelope: Envelope,
+    exposure: leakaudit_scanner::Exposure,
+    quoted: Vec<Address>,
+}
+
 fn scan_into(
     scanner: &Scanner,
     paths: &[String],
     org: &Org,
+    ranking: &Ranking<'_>,
     progress: &Progress,
     problems: &mut Problems<'_>,
     out: &mut dyn Write,
 ) -> anyhow::Result<(ScanStats, Tally)> {
     let mut tally = Tally::default();
     let mut write_error: Option<io::Error> = None;
-    // Runs on the worker threads: the exposure model and the JSON line are built in parallel.
-    let process = |msg: &Message<'_>| -> Option<Exposing> {
+    let audit = ranking.triage.profile == Profile::Audit;
+    let builder = audit.then(|| HistoryBuilder::new(Default::default()));
+    let mut held: Vec<Held> = Vec::new();
+    // Runs on the worker threads: the exposure model (and the history) in parallel.
+    let process = |msg: &Message<'_>| -> Option<Held> {
         let exp = exposure::analyse(&msg.envelope, org);
+        if let Some(b) = &builder {
+            b.observe_analysed(&msg.envelope, org, &exp);
+        }
         if !exp.exposes() {
             return None;
         }
-        let record = ExposureRecord::new(msg, &exp);
-        Some(Exposing {
-            line: serde_json::to_string(&record).unwrap_or_default(),
-            addresses: exp.exposed.iter().map(|e| e.address.to_string()).collect(),
+        Some(Held {
+            record: ExposureRecord::new(msg, &exp),
+            envelope: if audit {
+                msg.envelope.clone()
+            } else {
+                Envelope::default()
+            },
+            quoted: if audit {
+                leakaudit_policy::quoted::quoted_addresses(msg)
+            } else {
+                Vec::new()
+            },
+            exposure: exp,
         })
     };
-    let on_event = |ev: Event<Option<Exposing>>| match ev {
+    let mut emit = |mut record: ExposureRecord, tally: &mut Tally| {
+        tally.exposing += 1;
+        tally
+            .addresses
+            .extend(record.exposed.iter().map(|e| e.address.to_string()));
+        if record.triage.is_none() {
+            record.triage = Some(ranking.gate(record.audience_size));
+        }
+        if write_error.is_none() {
+            let line = serde_json::to_string(&record).unwrap_or_default();
+            if let Err(e) = writeln!(out, "{line}") {
+                write_error = Some(e);
+            }
+        }
+    };
+    let stats = scanner.scan(paths, process, |ev| match ev {
         Event::Message { item, .. } => {
-            if let Some(x) = item {
-                tally.exposing += 1;
-                tally.addresses.extend(x.addresses);
-                if write_error.is_none() {
-                    if let Err(e) = writeln!(out, "{}", x.line) {
-                        write_error = Some(e);
-                    }
+            if let Some(h) = item {
+                if audit {
+                    held.push(h);
+                } else {
+                    emit(h.record, &mut tally);
                 }
             }
         }
         Event::Problem(p) => problems.report(&p),
         Event::Progress { bytes, messages } => progress.update(bytes, messages),
-    };
-    let stats = scanner.scan(paths, process, on_event);
+    });
+    if let Some(b) = builder {
+        let history = b.finish();
+        let ctx = TriageContext {
+            profile: Profile::Audit,
+            history: Some(&history),
+            aliases: &ranking.triage.aliases,
+            ..TriageContext::default()
+        };
+        for mut h in held {
+            let a = triage::assess(
+                &h.envelope,
+                &h.exposure,
+                org,
+                &h.quoted,
+                &ctx,
+                ranking.thresholds,
+            );
+            h.record.triage = Some(RecordTriage {
+                profile: Profile::Audit.to_string(),
+                severity: a.severity.to_string(),
+                signals: a.signals.iter().map(|s| s.code().to_string()).collect(),
+                reasons: a.reasons,
+            });
+            emit(h.record, &mut tally);
+        }
+    }
     if let Some(e) = write_error {
         return Err(anyhow::Error::new(e).context("writing the records"));
     }

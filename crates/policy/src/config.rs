@@ -50,6 +50,15 @@ pub struct OrgConfig {
     /// Default for `check --fail-on`.
     pub fail_on: Option<Severity>,
     pub severity_overrides: BTreeMap<String, Severity>,
+    /// How exposures are ranked: `gate` or `audit` (default: the command's own).
+    pub profile: Option<crate::triage::Profile>,
+    /// Addresses of the organisation's own people outside its domains (home mailboxes):
+    /// the triage never counts them as a party.
+    pub aliases: Vec<String>,
+    /// The triage's saved history (`--history`), relative to this file.
+    pub history: Option<PathBuf>,
+    /// Affected users and plans take exposures at or above this severity (default medium).
+    pub min_severity: Option<Severity>,
     /// Where each `severity_overrides` key was written (file, line, column), so an id that
     /// names no rule can be reported there ([`OrgConfig::check_overrides`]).
     #[serde(skip)]
@@ -67,6 +76,10 @@ impl Default for OrgConfig {
             rules_mode: RulesMode::Extend,
             fail_on: None,
             severity_overrides: BTreeMap::new(),
+            profile: None,
+            aliases: Vec::new(),
+            history: None,
+            min_severity: None,
             override_positions: BTreeMap::new(),
         }
     }
@@ -84,6 +97,12 @@ impl OrgConfig {
             if d.is_relative() {
                 let base = path.parent().unwrap_or(Path::new("."));
                 cfg.rules_dir = Some(base.join(d));
+            }
+        }
+        if let Some(h) = &cfg.history {
+            if h.is_relative() {
+                let base = path.parent().unwrap_or(Path::new("."));
+                cfg.history = Some(base.join(h));
             }
         }
         Ok(cfg)
@@ -114,6 +133,12 @@ impl OrgConfig {
             if canonical_domain(d).is_none() || d.contains('@') {
                 let off = text.find(d.as_str()).unwrap_or(0);
                 return Err(invalid(off, format!("`{d}` is not a domain")));
+            }
+        }
+        for a in &cfg.aliases {
+            if leakaudit_scanner::Address::parse(a).is_none() {
+                let off = text.find(a.as_str()).unwrap_or(0);
+                return Err(invalid(off, format!("alias `{a}` is not an address")));
             }
         }
         // The text parsed above, so this parse succeeds; it is only read for positions.

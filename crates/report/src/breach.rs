@@ -152,6 +152,16 @@ pub fn render(s: &Summary) -> String {
         todo("who they are: former customers, prospects, partners"),
         thousands(h.notices_without_account_planned as u64)
     );
+    if s.triage.addresses_below_min_severity > 0 {
+        let _ = writeln!(
+            o,
+            "  - {} further exposed addresses were ranked below `{}` by the triage (profile `{}`: reply-all on existing threads, known groups, the sender's own addresses) and are not in the response ({})",
+            thousands(s.triage.addresses_below_min_severity as u64),
+            s.triage.min_severity,
+            s.triage.profile,
+            todo("confirm that leaving them out is right")
+        );
+    }
     let _ = writeln!(
         o,
         "- Approximate number of records: **{}** address exposures (one address shown in one message)",

@@ -75,6 +75,17 @@ impl MessageRecord {
         })
     }
 
+    /// Replaces the findings (their severities after the triage ranked them).
+    pub fn set_findings(&mut self, findings: &[Finding]) {
+        self.findings = findings
+            .iter()
+            .map(|f| FindingRef {
+                rule_id: f.rule_id.clone(),
+                severity: f.severity,
+            })
+            .collect();
+    }
+
     /// The message exposes at least one address.
     pub fn exposes(&self) -> bool {
         !self.exposed.is_empty()
@@ -141,6 +152,20 @@ pub struct IncidentData {
     /// The affected-user list.
     pub affected: Vec<AffectedUser>,
     pub plan: PlanTotals,
+    /// How the exposures were ranked and what the threshold left out of the response.
+    pub triage: TriageTotals,
+}
+
+/// The ranking behind the affected list and the plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TriageTotals {
+    /// `gate` or `audit`.
+    pub profile: String,
+    /// Affected users and the plan take exposures at or above this severity.
+    pub min_severity: String,
+    /// Exposed addresses every finding of which ranked below `min_severity`: in the facts
+    /// (findings, messages), not in the affected list or the plan.
+    pub addresses_below_min_severity: usize,
 }
 
 /// Drops later copies of the same message (same Message-ID; messages without one are never

@@ -346,13 +346,16 @@ pub fn render(
     };
     let _ = write!(
         o,
-        r#"<section class="card"><h2>Remediation plan</h2><p>{status}</p><dl class="kv"><dt>password resets</dt><dd data-plan="resets">{}</dd><dt>human reviews</dt><dd data-plan="reviews">{}</dd><dt>notifications</dt><dd data-plan="notifications">{}</dd><dt>exposed, no account</dt><dd data-metric="exposed_without_account" data-value="{}">{}</dd><dt>notices without account</dt><dd data-plan="notices_without_account">{}</dd><dt>plan file</dt><dd class="mono">{}</dd><dt>plan hash</dt><dd class="mono">{}</dd></dl></section></div>"#,
+        r#"<section class="card"><h2>Remediation plan</h2><p>{status}</p><dl class="kv"><dt>password resets</dt><dd data-plan="resets">{}</dd><dt>human reviews</dt><dd data-plan="reviews">{}</dd><dt>notifications</dt><dd data-plan="notifications">{}</dd><dt>exposed, no account</dt><dd data-metric="exposed_without_account" data-value="{}">{}</dd><dt>notices without account</dt><dd data-plan="notices_without_account">{}</dd><dt>left out (ranked below {}, profile {})</dt><dd data-plan="below_min_severity">{}</dd><dt>plan file</dt><dd class="mono">{}</dd><dt>plan hash</dt><dd class="mono">{}</dd></dl></section></div>"#,
         thousands(p.resets as u64),
         thousands(p.reviews as u64),
         thousands(p.notifications as u64),
         h.exposed_without_account,
         thousands(h.exposed_without_account as u64),
         thousands(h.notices_without_account_planned as u64),
+        esc(&s.triage.min_severity),
+        esc(&s.triage.profile),
+        thousands(s.triage.addresses_below_min_severity as u64),
         esc(p.file.as_deref().unwrap_or("—")),
         esc(p.hash.as_deref().unwrap_or("—"))
     );

@@ -16,7 +16,9 @@ pub mod summary;
 pub mod svg;
 
 pub use campaign::{Campaign, CampaignOptions};
-pub use data::{AffectedUser, FindingRef, IncidentData, MessageRecord, PlanTotals, ScanTotals};
+pub use data::{
+    AffectedUser, FindingRef, IncidentData, MessageRecord, PlanTotals, ScanTotals, TriageTotals,
+};
 pub use pseudo::Pseudonymiser;
 pub use summary::{Summary, SUMMARY_SCHEMA_ID, SUMMARY_VERSION};
 
@@ -199,6 +201,11 @@ mod tests {
                 file: Some("plan.json".into()),
                 hash: Some("sha256:00".into()),
                 ..PlanTotals::default()
+            },
+            triage: TriageTotals {
+                profile: "audit".into(),
+                min_severity: "medium".into(),
+                addresses_below_min_severity: 3,
             },
         }
     }

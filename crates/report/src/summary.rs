@@ -44,6 +44,7 @@ pub struct Summary {
     pub audience_histogram: Vec<HistogramBin>,
     pub timeline: Timeline,
     pub plan: PlanSection,
+    pub triage: crate::data::TriageTotals,
 }
 
 /// The headline numbers (the report's cards carry the same names in `data-metric`).
@@ -461,6 +462,7 @@ impl Summary {
                 done: data.plan.done,
                 failed: data.plan.failed,
             },
+            triage: data.triage.clone(),
         }
     }
 }

@@ -16,4 +16,4 @@ pub mod time;
 
 pub use exposure::{ArchiveKind, ExposedAddress, Exposure, Org};
 pub use model::*;
-pub use record::{ExposureRecord, RECORD_VERSION};
+pub use record::{ExposureRecord, RecordTriage, RECORD_VERSION};

@@ -33,6 +33,23 @@ pub struct ExposureRecord {
     pub audience_size: usize,
     /// Distinct external parties among the visible recipients.
     pub visible_parties: usize,
+    /// How the policy ranked the exposure (set by `scan`; absent in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub triage: Option<RecordTriage>,
+}
+
+/// The ranking of an exposing message, as plain values (the scanner does not know the
+/// policy's types): the profile, the severity and the signals' stable codes, with reasons.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordTriage {
+    /// `gate` or `audit`.
+    pub profile: String,
+    /// `info` .. `critical`.
+    pub severity: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 fn default_version() -> u32 {
@@ -55,6 +72,7 @@ impl ExposureRecord {
             exposed: exposure.exposed.clone(),
             audience_size: exposure.audience_parties.len(),
             visible_parties: exposure.visible_parties,
+            triage: None,
         }
     }
 

@@ -1,0 +1,172 @@
+//! The evaluation pass shared by `check`, `affected`, `incident` and `remediate plan`: every
+//! message is evaluated by the configured engine on the worker threads and handed to the
+//! command's sink in archive order.
+//!
+//! Under the audit profile the triage needs the archive's history, which is only complete
+//! after the last message: one pass feeds the history and evaluates; messages with findings
+//! (exposing ones with their envelope and quoted addresses) are held until the pass ends, then
+//! their exposure findings are ranked (`Engine::retriage`, the same result as a second pass
+//! would give) and handed over. Messages without findings go to the sink at once. Reading the
+//! archive once keeps standard input and compressed streams working and costs one scan.
+
+use crate::config::RunConfig;
+use crate::problems::Problems;
+use crate::progress::Progress;
+use anyhow::Context;
+use leakaudit_policy::triage::{History, HistoryBuilder, HistoryOptions, Profile, TriageContext};
+use leakaudit_policy::{Engine, Evaluation};
+use leakaudit_scanner::scan::{Event, ScanStats, Scanner};
+use leakaudit_scanner::{Address, Envelope, Location, Message};
+use std::path::PathBuf;
+
+/// One message, evaluated (and ranked) in full.
+pub struct Evaluated<X> {
+    pub location: Location,
+    pub eval: Evaluation,
+    /// What the command computed from the message on the worker thread.
+    pub extra: X,
+}
+
+/// The profile, history and aliases of one run.
+pub struct Triage {
+    pub profile: Profile,
+    /// Where the history is read from (when it exists) and written back.
+    pub history_file: Option<PathBuf>,
+    pub aliases: Vec<Address>,
+}
+
+impl Triage {
+    /// The command's default profile unless the flag or the config say otherwise.
+    pub fn resolve(
+        run: &RunConfig,
+        args: &crate::args::TriageArgs,
+        default: Profile,
+    ) -> anyhow::Result<Triage> {
+        let profile = args
+            .profile
+            .map(Into::into)
+            .or(run.cfg.profile)
+            .unwrap_or(default);
+        let aliases = run
+            .cfg
+            .aliases
+            .iter()
+            .filter_map(|a| Address::parse(a))
+            .collect();
+        Ok(Triage {
+            profile,
+            history_file: args.history.clone().or_else(|| run.cfg.history.clone()),
+            aliases,
+        })
+    }
+
+    fn load_history(&self) -> anyhow::Result<HistoryBuilder> {
+        match &self.history_file {
+            Some(p) if p.exists() => {
+                let h = History::load(p, HistoryOptions::default())
+                    .with_context(|| format!("reading the history {}", p.display()))?;
+                Ok(HistoryBuilder::from_history(h))
+            }
+            _ => Ok(HistoryBuilder::new(HistoryOptions::default())),
+        }
+    }
+
+    /// Scans `paths`, evaluates every message and hands each to `sink` in archive order (ranked
+    /// under the audit profile). Problems go to `problems`. Saves the history when asked to.
+    #[allow(clippy::too_many_arguments)]
+    pub fn evaluate<X: Send>(
+        &self,
+        scanner: &Scanner,
+        engine: &Engine,
+        paths: &[String],
+        progress: &Progress,
+        problems: &mut Problems<'_>,
+        extra: impl Fn(&Message<'_>, &Evaluation) -> X + Sync,
+        mut sink: impl FnMut(Evaluated<X>),
+    ) -> anyhow::Result<ScanStats> {
+        if self.profile == Profile::Gate {
+            let ctx = TriageContext::gate();
+            let stats = scanner.scan(
+                paths,
+                |m| {
+                    let eval = engine.evaluate_with(m, &ctx);
+                    let x = extra(m, &eval);
+                    (eval, x)
+                },
+                |ev| match ev {
+                    Event::Message { location, item, .. } => sink(Evaluated {
+                        location,
+                        eval: item.0,
+                        extra: item.1,
+                    }),
+                    Event::Problem(p) => problems.report(&p),
+                    Event::Progress { bytes, messages } => progress.update(bytes, messages),
+                },
+            );
+            return Ok(stats);
+        }
+
+        let builder = self.load_history()?;
+        let org = engine.org();
+        /// Held until the history is complete.
+        type Held<X> = (Location, Evaluation, Option<(Envelope, Vec<Address>)>, X);
+        let mut held: Vec<Held<X>> = Vec::new();
+        let stats = scanner.scan(
+            paths,
+            |m| {
+                let eval = engine.evaluate(m);
+                builder.observe_analysed(&m.envelope, org, &eval.exposure);
+                let keep = eval.exposure.exposes().then(|| {
+                    (
+                        m.envelope.clone(),
+                        leakaudit_policy::quoted::quoted_addresses(m),
+                    )
+                });
+                let x = extra(m, &eval);
+                (eval, keep, x)
+            },
+            |ev| match ev {
+                Event::Message { location, item, .. } => {
+                    let (mut eval, keep, x) = item;
+                    if eval.findings.is_empty() && keep.is_none() {
+                        sink(Evaluated {
+                            location,
+                            eval,
+                            extra: x,
+                        });
+                    } else {
+                        for f in &mut eval.findings {
+                            f.profile = Some(Profile::Audit);
+                        }
+                        held.push((location, eval, keep, x));
+                    }
+                }
+                Event::Problem(p) => problems.report(&p),
+                Event::Progress { bytes, messages } => progress.update(bytes, messages),
+            },
+        );
+        let history = builder.finish();
+        let ctx = TriageContext {
+            profile: Profile::Audit,
+            history: Some(&history),
+            aliases: &self.aliases,
+            ..TriageContext::default()
+        };
+        for (location, mut eval, keep, x) in held {
+            if let Some((env, quoted)) = keep {
+                engine.retriage(&env, &mut eval, &quoted, &ctx);
+            }
+            sink(Evaluated {
+                location,
+                eval,
+                extra: x,
+            });
+        }
+        if let Some(p) = &self.history_file {
+            history
+                .save(p)
+                .with_context(|| format!("writing the history {}", p.display()))?;
+        }
+        Ok(stats)
+    }
+}
