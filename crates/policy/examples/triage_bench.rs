@@ -30,7 +30,12 @@ fn cpu() -> Duration {
         .collect();
     // After the command: field 3 (state) is index 0; utime and stime are fields 14 and 15,
     // in clock ticks (100 Hz on Linux).
-    let field = |i: usize| after.get(i - 3).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    let field = |i: usize| {
+        after
+            .get(i - 3)
+            .and_then(|x| x.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     let ticks = field(14) + field(15);
     Duration::from_millis(ticks * 10)
 }
@@ -70,6 +75,7 @@ fn main() {
     let engine = Engine::new(RulePack::builtin(), org.clone(), &BTreeMap::new());
     let mut exposing = 0;
     let mut assess = Duration::ZERO;
+    let mut merge = Duration::ZERO;
     let triage = best(|| {
         let builder = HistoryBuilder::new(HistoryOptions::default());
         let mut kept: Vec<(Envelope, Exposure)> = Vec::new();
@@ -89,6 +95,7 @@ fn main() {
         );
         let t_assess = Instant::now();
         let history = builder.finish();
+        merge = t_assess.elapsed();
         let ctx = TriageContext {
             profile: Profile::Audit,
             history: Some(&history),
@@ -102,7 +109,7 @@ fn main() {
         assess = t_assess.elapsed();
     });
     println!(
-        "{messages} messages, {exposing} exposing: scan {:.2?} wall / {:.2?} cpu, scan + history + triage {:.2?} wall / {:.2?} cpu (last merge + assess {assess:.2?}); speed kept: {:.2} wall, {:.2} cpu",
+        "{messages} messages, {exposing} exposing: scan {:.2?} wall / {:.2?} cpu, scan + history + triage {:.2?} wall / {:.2?} cpu (last merge {merge:.2?}, + assess {assess:.2?}); speed kept: {:.2} wall, {:.2} cpu",
         scan.0,
         scan.1,
         triage.0,
