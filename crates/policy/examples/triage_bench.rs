@@ -1,5 +1,5 @@
 //! Cost of the triage beside the header scan, on the same archive and parallel pipeline
-//! (best of 3 runs each, page cache warm):
+//! (best of 5 runs each, wall and CPU time, page cache warm):
 //!
 //! ```text
 //! cargo run --release -p leakaudit-policy --example triage_bench -- ARCHIVE...
@@ -19,15 +19,40 @@ use leakaudit_scanner::{Envelope, Exposure};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-fn best<F: FnMut()>(mut f: F) -> Duration {
-    (0..3)
+/// CPU time of the process (user + system), from /proc (Linux): on a machine shared with
+/// other jobs, wall time varies 2x between runs, CPU time much less.
+fn cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, r)| r)
+        .split_whitespace()
+        .collect();
+    // After the command: field 3 (state) is index 0; utime and stime are fields 14 and 15,
+    // in clock ticks (100 Hz on Linux).
+    let field = |i: usize| {
+        after
+            .get(i - 3)
+            .and_then(|x| x.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let ticks = field(14) + field(15);
+    Duration::from_millis(ticks * 10)
+}
+
+/// Best of 5 runs: (wall, cpu).
+fn best<F: FnMut()>(mut f: F) -> (Duration, Duration) {
+    let runs: Vec<(Duration, Duration)> = (0..5)
         .map(|_| {
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), cpu());
             f();
-            t.elapsed()
+            (t.elapsed(), cpu().saturating_sub(c))
         })
-        .min()
-        .expect("3 runs")
+        .collect();
+    (
+        runs.iter().map(|r| r.0).min().expect("runs"),
+        runs.iter().map(|r| r.1).min().expect("runs"),
+    )
 }
 
 fn main() {
@@ -49,6 +74,8 @@ fn main() {
     });
     let engine = Engine::new(RulePack::builtin(), org.clone(), &BTreeMap::new());
     let mut exposing = 0;
+    let mut assess = Duration::ZERO;
+    let mut merge = Duration::ZERO;
     let triage = best(|| {
         let builder = HistoryBuilder::new(HistoryOptions::default());
         let mut kept: Vec<(Envelope, Exposure)> = Vec::new();
@@ -66,7 +93,9 @@ fn main() {
                 }
             },
         );
+        let t_assess = Instant::now();
         let history = builder.finish();
+        merge = t_assess.elapsed();
         let ctx = TriageContext {
             profile: Profile::Audit,
             history: Some(&history),
@@ -77,9 +106,15 @@ fn main() {
         for (env, x) in &kept {
             std::hint::black_box(triage::assess(env, x, &org, &[], &ctx, t));
         }
+        assess = t_assess.elapsed();
     });
     println!(
-        "{messages} messages, {exposing} exposing: scan {scan:.2?}, scan + history + triage {triage:.2?}, ratio {:.2}",
-        scan.as_secs_f64() / triage.as_secs_f64()
+        "{messages} messages, {exposing} exposing: scan {:.2?} wall / {:.2?} cpu, scan + history + triage {:.2?} wall / {:.2?} cpu (last merge {merge:.2?}, + assess {assess:.2?}); speed kept: {:.2} wall, {:.2} cpu",
+        scan.0,
+        scan.1,
+        triage.0,
+        triage.1,
+        scan.0.as_secs_f64() / triage.0.as_secs_f64(),
+        scan.1.as_secs_f64() / triage.1.as_secs_f64()
     );
 }

@@ -366,7 +366,14 @@ impl History {
     /// (language variants).
     pub fn campaign(&self, env: &Envelope, exposed: usize, t: &Thresholds) -> CampaignStats {
         let tag = message_tag(env);
-        let mut seen: Vec<(u32, u32)> = vec![(tag, exposed.min(u32::MAX as usize) as u32)];
+        // Distinct messages: a set, since a mass mailing can have thousands of chunks.
+        let mut tags: std::collections::HashSet<u32, foldhash::fast::FixedState> =
+            std::collections::HashSet::default();
+        tags.insert(tag);
+        let mut stats = CampaignStats {
+            chunks: 1,
+            addresses: exposed,
+        };
         if let Some(s) = env.from.first() {
             let subj = subject_hash(env.subject.as_deref());
             let large = exposed >= t.variant_min_addresses;
@@ -398,15 +405,13 @@ impl History {
                     || (large
                         && c.addresses as usize >= t.variant_min_addresses
                         && near(c, t.variant_window_secs));
-                if same && !seen.iter().any(|(t, _)| *t == c.tag) {
-                    seen.push((c.tag, c.addresses));
+                if same && tags.insert(c.tag) {
+                    stats.chunks += 1;
+                    stats.addresses += c.addresses as usize;
                 }
             }
         }
-        CampaignStats {
-            chunks: seen.len(),
-            addresses: seen.iter().map(|(_, a)| *a as usize).sum(),
-        }
+        stats
     }
 
     /// Writes the history (versioned binary, little-endian) atomically, mode 0600.

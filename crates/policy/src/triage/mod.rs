@@ -24,7 +24,8 @@ pub use severity::{decide, Facts, Outcome, Thresholds};
 pub use signal::{Assessment, Profile, Signal};
 
 use leakaudit_scanner::{Address, Envelope, Exposure, Field, Message, Org};
-use std::collections::{HashMap, HashSet};
+// foldhash: per-message sets keyed by addresses, as in the exposure model.
+use foldhash::{HashMap, HashMapExt, HashSet};
 
 /// Addresses found in the quoted original of a message (quoted `>` text, "On ... wrote:",
 /// forwarded / "Original Message" header blocks): `policy::quoted::quoted_addresses`.
@@ -109,15 +110,13 @@ pub fn facts(
         }
     }
     let sender = env.from.first();
-    let sender_name = sender::sender_name(env);
+    let name_forms = sender::sender_name(env).map(|(f, l)| sender::NameForms::new((&f, &l)));
     let sender_display = sender.and_then(|m| sender::display_key(m.display.as_deref()));
     let own = |a: &Address, display: Option<&str>| {
         ctx.aliases.contains(a)
             || (sender_display.is_some() && sender::display_key(display) == sender_display)
             || (org.is_consumer(a.domain())
-                && sender_name
-                    .as_ref()
-                    .is_some_and(|(f, l)| sender::local_spells_name(a.local(), (f, l))))
+                && name_forms.as_ref().is_some_and(|n| n.matches(a.local())))
     };
     let history = ctx.history;
     let org_domain = |d: &str| {
@@ -178,14 +177,14 @@ pub fn facts(
             }
         }
     }
-    let mut groups: Vec<Vec<u64>> = Vec::new();
+    let mut groups: Vec<Vec<&str>> = Vec::new();
     let mut group_of: HashMap<usize, usize> = HashMap::new();
     for (i, p) in kept.iter().enumerate() {
         let g = *group_of.entry(root[i]).or_insert_with(|| {
             groups.push(Vec::new());
             groups.len() - 1
         });
-        groups[g].push(history::party_hash(p.key));
+        groups[g].push(p.key);
     }
     let merged = kept.len() - groups.len();
     if merged > 0 {
@@ -201,13 +200,17 @@ pub fn facts(
     // Past the pair-recipient cap the history holds no pairs of such a size: all new.
     let (new_parties, known_pairs) = match history {
         Some(h) if n >= 2 && n <= h.options().max_pair_recipients => {
+            let hashes: Vec<Vec<u64>> = groups
+                .iter()
+                .map(|g| g.iter().map(|k| history::party_hash(k)).collect())
+                .collect();
             let mut lacking = vec![false; n];
             let mut known = 0;
             for i in 0..n {
                 for j in i + 1..n {
-                    let shared = groups[i]
+                    let shared = hashes[i]
                         .iter()
-                        .any(|a| groups[j].iter().any(|b| h.shared_hashes(*a, *b, tag)));
+                        .any(|a| hashes[j].iter().any(|b| h.shared_hashes(*a, *b, tag)));
                     if shared {
                         known += 1;
                     } else {

@@ -136,25 +136,47 @@ pub fn person_name(display: Option<&str>, address: &Address) -> Option<(String, 
 
 /// Whether a consumer-mailbox local part spells the person's name: `john.smith`,
 /// `johnsmith`, `jsmith`, `smithj`, `smith.john`, `john_smith77`, `johns`.
-pub fn local_spells_name(local: &str, (first, last): (&str, &str)) -> bool {
-    let l = letters(local);
-    if l.len() < 4 {
-        return false;
+pub fn local_spells_name(local: &str, name: (&str, &str)) -> bool {
+    NameForms::new(name).matches(local)
+}
+
+/// The spellings of one person's name in a mailbox, built once per message.
+pub struct NameForms {
+    forms: [String; 5],
+    initial: String,
+    last: String,
+    max_len: usize,
+}
+
+impl NameForms {
+    pub fn new((first, last): (&str, &str)) -> NameForms {
+        let f0 = &first[..1];
+        let l0 = &last[..1];
+        NameForms {
+            forms: [
+                format!("{first}{last}"),
+                format!("{last}{first}"),
+                format!("{f0}{last}"),
+                format!("{last}{f0}"),
+                format!("{first}{l0}"),
+            ],
+            initial: f0.to_owned(),
+            last: last.to_owned(),
+            max_len: first.len() + last.len() + 2,
+        }
     }
-    let f0 = &first[..1];
-    let l0 = &last[..1];
-    let forms = [
-        format!("{first}{last}"),
-        format!("{last}{first}"),
-        format!("{f0}{last}"),
-        format!("{last}{f0}"),
-        format!("{first}{l0}"),
-    ];
-    forms.contains(&l)
-        || (last.len() >= 4
-            && l.starts_with(f0)
-            && l.contains(last)
-            && l.len() <= first.len() + last.len() + 2)
+
+    pub fn matches(&self, local: &str) -> bool {
+        let l = letters(local);
+        if l.len() < 4 {
+            return false;
+        }
+        self.forms.contains(&l)
+            || (self.last.len() >= 4
+                && l.starts_with(&self.initial)
+                && l.contains(&self.last)
+                && l.len() <= self.max_len)
+    }
 }
 
 /// Normalised display name for "same person" comparisons: letters only, words sorted, so
