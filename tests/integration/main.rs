@@ -10,3 +10,4 @@ mod options;
 mod remediate;
 mod rules;
 mod scan;
+mod triage;
