@@ -76,10 +76,12 @@ fn from_archive_with_accounts_csv() {
     // 14 exposed addresses; nobody from the support thread, the Bcc newsletter or the order.
     assert_eq!(lines.len(), 15, "{text}");
     assert!(!text.contains("carol@") && !text.contains("quiet@") && !text.contains("dave@"));
-    // The address written `Anna.Schmidt@Web.DE` is canonical and matched; two messages; the
-    // reminder adds no new party, so the audience stays the 7 others of the first batch.
+    // The address written `Anna.Schmidt@Web.DE` is canonical and matched. The reminder
+    // shows Anna and Bob to each other again: under the audit profile they already were
+    // recipients together (known group, low), so the default list (medium and up) counts the
+    // first batch only; the person is listed either way.
     assert!(
-        lines.contains(&"anna.schmidt@web.de,acc-1001,2,7,2026-03-02T09:00:00Z,2026-03-03T10:00:00Z,recipient-exposure,To,spring-sale-1@shop.example;spring-reminder@shop.example"),
+        lines.contains(&"anna.schmidt@web.de,acc-1001,1,7,2026-03-02T09:00:00Z,2026-03-02T09:00:00Z,recipient-exposure,To,spring-sale-1@shop.example"),
         "{text}"
     );
     assert!(
@@ -279,7 +281,14 @@ fn saved_check_findings_give_the_same_list_as_the_archive() {
         findings.to_str().unwrap(),
         "--quiet",
     ]);
-    let from_archive = run(&["affected", &rem("archive.mbox"), "--quiet"]);
+    // Same engine, same profile (check's gate) on both sides: the same list.
+    let from_archive = run(&[
+        "affected",
+        &rem("archive.mbox"),
+        "--quiet",
+        "--profile",
+        "gate",
+    ]);
     ok(&from_findings);
     assert!(!from_findings.stdout.is_empty());
     assert_eq!(from_findings.stdout, from_archive.stdout);
@@ -301,4 +310,23 @@ fn saved_check_findings_give_the_same_list_as_the_archive() {
     let text = String::from_utf8_lossy(&from_scan.stdout);
     assert_eq!(text.lines().count(), 15, "{text}");
     assert!(text.contains("anna.schmidt@web.de,,2,7,"), "{text}");
+}
+
+#[test]
+fn min_severity_low_counts_the_repeated_exposure() {
+    let o = run(&[
+        "affected",
+        &rem("archive.mbox"),
+        "--quiet",
+        "--min-severity",
+        "low",
+    ]);
+    ok(&o);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("anna.schmidt@web.de,,2,7,")
+                && l.ends_with("spring-sale-1@shop.example;spring-reminder@shop.example")),
+        "{text}"
+    );
 }

@@ -75,12 +75,16 @@ fn location_line(loc: &Location, line: Option<u64>) -> String {
 
 /// "why this severity": the profile, the triage's reasons and signals (no addresses).
 pub fn why(f: &Finding) -> Option<String> {
-    if f.profile.is_none() && f.reasons.is_empty() && f.signals.is_empty() {
+    // Only exposure findings are ranked; a secret's severity is the rule's own.
+    if f.reasons.is_empty() && f.signals.is_empty() {
         return None;
     }
     let mut parts = Vec::new();
     if let Some(p) = f.profile {
-        parts.push(format!("{p} profile"));
+        // The first reason usually names the profile already.
+        if !f.reasons.first().is_some_and(|r| r.starts_with(p.as_str())) {
+            parts.push(format!("{p} profile"));
+        }
     }
     parts.extend(f.reasons.iter().cloned());
     if !f.signals.is_empty() {
