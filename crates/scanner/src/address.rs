@@ -286,4 +286,74 @@ mod tests {
         );
         assert_eq!(canonical_domain(""), None);
     }
+
+    /// Quoting of `content` as a `quoted-string`: minimal (`"` and `\` escaped) or every
+    /// character a quoted-pair.
+    fn quote(content: &str, all: bool) -> String {
+        let mut q = String::from("\"");
+        for c in content.chars() {
+            if all || c == '"' || c == '\\' {
+                q.push('\\');
+            }
+            q.push(c);
+        }
+        q.push('"');
+        q
+    }
+
+    /// The meaning of a canonical local part (quotes and quoted-pairs removed).
+    fn meaning(local: &str) -> String {
+        match local.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+            None => local.to_owned(),
+            Some(inner) => {
+                let mut out = String::new();
+                let mut chars = inner.chars();
+                while let Some(c) = chars.next() {
+                    out.push(if c == '\\' { chars.next().unwrap() } else { c });
+                }
+                out
+            }
+        }
+    }
+
+    use email_address::EmailAddress;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every quoted address the reference parser (`email_address`) accepts has one
+        /// canonical form: the same for each spelling, meaning the lowercased content, itself
+        /// accepted by the reference, and parsing back to itself.
+        #[test]
+        fn quoted_spellings_agree_with_the_reference_parser(
+            content in "[a-zA-Z0-9 .@\"\\\\,!#~é(]{1,12}",
+            domain in "[a-z]{1,8}\\.(com|example)",
+        ) {
+            let minimal = format!("{}@{domain}", quote(&content, false));
+            prop_assume!(EmailAddress::is_valid(&minimal));
+            let a = Address::parse(&minimal);
+            prop_assert!(a.is_some(), "reference accepts {:?}", minimal);
+            let a = a.unwrap();
+            prop_assert_eq!(meaning(a.local()), content.to_lowercase());
+            prop_assert!(EmailAddress::is_valid(a.as_str()), "{:?}", a.as_str());
+            prop_assert_eq!(Address::parse(a.as_str()), Some(a.clone()));
+            let escaped = format!("{}@{domain}", quote(&content, true));
+            if EmailAddress::is_valid(&escaped) {
+                prop_assert_eq!(Address::parse(&escaped), Some(a.clone()), "{}", escaped);
+            }
+            let bare = format!("{content}@{domain}");
+            if EmailAddress::is_valid(&bare) {
+                prop_assert_eq!(Address::parse(&bare), Some(a.clone()), "{}", bare);
+                prop_assert!(!a.as_str().starts_with('"'), "{:?}", a.as_str());
+            }
+        }
+
+        /// Whatever is accepted (quoted or not, valid for the reference or not) parses back
+        /// to itself.
+        #[test]
+        fn canonical_form_is_a_fixed_point(s in "[a-zA-Z0-9 .@\"\\\\,é\t]{1,16}@[a-zA-Z.]{1,10}") {
+            if let Some(a) = Address::parse(&s) {
+                prop_assert_eq!(Address::parse(a.as_str()), Some(a.clone()), "{:?}", s);
+            }
+        }
+    }
 }
