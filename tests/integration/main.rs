@@ -4,6 +4,7 @@ mod util;
 
 mod affected;
 mod check;
+mod hardening;
 mod headers;
 mod incident;
 mod options;

@@ -9,17 +9,32 @@
 //!   `locale` (`en`, `de-CH`, `pt_BR`; empty means `en`);
 //! * optionally `failed_logins_since_incident` (count), or `failed_logins` with
 //!   `failed_logins_since` (date `YYYY-MM-DD` or RFC 3339).
+//!
+//! Refused, with the line: a field over [`MAX_FIELD`] bytes, a record over [`MAX_RECORD`]
+//! bytes (reading stops there: the file is read as a stream and never buffers more than
+//! that, so one huge cell cannot exhaust memory), a control character in an id, a negative
+//! balance, and an email the store already holds under another id (an earlier import).
 
 use crate::error::{Error, LineError, Result};
-use crate::matching::canonical;
+use crate::matching::{canonical, MatchMode};
 use crate::store::{AccountRecord, AccountStore, ImportStats};
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::io::{self, Read};
 use std::path::Path;
+use std::rc::Rc;
+
+/// Longest accepted field, in bytes (ids and emails are far shorter).
+pub const MAX_FIELD: usize = 1024;
+/// Longest accepted record (row), in bytes, extra columns included.
+pub const MAX_RECORD: u64 = 64 * 1024;
 
 /// What parsing the CSV produced.
 #[derive(Debug, Clone)]
 pub struct ParsedAccounts {
     pub records: Vec<AccountRecord>,
+    /// The CSV line of each record.
+    pub lines: Vec<u64>,
     /// Header names that are not account columns (ignored).
     pub ignored_columns: Vec<String>,
 }
@@ -61,17 +76,58 @@ fn valid_date(s: &str) -> bool {
         || chrono::DateTime::parse_from_rfc3339(s).is_ok()
 }
 
+/// A reader that fails once more than [`MAX_RECORD`] bytes (plus the CSV reader's buffer)
+/// were read past `mark`, the end of the last whole record: the csv crate buffers a whole
+/// record, so this bounds its memory.
+struct Capped<R> {
+    inner: R,
+    read: u64,
+    mark: Rc<Cell<u64>>,
+}
+
+/// Read-ahead slack on top of [`MAX_RECORD`] (the csv crate reads 8 KiB at a time).
+const READ_SLACK: u64 = 64 * 1024;
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.read - self.mark.get() > MAX_RECORD + READ_SLACK {
+            return Err(io::Error::other(RecordTooLong));
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("record longer than {MAX_RECORD} bytes")]
+struct RecordTooLong;
+
 /// Parses and validates an accounts CSV held in memory (`path` names it in errors).
 pub fn parse_accounts_csv(path: &Path, data: &[u8]) -> Result<ParsedAccounts> {
+    parse_accounts_reader(path, data)
+}
+
+/// Parses and validates an accounts CSV read as a stream (`path` names it in errors).
+pub fn parse_accounts_reader(path: &Path, reader: impl Read) -> Result<ParsedAccounts> {
+    let mark = Rc::new(Cell::new(0));
+    let capped = Capped {
+        inner: reader,
+        read: 0,
+        mark: Rc::clone(&mark),
+    };
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(data);
-    let headers = rdr.headers().map_err(|e| Error::Parse {
-        path: path.to_path_buf(),
-        line: Some(1),
-        reason: format!("cannot read the header row: {e}"),
-    })?;
+        .from_reader(capped);
+    let headers = rdr
+        .headers()
+        .map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            line: Some(1),
+            reason: format!("cannot read the header row: {e}"),
+        })?
+        .clone();
     let mut col: HashMap<String, usize> = HashMap::new();
     let mut ignored = Vec::new();
     for (i, h) in headers.iter().enumerate() {
@@ -113,12 +169,24 @@ pub fn parse_accounts_csv(path: &Path, data: &[u8]) -> Result<ParsedAccounts> {
     }
     let width = headers.len();
     let mut records = Vec::new();
+    let mut lines = Vec::new();
     let mut errors = Vec::new();
     let mut seen_ids: HashMap<String, u64> = HashMap::new();
     let mut seen_emails: HashMap<String, u64> = HashMap::new();
-    for rec in rdr.records() {
-        let rec = match rec {
-            Ok(r) => r,
+    let mut rec = csv::StringRecord::new();
+    loop {
+        mark.set(rdr.position().byte());
+        match rdr.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) if matches!(e.kind(), csv::ErrorKind::Io(_)) => {
+                // Nothing after a read failure can be trusted: stop with what we have.
+                errors.push(LineError {
+                    line: rdr.position().line(),
+                    reason: format!("unreadable: {e}"),
+                });
+                break;
+            }
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
                 errors.push(LineError {
@@ -127,7 +195,7 @@ pub fn parse_accounts_csv(path: &Path, data: &[u8]) -> Result<ParsedAccounts> {
                 });
                 continue;
             }
-        };
+        }
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
         if rec.len() != width {
             errors.push(LineError {
@@ -136,11 +204,24 @@ pub fn parse_accounts_csv(path: &Path, data: &[u8]) -> Result<ParsedAccounts> {
             });
             continue;
         }
+        if let Some(i) = rec.iter().position(|f| f.len() > MAX_FIELD) {
+            let name = headers.get(i).unwrap_or("?");
+            errors.push(LineError {
+                line,
+                reason: format!(
+                    "field `{name}` is {} bytes, over the limit of {MAX_FIELD}",
+                    rec[i].len()
+                ),
+            });
+            continue;
+        }
         let get = |name: &str| col.get(name).map(|&i| &rec[i]).unwrap_or("");
         let mut why = Vec::new();
         let id = get("id").to_string();
         if id.is_empty() {
             why.push("empty id".to_string());
+        } else if id.chars().any(char::is_control) {
+            why.push(format!("id {id:?} contains a control character"));
         }
         let email = canonical(get("email"));
         if email.is_none() {
@@ -154,11 +235,13 @@ pub fn parse_accounts_csv(path: &Path, data: &[u8]) -> Result<ParsedAccounts> {
             ));
         }
         let balance = get("balance").parse::<f64>().ok().filter(|b| b.is_finite());
-        if balance.is_none() {
-            why.push(format!(
+        match balance {
+            None => why.push(format!(
                 "balance `{}` is not a number (use a dot for decimals)",
                 get("balance")
-            ));
+            )),
+            Some(b) if b < 0.0 => why.push(format!("balance `{}` is negative", get("balance"))),
+            Some(_) => {}
         }
         let mut locale = get("locale").to_string();
         if locale.is_empty() {
@@ -217,6 +300,7 @@ pub fn parse_accounts_csv(path: &Path, data: &[u8]) -> Result<ParsedAccounts> {
             });
             continue;
         }
+        lines.push(line);
         records.push(AccountRecord {
             id,
             email: email.unwrap_or_default(),
@@ -235,14 +319,55 @@ pub fn parse_accounts_csv(path: &Path, data: &[u8]) -> Result<ParsedAccounts> {
     }
     Ok(ParsedAccounts {
         records,
+        lines,
         ignored_columns: ignored,
     })
 }
 
+/// Emails the store already holds under another id. An account of the store that this
+/// import moves to another email does not count (the import is one transaction).
+fn check_store_emails(
+    path: &Path,
+    store: &dyn AccountStore,
+    parsed: &ParsedAccounts,
+) -> Result<()> {
+    let new_email: HashMap<&str, &str> = parsed
+        .records
+        .iter()
+        .map(|r| (r.id.as_str(), r.email.as_str()))
+        .collect();
+    let mut errors = Vec::new();
+    for (r, &line) in parsed.records.iter().zip(&parsed.lines) {
+        for owner in store.find_by_email(&r.email, MatchMode::Canonical)? {
+            let moves_away = new_email
+                .get(owner.id.as_str())
+                .is_some_and(|e| *e != r.email);
+            if owner.id != r.id && !moves_away {
+                errors.push(LineError {
+                    line,
+                    reason: format!(
+                        "email `{}` already belongs to account `{}` in the store",
+                        r.email, owner.id
+                    ),
+                });
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::BadLines {
+            path: path.to_path_buf(),
+            errors,
+        })
+    }
+}
+
 /// Reads `csv_path` and imports it into `store`: all rows or none.
 pub fn import_accounts(store: &mut dyn AccountStore, csv_path: &Path) -> Result<ImportReport> {
-    let data = std::fs::read(csv_path).map_err(|e| Error::io(csv_path, e))?;
-    let parsed = parse_accounts_csv(csv_path, &data)?;
+    let file = std::fs::File::open(csv_path).map_err(|e| Error::io(csv_path, e))?;
+    let parsed = parse_accounts_reader(csv_path, io::BufReader::new(file))?;
+    check_store_emails(csv_path, &*store, &parsed)?;
     let stats = store.import(&parsed.records)?;
     Ok(ImportReport {
         stats,
@@ -321,5 +446,130 @@ mod tests {
         .unwrap();
         assert!(import_accounts(&mut s, &bad).is_err());
         assert_eq!(s.account_count().unwrap(), 0);
+    }
+
+    const HEAD: &str = "id,email,has_2fa,balance,locale\n";
+
+    fn reasons(r: Result<ParsedAccounts>) -> Vec<(u64, String)> {
+        match r {
+            Err(Error::BadLines { errors, .. }) => {
+                errors.into_iter().map(|e| (e.line, e.reason)).collect()
+            }
+            other => panic!("expected bad lines, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn oversized_fields_are_refused_with_line() {
+        let long = "x".repeat(MAX_FIELD + 1);
+        let text = format!(
+            "{HEAD}ok,a@x.example,true,1,en\n{long},b@x.example,true,1,en\nc,{long}@x.example,true,1,en\n"
+        );
+        let got = reasons(parse(&text));
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].0, 3);
+        assert!(got[0].1.contains("field `id` is 1025 bytes"), "{got:?}");
+        assert_eq!(got[1].0, 4);
+        assert!(got[1].1.contains("field `email`"), "{got:?}");
+    }
+
+    #[test]
+    fn huge_record_stops_reading_without_buffering_it() {
+        // A 100 MB id, streamed: refused after about MAX_RECORD bytes, never held whole.
+        struct Huge(u64, Rc<Cell<u64>>);
+        impl Read for Huge {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = (buf.len() as u64).min(self.0) as usize;
+                buf[..n].fill(b'a');
+                self.0 -= n as u64;
+                self.1.set(self.1.get() + n as u64);
+                Ok(n)
+            }
+        }
+        let served = Rc::new(Cell::new(0));
+        let data = io::Cursor::new(format!("{HEAD}ok,a@x.example,true,1,en\n"))
+            .chain(Huge(100 << 20, Rc::clone(&served)))
+            .chain(&b",b@x.example,true,1,en\n"[..]);
+        let got = reasons(parse_accounts_reader(Path::new("a.csv"), data));
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].0, 3);
+        assert!(
+            got[0].1.contains("record longer than 65536 bytes"),
+            "{got:?}"
+        );
+        assert!(served.get() < 256 * 1024, "read {} bytes", served.get());
+    }
+
+    #[test]
+    fn negative_balance_is_refused_with_line() {
+        let text = format!("{HEAD}a,a@x.example,true,-0.01,en\nb,b@x.example,true,0,en\n");
+        let got = reasons(parse(&text));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, 2);
+        assert!(got[0].1.contains("balance `-0.01` is negative"), "{got:?}");
+    }
+
+    #[test]
+    fn control_characters_in_ids_are_refused_with_line() {
+        let text = format!(
+            "{HEAD}ok,a@x.example,true,1,en\n\"a\x1b[2Jb\",b@x.example,true,1,en\n\"c\nd\",c@x.example,true,1,en\n"
+        );
+        let got = reasons(parse(&text));
+        assert_eq!(
+            got.iter().map(|g| g.0).collect::<Vec<_>>(),
+            vec![3, 4],
+            "{got:?}"
+        );
+        assert!(
+            got.iter().all(|g| g.1.contains("control character")),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn same_email_under_another_id_in_a_later_import_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let mut s = crate::store::SqliteStore::open(&d.path().join("s.db")).unwrap();
+        let write = |name: &str, body: &str| {
+            let p = d.path().join(name);
+            std::fs::write(&p, format!("{HEAD}{body}")).unwrap();
+            p
+        };
+        let first = write(
+            "1.csv",
+            "a1,alice@x.example,true,1,en\nb1,bob@x.example,true,1,en\n",
+        );
+        import_accounts(&mut s, &first).unwrap();
+        // Same email (in another spelling) under a new id: refused, nothing imported.
+        let clash = write(
+            "2.csv",
+            "c1,carol@x.example,true,1,en\na2,Alice@X.example,true,1,en\n",
+        );
+        let e = import_accounts(&mut s, &clash).unwrap_err();
+        match &e {
+            Error::BadLines { errors, .. } => {
+                assert_eq!(errors.len(), 1, "{e}");
+                assert_eq!(errors[0].line, 3);
+                assert!(errors[0].reason.contains("account `a1`"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.account_count().unwrap(), 2);
+        // Re-importing the same ids, or moving an address between accounts in one import,
+        // is fine.
+        let again = write("3.csv", "a1,alice@x.example,true,2,en\n");
+        import_accounts(&mut s, &again).unwrap();
+        let swap = write(
+            "4.csv",
+            "a1,alice2@x.example,true,1,en\nb2,alice@x.example,true,1,en\n",
+        );
+        import_accounts(&mut s, &swap).unwrap();
+        let owner = s
+            .find_by_email("alice@x.example", MatchMode::Canonical)
+            .unwrap();
+        assert_eq!(
+            owner.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+            ["b2"]
+        );
     }
 }

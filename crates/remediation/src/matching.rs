@@ -74,7 +74,9 @@ pub fn fold(canonical: &str) -> String {
     } else {
         domain
     };
-    if domain == "gmail.com" {
+    // A quoted local part (`"john doe"`) is no Gmail account name: folding its dots or a
+    // `+` inside the quotes would only make a broken address.
+    if domain == "gmail.com" && !local.starts_with('"') {
         let base = local.split('+').next().unwrap_or(local);
         let base: String = base.chars().filter(|c| *c != '.').collect();
         format!("{base}@{domain}")
@@ -110,6 +112,24 @@ mod tests {
         assert_eq!(
             match_key("j.doe@gmail.com", MatchMode::Canonical),
             "j.doe@gmail.com"
+        );
+    }
+
+    #[test]
+    fn quoted_local_parts_match_in_canonical_form_and_are_not_folded() {
+        assert_eq!(
+            canonical("\"J.Smith\"@Yahoo.com").unwrap(),
+            canonical("j.smith@yahoo.com").unwrap()
+        );
+        let john = canonical("\"John Doe\"@gmail.com").unwrap();
+        assert_eq!(john, "\"john doe\"@gmail.com");
+        assert_eq!(fold(&john), john);
+        let tagged = canonical("\"j.doe+x y\"@googlemail.com").unwrap();
+        assert_eq!(fold(&tagged), "\"j.doe+x y\"@gmail.com");
+        // Unquoted Gmail addresses still fold.
+        assert_eq!(
+            fold(&canonical("\"j.doe+x\"@gmail.com").unwrap()),
+            "jdoe@gmail.com"
         );
     }
 }

@@ -25,6 +25,7 @@
 
 use crate::data::MessageRecord;
 use leakaudit_policy::Severity;
+use leakaudit_scanner::csv::CsvWriter;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -272,52 +273,42 @@ pub const CSV_HEADER: &str =
     "campaign,chunk,date,message_id,location,sender,addresses_exposed,max_audience,subject";
 
 /// `campaigns.csv`: one row per exposing message (chunk), campaigns in order, chunks by date.
-/// No recipient address appears in it. Cells that a spreadsheet would run as a formula
-/// (`=`, `+`, `-`, `@`, tab, CR at the start) are prefixed with `'`: subjects are
-/// attacker-controlled.
+/// No recipient address appears in it. Written by the scanner's [`CsvWriter`], which defuses
+/// cells a spreadsheet would run as a formula: subjects are attacker-controlled.
 pub fn to_csv(campaigns: &[Campaign], messages: &[MessageRecord]) -> String {
-    let mut out = String::from(CSV_HEADER);
-    out.push('\n');
-    for c in campaigns {
-        let mut idx = c.messages.clone();
-        idx.sort_by_key(|&i| (messages[i].date.is_none(), messages[i].date, i));
-        for (k, &i) in idx.iter().enumerate() {
-            let m = &messages[i];
-            let cells = [
-                c.id.clone(),
-                (k + 1).to_string(),
-                m.date.map(crate::summary::rfc3339).unwrap_or_default(),
-                m.message_id.clone().unwrap_or_default(),
-                m.location.to_string(),
-                m.from.clone().unwrap_or_default(),
-                m.exposed.len().to_string(),
-                m.exposed
-                    .iter()
-                    .map(|e| e.audience)
-                    .max()
-                    .unwrap_or(0)
-                    .to_string(),
-                m.subject.clone().unwrap_or_default(),
-            ];
-            let line: Vec<String> = cells.iter().map(|v| csv_cell(v)).collect();
-            out.push_str(&line.join(","));
-            out.push('\n');
-        }
+    let mut out = CsvWriter::new(Vec::new());
+    let rows = std::iter::once(CSV_HEADER.split(',').map(str::to_owned).collect::<Vec<_>>()).chain(
+        campaigns.iter().flat_map(|c| {
+            let mut idx = c.messages.clone();
+            idx.sort_by_key(|&i| (messages[i].date.is_none(), messages[i].date, i));
+            idx.into_iter().enumerate().map(move |(k, i)| {
+                let m = &messages[i];
+                vec![
+                    c.id.clone(),
+                    (k + 1).to_string(),
+                    m.date.map(crate::summary::rfc3339).unwrap_or_default(),
+                    m.message_id.clone().unwrap_or_default(),
+                    m.location.to_string(),
+                    m.from.clone().unwrap_or_default(),
+                    m.exposed.len().to_string(),
+                    m.exposed
+                        .iter()
+                        .map(|e| e.audience)
+                        .max()
+                        .unwrap_or(0)
+                        .to_string(),
+                    m.subject.clone().unwrap_or_default(),
+                ]
+            })
+        }),
+    );
+    for row in rows {
+        // Writing to a Vec cannot fail.
+        let _ = out.write_row(row);
     }
-    out
-}
-
-fn csv_cell(v: &str) -> String {
-    let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{v}")
-    } else {
-        v.to_owned()
-    };
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v
-    }
+    let bytes = out.into_inner().unwrap_or_default();
+    // Every cell is a &str, so the bytes are UTF-8.
+    String::from_utf8(bytes).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -580,6 +571,28 @@ mod tests {
             lines[1]
         );
         assert!(!csv.contains("gmail.com"), "no recipient address");
+    }
+
+    #[test]
+    fn csv_cells_read_back_exactly_through_the_shared_writer() {
+        let subjects = [
+            "'=quoted already",
+            "-50% off",
+            "@SUM(1)",
+            "plain, with comma",
+        ];
+        let ms: Vec<_> = subjects
+            .iter()
+            .enumerate()
+            .map(|(i, s)| msg(i, "a@kx.example", s, Some(T0 + 86_400 * i as i64), 2))
+            .collect();
+        let csv = to_csv(&group(&ms, &CampaignOptions::default()), &ms);
+        let mut rdr = csv::ReaderBuilder::new().from_reader(csv.as_bytes());
+        let got: Vec<String> = rdr
+            .records()
+            .map(|r| leakaudit_scanner::csv::undefuse(&r.unwrap()[8]).to_string())
+            .collect();
+        assert_eq!(got, subjects);
     }
 
     #[test]

@@ -12,6 +12,12 @@
 //!   against does, and users type their address in any case: matching `Bob@x` and `bob@x` as
 //!   one person is the safe side for an exposure audit (a missed user is worse than a merged
 //!   pair). Provider-specific folding (Gmail dots, `+tags`) is NOT done here.
+//! - a **quoted** local part (RFC 5322 `quoted-string`, also mixed with atoms as in
+//!   `"j".smith`) is read for what it means: quoted-pairs unescaped, quotes removed. When the
+//!   result is a dot-atom it is written bare (`"J.Smith"@x` is `j.smith@x`); otherwise it is
+//!   quoted once, with only `"` and `\` escaped (`"John\ Doe"@x` is `"john doe"@x`). Every
+//!   spelling of one mailbox thus has one form, and the form parses back to itself. An
+//!   unterminated quote, or whitespace or a backslash outside quotes, is not an address.
 //!
 //! Change the form here only: `Address::from_canonical` is crate-private so that every
 //! `Address` comes through [`Address::parse`].
@@ -30,6 +36,11 @@ impl Address {
     pub fn parse(s: &str) -> Option<Address> {
         let s = s.trim();
         let (local, domain) = s.rsplit_once('@')?;
+        if local.contains('"') {
+            let local = canonical_quoted_local(local)?;
+            let domain = canonical_domain(domain)?;
+            return Some(Address::from_canonical(format!("{local}@{domain}")));
+        }
         if local.is_empty() || local.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return None;
         }
@@ -45,6 +56,62 @@ impl Address {
         out.push_str(&domain);
         Some(Address::from_canonical(out))
     }
+}
+
+/// RFC 5322 `atext` (RFC 6532: any non-ASCII character too).
+fn is_atext(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii()
+}
+
+/// A local part with at least one `"`: its meaning (quotes removed, quoted-pairs unescaped,
+/// lowercased), written bare when that is a dot-atom and quoted otherwise. `None` for an
+/// unterminated quote, a dangling backslash, whitespace/backslash outside quotes, or a
+/// control character other than a tab inside them.
+fn canonical_quoted_local(local: &str) -> Option<String> {
+    let mut text = String::with_capacity(local.len());
+    let mut chars = local.chars();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (_, '"') => quoted = !quoted,
+            (true, '\\') => {
+                let next = chars.next()?;
+                if next.is_control() && next != '\t' {
+                    return None;
+                }
+                text.push(next);
+            }
+            (true, c) if c.is_control() && c != '\t' => return None,
+            (true, c) => text.push(c),
+            (false, c) if c.is_whitespace() || c.is_control() || c == '\\' => return None,
+            (false, c) => text.push(c),
+        }
+    }
+    if quoted {
+        return None;
+    }
+    let text: String = if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.chars().flat_map(char::to_lowercase).collect()
+    };
+    let dot_atom = !text.is_empty()
+        && text
+            .split('.')
+            .all(|a| !a.is_empty() && a.chars().all(is_atext));
+    if dot_atom {
+        return Some(text);
+    }
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    Some(out)
 }
 
 /// The canonical (lowercase IDNA ASCII) form of a domain; `None` when empty or invalid.
@@ -136,6 +203,53 @@ mod tests {
     }
 
     #[test]
+    fn quoted_local_parts_have_one_canonical_form() {
+        // The accounts of the defect: never matched before.
+        assert_eq!(
+            p("\"john doe\"@gmail.com").as_deref(),
+            Some("\"john doe\"@gmail.com")
+        );
+        assert_eq!(
+            p("\"j.smith\"@yahoo.com").as_deref(),
+            Some("j.smith@yahoo.com")
+        );
+        assert_eq!(p("\"J.Smith\"@Yahoo.com"), p("j.smith@yahoo.com"));
+        // Quoted-pairs: unnecessary escapes dropped, necessary ones kept.
+        assert_eq!(
+            p("\"\\j\\o\\h\\n\"@x.example").as_deref(),
+            Some("john@x.example")
+        );
+        assert_eq!(
+            p("\"John\\ Doe\"@x.example").as_deref(),
+            Some("\"john doe\"@x.example")
+        );
+        assert_eq!(
+            p("\"a\\\"b\\\\c\"@x.example").as_deref(),
+            Some("\"a\\\"b\\\\c\"@x.example")
+        );
+        // Mixed with atoms (obsolete local part), and quoted dots that make no dot-atom.
+        assert_eq!(
+            p("\"j\".smith@x.example").as_deref(),
+            Some("j.smith@x.example")
+        );
+        assert_eq!(
+            p("\"j..smith\"@x.example").as_deref(),
+            Some("\"j..smith\"@x.example")
+        );
+        assert_eq!(p("\".j\"@x.example").as_deref(), Some("\".j\"@x.example"));
+        assert_eq!(p("\"\"@x.example").as_deref(), Some("\"\"@x.example"));
+        for bad in [
+            "\"john@x.example",
+            "\"jo\"hn doe@x.example",
+            "\"a\\\"@x.example",
+            "\"a\nb\"@x.example",
+            "a\\\"b\"@x.example",
+        ] {
+            assert_eq!(p(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
     fn quoted_local_part_with_at_uses_last_at() {
         assert_eq!(
             p("\"a@b\"@Example.com").as_deref(),
@@ -171,5 +285,75 @@ mod tests {
             Some("mail_host.example")
         );
         assert_eq!(canonical_domain(""), None);
+    }
+
+    /// Quoting of `content` as a `quoted-string`: minimal (`"` and `\` escaped) or every
+    /// character a quoted-pair.
+    fn quote(content: &str, all: bool) -> String {
+        let mut q = String::from("\"");
+        for c in content.chars() {
+            if all || c == '"' || c == '\\' {
+                q.push('\\');
+            }
+            q.push(c);
+        }
+        q.push('"');
+        q
+    }
+
+    /// The meaning of a canonical local part (quotes and quoted-pairs removed).
+    fn meaning(local: &str) -> String {
+        match local.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+            None => local.to_owned(),
+            Some(inner) => {
+                let mut out = String::new();
+                let mut chars = inner.chars();
+                while let Some(c) = chars.next() {
+                    out.push(if c == '\\' { chars.next().unwrap() } else { c });
+                }
+                out
+            }
+        }
+    }
+
+    use email_address::EmailAddress;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every quoted address the reference parser (`email_address`) accepts has one
+        /// canonical form: the same for each spelling, meaning the lowercased content, itself
+        /// accepted by the reference, and parsing back to itself.
+        #[test]
+        fn quoted_spellings_agree_with_the_reference_parser(
+            content in "[a-zA-Z0-9 .@\"\\\\,!#~é(]{1,12}",
+            domain in "[a-z]{1,8}\\.(com|example)",
+        ) {
+            let minimal = format!("{}@{domain}", quote(&content, false));
+            prop_assume!(EmailAddress::is_valid(&minimal));
+            let a = Address::parse(&minimal);
+            prop_assert!(a.is_some(), "reference accepts {:?}", minimal);
+            let a = a.unwrap();
+            prop_assert_eq!(meaning(a.local()), content.to_lowercase());
+            prop_assert!(EmailAddress::is_valid(a.as_str()), "{:?}", a.as_str());
+            prop_assert_eq!(Address::parse(a.as_str()), Some(a.clone()));
+            let escaped = format!("{}@{domain}", quote(&content, true));
+            if EmailAddress::is_valid(&escaped) {
+                prop_assert_eq!(Address::parse(&escaped), Some(a.clone()), "{}", escaped);
+            }
+            let bare = format!("{content}@{domain}");
+            if EmailAddress::is_valid(&bare) {
+                prop_assert_eq!(Address::parse(&bare), Some(a.clone()), "{}", bare);
+                prop_assert!(!a.as_str().starts_with('"'), "{:?}", a.as_str());
+            }
+        }
+
+        /// Whatever is accepted (quoted or not, valid for the reference or not) parses back
+        /// to itself.
+        #[test]
+        fn canonical_form_is_a_fixed_point(s in "[a-zA-Z0-9 .@\"\\\\,é\t]{1,16}@[a-zA-Z.]{1,10}") {
+            if let Some(a) = Address::parse(&s) {
+                prop_assert_eq!(Address::parse(a.as_str()), Some(a.clone()), "{:?}", s);
+            }
+        }
     }
 }

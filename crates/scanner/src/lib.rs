@@ -5,6 +5,7 @@
 //! results go to the caller's callbacks (see [`scan`]).
 
 pub mod address;
+pub mod csv;
 pub mod exposure;
 pub mod headers;
 pub mod io;

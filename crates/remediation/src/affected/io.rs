@@ -9,6 +9,7 @@
 use super::{AffectedList, AffectedRow, AFFECTED_SCHEMA, PSEUDONYM_PREFIX};
 use crate::error::{Error, LineError, Result};
 use crate::matching::MatchMode;
+use leakaudit_scanner::csv::{undefuse, CsvWriter};
 use std::borrow::Borrow;
 use std::io::Write;
 use std::path::Path;
@@ -45,7 +46,8 @@ pub struct ListMeta {
     pub match_mode: Option<MatchMode>,
 }
 
-/// Writes the CSV form (list-valued cells joined with `;`); returns the number of rows.
+/// Writes the CSV form (list-valued cells joined with `;`, every cell defused against
+/// spreadsheet formulas by [`CsvWriter`]); returns the number of rows.
 pub fn write_csv<R: Borrow<AffectedRow>>(
     w: &mut dyn Write,
     meta: &ListMeta,
@@ -59,12 +61,12 @@ pub fn write_csv<R: Borrow<AffectedRow>>(
             mode.as_str()
         )?;
     }
-    let mut csv = csv::Writer::from_writer(w);
-    csv.write_record(CSV_COLUMNS)?;
+    let mut csv = CsvWriter::new(w);
+    csv.write_row(CSV_COLUMNS)?;
     let mut n = 0;
     for r in rows {
         let r = r.borrow();
-        csv.write_record([
+        csv.write_row([
             r.address.as_str(),
             &r.account_ids.join(";"),
             &r.messages.to_string(),
@@ -201,7 +203,7 @@ fn read_csv(path: &Path, text: &str) -> Result<AffectedList> {
         line: Some(1 + skipped),
         reason: e.to_string(),
     })?;
-    if headers.iter().collect::<Vec<_>>() != CSV_COLUMNS {
+    if headers.iter().map(undefuse).collect::<Vec<_>>() != CSV_COLUMNS {
         return Err(Error::Parse {
             path: path.to_path_buf(),
             line: Some(1 + skipped),
@@ -230,18 +232,20 @@ fn read_csv(path: &Path, text: &str) -> Result<AffectedList> {
             }
         };
         let line = rec.position().map(|p| p.line()).unwrap_or(0) + skipped;
-        let num = |i: usize| rec[i].parse::<usize>();
+        // Cells were defused when written: undo exactly that.
+        let cell = |i: usize| undefuse(&rec[i]);
+        let num = |i: usize| cell(i).parse::<usize>();
         match (num(2), num(3)) {
             (Ok(messages), Ok(audience)) => rows.push(AffectedRow {
-                address: rec[0].to_string(),
-                account_ids: split(&rec[1]),
+                address: cell(0).to_string(),
+                account_ids: split(cell(1)),
                 messages,
                 audience,
-                first_exposed: opt(&rec[4]),
-                last_exposed: opt(&rec[5]),
-                rule_ids: split(&rec[6]),
-                fields: split(&rec[7]),
-                message_ids: split(&rec[8]),
+                first_exposed: opt(cell(4)),
+                last_exposed: opt(cell(5)),
+                rule_ids: split(cell(6)),
+                fields: split(cell(7)),
+                message_ids: split(cell(8)),
             }),
             _ => errors.push(LineError {
                 line,
@@ -264,4 +268,62 @@ fn read_csv(path: &Path, text: &str) -> Result<AffectedList> {
         total: rows.len(),
         rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(address: &str, message_id: &str) -> AffectedRow {
+        AffectedRow {
+            address: address.to_string(),
+            account_ids: vec!["-acc-1".into()],
+            messages: 1,
+            audience: 2,
+            first_exposed: Some("2024-01-09T10:30:00Z".into()),
+            last_exposed: None,
+            rule_ids: vec!["exposed-recipients".into()],
+            fields: vec!["To".into()],
+            message_ids: vec![message_id.to_string(), "=b@x".into()],
+        }
+    }
+
+    #[test]
+    fn formula_addresses_are_defused_in_affected_csv_and_read_back_exactly() {
+        let rows = vec![
+            row("=1+2@gmail.com", "=cmd|' /C calc'!A0@x"),
+            row("@sum(1)@x.example", "m1@x"),
+            row("+1@x.example", "+m@x"),
+            row("-1@x.example", "-m@x"),
+            row("\tx@x.example", "\rm@x"),
+            row("'quoted@x.example", "'m@x"),
+            row("plain@x.example", "m2@x"),
+        ];
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("affected.csv");
+        let meta = ListMeta {
+            store_id: Some("s1".into()),
+            ..ListMeta::default()
+        };
+        assert_eq!(
+            write_file(&path, AffectedFormat::Csv, &meta, &rows).unwrap(),
+            7
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        for rec in rdr.records().skip(2) {
+            for cell in rec.unwrap().iter() {
+                assert!(
+                    !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "live formula cell {cell:?} in\n{text}"
+                );
+            }
+        }
+        let back = read_file(&path).unwrap();
+        assert_eq!(back.rows, rows);
+        assert_eq!(back.store_id.as_deref(), Some("s1"));
+    }
 }

@@ -68,6 +68,16 @@ fn parse_item_mailparse(
                 }
             }
         }
+        // A bare addr-spec with a quoted local part (`"john doe"@x`): mailparse rejects it,
+        // and salvage would cut it at the space.
+        Err(_) if text.trim_start().starts_with('"') && Address::parse(&text).is_some() => {
+            if let Some(address) = Address::parse(&text) {
+                found(Mailbox {
+                    address,
+                    display: None,
+                });
+            }
+        }
         Err(_) => match salvage(&text) {
             Some(addr) => match Address::parse(&addr) {
                 Some(a) => {
@@ -244,6 +254,24 @@ mod tests {
     use super::*;
     use crate::model::HeaderWarning;
     use proptest::prelude::*;
+
+    #[test]
+    fn quoted_local_parts_stay_whole_addresses() {
+        // Stored as `doe"@gmail.com` / `j.smith"@yahoo.com` before, so never matched.
+        let e = parse(
+            "To: \"john doe\"@gmail.com, \"j.smith\"@yahoo.com\nCc: John <\"John Doe\"@Gmail.com>, \"Smith, J\" <\"J.Smith\"@yahoo.com>\n\n",
+        );
+        assert_eq!(
+            addrs(&e),
+            [
+                "\"john doe\"@gmail.com",
+                "j.smith@yahoo.com",
+                "\"john doe\"@gmail.com",
+                "j.smith@yahoo.com"
+            ]
+        );
+        assert!(e.warnings.is_empty(), "{:?}", texts(&e));
+    }
 
     #[test]
     fn nested_comments_are_dropped_before_mailparse() {

@@ -1,5 +1,10 @@
 //! Format detection by content: an mbox starts with a `From ` separator line, a single
 //! message starts with a header field, anything else is not mail.
+//!
+//! MH/nmh folders hold one message per file, and `repl`/`forw`/`dist -annotate` prepend
+//! annotation fields (`Replied:`, `Forwarded:`, `Resent:`) to it, also in files that keep
+//! the mbox `From ` line: such a file is an mbox whose first separator follows the
+//! annotations ([`annotation_len`]).
 
 use crate::model::Format;
 
@@ -61,13 +66,40 @@ const MAIL_HEADERS: &[&str] = &[
 pub fn detect(head: &[u8]) -> Detected {
     let head = strip_bom(head);
     let first = first_line(head);
-    if is_from_line(first) {
+    if is_from_line(first) || annotation_len(head) > 0 {
         return Detected::Mbox;
     }
     if looks_like_header_block(head) {
         return Detected::Message;
     }
     Detected::NotMail
+}
+
+/// Field names MH/nmh write as annotations at the top of a message file.
+const ANNOTATIONS: &[&[u8]] = &[b"replied", b"forwarded", b"resent", b"distributed"];
+
+/// Length of a leading block of MH/nmh annotation fields (folded lines included) when an
+/// mbox `From ` separator line follows it directly; 0 otherwise (also when the annotations
+/// are followed by ordinary header fields: then they are read as part of the header block).
+pub fn annotation_len(buf: &[u8]) -> usize {
+    let mut pos = 0;
+    let mut fields = 0;
+    while pos < buf.len() {
+        let end = memchr::memchr(b'\n', &buf[pos..]).map_or(buf.len(), |nl| pos + nl + 1);
+        let line = &buf[pos..end];
+        if fields > 0 && is_from_line(line) {
+            return pos;
+        }
+        let folded = fields > 0 && matches!(line.first(), Some(b' ' | b'\t'));
+        let annotation = header_name(trim_cr(line.strip_suffix(b"\n").unwrap_or(line)))
+            .is_some_and(|n| ANNOTATIONS.iter().any(|a| a.eq_ignore_ascii_case(n)));
+        if !(folded || annotation) || end == buf.len() {
+            return 0;
+        }
+        fields += usize::from(annotation);
+        pos = end;
+    }
+    0
 }
 
 fn strip_bom(b: &[u8]) -> &[u8] {
@@ -226,5 +258,25 @@ mod tests {
         assert_eq!(detect(b"\x89PNG\r\n\x1a\n\0\0"), Detected::NotMail);
         assert_eq!(detect(b"hello world\n"), Detected::NotMail);
         assert_eq!(Detected::Message.format(true), Some(Format::Maildir));
+    }
+
+    #[test]
+    fn mh_annotations_before_from_line_are_mbox() {
+        let m = b"Replied: Thu, 22 Aug 2002 18:26:25 +0700\nReplied: Robert Elz\n <kre@munnari.example>\nFrom a@b Thu Aug 22 12:36:23 2002\nSubject: x\n\nhi\n";
+        assert_eq!(detect(m), Detected::Mbox);
+        assert_eq!(annotation_len(m), 84);
+        assert!(m[annotation_len(m)..].starts_with(b"From a@b "));
+        let crlf = b"Forwarded: Mon, 26 Aug 2002 10:00:00 +0100\r\nFrom a@b Thu Aug 22 12:36:23 2002\r\nSubject: x\r\n\r\nhi\r\n";
+        assert_eq!(detect(crlf), Detected::Mbox);
+        // Annotations followed by ordinary fields stay a header block.
+        assert_eq!(annotation_len(b"Replied: x\nSubject: y\n\nb\n"), 0);
+        assert_eq!(detect(b"Replied: x\nSubject: y\n\nb\n"), Detected::Message);
+        // Other fields, or only annotations, are not enough.
+        assert_eq!(
+            annotation_len(b"Note: x\nFrom a@b Thu Aug 22 12:36:23 2002\n"),
+            0
+        );
+        assert_eq!(detect(b"Replied: x\nForwarded: y\n"), Detected::NotMail);
+        assert_eq!(annotation_len(b"From a@b Thu Aug 22 12:36:23 2002\n"), 0);
     }
 }

@@ -7,7 +7,7 @@
 //! (see [`is_from_line`]), so an unquoted `From ` in a body does not split a message.
 //! Unquoting for content inspection is [`crate::model::Message::unquoted`].
 
-use super::detect::is_from_line;
+use super::detect::{annotation_len, is_from_line};
 use memchr::memmem;
 use std::io::{self, Read};
 
@@ -61,21 +61,25 @@ pub fn first_boundary(buf: &[u8], from: usize) -> Option<usize> {
 
 /// Splits a buffer that starts at a message boundary (or at the start of a stream) into
 /// messages. A buffer that does not start with a separator line (a forced `--format mbox` on
-/// a file without one) yields a first message starting at 0.
+/// a file without one) yields a first message starting at 0. MH/nmh annotation fields before
+/// the first separator line ([`annotation_len`]) are not part of the message: it starts at
+/// that separator.
 pub fn split(buf: &[u8], at_eof: bool) -> Vec<Span> {
+    let annotated = annotation_len(buf);
     let mut starts: Vec<usize> = Vec::new();
     if !buf.is_empty() {
-        starts.push(0);
+        starts.push(annotated);
     }
     starts.extend(
         memmem::find_iter(buf, b"\nFrom ")
             .map(|nl| nl + 1)
-            .filter(|&pos| boundary_at(buf, pos, at_eof)),
+            .filter(|&pos| pos > annotated && boundary_at(buf, pos, at_eof)),
     );
     let mut spans = Vec::with_capacity(starts.len());
     for (i, &start) in starts.iter().enumerate() {
         let next = starts.get(i + 1).copied().unwrap_or(buf.len());
-        let content = if boundary_at(buf, start, at_eof) {
+        let separator = (i == 0 && annotated > 0) || boundary_at(buf, start, at_eof);
+        let content = if separator {
             memchr::memchr(b'\n', &buf[start..next]).map_or(next, |nl| start + nl + 1)
         } else {
             start
@@ -332,6 +336,22 @@ mod tests {
         );
         let second = &M[spans[1].content..spans[1].end];
         assert_eq!(second, b"Subject: two\n\nsecond\n");
+    }
+
+    #[test]
+    fn mh_annotations_before_the_first_separator_are_not_part_of_the_message() {
+        let m = b"Replied: Thu, 22 Aug 2002 18:26:25 +0700\nForwarded: x\nFrom a@x Thu Aug 22 12:36:23 2002\nSubject: 1\n\nb\n\nFrom a@x Thu Aug 22 12:36:23 2002\nSubject: 2\n\nc\n";
+        let spans = split(m, true);
+        assert_eq!(spans.len(), 2);
+        assert!(m[spans[0].start..].starts_with(b"From a@x"));
+        assert!(m[spans[0].content..spans[0].end].starts_with(b"Subject: 1\n"));
+        assert_eq!(&m[spans[1].content..spans[1].end], b"Subject: 2\n\nc\n");
+        // The streaming splitter cuts the same messages.
+        let blocks: Vec<_> = Splitter::new(&m[..], Vec::new(), 4096, 1 << 20).collect();
+        match &blocks[..] {
+            [SplitEvent::Block(b)] => assert_eq!(b.spans, spans),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
