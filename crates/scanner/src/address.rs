@@ -118,7 +118,9 @@ fn canonical_quoted_local(local: &str) -> Option<String> {
 pub fn canonical_domain(d: &str) -> Option<String> {
     let d = d.trim();
     let d = d.strip_suffix('.').unwrap_or(d);
-    if d.is_empty() {
+    // One trailing dot is the root; a second is an empty label (and the canonical form must
+    // be a fixed point: `a@A..` once gave `a@a.`, then `a@a`).
+    if d.is_empty() || d.ends_with('.') {
         return None;
     }
     if d.starts_with('[') {
@@ -139,7 +141,7 @@ pub fn canonical_domain(d: &str) -> Option<String> {
         return Some(d.to_owned());
     }
     let ascii = idna::domain_to_ascii_cow(d.as_bytes(), DOMAIN_DENY).ok()?;
-    if ascii.is_empty() || ascii.starts_with('.') || ascii.contains("..") {
+    if ascii.is_empty() || ascii.starts_with('.') || ascii.ends_with('.') || ascii.contains("..") {
         return None;
     }
     Some(ascii.into_owned())
