@@ -5,10 +5,11 @@
 //!
 //! Memory is bounded:
 //! - party pairs are stored as 64-bit hashes (first 8 bytes of SHA-256 of each party, combined
-//!   order-independently, so a saved file means the same thing in every build) with the two
-//!   earliest messages that showed them (date in minutes, 31-bit tag) and whether more did
-//!   ([`Seen`], 16 bytes), at most [`HistoryOptions::max_pairs`] (default 1,800,000: a hash
-//!   table of 2 Mi buckets x 25 bytes, about 50 MiB). Past the cap new pairs are not recorded
+//!   order-independently, so a saved file means the same thing in every build) with the
+//!   earliest date that showed them, up to two tags of the messages of that date, whether
+//!   more did and the next later date ([`Seen`], 16 bytes), at most
+//!   [`HistoryOptions::max_pairs`] (default 1,800,000: a hash table of 2 Mi buckets x 25
+//!   bytes, 8 + 16 + 1 control, about 50 MiB). Past the cap new pairs are not recorded
 //!   ([`History::dropped_pairs`] counts them) and their parties stay "new": a full history
 //!   errs towards higher severities, never lower;
 //! - messages with more than [`HistoryOptions::max_pair_recipients`] (default 50) recipients
@@ -17,8 +18,12 @@
 //!   [`HistoryOptions::max_chunks`] (default 1,000,000, 24 bytes each).
 
 use super::subject;
+#[path = "history_seen.rs"]
+mod seen;
 use crate::triage::severity::Thresholds;
 use leakaudit_scanner::{exposure, Address, Envelope, Exposure, Org};
+pub(crate) use seen::pair_date;
+use seen::{Seen, MORE, TAG_MASK};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
@@ -151,118 +156,6 @@ pub fn message_tag(env: &Envelope) -> u32 {
         }
     };
     ((h as u32) & TAG_MASK).max(1)
-}
-
-const TAG_MASK: u32 = 0x7fff_ffff;
-const MORE: u32 = 0x8000_0000;
-/// Date of an undated message: after every dated one, so it is never "earlier".
-const UNDATED: i32 = i32::MAX;
-
-/// A message's date as stored with a pair: minutes since the epoch (i32 covers +-4,000
-/// years, half the bytes of seconds); "the same minute" counts as the same date.
-pub(crate) fn pair_date(date: Option<i64>) -> i32 {
-    date.map_or(UNDATED, |d| {
-        d.div_euclid(60).clamp(i32::MIN as i64, UNDATED as i64 - 1) as i32
-    })
-}
-
-/// The messages that showed one party pair: the earliest date, up to two of the messages
-/// of that date (the smallest tags) and whether there were more, and the next later date.
-/// Enough to answer "shown by another message dated strictly earlier" and "shown by two
-/// other messages of the same date" exactly for any message, and to merge partials in any
-/// order with the same result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Seen {
-    /// Earliest date (minutes, [`UNDATED`] when only undated messages showed the pair).
-    d1: i32,
-    /// Earliest date after `d1` ([`UNDATED`] when none, or only undated ones).
-    d2: i32,
-    /// Smallest tag among the messages dated `d1`.
-    t1: u32,
-    /// Next tag at `d1` (0: none); top bit ([`MORE`]): a third message is dated `d1`.
-    t2: u32,
-}
-
-impl Seen {
-    fn new(date: i32, tag: u32) -> Seen {
-        Seen {
-            d1: date,
-            d2: UNDATED,
-            t1: tag,
-            t2: 0,
-        }
-    }
-
-    fn more(&self) -> bool {
-        self.t2 & MORE != 0
-    }
-
-    /// The stored tags of the earliest date.
-    fn first_tags(&self) -> impl Iterator<Item = u32> {
-        [self.t1, self.t2 & TAG_MASK]
-            .into_iter()
-            .filter(|t| *t != 0)
-    }
-
-    /// Whether every message of `o`'s earliest date is one of ours (copies of a message:
-    /// a later copy of the same message is no later date of the pair).
-    fn covers(&self, o: &Seen) -> bool {
-        !o.more() && o.first_tags().all(|t| self.first_tags().any(|x| x == t))
-    }
-
-    /// Adds another record of the same pair (one message, another partial, a saved run).
-    /// Called per pair of every observed message: no allocation.
-    fn merge(&mut self, o: Seen) {
-        let d2 = self.d2.min(o.d2);
-        match self.d1.cmp(&o.d1) {
-            std::cmp::Ordering::Less => {
-                self.d2 = if self.covers(&o) { d2 } else { d2.min(o.d1) };
-            }
-            std::cmp::Ordering::Greater => {
-                let old = std::mem::replace(self, o);
-                self.d2 = if self.covers(&old) {
-                    d2
-                } else {
-                    d2.min(old.d1)
-                };
-            }
-            std::cmp::Ordering::Equal => {
-                let mut tags = [self.t1, self.t2 & TAG_MASK, o.t1, o.t2 & TAG_MASK];
-                tags.sort_unstable();
-                let mut uniq = [0u32; 4];
-                let mut n = 0;
-                for t in tags.into_iter().filter(|t| *t != 0) {
-                    if n == 0 || uniq[n - 1] != t {
-                        uniq[n] = t;
-                        n += 1;
-                    }
-                }
-                let more = self.more() || o.more() || n > 2;
-                self.t1 = uniq[0];
-                self.t2 = uniq[1] | if more { MORE } else { 0 };
-                self.d2 = d2;
-            }
-        }
-    }
-
-    /// Whether a message other than `tag` showed the pair before `date` (strictly earlier),
-    /// or two other messages showed it at the same date; for an undated message, two other
-    /// messages (at most one of them undated is counted). So the first of two copies is
-    /// never hidden by the second.
-    fn known_before(&self, date: i32, tag: u32) -> bool {
-        // A third message at the earliest date: two others whichever one this is.
-        let others_first =
-            self.first_tags().filter(|t| *t != tag).count() + if self.more() { 2 } else { 0 };
-        if date == UNDATED {
-            let later = usize::from(self.d1 != UNDATED && self.d2 != UNDATED);
-            return others_first + later >= 2;
-        }
-        match self.d1.cmp(&date) {
-            std::cmp::Ordering::Less => others_first > 0 || self.d2 < date,
-            std::cmp::Ordering::Equal => others_first >= 2,
-            std::cmp::Ordering::Greater => false,
-        }
-    }
 }
 
 fn sender_hash(a: &Address) -> u64 {

@@ -387,63 +387,6 @@ fn same_date_copies_stay_new_until_a_third() {
 }
 
 #[test]
-fn seen_merges_to_the_same_record_in_any_order() {
-    let entries = [
-        (50, 5),
-        (10, 3),
-        (30, 4),
-        (10, 1),
-        (10, 3),
-        (20, 2),
-        (UNDATED, 9),
-        (10, 7),
-    ];
-    let fold = |it: &mut dyn Iterator<Item = &(i32, u32)>| {
-        let mut s: Option<Seen> = None;
-        for (d, t) in it {
-            match s.as_mut() {
-                Some(s) => s.merge(Seen::new(*d, *t)),
-                None => s = Some(Seen::new(*d, *t)),
-            }
-        }
-        s.unwrap()
-    };
-    let fwd = fold(&mut entries.iter());
-    let rev = fold(&mut entries.iter().rev());
-    assert_eq!(fwd, rev);
-    // Partials merged: same record.
-    let mut a = fold(&mut entries[..3].iter());
-    a.merge(fold(&mut entries[3..].iter()));
-    assert_eq!(a, fwd);
-    assert_eq!((fwd.d1, fwd.d2, fwd.t1, fwd.t2 & TAG_MASK), (10, 20, 1, 3));
-    assert!(fwd.more());
-    // Three messages at minute 10: each has two others; at 20 the pair is known.
-    assert!(fwd.known_before(10, 1) && fwd.known_before(10, 7));
-    assert!(fwd.known_before(11, 5) && !fwd.known_before(9, 2));
-    // A later copy of the same message (same tag, other date) is no evidence for itself.
-    let mut s = Seen::new(40, 4);
-    s.merge(Seen::new(30, 4));
-    assert_eq!((s.d1, s.d2), (30, UNDATED));
-    assert!(!s.known_before(40, 4) && s.known_before(40, 8));
-    let mut s = Seen::new(30, 4);
-    s.merge(Seen::new(40, 4));
-    assert!(!s.known_before(50, 4));
-    // Two messages at one date: neither sees the other as history.
-    let mut s = Seen::new(30, 4);
-    s.merge(Seen::new(30, 6));
-    assert!(!s.known_before(30, 4) && !s.known_before(30, 6) && s.known_before(31, 6));
-    // Undated: two others, at most one of them undated.
-    let mut s = Seen::new(UNDATED, 4);
-    s.merge(Seen::new(UNDATED, 6));
-    assert!(!s.known_before(UNDATED, 4) && s.known_before(UNDATED, 8));
-    let mut s = Seen::new(30, 4);
-    s.merge(Seen::new(UNDATED, 6));
-    assert!(!s.known_before(UNDATED, 6) && !s.known_before(30, 4));
-    s.merge(Seen::new(40, 5));
-    assert!(s.known_before(UNDATED, 6));
-}
-
-#[test]
 fn repeated_exposure_through_a_parallel_builder() {
     let o = org();
     let first = dated("p1@x", DAY1, GROUP);
