@@ -5,29 +5,34 @@
 //!
 //! Memory is bounded:
 //! - party pairs are stored as 64-bit hashes (first 8 bytes of SHA-256 of each party, combined
-//!   order-independently, so a saved file means the same thing in every build) with the tag of
-//!   the message that first showed them, at most [`HistoryOptions::max_pairs`] (default
-//!   2,000,000: a hash table of <= 4 Mi buckets x 17 bytes, about 68 MiB). Past the cap new
-//!   pairs are not recorded ([`History::dropped_pairs`] counts them) and their parties stay
-//!   "new": a full history errs towards higher severities, never lower;
+//!   order-independently, so a saved file means the same thing in every build) with the
+//!   earliest date that showed them, up to two tags of the messages of that date, whether
+//!   more did and the next later date ([`Seen`], 16 bytes), at most
+//!   [`HistoryOptions::max_pairs`] (default 1,800,000: a hash table of 2 Mi buckets x 25
+//!   bytes, 8 + 16 + 1 control, about 50 MiB). Past the cap new pairs are not recorded
+//!   ([`History::dropped_pairs`] counts them) and their parties stay "new": a full history
+//!   errs towards higher severities, never lower;
 //! - messages with more than [`HistoryOptions::max_pair_recipients`] (default 50) recipients
 //!   add no pairs: a mass mail does not make its recipients acquainted;
 //! - sender domains: at most 10,000 distinct; exposing chunks: at most
 //!   [`HistoryOptions::max_chunks`] (default 1,000,000, 24 bytes each).
 
 use super::subject;
+#[path = "history_seen.rs"]
+mod seen;
 use crate::triage::severity::Thresholds;
 use leakaudit_scanner::{exposure, Address, Envelope, Exposure, Org};
+pub(crate) use seen::pair_date;
+use seen::{Seen, MORE, TAG_MASK};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Tag of a pair seen in two or more distinct messages.
-const SHARED: u32 = 0;
 const MAGIC: &[u8; 18] = b"LEAKAUDIT-HISTORY\0";
 /// Bump when the file layout or the hashing changes; older files are refused.
-pub const HISTORY_VERSION: u32 = 1;
+/// 2: pairs carry the dates of their first messages (novelty is temporal).
+pub const HISTORY_VERSION: u32 = 2;
 const MAX_DOMAINS: usize = 10_000;
 
 /// Why a history file could not be used.
@@ -41,7 +46,10 @@ pub enum HistoryError {
     },
     #[error("{}: not a leakaudit history file", path.display())]
     NotHistory { path: PathBuf },
-    #[error("{}: history version {found}, this build reads version {expected}", path.display())]
+    #[error(
+        "{}: history version {found}, this build reads version {expected} only: build the history again with this version",
+        path.display()
+    )]
     Version {
         path: PathBuf,
         found: u32,
@@ -66,7 +74,8 @@ pub struct HistoryOptions {
 impl Default for HistoryOptions {
     fn default() -> Self {
         HistoryOptions {
-            max_pairs: 2_000_000,
+            // 2 Mi hash buckets hold 7/8 x 2 Mi entries: the largest cap at that table size.
+            max_pairs: 1_800_000,
             max_pair_recipients: 50,
             max_chunks: 1_000_000,
         }
@@ -87,7 +96,7 @@ struct Chunk {
 #[derive(Debug, Clone, Default)]
 pub struct History {
     opts: HistoryOptions,
-    pairs: HashMap<u64, u32, foldhash::fast::FixedState>,
+    pairs: HashMap<u64, Seen, foldhash::fast::FixedState>,
     dropped_pairs: u64,
     messages: u64,
     sender_domains: HashMap<String, u64, foldhash::fast::FixedState>,
@@ -125,7 +134,8 @@ fn pair_of(a: u64, b: u64) -> u64 {
 }
 
 /// Identity of a message for "seen in another message": Message-ID, else the header facts
-/// a re-export keeps (Date, From, Subject, recipients). Never 0 (0 means shared).
+/// a re-export keeps (Date, From, Subject, recipients). 31 bits (the top bit of a [`Seen`]'s
+/// second tag is its "more" flag), never 0 (0 means no message).
 pub fn message_tag(env: &Envelope) -> u32 {
     let h = match env.message_id.as_deref().map(str::trim) {
         Some(id) if !id.is_empty() => h64(&[b"mid", id.as_bytes()]),
@@ -145,7 +155,7 @@ pub fn message_tag(env: &Envelope) -> u32 {
             ])
         }
     };
-    (h as u32).max(1)
+    ((h as u32) & TAG_MASK).max(1)
 }
 
 fn sender_hash(a: &Address) -> u64 {
@@ -238,10 +248,11 @@ impl History {
             let parties = message_parties(env, org, &x.audience_parties);
             if parties.len() >= 2 {
                 let t = *tag.get_or_insert_with(|| message_tag(env));
+                let seen = Seen::new(pair_date(env.date), t);
                 let hashes: Vec<u64> = parties.iter().map(|p| party_hash(p)).collect();
                 for i in 0..hashes.len() {
                     for j in i + 1..hashes.len() {
-                        self.add_pair(pair_of(hashes[i], hashes[j]), t);
+                        self.add_pair(pair_of(hashes[i], hashes[j]), seen);
                     }
                 }
             }
@@ -259,13 +270,11 @@ impl History {
         }
     }
 
-    fn add_pair(&mut self, pair: u64, tag: u32) {
-        if let Some(t) = self.pairs.get_mut(&pair) {
-            if *t != tag {
-                *t = SHARED;
-            }
+    fn add_pair(&mut self, pair: u64, seen: Seen) {
+        if let Some(s) = self.pairs.get_mut(&pair) {
+            s.merge(seen);
         } else if self.pairs.len() < self.opts.max_pairs {
-            self.pairs.insert(pair, tag);
+            self.pairs.insert(pair, seen);
         } else {
             self.dropped_pairs += 1;
         }
@@ -289,8 +298,9 @@ impl History {
         if self.pairs.is_empty() && self.pairs.capacity() < other.pairs.len() {
             self.pairs = other.pairs;
         } else {
-            for (p, t) in other.pairs {
-                self.add_pair(p, t);
+            // Per pair the earliest messages win, whichever partial saw them.
+            for (p, s) in other.pairs {
+                self.add_pair(p, s);
             }
         }
         for (d, c) in other.sender_domains {
@@ -323,14 +333,20 @@ impl History {
         self.sorted = true;
     }
 
-    /// Whether two parties were recipients together, or one wrote to the other, in a message
-    /// other than the one tagged `tag`.
-    pub fn shared(&self, a: &str, b: &str, tag: u32) -> bool {
-        self.shared_hashes(party_hash(a), party_hash(b), tag)
+    /// Whether two parties were *already* recipients together, or one wrote to the other,
+    /// when the message tagged `tag` (see [`message_tag`]) dated `date` (epoch seconds) was
+    /// sent: another message showed them strictly earlier (to the minute), or two other
+    /// messages showed them at the same date; for an undated message, two other messages at
+    /// any date. A repeat never hides the first exposure.
+    pub fn shared(&self, a: &str, b: &str, tag: u32, date: Option<i64>) -> bool {
+        self.shared_hashes(party_hash(a), party_hash(b), tag, pair_date(date))
     }
 
-    pub(crate) fn shared_hashes(&self, a: u64, b: u64, tag: u32) -> bool {
-        matches!(self.pairs.get(&pair_of(a, b)), Some(&t) if t == SHARED || t != tag)
+    /// [`History::shared`] with party hashes and a [`pair_date`].
+    pub(crate) fn shared_hashes(&self, a: u64, b: u64, tag: u32, date: i32) -> bool {
+        self.pairs
+            .get(&pair_of(a, b))
+            .is_some_and(|s| s.known_before(date, tag & TAG_MASK))
     }
 
     /// Minimum From count for a domain to be one of the organisation's: 1% of the messages,
@@ -431,11 +447,14 @@ impl History {
             w.write_all(&n.to_le_bytes())?;
         }
         w.write_all(&(self.pairs.len() as u64).to_le_bytes())?;
-        let mut pairs: Vec<(&u64, &u32)> = self.pairs.iter().collect();
-        pairs.sort_unstable();
-        for (p, t) in pairs {
+        let mut pairs: Vec<(&u64, &Seen)> = self.pairs.iter().collect();
+        pairs.sort_unstable_by_key(|(p, _)| **p);
+        for (p, s) in pairs {
             w.write_all(&p.to_le_bytes())?;
-            w.write_all(&t.to_le_bytes())?;
+            w.write_all(&s.d1.to_le_bytes())?;
+            w.write_all(&s.d2.to_le_bytes())?;
+            w.write_all(&s.t1.to_le_bytes())?;
+            w.write_all(&s.t2.to_le_bytes())?;
         }
         let mut domains: Vec<(&String, &u64)> = self.sender_domains.iter().collect();
         domains.sort_unstable();
@@ -491,12 +510,20 @@ impl History {
         h.messages = r.u64()?;
         h.dropped_pairs = r.u64()?;
         h.dropped_chunks = r.u64()?;
-        let n = r.count(12)?;
+        let n = r.count(PAIR_RECORD)?;
         h.pairs.reserve(n);
         for _ in 0..n {
             let p = r.u64()?;
-            let t = r.u32()?;
-            h.pairs.insert(p, t);
+            let s = Seen {
+                d1: r.u32()? as i32,
+                d2: r.u32()? as i32,
+                t1: r.u32()?,
+                t2: r.u32()?,
+            };
+            if s.t1 == 0 || s.t1 & MORE != 0 {
+                return Err(r.corrupt("pair without a message tag"));
+            }
+            h.pairs.insert(p, s);
         }
         let n = r.count(17)?;
         for _ in 0..n {
@@ -603,6 +630,9 @@ impl HistoryBuilder {
         h
     }
 }
+
+/// Bytes of one pair in the file: hash, two dates, two tags.
+const PAIR_RECORD: usize = 8 + 4 + 4 + 4 + 4;
 
 struct Reader<'b> {
     b: &'b [u8],

@@ -17,22 +17,38 @@ fn mail(id: &str, to: &str) -> Envelope {
     ))
 }
 
+fn dated(id: &str, date: &str, to: &str) -> Envelope {
+    env(&format!(
+        "Message-ID: <{id}>\nDate: {date}\nFrom: me@shop.example\nTo: {to}\nSubject: hello\n\n"
+    ))
+}
+
+/// Whether `a` and `b` were already acquainted when `m` was sent.
+fn known(h: &History, m: &Envelope, a: &str, b: &str) -> bool {
+    h.shared(a, b, message_tag(m), m.date)
+}
+
 #[test]
 fn pairs_are_known_only_from_another_message() {
     let o = org();
     let mut h = History::default();
     let m1 = mail("1@x", "a@acme.example, b@beta.example");
     h.observe(&m1, &o);
-    let tag1 = message_tag(&m1);
     // Only m1 showed them together: for m1 itself they are strangers.
-    assert!(!h.shared("acme.example", "beta.example", tag1));
+    assert!(!known(&h, &m1, "acme.example", "beta.example"));
     // The same message again (another copy, same Message-ID) is not new evidence.
     h.observe(&mail("1@x", "a@acme.example, b@beta.example"), &o);
-    assert!(!h.shared("acme.example", "beta.example", tag1));
-    h.observe(&mail("2@x", "b2@beta.example, a@acme.example"), &o);
-    assert!(h.shared("beta.example", "acme.example", tag1));
-    assert!(!h.shared("acme.example", "gamma.example", tag1));
-    assert_eq!(h.messages(), 3);
+    assert!(!known(&h, &m1, "acme.example", "beta.example"));
+    // Undated: one other message is not enough to say which came first...
+    let m2 = mail("2@x", "b2@beta.example, a@acme.example");
+    h.observe(&m2, &o);
+    assert!(!known(&h, &m1, "beta.example", "acme.example"));
+    assert!(!known(&h, &m2, "beta.example", "acme.example"));
+    // ...two others are: the pair is an established group whatever the order.
+    h.observe(&mail("3@x", "a@acme.example, b@beta.example"), &o);
+    assert!(known(&h, &m1, "beta.example", "acme.example"));
+    assert!(!known(&h, &m1, "acme.example", "gamma.example"));
+    assert_eq!(h.messages(), 4);
 }
 
 #[test]
@@ -41,10 +57,15 @@ fn sender_and_recipient_wrote_to_each_other() {
     let o = org();
     let mut h = History::default();
     h.observe(
-        &env("Message-ID: <in@x>\nFrom: jane@acme.example\nTo: help@shop.example\nCc: bob@gmail.com\n\n"),
+        &env("Message-ID: <in@x>\nDate: Mon, 4 Nov 2019 10:00:00 +0000\nFrom: jane@acme.example\nTo: help@shop.example\nCc: bob@gmail.com\n\n"),
         &o,
     );
-    assert!(h.shared("acme.example", "bob@gmail.com", 7));
+    let (before, after) = (Some(1_572_861_600 - 60), Some(1_572_861_600 + 60));
+    assert!(h.shared("acme.example", "bob@gmail.com", 7, after));
+    // Our reply exposing them one minute before she wrote: not acquainted yet.
+    assert!(!h.shared("acme.example", "bob@gmail.com", 7, before));
+    // An undated message cannot be put after one other: two are needed.
+    assert!(!h.shared("acme.example", "bob@gmail.com", 7, None));
 }
 
 #[test]
@@ -129,13 +150,23 @@ fn save_and_load_round_trip_and_refuse_bad_files() {
         History::load(&bad, HistoryOptions::default()),
         Err(HistoryError::Corrupt { .. })
     ));
-    let mut v2 = bytes.clone();
-    v2[MAGIC.len()] = 2;
-    std::fs::write(&bad, &v2).unwrap();
-    assert!(matches!(
-        History::load(&bad, HistoryOptions::default()),
-        Err(HistoryError::Version { found: 2, .. })
-    ));
+    // A file of the first format (pairs without dates) is refused, saying why.
+    let mut v1 = bytes.clone();
+    v1[MAGIC.len()] = 1;
+    std::fs::write(&bad, &v1).unwrap();
+    let e = History::load(&bad, HistoryOptions::default()).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            HistoryError::Version {
+                found: 1,
+                expected: 2,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("build the history again"), "{e}");
     // A huge count in a short file is refused before any allocation.
     let mut huge = bytes[..MAGIC.len() + 4 + 24].to_vec();
     huge.extend_from_slice(&u64::MAX.to_le_bytes());
@@ -304,4 +335,108 @@ fn builder_from_many_threads_equals_one_pass() {
     assert_eq!(h.messages(), 64);
     assert_eq!(h.pairs, one.pairs);
     assert_eq!(h.chunks, one.chunks);
+}
+
+const DAY1: &str = "Mon, 4 Nov 2019 10:00:00 +0000";
+const DAY2: &str = "Tue, 5 Nov 2019 10:00:00 +0000";
+const GROUP: &str = "ann@gmail.com, ben@yahoo.com, cat@hotmail.com";
+
+/// The defect: both copies of a repeated exposure saw each other as history, so the first leak
+/// was hidden by its own repeat.
+#[test]
+fn repeated_exposure_does_not_hide_the_first_one() {
+    let o = org();
+    let first = dated("r1@x", DAY1, GROUP);
+    let repeat = dated("r2@x", DAY2, GROUP);
+    for order in [[&first, &repeat], [&repeat, &first]] {
+        let mut h = History::default();
+        order.into_iter().for_each(|m| h.observe(m, &o));
+        h.finish();
+        for (a, b) in [
+            ("ann@gmail.com", "ben@yahoo.com"),
+            ("cat@hotmail.com", "ann@gmail.com"),
+        ] {
+            assert!(!known(&h, &first, a, b), "{a} {b}");
+            assert!(known(&h, &repeat, a, b), "{a} {b}");
+        }
+    }
+}
+
+#[test]
+fn same_date_copies_stay_new_until_a_third() {
+    let o = org();
+    let (a, b) = ("ann@gmail.com", "ben@yahoo.com");
+    let m1 = dated("s1@x", DAY1, GROUP);
+    let m2 = dated("s2@x", DAY1, GROUP);
+    let mut h = History::default();
+    h.observe(&m1, &o);
+    h.observe(&m2, &o);
+    assert!(!known(&h, &m1, a, b) && !known(&h, &m2, a, b));
+    // A third at the same date: each of them has two others.
+    let m3 = dated("s3@x", DAY1, GROUP);
+    h.observe(&m3, &o);
+    assert!(known(&h, &m1, a, b) && known(&h, &m3, a, b));
+    // A message dated the day before stays new: the later three are no history for it.
+    let m0 = dated("s0@x", "Sun, 3 Nov 2019 10:00:00 +0000", GROUP);
+    h.observe(&m0, &o);
+    assert!(!known(&h, &m0, a, b));
+    assert!(known(&h, &m1, a, b));
+    // An undated copy is known from two other messages, whatever their dates.
+    let u = mail("u@x", GROUP);
+    assert!(known(&h, &u, a, b));
+}
+
+#[test]
+fn repeated_exposure_through_a_parallel_builder() {
+    let o = org();
+    let first = dated("p1@x", DAY1, GROUP);
+    let repeat = dated("p2@x", DAY2, GROUP);
+    // Noise so that the two land in different shards in some runs.
+    let noise: Vec<Envelope> = (0..40)
+        .map(|i| {
+            dated(
+                &format!("n{i}@x"),
+                DAY1,
+                &format!("z{i}@gmail.com, y{i}@aol.com"),
+            )
+        })
+        .collect();
+    for order in [[&first, &repeat], [&repeat, &first]] {
+        let b = HistoryBuilder::new(HistoryOptions::default());
+        std::thread::scope(|s| {
+            let (b, o, noise) = (&b, &o, &noise);
+            s.spawn(move || b.observe(order[0], o));
+            s.spawn(move || noise[..20].iter().for_each(|m| b.observe(m, o)));
+            s.spawn(move || b.observe(order[1], o));
+            s.spawn(move || noise[20..].iter().for_each(|m| b.observe(m, o)));
+        });
+        let h = b.finish();
+        assert_eq!(h.messages(), 42);
+        assert!(!known(&h, &first, "ann@gmail.com", "cat@hotmail.com"));
+        assert!(known(&h, &repeat, "ann@gmail.com", "cat@hotmail.com"));
+    }
+}
+
+#[test]
+fn saved_history_of_the_first_run_makes_the_repeat_known() {
+    let o = org();
+    let first = dated("f1@x", DAY1, GROUP);
+    let repeat = dated("f2@x", DAY2, GROUP);
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("history.bin");
+    let b = HistoryBuilder::default();
+    b.observe(&first, &o);
+    b.finish().save(&p).unwrap();
+    // Later run: the saved history plus today's archive (the repeat only).
+    let b = HistoryBuilder::from_history(History::load(&p, HistoryOptions::default()).unwrap());
+    b.observe(&repeat, &o);
+    let h = b.finish();
+    assert!(known(&h, &repeat, "ben@yahoo.com", "cat@hotmail.com"));
+    // The first message re-read in a later run is still new: its repeat came after it.
+    let b = HistoryBuilder::from_history(History::load(&p, HistoryOptions::default()).unwrap());
+    b.observe(&first, &o);
+    b.observe(&repeat, &o);
+    let h = b.finish();
+    assert!(!known(&h, &first, "ben@yahoo.com", "cat@hotmail.com"));
+    assert!(known(&h, &repeat, "ben@yahoo.com", "cat@hotmail.com"));
 }

@@ -195,8 +195,9 @@ pub fn facts(
         ));
     }
     let n = groups.len();
-    let tag = history::message_tag(env);
-    // Pairwise shared history; a party is new when it lacks history with another party.
+    let (tag, date) = (history::message_tag(env), history::pair_date(env.date));
+    // Pairwise history from before this message; a party is new when it lacks such history
+    // with another party (a later repeat of this exposure does not make it known).
     // Past the pair-recipient cap the history holds no pairs of such a size: all new.
     let (new_parties, known_pairs) = match history {
         Some(h) if n >= 2 && n <= h.options().max_pair_recipients => {
@@ -210,7 +211,7 @@ pub fn facts(
                 for j in i + 1..n {
                     let shared = hashes[i]
                         .iter()
-                        .any(|a| hashes[j].iter().any(|b| h.shared_hashes(*a, *b, tag)));
+                        .any(|a| hashes[j].iter().any(|b| h.shared_hashes(*a, *b, tag, date)));
                     if shared {
                         known += 1;
                     } else {

@@ -392,3 +392,78 @@ fn retriage_after_a_single_pass_equals_evaluate_with() {
         assert_eq!(eval.findings, direct.findings, "{:?}", m.envelope.subject);
     }
 }
+
+/// Severity and signals of the recipient-exposure finding of `raw` under `history`.
+fn exposure_triage(raw: &[u8], history: &History) -> (Severity, Vec<Signal>) {
+    let engine = Engine::new(RulePack::builtin(), fixture_org(), &BTreeMap::new());
+    let msg = Message {
+        location: Location::file("repeated.eml"),
+        format: Format::Eml,
+        raw,
+        mbox_quoted: false,
+        envelope: envelope(raw),
+    };
+    let ctx = TriageContext {
+        profile: Profile::Audit,
+        history: Some(history),
+        ..TriageContext::default()
+    };
+    let ev = engine.evaluate_with(&msg, &ctx);
+    let f = ev
+        .findings
+        .iter()
+        .find(|f| f.rule_id == "recipient-exposure")
+        .expect("the fixture exposes");
+    (f.severity, f.signals.clone())
+}
+
+/// The defect: both messages of an exposure repeated to the same three customers saw the
+/// other one as shared history, so the first leak dropped to known-group (low) with its
+/// repeat. The first must stay new (medium), only the repeat is a known group.
+#[test]
+fn repeated_exposure_does_not_hide_the_first_one() {
+    let dir = triage_dir().join("repeated");
+    let first = std::fs::read(dir.join("first.eml")).unwrap();
+    let repeat = std::fs::read(dir.join("repeat.eml")).unwrap();
+    let org = fixture_org();
+    let check = |h: &History, how: &str| {
+        let (sev, sig) = exposure_triage(&first, h);
+        assert_eq!(sev, Severity::Medium, "{how}: first {sig:?}");
+        assert!(sig.contains(&Signal::NewContacts), "{how}: first {sig:?}");
+        let (sev, sig) = exposure_triage(&repeat, h);
+        assert_eq!(sev, Severity::Low, "{how}: repeat {sig:?}");
+        assert!(sig.contains(&Signal::KnownGroup), "{how}: repeat {sig:?}");
+    };
+    for (how, order) in [
+        ("in order", [&first, &repeat]),
+        ("reversed", [&repeat, &first]),
+    ] {
+        let mut h = History::default();
+        order.iter().for_each(|raw| h.observe(&envelope(raw), &org));
+        h.finish();
+        check(&h, how);
+        // The parallel first pass: one thread per message.
+        let b = HistoryBuilder::default();
+        std::thread::scope(|s| {
+            for raw in order {
+                let (b, org) = (&b, &org);
+                s.spawn(move || b.observe(&envelope(raw), org));
+            }
+        });
+        check(&b.finish(), &format!("builder, {how}"));
+    }
+    // Incremental: the history saved by a run over the first message makes the repeat,
+    // scanned in a later run, a known group (and keeps the first new if it is read again).
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.bin");
+    let b = HistoryBuilder::default();
+    b.observe(&envelope(&first), &org);
+    b.finish().save(&path).unwrap();
+    let b = HistoryBuilder::from_history(History::load(&path, HistoryOptions::default()).unwrap());
+    b.observe(&envelope(&repeat), &org);
+    let h = b.finish();
+    assert_eq!(exposure_triage(&repeat, &h).0, Severity::Low);
+    // The first run alone: no repeat yet, the first is new.
+    let alone = History::load(&path, HistoryOptions::default()).unwrap();
+    assert_eq!(exposure_triage(&first, &alone).0, Severity::Medium);
+}
