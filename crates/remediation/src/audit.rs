@@ -8,7 +8,7 @@
 //! detected too (`verify --db`). Tokens and addresses are never written here.
 
 use crate::error::{Error, Result};
-use crate::store::AuditHead;
+use crate::store::{AccountStore, AuditHead};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use std::fs::{File, OpenOptions};
@@ -51,6 +51,66 @@ pub struct Verified {
 pub fn verify(path: &Path, expected_head: Option<&AuditHead>) -> Result<Verified> {
     let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     verify_bytes(path, &data, expected_head)
+}
+
+/// Verifies `logs` (one per plan) against everything `store` recorded: each log's chain and
+/// its plan's recorded head, a log of a plan the store never applied is refused, and every
+/// plan the store holds a head for must be in one of the logs (an emptied or omitted log
+/// would otherwise pass). The error names the log and line where the problem shows.
+pub fn verify_with_store(logs: &[PathBuf], store: &dyn AccountStore) -> Result<Vec<Verified>> {
+    let heads: std::collections::BTreeMap<String, AuditHead> =
+        store.audit_heads()?.into_iter().collect();
+    let applied: std::collections::BTreeSet<String> = store.plans()?.into_iter().collect();
+    let mut seen: std::collections::BTreeMap<String, &Path> = Default::default();
+    let mut out = Vec::with_capacity(logs.len());
+    for path in logs {
+        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        // The plan is read from the first line; the chain check below confirms it.
+        let plan = data
+            .split(|b| *b == b'\n')
+            .next()
+            .and_then(|l| serde_json::from_slice::<Entry>(l).ok())
+            .map(|e| e.plan);
+        if let Some(plan) = &plan {
+            if !heads.contains_key(plan) && !applied.contains(plan) {
+                return Err(broken(
+                    path,
+                    1,
+                    format!("log is for plan {plan}, which this store has never applied"),
+                ));
+            }
+            if let Some(other) = seen.insert(plan.clone(), path) {
+                return Err(broken(
+                    path,
+                    1,
+                    format!(
+                        "plan {plan} is also in {}: one log per plan",
+                        other.display()
+                    ),
+                ));
+            }
+        }
+        let v = verify_bytes(path, &data, plan.as_ref().and_then(|p| heads.get(p)))?;
+        out.push(v);
+    }
+    if let Some((plan, head)) = heads.iter().find(|(p, _)| !seen.contains_key(*p)) {
+        let (path, line) = logs
+            .iter()
+            .zip(&out)
+            .next_back()
+            .map_or((PathBuf::from("<no log>"), 1), |(p, v)| {
+                (p.clone(), v.entries + 1)
+            });
+        return Err(broken(
+            &path,
+            line,
+            format!(
+                "the store recorded {} entries of plan {plan}, which are not in the given log(s)",
+                head.seq
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 fn broken(path: &Path, line: u64, reason: impl Into<String>) -> Error {

@@ -33,7 +33,13 @@ pub const SCHEMA_VERSION: i64 = 1;
 ///              state TEXT CHECK (state IN ('planned','done','failed')), detail TEXT NULL,
 ///              updated_at INTEGER, PRIMARY KEY (plan_hash, action_id))
 /// audit_heads(plan_hash TEXT PRIMARY KEY, seq INTEGER, hash TEXT)
+/// lock_holder(name TEXT PRIMARY KEY,            -- 'remediation': who holds the lock
+///             operation TEXT, plan_hash TEXT, pid INTEGER, host TEXT, since INTEGER)
 /// ```
+///
+/// The lock itself is an exclusive `flock` on `<store>.lock` beside the database (never the
+/// database file: closing a second descriptor of it would drop SQLite's own POSIX locks). The
+/// kernel releases it when the holder exits or is killed; `lock_holder` only names it.
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS accounts (
@@ -86,12 +92,22 @@ CREATE TABLE IF NOT EXISTS audit_heads (
     seq INTEGER NOT NULL,
     hash TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS lock_holder (
+    name TEXT PRIMARY KEY,
+    operation TEXT NOT NULL,
+    plan_hash TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    since INTEGER NOT NULL
+);
 ";
 
 /// The embedded default store.
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// The locked `<store>.lock` while this handle holds the remediation lock.
+    lock: Option<std::fs::File>,
 }
 
 fn random_store_id() -> Result<String> {
@@ -144,6 +160,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
+            lock: None,
         };
         store.init()?;
         Ok(store)
@@ -194,6 +211,32 @@ impl SqliteStore {
         }
         tx.commit().map_err(db)?;
         Ok(())
+    }
+
+    /// `<store>.lock`, the file the remediation lock is taken on.
+    pub fn lock_path(&self) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(".lock");
+        PathBuf::from(p)
+    }
+
+    fn lock_holder(&self) -> Result<Option<LockHolder>> {
+        self.conn
+            .query_row(
+                "SELECT operation, plan_hash, pid, host, since FROM lock_holder WHERE name = 'remediation'",
+                [],
+                |r| {
+                    Ok(LockHolder {
+                        operation: r.get(0)?,
+                        plan_hash: r.get(1)?,
+                        pid: r.get::<_, i64>(2)? as u32,
+                        host: r.get(3)?,
+                        since: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.db())
     }
 
     fn row_to_account(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
@@ -563,5 +606,83 @@ impl AccountStore for SqliteStore {
             )
             .map(|_| ())
             .map_err(self.db())
+    }
+
+    fn audit_heads(&self) -> Result<Vec<(String, AuditHead)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT plan_hash, seq, hash FROM audit_heads ORDER BY plan_hash")
+            .map_err(self.db())?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    AuditHead {
+                        seq: r.get::<_, i64>(1)? as u64,
+                        hash: r.get(2)?,
+                    },
+                ))
+            })
+            .map_err(self.db())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
+    }
+
+    fn try_lock(&mut self, holder: &LockHolder) -> Result<LockAttempt> {
+        if self.lock.is_none() {
+            use std::os::unix::fs::OpenOptionsExt;
+            let p = self.lock_path();
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&p)
+                .map_err(|e| Error::io(&p, e))?;
+            match f.try_lock() {
+                Ok(()) => self.lock = Some(f),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    // A holder records itself just after taking the lock: give it a moment.
+                    for _ in 0..40 {
+                        if let Some(h) = self.lock_holder()? {
+                            return Ok(LockAttempt::Held(Some(h)));
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(25));
+                    }
+                    return Ok(LockAttempt::Held(None));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&p, e)),
+            }
+        }
+        // Overwrites the row a killed holder left behind.
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO lock_holder(name, operation, plan_hash, pid, host, since)
+                 VALUES ('remediation', ?1, ?2, ?3, ?4, ?5)",
+                params![
+                    holder.operation,
+                    holder.plan_hash,
+                    holder.pid as i64,
+                    holder.host,
+                    holder.since
+                ],
+            )
+            .map_err(self.db())?;
+        Ok(LockAttempt::Acquired)
+    }
+
+    fn unlock(&mut self) -> Result<()> {
+        let Some(f) = self.lock.take() else {
+            return Ok(());
+        };
+        // The row goes first, so a process that gets the lock next never sees ours.
+        let r = self
+            .conn
+            .execute("DELETE FROM lock_holder WHERE name = 'remediation'", [])
+            .map(|_| ())
+            .map_err(self.db());
+        drop(f);
+        r
     }
 }
