@@ -491,4 +491,62 @@ mod tests {
             .unwrap()
             .contains("\"log-repair\""));
     }
+
+    #[test]
+    fn verify_log_passed_emptied_or_forged_log_regression() {
+        use crate::store::{AccountStore, SqliteStore};
+        let d = tempfile::tempdir().unwrap();
+        let (p, head) = sample(d.path());
+        let mut store = SqliteStore::open(&d.path().join("a.db")).unwrap();
+        let logs = [p.clone()];
+        // A store that applied nothing: the log's plan is unknown to it.
+        match verify_with_store(&logs, &store) {
+            Err(Error::AuditLog {
+                line: 1, reason, ..
+            }) => {
+                assert!(reason.contains("never applied"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        store.set_audit_head("sha256:plan", &head).unwrap();
+        assert_eq!(verify_with_store(&logs, &store).unwrap()[0].entries, 5);
+        // Emptied: the store's head for the plan is in no log.
+        let original = std::fs::read(&p).unwrap();
+        std::fs::write(&p, "").unwrap();
+        match verify_with_store(&logs, &store) {
+            Err(Error::AuditLog { reason, .. }) => {
+                assert!(
+                    reason.contains("5 entries of plan sha256:plan, which are not in"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // A one-line log of a made-up plan.
+        let forged = d.path().join("forged.jsonl");
+        AuditLog::open(&forged, "sha256:made-up", None)
+            .unwrap()
+            .append("notify", "notify:a0", "a0", "done", None)
+            .unwrap();
+        assert!(verify_with_store(&[forged.clone()], &store).is_err());
+        // A second plan applied to the store must be in a log too, and one log per plan.
+        std::fs::write(&p, original).unwrap();
+        store
+            .set_audit_head(
+                "sha256:made-up",
+                &AuditHead {
+                    seq: 1,
+                    hash: verify(&forged, None).unwrap().head.unwrap().hash,
+                },
+            )
+            .unwrap();
+        assert!(verify_with_store(std::slice::from_ref(&p), &store).is_err());
+        assert_eq!(
+            verify_with_store(&[p.clone(), forged], &store)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(verify_with_store(&[p.clone(), p], &store).is_err());
+    }
 }
