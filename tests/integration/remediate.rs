@@ -852,7 +852,7 @@ fn killed_lock_holder_does_not_block_the_next_apply() {
     let o = apply_cmd(&e, &[]).output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
-        text(&o).contains(&format!("apply of plan sha256:"))
+        text(&o).contains("apply of plan sha256:")
             && text(&o).contains(&format!("(pid {} on host ", holder.id())),
         "{}",
         text(&o)

@@ -287,8 +287,11 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
             if name == point {
                 seen += 1;
                 if seen >= *after {
-                    while hang {
-                        std::thread::sleep(std::time::Duration::from_secs(3600));
+                    if hang {
+                        // Test hook: stop here, lock held, until killed.
+                        loop {
+                            std::thread::sleep(std::time::Duration::from_secs(3600));
+                        }
                     }
                     // Test hook: die like a SIGKILL, no unwinding, no flushing.
                     std::process::abort();

@@ -528,7 +528,7 @@ mod tests {
             .unwrap()
             .append("notify", "notify:a0", "a0", "done", None)
             .unwrap();
-        assert!(verify_with_store(&[forged.clone()], &store).is_err());
+        assert!(verify_with_store(std::slice::from_ref(&forged), &store).is_err());
         // A second plan applied to the store must be in a log too, and one log per plan.
         std::fs::write(&p, original).unwrap();
         store
