@@ -93,6 +93,27 @@ pub fn verify_with_store(logs: &[PathBuf], store: &dyn AccountStore) -> Result<V
         let v = verify_bytes(path, &data, plan.as_ref().and_then(|p| heads.get(p)))?;
         out.push(v);
     }
+    // Outcomes are logged right after their commit; a plan with outcomes but no head lost
+    // its log entries (or the process died in between and apply has not resumed yet).
+    for plan in applied.iter().filter(|p| !heads.contains_key(*p)) {
+        let outcomes = store
+            .action_states(plan)?
+            .iter()
+            .filter(|a| a.state != crate::store::ActionState::Planned)
+            .count();
+        if outcomes > 0 {
+            let path = logs
+                .first()
+                .map_or_else(|| PathBuf::from("<no log>"), Clone::clone);
+            return Err(broken(
+                &path,
+                1,
+                format!(
+                    "the store recorded {outcomes} outcome(s) of plan {plan} but no log entry for them (run `remediate apply` again to log them)"
+                ),
+            ));
+        }
+    }
     if let Some((plan, head)) = heads.iter().find(|(p, _)| !seen.contains_key(*p)) {
         let (path, line) = logs
             .iter()
@@ -541,12 +562,29 @@ mod tests {
             )
             .unwrap();
         assert!(verify_with_store(std::slice::from_ref(&p), &store).is_err());
+        assert!(verify_with_store(&[p.clone(), p.clone()], &store).is_err());
+        // Outcomes of a plan with no recorded head (its entries never logged) fail too.
+        store
+            .ensure_planned(
+                "sha256:z",
+                &[("notify:a".into(), "a".into(), "notify".into())],
+                1,
+            )
+            .unwrap();
         assert_eq!(
-            verify_with_store(&[p.clone(), forged], &store)
+            verify_with_store(&[p.clone(), forged.clone()], &store)
                 .unwrap()
                 .len(),
             2
         );
-        assert!(verify_with_store(&[p.clone(), p], &store).is_err());
+        store
+            .mark_failed("sha256:z", &["notify:a".into()], "x", 2)
+            .unwrap();
+        match verify_with_store(&[p, forged], &store) {
+            Err(Error::AuditLog { reason, .. }) => {
+                assert!(reason.contains("1 outcome(s) of plan sha256:z"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }
