@@ -558,6 +558,8 @@ fn sigkill_at_arbitrary_points_then_resume() {
                 "--batch",
                 "2",
                 "-q",
+                "--reset-base-url",
+                "https://shop.example/reset",
             ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -1023,6 +1025,42 @@ fn release_trusted_apply_state_regression() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         text(&o).contains("is not a live reset token of account acc-1001"),
+        "{}",
+        text(&o)
+    );
+    // The real link moved to another host (the token would go there) is refused.
+    let phished = plain.replace(&other, &own).replace(
+        "https://shop.example/reset?",
+        "https://shop.example.evil.example/reset?",
+    );
+    let _ = doctor(&victim, &plain, &phished);
+    let o = release();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("does not go to the plan's reset page https://shop.example/reset"),
+        "{}",
+        text(&o)
+    );
+    // A resumed apply with another reset page is refused (its links would differ).
+    let o = run(&[
+        "remediate",
+        "apply",
+        "--plan",
+        s(&e.plan),
+        "--db",
+        s(&e.db),
+        "--outbox",
+        s(&e.outbox),
+        "--log",
+        s(&e.log),
+        "--reset-base-url",
+        "https://other.example/reset",
+        "--from",
+        "Security <security@shop.example>",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("was applied with reset base URL `https://shop.example/reset`"),
         "{}",
         text(&o)
     );

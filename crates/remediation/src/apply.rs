@@ -209,6 +209,21 @@ fn apply_locked(
     on_event: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport> {
     let hash = plan.content_hash.as_str();
+    if plan
+        .actions
+        .iter()
+        .any(|a| a.kind == ActionKind::ForcePasswordReset)
+    {
+        // Release accepts only links to this base: a message rewritten to another host
+        // would hand the token to that host.
+        let pinned = store.pin_reset_base(hash, &opts.reset_base_url)?;
+        if pinned != opts.reset_base_url {
+            return Err(Error::Setting(format!(
+                "plan {hash} was applied with reset base URL `{pinned}`, not `{}`: resume it with the same one",
+                opts.reset_base_url
+            )));
+        }
+    }
     let head = store.audit_head(hash)?;
     let mut log = AuditLog::open(&opts.log, hash, head.as_ref())?;
     let outbox = Outbox::new(&opts.outbox);

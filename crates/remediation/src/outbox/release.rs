@@ -95,6 +95,7 @@ fn release_locked(
         });
         return Ok(ReleaseOutcome::Refused(refusals));
     }
+    let reset_base = store.reset_base(plan)?;
     let mut expected: BTreeMap<String, Expected> = BTreeMap::new();
     for a in actions
         .iter()
@@ -151,7 +152,13 @@ fn release_locked(
             None => reasons.push(format!("account {} is no longer in the store", exp.account)),
             Some(acct) => reasons.extend(gate.check(&bytes, Some(&acct.email))),
         }
-        reasons.extend(link_reasons(store, &bytes, exp, now)?);
+        reasons.extend(link_reasons(
+            store,
+            &bytes,
+            exp,
+            reset_base.as_deref(),
+            now,
+        )?);
         if !reasons.is_empty() {
             refusals.push(Refusal {
                 path: f.clone(),
@@ -188,12 +195,14 @@ fn release_locked(
     })
 }
 
-/// The reset link of a message must be the account's own live token: every `selector=` in
-/// the decoded body names a live token of the account, and a reset message has its link.
+/// The reset link of a message must be the account's own live token on the plan's reset
+/// page: every `selector=` in the decoded body names a live token of the account, and a reset
+/// message has its link, which starts with the reset base URL the store recorded for the plan.
 fn link_reasons(
     store: &dyn AccountStore,
     raw: &[u8],
     exp: &Expected,
+    reset_base: Option<&str>,
     now: i64,
 ) -> Result<Vec<String>> {
     let Ok(msg) = inspect(raw) else {
@@ -210,6 +219,19 @@ fn link_reasons(
             "a reset link, but the plan resets no password of account {}",
             exp.account
         ));
+    }
+    for link in RESET_LINK.find_iter(&msg.body).map(|m| m.as_str()) {
+        let on_base = reset_base.is_some_and(|base| {
+            link.strip_prefix(base).is_some_and(|rest| {
+                rest.starts_with("?selector=") || rest.starts_with("&selector=")
+            })
+        });
+        if !on_base {
+            why.push(match reset_base {
+                Some(base) => format!("the reset link does not go to the plan's reset page {base}"),
+                None => "the store has no reset base URL for this plan (applied by an older leakaudit): run `remediate apply` again to record it".to_string(),
+            });
+        }
     }
     for (i, _) in msg.body.match_indices("selector=") {
         let sel: String = msg.body[i + "selector=".len()..]
@@ -290,6 +312,9 @@ mod tests {
             })
             .collect();
         store.ensure_planned(PLAN, &planned, 1).unwrap();
+        store
+            .pin_reset_base(PLAN, "https://example.com/reset")
+            .unwrap();
         let now = chrono::Utc::now().timestamp();
         store
             .commit_account(&AccountCommit {
@@ -506,6 +531,21 @@ regex = 'TICKET-[0-9]{6}'
                     "reset link selector {} is not a live reset token of account acc-1",
                     "ef".repeat(16)
                 )),
+            "{why:?}"
+        );
+        // The account's own live token, on another host.
+        doctor(
+            &outbox,
+            &plain_body(&crate::outbox::compose::reset_link(
+                "https://example.com.evil.example/reset",
+                &"ab".repeat(16),
+                &"cd".repeat(32),
+            )),
+        );
+        let why = refused(release(&outbox, &mut store, &gate).unwrap());
+        assert!(
+            why.iter().any(|w| w
+                == "the reset link does not go to the plan's reset page https://example.com/reset"),
             "{why:?}"
         );
         doctor(&outbox, notification().as_bytes());

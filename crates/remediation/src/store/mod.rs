@@ -15,11 +15,13 @@
 //!   must die with the process or session holding it (a kernel file lock, a PostgreSQL
 //!   session advisory lock), so a killed holder never blocks the next run.
 
+mod schema;
 mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use sqlite::{SqliteStore, SCHEMA, SCHEMA_VERSION};
+pub use schema::{SCHEMA, SCHEMA_VERSION};
+pub use sqlite::SqliteStore;
 
 use crate::error::{Error, Result};
 use crate::matching::MatchMode;
@@ -278,6 +280,10 @@ pub trait AccountStore {
     ) -> Result<()>;
     fn audit_head(&self, plan_hash: &str) -> Result<Option<AuditHead>>;
     fn set_audit_head(&mut self, plan_hash: &str, head: &AuditHead) -> Result<()>;
+    /// Records the reset base URL a plan's links are made with, unless one is recorded
+    /// already; returns the recorded one (release checks every link against it).
+    fn pin_reset_base(&mut self, plan_hash: &str, url: &str) -> Result<String>;
+    fn reset_base(&self, plan_hash: &str) -> Result<Option<String>>;
     /// Every recorded audit head, by plan hash (sorted).
     fn audit_heads(&self) -> Result<Vec<(String, AuditHead)>>;
     /// Takes the store's remediation lock without waiting and records `holder`; held by this

@@ -35,6 +35,7 @@ pub(crate) fn suite<S: AccountStore>(make: &dyn Fn() -> S) {
     action_states(&mut make());
     tokens_single_use(&mut make());
     audit_heads(&mut make());
+    reset_base_is_pinned(&mut make());
 }
 
 fn import_and_lookup<S: AccountStore>(s: &mut S) {
@@ -261,6 +262,23 @@ fn audit_heads<S: AccountStore>(s: &mut S) {
         .map(|(p, h)| (p, h.seq))
         .collect();
     assert_eq!(heads, vec![("o".to_string(), 1), ("p".to_string(), 4)]);
+}
+
+fn reset_base_is_pinned<S: AccountStore>(s: &mut S) {
+    assert_eq!(s.reset_base("p").unwrap(), None);
+    assert_eq!(
+        s.pin_reset_base("p", "https://a.example/r").unwrap(),
+        "https://a.example/r"
+    );
+    assert_eq!(
+        s.pin_reset_base("p", "https://b.example/r").unwrap(),
+        "https://a.example/r",
+        "the first one stays"
+    );
+    assert_eq!(
+        s.reset_base("p").unwrap().as_deref(),
+        Some("https://a.example/r")
+    );
 }
 
 /// One holder at a time, named to the others; re-entrant for its holder; free after unlock.
