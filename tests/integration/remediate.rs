@@ -278,26 +278,9 @@ fn end_to_end_killed_at_every_window_and_resumed() {
     );
     assert!(by_to["grace.lee@hotmail.com"].2.contains("reviewing"));
 
-    // Every reset link works exactly once, and the secrets never reached stdout/stderr/log.
+    // The links are redeemed after the release below (release checks each one is live).
     let log_text = std::fs::read_to_string(&e.log).unwrap();
     let mut st = st;
-    let mut links = 0;
-    for (to, _, _, link) in &msgs {
-        let Some(link) = link else { continue };
-        links += 1;
-        let (sel, secret) = selector_and_secret(link);
-        assert_eq!(secret.len(), 64);
-        assert!(!all_output.contains(&secret) && !log_text.contains(&secret));
-        let acct = token::redeem(&mut st, &sel, &secret, now).unwrap();
-        let acct = acct.unwrap_or_else(|| panic!("link of {to} does not redeem"));
-        assert!(RESET.contains(&acct.as_str()));
-        assert_eq!(
-            token::redeem(&mut st, &sel, &secret, now).unwrap(),
-            None,
-            "single use"
-        );
-    }
-    assert_eq!(links, RESET.len());
 
     // The audit log verifies, one done entry per action.
     let o = run(&["remediate", "verify-log", s(&e.log), "--db", s(&e.db)]);
@@ -340,7 +323,14 @@ fn end_to_end_killed_at_every_window_and_resumed() {
     );
 
     // Release: all pass, moved to released/new.
-    let o = run(&["remediate", "release", "--outbox", s(&e.outbox)]);
+    let o = run(&[
+        "remediate",
+        "release",
+        "--outbox",
+        s(&e.outbox),
+        "--db",
+        s(&e.db),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(
         std::fs::read_dir(e.outbox.join("released/new"))
@@ -349,6 +339,25 @@ fn end_to_end_killed_at_every_window_and_resumed() {
         13
     );
     assert!(staged(&e).is_empty());
+
+    // Every released reset link works exactly once (release checked each was live).
+    let mut links = 0;
+    for (to, _, _, link) in &msgs {
+        let Some(link) = link else { continue };
+        links += 1;
+        let (sel, secret) = selector_and_secret(link);
+        assert_eq!(secret.len(), 64);
+        assert!(!all_output.contains(&secret) && !log_text.contains(&secret));
+        let acct = token::redeem(&mut st, &sel, &secret, now).unwrap();
+        let acct = acct.unwrap_or_else(|| panic!("link of {to} does not redeem"));
+        assert!(RESET.contains(&acct.as_str()));
+        assert_eq!(
+            token::redeem(&mut st, &sel, &secret, now).unwrap(),
+            None,
+            "single use"
+        );
+    }
+    assert_eq!(links, RESET.len());
 
     // Tampering with the log is detected and located.
     let lines: Vec<&str> = log_text.lines().collect();
@@ -458,7 +467,14 @@ fn modified_plan_or_other_store_is_refused() {
 fn doctored_outbox_is_not_released() {
     let e = setup();
     // Release before apply: refused.
-    let o = run(&["remediate", "release", "--outbox", s(&e.outbox)]);
+    let o = run(&[
+        "remediate",
+        "release",
+        "--outbox",
+        s(&e.outbox),
+        "--db",
+        s(&e.db),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let o = apply(&e, None);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -472,7 +488,14 @@ fn doctored_outbox_is_not_released() {
         .to_string();
     let doctored = raw.replacen(&to_line, &format!("{to_line}, <someone.else@gmail.com>"), 1);
     std::fs::write(victim, doctored).unwrap();
-    let o = run(&["remediate", "release", "--outbox", s(&e.outbox)]);
+    let o = run(&[
+        "remediate",
+        "release",
+        "--outbox",
+        s(&e.outbox),
+        "--db",
+        s(&e.db),
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = text(&o);
     assert!(out.contains("2 recipients in To"), "{out}");
@@ -502,7 +525,14 @@ fn doctored_outbox_is_not_released() {
         }
     }
     std::fs::write(e.outbox.join("apply-state.json"), state.to_string()).unwrap();
-    let o = run(&["remediate", "release", "--outbox", s(&e.outbox)]);
+    let o = run(&[
+        "remediate",
+        "release",
+        "--outbox",
+        s(&e.outbox),
+        "--db",
+        s(&e.db),
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(!text(&o).contains("changed since apply"), "{}", text(&o));
     assert!(text(&o).contains("2 recipients in To"));
@@ -528,6 +558,8 @@ fn sigkill_at_arbitrary_points_then_resume() {
                 "--batch",
                 "2",
                 "-q",
+                "--reset-base-url",
+                "https://shop.example/reset",
             ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -626,7 +658,14 @@ fn outbox_gate_differed_per_command_regression() {
     assert!(!staged(&e).is_empty());
     // ...and release under the strict rules refuses them all, releasing nothing.
     let o = leakaudit()
-        .args(["remediate", "release", "--outbox", s(&e.outbox)])
+        .args([
+            "remediate",
+            "release",
+            "--outbox",
+            s(&e.outbox),
+            "--db",
+            s(&e.db),
+        ])
         .args(["--rules", s(&rules)])
         .output()
         .unwrap();
@@ -662,4 +701,378 @@ fn outbox_gate_differed_per_command_regression() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("no-apologies"), "{}", text(&o));
+}
+
+/// A fresh copy of `e`'s store (not yet applied to) and plan in `dir`, with its own outbox
+/// and log: one round of a concurrency test.
+fn round_env(e: &Env, dir: &Path) -> Env {
+    std::fs::create_dir_all(dir).unwrap();
+    let db = dir.join("accounts.db");
+    std::fs::copy(&e.db, &db).unwrap();
+    let wal = e.db.with_file_name("accounts.db-wal");
+    if wal.exists() {
+        std::fs::copy(&wal, dir.join("accounts.db-wal")).unwrap();
+    }
+    let plan = dir.join("plan.json");
+    std::fs::copy(&e.plan, &plan).unwrap();
+    Env {
+        _dir: tempfile::tempdir().unwrap(),
+        db,
+        plan,
+        outbox: dir.join("outbox"),
+        log: dir.join("audit.jsonl"),
+    }
+}
+
+fn apply_cmd(e: &Env, extra: &[&str]) -> std::process::Command {
+    let mut cmd = leakaudit();
+    cmd.args([
+        "remediate",
+        "apply",
+        "--plan",
+        s(&e.plan),
+        "--db",
+        s(&e.db),
+        "--outbox",
+        s(&e.outbox),
+        "--log",
+        s(&e.log),
+        "--reset-base-url",
+        "https://shop.example/reset",
+        "--from",
+        "Security <security@shop.example>",
+        "--batch",
+        "2",
+    ])
+    .args(extra);
+    cmd
+}
+
+/// Exactly once: one token per reset account (none elsewhere), every action logged done
+/// exactly once, `verify-log --db` passes, and another run is a no-op.
+fn assert_applied_once(e: &Env, round: &str) {
+    let st = SqliteStore::open(&e.db).unwrap();
+    for a in ALL {
+        let n = st.tokens(a).unwrap().len();
+        assert_eq!(
+            n,
+            usize::from(RESET.contains(&a)),
+            "{round}: {a}: {n} tokens"
+        );
+    }
+    drop(st);
+    let log = std::fs::read_to_string(&e.log).unwrap();
+    let mut done: BTreeMap<String, usize> = BTreeMap::new();
+    for l in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        if v["result"].as_str().unwrap().starts_with("done") {
+            *done
+                .entry(v["action_id"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(done.len(), 24, "{round}: {done:?}");
+    assert!(done.values().all(|n| *n == 1), "{round}: {done:?}");
+    let o = run(&["remediate", "verify-log", s(&e.log), "--db", s(&e.db)]);
+    assert_eq!(o.status.code(), Some(0), "{round}: {}", text(&o));
+    let o = apply_cmd(e, &[]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{round}: {}", text(&o));
+    assert!(
+        text(&o).contains("0 done now, 13 already done"),
+        "{round}: {}",
+        text(&o)
+    );
+}
+
+#[test]
+fn concurrent_applies_reset_twice_regression() {
+    // Two `remediate apply` of one plan on one store at once used to reset the same accounts
+    // twice and log every action twice. Now one holds the store's lock; the other exits 2
+    // naming it (or, with --wait, waits and finds nothing left to do).
+    let e = setup();
+    let rounds = e._dir.path().join("rounds");
+    let mut refused = 0;
+    for round in 0..20 {
+        let r = round_env(&e, &rounds.join(round.to_string()));
+        let wait: &[&str] = if round % 2 == 1 {
+            &["--wait", "120"]
+        } else {
+            &[]
+        };
+        let spawn = || {
+            apply_cmd(&r, wait)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        for o in [&a, &b] {
+            match o.status.code() {
+                Some(0) => {}
+                Some(2) if wait.is_empty() => {
+                    let t = text(o);
+                    assert!(
+                        t.contains("another apply of plan sha256:")
+                            && t.contains(" on host ")
+                            && t.contains("--wait SECS"),
+                        "round {round}: {t}"
+                    );
+                    refused += 1;
+                }
+                other => panic!("round {round}: {other:?}: {}", text(o)),
+            }
+        }
+        assert!(
+            a.status.success() || b.status.success(),
+            "round {round}: one of them ran"
+        );
+        assert_applied_once(&r, &format!("round {round}"));
+    }
+    eprintln!("{refused} of 10 rounds without --wait had the second apply refused");
+}
+
+#[test]
+fn killed_lock_holder_does_not_block_the_next_apply() {
+    let e = setup();
+    // The holder stops (holding the lock) once its first message is staged...
+    let mut holder = apply_cmd(&e, &[])
+        .env("LEAKAUDIT_TEST_CRASH_AFTER", "1")
+        .env("LEAKAUDIT_TEST_CRASH_POINT", "staged")
+        .env("LEAKAUDIT_TEST_CRASH_MODE", "hang")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while staged(&e).is_empty() {
+        assert!(start.elapsed().as_secs() < 120, "the holder never staged");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // ...a second apply is refused at once, naming it...
+    let o = apply_cmd(&e, &[]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("apply of plan sha256:")
+            && text(&o).contains(&format!("(pid {} on host ", holder.id())),
+        "{}",
+        text(&o)
+    );
+    let o = apply_cmd(&e, &["--wait", "1"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("waited 1 s"), "{}", text(&o));
+    // ...release too (it takes the same lock)...
+    let o = run(&[
+        "remediate",
+        "release",
+        "--outbox",
+        s(&e.outbox),
+        "--db",
+        s(&e.db),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // ...and once it is killed (SIGKILL), the next apply runs to the end.
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let o = apply_cmd(&e, &[]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_applied_once(&e, "after the kill");
+}
+
+#[test]
+fn verify_log_passed_emptied_or_forged_log_regression() {
+    let e = setup();
+    let o = apply(&e, None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let original = std::fs::read_to_string(&e.log).unwrap();
+    // Emptied.
+    std::fs::write(&e.log, "").unwrap();
+    let o = run(&["remediate", "verify-log", s(&e.log), "--db", s(&e.db)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("not in the given log"), "{}", text(&o));
+    // One entry of a made-up plan, correctly anchored.
+    let fake = "sha256:".to_string() + &"ab".repeat(32);
+    let line = serde_json::json!({
+        "seq": 1, "time": "2026-11-30T00:00:00.000Z", "plan": fake,
+        "action": "notify", "action_id": "notify:acc-1001", "account": "acc-1001",
+        "result": "done", "prev": fake,
+    });
+    std::fs::write(&e.log, format!("{line}\n")).unwrap();
+    let o = run(&["remediate", "verify-log", s(&e.log), "--db", s(&e.db)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("never applied"), "{}", text(&o));
+    // The real log still verifies; a second plan applied to the store must be in a log too.
+    std::fs::write(&e.log, &original).unwrap();
+    let o = run(&["remediate", "verify-log", s(&e.log), "--db", s(&e.db)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let mut st = SqliteStore::open(&e.db).unwrap();
+    st.set_audit_head(
+        &fake,
+        &leakaudit_remediation::store::AuditHead {
+            seq: 1,
+            hash: audit::line_hash(line.to_string().as_bytes()),
+        },
+    )
+    .unwrap();
+    drop(st);
+    let o = run(&["remediate", "verify-log", s(&e.log), "--db", s(&e.db)]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let other = e.log.with_file_name("other.jsonl");
+    std::fs::write(&other, format!("{line}\n")).unwrap();
+    let o = run(&[
+        "remediate",
+        "verify-log",
+        s(&e.log),
+        s(&other),
+        "--db",
+        s(&e.db),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn release_trusted_apply_state_regression() {
+    // Changing a staged message's To to an attacker and updating its hash in
+    // apply-state.json used to release it: the reset link went to the attacker.
+    let e = setup();
+    let o = apply(&e, None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let release = || {
+        run(&[
+            "remediate",
+            "release",
+            "--outbox",
+            s(&e.outbox),
+            "--db",
+            s(&e.db),
+        ])
+    };
+    let o = run(&["remediate", "release", "--outbox", s(&e.outbox)]);
+    assert_eq!(o.status.code(), Some(2), "--db is required: {}", text(&o));
+    assert!(text(&o).contains("--db"), "{}", text(&o));
+    let state_path = e.outbox.join("apply-state.json");
+    let pristine_state = std::fs::read(&state_path).unwrap();
+    let doctor = |victim: &Path, from: &str, to: &str| {
+        let raw = std::fs::read_to_string(victim).unwrap();
+        assert!(raw.contains(from), "{from}");
+        let doctored = raw.replacen(from, to, 1);
+        std::fs::write(victim, &doctored).unwrap();
+        let name = victim.file_name().unwrap().to_str().unwrap();
+        let mut state: serde_json::Value = serde_json::from_slice(&pristine_state).unwrap();
+        for m in state["messages"].as_array_mut().unwrap() {
+            if m["file"] == name {
+                m["sha256"] = audit::line_hash(doctored.as_bytes())
+                    .trim_start_matches("sha256:")
+                    .into();
+                m["to"] = "attacker@evil.example".into();
+            }
+        }
+        std::fs::write(&state_path, state.to_string()).unwrap();
+        raw
+    };
+    // The message with a reset link for acc-1001 (anna.schmidt@web.de).
+    let victim = staged(&e)
+        .into_iter()
+        .find(|p| {
+            let m = outbox::inspect(&std::fs::read(p).unwrap()).unwrap();
+            m.to[0] == "anna.schmidt@web.de"
+        })
+        .unwrap();
+    let raw = doctor(
+        &victim,
+        "To: <anna.schmidt@web.de>",
+        "To: <attacker@evil.example>",
+    );
+    let o = release();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("To is not the account's own address"),
+        "{}",
+        text(&o)
+    );
+    assert!(!e.outbox.join("released/new").exists() || staged(&e).len() == 13);
+    // A link whose selector is not the account's live token (another account's) is refused.
+    std::fs::write(&victim, &raw).unwrap();
+    let other = staged(&e)
+        .into_iter()
+        .filter(|p| p != &victim)
+        .find_map(|p| {
+            let body = outbox::inspect(&std::fs::read(&p).unwrap()).unwrap().body;
+            body.split_whitespace()
+                .find(|w| w.starts_with("https://shop.example/reset?"))
+                .map(|l| selector_and_secret(l).0)
+        })
+        .unwrap();
+    let body = outbox::inspect(raw.as_bytes()).unwrap().body;
+    let own = body
+        .split_whitespace()
+        .find(|w| w.starts_with("https://shop.example/reset?"))
+        .map(|l| selector_and_secret(l).0)
+        .unwrap();
+    // The body is base64: rebuild the message with the other selector in a plain body.
+    let (head, _) = raw.split_once("\n\n").unwrap();
+    let plain = format!(
+        "{}\n\n{}",
+        head.replace(
+            "Content-Transfer-Encoding: base64",
+            "Content-Transfer-Encoding: 8bit"
+        ),
+        body.replace(&own, &other)
+    );
+    let _ = doctor(&victim, &raw, &plain);
+    let o = release();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("is not a live reset token of account acc-1001"),
+        "{}",
+        text(&o)
+    );
+    // The real link moved to another host (the token would go there) is refused.
+    let phished = plain.replace(&other, &own).replace(
+        "https://shop.example/reset?",
+        "https://shop.example.evil.example/reset?",
+    );
+    let _ = doctor(&victim, &plain, &phished);
+    let o = release();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("does not go to the plan's reset page https://shop.example/reset"),
+        "{}",
+        text(&o)
+    );
+    // A resumed apply with another reset page is refused (its links would differ).
+    let o = run(&[
+        "remediate",
+        "apply",
+        "--plan",
+        s(&e.plan),
+        "--db",
+        s(&e.db),
+        "--outbox",
+        s(&e.outbox),
+        "--log",
+        s(&e.log),
+        "--reset-base-url",
+        "https://other.example/reset",
+        "--from",
+        "Security <security@shop.example>",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("was applied with reset base URL `https://shop.example/reset`"),
+        "{}",
+        text(&o)
+    );
+    // Restored, everything is released.
+    std::fs::write(&victim, &raw).unwrap();
+    std::fs::write(&state_path, &pristine_state).unwrap();
+    let o = release();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_dir(e.outbox.join("released/new"))
+            .unwrap()
+            .count(),
+        13
+    );
 }

@@ -255,7 +255,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         plan_totals.done = Some(report.resets + report.reviews + report.notifications);
         plan_totals.failed = Some(report.failed.len());
         apply_failed = !report.failed.is_empty() || !report.complete;
-        apply_note = Some(apply_summary(&report, &out));
+        apply_note = Some(apply_summary(&report, &out, &store_path));
         for (account, why) in report.failed.iter().take(SHOWN_FAILURES) {
             eprintln!("apply: account {account} failed: {why}");
         }
@@ -441,10 +441,10 @@ fn open_store(args: &Args, out: &Path) -> anyhow::Result<(SqliteStore, PathBuf, 
     Ok((store, db, note))
 }
 
-fn apply_summary(report: &ApplyReport, out: &Path) -> String {
+fn apply_summary(report: &ApplyReport, out: &Path, store: &Path) -> String {
     let outbox = out.join("outbox");
     format!(
-        "applied: {} accounts done now, {} already done before; {} resets, {} reviews, {} notifications staged in {} (check and release them with `leakaudit remediate release --outbox {}`); audit log {}",
+        "applied: {} accounts done now, {} already done before; {} resets, {} reviews, {} notifications staged in {} (check and release them with `leakaudit remediate release --outbox {} --db {}`); audit log {}",
         report.accounts_done,
         report.accounts_already_done,
         report.resets,
@@ -452,6 +452,7 @@ fn apply_summary(report: &ApplyReport, out: &Path) -> String {
         report.notifications,
         outbox.display(),
         outbox.display(),
+        store.display(),
         out.join("audit.jsonl").display()
     )
 }

@@ -3,13 +3,14 @@
 //! Test-only hook: `LEAKAUDIT_TEST_CRASH_AFTER=N` makes `apply` abort the process (no cleanup,
 //! like a SIGKILL) after the Nth account of the run reached the point named by
 //! `LEAKAUDIT_TEST_CRASH_POINT` (`staged`, `committed` (default) or `logged`), so the tests can
-//! prove that a killed apply resumes without losing or repeating anything.
+//! prove that a killed apply resumes without losing or repeating anything. With
+//! `LEAKAUDIT_TEST_CRASH_MODE=hang` it stops there instead (holding the store's lock) until
+//! killed, so the tests can SIGKILL a lock holder at a known point.
 
 use crate::affected::{collect, Source};
 use crate::args::{MatchArgs, OrgArgs, RulesArgs};
 use crate::config::RunConfig;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
-use anyhow::Context;
 use leakaudit_policy::Engine;
 use leakaudit_remediation::affected::AffectedList;
 use leakaudit_remediation::apply::{self, ApplyEvent, ApplyOptions};
@@ -38,13 +39,13 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         plan: Option<PathBuf>,
     },
-    /// Verify the audit log's hash chain (with --db, also that no tail was cut).
+    /// Verify audit logs' hash chains (with --db, also against everything the store recorded).
     VerifyLog {
-        /// The audit log (JSON Lines) written by `apply`.
-        #[arg(value_name = "FILE")]
-        log: PathBuf,
-        /// The account store: also check that the log's last entry is the one the store
-        /// recorded (no tail cut).
+        /// The audit logs (JSON Lines) written by `apply`, one per plan.
+        #[arg(value_name = "FILE", required = true, num_args = 1..)]
+        logs: Vec<PathBuf>,
+        /// The account store: also check each log's last entry against the one the store
+        /// recorded (no tail cut), and that every plan the store applied is in a given log.
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
     },
@@ -76,6 +77,10 @@ pub struct ReleaseArgs {
     /// DIR/released).
     #[arg(long, value_name = "DIR")]
     pub outbox: PathBuf,
+    /// The account store the plan was applied to (required: every message is checked against
+    /// it, its account's current address and its reset token, not against files in DIR).
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
     #[command(flatten)]
     pub org: OrgArgs,
     #[command(flatten)]
@@ -126,6 +131,10 @@ pub struct ApplyArgs {
     /// Accounts hashed in parallel per batch.
     #[arg(long, default_value_t = leakaudit_remediation::apply::DEFAULT_BATCH)]
     pub batch: usize,
+    /// When another apply or release of the same store is running, wait up to SECS for it
+    /// (default: exit 2 at once, naming it).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub wait: u64,
     /// No progress bar, no summary, no warnings; errors are still printed.
     #[arg(long, short)]
     pub quiet: bool,
@@ -165,7 +174,7 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
         Command::Apply(a) => apply_cmd(a),
         Command::Release(a) => release(&a),
         Command::Status { db, plan } => status(&db, plan.as_deref()),
-        Command::VerifyLog { log, db } => verify_log(&log, db.as_deref()),
+        Command::VerifyLog { logs, db } => verify_log(&logs, db.as_deref()),
     }
 }
 
@@ -266,8 +275,10 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
     )
     .with_token_ttl_secs(a.token_ttl)
     .with_argon2(argon2)
-    .with_batch(a.batch);
+    .with_batch(a.batch)
+    .with_lock_wait(std::time::Duration::from_secs(a.wait));
     let crash = crash_hook();
+    let hang = std::env::var("LEAKAUDIT_TEST_CRASH_MODE").is_ok_and(|m| m == "hang");
     let mut seen = 0usize;
     let mut on_event = |ev: ApplyEvent<'_>| {
         let (name, _n) = match ev {
@@ -279,13 +290,24 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
             if name == point {
                 seen += 1;
                 if seen >= *after {
+                    if hang {
+                        // Test hook: stop here, lock held, until killed.
+                        loop {
+                            std::thread::sleep(std::time::Duration::from_secs(3600));
+                        }
+                    }
                     // Test hook: die like a SIGKILL, no unwinding, no flushing.
                     std::process::abort();
                 }
             }
         }
     };
-    let report = apply::apply(&plan, &mut store, &opts, &mut on_event)?;
+    let report = match apply::apply(&plan, &mut store, &opts, &mut on_event) {
+        Err(e @ leakaudit_remediation::Error::Locked { .. }) => {
+            anyhow::bail!("{e}, or pass --wait SECS")
+        }
+        r => r?,
+    };
     if !a.quiet {
         eprintln!(
             "plan {}: {} account(s): {} done now, {} already done, {} failed",
@@ -305,9 +327,10 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
     }
     if report.complete {
         eprintln!(
-            "complete: notifications staged in {}; check and release them with `leakaudit remediate release --outbox {}`",
+            "complete: notifications staged in {}; check and release them with `leakaudit remediate release --outbox {} --db {}`",
             Outbox::new(&a.outbox).staged().join("new").display(),
-            a.outbox.display()
+            a.outbox.display(),
+            a.db.display()
         );
         Ok(EXIT_CLEAN)
     } else {
@@ -318,7 +341,8 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
 fn release(a: &ReleaseArgs) -> anyhow::Result<u8> {
     let dir = a.outbox.as_path();
     let engine = engine_check(&a.org, &a.rules)?;
-    match outbox::release(&Outbox::new(dir), &OutboxGate::new(&engine))? {
+    let mut store = SqliteStore::open(&a.db)?;
+    match outbox::release(&Outbox::new(dir), &mut store, &OutboxGate::new(&engine))? {
         ReleaseOutcome::Released { count, dir } => {
             eprintln!("released {count} notification(s)");
             println!("{}", dir.display());
@@ -364,24 +388,21 @@ fn status(db: &Path, plan_path: Option<&Path>) -> anyhow::Result<u8> {
     Ok(EXIT_CLEAN)
 }
 
-fn verify_log(log: &Path, db: Option<&Path>) -> anyhow::Result<u8> {
-    let first = audit::read_entries(log)
-        .with_context(|| format!("reading {}", log.display()))?
-        .into_iter()
-        .next();
-    let head = match (db, &first) {
-        (Some(db), Some(e)) => SqliteStore::open(db)?.audit_head(&e.plan)?,
-        _ => None,
+fn verify_log(logs: &[PathBuf], db: Option<&Path>) -> anyhow::Result<u8> {
+    let verified = match db {
+        Some(db) => audit::verify_with_store(logs, &SqliteStore::open(db)?),
+        None => logs.iter().map(|l| audit::verify(l, None)).collect(),
     };
-    match audit::verify(log, head.as_ref()) {
+    match verified {
         Ok(v) => {
             println!(
-                "ok: {} entries, chain intact{}",
-                v.entries,
+                "ok: {} entries in {} log(s), chain intact{}",
+                v.iter().map(|v| v.entries).sum::<u64>(),
+                v.len(),
                 if db.is_some() {
-                    ", tail matches the store"
+                    ", every plan of the store present, tails match the store"
                 } else {
-                    " (pass --db to also check that no tail was cut)"
+                    " (pass --db to also check them against the store)"
                 }
             );
             Ok(EXIT_CLEAN)

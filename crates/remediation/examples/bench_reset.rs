@@ -136,9 +136,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reset_rate = n as f64 / apply_secs;
     let (w2, c2) = bound(half, &settings)?;
 
-    // 4. Release: every staged message through the gate again, then moved.
+    // 4. Release: every staged message through the gate and the store checks again, then moved.
     let (t, c) = (Instant::now(), cpu_secs());
-    let released = release(&Outbox::new(&dir.join("outbox")), &opts.gate)?;
+    let released = release(&Outbox::new(&dir.join("outbox")), &mut store, &opts.gate)?;
     let release_secs = t.elapsed().as_secs_f64();
     let release_cpu = cpu_secs() - c;
     assert!(

@@ -18,6 +18,11 @@
 //! * between (3) and (4): the store says done but the log lacks the entries; the resumed run
 //!   appends them (`done-logged-on-resume`) before anything else.
 //!
+//! Exactly once under concurrency: the whole run holds the store's remediation lock
+//! ([`crate::store::lock_store`]); a second apply (or a release) of the same store waits up to
+//! [`ApplyOptions::lock_wait`] and then fails naming the holder. The lock dies with its
+//! process, so a killed apply never blocks the next one.
+//!
 //! The plaintext secret exists only in memory and in the outbox message.
 
 use crate::audit::AuditLog;
@@ -27,12 +32,15 @@ use crate::outbox::{
 };
 use crate::plan::{Action, Plan};
 use crate::policy::ActionKind;
-use crate::store::{AccountCommit, AccountStore, ActionState, AuditHead, NewToken};
+use crate::store::{
+    lock_store, AccountCommit, AccountStore, ActionState, AuditHead, LockHolder, NewToken,
+};
 use crate::token::{issue, Argon2Settings, IssuedToken};
 use rayon::prelude::*;
 use sha2::Digest;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Accounts per hashing batch. The batch after the current one is hashed on the pool while
 /// this thread stages, commits and logs the current one, so up to two batches of plaintext
@@ -62,6 +70,9 @@ pub struct ApplyOptions<'a> {
     pub batch: usize,
     /// Every notification passes it before it is staged (and again at release).
     pub gate: OutboxGate<'a>,
+    /// How long to wait for another apply or release of the store to finish (default 0:
+    /// fail at once, naming it).
+    pub lock_wait: Duration,
 }
 
 impl<'a> ApplyOptions<'a> {
@@ -82,7 +93,13 @@ impl<'a> ApplyOptions<'a> {
             sender,
             batch: DEFAULT_BATCH,
             gate,
+            lock_wait: Duration::ZERO,
         }
+    }
+
+    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
     }
 
     pub fn with_token_ttl_secs(mut self, secs: i64) -> Self {
@@ -172,6 +189,41 @@ pub fn apply(
         check_reset_base(&opts.reset_base_url)?;
     }
     let hash = plan.content_hash.as_str();
+    lock_store(
+        store,
+        &LockHolder::this_process("apply", hash),
+        opts.lock_wait,
+    )?;
+    let done = apply_locked(plan, store, opts, on_event);
+    let unlocked = store.unlock();
+    let report = done?;
+    unlocked?;
+    Ok(report)
+}
+
+/// The run under the store's lock: everything from reading the log to `apply-state.json`.
+fn apply_locked(
+    plan: &Plan,
+    store: &mut dyn AccountStore,
+    opts: &ApplyOptions<'_>,
+    on_event: &mut dyn FnMut(ApplyEvent<'_>),
+) -> Result<ApplyReport> {
+    let hash = plan.content_hash.as_str();
+    if plan
+        .actions
+        .iter()
+        .any(|a| a.kind == ActionKind::ForcePasswordReset)
+    {
+        // Release accepts only links to this base: a message rewritten to another host
+        // would hand the token to that host.
+        let pinned = store.pin_reset_base(hash, &opts.reset_base_url)?;
+        if pinned != opts.reset_base_url {
+            return Err(Error::Setting(format!(
+                "plan {hash} was applied with reset base URL `{pinned}`, not `{}`: resume it with the same one",
+                opts.reset_base_url
+            )));
+        }
+    }
     let head = store.audit_head(hash)?;
     let mut log = AuditLog::open(&opts.log, hash, head.as_ref())?;
     let outbox = Outbox::new(&opts.outbox);

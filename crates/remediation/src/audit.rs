@@ -8,7 +8,7 @@
 //! detected too (`verify --db`). Tokens and addresses are never written here.
 
 use crate::error::{Error, Result};
-use crate::store::AuditHead;
+use crate::store::{AccountStore, AuditHead};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use std::fs::{File, OpenOptions};
@@ -51,6 +51,87 @@ pub struct Verified {
 pub fn verify(path: &Path, expected_head: Option<&AuditHead>) -> Result<Verified> {
     let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     verify_bytes(path, &data, expected_head)
+}
+
+/// Verifies `logs` (one per plan) against everything `store` recorded: each log's chain and
+/// its plan's recorded head, a log of a plan the store never applied is refused, and every
+/// plan the store holds a head for must be in one of the logs (an emptied or omitted log
+/// would otherwise pass). The error names the log and line where the problem shows.
+pub fn verify_with_store(logs: &[PathBuf], store: &dyn AccountStore) -> Result<Vec<Verified>> {
+    let heads: std::collections::BTreeMap<String, AuditHead> =
+        store.audit_heads()?.into_iter().collect();
+    let applied: std::collections::BTreeSet<String> = store.plans()?.into_iter().collect();
+    let mut seen: std::collections::BTreeMap<String, &Path> = Default::default();
+    let mut out = Vec::with_capacity(logs.len());
+    for path in logs {
+        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        // The plan is read from the first line; the chain check below confirms it.
+        let plan = data
+            .split(|b| *b == b'\n')
+            .next()
+            .and_then(|l| serde_json::from_slice::<Entry>(l).ok())
+            .map(|e| e.plan);
+        if let Some(plan) = &plan {
+            if !heads.contains_key(plan) && !applied.contains(plan) {
+                return Err(broken(
+                    path,
+                    1,
+                    format!("log is for plan {plan}, which this store has never applied"),
+                ));
+            }
+            if let Some(other) = seen.insert(plan.clone(), path) {
+                return Err(broken(
+                    path,
+                    1,
+                    format!(
+                        "plan {plan} is also in {}: one log per plan",
+                        other.display()
+                    ),
+                ));
+            }
+        }
+        let v = verify_bytes(path, &data, plan.as_ref().and_then(|p| heads.get(p)))?;
+        out.push(v);
+    }
+    // Outcomes are logged right after their commit; a plan with outcomes but no head lost
+    // its log entries (or the process died in between and apply has not resumed yet).
+    for plan in applied.iter().filter(|p| !heads.contains_key(*p)) {
+        let outcomes = store
+            .action_states(plan)?
+            .iter()
+            .filter(|a| a.state != crate::store::ActionState::Planned)
+            .count();
+        if outcomes > 0 {
+            let path = logs
+                .first()
+                .map_or_else(|| PathBuf::from("<no log>"), Clone::clone);
+            return Err(broken(
+                &path,
+                1,
+                format!(
+                    "the store recorded {outcomes} outcome(s) of plan {plan} but no log entry for them (run `remediate apply` again to log them)"
+                ),
+            ));
+        }
+    }
+    if let Some((plan, head)) = heads.iter().find(|(p, _)| !seen.contains_key(*p)) {
+        let (path, line) = logs
+            .iter()
+            .zip(&out)
+            .next_back()
+            .map_or((PathBuf::from("<no log>"), 1), |(p, v)| {
+                (p.clone(), v.entries + 1)
+            });
+        return Err(broken(
+            &path,
+            line,
+            format!(
+                "the store recorded {} entries of plan {plan}, which are not in the given log(s)",
+                head.seq
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 fn broken(path: &Path, line: u64, reason: impl Into<String>) -> Error {
@@ -430,5 +511,80 @@ mod tests {
         assert!(std::fs::read_to_string(&p)
             .unwrap()
             .contains("\"log-repair\""));
+    }
+
+    #[test]
+    fn verify_log_passed_emptied_or_forged_log_regression() {
+        use crate::store::{AccountStore, SqliteStore};
+        let d = tempfile::tempdir().unwrap();
+        let (p, head) = sample(d.path());
+        let mut store = SqliteStore::open(&d.path().join("a.db")).unwrap();
+        let logs = [p.clone()];
+        // A store that applied nothing: the log's plan is unknown to it.
+        match verify_with_store(&logs, &store) {
+            Err(Error::AuditLog {
+                line: 1, reason, ..
+            }) => {
+                assert!(reason.contains("never applied"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        store.set_audit_head("sha256:plan", &head).unwrap();
+        assert_eq!(verify_with_store(&logs, &store).unwrap()[0].entries, 5);
+        // Emptied: the store's head for the plan is in no log.
+        let original = std::fs::read(&p).unwrap();
+        std::fs::write(&p, "").unwrap();
+        match verify_with_store(&logs, &store) {
+            Err(Error::AuditLog { reason, .. }) => {
+                assert!(
+                    reason.contains("5 entries of plan sha256:plan, which are not in"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // A one-line log of a made-up plan.
+        let forged = d.path().join("forged.jsonl");
+        AuditLog::open(&forged, "sha256:made-up", None)
+            .unwrap()
+            .append("notify", "notify:a0", "a0", "done", None)
+            .unwrap();
+        assert!(verify_with_store(std::slice::from_ref(&forged), &store).is_err());
+        // A second plan applied to the store must be in a log too, and one log per plan.
+        std::fs::write(&p, original).unwrap();
+        store
+            .set_audit_head(
+                "sha256:made-up",
+                &AuditHead {
+                    seq: 1,
+                    hash: verify(&forged, None).unwrap().head.unwrap().hash,
+                },
+            )
+            .unwrap();
+        assert!(verify_with_store(std::slice::from_ref(&p), &store).is_err());
+        assert!(verify_with_store(&[p.clone(), p.clone()], &store).is_err());
+        // Outcomes of a plan with no recorded head (its entries never logged) fail too.
+        store
+            .ensure_planned(
+                "sha256:z",
+                &[("notify:a".into(), "a".into(), "notify".into())],
+                1,
+            )
+            .unwrap();
+        assert_eq!(
+            verify_with_store(&[p.clone(), forged.clone()], &store)
+                .unwrap()
+                .len(),
+            2
+        );
+        store
+            .mark_failed("sha256:z", &["notify:a".into()], "x", 2)
+            .unwrap();
+        match verify_with_store(&[p, forged], &store) {
+            Err(Error::AuditLog { reason, .. }) => {
+                assert!(reason.contains("1 outcome(s) of plan sha256:z"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

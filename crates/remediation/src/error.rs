@@ -104,6 +104,13 @@ pub enum Error {
     /// Token generation or hashing failed (no OS randomness, argon2 error).
     #[error("crypto: {0}")]
     Crypto(String),
+    /// Another process holds the store's remediation lock (an apply or release running).
+    #[error("{store}: another {} is running; wait for it to finish{}", holder.as_ref().map_or_else(|| "apply or release (holder not yet recorded)".to_string(), |h| h.to_string()), if *waited_secs > 0 { format!(" (waited {waited_secs} s)") } else { String::new() })]
+    Locked {
+        store: String,
+        holder: Option<crate::store::LockHolder>,
+        waited_secs: u64,
+    },
 }
 
 impl Error {

@@ -1,12 +1,21 @@
-//! Release: re-check every staged message through the [`OutboxGate`] and against
-//! `apply-state.json`, then move them all to `released/new`, or none.
+//! Release: re-check every staged message against the account store (which messages the
+//! plan's done notify actions must have produced, each account's current address, each reset
+//! link's selector a live token of that account), through the [`OutboxGate`], and against
+//! `apply-state.json`; then move them all to `released/new`, or none. `apply-state.json` sits
+//! in the same folder as the messages, so it only names the plan: whoever can edit a message
+//! can edit it too.
 
-use super::check::OutboxGate;
-use super::maildir::{make_maildir, sync_dir, Outbox};
+use super::check::{inspect, OutboxGate};
+use super::compose::RESET_LINK;
+use super::maildir::{make_maildir, sync_dir, ApplyState, Outbox};
 use crate::error::{Error, Result};
+use crate::policy::ActionKind;
+use crate::store::{lock_store, AccountStore, ActionState, LockHolder};
 use sha2::Digest;
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// One message the release gate refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,12 +32,86 @@ pub enum ReleaseOutcome {
 }
 
 /// Checks every staged message and, only if all pass, moves them to `released/new`.
-/// Refuses when the apply is incomplete, when a message was added, removed or changed since
-/// apply wrote it, or when any message fails the `gate` (built from the configured policy
-/// engine, the same one `apply` checked the messages with).
-pub fn release(outbox: &Outbox, gate: &OutboxGate<'_>) -> Result<ReleaseOutcome> {
-    let mut refusals = Vec::new();
+/// Refuses when the store does not have the plan completely applied, when a message is not
+/// one the plan's notify actions produced, is missing or changed since apply wrote it, is not
+/// addressed to its account's current address, carries a reset link that is not a live token
+/// of that account, or fails the `gate` (built from the configured policy engine, the same
+/// one `apply` checked the messages with). Holds the store's remediation lock meanwhile, so
+/// it never runs beside an apply.
+pub fn release(
+    outbox: &Outbox,
+    store: &mut dyn AccountStore,
+    gate: &OutboxGate<'_>,
+) -> Result<ReleaseOutcome> {
     let state = outbox.read_state()?;
+    let plan = state.as_ref().map_or("(none applied)", |s| s.plan.as_str());
+    lock_store(
+        store,
+        &LockHolder::this_process("release", plan),
+        Duration::ZERO,
+    )?;
+    let outcome = match state.filter(|s| s.complete) {
+        Some(state) => release_locked(outbox, store, gate, &state),
+        None => Ok(ReleaseOutcome::Refused(vec![Refusal {
+            path: outbox.state_path(),
+            reasons: vec![
+                "the plan is not completely applied: run `remediate apply` to the end first".into(),
+            ],
+        }])),
+    };
+    let unlocked = store.unlock();
+    let outcome = outcome?;
+    unlocked?;
+    Ok(outcome)
+}
+
+/// What the store says one message must be: for which account, and whether it carries a
+/// reset link.
+struct Expected {
+    account: String,
+    reset: bool,
+}
+
+fn release_locked(
+    outbox: &Outbox,
+    store: &dyn AccountStore,
+    gate: &OutboxGate<'_>,
+    state: &ApplyState,
+) -> Result<ReleaseOutcome> {
+    let mut refusals = Vec::new();
+    let plan = state.plan.as_str();
+    let actions = store.action_states(plan)?;
+    let done = actions
+        .iter()
+        .filter(|a| a.state == ActionState::Done)
+        .count();
+    if actions.is_empty() || done < actions.len() {
+        refusals.push(Refusal {
+            path: outbox.state_path(),
+            reasons: vec![format!(
+                "the store has {done} of {} actions of plan {plan} done: run `remediate apply` to the end against this store first",
+                actions.len()
+            )],
+        });
+        return Ok(ReleaseOutcome::Refused(refusals));
+    }
+    let reset_base = store.reset_base(plan)?;
+    let mut expected: BTreeMap<String, Expected> = BTreeMap::new();
+    for a in actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::Notify.as_str())
+    {
+        let reset = actions.iter().any(|r| {
+            r.account_id == a.account_id && r.kind == ActionKind::ForcePasswordReset.as_str()
+        });
+        expected.insert(
+            Outbox::file_name(plan, &a.account_id),
+            Expected {
+                account: a.account_id.clone(),
+                reset,
+            },
+        );
+    }
     let new_dir = outbox.staged().join("new");
     let mut files: Vec<PathBuf> = match fs::read_dir(&new_dir) {
         Ok(rd) => rd
@@ -39,15 +122,7 @@ pub fn release(outbox: &Outbox, gate: &OutboxGate<'_>) -> Result<ReleaseOutcome>
         Err(e) => return Err(Error::io(&new_dir, e)),
     };
     files.sort();
-    let Some(state) = state.filter(|s| s.complete) else {
-        refusals.push(Refusal {
-            path: outbox.state_path(),
-            reasons: vec![
-                "the plan is not completely applied: run `remediate apply` to the end first".into(),
-            ],
-        });
-        return Ok(ReleaseOutcome::Refused(refusals));
-    };
+    let now = chrono::Utc::now().timestamp();
     for f in &files {
         let name = f
             .file_name()
@@ -55,17 +130,35 @@ pub fn release(outbox: &Outbox, gate: &OutboxGate<'_>) -> Result<ReleaseOutcome>
             .unwrap_or_default();
         let bytes = fs::read(f).map_err(|e| Error::io(f, e))?;
         let mut reasons = Vec::new();
-        let rec = state.messages.iter().find(|m| m.file == name);
-        match rec {
-            None => reasons.push("not written by apply (unknown file)".to_string()),
-            Some(m) => {
-                let h = hex::encode(sha2::Sha256::digest(&bytes));
-                if h != m.sha256 {
-                    reasons.push("changed since apply wrote it".to_string());
-                }
+        let Some(exp) = expected.get(&name) else {
+            reasons.push(format!(
+                "not written by apply (unknown file: no notify action of plan {plan} has this name)"
+            ));
+            reasons.extend(gate.check(&bytes, None));
+            refusals.push(Refusal {
+                path: f.clone(),
+                reasons,
+            });
+            continue;
+        };
+        match state.messages.iter().find(|m| m.file == name) {
+            None => reasons.push("not recorded in apply-state.json".to_string()),
+            Some(m) if hex::encode(sha2::Sha256::digest(&bytes)) != m.sha256 => {
+                reasons.push("changed since apply wrote it".to_string())
             }
+            Some(_) => {}
         }
-        reasons.extend(gate.check(&bytes, rec.map(|m| m.to.as_str())));
+        match store.account(&exp.account)? {
+            None => reasons.push(format!("account {} is no longer in the store", exp.account)),
+            Some(acct) => reasons.extend(gate.check(&bytes, Some(&acct.email))),
+        }
+        reasons.extend(link_reasons(
+            store,
+            &bytes,
+            exp,
+            reset_base.as_deref(),
+            now,
+        )?);
         if !reasons.is_empty() {
             refusals.push(Refusal {
                 path: f.clone(),
@@ -73,13 +166,13 @@ pub fn release(outbox: &Outbox, gate: &OutboxGate<'_>) -> Result<ReleaseOutcome>
             });
         }
     }
-    for m in &state.messages {
-        let staged = new_dir.join(&m.file);
-        let released = outbox.released().join("new").join(&m.file);
+    for (name, exp) in &expected {
+        let staged = new_dir.join(name);
+        let released = outbox.released().join("new").join(name);
         if !staged.exists() && !released.exists() {
             refusals.push(Refusal {
                 path: staged,
-                reasons: vec![format!("message for account {} is missing", m.account)],
+                reasons: vec![format!("message for account {} is missing", exp.account)],
             });
         }
     }
@@ -102,12 +195,70 @@ pub fn release(outbox: &Outbox, gate: &OutboxGate<'_>) -> Result<ReleaseOutcome>
     })
 }
 
+/// The reset link of a message must be the account's own live token on the plan's reset
+/// page: every `selector=` in the decoded body names a live token of the account, and a reset
+/// message has its link, which starts with the reset base URL the store recorded for the plan.
+fn link_reasons(
+    store: &dyn AccountStore,
+    raw: &[u8],
+    exp: &Expected,
+    reset_base: Option<&str>,
+    now: i64,
+) -> Result<Vec<String>> {
+    let Ok(msg) = inspect(raw) else {
+        // The gate already reports an unparseable message.
+        return Ok(Vec::new());
+    };
+    let mut why = Vec::new();
+    let links = RESET_LINK.find_iter(&msg.body).count();
+    if exp.reset && links == 0 {
+        why.push("the reset link is missing".to_string());
+    }
+    if !exp.reset && links > 0 {
+        why.push(format!(
+            "a reset link, but the plan resets no password of account {}",
+            exp.account
+        ));
+    }
+    for link in RESET_LINK.find_iter(&msg.body).map(|m| m.as_str()) {
+        let on_base = reset_base.is_some_and(|base| {
+            link.strip_prefix(base).is_some_and(|rest| {
+                rest.starts_with("?selector=") || rest.starts_with("&selector=")
+            })
+        });
+        if !on_base {
+            why.push(match reset_base {
+                Some(base) => format!("the reset link does not go to the plan's reset page {base}"),
+                None => "the store has no reset base URL for this plan (applied by an older leakaudit): run `remediate apply` again to record it".to_string(),
+            });
+        }
+    }
+    for (i, _) in msg.body.match_indices("selector=") {
+        let sel: String = msg.body[i + "selector=".len()..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .take(64)
+            .collect();
+        let live = store
+            .token_by_selector(&sel)?
+            .is_some_and(|t| t.account_id == exp.account && t.is_live(now));
+        if !live {
+            why.push(format!(
+                "reset link selector {sel} is not a live reset token of account {}",
+                exp.account
+            ));
+        }
+    }
+    Ok(why)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::outbox::check::tests::configured;
     use crate::outbox::compose::tests::notice;
     use crate::outbox::{build_message, ApplyState, Sender, StagedMessage};
+    use crate::store::{AccountCommit, AccountRecord, NewToken, SqliteStore};
     use leakaudit_policy::{Engine, RulePack};
     use leakaudit_scanner::Org;
 
@@ -132,16 +283,59 @@ mod tests {
         String::from_utf8(raw).unwrap()
     }
 
-    /// An outbox holding `raw` as the one message of a completely applied plan, recorded in
-    /// apply-state.json with its own hash: only the gate stands between it and release.
-    fn outbox_with(raw: &[u8]) -> (tempfile::TempDir, Outbox) {
+    const PLAN: &str = "sha256:00aa";
+
+    /// A store where plan [`PLAN`] reset and notified acc-1 (anna@gmail.com) with the token
+    /// of the test link, and an outbox holding `raw` as that notification, recorded in
+    /// apply-state.json with its own hash: only the gate and the store checks stand between
+    /// it and release.
+    fn outbox_with(raw: &[u8]) -> (tempfile::TempDir, Outbox, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
-        let outbox = Outbox::new(dir.path());
-        let name = Outbox::file_name("sha256:00aa", "acc-1");
+        let mut store = SqliteStore::open(&dir.path().join("accounts.db")).unwrap();
+        store
+            .import(&[AccountRecord {
+                id: "acc-1".into(),
+                email: TO.into(),
+                has_2fa: false,
+                balance: 0.0,
+                locale: "en".into(),
+                failed_logins: None,
+                failed_logins_since: None,
+            }])
+            .unwrap();
+        let ids = ["notify:acc-1", "force-password-reset:acc-1"];
+        let planned: Vec<(String, String, String)> = ids
+            .iter()
+            .map(|id| {
+                let kind = id.split(':').next().unwrap();
+                (id.to_string(), "acc-1".into(), kind.into())
+            })
+            .collect();
+        store.ensure_planned(PLAN, &planned, 1).unwrap();
+        store
+            .pin_reset_base(PLAN, "https://example.com/reset")
+            .unwrap();
+        let now = chrono::Utc::now().timestamp();
+        store
+            .commit_account(&AccountCommit {
+                plan_hash: PLAN,
+                account_id: "acc-1",
+                action_ids: ids.iter().map(|s| s.to_string()).collect(),
+                reset: Some(NewToken {
+                    selector: "ab".repeat(16),
+                    token_hash: "$argon2id$h".into(),
+                    expires_at: now + 3600,
+                }),
+                review: None,
+                now,
+            })
+            .unwrap();
+        let outbox = Outbox::new(&dir.path().join("outbox"));
+        let name = Outbox::file_name(PLAN, "acc-1");
         outbox.stage(&name, raw).unwrap();
         outbox
             .write_state(&ApplyState {
-                plan: "sha256:00aa".into(),
+                plan: PLAN.into(),
                 complete: true,
                 messages: vec![StagedMessage {
                     file: name,
@@ -151,7 +345,7 @@ mod tests {
                 }],
             })
             .unwrap();
-        (dir, outbox)
+        (dir, outbox, store)
     }
 
     fn refused(outcome: ReleaseOutcome) -> Vec<String> {
@@ -164,8 +358,8 @@ mod tests {
     #[test]
     fn untouched_notification_is_released() {
         let engine = builtin();
-        let (_dir, outbox) = outbox_with(notification().as_bytes());
-        match release(&outbox, &OutboxGate::new(&engine)).unwrap() {
+        let (_dir, outbox, mut store) = outbox_with(notification().as_bytes());
+        match release(&outbox, &mut store, &OutboxGate::new(&engine)).unwrap() {
             ReleaseOutcome::Released { count, dir } => {
                 assert_eq!(count, 1);
                 assert_eq!(fs::read_dir(dir).unwrap().count(), 1);
@@ -185,8 +379,8 @@ mod tests {
             "To: <anna@gmail.com>",
             "To: <anna@gmail.com>, <bob@yahoo.com>",
         );
-        let (_dir, outbox) = outbox_with(doctored.as_bytes());
-        let why = refused(release(&outbox, &OutboxGate::new(&engine)).unwrap());
+        let (_dir, outbox, mut store) = outbox_with(doctored.as_bytes());
+        let why = refused(release(&outbox, &mut store, &OutboxGate::new(&engine)).unwrap());
         for rule in ["recipient-exposure", "password-reset-link"] {
             assert!(
                 why.iter()
@@ -209,8 +403,8 @@ mod tests {
             "{}\naws_access_key_id = AKIA0000EXAMPLE00000\n",
             crate::outbox::compose::tests::link()
         ));
-        let (_dir, outbox) = outbox_with(&doctored);
-        let why = refused(release(&outbox, &OutboxGate::new(&engine)).unwrap());
+        let (_dir, outbox, mut store) = outbox_with(&doctored);
+        let why = refused(release(&outbox, &mut store, &OutboxGate::new(&engine)).unwrap());
         assert!(
             why.iter()
                 .any(|w| w.starts_with("policy rule aws-access-key fires")),
@@ -231,11 +425,14 @@ mod tests {
 
     #[test]
     fn user_rule_refuses_what_the_builtin_pack_lets_through() {
-        let doctored = plain_body("Your case number is TICKET-004711.\n");
+        let doctored = plain_body(&format!(
+            "{}\nYour case number is TICKET-004711.\n",
+            crate::outbox::compose::tests::link()
+        ));
         let builtin = builtin();
-        let (_dir, outbox) = outbox_with(&doctored);
+        let (_dir, outbox, mut store) = outbox_with(&doctored);
         assert!(matches!(
-            release(&outbox, &OutboxGate::new(&builtin)).unwrap(),
+            release(&outbox, &mut store, &OutboxGate::new(&builtin)).unwrap(),
             ReleaseOutcome::Released { count: 1, .. }
         ));
         let user = configured(
@@ -251,8 +448,8 @@ keywords = ["TICKET-"]
 regex = 'TICKET-[0-9]{6}'
 "#,
         );
-        let (_dir, outbox) = outbox_with(&doctored);
-        let why = refused(release(&outbox, &OutboxGate::new(&user)).unwrap());
+        let (_dir, outbox, mut store) = outbox_with(&doctored);
+        let why = refused(release(&outbox, &mut store, &OutboxGate::new(&user)).unwrap());
         assert!(
             why.iter()
                 .any(|w| w.starts_with("policy rule internal-ticket fires")),
@@ -265,16 +462,16 @@ regex = 'TICKET-[0-9]{6}'
         let engine = builtin();
         let gate = OutboxGate::new(&engine);
         let raw = notification();
-        let (_dir, outbox) = outbox_with(raw.as_bytes());
-        let name = Outbox::file_name("sha256:00aa", "acc-1");
+        let (_dir, outbox, mut store) = outbox_with(raw.as_bytes());
+        let name = Outbox::file_name(PLAN, "acc-1");
         outbox.stage("stray.leakaudit", raw.as_bytes()).unwrap();
         outbox
             .stage(&name, raw.replace("Sat, 28 Nov", "Sun, 29 Nov").as_bytes())
             .unwrap();
-        let why = refused(release(&outbox, &gate).unwrap());
+        let why = refused(release(&outbox, &mut store, &gate).unwrap());
         assert!(
             why.iter()
-                .any(|w| w == "not written by apply (unknown file)"),
+                .any(|w| w.starts_with("not written by apply (unknown file")),
             "{why:?}"
         );
         assert!(
@@ -284,9 +481,102 @@ regex = 'TICKET-[0-9]{6}'
         let mut state = outbox.read_state().unwrap().unwrap();
         state.complete = false;
         outbox.write_state(&state).unwrap();
-        let why = refused(release(&outbox, &gate).unwrap());
+        let why = refused(release(&outbox, &mut store, &gate).unwrap());
         assert!(
             why[0].starts_with("the plan is not completely applied"),
+            "{why:?}"
+        );
+    }
+
+    /// Rewrites the one staged message and its apply-state.json record (hash and `to`), as
+    /// anyone who can write the outbox folder can.
+    fn doctor(outbox: &Outbox, raw: &[u8]) {
+        let name = Outbox::file_name(PLAN, "acc-1");
+        outbox.stage(&name, raw).unwrap();
+        let mut state = outbox.read_state().unwrap().unwrap();
+        state.messages[0].sha256 = hex::encode(sha2::Sha256::digest(raw));
+        state.messages[0].to = "mallory@evil.example".into();
+        outbox.write_state(&state).unwrap();
+    }
+
+    #[test]
+    fn release_trusted_apply_state_regression() {
+        let engine = builtin();
+        let gate = OutboxGate::new(&engine);
+        let (_dir, outbox, mut store) = outbox_with(notification().as_bytes());
+        // Redirected to another address, state updated to match: the store's address wins.
+        doctor(
+            &outbox,
+            notification()
+                .replace("To: <anna@gmail.com>", "To: <mallory@evil.example>")
+                .as_bytes(),
+        );
+        let why = refused(release(&outbox, &mut store, &gate).unwrap());
+        assert!(
+            why.iter()
+                .any(|w| w == "To is not the account's own address"),
+            "{why:?}"
+        );
+        // A link whose selector is no live token of the account (made up, then revoked).
+        let other = plain_body(&crate::outbox::compose::reset_link(
+            "https://example.com/reset",
+            &"ef".repeat(16),
+            &"cd".repeat(32),
+        ));
+        doctor(&outbox, &other);
+        let why = refused(release(&outbox, &mut store, &gate).unwrap());
+        assert!(
+            why.iter().any(|w| w
+                == &format!(
+                    "reset link selector {} is not a live reset token of account acc-1",
+                    "ef".repeat(16)
+                )),
+            "{why:?}"
+        );
+        // The account's own live token, on another host.
+        doctor(
+            &outbox,
+            &plain_body(&crate::outbox::compose::reset_link(
+                "https://example.com.evil.example/reset",
+                &"ab".repeat(16),
+                &"cd".repeat(32),
+            )),
+        );
+        let why = refused(release(&outbox, &mut store, &gate).unwrap());
+        assert!(
+            why.iter().any(|w| w
+                == "the reset link does not go to the plan's reset page https://example.com/reset"),
+            "{why:?}"
+        );
+        doctor(&outbox, notification().as_bytes());
+        let now = chrono::Utc::now().timestamp();
+        store
+            .commit_account(&AccountCommit {
+                plan_hash: PLAN,
+                account_id: "acc-1",
+                action_ids: vec![],
+                reset: Some(NewToken {
+                    selector: "ee".repeat(16),
+                    token_hash: "$argon2id$h".into(),
+                    expires_at: now + 3600,
+                }),
+                review: None,
+                now,
+            })
+            .unwrap();
+        let why = refused(release(&outbox, &mut store, &gate).unwrap());
+        assert!(
+            why.iter()
+                .any(|w| w.contains("is not a live reset token of account acc-1")),
+            "revoked: {why:?}"
+        );
+        // A state naming a plan the store never applied.
+        let mut state = outbox.read_state().unwrap().unwrap();
+        state.plan = "sha256:ffff".into();
+        outbox.write_state(&state).unwrap();
+        let why = refused(release(&outbox, &mut store, &gate).unwrap());
+        assert!(
+            why[0].starts_with("the store has 0 of 0 actions"),
             "{why:?}"
         );
     }

@@ -11,16 +11,22 @@
 //! * `store_id` is a random identity created with the store and never changed, so a plan made
 //!   against one store cannot be applied to another.
 //! * Times are seconds since the Unix epoch, UTC.
+//! * `try_lock` is the remediation lock (one `apply` or `release` at a time per store): it
+//!   must die with the process or session holding it (a kernel file lock, a PostgreSQL
+//!   session advisory lock), so a killed holder never blocks the next run.
 
+mod schema;
 mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use sqlite::{SqliteStore, SCHEMA, SCHEMA_VERSION};
+pub use schema::{SCHEMA, SCHEMA_VERSION};
+pub use sqlite::SqliteStore;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::matching::MatchMode;
 use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
 
 /// One account as the remediation sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,6 +156,85 @@ pub struct AuditHead {
     pub hash: String,
 }
 
+/// Who holds a store's remediation lock: what a second process is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LockHolder {
+    /// `apply` or `release`.
+    pub operation: String,
+    pub plan_hash: String,
+    pub pid: u32,
+    pub host: String,
+    /// When the lock was taken (seconds since the epoch).
+    pub since: i64,
+}
+
+impl LockHolder {
+    /// This process, now.
+    pub fn this_process(operation: &str, plan_hash: &str) -> LockHolder {
+        LockHolder {
+            operation: operation.into(),
+            plan_hash: plan_hash.into(),
+            pid: std::process::id(),
+            host: host_name(),
+            since: chrono::Utc::now().timestamp(),
+        }
+    }
+}
+
+impl std::fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of plan {} (pid {} on host {} since {})",
+            self.operation,
+            self.plan_hash,
+            self.pid,
+            self.host,
+            crate::affected::rfc3339(self.since)
+        )
+    }
+}
+
+/// The kernel's host name (Linux), else `unknown`: only for telling people who holds a lock.
+fn host_name() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The outcome of [`AccountStore::try_lock`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockAttempt {
+    Acquired,
+    /// Another process holds it; `None` when it has not recorded itself yet.
+    Held(Option<LockHolder>),
+}
+
+/// Takes the store's remediation lock for `holder`, retrying for up to `wait`; an error
+/// naming the holder when it stays taken.
+pub fn lock_store(store: &mut dyn AccountStore, holder: &LockHolder, wait: Duration) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        match store.try_lock(holder)? {
+            LockAttempt::Acquired => return Ok(()),
+            LockAttempt::Held(other) => {
+                let waited = start.elapsed();
+                if waited >= wait {
+                    return Err(Error::Locked {
+                        store: store.describe(),
+                        holder: other,
+                        waited_secs: wait.as_secs(),
+                    });
+                }
+                std::thread::sleep((wait - waited).min(Duration::from_millis(100)));
+            }
+        }
+    }
+}
+
 /// A backend holding accounts and remediation state.
 pub trait AccountStore {
     /// Human description for messages (the file path, or a connection string without secret).
@@ -195,4 +280,16 @@ pub trait AccountStore {
     ) -> Result<()>;
     fn audit_head(&self, plan_hash: &str) -> Result<Option<AuditHead>>;
     fn set_audit_head(&mut self, plan_hash: &str, head: &AuditHead) -> Result<()>;
+    /// Records the reset base URL a plan's links are made with, unless one is recorded
+    /// already; returns the recorded one (release checks every link against it).
+    fn pin_reset_base(&mut self, plan_hash: &str, url: &str) -> Result<String>;
+    fn reset_base(&self, plan_hash: &str) -> Result<Option<String>>;
+    /// Every recorded audit head, by plan hash (sorted).
+    fn audit_heads(&self) -> Result<Vec<(String, AuditHead)>>;
+    /// Takes the store's remediation lock without waiting and records `holder`; held by this
+    /// handle until [`AccountStore::unlock`], its drop, or the end of the process (never
+    /// longer: a crash releases it). Taking it again through the same handle succeeds.
+    fn try_lock(&mut self, holder: &LockHolder) -> Result<LockAttempt>;
+    /// Releases the lock of this handle (nothing when it holds none).
+    fn unlock(&mut self) -> Result<()>;
 }

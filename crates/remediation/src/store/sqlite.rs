@@ -7,91 +7,12 @@ use crate::matching::fold;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 
-/// Schema version this build reads and writes (`meta.schema_version`).
-pub const SCHEMA_VERSION: i64 = 1;
-
-/// The SQLite schema (version 1). Times are seconds since the Unix epoch, UTC.
-///
-/// ```sql
-/// meta(key TEXT PRIMARY KEY, value TEXT)        -- schema_version, store_id, created_at
-/// accounts(id TEXT PRIMARY KEY,
-///          email TEXT,                          -- canonical address
-///          email_folded TEXT,                   -- provider-folded (Gmail) form, for --fold
-///          has_2fa INTEGER, balance REAL, locale TEXT,
-///          failed_logins INTEGER NULL, failed_logins_since TEXT NULL,
-///          password_hash TEXT NULL,             -- PHC string; NULL = password invalidated
-///          password_reset_required INTEGER, review_required INTEGER, review_reason TEXT NULL,
-///          updated_at INTEGER)
-/// sessions(id TEXT PRIMARY KEY, account_id TEXT REFERENCES accounts, created_at INTEGER,
-///          revoked_at INTEGER NULL)
-/// reset_tokens(selector TEXT PRIMARY KEY,       -- public half of the link
-///              account_id TEXT REFERENCES accounts,
-///              token_hash TEXT,                 -- argon2id PHC string of the 32-byte secret
-///              created_at INTEGER, expires_at INTEGER, used_at INTEGER NULL,
-///              revoked_at INTEGER NULL, plan_hash TEXT NULL)
-/// remediation_actions(plan_hash TEXT, action_id TEXT, account_id TEXT, kind TEXT,
-///              state TEXT CHECK (state IN ('planned','done','failed')), detail TEXT NULL,
-///              updated_at INTEGER, PRIMARY KEY (plan_hash, action_id))
-/// audit_heads(plan_hash TEXT PRIMARY KEY, seq INTEGER, hash TEXT)
-/// ```
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS accounts (
-    id TEXT PRIMARY KEY,
-    email TEXT NOT NULL,
-    email_folded TEXT NOT NULL,
-    has_2fa INTEGER NOT NULL,
-    balance REAL NOT NULL,
-    locale TEXT NOT NULL,
-    failed_logins INTEGER,
-    failed_logins_since TEXT,
-    password_hash TEXT,
-    password_reset_required INTEGER NOT NULL DEFAULT 0,
-    review_required INTEGER NOT NULL DEFAULT 0,
-    review_reason TEXT,
-    updated_at INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS accounts_email ON accounts(email);
-CREATE INDEX IF NOT EXISTS accounts_email_folded ON accounts(email_folded);
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY,
-    account_id TEXT NOT NULL REFERENCES accounts(id),
-    created_at INTEGER NOT NULL,
-    revoked_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS sessions_account ON sessions(account_id);
-CREATE TABLE IF NOT EXISTS reset_tokens (
-    selector TEXT PRIMARY KEY,
-    account_id TEXT NOT NULL REFERENCES accounts(id),
-    token_hash TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    used_at INTEGER,
-    revoked_at INTEGER,
-    plan_hash TEXT
-);
-CREATE INDEX IF NOT EXISTS reset_tokens_account ON reset_tokens(account_id);
-CREATE TABLE IF NOT EXISTS remediation_actions (
-    plan_hash TEXT NOT NULL,
-    action_id TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('planned','done','failed')),
-    detail TEXT,
-    updated_at INTEGER NOT NULL,
-    PRIMARY KEY (plan_hash, action_id)
-);
-CREATE TABLE IF NOT EXISTS audit_heads (
-    plan_hash TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
-    hash TEXT NOT NULL
-);
-";
-
 /// The embedded default store.
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// The locked `<store>.lock` while this handle holds the remediation lock.
+    lock: Option<std::fs::File>,
 }
 
 fn random_store_id() -> Result<String> {
@@ -144,6 +65,7 @@ impl SqliteStore {
         let mut store = SqliteStore {
             conn,
             path: path.to_path_buf(),
+            lock: None,
         };
         store.init()?;
         Ok(store)
@@ -194,6 +116,32 @@ impl SqliteStore {
         }
         tx.commit().map_err(db)?;
         Ok(())
+    }
+
+    /// `<store>.lock`, the file the remediation lock is taken on.
+    pub fn lock_path(&self) -> PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(".lock");
+        PathBuf::from(p)
+    }
+
+    fn lock_holder(&self) -> Result<Option<LockHolder>> {
+        self.conn
+            .query_row(
+                "SELECT operation, plan_hash, pid, host, since FROM lock_holder WHERE name = 'remediation'",
+                [],
+                |r| {
+                    Ok(LockHolder {
+                        operation: r.get(0)?,
+                        plan_hash: r.get(1)?,
+                        pid: r.get::<_, i64>(2)? as u32,
+                        host: r.get(3)?,
+                        since: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.db())
     }
 
     fn row_to_account(r: &rusqlite::Row<'_>) -> rusqlite::Result<Account> {
@@ -563,5 +511,104 @@ impl AccountStore for SqliteStore {
             )
             .map(|_| ())
             .map_err(self.db())
+    }
+
+    fn pin_reset_base(&mut self, plan_hash: &str, url: &str) -> Result<String> {
+        self.conn
+            .execute(
+                "INSERT OR IGNORE INTO plan_settings(plan_hash, reset_base_url) VALUES (?1, ?2)",
+                params![plan_hash, url],
+            )
+            .map_err(self.db())?;
+        Ok(self.reset_base(plan_hash)?.unwrap_or_else(|| url.into()))
+    }
+
+    fn reset_base(&self, plan_hash: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT reset_base_url FROM plan_settings WHERE plan_hash = ?1",
+                params![plan_hash],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.db())
+    }
+
+    fn audit_heads(&self) -> Result<Vec<(String, AuditHead)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT plan_hash, seq, hash FROM audit_heads ORDER BY plan_hash")
+            .map_err(self.db())?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    AuditHead {
+                        seq: r.get::<_, i64>(1)? as u64,
+                        hash: r.get(2)?,
+                    },
+                ))
+            })
+            .map_err(self.db())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
+    }
+
+    fn try_lock(&mut self, holder: &LockHolder) -> Result<LockAttempt> {
+        if self.lock.is_none() {
+            use std::os::unix::fs::OpenOptionsExt;
+            let p = self.lock_path();
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&p)
+                .map_err(|e| Error::io(&p, e))?;
+            match f.try_lock() {
+                Ok(()) => self.lock = Some(f),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    // A holder records itself just after taking the lock: give it a moment.
+                    for _ in 0..40 {
+                        if let Some(h) = self.lock_holder()? {
+                            return Ok(LockAttempt::Held(Some(h)));
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(25));
+                    }
+                    return Ok(LockAttempt::Held(None));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&p, e)),
+            }
+        }
+        // Overwrites the row a killed holder left behind.
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO lock_holder(name, operation, plan_hash, pid, host, since)
+                 VALUES ('remediation', ?1, ?2, ?3, ?4, ?5)",
+                params![
+                    holder.operation,
+                    holder.plan_hash,
+                    holder.pid as i64,
+                    holder.host,
+                    holder.since
+                ],
+            )
+            .map_err(self.db())?;
+        Ok(LockAttempt::Acquired)
+    }
+
+    fn unlock(&mut self) -> Result<()> {
+        let Some(f) = self.lock.take() else {
+            return Ok(());
+        };
+        // The row goes first, so a process that gets the lock next never sees ours.
+        let r = self
+            .conn
+            .execute("DELETE FROM lock_holder WHERE name = 'remediation'", [])
+            .map(|_| ())
+            .map_err(self.db());
+        drop(f);
+        r
     }
 }

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::matching::{fold, MatchMode};
+use std::path::Path;
 
 fn rec(id: &str, email: &str, has_2fa: bool, balance: f64) -> AccountRecord {
     AccountRecord {
@@ -16,6 +17,15 @@ fn rec(id: &str, email: &str, has_2fa: bool, balance: f64) -> AccountRecord {
     }
 }
 
+/// Runs every store check on a fresh store made by `make`; `reopen` opens a second handle
+/// on the store of the first (another process's view, for the lock).
+pub(crate) fn suite_with_lock<S: AccountStore>(make: &dyn Fn() -> S, reopen: &dyn Fn(&S) -> S) {
+    suite(make);
+    let mut a = make();
+    let mut b = reopen(&a);
+    remediation_lock(&mut a, &mut b);
+}
+
 /// Runs every store check on a fresh store made by `make`.
 pub(crate) fn suite<S: AccountStore>(make: &dyn Fn() -> S) {
     import_and_lookup(&mut make());
@@ -25,6 +35,7 @@ pub(crate) fn suite<S: AccountStore>(make: &dyn Fn() -> S) {
     action_states(&mut make());
     tokens_single_use(&mut make());
     audit_heads(&mut make());
+    reset_base_is_pinned(&mut make());
 }
 
 fn import_and_lookup<S: AccountStore>(s: &mut S) {
@@ -236,16 +247,104 @@ fn audit_heads<S: AccountStore>(s: &mut S) {
             hash: "h4".into()
         })
     );
+    s.set_audit_head(
+        "o",
+        &AuditHead {
+            seq: 1,
+            hash: "o1".into(),
+        },
+    )
+    .unwrap();
+    let heads: Vec<(String, u64)> = s
+        .audit_heads()
+        .unwrap()
+        .into_iter()
+        .map(|(p, h)| (p, h.seq))
+        .collect();
+    assert_eq!(heads, vec![("o".to_string(), 1), ("p".to_string(), 4)]);
+}
+
+fn reset_base_is_pinned<S: AccountStore>(s: &mut S) {
+    assert_eq!(s.reset_base("p").unwrap(), None);
+    assert_eq!(
+        s.pin_reset_base("p", "https://a.example/r").unwrap(),
+        "https://a.example/r"
+    );
+    assert_eq!(
+        s.pin_reset_base("p", "https://b.example/r").unwrap(),
+        "https://a.example/r",
+        "the first one stays"
+    );
+    assert_eq!(
+        s.reset_base("p").unwrap().as_deref(),
+        Some("https://a.example/r")
+    );
+}
+
+/// One holder at a time, named to the others; re-entrant for its holder; free after unlock.
+fn remediation_lock<S: AccountStore>(a: &mut S, b: &mut S) {
+    let ha = LockHolder::this_process("apply", "sha256:aa");
+    let hb = LockHolder {
+        pid: 4242,
+        host: "other-host".into(),
+        ..LockHolder::this_process("release", "sha256:bb")
+    };
+    assert_eq!(a.try_lock(&ha).unwrap(), LockAttempt::Acquired);
+    assert_eq!(
+        b.try_lock(&hb).unwrap(),
+        LockAttempt::Held(Some(ha.clone()))
+    );
+    assert_eq!(
+        a.try_lock(&ha).unwrap(),
+        LockAttempt::Acquired,
+        "re-entrant"
+    );
+    match lock_store(b, &hb, Duration::from_millis(300)) {
+        Err(Error::Locked {
+            holder: Some(h),
+            waited_secs: 0,
+            ..
+        }) => assert_eq!(h, ha),
+        other => panic!("{other:?}"),
+    }
+    a.unlock().unwrap();
+    a.unlock().unwrap();
+    assert_eq!(b.try_lock(&hb).unwrap(), LockAttempt::Acquired);
+    let e = lock_store(a, &ha, Duration::ZERO).unwrap_err().to_string();
+    assert!(
+        e.contains("another release of plan sha256:bb (pid 4242 on host other-host since "),
+        "{e}"
+    );
+    b.unlock().unwrap();
+    lock_store(a, &ha, Duration::from_secs(5)).unwrap();
+    a.unlock().unwrap();
 }
 
 #[test]
 fn sqlite_store_passes_the_suite() {
     let dir = tempfile::tempdir().unwrap();
     let n = std::cell::Cell::new(0);
-    suite(&|| {
-        n.set(n.get() + 1);
-        SqliteStore::open(&dir.path().join(format!("s{}.db", n.get()))).unwrap()
-    });
+    suite_with_lock(
+        &|| {
+            n.set(n.get() + 1);
+            SqliteStore::open(&dir.path().join(format!("s{}.db", n.get()))).unwrap()
+        },
+        &|s| SqliteStore::open(Path::new(&s.describe())).unwrap(),
+    );
+}
+
+#[test]
+fn sqlite_lock_dies_with_its_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("a.db");
+    let holder = LockHolder::this_process("apply", "sha256:aa");
+    let mut a = SqliteStore::open(&p).unwrap();
+    assert_eq!(a.try_lock(&holder).unwrap(), LockAttempt::Acquired);
+    assert!(a.lock_path().exists());
+    drop(a);
+    // The row of the dropped holder is still there; the lock is not.
+    let mut b = SqliteStore::open(&p).unwrap();
+    assert_eq!(b.try_lock(&holder).unwrap(), LockAttempt::Acquired);
 }
 
 #[test]
