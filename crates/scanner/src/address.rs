@@ -343,7 +343,9 @@ mod tests {
                 prop_assert_eq!(Address::parse(&escaped), Some(a.clone()), "{}", escaped);
             }
             let bare = format!("{content}@{domain}");
-            if EmailAddress::is_valid(&bare) {
+            // Written bare, content with quotes or backslashes is another address (`" "` bare
+            // is a quoted space): only plain content must mean the same unquoted.
+            if !content.contains(['"', '\\']) && EmailAddress::is_valid(&bare) {
                 prop_assert_eq!(Address::parse(&bare), Some(a.clone()), "{}", bare);
                 prop_assert!(!a.as_str().starts_with('"'), "{:?}", a.as_str());
             }
