@@ -154,12 +154,13 @@ pub fn collect(src: &Source) -> anyhow::Result<Collected> {
         let scanner = run.scanner();
         let progress = Progress::for_inputs("scan", &src.paths, src.ui.quiet);
         let mut problems = Problems::new(src.ui.problems.as_deref(), src.ui.quiet, &progress)?;
-        let s = triage.evaluate(
+        let (s, _) = triage.evaluate(
             &scanner,
             &engine,
             &src.paths,
             &progress,
             &mut problems,
+            None,
             |_, _| (),
             |m| add_selected(&mut acc, &mut below, &m.eval.findings, min),
         )?;

@@ -81,12 +81,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         .strict_about(&args.paths);
     let keep_clean = args.format == OutputFormat::Junit;
     let mut reports: Vec<MessageReport> = Vec::new();
-    let stats = triage.evaluate(
+    let (stats, history) = triage.evaluate(
         &scanner,
         &engine,
         &args.paths,
         &progress,
         &mut problems,
+        None,
         |_, _| (),
         |m| {
             let item = m.eval.findings;
@@ -102,6 +103,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         },
     )?;
     progress.finish();
+    if !args.ui.quiet {
+        let domains = crate::evaluate::suggested_domains(history.as_ref(), engine.org());
+        if let Some(note) = crate::evaluate::suggestion_note(&domains) {
+            eprintln!("{note}");
+        }
+    }
     let mut errors = problems.errors as usize;
     problems.finish()?;
     if stats.messages < args.min_messages {

@@ -81,9 +81,10 @@ impl Triage {
         paths: &[String],
         progress: &Progress,
         problems: &mut Problems<'_>,
+        is_customer: Option<&(dyn Fn(&Address) -> bool + Sync)>,
         extra: impl Fn(&Message<'_>, &Evaluation) -> X + Sync,
         mut sink: impl FnMut(Evaluated<X>),
-    ) -> anyhow::Result<ScanStats> {
+    ) -> anyhow::Result<(ScanStats, Option<History>)> {
         if self.profile == Profile::Gate {
             let ctx = TriageContext::gate();
             let stats = scanner.scan(
@@ -103,7 +104,7 @@ impl Triage {
                     Event::Progress { bytes, messages } => progress.update(bytes, messages),
                 },
             );
-            return Ok(stats);
+            return Ok((stats, None));
         }
 
         let builder = self.load_history()?;
@@ -150,6 +151,7 @@ impl Triage {
             profile: Profile::Audit,
             history: Some(&history),
             aliases: &self.aliases,
+            is_customer,
             ..TriageContext::default()
         };
         for (location, mut eval, keep, x) in held {
@@ -167,6 +169,37 @@ impl Triage {
                 .save(p)
                 .with_context(|| format!("writing the history {}", p.display()))?;
         }
-        Ok(stats)
+        Ok((stats, Some(history)))
     }
+}
+
+/// Domains the archive's own senders use that are not configured as internal: likely the
+/// organisation's other domains (subsidiaries), to add to `internal_domains`.
+pub fn suggested_domains(history: Option<&History>, org: &leakaudit_scanner::Org) -> Vec<String> {
+    let Some(h) = history else {
+        return Vec::new();
+    };
+    let all: Vec<String> = h
+        .suggested_internal_domains()
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
+    // One sender domain is already internal in each of its messages (the From domain is);
+    // a second one is external to the first's messages unless configured.
+    if org.sender_domain_internal && all.len() < 2 {
+        return Vec::new();
+    }
+    all.into_iter()
+        .filter(|d| !org.is_internal_domain(d))
+        .collect()
+}
+
+/// The line that suggests them, if any.
+pub fn suggestion_note(domains: &[String]) -> Option<String> {
+    (!domains.is_empty()).then(|| {
+        format!(
+            "note: the archive's own senders also use {}: if these are the organisation's, add them to internal_domains (or --internal-domain)",
+            domains.join(", ")
+        )
+    })
 }

@@ -135,6 +135,8 @@ struct Scanned {
     problems: u64,
     /// Exposed addresses left out by --min-severity.
     below_only: usize,
+    /// Domains the archive's own senders use that are not internal.
+    suggested: Vec<String>,
     secs: f64,
 }
 
@@ -198,7 +200,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let s = settings(&mut args)?;
     let out = args.out.clone();
     crate::outdir::private_dir(&out, "--out")?;
-    let (mut store, store_path, store_note) = open_store(&args, &out)?;
+    let (store, store_path, store_note) = open_store(&args, &out)?;
     if args.apply && store_path != args.accounts {
         // Say it before anything is done: resets land in the imported copy, not in the
         // system the CSV was exported from.
@@ -208,7 +210,20 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         );
     }
 
-    let mut scanned = scan_stage(&args, &s, &out)?;
+    // The triage weighs exposures among account holders higher: the store answers "is this
+    // a customer" while the scan runs (behind a lock: the ranking asks from one thread).
+    let locked = std::sync::Mutex::new(store);
+    let is_customer = |a: &leakaudit_scanner::Address| {
+        locked.lock().is_ok_and(|st| {
+            st.find_by_email(a.as_str(), leakaudit_remediation::MatchMode::Canonical)
+                .is_ok_and(|v| !v.is_empty())
+        })
+    };
+    let scanned = scan_stage(&args, &s, &out, &is_customer);
+    let mut store = locked
+        .into_inner()
+        .map_err(|_| anyhow::anyhow!("the account store lock was poisoned"))?;
+    let mut scanned = scanned?;
 
     // Affected users, matched against the store, streamed row by row into the list file, the
     // plan and the report (a million-address list is never held twice).
@@ -280,6 +295,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
             profile: s.triage.profile.to_string(),
             min_severity: s.min_severity.to_string(),
             addresses_below_min_severity: scanned.below_only,
+            suggested_internal_domains: scanned.suggested.clone(),
         },
     };
     let opts = ReportOptions {
@@ -294,6 +310,11 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     stage.finish();
     if let Some(note) = &fold_note {
         eprintln!("{note}");
+    }
+    if let Some(note) = crate::evaluate::suggestion_note(&scanned.suggested) {
+        if !args.ui.quiet {
+            eprintln!("{note}");
+        }
     }
 
     if !args.ui.quiet {
@@ -334,7 +355,12 @@ fn problems_path(args: &Args, out: &Path) -> PathBuf {
 
 /// Scans and evaluates (workers, ranked under the profile), collects in archive order (this
 /// thread); findings.jsonl and the problems file are streamed, atomically, while the scan runs.
-fn scan_stage(args: &Args, s: &Settings, out: &Path) -> anyhow::Result<Scanned> {
+fn scan_stage(
+    args: &Args,
+    s: &Settings,
+    out: &Path,
+    is_customer: &(dyn Fn(&leakaudit_scanner::Address) -> bool + Sync),
+) -> anyhow::Result<Scanned> {
     let started = Instant::now();
     let scanner = s.run.scanner();
     let progress = Progress::for_inputs("scan", &args.archives, args.ui.quiet);
@@ -347,6 +373,7 @@ fn scan_stage(args: &Args, s: &Settings, out: &Path) -> anyhow::Result<Scanned> 
     let mut stats = None;
     let mut write_error: Option<std::io::Error> = None;
     let mut eval_error = None;
+    let mut suggested = Vec::new();
     leakaudit_scanner::io::write_atomic(&findings_path, |w| {
         let result = s.triage.evaluate(
             &scanner,
@@ -354,6 +381,7 @@ fn scan_stage(args: &Args, s: &Settings, out: &Path) -> anyhow::Result<Scanned> 
             &args.archives,
             &progress,
             &mut problems,
+            Some(is_customer),
             // The report's record is built on the worker; its severities after the ranking.
             |msg: &Message<'_>, ev| {
                 (
@@ -382,7 +410,10 @@ fn scan_stage(args: &Args, s: &Settings, out: &Path) -> anyhow::Result<Scanned> 
             },
         );
         match result {
-            Ok(st) => stats = Some(st),
+            Ok((st, history)) => {
+                suggested = crate::evaluate::suggested_domains(history.as_ref(), s.engine.org());
+                stats = Some(st);
+            }
             Err(e) => eval_error = Some(e),
         }
         match write_error.take() {
@@ -406,6 +437,7 @@ fn scan_stage(args: &Args, s: &Settings, out: &Path) -> anyhow::Result<Scanned> 
         dates,
         problems: total,
         below_only,
+        suggested,
         secs: started.elapsed().as_secs_f64(),
     })
 }

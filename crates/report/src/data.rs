@@ -166,6 +166,10 @@ pub struct TriageTotals {
     /// Exposed addresses every finding of which ranked below `min_severity`: in the facts
     /// (findings, messages), not in the affected list or the plan.
     pub addresses_below_min_severity: usize,
+    /// Domains the archive's own senders use that are not configured as internal (likely the
+    /// organisation's other domains); exposures to them were ranked as such.
+    #[serde(default)]
+    pub suggested_internal_domains: Vec<String>,
 }
 
 /// Drops later copies of the same message (same Message-ID; messages without one are never

@@ -206,6 +206,7 @@ mod tests {
                 profile: "audit".into(),
                 min_severity: "medium".into(),
                 addresses_below_min_severity: 3,
+                suggested_internal_domains: vec!["sub.shop.example".into()],
             },
         }
     }
