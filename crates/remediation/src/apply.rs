@@ -150,9 +150,7 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn rfc3339(ts: i64) -> String {
-    crate::affected::rfc3339(ts)
-}
+use crate::affected::rfc3339;
 
 /// Executes `plan` against `store`. Checks the store identity first; the plan's content hash
 /// was checked by [`crate::plan::read_plan`] and is checked again here.

@@ -24,7 +24,6 @@ pub use io::{
 use crate::error::Result;
 use crate::matching::{match_key, MatchMode};
 use crate::store::AccountStore;
-use chrono::{DateTime, Utc};
 use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 
@@ -99,9 +98,7 @@ impl AffectedList {
 
 /// Seconds since the epoch as RFC 3339 UTC (`2026-03-01T09:00:00Z`).
 pub fn rfc3339(ts: i64) -> String {
-    DateTime::<Utc>::from_timestamp(ts, 0)
-        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| ts.to_string())
+    leakaudit_scanner::time::rfc3339(ts).unwrap_or_else(|| ts.to_string())
 }
 
 /// Fills `account_ids` of one row from the store (for streamed rows).
