@@ -41,9 +41,15 @@ report() { # name json
 }
 cpu_of() { awk -v u="$(field "$1" user)" -v s="$(field "$1" sys)" 'BEGIN { print u + s }'; }
 
+# The header scan without triage (gate), then with it (audit, the default: history pass,
+# ranking of the exposing messages). Issue 8's target: audit keeps >= 80% of gate's speed.
+GATE=$(measure "$BIN" scan --quiet --profile gate --output bench-data/scan-gate.jsonl "$DATA")
+report "leakaudit scan (gate)" "$GATE"
 SCAN=$(measure "$BIN" scan --quiet --output bench-data/scan-findings.jsonl "$DATA")
-report "leakaudit scan" "$SCAN"
+report "leakaudit scan (audit)" "$SCAN"
 SCAN_WALL=$(field "$SCAN" wall)
+awk -v g="$(field "$GATE" wall)" -v a="$SCAN_WALL" -v gc="$(cpu_of "$GATE")" -v ac="$(cpu_of "$SCAN")" \
+    'BEGIN { printf "triage keeps %.0f%% of the header scan speed (%.0f%% in CPU time)\n", 100 * g / a, 100 * gc / ac }'
 
 if "$BIN" check --help 2>/dev/null | grep -q -- "--quiet"; then
     CHECK=$(measure "$BIN" check --quiet "$DATA")
