@@ -124,15 +124,21 @@ fn fact_fixtures_are_read_as_mail_and_expose_no_one() {
 }
 
 /// Facts and subject of every message under `corpora/<sub>`.
-fn corpus_facts(sub: &str) -> Vec<(HeaderFacts, Option<String>)> {
+/// `None` (with a printed note) when `../shared` is absent, as on a fresh clone; under CI
+/// (`CI` set) a missing corpus is a failure.
+fn corpus_facts(sub: &str) -> Option<Vec<(HeaderFacts, Option<String>)>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/corpora")
         .join(sub);
-    assert!(
-        root.exists(),
-        "the shared corpus is missing at {}",
-        root.display()
-    );
+    if !root.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the shared corpus is missing at {}",
+            root.display()
+        );
+        eprintln!("skipped: {} is not present (a fresh clone)", root.display());
+        return None;
+    }
     let mut all = Vec::new();
     Scanner::new(ScanOptions::default()).scan(
         &[root.to_string_lossy().into_owned()],
@@ -143,12 +149,14 @@ fn corpus_facts(sub: &str) -> Vec<(HeaderFacts, Option<String>)> {
             }
         },
     );
-    all
+    Some(all)
 }
 
 #[test]
 fn delivered_ham_carries_transit_thread_and_list_facts() {
-    let all = corpus_facts("spamassassin/easy-ham-1");
+    let Some(all) = corpus_facts("spamassassin/easy-ham-1") else {
+        return;
+    };
     let count = |f: &dyn Fn(&HeaderFacts) -> bool| all.iter().filter(|(x, _)| f(x)).count();
     assert_eq!(all.len(), 2500);
     // Every copy was stored by a delivery agent; most came through MTAs.
@@ -186,7 +194,9 @@ fn delivered_ham_carries_transit_thread_and_list_facts() {
 fn sent_folder_export_has_no_transit_or_bulk_facts() {
     // The Enron Sent items were exported from the sender's mailbox, never transmitted to
     // us: no Received, Delivered-To, list or bulk header; nothing may be invented.
-    let all = corpus_facts("enron-sent");
+    let Some(all) = corpus_facts("enron-sent") else {
+        return;
+    };
     assert_eq!(all.len(), 610);
     assert!(all.iter().all(|(f, _)| *f == HeaderFacts::default()));
 }
