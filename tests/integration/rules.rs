@@ -138,3 +138,62 @@ fn validate_accepts_the_shipped_rules_folder() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(stdout(&o).contains("rules ok"));
 }
+
+const AWS_LOW: &str = r#"[[rule]]
+id = "aws-access-key"
+kind = "content-regex"
+severity = "low"
+summary = "AWS key, downgraded"
+description = "d"
+hint = "h"
+regex = 'AKIA[0-9A-Z]{16}'
+keywords = ["AKIA"]
+"#;
+
+#[test]
+fn custom_rule_silently_replaces_builtin_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mine.toml");
+    std::fs::write(&file, AWS_LOW).unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = rules(&["validate", d]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("mine.toml:2:6: rule id `aws-access-key` is a built-in rule"),
+        "{out}"
+    );
+    assert!(!out.contains("rule ok"), "{out}");
+    // `check` in extend mode refuses the pack instead of downgrading AWS keys.
+    let c = leakaudit()
+        .current_dir(repo_root())
+        .args([
+            "check",
+            "-q",
+            "--rules",
+            d,
+            "fixtures/check/04-support-thread.eml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(c.status.code(), Some(2), "{}", crate::util::stderr(&c));
+
+    std::fs::write(&file, AWS_LOW.replace("kind =", "override = true\nkind =")).unwrap();
+    let o = rules(&["validate", d]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("override: `aws-access-key` replaces the built-in rule"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 rule ok (1 overriding a built-in rule)"),
+        "{out}"
+    );
+    let l = stdout(&rules(&["list", d]));
+    assert!(l.contains("(overrides built-in)"), "{l}");
+    // In replace mode there is nothing to override.
+    std::fs::write(&file, AWS_LOW).unwrap();
+    let o = rules(&["validate", "--rules-mode", "replace", d]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}

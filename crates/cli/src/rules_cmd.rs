@@ -1,7 +1,7 @@
 //! `leakaudit rules validate|test|list`: check rule files, run their fixtures, list rules.
 
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
-use leakaudit_policy::{fixtures, OrgConfig, RulePack};
+use leakaudit_policy::{fixtures, OrgConfig, RulePack, RulesMode};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Subcommand)]
@@ -11,6 +11,10 @@ pub enum Command {
     Validate {
         /// Folder of rule files (*.toml; remediation.toml is skipped).
         dir: Option<PathBuf>,
+        /// How the folder will be used: in extend mode a rule with a built-in id must say
+        /// `override = true`.
+        #[arg(long, value_name = "MODE", default_value = "extend")]
+        rules_mode: RulesMode,
     },
     /// Run the fixtures under fixtures/rules/<rule-id>/ and print TP/FP/FN/TN per rule
     /// (exit 1 on any mismatch or a rule without leaking and clean fixtures).
@@ -31,6 +35,10 @@ pub enum Command {
     List {
         /// Folder of rule files to list; without it, the built-in pack.
         dir: Option<PathBuf>,
+        /// How the folder will be used (extend: overrides of built-in rules are checked and
+        /// shown).
+        #[arg(long, value_name = "MODE", default_value = "extend")]
+        rules_mode: RulesMode,
     },
 }
 
@@ -41,17 +49,43 @@ fn pack_of(dir: Option<&Path>) -> Result<RulePack, Vec<leakaudit_policy::RuleErr
     }
 }
 
+/// The folder's rules and, in extend mode, the ids replacing a built-in rule; a built-in id
+/// without `override = true` is an error like any other.
+fn user_pack(
+    dir: Option<&Path>,
+    mode: RulesMode,
+) -> Result<(RulePack, Vec<String>), Vec<leakaudit_policy::RuleError>> {
+    let pack = pack_of(dir)?;
+    if dir.is_none() || mode == RulesMode::Replace {
+        return Ok((pack, Vec::new()));
+    }
+    let builtin = RulePack::builtin();
+    let errors = builtin.check_overrides(&pack);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let overrides = builtin.overridden_by(&pack);
+    Ok((pack, overrides))
+}
+
 pub fn run(cmd: Command) -> anyhow::Result<u8> {
     match cmd {
-        Command::Validate { dir } => match pack_of(dir.as_deref()) {
-            Ok(pack) => {
+        Command::Validate { dir, rules_mode } => match user_pack(dir.as_deref(), rules_mode) {
+            Ok((pack, overrides)) => {
                 for s in &pack.skipped {
                     eprintln!("skipped {} (not a rule file)", s.display());
                 }
+                for id in &overrides {
+                    println!("override: `{id}` replaces the built-in rule");
+                }
                 println!(
-                    "{} rule{} ok",
+                    "{} rule{} ok{}",
                     pack.rules.len(),
-                    if pack.rules.len() == 1 { "" } else { "s" }
+                    if pack.rules.len() == 1 { "" } else { "s" },
+                    match overrides.len() {
+                        0 => String::new(),
+                        n => format!(" ({n} overriding a built-in rule)"),
+                    }
                 );
                 Ok(EXIT_CLEAN)
             }
@@ -126,16 +160,21 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
                 EXIT_VIOLATION
             })
         }
-        Command::List { dir } => match pack_of(dir.as_deref()) {
-            Ok(pack) => {
+        Command::List { dir, rules_mode } => match user_pack(dir.as_deref(), rules_mode) {
+            Ok((pack, overrides)) => {
                 for r in &pack.rules {
                     println!(
-                        "{:<26} {:<24} {:<8} {}{}",
+                        "{:<26} {:<24} {:<8} {}{}{}",
                         r.info.id,
                         r.info.kind,
                         r.info.severity.as_str(),
                         r.info.summary,
-                        if r.enabled { "" } else { " (disabled)" }
+                        if r.enabled { "" } else { " (disabled)" },
+                        if overrides.contains(&r.info.id) {
+                            " (overrides built-in)"
+                        } else {
+                            ""
+                        }
                     );
                 }
                 Ok(EXIT_CLEAN)
