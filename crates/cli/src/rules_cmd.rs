@@ -16,14 +16,25 @@ pub enum Command {
         #[arg(long, value_name = "MODE", default_value = "extend")]
         rules_mode: RulesMode,
     },
-    /// Run the fixtures under fixtures/rules/<rule-id>/ and print TP/FP/FN/TN per rule
-    /// (exit 1 on any mismatch or a rule without leaking and clean fixtures).
+    /// Run rule fixtures and print TP/FP/FN/TN per rule (exit 1 on any mismatch or a rule
+    /// without leaking and clean fixtures).
+    ///
+    /// A fixture is one message file in `<fixtures>/<rule-id>/` with a header
+    /// `X-Leakaudit-Expect: <rule-id>[, <rule-id>...]` (every rule that must fire on it) or
+    /// `X-Leakaudit-Expect: ok` / `clean` (no rule may fire). Optional:
+    /// `X-Leakaudit-Archive-Kind: auto|sent|transmitted`,
+    /// `X-Leakaudit-Internal-Domains: a.example, b.example`. Every rule needs a leaking and a
+    /// clean fixture in its own folder.
+    ///
+    /// With DIR, the fixtures are `--fixtures`, else `DIR/fixtures/`, else `fixtures/rules/`.
+    /// Without DIR (the built-in pack), `--fixtures` or `fixtures/rules/` of a leakaudit
+    /// checkout; elsewhere the built-in fixtures are skipped with a statement (exit 0).
     Test {
         /// Folder of rule files tested alone; without it, the built-in pack.
         dir: Option<PathBuf>,
-        /// Fixture folder.
-        #[arg(long, default_value = "fixtures/rules", value_name = "DIR")]
-        fixtures: PathBuf,
+        /// Fixture folder (one sub-folder per rule id).
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
         /// Organisation settings for the fixtures (default: built-in defaults only).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
@@ -46,6 +57,38 @@ fn pack_of(dir: Option<&Path>) -> Result<RulePack, Vec<leakaudit_policy::RuleErr
     match dir {
         Some(d) => RulePack::load_dir(d),
         None => Ok(RulePack::builtin()),
+    }
+}
+
+/// Where `rules test` finds fixtures; `Err` is the statement to print when there are none
+/// (for the built-in pack outside a checkout, a skip; for a user folder, an error).
+fn fixtures_dir(dir: Option<&Path>, given: Option<PathBuf>) -> Result<PathBuf, String> {
+    if let Some(f) = given {
+        return Ok(f);
+    }
+    let checkout = PathBuf::from("fixtures/rules");
+    match dir {
+        Some(d) => {
+            let next = d.join("fixtures");
+            if next.is_dir() {
+                Ok(next)
+            } else if checkout.is_dir() {
+                Ok(checkout)
+            } else {
+                Err(format!(
+                    "no fixtures for {}: put them in {}/<rule-id>/ or pass --fixtures DIR",
+                    d.display(),
+                    next.display()
+                ))
+            }
+        }
+        None if checkout.is_dir() => Ok(checkout),
+        None => Err(
+            "built-in rules: their fixtures are not shipped in the binary and there \
+                     is no fixtures/rules/ here; skipped (they are tested in the leakaudit \
+                     repository). Test your own rules with `leakaudit rules test DIR`."
+                .to_string(),
+        ),
     }
 }
 
@@ -114,6 +157,17 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
                         println!("{e}");
                     }
                     return Ok(EXIT_ERROR);
+                }
+            };
+            let fdir = match fixtures_dir(dir.as_deref(), fdir) {
+                Ok(d) => d,
+                Err(statement) => {
+                    println!("{statement}");
+                    return Ok(if dir.is_none() {
+                        EXIT_CLEAN
+                    } else {
+                        EXIT_ERROR
+                    });
                 }
             };
             let base = match &config {
