@@ -539,3 +539,61 @@ fn baseline_goes_stale_on_rerender_regression() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     assert!(!stderr(&o).contains("matched no finding"), "{}", stderr(&o));
 }
+
+#[test]
+fn sarif_absolute_uris_and_mbox_without_line_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir_all(root.join("mail")).unwrap();
+    let clean = "From dev@shop.example Tue Mar  3 10:00:00 2026\nFrom: Dev <dev@shop.example>\n\
+                 To: contractor@agency.example\nSubject: hello\n\nnothing here\n\n";
+    let leak = "From dev@shop.example Tue Mar  3 10:32:00 2026\nFrom: Dev <dev@shop.example>\n\
+                To: contractor@agency.example\nSubject: payments\n\nsee below\n\
+                STRIPE_KEY=sk_live_4eC39HqLyjWDarjtT1zdp7dcXw\n";
+    let mbox = format!("{clean}{leak}");
+    std::fs::write(root.join("mail/out.mbox"), &mbox).unwrap();
+    let evidence_line = mbox.lines().position(|l| l.contains("sk_live_")).unwrap() as u64 + 1;
+    let abs = root.join("mail/out.mbox");
+    let o = check_in(&root, &["-q", "--format", "sarif", abs.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let log: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let run = &log["runs"][0];
+    let want_root = format!("file://{}/", root.display());
+    assert_eq!(
+        run["originalUriBaseIds"]["%SRCROOT%"]["uri"],
+        want_root.as_str()
+    );
+    let loc = &run["results"][0]["locations"][0]["physicalLocation"];
+    assert_eq!(loc["artifactLocation"]["uri"], "mail/out.mbox");
+    assert_eq!(loc["artifactLocation"]["uriBaseId"], "%SRCROOT%");
+    assert_eq!(loc["region"]["byteOffset"], clean.len() as u64);
+    assert_eq!(loc["region"]["startLine"], evidence_line);
+
+    // `--sarif-root` from elsewhere: relative to that root; outside it, absolute, no base.
+    let o = check_in(
+        dir.path(),
+        &[
+            "-q",
+            "--format",
+            "sarif",
+            "--sarif-root",
+            "mail",
+            "mail/out.mbox",
+        ],
+    );
+    let log: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let art = &log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
+    assert_eq!(art["uri"], "out.mbox");
+    let other = tempfile::tempdir().unwrap();
+    let o = check_in(
+        other.path(),
+        &["-q", "--format", "sarif", abs.to_str().unwrap()],
+    );
+    let log: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let art = &log["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"];
+    assert!(art.get("uriBaseId").is_none(), "{art}");
+    assert!(
+        art["uri"].as_str().unwrap().ends_with("mail/out.mbox"),
+        "{art}"
+    );
+}

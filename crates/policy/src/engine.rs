@@ -500,10 +500,8 @@ impl Engine {
         } else {
             h.severity.unwrap_or(self.severity[i])
         };
-        let line = match (msg.location.offset, h.raw_offset) {
-            (None, Some(off)) => Some(content::line_of(raw, off)),
-            _ => None,
-        };
+        // In an mbox this is the line within the message; SARIF adds the message's own line.
+        let line = h.raw_offset.map(|off| content::line_of(raw, off));
         let env = &msg.envelope;
         Finding {
             rule_id: r.info.id.clone(),
