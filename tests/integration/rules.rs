@@ -138,3 +138,119 @@ fn validate_accepts_the_shipped_rules_folder() {
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
     assert!(stdout(&o).contains("rules ok"));
 }
+
+const AWS_LOW: &str = r#"[[rule]]
+id = "aws-access-key"
+kind = "content-regex"
+severity = "low"
+summary = "AWS key, downgraded"
+description = "d"
+hint = "h"
+regex = 'AKIA[0-9A-Z]{16}'
+keywords = ["AKIA"]
+"#;
+
+#[test]
+fn custom_rule_silently_replaces_builtin_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mine.toml");
+    std::fs::write(&file, AWS_LOW).unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = rules(&["validate", d]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("mine.toml:2:6: rule id `aws-access-key` is a built-in rule"),
+        "{out}"
+    );
+    assert!(!out.contains("rule ok"), "{out}");
+    // `check` in extend mode refuses the pack instead of downgrading AWS keys.
+    let c = leakaudit()
+        .current_dir(repo_root())
+        .args([
+            "check",
+            "-q",
+            "--rules",
+            d,
+            "fixtures/check/04-support-thread.eml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(c.status.code(), Some(2), "{}", crate::util::stderr(&c));
+
+    std::fs::write(&file, AWS_LOW.replace("kind =", "override = true\nkind =")).unwrap();
+    let o = rules(&["validate", d]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("override: `aws-access-key` replaces the built-in rule"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 rule ok (1 overriding a built-in rule)"),
+        "{out}"
+    );
+    let l = stdout(&rules(&["list", d]));
+    assert!(l.contains("(overrides built-in)"), "{l}");
+    // In replace mode there is nothing to override.
+    std::fs::write(&file, AWS_LOW).unwrap();
+    let o = rules(&["validate", "--rules-mode", "replace", d]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
+#[test]
+fn rules_test_from_a_user_repo_regression() {
+    let repo = tempfile::tempdir().unwrap();
+    let rules_dir = repo.path().join("mail-rules");
+    let fx = rules_dir.join("fixtures").join("acme-api-key");
+    std::fs::create_dir_all(&fx).unwrap();
+    std::fs::write(
+        rules_dir.join("acme.toml"),
+        r#"[[rule]]
+id = "acme-api-key"
+kind = "content-regex"
+severity = "high"
+summary = "Acme API key"
+description = "An Acme API key in an outgoing mail."
+hint = "Revoke the key."
+regex = 'acme_(?P<keep>live)_[0-9a-f]{24}'
+keywords = ["acme_live_"]
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        fx.join("leak-key.eml"),
+        "X-Leakaudit-Expect: acme-api-key\nFrom: dev@shop.example\nTo: x@partner.example\n\
+         Subject: key\n\nuse acme_live_0123456789abcdef01234567 please\n",
+    )
+    .unwrap();
+    std::fs::write(
+        fx.join("ok-docs.eml"),
+        "X-Leakaudit-Expect: clean\nFrom: dev@shop.example\nTo: x@partner.example\n\
+         Subject: docs\n\nkeys look like acme_live_<hex>\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        leakaudit()
+            .current_dir(repo.path())
+            .arg("rules")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&["test", "mail-rules"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("2 fixtures, 0 failed, 0 problems"), "{out}");
+    // The built-in pack's fixtures are not in this repository: skipped, said so, not failed.
+    let o = run(&["test"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("skipped"), "{out}");
+    // The help documents the expectation header and both spellings of "no finding".
+    let h = stdout(&run(&["test", "--help"]));
+    assert!(
+        h.contains("X-Leakaudit-Expect") && h.contains("clean"),
+        "{h}"
+    );
+}

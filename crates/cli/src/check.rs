@@ -52,6 +52,10 @@ pub struct Args {
     /// must not pass the gate).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub min_messages: u64,
+    /// SARIF: inputs under this folder get repository-relative URIs (`uriBaseId`
+    /// `%SRCROOT%`); default: the working directory.
+    #[arg(long, value_name = "DIR")]
+    pub sarif_root: Option<PathBuf>,
     /// Write the report to FILE (atomically, mode 0600); `-` = standard output.
     #[arg(long, short, value_name = "FILE", default_value = "-")]
     pub output: PathBuf,
@@ -171,11 +175,19 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         OutputFormat::Human => report::human(&reports, &summary),
         OutputFormat::Json => pretty(&report::json(&reports, &summary)),
         OutputFormat::Jsonl => report::jsonl(&reports),
-        OutputFormat::Sarif => pretty(&sarif::render(
-            engine.rules(),
-            &reports,
-            env!("CARGO_PKG_VERSION"),
-        )),
+        OutputFormat::Sarif => {
+            let cwd = std::env::current_dir()?;
+            let opts = sarif::SarifOptions {
+                src_root: Some(args.sarif_root.clone().unwrap_or_else(|| cwd.clone())),
+                cwd,
+            };
+            pretty(&sarif::render_with(
+                engine.rules(),
+                &reports,
+                env!("CARGO_PKG_VERSION"),
+                &opts,
+            ))
+        }
         OutputFormat::Junit => junit::render(&reports, fail_on),
     };
     write_output(&args.output, &rendered)?;

@@ -1,7 +1,7 @@
 //! `leakaudit rules validate|test|list`: check rule files, run their fixtures, list rules.
 
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
-use leakaudit_policy::{fixtures, OrgConfig, RulePack};
+use leakaudit_policy::{fixtures, OrgConfig, RulePack, RulesMode};
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Subcommand)]
@@ -11,15 +11,30 @@ pub enum Command {
     Validate {
         /// Folder of rule files (*.toml; remediation.toml is skipped).
         dir: Option<PathBuf>,
+        /// How the folder will be used: in extend mode a rule with a built-in id must say
+        /// `override = true`.
+        #[arg(long, value_name = "MODE", default_value = "extend")]
+        rules_mode: RulesMode,
     },
-    /// Run the fixtures under fixtures/rules/<rule-id>/ and print TP/FP/FN/TN per rule
-    /// (exit 1 on any mismatch or a rule without leaking and clean fixtures).
+    /// Run rule fixtures and print TP/FP/FN/TN per rule (exit 1 on any mismatch or a rule
+    /// without leaking and clean fixtures).
+    ///
+    /// A fixture is one message file in `<fixtures>/<rule-id>/` with a header
+    /// `X-Leakaudit-Expect: <rule-id>[, <rule-id>...]` (every rule that must fire on it) or
+    /// `X-Leakaudit-Expect: ok` / `clean` (no rule may fire). Optional:
+    /// `X-Leakaudit-Archive-Kind: auto|sent|transmitted`,
+    /// `X-Leakaudit-Internal-Domains: a.example, b.example`. Every rule needs a leaking and a
+    /// clean fixture in its own folder.
+    ///
+    /// With DIR, the fixtures are `--fixtures`, else `DIR/fixtures/`, else `fixtures/rules/`.
+    /// Without DIR (the built-in pack), `--fixtures` or `fixtures/rules/` of a leakaudit
+    /// checkout; elsewhere the built-in fixtures are skipped with a statement (exit 0).
     Test {
         /// Folder of rule files tested alone; without it, the built-in pack.
         dir: Option<PathBuf>,
-        /// Fixture folder.
-        #[arg(long, default_value = "fixtures/rules", value_name = "DIR")]
-        fixtures: PathBuf,
+        /// Fixture folder (one sub-folder per rule id).
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
         /// Organisation settings for the fixtures (default: built-in defaults only).
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
@@ -31,6 +46,10 @@ pub enum Command {
     List {
         /// Folder of rule files to list; without it, the built-in pack.
         dir: Option<PathBuf>,
+        /// How the folder will be used (extend: overrides of built-in rules are checked and
+        /// shown).
+        #[arg(long, value_name = "MODE", default_value = "extend")]
+        rules_mode: RulesMode,
     },
 }
 
@@ -41,17 +60,75 @@ fn pack_of(dir: Option<&Path>) -> Result<RulePack, Vec<leakaudit_policy::RuleErr
     }
 }
 
+/// Where `rules test` finds fixtures; `Err` is the statement to print when there are none
+/// (for the built-in pack outside a checkout, a skip; for a user folder, an error).
+fn fixtures_dir(dir: Option<&Path>, given: Option<PathBuf>) -> Result<PathBuf, String> {
+    if let Some(f) = given {
+        return Ok(f);
+    }
+    let checkout = PathBuf::from("fixtures/rules");
+    match dir {
+        Some(d) => {
+            let next = d.join("fixtures");
+            if next.is_dir() {
+                Ok(next)
+            } else if checkout.is_dir() {
+                Ok(checkout)
+            } else {
+                Err(format!(
+                    "no fixtures for {}: put them in {}/<rule-id>/ or pass --fixtures DIR",
+                    d.display(),
+                    next.display()
+                ))
+            }
+        }
+        None if checkout.is_dir() => Ok(checkout),
+        None => Err(
+            "built-in rules: their fixtures are not shipped in the binary and there \
+                     is no fixtures/rules/ here; skipped (they are tested in the leakaudit \
+                     repository). Test your own rules with `leakaudit rules test DIR`."
+                .to_string(),
+        ),
+    }
+}
+
+/// The folder's rules and, in extend mode, the ids replacing a built-in rule; a built-in id
+/// without `override = true` is an error like any other.
+fn user_pack(
+    dir: Option<&Path>,
+    mode: RulesMode,
+) -> Result<(RulePack, Vec<String>), Vec<leakaudit_policy::RuleError>> {
+    let pack = pack_of(dir)?;
+    if dir.is_none() || mode == RulesMode::Replace {
+        return Ok((pack, Vec::new()));
+    }
+    let builtin = RulePack::builtin();
+    let errors = builtin.check_overrides(&pack);
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let overrides = builtin.overridden_by(&pack);
+    Ok((pack, overrides))
+}
+
 pub fn run(cmd: Command) -> anyhow::Result<u8> {
     match cmd {
-        Command::Validate { dir } => match pack_of(dir.as_deref()) {
-            Ok(pack) => {
+        Command::Validate { dir, rules_mode } => match user_pack(dir.as_deref(), rules_mode) {
+            Ok((pack, overrides)) => {
                 for s in &pack.skipped {
                     eprintln!("skipped {} (not a rule file)", s.display());
                 }
+                for id in &overrides {
+                    println!("override: `{id}` replaces the built-in rule");
+                }
                 println!(
-                    "{} rule{} ok",
+                    "{} rule{} ok{}",
                     pack.rules.len(),
-                    if pack.rules.len() == 1 { "" } else { "s" }
+                    if pack.rules.len() == 1 { "" } else { "s" },
+                    match overrides.len() {
+                        0 => String::new(),
+                        n => format!(" ({n} overriding a built-in rule)"),
+                    }
                 );
                 Ok(EXIT_CLEAN)
             }
@@ -80,6 +157,17 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
                         println!("{e}");
                     }
                     return Ok(EXIT_ERROR);
+                }
+            };
+            let fdir = match fixtures_dir(dir.as_deref(), fdir) {
+                Ok(d) => d,
+                Err(statement) => {
+                    println!("{statement}");
+                    return Ok(if dir.is_none() {
+                        EXIT_CLEAN
+                    } else {
+                        EXIT_ERROR
+                    });
                 }
             };
             let base = match &config {
@@ -126,16 +214,21 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
                 EXIT_VIOLATION
             })
         }
-        Command::List { dir } => match pack_of(dir.as_deref()) {
-            Ok(pack) => {
+        Command::List { dir, rules_mode } => match user_pack(dir.as_deref(), rules_mode) {
+            Ok((pack, overrides)) => {
                 for r in &pack.rules {
                     println!(
-                        "{:<26} {:<24} {:<8} {}{}",
+                        "{:<26} {:<24} {:<8} {}{}{}",
                         r.info.id,
                         r.info.kind,
                         r.info.severity.as_str(),
                         r.info.summary,
-                        if r.enabled { "" } else { " (disabled)" }
+                        if r.enabled { "" } else { " (disabled)" },
+                        if overrides.contains(&r.info.id) {
+                            " (overrides built-in)"
+                        } else {
+                            ""
+                        }
                     );
                 }
                 Ok(EXIT_CLEAN)

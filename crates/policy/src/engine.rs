@@ -9,13 +9,13 @@
 
 use crate::content::{self, Limits, Segment};
 use crate::finding::{Finding, Severity};
+pub use crate::fingerprint::{fingerprint, message_key};
 use crate::pack::{Rule, RuleInfo, RulePack};
 use crate::rules::{self, Ctx, Hit, RuleKind};
 use crate::triage::{self, Assessment, Profile, Signal, Thresholds, TriageContext};
 use aho_corasick::AhoCorasick;
 use leakaudit_scanner::{exposure, Exposure, Message, Org};
 use regex::bytes::RegexSet;
-use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
@@ -251,8 +251,7 @@ impl Engine {
         let findings = hits
             .into_iter()
             .map(|(i, h)| {
-                let key = key
-                    .get_or_insert_with(|| message_key(msg.envelope.message_id.as_deref(), &raw));
+                let key = key.get_or_insert_with(|| message_key(&msg.envelope, &raw));
                 let mut f = self.finding(i, h, msg, &raw, key);
                 if let Some(tc) = tctx {
                     f.profile = Some(tc.profile);
@@ -501,10 +500,8 @@ impl Engine {
         } else {
             h.severity.unwrap_or(self.severity[i])
         };
-        let line = match (msg.location.offset, h.raw_offset) {
-            (None, Some(off)) => Some(content::line_of(raw, off)),
-            _ => None,
-        };
+        // In an mbox this is the line within the message; SARIF adds the message's own line.
+        let line = h.raw_offset.map(|off| content::line_of(raw, off));
         let env = &msg.envelope;
         Finding {
             rule_id: r.info.id.clone(),
@@ -538,44 +535,9 @@ fn is_exposure(k: &RuleKind) -> bool {
     )
 }
 
-/// What identifies a message across archive reformatting: its Message-ID, or when it has none
-/// a hash of its content with line endings normalised (`sha256:<hex>`).
-pub fn message_key(message_id: Option<&str>, unquoted_raw: &[u8]) -> String {
-    match message_id {
-        Some(id) if !id.trim().is_empty() => format!("mid:{}", id.trim()),
-        _ => {
-            let mut h = Sha256::new();
-            for chunk in unquoted_raw.split(|&b| b == b'\r') {
-                h.update(chunk);
-            }
-            format!("sha256:{}", hex::encode(h.finalize()))
-        }
-    }
-}
-
-/// Hex SHA-256 of (rule id, message key, redacted evidence): stable when the archive is
-/// re-exported, split differently or moved; never depends on the file or the line.
-pub fn fingerprint(rule_id: &str, message_key: &str, evidence: &str) -> String {
-    let mut h = Sha256::new();
-    for part in [rule_id, message_key, evidence] {
-        h.update((part.len() as u64).to_le_bytes());
-        h.update(part.as_bytes());
-    }
-    hex::encode(h.finalize())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fingerprint_ignores_line_endings_without_message_id() {
-        let a = message_key(None, b"From: a@b.c\r\n\r\nhi\r\n");
-        let b = message_key(None, b"From: a@b.c\n\nhi\n");
-        assert_eq!(a, b);
-        assert_ne!(fingerprint("r", &a, "e"), fingerprint("r", &a, "f"));
-        assert_eq!(message_key(Some("x@y"), b""), "mid:x@y");
-    }
 
     #[test]
     fn engine_is_sync() {

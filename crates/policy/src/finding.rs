@@ -65,7 +65,8 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hint: String,
     pub location: Location,
-    /// 1-based line in the file where the evidence is, when known (content rules on files).
+    /// 1-based line of the evidence, when known (content rules): in the file for a
+    /// one-message file, in the message (its first header line, after the `From ` line, is 1) inside an mbox.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

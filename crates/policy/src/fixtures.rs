@@ -2,7 +2,7 @@
 //! engine and compares what fired with what the fixture expects.
 //!
 //! A fixture is one message file with a header `X-Leakaudit-Expect: <rule-id>[, <rule-id>]`
-//! or `X-Leakaudit-Expect: ok`. The expectation covers every rule of the pack: a rule that
+//! or `X-Leakaudit-Expect: ok` (or `clean`). The expectation covers every rule of the pack: a rule that
 //! fires without being listed is a false positive. Optional headers set the organisation for
 //! that fixture: `X-Leakaudit-Archive-Kind: auto|sent|transmitted` and
 //! `X-Leakaudit-Internal-Domains: a.example, b.example`.
@@ -100,6 +100,11 @@ fn header<'h>(headers: &'h [mailparse::MailHeader<'h>], name: &str) -> Option<St
         .map(|h| h.get_value())
 }
 
+/// `ok` and `clean` both mean "no rule fires" (`clean` once got "unknown rule").
+fn is_clean_word(v: &str) -> bool {
+    v.eq_ignore_ascii_case("ok") || v.eq_ignore_ascii_case("clean")
+}
+
 fn list(v: &str) -> Vec<String> {
     v.split([',', ' ', '\t'])
         .map(str::trim)
@@ -184,7 +189,7 @@ pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<Tes
                 continue;
             };
             let expect = list(&expect);
-            if !(expect.len() == 1 && expect[0].eq_ignore_ascii_case("ok")) {
+            if !(expect.len() == 1 && is_clean_word(&expect[0])) {
                 for e in expect {
                     if !ids.contains(&e) {
                         res.error = Some(format!("expects unknown rule `{e}`"));
@@ -259,4 +264,45 @@ pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<Tes
         report.scores.push(s);
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expect_clean_was_an_unknown_rule_regression() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("bcc-header-leak");
+        std::fs::create_dir_all(&folder).unwrap();
+        let leak = "X-Leakaudit-Expect: bcc-header-leak\nX-Leakaudit-Archive-Kind: transmitted\n\
+                    From: a@shop.example\nTo: x@one.example\nBcc: y@two.example\n\
+                    Subject: s\n\nhi\n";
+        std::fs::write(folder.join("leak.eml"), leak).unwrap();
+        for (name, word) in [
+            ("ok-a.eml", "ok"),
+            ("ok-b.eml", "clean"),
+            ("ok-c.eml", "Clean"),
+        ] {
+            let text = format!(
+                "X-Leakaudit-Expect: {word}\nFrom: a@shop.example\nTo: x@one.example\n\
+                 Subject: s\n\nhi\n"
+            );
+            std::fs::write(folder.join(name), text).unwrap();
+        }
+        let pack = RulePack {
+            rules: RulePack::builtin()
+                .rules
+                .into_iter()
+                .filter(|r| r.info.id == "bcc-header-leak")
+                .collect(),
+            skipped: vec![],
+        };
+        let report = run(&pack, dir.path(), &OrgConfig::default()).unwrap();
+        let failed: Vec<_> = report.fixtures.iter().filter(|f| !f.passed()).collect();
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(report.fixtures.len(), 4);
+        assert_eq!(report.scores[0].clean_fixtures, 3);
+        assert!(report.passed(), "{:?}", report.problems);
+    }
 }

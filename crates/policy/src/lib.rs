@@ -12,6 +12,7 @@ pub mod content;
 pub mod engine;
 pub mod error;
 pub mod finding;
+pub mod fingerprint;
 pub mod fixtures;
 pub mod junit;
 pub mod orgview;

@@ -58,6 +58,10 @@ pub struct RuleInfo {
 pub struct Rule {
     pub info: RuleInfo,
     pub enabled: bool,
+    /// `override = true`: meant to replace the built-in rule of the same id.
+    pub overrides: bool,
+    /// Line and column of the `id` value, for errors about the rule as a whole.
+    pub(crate) id_at: (usize, usize),
     pub(crate) kind: RuleKind,
     pub(crate) allow: crate::allow::Allow,
 }
@@ -72,7 +76,8 @@ impl Rule {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RulesMode {
-    /// The folder's rules are added; a rule with a built-in id replaces the built-in one.
+    /// The folder's rules are added; a rule with a built-in id replaces the built-in one
+    /// only with `override = true` (otherwise an error).
     #[default]
     Extend,
     /// Only the folder's rules are used.
@@ -208,7 +213,55 @@ impl RulePack {
         }
     }
 
-    /// Adds `other`'s rules; a rule of `other` with an id already present replaces it.
+    /// Extend mode's check of `user` against `self` (the built-in pack): a user rule with a
+    /// built-in id must say `override = true` (silently replacing one downgraded AWS keys
+    /// from critical to low), and `override = true` must name a built-in rule.
+    pub fn check_overrides(&self, user: &RulePack) -> Vec<RuleError> {
+        let mut errors = Vec::new();
+        for r in &user.rules {
+            let file = r
+                .info
+                .source
+                .rsplit_once(':')
+                .map_or(r.info.source.as_str(), |(f, _)| f);
+            let (line, col) = r.id_at;
+            let message = match (self.get(&r.info.id), r.overrides) {
+                // The shipped `rules/` folder itself (same file, same definition).
+                (Some(b), false) if b.info == r.info => continue,
+                (Some(b), false) => format!(
+                    "rule id `{}` is a built-in rule ({}, {}); add `override = true` to \
+                     replace it, or choose another id",
+                    r.info.id,
+                    b.info.source,
+                    b.info.severity.as_str()
+                ),
+                (None, true) => format!(
+                    "`override = true` but there is no built-in rule `{}`",
+                    r.info.id
+                ),
+                _ => continue,
+            };
+            errors.push(RuleError {
+                file: PathBuf::from(file),
+                line,
+                col,
+                message,
+            });
+        }
+        errors
+    }
+
+    /// The ids of `user`'s rules that replace a rule of `self` (the built-in pack).
+    pub fn overridden_by(&self, user: &RulePack) -> Vec<String> {
+        user.rules
+            .iter()
+            .filter(|r| r.overrides && self.get(&r.info.id).is_some())
+            .map(|r| r.info.id.clone())
+            .collect()
+    }
+
+    /// Adds `other`'s rules; a rule of `other` with an id already present replaces it
+    /// (`resolve` first requires `override = true` for that, see `check_overrides`).
     pub fn extend(mut self, other: RulePack) -> RulePack {
         for r in other.rules {
             match self.rules.iter_mut().find(|x| x.info.id == r.info.id) {
@@ -226,10 +279,18 @@ impl RulePack {
             None => Ok(RulePack::builtin()),
             Some(d) => {
                 let pack = RulePack::load_dir(d)?;
-                Ok(match mode {
-                    RulesMode::Replace => pack,
-                    RulesMode::Extend => RulePack::builtin().extend(pack),
-                })
+                match mode {
+                    RulesMode::Replace => Ok(pack),
+                    RulesMode::Extend => {
+                        let builtin = RulePack::builtin();
+                        let errors = builtin.check_overrides(&pack);
+                        if errors.is_empty() {
+                            Ok(builtin.extend(pack))
+                        } else {
+                            Err(errors)
+                        }
+                    }
+                }
             }
         }
     }
@@ -334,6 +395,7 @@ fn validate(v: &mut Validator<'_>, raw: RawRule, span: Range<usize>) -> Option<R
         return None;
     }
     let (line, _) = crate::error::line_col(v.text, span.start);
+    let id_at = crate::error::line_col(v.text, raw.id.span().start);
     Some(Rule {
         info: RuleInfo {
             id: id.clone(),
@@ -345,6 +407,8 @@ fn validate(v: &mut Validator<'_>, raw: RawRule, span: Range<usize>) -> Option<R
             source: format!("{}:{}", v.file.display(), line),
         },
         enabled: raw.enabled.map(|e| *e.get_ref()).unwrap_or(true),
+        overrides: raw.r#override.map(|e| *e.get_ref()).unwrap_or(false),
+        id_at,
         kind: kind?,
         allow,
     })
@@ -561,6 +625,58 @@ hint = "h"
         assert_eq!(
             p.get("bcc-header-leak").unwrap().info.severity,
             Severity::Low
+        );
+    }
+
+    #[test]
+    fn custom_rule_silently_replaces_builtin_regression() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = GOOD
+            .replace("\"bcc\"", "\"bcc-header-leak\"")
+            .replace("\"high\"", "\"low\"");
+        std::fs::write(dir.path().join("mine.toml"), &text).unwrap();
+        let e = RulePack::resolve(Some(dir.path()), RulesMode::Extend).unwrap_err();
+        assert_eq!(e.len(), 1, "{e:?}");
+        let shown = e[0].to_string();
+        assert!(
+            shown.contains("mine.toml:3:6: rule id `bcc-header-leak` is a built-in"),
+            "{shown}"
+        );
+        assert!(shown.contains("override = true"), "{shown}");
+        // Replace mode has no built-in pack to shadow.
+        assert!(RulePack::resolve(Some(dir.path()), RulesMode::Replace).is_ok());
+
+        let over = text.replace("kind =", "override = true\nkind =");
+        std::fs::write(dir.path().join("mine.toml"), &over).unwrap();
+        let p = RulePack::resolve(Some(dir.path()), RulesMode::Extend).unwrap();
+        assert_eq!(
+            p.get("bcc-header-leak").unwrap().info.severity,
+            Severity::Low
+        );
+        let user = RulePack::load_dir(dir.path()).unwrap();
+        assert_eq!(
+            RulePack::builtin().overridden_by(&user),
+            vec!["bcc-header-leak"]
+        );
+    }
+
+    #[test]
+    fn override_of_no_builtin_rule_is_an_error() {
+        let (mine, e) = parse_file(
+            Path::new("mine.toml"),
+            &GOOD.replace("kind =", "override = true\nkind ="),
+        );
+        assert!(e.is_empty(), "{e:?}");
+        let user = RulePack {
+            rules: mine,
+            skipped: vec![],
+        };
+        let errs = RulePack::builtin().check_overrides(&user);
+        assert_eq!(errs.len(), 1);
+        assert!(
+            errs[0].to_string().contains("no built-in rule `bcc`"),
+            "{}",
+            errs[0]
         );
     }
 }

@@ -1,12 +1,30 @@
 //! SARIF 2.1.0 output, as GitHub code scanning reads it: `tool.driver.rules` with ids,
 //! short and full descriptions, help and a default level (plus `security-severity`), and
 //! results with `ruleId`, `level`, `message`, a physical location (`startLine` for files,
-//! `byteOffset` for messages inside an mbox) and `partialFingerprints`.
+//! `byteOffset` and `startLine` for messages inside an mbox) and `partialFingerprints`.
+//! Paths under the source root are repository-relative with `uriBaseId` `%SRCROOT%`, as code
+//! scanning maps alerts by repository path and line.
 
 use crate::finding::Severity;
 use crate::pack::RuleInfo;
 use crate::report::MessageReport;
 use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+/// The `uriBaseId` of repository-relative locations.
+pub const SRCROOT: &str = "%SRCROOT%";
+
+/// Where locations are resolved from.
+#[derive(Debug, Clone, Default)]
+pub struct SarifOptions {
+    /// The source root (`--sarif-root`, else the working directory): inputs under it get
+    /// relative URIs with `uriBaseId` `%SRCROOT%`. `None`: paths as given.
+    pub src_root: Option<PathBuf>,
+    /// The directory relative input paths are relative to (the working directory).
+    pub cwd: PathBuf,
+}
 
 pub const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
@@ -66,8 +84,113 @@ fn rule_name(id: &str) -> String {
         .collect()
 }
 
-/// The whole SARIF log for one run.
+/// Lexically normalised absolute form of `p` (no file system access: inputs may be gone).
+fn absolute(cwd: &Path, p: &str) -> PathBuf {
+    let joined = cwd.join(p);
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn artifact_json(path: &str, opts: &SarifOptions) -> Value {
+    match artifact(path, opts) {
+        (uri, Some(base)) => json!({ "uri": uri, "uriBaseId": base }),
+        (uri, None) => json!({ "uri": uri }),
+    }
+}
+
+/// `(uri, uriBaseId)` of an input path.
+fn artifact(path: &str, opts: &SarifOptions) -> (String, Option<&'static str>) {
+    let Some(root) = &opts.src_root else {
+        return (path_uri(path), None);
+    };
+    if path == "-" {
+        return (path_uri(path), None);
+    }
+    let abs = absolute(&opts.cwd, path);
+    let root = absolute(&opts.cwd, &root.to_string_lossy());
+    match abs.strip_prefix(&root) {
+        Ok(rel) => (path_uri(&rel.to_string_lossy()), Some(SRCROOT)),
+        Err(_) => (path_uri(&abs.to_string_lossy()), None),
+    }
+}
+
+/// 1-based line of each byte offset in each plain (uncompressed) mbox file, counted in one
+/// streaming pass per file; compressed or unreadable files get none (byte offset only).
+fn mbox_lines(reports: &[MessageReport], cwd: &Path) -> BTreeMap<(String, u64), u64> {
+    let mut wanted: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
+    for f in reports.iter().flat_map(|r| &r.findings) {
+        if let Some(off) = f.location.offset {
+            wanted
+                .entry(f.location.path.to_string())
+                .or_default()
+                .insert(off);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (path, offsets) in wanted {
+        let Ok(file) = std::fs::File::open(cwd.join(&path)) else {
+            continue;
+        };
+        let mut r = std::io::BufReader::with_capacity(1 << 20, file);
+        let mut buf = vec![0u8; 1 << 20];
+        let (mut pos, mut lines, mut first) = (0u64, 1u64, true);
+        let mut pending = offsets.into_iter().peekable();
+        while pending.peek().is_some() {
+            let n = match r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            // Offsets count decompressed bytes: a compressed file's lines would be wrong.
+            if first && crate::sarif::compressed(&buf[..n]) {
+                break;
+            }
+            first = false;
+            while let Some(&off) = pending.peek() {
+                if off > pos + n as u64 {
+                    break;
+                }
+                let upto = (off - pos) as usize;
+                let here = memchr::memchr_iter(b'\n', &buf[..upto]).count() as u64;
+                out.insert((path.clone(), off), lines + here);
+                pending.next();
+            }
+            lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+            pos += n as u64;
+        }
+    }
+    out
+}
+
+fn compressed(head: &[u8]) -> bool {
+    head.starts_with(&[0x1f, 0x8b]) || head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+}
+
+/// The whole SARIF log for one run, paths as given and mbox results by byte offset only.
 pub fn render(rules: &[RuleInfo], reports: &[MessageReport], tool_version: &str) -> Value {
+    render_with(rules, reports, tool_version, &SarifOptions::default())
+}
+
+/// The whole SARIF log for one run, locations resolved with `opts`.
+pub fn render_with(
+    rules: &[RuleInfo],
+    reports: &[MessageReport],
+    tool_version: &str,
+    opts: &SarifOptions,
+) -> Value {
+    let lines = if opts.src_root.is_some() {
+        mbox_lines(reports, &opts.cwd)
+    } else {
+        BTreeMap::new()
+    };
     let driver_rules: Vec<Value> = rules
         .iter()
         .map(|r| {
@@ -93,8 +216,12 @@ pub fn render(rules: &[RuleInfo], reports: &[MessageReport], tool_version: &str)
     for f in reports.iter().flat_map(|r| &r.findings) {
         let mut region = serde_json::Map::new();
         match (f.location.offset, f.line) {
-            (Some(off), _) => {
+            (Some(off), in_msg) => {
                 region.insert("byteOffset".into(), json!(off));
+                if let Some(l) = lines.get(&(f.location.path.to_string(), off)) {
+                    // The message's text starts on the line after its `From ` line.
+                    region.insert("startLine".into(), json!(l + in_msg.unwrap_or(0)));
+                }
             }
             (None, Some(line)) => {
                 region.insert("startLine".into(), json!(line));
@@ -109,7 +236,7 @@ pub fn render(rules: &[RuleInfo], reports: &[MessageReport], tool_version: &str)
             "message": { "text": format!("{} — evidence: {}. Fix: {}", f.message, f.evidence, f.hint) },
             "locations": [{
                 "physicalLocation": {
-                    "artifactLocation": { "uri": path_uri(&f.location.path) },
+                    "artifactLocation": artifact_json(&f.location.path, opts),
                     "region": Value::Object(region),
                 }
             }],
@@ -138,10 +265,7 @@ pub fn render(rules: &[RuleInfo], reports: &[MessageReport], tool_version: &str)
         }
         results.push(result);
     }
-    json!({
-        "$schema": SCHEMA_URI,
-        "version": "2.1.0",
-        "runs": [{
+    let mut run = json!({
             "tool": {
                 "driver": {
                     "name": "leakaudit",
@@ -152,7 +276,19 @@ pub fn render(rules: &[RuleInfo], reports: &[MessageReport], tool_version: &str)
                 }
             },
             "results": results,
-        }]
+    });
+    if let Some(root) = &opts.src_root {
+        let abs = absolute(&opts.cwd, &root.to_string_lossy());
+        let mut uri = format!("file://{}", path_uri(&abs.to_string_lossy()));
+        if !uri.ends_with('/') {
+            uri.push('/');
+        }
+        run["originalUriBaseIds"] = json!({ SRCROOT: { "uri": uri } });
+    }
+    json!({
+        "$schema": SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [run]
     })
 }
 

@@ -232,3 +232,61 @@ fn fix_pattern(v: &mut serde_json::Value) -> usize {
         _ => 0,
     }
 }
+
+#[test]
+fn sarif_with_source_root_and_mbox_lines_validates() {
+    let mut schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/sarif/sarif-schema-2.1.0.json")).unwrap(),
+    )
+    .unwrap();
+    fix_pattern(&mut schema);
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .build(&schema)
+        .expect("schema compiles");
+    let e = engine();
+    let mut reports = eval_dir(&e, &repo().join("fixtures/check"));
+    // One finding moved into a plain mbox under the root: byte offset 10 is on line 3.
+    let dir = tempfile::tempdir_in(repo().join("target")).unwrap();
+    std::fs::write(
+        dir.path().join("a.mbox"),
+        "From x\nab\nFrom y\nSubject: s\n",
+    )
+    .unwrap();
+    let rel = dir.path().strip_prefix(repo()).unwrap().join("a.mbox");
+    let first = reports.iter().find(|r| !r.findings.is_empty()).unwrap();
+    let mut moved = first.findings[0].clone();
+    moved.location = Location::in_mbox(rel.display().to_string().into(), 10, 2);
+    moved.line = Some(2);
+    reports.push(MessageReport {
+        location: moved.location.clone(),
+        message_id: None,
+        subject: None,
+        findings: vec![moved],
+    });
+    let opts = sarif::SarifOptions {
+        src_root: Some(repo()),
+        cwd: repo(),
+    };
+    let log = sarif::render_with(e.rules(), &reports, "0.1.0", &opts);
+    let errors: Vec<String> = validator
+        .iter_errors(&log)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "SARIF schema violations: {errors:#?}");
+    let run = &log["runs"][0];
+    assert!(run["originalUriBaseIds"]["%SRCROOT%"]["uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("file:///"));
+    let results = run["results"].as_array().unwrap();
+    for r in results {
+        let art = &r["locations"][0]["physicalLocation"]["artifactLocation"];
+        assert_eq!(art["uriBaseId"], "%SRCROOT%", "{art}");
+        assert!(!art["uri"].as_str().unwrap().starts_with('/'), "{art}");
+    }
+    let last = &results.last().unwrap()["locations"][0]["physicalLocation"]["region"];
+    assert_eq!(last["byteOffset"], 10);
+    // Line 3 is the message's `From ` line; its second line of text is line 5.
+    assert_eq!(last["startLine"], 5);
+}

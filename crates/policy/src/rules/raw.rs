@@ -202,6 +202,23 @@ impl<T: FromDe> FromDe for std::collections::BTreeMap<String, T> {
     }
 }
 
+/// The TOML key of a field: its name, without `r#` for keywords (`r#override` -> `override`).
+macro_rules! key_name {
+    ($f:ident) => {
+        strip_raw(stringify!($f))
+    };
+}
+
+const fn strip_raw(s: &'static str) -> &'static str {
+    match s.as_bytes() {
+        [b'r', b'#', rest @ ..] => match std::str::from_utf8(rest) {
+            Ok(k) => k,
+            Err(_) => s,
+        },
+        _ => s,
+    }
+}
+
 /// A table type read field by field. Sections: `required` (missing -> error), `optional`
 /// (`Option`), `defaulted` (`Default` when absent) and `params` (optional, kind-specific:
 /// listed by `PARAM_KEYS` and `params_given`).
@@ -227,18 +244,18 @@ macro_rules! raw_table {
         impl $name {
             /// Every key this table accepts.
             pub const KEYS: &'static [&'static str] = &[
-                $( stringify!($r), )* $( stringify!($o), )* $( stringify!($d), )* $( stringify!($p), )*
+                $( key_name!($r), )* $( key_name!($o), )* $( key_name!($d), )* $( key_name!($p), )*
             ];
             /// The kind-specific keys.
             #[allow(dead_code)]
-            pub const PARAM_KEYS: &'static [&'static str] = &[ $( stringify!($p), )* ];
+            pub const PARAM_KEYS: &'static [&'static str] = &[ $( key_name!($p), )* ];
 
             /// The kind-specific keys present, with the spans of their values.
             #[allow(dead_code)]
             pub fn params_given(&self) -> Vec<(&'static str, Range<usize>)> {
                 #[allow(unused_mut)]
                 let mut out = Vec::new();
-                $( if let Some(x) = &self.$p { out.push((stringify!($p), x.span())); } )*
+                $( if let Some(x) = &self.$p { out.push((key_name!($p), x.span())); } )*
                 out
             }
         }
@@ -271,26 +288,26 @@ macro_rules! raw_table {
                 #[allow(unused_mut)]
                 let mut ok = true;
                 $(
-                    let $r = match get(stringify!($r)) {
+                    let $r = match get(key_name!($r)) {
                         Some(x) => <Spanned<$rt>>::from_de(v, x),
                         None => {
                             let at = value.span().start;
-                            v.err(at..at, format!("missing field `{}`", stringify!($r)));
+                            v.err(at..at, format!("missing field `{}`", key_name!($r)));
                             None
                         }
                     };
                     ok &= $r.is_some();
                 )*
                 $(
-                    let $o = get(stringify!($o)).map(|x| <Spanned<$ot>>::from_de(v, x));
+                    let $o = get(key_name!($o)).map(|x| <Spanned<$ot>>::from_de(v, x));
                     ok &= !matches!($o, Some(None));
                 )*
                 $(
-                    let $d = get(stringify!($d)).map(|x| <$dt>::from_de(v, x));
+                    let $d = get(key_name!($d)).map(|x| <$dt>::from_de(v, x));
                     ok &= !matches!($d, Some(None));
                 )*
                 $(
-                    let $p = get(stringify!($p)).map(|x| <Spanned<$pt>>::from_de(v, x));
+                    let $p = get(key_name!($p)).map(|x| <Spanned<$pt>>::from_de(v, x));
                     ok &= !matches!($p, Some(None));
                 )*
                 if !ok {
@@ -320,6 +337,8 @@ raw_table! {
         }
         optional {
             enabled: bool,
+            /// `override = true`: replaces the built-in rule of the same id (extend mode).
+            r#override: bool,
             allow: RawAllow,
         }
         defaulted {}

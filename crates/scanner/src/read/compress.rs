@@ -1,6 +1,8 @@
 //! Transparent decompression, recognised by magic bytes (never by file name).
 
 use std::io::{self, BufRead, BufReader, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// How a stream is compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,4 +47,32 @@ pub fn decoded<R: Read + Send + 'static>(
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
     };
     Ok((reader, kind))
+}
+
+/// Counts the bytes read from the stream as stored (compressed), for progress against the
+/// size on disk.
+struct Counted<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// [`decoded`], plus a counter of the bytes consumed from `inner` (compressed bytes for a
+/// compressed stream; read ahead by at most the decoder's 256 KiB buffer).
+pub fn decoded_counted<R: Read + Send + 'static>(
+    inner: R,
+) -> io::Result<(Box<dyn Read + Send>, Compression, Arc<AtomicU64>)> {
+    let count = Arc::new(AtomicU64::new(0));
+    let (reader, kind) = decoded(Counted {
+        inner,
+        count: Arc::clone(&count),
+    })?;
+    Ok((reader, kind, count))
 }

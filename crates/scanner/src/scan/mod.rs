@@ -150,6 +150,8 @@ enum Out<T> {
 /// Keeps the totals and passes events on.
 struct Emitter<T, E> {
     stats: ScanStats,
+    /// Progress counts input bytes as stored: compressed streams by their compressed size.
+    input: stream::InputBytes,
     on_event: E,
     _item: std::marker::PhantomData<fn(T)>,
 }
@@ -177,7 +179,7 @@ impl<T, E: FnMut(Event<T>)> Emitter<T, E> {
     }
     fn progress(&mut self) {
         (self.on_event)(Event::Progress {
-            bytes: self.stats.bytes,
+            bytes: self.input.progress(self.stats.bytes),
             messages: self.stats.messages,
         });
     }
@@ -275,6 +277,7 @@ impl Scanner {
     {
         let mut em = Emitter {
             stats: ScanStats::default(),
+            input: Default::default(),
             on_event,
             _item: std::marker::PhantomData,
         };
@@ -309,8 +312,10 @@ impl Scanner {
                         chunk_bytes = 0;
                         em.stats.files += 1;
                         let loc: Arc<str> = Arc::from("-");
-                        match compress::decoded(io::stdin()) {
-                            Ok((r, c)) => self.stream(r, c, loc, false, &process, &mut em),
+                        match compress::decoded_counted(io::stdin()) {
+                            Ok((r, c, n)) => {
+                                self.stream_counted(r, c, n, loc, false, &process, &mut em)
+                            }
                             Err(e) => em.problem(problem(
                                 Location::file(loc),
                                 ProblemLevel::Error,

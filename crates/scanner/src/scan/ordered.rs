@@ -84,6 +84,7 @@ mod tests {
     fn emitter(seen: &mut Vec<u32>) -> Emitter<u32, impl FnMut(Event<u32>) + '_> {
         Emitter {
             stats: ScanStats::default(),
+            input: Default::default(),
             on_event: move |ev| {
                 if let Event::Message { item, .. } = ev {
                     seen.push(item);

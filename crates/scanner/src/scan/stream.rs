@@ -11,8 +11,41 @@ use crate::read::mbox::{self, SplitEvent, Splitter};
 use rayon::prelude::*;
 use std::fs::File;
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
+
+/// Input bytes for progress: decoded bytes for plain input, bytes as stored for compressed
+/// streams (a gzip bar read "204.00 MiB/29.12 MiB" when it counted decoded bytes).
+#[derive(Default)]
+pub(super) struct InputBytes {
+    /// Stored minus decoded bytes of the compressed streams already finished.
+    adjust: i64,
+    /// The compressed stream being read: its counter and the decoded total at its start.
+    current: Option<(Arc<AtomicU64>, u64)>,
+}
+
+impl InputBytes {
+    fn begin(&mut self, decoded_so_far: u64, consumed: Arc<AtomicU64>) {
+        self.current = Some((consumed, decoded_so_far));
+    }
+
+    fn end(&mut self, decoded_so_far: u64) {
+        if let Some((consumed, start)) = self.current.take() {
+            let stored = consumed.load(Ordering::Relaxed) as i64;
+            self.adjust += stored - (decoded_so_far - start) as i64;
+        }
+    }
+
+    /// Progress position given the decoded bytes counted so far.
+    pub(super) fn progress(&self, decoded: u64) -> u64 {
+        let pos = match &self.current {
+            Some((consumed, start)) => *start as i64 + consumed.load(Ordering::Relaxed) as i64,
+            None => decoded as i64,
+        };
+        (pos + self.adjust).max(0) as u64
+    }
+}
 
 impl Scanner {
     pub(super) fn stream_file<T, P, E>(&self, f: &SmallFile, process: &P, em: &mut Emitter<T, E>)
@@ -21,9 +54,11 @@ impl Scanner {
         P: Fn(&Message<'_>) -> T + Sync,
         E: FnMut(Event<T>),
     {
-        let opened = File::open(&f.path).and_then(compress::decoded);
+        let opened = File::open(&f.path).and_then(compress::decoded_counted);
         match opened {
-            Ok((r, c)) => self.stream(r, c, f.display.clone(), f.maildir, process, em),
+            Ok((r, c, n)) => {
+                self.stream_counted(r, c, n, f.display.clone(), f.maildir, process, em)
+            }
             Err(e) => em.problem(problem(
                 Location::file(f.display.clone()),
                 ProblemLevel::Error,
@@ -31,6 +66,31 @@ impl Scanner {
                 format!("cannot read: {e}"),
             )),
         }
+    }
+
+    /// [`Scanner::stream`] with progress measured by `consumed` (bytes read as stored) while
+    /// the stream is compressed: the bar's total is the size on disk.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn stream_counted<T, P, E>(
+        &self,
+        reader: Box<dyn Read + Send>,
+        compression: Compression,
+        consumed: Arc<AtomicU64>,
+        path: Arc<str>,
+        maildir: bool,
+        process: &P,
+        em: &mut Emitter<T, E>,
+    ) where
+        T: Send,
+        P: Fn(&Message<'_>) -> T + Sync,
+        E: FnMut(Event<T>),
+    {
+        if compression == Compression::None {
+            return self.stream(reader, compression, path, maildir, process, em);
+        }
+        em.input.begin(em.stats.bytes, Arc::clone(&consumed));
+        self.stream(reader, compression, path, maildir, process, em);
+        em.input.end(em.stats.bytes);
     }
 
     /// Streams one (decoded) file or standard input.
@@ -251,5 +311,64 @@ fn stream_error(path: Arc<str>, offset: u64, c: Compression, e: io::Error) -> Pr
         kind,
         reason,
         detail_code: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scan::{Event, ScanOptions, Scanner};
+    use std::io::Write;
+
+    /// Positions of the progress events of a scan of `path`.
+    fn progress_of(path: &std::path::Path) -> Vec<u64> {
+        let scanner = Scanner::new(ScanOptions::default());
+        let mut seen = Vec::new();
+        scanner.scan(
+            &[path.to_string_lossy().into_owned()],
+            |_| (),
+            |ev| {
+                if let Event::Progress { bytes, .. } = ev {
+                    seen.push(bytes);
+                }
+            },
+        );
+        seen
+    }
+
+    #[test]
+    fn gzip_progress_counts_decoded_bytes_regression() {
+        let mut mbox = Vec::new();
+        for i in 0..6000 {
+            write!(
+                mbox,
+                "From sender@example.com Mon Jan  1 00:00:00 2024\nFrom: s@example.com\n\
+                 To: r{i}@example.org\nSubject: note {i}\n\n{}\n\n",
+                "the same line of body text again and again\n".repeat(20)
+            )
+            .unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("archive.mbox.gz");
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(&mbox).unwrap();
+        let packed = e.finish().unwrap();
+        std::fs::write(&gz, &packed).unwrap();
+        let on_disk = packed.len() as u64;
+        assert!(
+            on_disk * 10 < mbox.len() as u64,
+            "the test needs a well-compressed input"
+        );
+
+        let seen = progress_of(&gz);
+        assert!(seen.len() >= 2, "{seen:?}");
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+        // Never past the size on disk, and at it when the stream is done.
+        assert!(seen.iter().all(|&b| b <= on_disk), "{seen:?} > {on_disk}");
+        assert_eq!(*seen.last().unwrap(), on_disk);
+
+        // Plain input still counts its bytes.
+        let plain = dir.path().join("archive.mbox");
+        std::fs::write(&plain, &mbox).unwrap();
+        assert_eq!(*progress_of(&plain).last().unwrap(), mbox.len() as u64);
     }
 }
