@@ -247,6 +247,9 @@ fn sarif_with_source_root_and_mbox_lines_validates() {
     let e = engine();
     let mut reports = eval_dir(&e, &repo().join("fixtures/check"));
     // One finding moved into a plain mbox under the root: byte offset 10 is on line 3.
+    // Under the repository (the SARIF root), in its build folder; CARGO_TARGET_DIR may put
+    // the build elsewhere, so the folder may not exist yet.
+    std::fs::create_dir_all(repo().join("target")).unwrap();
     let dir = tempfile::tempdir_in(repo().join("target")).unwrap();
     std::fs::write(
         dir.path().join("a.mbox"),
