@@ -813,9 +813,11 @@ fn concurrent_applies_reset_twice_regression() {
                 Some(0) => {}
                 Some(2) if wait.is_empty() => {
                     let t = text(o);
+                    // The holder is named once it has recorded itself; a refusal in the
+                    // instant between its lock and its record (seen under load) says so.
                     assert!(
-                        t.contains("another apply of plan sha256:")
-                            && t.contains(" on host ")
+                        ((t.contains("another apply of plan sha256:") && t.contains(" on host "))
+                            || t.contains("holder not yet recorded"))
                             && t.contains("--wait SECS"),
                         "round {round}: {t}"
                     );
