@@ -84,20 +84,7 @@ impl Campaign {
 /// The grouping key of a subject: lowercase letters of any script, separated by single
 /// spaces; digits, punctuation and whitespace runs are separators.
 pub fn normalise_subject(subject: &str) -> String {
-    let mut out = String::with_capacity(subject.len());
-    let mut gap = false;
-    for c in subject.chars() {
-        if c.is_alphabetic() {
-            if gap && !out.is_empty() {
-                out.push(' ');
-            }
-            gap = false;
-            out.extend(c.to_lowercase());
-        } else {
-            gap = true;
-        }
-    }
-    out
+    leakaudit_policy::triage::subject::letters_key(subject)
 }
 
 /// A working cluster: message indices plus its time span.

@@ -42,6 +42,13 @@ pub fn normalise(subject: &str) -> String {
     while let Some(rest) = strip_one(s) {
         s = rest;
     }
+    letters_key(s)
+}
+
+/// Lowercase letters of any script separated by single spaces; digits, punctuation and
+/// whitespace runs are separators (chunk numbers and dates do not split a mailing). Also the
+/// report's campaign key.
+pub fn letters_key(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut gap = false;
     for c in s.chars() {
