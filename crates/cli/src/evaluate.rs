@@ -17,6 +17,7 @@ use leakaudit_policy::triage::{History, HistoryBuilder, HistoryOptions, Profile,
 use leakaudit_policy::{Engine, Evaluation};
 use leakaudit_scanner::scan::{Event, ScanStats, Scanner};
 use leakaudit_scanner::{Address, Envelope, Location, Message};
+use rayon::prelude::*;
 use std::path::PathBuf;
 
 /// One message, evaluated (and ranked) in full.
@@ -154,10 +155,13 @@ impl Triage {
             is_customer,
             ..TriageContext::default()
         };
-        for (location, mut eval, keep, x) in held {
+        // Ranked in parallel (each message on its own), handed over in archive order.
+        held.par_iter_mut().for_each(|(_, eval, keep, _)| {
             if let Some((env, quoted)) = keep {
-                engine.retriage(&env, &mut eval, &quoted, &ctx);
+                engine.retriage(env, eval, quoted, &ctx);
             }
+        });
+        for (location, eval, _, x) in held {
             sink(Evaluated {
                 location,
                 eval,

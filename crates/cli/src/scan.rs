@@ -20,6 +20,7 @@ use leakaudit_scanner::{ExposureRecord, Message};
 // foldhash (randomly seeded per run), not SipHash: this set takes every exposed address on
 // the serial emit path, where SipHash was ~2.5% of the scan's CPU time.
 use foldhash::HashSet;
+use rayon::prelude::*;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -246,7 +247,8 @@ fn scan_into(
             aliases: &ranking.triage.aliases,
             ..TriageContext::default()
         };
-        for mut h in held {
+        // Ranked in parallel (each message on its own), written in archive order.
+        held.par_iter_mut().for_each(|h| {
             let a = triage::assess(
                 &h.envelope,
                 &h.exposure,
@@ -261,6 +263,8 @@ fn scan_into(
                 signals: a.signals.iter().map(|s| s.code().to_string()).collect(),
                 reasons: a.reasons,
             });
+        });
+        for h in held {
             emit(h.record, &mut tally);
         }
     }
