@@ -5,6 +5,10 @@ use crate::util::{json_lines, run, shared_or_skip, stderr};
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// A reply-all to two people at other companies: a bug in a rendered template (gate), an
+/// ordinary thread in an archive (audit).
+const REPLY_ALL: &str = "From: ann@shop.example\nTo: bob@acme.example\nCc: carol@globex.example\nSubject: Re: meeting\nIn-Reply-To: <x@acme.example>\nMessage-ID: <r1@shop.example>\nDate: Mon, 02 Mar 2026 10:00:00 +0000\n\nSee you.\n";
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -128,11 +132,7 @@ fn check_keeps_the_gate_and_audit_ranks_with_reasons() {
     let eml = dir.path().join("reply.eml");
     // A reply-all to two people at other companies: a bug in a rendered template (gate), an
     // ordinary thread in an archive (audit).
-    std::fs::write(
-        &eml,
-        "From: ann@shop.example\nTo: bob@acme.example\nCc: carol@globex.example\nSubject: Re: meeting\nIn-Reply-To: <x@acme.example>\nMessage-ID: <r1@shop.example>\nDate: Mon, 02 Mar 2026 10:00:00 +0000\n\nSee you.\n",
-    )
-    .unwrap();
+    std::fs::write(&eml, REPLY_ALL).unwrap();
     let gate = run(&["check", s(&eml), "--format", "jsonl"]);
     assert_eq!(gate.status.code(), Some(1), "{}", stderr(&gate));
     let f = &json_lines(&gate.stdout)[0];
@@ -161,11 +161,7 @@ fn check_keeps_the_gate_and_audit_ranks_with_reasons() {
 fn min_severity_leaves_low_exposures_out_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let eml = dir.path().join("reply.eml");
-    std::fs::write(
-        &eml,
-        "From: ann@shop.example\nTo: bob@acme.example\nCc: carol@globex.example\nSubject: Re: meeting\nIn-Reply-To: <x@acme.example>\nMessage-ID: <r1@shop.example>\nDate: Mon, 02 Mar 2026 10:00:00 +0000\n\nSee you.\n",
-    )
-    .unwrap();
+    std::fs::write(&eml, REPLY_ALL).unwrap();
     let all = run(&["affected", s(&eml), "--min-severity", "info"]);
     assert_eq!(all.status.code(), Some(1), "{}", stderr(&all));
     assert_eq!(
