@@ -102,25 +102,7 @@ fn setup() -> Env {
 }
 
 fn apply(e: &Env, crash: Option<(usize, &str)>) -> Output {
-    let mut cmd = leakaudit();
-    cmd.args([
-        "remediate",
-        "apply",
-        "--plan",
-        s(&e.plan),
-        "--db",
-        s(&e.db),
-        "--outbox",
-        s(&e.outbox),
-        "--log",
-        s(&e.log),
-        "--reset-base-url",
-        "https://shop.example/reset",
-        "--from",
-        "Security <security@shop.example>",
-        "--batch",
-        "4",
-    ]);
+    let mut cmd = apply_with_batch(e, "4", &[]);
     if let Some((n, point)) = crash {
         cmd.env("LEAKAUDIT_TEST_CRASH_AFTER", n.to_string())
             .env("LEAKAUDIT_TEST_CRASH_POINT", point);
@@ -725,6 +707,11 @@ fn round_env(e: &Env, dir: &Path) -> Env {
 }
 
 fn apply_cmd(e: &Env, extra: &[&str]) -> std::process::Command {
+    apply_with_batch(e, "2", extra)
+}
+
+/// `remediate apply` of the environment's plan with the test sender and reset page.
+fn apply_with_batch(e: &Env, batch: &str, extra: &[&str]) -> std::process::Command {
     let mut cmd = leakaudit();
     cmd.args([
         "remediate",
@@ -742,7 +729,7 @@ fn apply_cmd(e: &Env, extra: &[&str]) -> std::process::Command {
         "--from",
         "Security <security@shop.example>",
         "--batch",
-        "2",
+        batch,
     ])
     .args(extra);
     cmd

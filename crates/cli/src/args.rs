@@ -57,6 +57,17 @@ pub struct ReadArgs {
     pub threads: Option<usize>,
 }
 
+impl ReadArgs {
+    /// Takes the deprecated `--format` spelling of `--input-format` (scan, incident), with the
+    /// deprecation note; `--input-format` wins when both are given.
+    pub fn take_deprecated_format(&mut self, old: Option<FormatArg>) {
+        if let Some(f) = old {
+            crate::deprecated("--format", "--input-format");
+            self.input_format.get_or_insert(f);
+        }
+    }
+}
+
 /// The organisation: who is internal, where the archive comes from.
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct OrgArgs {

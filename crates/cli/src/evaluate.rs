@@ -1,12 +1,13 @@
 //! The evaluation pass shared by `check`, `affected`, `incident` and `remediate plan`: every
 //! message is evaluated by the configured engine on the worker threads and handed to the
-//! command's sink in archive order.
+//! command's sink (gate profile: in archive order; audit: see below).
 //!
 //! Under the audit profile the triage needs the archive's history, which is only complete
 //! after the last message: one pass feeds the history and evaluates; messages with findings
 //! (exposing ones with their envelope and quoted addresses) are held until the pass ends, then
 //! their exposure findings are ranked (`Engine::retriage`, the same result as a second pass
-//! would give) and handed over. Messages without findings go to the sink at once. Reading the
+//! would give) and handed over in archive order among themselves. Messages without findings go
+//! to the sink at once, so under audit they come before the held ones. Reading the
 //! archive once keeps standard input and compressed streams working and costs one scan.
 
 use crate::config::RunConfig;
@@ -72,8 +73,9 @@ impl Triage {
         }
     }
 
-    /// Scans `paths`, evaluates every message and hands each to `sink` in archive order (ranked
-    /// under the audit profile). Problems go to `problems`. Saves the history when asked to.
+    /// Scans `paths`, evaluates every message and hands each to `sink` (ranked under the audit
+    /// profile; ordering as in the module doc). Problems go to `problems`. Saves the history
+    /// when asked to; returns it under the audit profile.
     #[allow(clippy::too_many_arguments)]
     pub fn evaluate<X: Send>(
         &self,

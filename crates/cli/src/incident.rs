@@ -152,10 +152,8 @@ struct Settings {
 }
 
 fn settings(args: &mut Args) -> anyhow::Result<Settings> {
-    if let Some(f) = args.format_deprecated.take() {
-        crate::deprecated("--format", "--input-format");
-        args.read.input_format.get_or_insert(f);
-    }
+    args.read
+        .take_deprecated_format(args.format_deprecated.take());
     let generated_at = leakaudit_report::now();
     let detected_at = match &args.detected_at {
         Some(s) => leakaudit_report::parse_time(s).with_context(|| {

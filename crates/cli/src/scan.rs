@@ -96,10 +96,8 @@ struct Tally {
 }
 
 pub fn run(mut args: Args) -> anyhow::Result<u8> {
-    if let Some(f) = args.format_deprecated.take() {
-        crate::deprecated("--format", "--input-format");
-        args.read.input_format.get_or_insert(f);
-    }
+    args.read
+        .take_deprecated_format(args.format_deprecated.take());
     let run = RunConfig::resolve(&args.org, &args.rules, &args.read)?;
     let triage = Triage::resolve(&run, &args.triage, Profile::Audit)?;
     // The exposure rule's `[rule.triage]` thresholds come from the configured pack.
