@@ -1,7 +1,7 @@
 //! `leakaudit accounts`: manage the account store (SQLite file, created on first use, 0600).
 
 use crate::EXIT_CLEAN;
-use leakaudit_remediation::{import_accounts, AccountStore, SqliteStore};
+use leakaudit_remediation::{import_accounts, store};
 use std::path::PathBuf;
 
 #[derive(clap::Subcommand)]
@@ -28,8 +28,8 @@ pub enum Command {
 pub fn run(cmd: Command) -> anyhow::Result<u8> {
     match cmd {
         Command::Import { csv, db } => {
-            let mut store = SqliteStore::open(&db)?;
-            let report = import_accounts(&mut store, &csv)?;
+            let mut store = store::open(&db)?;
+            let report = import_accounts(&mut *store, &csv)?;
             if !report.ignored_columns.is_empty() {
                 eprintln!(
                     "warning: ignored column(s): {}",
@@ -47,7 +47,7 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
             Ok(EXIT_CLEAN)
         }
         Command::Info { db } => {
-            let store = SqliteStore::open(&db)?;
+            let store = store::open(&db)?;
             println!("store {}", store.store_id()?);
             println!("accounts {}", store.account_count()?);
             println!("plans {}", store.plans()?.len());

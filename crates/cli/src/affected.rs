@@ -13,7 +13,7 @@ use anyhow::Context;
 use leakaudit_policy::triage::Profile;
 use leakaudit_policy::{Finding, Severity};
 use leakaudit_remediation::affected::{self, AffectedAccumulator, AffectedFormat};
-use leakaudit_remediation::{AffectedRow, SqliteStore};
+use leakaudit_remediation::{store, AffectedRow};
 use leakaudit_scanner::scan::ScanStats;
 use std::io::Write;
 use std::path::PathBuf;
@@ -214,13 +214,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         OutFormat::Csv => AffectedFormat::Csv,
         OutFormat::Json => AffectedFormat::Json,
     };
-    let store = args
-        .accounts
-        .as_deref()
-        .map(SqliteStore::open)
-        .transpose()?;
+    let store = args.accounts.as_deref().map(store::open).transpose()?;
     let mut matcher = match &store {
-        Some(s) => Some(Matcher::new(s, args.matching.mode())?),
+        Some(s) => Some(Matcher::new(&**s, args.matching.mode())?),
         None => None,
     };
     let mut meta = matcher.as_ref().map(|m| m.meta.clone()).unwrap_or_default();

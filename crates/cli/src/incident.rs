@@ -25,7 +25,10 @@ use leakaudit_policy::Severity;
 use leakaudit_remediation::affected::{self, AffectedFormat};
 use leakaudit_remediation::plan::PlanBuilder;
 use leakaudit_remediation::policy::RemediationPolicy;
-use leakaudit_remediation::store::{AccountStore, SqliteStore};
+use leakaudit_remediation::store::{self, AccountStore};
+
+/// The account store of a run, whatever its backend.
+type Store = Box<dyn AccountStore + Send>;
 use leakaudit_remediation::{AffectedAccumulator, ApplyReport, Plan};
 use leakaudit_report::{
     AffectedUser, CampaignOptions, IncidentData, MessageRecord, PlanTotals, ReportOptions,
@@ -230,9 +233,9 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         "matching {} addresses against the accounts",
         scanned.acc.len()
     ));
-    let mut matcher = Matcher::new(&store, args.matching.mode())?;
+    let mut matcher = Matcher::new(&*store, args.matching.mode())?;
     let meta = matcher.meta.clone();
-    let mut planner = PlanBuilder::new(&store, &s.remediation, &meta)?;
+    let mut planner = PlanBuilder::new(&*store, &s.remediation, &meta)?;
     let mut plan_error = None;
     let mut users: Vec<AffectedUser> = Vec::with_capacity(scanned.acc.len());
     let affected_path = out.join("affected.csv");
@@ -263,7 +266,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let mut apply_failed = false;
     let mut apply_note = None;
     if args.apply {
-        let report = apply_plan(&args, &plan, &mut store, &out, &s.engine)?;
+        let report = apply_plan(&args, &plan, &mut *store, &out, &s.engine)?;
         plan_totals.applied = true;
         plan_totals.done = Some(report.resets + report.reviews + report.notifications);
         plan_totals.failed = Some(report.failed.len());
@@ -450,16 +453,17 @@ fn is_sqlite(path: &Path) -> anyhow::Result<bool> {
 }
 
 /// Opens the store: an SQLite file as is, or a CSV imported into DIR/accounts.sqlite.
-fn open_store(args: &Args, out: &Path) -> anyhow::Result<(SqliteStore, PathBuf, String)> {
-    if is_sqlite(&args.accounts)? {
-        let store = SqliteStore::open(&args.accounts)?;
+fn open_store(args: &Args, out: &Path) -> anyhow::Result<(Store, PathBuf, String)> {
+    let is_url = args.accounts.to_str().is_some_and(store::is_postgres_url);
+    if is_url || is_sqlite(&args.accounts)? {
+        let store = store::open(&args.accounts)?;
         return Ok((store, args.accounts.clone(), "existing store".into()));
     }
     let db = out.join("accounts.sqlite");
     let stage = Stage::start("accounts", args.ui.quiet);
     stage.message(format!("importing {}", args.accounts.display()));
-    let mut store = SqliteStore::open(&db)?;
-    let report = leakaudit_remediation::import_accounts(&mut store, &args.accounts)?;
+    let mut store = store::open(&db)?;
+    let report = leakaudit_remediation::import_accounts(&mut *store, &args.accounts)?;
     stage.finish();
     let note = format!(
         "{} rows imported from {} ({} new, {} updated)",
@@ -567,7 +571,7 @@ fn print_summary(
 fn apply_plan(
     args: &Args,
     plan: &Plan,
-    store: &mut SqliteStore,
+    store: &mut dyn AccountStore,
     out: &Path,
     engine: &Engine,
 ) -> anyhow::Result<ApplyReport> {
@@ -588,8 +592,7 @@ fn apply_plan(
             stage.message(format!("{n}/{total} accounts"));
         }
     };
-    let report =
-        leakaudit_remediation::apply(plan, store as &mut dyn AccountStore, &opts, &mut on_event)?;
+    let report = leakaudit_remediation::apply(plan, store, &opts, &mut on_event)?;
     stage.finish();
     Ok(report)
 }

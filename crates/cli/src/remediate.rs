@@ -16,9 +16,10 @@ use leakaudit_remediation::affected::AffectedList;
 use leakaudit_remediation::apply::{self, ApplyEvent, ApplyOptions};
 use leakaudit_remediation::matching::fold_hint;
 use leakaudit_remediation::outbox::{self, Outbox, OutboxGate, ReleaseOutcome, Sender};
+use leakaudit_remediation::store;
 use leakaudit_remediation::{
-    affected, audit, build_plan, read_plan, write_plan, AccountStore, Argon2Settings, MatchMode,
-    RemediationPolicy, SqliteStore,
+    affected, audit, build_plan, read_plan, write_plan, Argon2Settings, MatchMode,
+    RemediationPolicy,
 };
 use std::path::{Path, PathBuf};
 
@@ -184,7 +185,7 @@ fn plan(a: PlanArgs) -> anyhow::Result<u8> {
         None => RemediationPolicy::builtin(),
     };
     let mut scan_errors = 0;
-    let store = SqliteStore::open(&a.db)?;
+    let store = store::open(&a.db)?;
     let mut list = match &a.affected {
         Some(f) => {
             let list = affected::read_file(f)?;
@@ -207,8 +208,8 @@ fn plan(a: PlanArgs) -> anyhow::Result<u8> {
     // One matching decision: a list matched by `affected --accounts` is used as written (the
     // plan refuses one matched against another store); an unmatched one is matched now.
     if list.store_id.is_none() {
-        affected::match_list(&mut list, &store, a.matching.mode())?;
-        let hint = fold_hint(&list.rows, &store)?;
+        affected::match_list(&mut list, &*store, a.matching.mode())?;
+        let hint = fold_hint(&list.rows, &*store)?;
         if a.matching.mode() == MatchMode::Canonical && hint > 0 {
             eprintln!(
                 "note: {hint} unmatched address(es) would match an account with --provider-folding"
@@ -220,7 +221,7 @@ fn plan(a: PlanArgs) -> anyhow::Result<u8> {
             a.affected.as_deref().unwrap_or(Path::new("the list")).display()
         );
     }
-    let plan = build_plan(&list, &store, &policy)?;
+    let plan = build_plan(&list, &*store, &policy)?;
     write_plan(&a.out, &plan)?;
     let t = plan.totals;
     eprintln!(
@@ -264,7 +265,7 @@ fn crash_hook() -> Option<(usize, String)> {
 fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
     let argon2 = Argon2Settings::new(a.argon2_m_kib, a.argon2_t, a.argon2_p)?;
     let plan = read_plan(&a.plan)?;
-    let mut store = SqliteStore::open(&a.db)?;
+    let mut store = store::open(&a.db)?;
     let engine = engine_check(&a.org, &a.rules)?;
     let opts = ApplyOptions::new(
         &a.outbox,
@@ -302,7 +303,7 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
             }
         }
     };
-    let report = match apply::apply(&plan, &mut store, &opts, &mut on_event) {
+    let report = match apply::apply(&plan, &mut *store, &opts, &mut on_event) {
         Err(e @ leakaudit_remediation::Error::Locked { .. }) => {
             anyhow::bail!("{e}, or pass --wait SECS")
         }
@@ -341,8 +342,8 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
 fn release(a: &ReleaseArgs) -> anyhow::Result<u8> {
     let dir = a.outbox.as_path();
     let engine = engine_check(&a.org, &a.rules)?;
-    let mut store = SqliteStore::open(&a.db)?;
-    match outbox::release(&Outbox::new(dir), &mut store, &OutboxGate::new(&engine))? {
+    let mut store = store::open(&a.db)?;
+    match outbox::release(&Outbox::new(dir), &mut *store, &OutboxGate::new(&engine))? {
         ReleaseOutcome::Released { count, dir } => {
             eprintln!("released {count} notification(s)");
             println!("{}", dir.display());
@@ -362,7 +363,7 @@ fn release(a: &ReleaseArgs) -> anyhow::Result<u8> {
 }
 
 fn status(db: &Path, plan_path: Option<&Path>) -> anyhow::Result<u8> {
-    let store = SqliteStore::open(db)?;
+    let store = store::open(db)?;
     let plan = plan_path.map(read_plan).transpose()?;
     let hashes = match &plan {
         Some(p) => vec![p.content_hash.clone()],
@@ -372,7 +373,7 @@ fn status(db: &Path, plan_path: Option<&Path>) -> anyhow::Result<u8> {
         println!("no plan has been applied to this store");
     }
     for h in hashes {
-        let st = apply::status(&store, &h, plan.as_ref())?;
+        let st = apply::status(&*store, &h, plan.as_ref())?;
         println!("plan {h}");
         println!(
             "  {:<22} {:>8} {:>8} {:>8} {:>8}",
@@ -390,7 +391,7 @@ fn status(db: &Path, plan_path: Option<&Path>) -> anyhow::Result<u8> {
 
 fn verify_log(logs: &[PathBuf], db: Option<&Path>) -> anyhow::Result<u8> {
     let verified = match db {
-        Some(db) => audit::verify_with_store(logs, &SqliteStore::open(db)?),
+        Some(db) => audit::verify_with_store(logs, &*store::open(db)?),
         None => logs.iter().map(|l| audit::verify(l, None)).collect(),
     };
     match verified {

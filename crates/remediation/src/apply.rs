@@ -496,6 +496,7 @@ fn apply_account(
             expires_at,
         }),
         review: review_action.map(|a| format!("{}: {}", a.rule, a.reason)),
+        outcome: None,
         now: t,
     };
     store.commit_account(&commit)?;

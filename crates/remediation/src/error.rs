@@ -111,6 +111,12 @@ pub enum Error {
         holder: Option<crate::store::LockHolder>,
         waited_secs: u64,
     },
+    /// A store, executor or transport this build cannot use.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A delivery outcome for a message no sender claimed.
+    #[error("outbox message {message_key}: no delivery was claimed for it")]
+    NotClaimed { message_key: String },
 }
 
 impl Error {

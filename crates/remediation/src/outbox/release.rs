@@ -327,6 +327,7 @@ mod tests {
                     expires_at: now + 3600,
                 }),
                 review: None,
+                outcome: None,
                 now,
             })
             .unwrap();
@@ -561,6 +562,7 @@ regex = 'TICKET-[0-9]{6}'
                     expires_at: now + 3600,
                 }),
                 review: None,
+                outcome: None,
                 now,
             })
             .unwrap();

@@ -28,6 +28,39 @@ use crate::matching::MatchMode;
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
+/// Opens the store a `--db` value names: a `postgres://` or `postgresql://` URL is a
+/// PostgreSQL store, anything else the path of an SQLite file (created on first use).
+pub fn open(spec: &std::path::Path) -> Result<Box<dyn AccountStore + Send>> {
+    match spec.to_str() {
+        Some(url) if is_postgres_url(url) => Err(Error::Unsupported(format!(
+            "{}: the PostgreSQL backend is not available in this build",
+            redact_url(url)
+        ))),
+        _ => Ok(Box::new(SqliteStore::open(spec)?)),
+    }
+}
+
+/// A `--db` value naming a PostgreSQL server rather than a file.
+pub fn is_postgres_url(spec: &str) -> bool {
+    let lower = spec.trim_start().to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+}
+
+/// A connection URL fit for messages: the password, if any, replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.rfind('@') {
+        Some(i) => (&rest[..i], &rest[i + 1..]),
+        None => return url.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
 /// One account as the remediation sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Account {
@@ -146,7 +179,73 @@ pub struct AccountCommit<'a> {
     pub reset: Option<NewToken>,
     /// Put the account under human review, with the reason.
     pub review: Option<String>,
+    /// What the system of record answered (an executor's status and response excerpt), kept
+    /// as the done actions' `detail`; `None` for the local store.
+    pub outcome: Option<String>,
     pub now: i64,
+}
+
+/// Where one outbox message stands with the mail server (`remediate send`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryState {
+    /// Claimed by a sender; the SMTP transaction may or may not have completed.
+    Sending,
+    /// The server accepted the message (2xx after DATA).
+    Sent,
+    /// A transient failure (4xx, connection lost before DATA): sent again by the next run.
+    Deferred,
+    /// A permanent failure (5xx): not retried without an explicit request.
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Sending => "sending",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Deferred => "deferred",
+            DeliveryState::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        match s {
+            "sending" => Some(DeliveryState::Sending),
+            "sent" => Some(DeliveryState::Sent),
+            "deferred" => Some(DeliveryState::Deferred),
+            "failed" => Some(DeliveryState::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// The stored delivery state of one outbox message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeliveryRow {
+    pub plan_hash: String,
+    /// The message's stable key in the outbox (its Message-ID).
+    pub message_key: String,
+    pub recipient: String,
+    pub state: DeliveryState,
+    /// SMTP transactions started for it (claims).
+    pub attempts: u32,
+    /// The server's last reply (or the connection error), when there was one.
+    pub reply: Option<String>,
+    pub updated_at: i64,
+}
+
+/// The outcome of [`AccountStore::claim_delivery`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryClaim {
+    /// This sender now owns the message (state `sending`, attempts + 1): send it.
+    Claimed,
+    /// Already accepted by the server: never send again.
+    AlreadySent,
+    /// A failed delivery that is not retried unless `retry_failed` was asked.
+    Failed(DeliveryRow),
+    /// A previous sender claimed it and never recorded the outcome (killed mid-transaction):
+    /// the server may have accepted it, so it is not sent again without a human decision.
+    InDoubt(DeliveryRow),
 }
 
 /// The last audit-log entry recorded for a plan: lets verification detect a cut tail.
@@ -292,4 +391,28 @@ pub trait AccountStore {
     fn try_lock(&mut self, holder: &LockHolder) -> Result<LockAttempt>;
     /// Releases the lock of this handle (nothing when it holds none).
     fn unlock(&mut self) -> Result<()>;
+    /// Atomically claims one message for sending (one transaction, safe against a concurrent
+    /// sender): unknown or `deferred` (or `failed` with `retry_failed`) becomes `sending` with
+    /// attempts + 1 and [`DeliveryClaim::Claimed`]; `sent`, `sending` and `failed` are
+    /// reported as they are.
+    fn claim_delivery(
+        &mut self,
+        plan_hash: &str,
+        message_key: &str,
+        recipient: &str,
+        retry_failed: bool,
+        now: i64,
+    ) -> Result<DeliveryClaim>;
+    /// Records the outcome of a claimed message (`sent`, `deferred` or `failed`), or resolves
+    /// an in-doubt one by a human decision.
+    fn finish_delivery(
+        &mut self,
+        plan_hash: &str,
+        message_key: &str,
+        state: DeliveryState,
+        reply: Option<&str>,
+        now: i64,
+    ) -> Result<()>;
+    /// Every delivery row of a plan, sorted by message key.
+    fn deliveries(&self, plan_hash: &str) -> Result<Vec<DeliveryRow>>;
 }

@@ -31,6 +31,11 @@ pub const SCHEMA_VERSION: i64 = 1;
 ///               reset_base_url TEXT)
 /// lock_holder(name TEXT PRIMARY KEY,            -- 'remediation': who holds the lock
 ///             operation TEXT, plan_hash TEXT, pid INTEGER, host TEXT, since INTEGER)
+/// deliveries(plan_hash TEXT, message_key TEXT,  -- one outbox message (its Message-ID)
+///            recipient TEXT,
+///            state TEXT CHECK (state IN ('sending','sent','deferred','failed')),
+///            attempts INTEGER, reply TEXT NULL, updated_at INTEGER,
+///            PRIMARY KEY (plan_hash, message_key))
 /// ```
 ///
 /// The lock itself is an exclusive `flock` on `<store>.lock` beside the database (never the
@@ -99,5 +104,15 @@ CREATE TABLE IF NOT EXISTS lock_holder (
     pid INTEGER NOT NULL,
     host TEXT NOT NULL,
     since INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    plan_hash TEXT NOT NULL,
+    message_key TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('sending','sent','deferred','failed')),
+    attempts INTEGER NOT NULL,
+    reply TEXT,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (plan_hash, message_key)
 );
 ";

@@ -159,6 +159,20 @@ impl SqliteStore {
         })
     }
 
+    fn row_to_delivery(r: &rusqlite::Row<'_>) -> rusqlite::Result<DeliveryRow> {
+        let state: String = r.get(3)?;
+        Ok(DeliveryRow {
+            plan_hash: r.get(0)?,
+            message_key: r.get(1)?,
+            recipient: r.get(2)?,
+            // The CHECK constraint admits only the four states.
+            state: DeliveryState::parse(&state).unwrap_or(DeliveryState::Sending),
+            attempts: r.get::<_, i64>(4)? as u32,
+            reply: r.get(5)?,
+            updated_at: r.get(6)?,
+        })
+    }
+
     fn row_to_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenInfo> {
         Ok(TokenInfo {
             selector: r.get(0)?,
@@ -174,6 +188,7 @@ impl SqliteStore {
 }
 
 const ACCOUNT_COLS: &str = "id, email, has_2fa, balance, locale, failed_logins, failed_logins_since, password_hash, password_reset_required, review_required";
+const DELIVERY_COLS: &str = "plan_hash, message_key, recipient, state, attempts, reply, updated_at";
 const TOKEN_COLS: &str =
     "selector, account_id, token_hash, created_at, expires_at, used_at, revoked_at, plan_hash";
 
@@ -455,8 +470,8 @@ impl AccountStore for SqliteStore {
         }
         for id in &c.action_ids {
             tx.execute(
-                "UPDATE remediation_actions SET state = 'done', detail = NULL, updated_at = ?3 WHERE plan_hash = ?1 AND action_id = ?2",
-                params![c.plan_hash, id, c.now],
+                "UPDATE remediation_actions SET state = 'done', detail = ?4, updated_at = ?3 WHERE plan_hash = ?1 AND action_id = ?2",
+                params![c.plan_hash, id, c.now, c.outcome],
             )
             .map_err(db)?;
         }
@@ -610,5 +625,91 @@ impl AccountStore for SqliteStore {
             .map_err(self.db());
         drop(f);
         r
+    }
+
+    fn claim_delivery(
+        &mut self,
+        plan_hash: &str,
+        message_key: &str,
+        recipient: &str,
+        retry_failed: bool,
+        now: i64,
+    ) -> Result<DeliveryClaim> {
+        let desc = self.describe();
+        let db = |source| Error::Db {
+            store: desc.clone(),
+            source,
+        };
+        // IMMEDIATE: the write lock is taken before the read, so two senders cannot both see
+        // the message unclaimed.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let row = tx
+            .query_row(
+                &format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE plan_hash = ?1 AND message_key = ?2"),
+                params![plan_hash, message_key],
+                Self::row_to_delivery,
+            )
+            .optional()
+            .map_err(db)?;
+        let claim = match row {
+            Some(r) if r.state == DeliveryState::Sent => DeliveryClaim::AlreadySent,
+            Some(r) if r.state == DeliveryState::Sending => DeliveryClaim::InDoubt(r),
+            Some(r) if r.state == DeliveryState::Failed && !retry_failed => {
+                DeliveryClaim::Failed(r)
+            }
+            _ => {
+                tx.execute(
+                    "INSERT INTO deliveries(plan_hash, message_key, recipient, state, attempts, updated_at)
+                     VALUES (?1, ?2, ?3, 'sending', 1, ?4)
+                     ON CONFLICT(plan_hash, message_key) DO UPDATE SET state = 'sending',
+                       attempts = attempts + 1, recipient = excluded.recipient, updated_at = excluded.updated_at",
+                    params![plan_hash, message_key, recipient, now],
+                )
+                .map_err(db)?;
+                DeliveryClaim::Claimed
+            }
+        };
+        tx.commit().map_err(db)?;
+        Ok(claim)
+    }
+
+    fn finish_delivery(
+        &mut self,
+        plan_hash: &str,
+        message_key: &str,
+        state: DeliveryState,
+        reply: Option<&str>,
+        now: i64,
+    ) -> Result<()> {
+        let n = self
+            .conn
+            .execute(
+                "UPDATE deliveries SET state = ?3, reply = ?4, updated_at = ?5 WHERE plan_hash = ?1 AND message_key = ?2",
+                params![plan_hash, message_key, state.as_str(), reply, now],
+            )
+            .map_err(self.db())?;
+        if n == 0 {
+            return Err(Error::NotClaimed {
+                message_key: message_key.into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn deliveries(&self, plan_hash: &str) -> Result<Vec<DeliveryRow>> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "SELECT {DELIVERY_COLS} FROM deliveries WHERE plan_hash = ?1 ORDER BY message_key"
+            ))
+            .map_err(self.db())?;
+        let rows = st
+            .query_map(params![plan_hash], Self::row_to_delivery)
+            .map_err(self.db())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.db())
     }
 }

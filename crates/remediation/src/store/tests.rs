@@ -36,6 +36,7 @@ pub(crate) fn suite<S: AccountStore>(make: &dyn Fn() -> S) {
     tokens_single_use(&mut make());
     audit_heads(&mut make());
     reset_base_is_pinned(&mut make());
+    deliveries_are_claimed_once(&mut make());
 }
 
 fn import_and_lookup<S: AccountStore>(s: &mut S) {
@@ -117,6 +118,7 @@ fn reset_commit_is_complete<S: AccountStore>(s: &mut S) {
             expires_at: t + 100,
         }),
         review: Some("rule: reason".into()),
+        outcome: None,
         now: t,
     };
     s.commit_account(&commit("t1", 10)).unwrap();
@@ -152,6 +154,7 @@ fn reset_commit_is_complete<S: AccountStore>(s: &mut S) {
             expires_at: 99,
         }),
         review: None,
+        outcome: None,
         now: 30,
     };
     s.ensure_planned("p2", &[("x".into(), "a".into(), "notify".into())], 1)
@@ -184,14 +187,16 @@ fn action_states<S: AccountStore>(s: &mut S) {
         action_ids: vec!["notify:a".into(), "human-review:a".into()],
         reset: None,
         review: Some("r".into()),
+        outcome: Some("webhook 200: ok".into()),
         now: 4,
     })
     .unwrap();
-    assert!(s
-        .action_states("p")
-        .unwrap()
+    let st = s.action_states("p").unwrap();
+    assert!(st.iter().all(|r| r.state == ActionState::Done));
+    // The system of record's answer is kept with the done action (and replaces the failure).
+    assert!(st
         .iter()
-        .all(|r| r.state == ActionState::Done));
+        .all(|r| r.detail.as_deref() == Some("webhook 200: ok")));
     // Done is final: a late failure does not overwrite it.
     s.mark_failed("p", &["notify:a".into()], "late", 5).unwrap();
     assert!(s
@@ -214,6 +219,7 @@ fn tokens_single_use<S: AccountStore>(s: &mut S) {
             expires_at: 100,
         }),
         review: None,
+        outcome: None,
         now: 10,
     })
     .unwrap();
@@ -262,6 +268,67 @@ fn audit_heads<S: AccountStore>(s: &mut S) {
         .map(|(p, h)| (p, h.seq))
         .collect();
     assert_eq!(heads, vec![("o".to_string(), 1), ("p".to_string(), 4)]);
+}
+
+fn deliveries_are_claimed_once<S: AccountStore>(s: &mut S) {
+    let claim = |s: &mut S, key: &str, retry: bool| {
+        s.claim_delivery("p", key, "a@x.example", retry, 10)
+            .unwrap()
+    };
+    assert_eq!(claim(s, "<m1@x>", false), DeliveryClaim::Claimed);
+    // Claimed and never finished: a killed sender; the next run must not send it blindly.
+    match claim(s, "<m1@x>", false) {
+        DeliveryClaim::InDoubt(r) => assert_eq!((r.state, r.attempts), (DeliveryState::Sending, 1)),
+        other => panic!("expected in doubt, got {other:?}"),
+    }
+    s.finish_delivery(
+        "p",
+        "<m1@x>",
+        DeliveryState::Sent,
+        Some("250 2.0.0 Ok: queued"),
+        11,
+    )
+    .unwrap();
+    assert_eq!(claim(s, "<m1@x>", true), DeliveryClaim::AlreadySent);
+    // Deferred is retried; failed only on request.
+    assert_eq!(claim(s, "<m2@x>", false), DeliveryClaim::Claimed);
+    s.finish_delivery(
+        "p",
+        "<m2@x>",
+        DeliveryState::Deferred,
+        Some("451 try later"),
+        12,
+    )
+    .unwrap();
+    assert_eq!(claim(s, "<m2@x>", false), DeliveryClaim::Claimed);
+    s.finish_delivery(
+        "p",
+        "<m2@x>",
+        DeliveryState::Failed,
+        Some("550 no such user"),
+        13,
+    )
+    .unwrap();
+    assert!(matches!(
+        claim(s, "<m2@x>", false),
+        DeliveryClaim::Failed(_)
+    ));
+    assert_eq!(claim(s, "<m2@x>", true), DeliveryClaim::Claimed);
+    let rows = s.deliveries("p").unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.message_key.as_str(), r.state, r.attempts))
+            .collect::<Vec<_>>(),
+        vec![
+            ("<m1@x>", DeliveryState::Sent, 1),
+            ("<m2@x>", DeliveryState::Sending, 3)
+        ]
+    );
+    assert_eq!(rows[0].reply.as_deref(), Some("250 2.0.0 Ok: queued"));
+    assert!(s.deliveries("other").unwrap().is_empty());
+    assert!(s
+        .finish_delivery("p", "<never@x>", DeliveryState::Sent, None, 14)
+        .is_err());
 }
 
 fn reset_base_is_pinned<S: AccountStore>(s: &mut S) {
