@@ -18,9 +18,10 @@ use super::pgconn::{self, ConnSpec};
 use super::*;
 use crate::error::Error;
 use crate::matching::fold;
-use ::postgres::{Client, NoTls, Row};
+use ::postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
 use sha2::Digest;
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 /// The PostgreSQL schema: `store::SCHEMA`'s tables with PostgreSQL types (times are BIGINT
 /// seconds, flags BOOLEAN). `reset_tokens.seq` orders tokens created in the same second
@@ -113,6 +114,9 @@ pub struct PgStore {
     // one thread at a time (the store is `Send`, not `Sync`).
     pub(super) client: RefCell<Client>,
     desc: String,
+    /// Statements prepared on this connection, by SQL text: one round trip per query
+    /// instead of two (parse, then execute).
+    stmts: RefCell<HashMap<String, Statement>>,
     lock_key: i64,
     locked: bool,
 }
@@ -129,6 +133,7 @@ impl PgStore {
         let mut store = PgStore {
             client: RefCell::new(client),
             desc,
+            stmts: RefCell::default(),
             lock_key: 0,
             locked: false,
         };
@@ -183,33 +188,22 @@ impl PgStore {
         tx.commit().map_err(e)
     }
 
-    fn query(
-        &self,
-        sql: &str,
-        params: &[&(dyn ::postgres::types::ToSql + Sync)],
-    ) -> Result<Vec<Row>> {
-        self.client
-            .borrow_mut()
-            .query(sql, params)
-            .map_err(self.err())
+    fn query(&self, sql: &str, params: &[Param<'_>]) -> Result<Vec<Row>> {
+        let mut c = self.client.borrow_mut();
+        let st = prep(&self.stmts, &mut *c, sql).map_err(self.err())?;
+        c.query(&st, params).map_err(self.err())
     }
 
-    fn query_opt(
-        &self,
-        sql: &str,
-        params: &[&(dyn ::postgres::types::ToSql + Sync)],
-    ) -> Result<Option<Row>> {
-        self.client
-            .borrow_mut()
-            .query_opt(sql, params)
-            .map_err(self.err())
+    fn query_opt(&self, sql: &str, params: &[Param<'_>]) -> Result<Option<Row>> {
+        let mut c = self.client.borrow_mut();
+        let st = prep(&self.stmts, &mut *c, sql).map_err(self.err())?;
+        c.query_opt(&st, params).map_err(self.err())
     }
 
-    fn execute(&self, sql: &str, params: &[&(dyn ::postgres::types::ToSql + Sync)]) -> Result<u64> {
-        self.client
-            .borrow_mut()
-            .execute(sql, params)
-            .map_err(self.err())
+    fn execute(&self, sql: &str, params: &[Param<'_>]) -> Result<u64> {
+        let mut c = self.client.borrow_mut();
+        let st = prep(&self.stmts, &mut *c, sql).map_err(self.err())?;
+        c.execute(&st, params).map_err(self.err())
     }
 
     fn lock_holder(&self) -> Result<Option<LockHolder>> {
@@ -233,6 +227,45 @@ impl Drop for PgStore {
         // The session's end frees the lock anyway; removing the row keeps the name honest.
         let _ = self.unlock();
     }
+}
+
+/// Accounts per import statement.
+const IMPORT_BATCH: usize = 1000;
+
+type Param<'a> = &'a (dyn ::postgres::types::ToSql + Sync);
+
+/// The statement for `sql`, prepared on first use.
+fn prep(
+    stmts: &RefCell<HashMap<String, Statement>>,
+    c: &mut impl GenericClient,
+    sql: &str,
+) -> std::result::Result<Statement, ::postgres::Error> {
+    if let Some(st) = stmts.borrow().get(sql) {
+        return Ok(st.clone());
+    }
+    let st = c.prepare(sql)?;
+    stmts.borrow_mut().insert(sql.to_string(), st.clone());
+    Ok(st)
+}
+
+fn tx_exec(
+    stmts: &RefCell<HashMap<String, Statement>>,
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    params: &[Param<'_>],
+) -> std::result::Result<u64, ::postgres::Error> {
+    let st = prep(stmts, tx, sql)?;
+    tx.execute(&st, params)
+}
+
+fn tx_query(
+    stmts: &RefCell<HashMap<String, Statement>>,
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    params: &[Param<'_>],
+) -> std::result::Result<Vec<Row>, ::postgres::Error> {
+    let st = prep(stmts, tx, sql)?;
+    tx.query(&st, params)
 }
 
 const ACCOUNT_COLS: &str = "id, email, has_2fa, balance, locale, failed_logins, failed_logins_since, password_hash, password_reset_required, review_required";
@@ -300,45 +333,59 @@ impl AccountStore for PgStore {
             cause,
         };
         let now = chrono::Utc::now().timestamp();
+        let stmts = &self.stmts;
         let mut c = self.client.borrow_mut();
         let mut tx = c.transaction().map_err(e)?;
-        // `xmax = 0` holds for a row this statement inserted, not for one it updated.
-        let up = tx
-            .prepare(
+        let mut stats = ImportStats::default();
+        // Rows go in batches (one round trip each, not one per row). An id may appear once
+        // per statement (ON CONFLICT cannot touch a row twice): a repeated id starts a batch.
+        let mut start = 0;
+        while start < records.len() {
+            let mut ids = std::collections::HashSet::new();
+            let mut end = start;
+            while end < records.len()
+                && end - start < IMPORT_BATCH
+                && ids.insert(records[end].id.as_str())
+            {
+                end += 1;
+            }
+            let batch = &records[start..end];
+            let col =
+                |f: &dyn Fn(&AccountRecord) -> String| batch.iter().map(f).collect::<Vec<_>>();
+            let id = col(&|r| r.id.clone());
+            let email = col(&|r| r.email.clone());
+            let folded = col(&|r| fold(&r.email));
+            let locale = col(&|r| r.locale.clone());
+            let has_2fa: Vec<bool> = batch.iter().map(|r| r.has_2fa).collect();
+            let balance: Vec<f64> = batch.iter().map(|r| r.balance).collect();
+            let failed: Vec<Option<i64>> = batch
+                .iter()
+                .map(|r| r.failed_logins.map(i64::from))
+                .collect();
+            let since: Vec<Option<&str>> = batch
+                .iter()
+                .map(|r| r.failed_logins_since.as_deref())
+                .collect();
+            // `xmax = 0` holds for a row this statement inserted, not for one it updated.
+            let rows = tx_query(
+                stmts,
+                &mut tx,
                 "INSERT INTO accounts (id, email, email_folded, has_2fa, balance, locale, failed_logins, failed_logins_since, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 SELECT u.id, u.email, u.email_folded, u.has_2fa, u.balance, u.locale, u.failed_logins, u.failed_logins_since, $9
+                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::float8[], $6::text[], $7::int8[], $8::text[])
+                   AS u(id, email, email_folded, has_2fa, balance, locale, failed_logins, failed_logins_since)
                  ON CONFLICT (id) DO UPDATE SET email = excluded.email, email_folded = excluded.email_folded,
                    has_2fa = excluded.has_2fa, balance = excluded.balance, locale = excluded.locale,
                    failed_logins = excluded.failed_logins, failed_logins_since = excluded.failed_logins_since,
                    updated_at = excluded.updated_at
                  RETURNING (xmax = 0)",
+                &[&id, &email, &folded, &has_2fa, &balance, &locale, &failed, &since, &now],
             )
             .map_err(e)?;
-        let mut stats = ImportStats::default();
-        for r in records {
-            let failed = r.failed_logins.map(i64::from);
-            let inserted: bool = tx
-                .query_one(
-                    &up,
-                    &[
-                        &r.id,
-                        &r.email,
-                        &fold(&r.email),
-                        &r.has_2fa,
-                        &r.balance,
-                        &r.locale,
-                        &failed,
-                        &r.failed_logins_since,
-                        &now,
-                    ],
-                )
-                .map_err(e)?
-                .get(0);
-            if inserted {
-                stats.inserted += 1;
-            } else {
-                stats.updated += 1;
-            }
+            let inserted = rows.iter().filter(|r| r.get::<_, bool>(0)).count();
+            stats.inserted += inserted;
+            stats.updated += rows.len() - inserted;
+            start = end;
         }
         tx.commit().map_err(e)?;
         Ok(stats)
@@ -485,22 +532,26 @@ impl AccountStore for PgStore {
             store: desc.clone(),
             cause,
         };
+        let stmts = &self.stmts;
         let mut client = self.client.borrow_mut();
         let mut tx = client.transaction().map_err(e)?;
         // Row locks first: a second committer of this account waits here, then sees the
         // first one's committed `done`.
-        tx.execute(
+        tx_exec(
+            stmts,
+            &mut tx,
             "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE",
             &[&c.account_id],
         )
         .map_err(e)?;
-        let done = tx
-            .query(
-                "SELECT 1 FROM remediation_actions WHERE plan_hash = $1 AND action_id = ANY($2)
+        let done = tx_query(
+            stmts,
+            &mut tx,
+            "SELECT 1 FROM remediation_actions WHERE plan_hash = $1 AND action_id = ANY($2)
                  AND state = 'done' FOR UPDATE",
-                &[&c.plan_hash, &c.action_ids],
-            )
-            .map_err(e)?;
+            &[&c.plan_hash, &c.action_ids],
+        )
+        .map_err(e)?;
         if !done.is_empty() {
             drop(tx);
             return Err(Error::AlreadyDone {
@@ -511,36 +562,48 @@ impl AccountStore for PgStore {
         }
         if let Some(t) = &c.reset {
             // The current password stops working: no hash verifies against NULL.
-            tx.execute(
+            tx_exec(
+                stmts,
+                &mut tx,
                 "UPDATE accounts SET password_hash = NULL, password_reset_required = TRUE, updated_at = $2 WHERE id = $1",
                 &[&c.account_id, &c.now],
             )
             .map_err(e)?;
-            tx.execute(
+            tx_exec(
+                stmts,
+                &mut tx,
                 "UPDATE sessions SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL",
                 &[&c.account_id, &c.now],
             )
             .map_err(e)?;
             // One live token per account: earlier unused ones die with the new one's birth.
-            tx.execute(
+            tx_exec(
+                stmts,
+                &mut tx,
                 "UPDATE reset_tokens SET revoked_at = $2 WHERE account_id = $1 AND used_at IS NULL AND revoked_at IS NULL",
                 &[&c.account_id, &c.now],
             )
             .map_err(e)?;
-            tx.execute(
+            tx_exec(
+                stmts,
+                &mut tx,
                 &format!("INSERT INTO reset_tokens({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6)"),
                 &[&t.selector, &c.account_id, &t.token_hash, &c.now, &t.expires_at, &c.plan_hash],
             )
             .map_err(e)?;
         }
         if let Some(reason) = &c.review {
-            tx.execute(
+            tx_exec(
+                stmts,
+                &mut tx,
                 "UPDATE accounts SET review_required = TRUE, review_reason = $2, updated_at = $3 WHERE id = $1",
                 &[&c.account_id, reason, &c.now],
             )
             .map_err(e)?;
         }
-        tx.execute(
+        tx_exec(
+            stmts,
+            &mut tx,
             "UPDATE remediation_actions SET state = 'done', detail = $4, updated_at = $3
              WHERE plan_hash = $1 AND action_id = ANY($2)",
             &[&c.plan_hash, &c.action_ids, &c.now, &c.outcome],
@@ -681,6 +744,7 @@ impl AccountStore for PgStore {
             store: desc.clone(),
             cause,
         };
+        let stmts = &self.stmts;
         let mut c = self.client.borrow_mut();
         let mut tx = c.transaction().map_err(e)?;
         // A new message: the insert is the claim (a concurrent inserter waits for ours, then
@@ -708,7 +772,9 @@ impl AccountStore for PgStore {
             DeliveryState::Sending => DeliveryClaim::InDoubt(r),
             DeliveryState::Failed if !retry_failed => DeliveryClaim::Failed(r),
             _ => {
-                tx.execute(
+                tx_exec(
+                    stmts,
+                    &mut tx,
                     "UPDATE deliveries SET state = 'sending', attempts = attempts + 1, recipient = $3,
                        updated_at = $4 WHERE plan_hash = $1 AND message_key = $2",
                     &[&plan_hash, &message_key, &recipient, &now],

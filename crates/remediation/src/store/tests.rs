@@ -78,6 +78,37 @@ fn import_and_lookup<S: AccountStore>(s: &mut S) {
         .unwrap();
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].id, "b2");
+    // One id twice in one import: inserted, then updated, the later row wins.
+    let st = s
+        .import(&[
+            rec("dup", "dup@x.example", false, 1.0),
+            rec("dup", "dup@x.example", false, 2.0),
+        ])
+        .unwrap();
+    assert_eq!((st.inserted, st.updated), (1, 1));
+    assert_eq!(s.account("dup").unwrap().unwrap().balance, 2.0);
+    // More rows than one batch of a backend that batches; optional fields kept.
+    let many: Vec<AccountRecord> = (0..2500)
+        .map(|i| AccountRecord {
+            failed_logins: (i % 2 == 0).then_some(i),
+            failed_logins_since: (i % 2 == 0).then(|| "2026-01-01".to_string()),
+            ..rec(
+                &format!("m{i}"),
+                &format!("m{i}@x.example"),
+                i % 3 == 0,
+                0.5,
+            )
+        })
+        .collect();
+    let st = s.import(&many).unwrap();
+    assert_eq!((st.inserted, st.updated), (2500, 0));
+    assert_eq!(s.account_count().unwrap(), 2503);
+    let m = s.account("m1998").unwrap().unwrap();
+    assert_eq!(
+        (m.failed_logins, m.failed_logins_since.as_deref(), m.has_2fa),
+        (Some(1998), Some("2026-01-01"), true)
+    );
+    assert_eq!(s.account("m1999").unwrap().unwrap().failed_logins, None);
 }
 
 fn folding<S: AccountStore>(s: &mut S) {
