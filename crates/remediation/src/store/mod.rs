@@ -26,9 +26,9 @@ mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use self::postgres::{PgStore, PG_SCHEMA};
+pub use self::postgres::PgStore;
 pub use pgconn::{pg_reason, url_has_password};
-pub use schema::{SCHEMA, SCHEMA_VERSION};
+pub use schema::{PG_SCHEMA, SCHEMA, SCHEMA_VERSION};
 pub use sqlite::SqliteStore;
 
 use crate::error::{Error, Result};
@@ -96,6 +96,23 @@ pub fn redact_url(url: &str) -> String {
         Some(q) => format!("{scheme}://{rest}?{q}"),
         None => format!("{scheme}://{rest}"),
     }
+}
+
+fn random_store_id() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| Error::Crypto(e.to_string()))?;
+    // RFC 4122 version 4 layout, so it reads as a UUID.
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
 }
 
 /// One account as the remediation sees it.

@@ -2,11 +2,14 @@
 //! `PGPASSWORD`, else a passfile in libpq's format (`passfile=PATH` in the URL, else
 //! `PGPASSFILE`, else `~/.pgpass`; ignored unless 0600 like libpq, but refused here rather
 //! than skipped silently), and the store's description is the URL without any password.
+//! Also the per-connection statement cache.
 
 use crate::error::{Error, Result};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use postgres::config::Host;
-use postgres::Config;
+use postgres::{Config, GenericClient, Row, Statement, Transaction};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -223,6 +226,42 @@ fn split_pgpass(line: &str) -> Vec<String> {
         }
     }
     out
+}
+
+pub(crate) type Param<'a> = &'a (dyn postgres::types::ToSql + Sync);
+
+/// The statement for `sql`, prepared on first use.
+pub(crate) fn prep(
+    stmts: &RefCell<HashMap<String, Statement>>,
+    c: &mut impl GenericClient,
+    sql: &str,
+) -> std::result::Result<Statement, postgres::Error> {
+    if let Some(st) = stmts.borrow().get(sql) {
+        return Ok(st.clone());
+    }
+    let st = c.prepare(sql)?;
+    stmts.borrow_mut().insert(sql.to_string(), st.clone());
+    Ok(st)
+}
+
+pub(crate) fn tx_exec(
+    stmts: &RefCell<HashMap<String, Statement>>,
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    params: &[Param<'_>],
+) -> std::result::Result<u64, postgres::Error> {
+    let st = prep(stmts, tx, sql)?;
+    tx.execute(&st, params)
+}
+
+pub(crate) fn tx_query(
+    stmts: &RefCell<HashMap<String, Statement>>,
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    params: &[Param<'_>],
+) -> std::result::Result<Vec<Row>, postgres::Error> {
+    let st = prep(stmts, tx, sql)?;
+    tx.query(&st, params)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! PostgreSQL account store (`postgres`, the synchronous client; no TLS: loopback or a unix
-//! socket). Same tables as SQLite (`PG_SCHEMA`), created with `meta` in one transaction on
+//! socket). Same tables as SQLite (`store::PG_SCHEMA`), created with `meta` in one transaction on
 //! first use; the schema version is checked like SQLite's.
 //!
 //! Concurrency (two responders, or two processes on one store):
@@ -14,94 +14,14 @@
 //!   store id, plus the `lock_holder` row naming the holder: the server releases the lock
 //!   when the session ends, so a killed process never blocks the next run.
 
-use super::pgconn::{self, ConnSpec};
+use super::pgconn::{self, prep, tx_exec, tx_query, ConnSpec, Param};
 use super::*;
 use crate::error::Error;
 use crate::matching::fold;
-use ::postgres::{Client, GenericClient, NoTls, Row, Statement, Transaction};
+use ::postgres::{Client, NoTls, Row, Statement};
 use sha2::Digest;
 use std::cell::RefCell;
 use std::collections::HashMap;
-
-/// The PostgreSQL schema: `store::SCHEMA`'s tables with PostgreSQL types (times are BIGINT
-/// seconds, flags BOOLEAN). `reset_tokens.seq` orders tokens created in the same second
-/// (SQLite's rowid does that there).
-pub const PG_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS accounts (
-    id TEXT PRIMARY KEY,
-    email TEXT NOT NULL,
-    email_folded TEXT NOT NULL,
-    has_2fa BOOLEAN NOT NULL,
-    balance DOUBLE PRECISION NOT NULL,
-    locale TEXT NOT NULL,
-    failed_logins BIGINT,
-    failed_logins_since TEXT,
-    password_hash TEXT,
-    password_reset_required BOOLEAN NOT NULL DEFAULT FALSE,
-    review_required BOOLEAN NOT NULL DEFAULT FALSE,
-    review_reason TEXT,
-    updated_at BIGINT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS accounts_email ON accounts(email);
-CREATE INDEX IF NOT EXISTS accounts_email_folded ON accounts(email_folded);
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY,
-    account_id TEXT NOT NULL REFERENCES accounts(id),
-    created_at BIGINT NOT NULL,
-    revoked_at BIGINT
-);
-CREATE INDEX IF NOT EXISTS sessions_account ON sessions(account_id);
-CREATE TABLE IF NOT EXISTS reset_tokens (
-    selector TEXT PRIMARY KEY,
-    account_id TEXT NOT NULL REFERENCES accounts(id),
-    token_hash TEXT NOT NULL,
-    created_at BIGINT NOT NULL,
-    expires_at BIGINT NOT NULL,
-    used_at BIGINT,
-    revoked_at BIGINT,
-    plan_hash TEXT,
-    seq BIGINT GENERATED ALWAYS AS IDENTITY
-);
-CREATE INDEX IF NOT EXISTS reset_tokens_account ON reset_tokens(account_id);
-CREATE TABLE IF NOT EXISTS remediation_actions (
-    plan_hash TEXT NOT NULL,
-    action_id TEXT NOT NULL,
-    account_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('planned','done','failed')),
-    detail TEXT,
-    updated_at BIGINT NOT NULL,
-    PRIMARY KEY (plan_hash, action_id)
-);
-CREATE TABLE IF NOT EXISTS audit_heads (
-    plan_hash TEXT PRIMARY KEY,
-    seq BIGINT NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS plan_settings (
-    plan_hash TEXT PRIMARY KEY,
-    reset_base_url TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS lock_holder (
-    name TEXT PRIMARY KEY,
-    operation TEXT NOT NULL,
-    plan_hash TEXT NOT NULL,
-    pid BIGINT NOT NULL,
-    host TEXT NOT NULL,
-    since BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    plan_hash TEXT NOT NULL,
-    message_key TEXT NOT NULL,
-    recipient TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('sending','sent','deferred','failed')),
-    attempts BIGINT NOT NULL,
-    reply TEXT,
-    updated_at BIGINT NOT NULL,
-    PRIMARY KEY (plan_hash, message_key)
-);
-";
 
 /// Serialises the schema creation of two processes opening a new database at once
 /// (concurrent `CREATE TABLE IF NOT EXISTS` can fail in PostgreSQL). Any constant works:
@@ -170,7 +90,7 @@ impl PgStore {
                 let now = chrono::Utc::now().timestamp();
                 tx.execute(
                     "INSERT INTO meta(key, value) VALUES ('schema_version', $1), ('store_id', $2), ('created_at', $3)",
-                    &[&SCHEMA_VERSION.to_string(), &sqlite::random_store_id()?, &now.to_string()],
+                    &[&SCHEMA_VERSION.to_string(), &random_store_id()?, &now.to_string()],
                 )
                 .map_err(e)?;
             }
@@ -231,42 +151,6 @@ impl Drop for PgStore {
 
 /// Accounts per import statement.
 const IMPORT_BATCH: usize = 1000;
-
-type Param<'a> = &'a (dyn ::postgres::types::ToSql + Sync);
-
-/// The statement for `sql`, prepared on first use.
-fn prep(
-    stmts: &RefCell<HashMap<String, Statement>>,
-    c: &mut impl GenericClient,
-    sql: &str,
-) -> std::result::Result<Statement, ::postgres::Error> {
-    if let Some(st) = stmts.borrow().get(sql) {
-        return Ok(st.clone());
-    }
-    let st = c.prepare(sql)?;
-    stmts.borrow_mut().insert(sql.to_string(), st.clone());
-    Ok(st)
-}
-
-fn tx_exec(
-    stmts: &RefCell<HashMap<String, Statement>>,
-    tx: &mut Transaction<'_>,
-    sql: &str,
-    params: &[Param<'_>],
-) -> std::result::Result<u64, ::postgres::Error> {
-    let st = prep(stmts, tx, sql)?;
-    tx.execute(&st, params)
-}
-
-fn tx_query(
-    stmts: &RefCell<HashMap<String, Statement>>,
-    tx: &mut Transaction<'_>,
-    sql: &str,
-    params: &[Param<'_>],
-) -> std::result::Result<Vec<Row>, ::postgres::Error> {
-    let st = prep(stmts, tx, sql)?;
-    tx.query(&st, params)
-}
 
 const ACCOUNT_COLS: &str = "id, email, has_2fa, balance, locale, failed_logins, failed_logins_since, password_hash, password_reset_required, review_required";
 const DELIVERY_COLS: &str = "plan_hash, message_key, recipient, state, attempts, reply, updated_at";
