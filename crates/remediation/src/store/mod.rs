@@ -421,7 +421,8 @@ pub trait AccountStore {
     fn action_states(&self, plan_hash: &str) -> Result<Vec<ActionRow>>;
     /// All plan hashes known to the store.
     fn plans(&self) -> Result<Vec<String>>;
-    /// Applies one account's actions in one transaction.
+    /// Applies one account's actions in one transaction; [`Error::AlreadyDone`] (nothing
+    /// changed) when one of them is already `done`.
     fn commit_account(&mut self, c: &AccountCommit<'_>) -> Result<()>;
     /// Marks actions failed (they are retried by the next apply).
     fn mark_failed(
