@@ -67,14 +67,18 @@ cluster_home() {
   fi
 }
 
+# A port nothing listens on (the start is retried on another one if it was taken meanwhile).
 free_port() {
   local p
   for _ in $(seq 1 50); do
     p=$((20000 + RANDOM % 40000))
-    if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
-      echo "$p"
-      return 0
+    if command -v ss >/dev/null 2>&1; then
+      ss -Htln "sport = :$p" 2>/dev/null | grep -q . && continue
+    elif (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      continue
     fi
+    echo "$p"
+    return 0
   done
   return 1
 }

@@ -31,6 +31,7 @@ pub(crate) fn suite_with_lock<S: AccountStore + Send>(
     let mut b = reopen(&a);
     second_commit_of_done_actions_changes_nothing(&mut a, &mut b);
     concurrent_commits_reset_once(&mut a, &mut b);
+    concurrent_claims_claim_once(&mut a, &mut b);
 }
 
 /// Runs every store check on a fresh store made by `make`.
@@ -592,6 +593,37 @@ fn newer_schema_is_refused() {
     drop(c);
     let e = SqliteStore::open(&p).err().unwrap().to_string();
     assert!(e.contains("schema version 99"), "{e}");
+}
+
+/// Two senders (two handles) claiming the same new message at the same instant, many times:
+/// exactly one gets it, the other finds it in flight.
+fn concurrent_claims_claim_once<S: AccountStore + Send>(a: &mut S, b: &mut S) {
+    for round in 0..10 {
+        let key = format!("<race{round}@x>");
+        let barrier = std::sync::Barrier::new(2);
+        let claim = |s: &mut S| {
+            barrier.wait();
+            s.claim_delivery("p", &key, "r@x.example", false, 10)
+                .unwrap()
+        };
+        let (ra, rb) = std::thread::scope(|scope| {
+            let ta = scope.spawn(|| claim(a));
+            let tb = scope.spawn(|| claim(b));
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        let claimed = [&ra, &rb]
+            .iter()
+            .filter(|c| ***c == DeliveryClaim::Claimed)
+            .count();
+        assert_eq!(claimed, 1, "round {round}: {ra:?} / {rb:?}");
+        assert!(
+            matches!(ra, DeliveryClaim::InDoubt(_)) || matches!(rb, DeliveryClaim::InDoubt(_)),
+            "round {round}"
+        );
+        let rows = a.deliveries("p").unwrap();
+        let row = rows.iter().find(|r| r.message_key == key).unwrap();
+        assert_eq!(row.attempts, 1, "round {round}");
+    }
 }
 
 /// The test server's URL (`LEAKAUDIT_TEST_PG_URL`, set by `scripts/test.sh` from
