@@ -72,6 +72,12 @@ pub(crate) fn parse(url: &str) -> Result<ConnSpec> {
     let shown = super::redact_url(url);
     let bad = |reason: String| Error::Setting(format!("{shown}: {reason}"));
     // `passfile` is libpq's, not the client's: take it out before the URL is parsed.
+    // The scheme is case-insensitive (`store::is_postgres_url`); the client's parser is not.
+    let lowered = match url.split_once("://") {
+        Some((scheme, rest)) => format!("{}://{rest}", scheme.to_ascii_lowercase()),
+        None => url.to_string(),
+    };
+    let url = lowered.as_str();
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
@@ -275,6 +281,8 @@ mod tests {
         assert_eq!(s.config.get_password(), Some(&b"s3cr@t"[..]));
         let s = parse("postgres://ann@127.0.0.1:5/x?password=hunter2").unwrap();
         assert!(!s.desc.contains("hunter2"), "{}", s.desc);
+        let s = parse("PostgreSQL://ann@h/x").unwrap();
+        assert_eq!(s.desc, "postgresql://ann@h:5432/x");
         let s = parse("postgresql://ann@%2Ftmp%2Fpg:5433/x").unwrap();
         assert_eq!(s.desc, "postgresql://ann@%2Ftmp%2Fpg:5433/x");
         // The description is itself a usable URL.
