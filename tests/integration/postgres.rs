@@ -318,6 +318,21 @@ fn postgres_whole_flow_import_plan_apply_release() {
         .count();
     assert_eq!(released, NOTIFIED);
     assert_applied_once(&r, "whole flow");
+    // The incident command reads the same store: its report counts the applied plan's store.
+    let out = dir.path().join("incident");
+    let o = run(&[
+        "incident",
+        &rem("archive.mbox"),
+        "--accounts",
+        &db.url,
+        "--out",
+        s(&out),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["headline"]["accounts_affected"], 13, "{summary}");
     // The password stays off the command line; what is shown never carries one.
     let o = run(&[
         "accounts",
@@ -436,6 +451,16 @@ fn postgres_apply_killed_midway_then_rerun() {
         "{}",
         text(&o)
     );
+    // ...release too (the same lock)...
+    let o = run(&[
+        "remediate",
+        "release",
+        "--outbox",
+        s(&r.outbox),
+        "--db",
+        &r.url,
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     // ...and once it is killed (SIGKILL: its session ends, the server frees the lock), the
     // next apply finishes: the third account's commit is logged on resume, not redone.
     holder.kill().unwrap();
