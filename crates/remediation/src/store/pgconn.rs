@@ -302,6 +302,11 @@ mod tests {
 
     #[test]
     fn passfile_is_read_like_libpq() {
+        if std::env::var_os("PGPASSWORD").is_some_and(|p| !p.is_empty()) {
+            // PGPASSWORD comes before any passfile, as in libpq.
+            eprintln!("skipped: PGPASSWORD is set in this environment");
+            return;
+        }
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let pf = dir.path().join("pgpass");
