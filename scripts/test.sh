@@ -16,4 +16,7 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# The webhook executor tests run a Python 3 HTTP server.
+bash scripts/webhook-test-deps.sh
+
 cargo test --workspace --locked

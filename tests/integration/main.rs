@@ -12,3 +12,4 @@ mod remediate;
 mod rules;
 mod scan;
 mod triage;
+mod webhook;
