@@ -468,3 +468,42 @@ fn webhook_settings_are_validated_with_clear_errors() {
     let plan = read_plan(&plan_path).unwrap();
     assert!(states(&db, &plan).is_empty());
 }
+
+#[test]
+fn incident_apply_takes_the_webhook_executor_with_the_secret_from_the_environment() {
+    if !python_or_skip() {
+        return;
+    }
+    let e = env(SECRET);
+    let server = Server::start(&e.secret_file, &e.records, &["--fail-every", "4"]);
+    let out = e.dir.path().join("incident");
+    // No secret_file in this configuration: the secret comes from the environment only.
+    std::fs::write(&e.config, "[executor]\nbackoff_base = \"20ms\"\n").unwrap();
+    let o = leakaudit()
+        .args(["incident", s(&fixture("remediation/archive.mbox"))])
+        .args(["--accounts", s(&fixture("remediation/accounts.csv"))])
+        .args(["--out", s(&out), "--apply", "--quiet"])
+        .args(["--reset-base-url", "https://shop.example/reset"])
+        .args(["--from", "Security <security@shop.example>"])
+        .args(["--config", s(&e.config), "--executor", "webhook"])
+        .args(["--webhook-url", &server.url, "--webhook-send-token"])
+        .env("LEAKAUDIT_WEBHOOK_SECRET", SECRET)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(!text(&o).contains(SECRET), "the secret is never printed");
+    let plan = read_plan(&out.join("plan.json")).unwrap();
+    let recs = records(&e.records);
+    let accepted: BTreeSet<&str> = events(&recs, "accepted").into_iter().collect();
+    let remote = remote_actions(&plan);
+    assert_eq!(accepted, remote.keys().map(String::as_str).collect());
+    assert!(!events(&recs, "injected-503").is_empty());
+    let st = states(&out.join("accounts.sqlite"), &plan);
+    assert!(st.values().all(|(s, _)| *s == ActionState::Done));
+    for id in remote.keys() {
+        assert!(
+            st[id].1.as_deref().unwrap().starts_with("webhook 200: "),
+            "{id}"
+        );
+    }
+}
