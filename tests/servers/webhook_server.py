@@ -50,7 +50,8 @@ def main():
                 r = json.loads(line)
                 if r.get("event") == "accepted":
                     performed.add(r["key"])
-    records = open(args.records, "a")
+    # Records hold reset links (live tokens): owner-only, like every file with secrets.
+    records = os.fdopen(os.open(args.records, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a")
     state = {"requests": 0, "accepted_now": 0}
 
     def record(**fields):
