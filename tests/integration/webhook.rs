@@ -464,6 +464,16 @@ fn webhook_settings_are_validated_with_clear_errors() {
     std::fs::write(&e.config, "[executor]\nkind = \"webhook\"\n").unwrap();
     let o = apply(&e, &plan_path, &db, out, "https://hooks.example/x", &[]);
     assert!(text(&o).contains("needs its secret"), "{}", text(&o));
+    // Resets whose notifications carry leakaudit's link need send_token.
+    std::fs::write(e.dir.path().join("webhook.secret"), "k\n").unwrap();
+    std::fs::write(
+        &e.config,
+        "[executor]\nkind = \"webhook\"\nsecret_file = \"webhook.secret\"\n",
+    )
+    .unwrap();
+    let o = apply(&e, &plan_path, &db, out, "https://hooks.example/x", &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("set `send_token = true`"), "{}", text(&o));
     // Nothing was applied by any of them.
     let plan = read_plan(&plan_path).unwrap();
     assert!(states(&db, &plan).is_empty());
@@ -506,4 +516,48 @@ fn incident_apply_takes_the_webhook_executor_with_the_secret_from_the_environmen
             "{id}"
         );
     }
+}
+
+/// The server really checks: a request signed with another secret, or with the right one but
+/// a timestamp ten minutes old, is refused with 401 and performs nothing; the same request
+/// signed now is accepted. (So "no bad-signature record" above means every signature held.)
+#[test]
+fn test_server_refuses_bad_and_stale_signatures() {
+    use leakaudit_remediation::executor::sign::header_value;
+    use std::io::{Read, Write};
+    if !python_or_skip() {
+        return;
+    }
+    let e = env(SECRET);
+    let server = Server::start(&e.secret_file, &e.records, &[]);
+    let addr = server
+        .url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let body = br#"{"schema":"leakaudit-webhook-action","version":1,"action_id":"human-review:a1","account_id":"a1","kind":"human-review","plan_hash":"sha256:0"}"#;
+    let post = |secret: &[u8], ts: i64| -> String {
+        let mut c = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            c,
+            "POST /leakaudit/actions HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-Leakaudit-Timestamp: {ts}\r\nX-Leakaudit-Signature: {}\r\nIdempotency-Key: human-review:a1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            header_value(secret, ts, body),
+            body.len()
+        )
+        .unwrap();
+        c.write_all(body).unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let now = chrono::Utc::now().timestamp();
+    assert!(post(b"wrong", now).starts_with("HTTP/1.1 401"));
+    assert!(post(SECRET.as_bytes(), now - 600).starts_with("HTTP/1.1 401"));
+    assert!(post(SECRET.as_bytes(), now).starts_with("HTTP/1.1 200"));
+    assert!(post(SECRET.as_bytes(), now).contains("duplicate"));
+    let recs = records(&e.records);
+    let kinds: Vec<&str> = recs.iter().map(|r| r["event"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["bad-signature", "stale", "accepted", "duplicate"]);
 }
