@@ -16,6 +16,9 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# The webhook executor tests run a Python 3 HTTP server.
+bash scripts/webhook-test-deps.sh
+
 # The PostgreSQL store tests run against a throwaway local server (loopback and a unix socket
 # under target/pg-test/), stopped on every exit. Under CI they fail without it.
 if bash scripts/pg.sh start >/dev/null; then

@@ -13,3 +13,4 @@ mod remediate;
 mod rules;
 mod scan;
 mod triage;
+mod webhook;

@@ -95,6 +95,8 @@ pub struct Args {
     /// The password-reset page of the notifications; `?selector=...&token=...` is appended.
     #[arg(long, value_name = "URL")]
     pub reset_base_url: Option<String>,
+    #[command(flatten)]
+    pub executor: crate::executor::ExecutorArgs,
 }
 
 /// A spinner for one short stage (only on a terminal, not with --quiet).
@@ -152,6 +154,7 @@ struct Settings {
     detected_at: i64,
     triage: Triage,
     min_severity: Severity,
+    executor: leakaudit_remediation::executor::ExecutorConfig,
 }
 
 fn settings(args: &mut Args) -> anyhow::Result<Settings> {
@@ -181,6 +184,8 @@ fn settings(args: &mut Args) -> anyhow::Result<Settings> {
         None => RemediationPolicy::builtin(),
     };
     let triage = Triage::resolve(&run, &args.triage, Profile::Audit)?;
+    // Before the scan: a bad executor setting must not cost a whole scan.
+    let executor = crate::executor::resolve(&args.executor, &run)?;
     let min_severity = args
         .select
         .min_severity
@@ -192,6 +197,7 @@ fn settings(args: &mut Args) -> anyhow::Result<Settings> {
         run,
         engine,
         remediation,
+        executor,
         generated_at,
         detected_at,
     })
@@ -266,14 +272,23 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let mut apply_failed = false;
     let mut apply_note = None;
     if args.apply {
-        let report = apply_plan(&args, &plan, &mut *store, &out, &s.engine)?;
+        let report = apply_plan(&args, &plan, &mut *store, &out, &s)?;
         plan_totals.applied = true;
         plan_totals.done = Some(report.resets + report.reviews + report.notifications);
         plan_totals.failed = Some(report.failed.len());
         apply_failed = !report.failed.is_empty() || !report.complete;
         apply_note = Some(apply_summary(&report, &out, &store_path));
         for (account, why) in report.failed.iter().take(SHOWN_FAILURES) {
-            eprintln!("apply: account {account} failed: {why}");
+            eprintln!(
+                "apply: account {account} failed: {}",
+                crate::term::clean(why)
+            );
+        }
+        if let Some(why) = &report.stopped {
+            eprintln!(
+                "apply: stopped, the webhook endpoint is unavailable ({}): run again when it is back",
+                crate::term::clean(why)
+            );
         }
     }
 
@@ -573,7 +588,7 @@ fn apply_plan(
     plan: &Plan,
     store: &mut dyn AccountStore,
     out: &Path,
-    engine: &Engine,
+    s: &Settings,
 ) -> anyhow::Result<ApplyReport> {
     use leakaudit_remediation::outbox::{OutboxGate, Sender};
     let sender = Sender::new(args.from.as_deref().unwrap_or_default())?;
@@ -583,16 +598,12 @@ fn apply_plan(
         out.join("audit.jsonl"),
         args.reset_base_url.clone().unwrap_or_default(),
         sender,
-        OutboxGate::new(engine),
-    );
-    let stage = Stage::start("apply", args.ui.quiet);
-    let total = plan.by_account().len();
-    let mut on_event = |ev: leakaudit_remediation::ApplyEvent<'_>| {
-        if let leakaudit_remediation::ApplyEvent::Committed { n, .. } = ev {
-            stage.message(format!("{n}/{total} accounts"));
-        }
-    };
-    let report = leakaudit_remediation::apply(plan, store, &opts, &mut on_event)?;
-    stage.finish();
-    Ok(report)
+        OutboxGate::new(&s.engine),
+    )
+    .with_executor(s.executor.clone());
+    let mut bar = crate::apply_progress::ApplyProgress::new(args.ui.quiet);
+    let mut on_event = |ev: leakaudit_remediation::ApplyEvent<'_>| bar.event(&ev);
+    let report = leakaudit_remediation::apply(plan, store, &opts, &mut on_event);
+    bar.finish();
+    Ok(report?)
 }

@@ -8,10 +8,12 @@ use std::process::ExitCode;
 
 mod accounts;
 mod affected;
+mod apply_progress;
 mod args;
 mod check;
 mod config;
 mod evaluate;
+mod executor;
 mod incident;
 mod matching;
 mod outdir;

@@ -143,6 +143,8 @@ pub struct ApplyArgs {
     pub org: OrgArgs,
     #[command(flatten)]
     pub rules: RulesArgs,
+    #[command(flatten)]
+    pub executor: crate::executor::ExecutorArgs,
 }
 
 /// `24h`, `90m`, `2d`, `3600s` or plain seconds.
@@ -266,7 +268,9 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
     let argon2 = Argon2Settings::new(a.argon2_m_kib, a.argon2_t, a.argon2_p)?;
     let plan = read_plan(&a.plan)?;
     let mut store = store::open(&a.db)?;
-    let engine = engine_check(&a.org, &a.rules)?;
+    let run = RunConfig::resolve(&a.org, &a.rules, &Default::default())?;
+    let engine = run.engine()?;
+    let executor = crate::executor::resolve(&a.executor, &run)?;
     let opts = ApplyOptions::new(
         &a.outbox,
         &a.log,
@@ -277,15 +281,19 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
     .with_token_ttl_secs(a.token_ttl)
     .with_argon2(argon2)
     .with_batch(a.batch)
-    .with_lock_wait(std::time::Duration::from_secs(a.wait));
+    .with_lock_wait(std::time::Duration::from_secs(a.wait))
+    .with_executor(executor);
+    let mut bar = crate::apply_progress::ApplyProgress::new(a.quiet);
     let crash = crash_hook();
     let hang = std::env::var("LEAKAUDIT_TEST_CRASH_MODE").is_ok_and(|m| m == "hang");
     let mut seen = 0usize;
     let mut on_event = |ev: ApplyEvent<'_>| {
-        let (name, _n) = match ev {
-            ApplyEvent::Staged { .. } => ("staged", 0),
-            ApplyEvent::Committed { n, .. } => ("committed", n),
-            ApplyEvent::Logged { n, .. } => ("logged", n),
+        bar.event(&ev);
+        let name = match ev {
+            ApplyEvent::Staged { .. } => "staged",
+            ApplyEvent::Committed { .. } => "committed",
+            ApplyEvent::Logged { .. } => "logged",
+            _ => return,
         };
         if let Some((after, point)) = &crash {
             if name == point {
@@ -303,7 +311,9 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
             }
         }
     };
-    let report = match apply::apply(&plan, &mut *store, &opts, &mut on_event) {
+    let applied = apply::apply(&plan, &mut *store, &opts, &mut on_event);
+    bar.finish();
+    let report = match applied {
         Err(e @ leakaudit_remediation::Error::Locked { .. }) => {
             anyhow::bail!("{e}, or pass --wait SECS")
         }
@@ -322,9 +332,21 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
             "  resets {}  reviews {}  notifications staged {}  log entries recovered {}",
             report.resets, report.reviews, report.notifications, report.recovered_log_entries
         );
+        if report.webhook_requests > 0 {
+            eprintln!("  webhook requests {}", report.webhook_requests);
+        }
     }
     for (acct, why) in &report.failed {
-        eprintln!("error: account {acct}: {why} (will be retried by the next apply)");
+        eprintln!(
+            "error: account {acct}: {} (will be retried by the next apply)",
+            crate::term::clean(why)
+        );
+    }
+    if let Some(why) = &report.stopped {
+        eprintln!(
+            "error: stopped, the webhook endpoint is unavailable ({}): run apply again when it is back; done actions are skipped, the rest are resent with the same Idempotency-Key",
+            crate::term::clean(why)
+        );
     }
     if report.complete {
         eprintln!(

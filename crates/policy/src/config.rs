@@ -10,6 +10,8 @@
 //! fail_on = "high"
 //! [severity_overrides]
 //! bcc-header-leak = "critical"
+//! [executor]                          # read by the CLI (remediate apply, incident --apply)
+//! kind = "webhook"
 //! ```
 //! Unknown keys are errors with file, line and column.
 
@@ -34,7 +36,7 @@ fn nearest_id<'p>(pack: &'p RulePack, id: &str) -> Option<&'p str> {
 }
 
 /// The organisation's settings, as loaded (all optional in the file).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OrgConfig {
     /// The organisation's own domains (the From domain of each message is internal too,
@@ -59,6 +61,10 @@ pub struct OrgConfig {
     pub history: Option<PathBuf>,
     /// Affected users and plans take exposures at or above this severity (default medium).
     pub min_severity: Option<Severity>,
+    /// `[executor]`: who performs the remediation's resets. Kept as written: the CLI, which
+    /// knows the executors, reads and validates it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executor: Option<toml::Table>,
     /// Where each `severity_overrides` key was written (file, line, column), so an id that
     /// names no rule can be reported there ([`OrgConfig::check_overrides`]).
     #[serde(skip)]
@@ -80,6 +86,7 @@ impl Default for OrgConfig {
             aliases: Vec::new(),
             history: None,
             min_severity: None,
+            executor: None,
             override_positions: BTreeMap::new(),
         }
     }

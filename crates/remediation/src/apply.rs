@@ -23,10 +23,15 @@
 //! [`ApplyOptions::lock_wait`] and then fails naming the holder. The lock dies with its
 //! process, so a killed apply never blocks the next one.
 //!
-//! The plaintext secret exists only in memory and in the outbox message.
+//! The plaintext secret exists only in memory and in the outbox message (and, with the
+//! webhook executor and `send_token`, in the request to the system of record).
+//!
+//! Executor ([`crate::executor`]): with `webhook`, step (3) is preceded by one signed POST per
+//! reset and review action; the store commits only what the system of record accepted.
 
 use crate::audit::AuditLog;
 use crate::error::{Error, Result};
+use crate::executor::{perform_account, AccountCalls, Attempt, ExecutorConfig, Webhook};
 use crate::outbox::{
     build_message, reset_link, ApplyState, Notice, Outbox, OutboxGate, Sender, StagedMessage,
 };
@@ -73,6 +78,8 @@ pub struct ApplyOptions<'a> {
     /// How long to wait for another apply or release of the store to finish (default 0:
     /// fail at once, naming it).
     pub lock_wait: Duration,
+    /// Who performs resets and reviews (default: the local store only).
+    pub executor: ExecutorConfig,
 }
 
 impl<'a> ApplyOptions<'a> {
@@ -94,7 +101,13 @@ impl<'a> ApplyOptions<'a> {
             batch: DEFAULT_BATCH,
             gate,
             lock_wait: Duration::ZERO,
+            executor: ExecutorConfig::Local,
         }
+    }
+
+    pub fn with_executor(mut self, executor: ExecutorConfig) -> Self {
+        self.executor = executor;
+        self
     }
 
     pub fn with_lock_wait(mut self, wait: Duration) -> Self {
@@ -122,6 +135,17 @@ impl<'a> ApplyOptions<'a> {
 /// exact point).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyEvent<'a> {
+    /// The run starts: `accounts` to do now (`already_done` skipped), `to_hash` of them
+    /// get a new reset token.
+    Started {
+        accounts: usize,
+        already_done: usize,
+        to_hash: usize,
+    },
+    /// `n` reset tokens hashed in this run so far (reported per batch).
+    Hashed { n: usize },
+    /// One webhook request answered (or failed).
+    Webhook(Attempt<'a>),
     /// The notification for `account` is durable in the outbox.
     Staged { account: &'a str },
     /// The store transaction for `account` committed; `n` accounts committed in this run.
@@ -144,6 +168,10 @@ pub struct ApplyReport {
     /// `(account, reason)` of accounts whose actions failed (retried by the next run).
     pub failed: Vec<(String, String)>,
     pub complete: bool,
+    /// The run stopped early because the executor's endpoint stayed unavailable: why.
+    pub stopped: Option<String>,
+    /// Webhook requests sent (retries included).
+    pub webhook_requests: u64,
 }
 
 fn now() -> i64 {
@@ -185,6 +213,17 @@ pub fn apply(
         .any(|a| a.kind == ActionKind::ForcePasswordReset)
     {
         check_reset_base(&opts.reset_base_url)?;
+        if let ExecutorConfig::Webhook(w) = &opts.executor {
+            // The notification carries leakaudit's link: the system of record must honour it.
+            if !w.send_token {
+                return Err(Error::Setting(
+                    "the plan resets passwords and its notifications carry leakaudit's reset link, so the webhook must hand that token over: set `send_token = true` in [executor] (or --webhook-send-token)".into(),
+                ));
+            }
+        }
+    }
+    if let ExecutorConfig::Webhook(w) = &opts.executor {
+        w.validate()?;
     }
     let hash = plan.content_hash.as_str();
     lock_store(
@@ -269,7 +308,12 @@ fn apply_locked(
         }
     }
 
+    let mut webhook = match &opts.executor {
+        ExecutorConfig::Local => None,
+        ExecutorConfig::Webhook(c) => Some(Webhook::new(c.clone())?),
+    };
     let mut committed = 0usize;
+    let mut hashed = 0usize;
     let batch = opts.batch.max(1);
     let chunks: Vec<&[(&str, Vec<&Action>)]> = pending.chunks(batch).collect();
     let needs = |chunk: &[(&str, Vec<&Action>)]| -> Vec<bool> {
@@ -291,6 +335,14 @@ fn apply_locked(
             .map(|n| n.then(|| issue(&argon2)))
             .collect()
     };
+    on_event(ApplyEvent::Started {
+        accounts: pending.len(),
+        already_done: report.accounts_already_done,
+        to_hash: chunks
+            .iter()
+            .map(|c| needs(c).iter().filter(|n| **n).count())
+            .sum(),
+    });
     std::thread::scope(|scope| -> Result<()> {
         let mut ahead = chunks.first().map(|c| {
             let n = needs(c);
@@ -302,14 +354,25 @@ fn apply_locked(
                 .expect("a batch is always hashed ahead")
                 .join()
                 .map_err(|_| Error::Crypto("the hashing thread panicked".into()))?;
+            let n = tokens.iter().filter(|t| t.is_some()).count();
+            if n > 0 {
+                hashed += n;
+                on_event(ApplyEvent::Hashed { n: hashed });
+            }
             if let Some(next) = chunks.get(i + 1) {
                 let n = needs(next);
                 ahead = Some(scope.spawn(move || hash_batch(n)));
             }
             for ((acct, actions), token) in chunk.iter().zip(tokens) {
                 let token = token.transpose()?;
-                match apply_account(plan, store, opts, &outbox, acct, actions, token, on_event) {
-                    Ok(summary) => {
+                let step = Step {
+                    plan,
+                    opts,
+                    outbox: &outbox,
+                    webhook: webhook.as_mut(),
+                };
+                match apply_account(step, store, acct, actions, token, on_event) {
+                    Ok((summary, outcomes)) => {
                         committed += 1;
                         on_event(ApplyEvent::Committed {
                             account: acct,
@@ -317,12 +380,16 @@ fn apply_locked(
                         });
                         let mut h: Option<AuditHead> = None;
                         for a in actions {
+                            let outcome = outcomes
+                                .iter()
+                                .find(|(id, _)| *id == a.id)
+                                .map(|(_, o)| o.clone());
                             h = Some(log.append(
                                 a.kind.as_str(),
                                 &a.id,
                                 &a.account,
                                 "done",
-                                None,
+                                outcome,
                             )?);
                         }
                         if let Some(h) = h {
@@ -337,7 +404,10 @@ fn apply_locked(
                         report.reviews += summary.1 as usize;
                         report.notifications += summary.2 as usize;
                     }
-                    Err(AccountFailure::Refused(reason)) => {
+                    Err(AccountFailure::Fatal(e)) => return Err(e),
+                    Err(failure) => {
+                        let stop = matches!(failure, AccountFailure::Unavailable(_));
+                        let reason = failure.reason();
                         let ids: Vec<String> = actions.iter().map(|a| a.id.clone()).collect();
                         store.mark_failed(hash, &ids, &reason, now())?;
                         let mut h = None;
@@ -353,14 +423,18 @@ fn apply_locked(
                         if let Some(h) = h {
                             store.set_audit_head(hash, &h)?;
                         }
-                        report.failed.push((acct.to_string(), reason));
+                        report.failed.push((acct.to_string(), reason.clone()));
+                        if stop {
+                            report.stopped = Some(reason);
+                            return Ok(());
+                        }
                     }
-                    Err(AccountFailure::Fatal(e)) => return Err(e),
                 }
             }
         }
         Ok(())
     })?;
+    report.webhook_requests = webhook.as_ref().map_or(0, |w| w.requests);
 
     // Completed? Then record every staged message for the release gate.
     let states = store.action_states(hash)?;
@@ -410,9 +484,21 @@ fn check_reset_base(url: &str) -> Result<()> {
 }
 
 enum AccountFailure {
-    /// This account cannot be done now (missing account, unsafe message); others go on.
+    /// This account cannot be done now (missing account, unsafe message, a refusal of the
+    /// system of record); others go on.
     Refused(String),
+    /// The executor's endpoint stayed unavailable: this account failed, the run stops.
+    Unavailable(String),
     Fatal(Error),
+}
+
+impl AccountFailure {
+    fn reason(self) -> String {
+        match self {
+            AccountFailure::Refused(r) | AccountFailure::Unavailable(r) => r,
+            AccountFailure::Fatal(e) => e.to_string(),
+        }
+    }
 }
 
 impl From<Error> for AccountFailure {
@@ -421,18 +507,33 @@ impl From<Error> for AccountFailure {
     }
 }
 
-/// Steps (2) and (3) for one account. Returns (reset, review, notified).
-#[allow(clippy::too_many_arguments)]
+/// What one account's step works with.
+struct Step<'s, 'a> {
+    plan: &'s Plan,
+    opts: &'s ApplyOptions<'a>,
+    outbox: &'s Outbox,
+    webhook: Option<&'s mut Webhook>,
+}
+
+/// Per action id, what the executor answered (empty for the local store).
+type Outcomes = Vec<(String, String)>;
+
+/// Steps (2) and (3) for one account. Returns (reset, review, notified) and the executor's
+/// outcomes.
 fn apply_account(
-    plan: &Plan,
+    step: Step<'_, '_>,
     store: &mut dyn AccountStore,
-    opts: &ApplyOptions<'_>,
-    outbox: &Outbox,
     acct: &str,
     actions: &[&Action],
     token: Option<IssuedToken>,
     on_event: &mut dyn FnMut(ApplyEvent<'_>),
-) -> std::result::Result<(bool, bool, bool), AccountFailure> {
+) -> std::result::Result<((bool, bool, bool), Outcomes), AccountFailure> {
+    let Step {
+        plan,
+        opts,
+        outbox,
+        webhook,
+    } = step;
     let hash = plan.content_hash.as_str();
     let Some(account) = store.account(acct)? else {
         return Err(AccountFailure::Refused(
@@ -445,20 +546,20 @@ fn apply_account(
     let review_action = actions.iter().find(|a| a.kind == ActionKind::HumanReview);
     let notify = has(ActionKind::Notify);
     let first = actions[0];
+    let reset = token.as_ref().map(|tok| {
+        (
+            reset_link(&opts.reset_base_url, &tok.selector, tok.secret()),
+            rfc3339(expires_at),
+        )
+    });
     if notify {
-        let reset = token.as_ref().map(|tok| {
-            (
-                reset_link(&opts.reset_base_url, &tok.selector, tok.secret()),
-                rfc3339(expires_at),
-            )
-        });
         let notice = Notice {
             to: &account.email,
             locale: &account.locale,
             first_exposed: first.first_exposed.as_deref(),
             messages: first.messages,
             audience: first.audience,
-            reset,
+            reset: reset.clone(),
             review: review_action.is_some(),
         };
         let name = Outbox::file_name(hash, acct);
@@ -486,6 +587,26 @@ fn apply_account(
             "a reset without a notification in the plan".into(),
         ));
     }
+    // The system of record first: the store records only what it accepted.
+    let outcomes = match webhook {
+        None => Vec::new(),
+        Some(w) => {
+            let link = reset.as_ref().map(|(l, e)| (l.as_str(), e.as_str()));
+            let mut on_attempt = |a: Attempt<'_>| on_event(ApplyEvent::Webhook(a));
+            match perform_account(w, hash, actions, link, &mut on_attempt) {
+                AccountCalls::Done(o) => o,
+                AccountCalls::Refused(why) => return Err(AccountFailure::Refused(why)),
+                AccountCalls::Unavailable(why) => return Err(AccountFailure::Unavailable(why)),
+            }
+        }
+    };
+    let outcome = (!outcomes.is_empty()).then(|| {
+        outcomes
+            .iter()
+            .map(|(_, o)| o.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    });
     let commit = AccountCommit {
         plan_hash: hash,
         account_id: acct,
@@ -496,11 +617,11 @@ fn apply_account(
             expires_at,
         }),
         review: review_action.map(|a| format!("{}: {}", a.rule, a.reason)),
-        outcome: None,
+        outcome,
         now: t,
     };
     store.commit_account(&commit)?;
-    Ok((token.is_some(), review_action.is_some(), notify))
+    Ok(((token.is_some(), review_action.is_some(), notify), outcomes))
 }
 
 /// Progress of a plan in a store, by action kind.

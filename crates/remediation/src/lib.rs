@@ -14,6 +14,7 @@ pub mod affected;
 pub mod apply;
 pub mod audit;
 pub mod error;
+pub mod executor;
 pub mod import;
 pub mod matching;
 pub mod outbox;
