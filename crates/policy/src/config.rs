@@ -59,10 +59,25 @@ pub struct OrgConfig {
     pub history: Option<PathBuf>,
     /// Affected users and plans take exposures at or above this severity (default medium).
     pub min_severity: Option<Severity>,
+    /// `[smtp]`: read and validated by the CLI's `remediate send` (the policy does not use it).
+    #[serde(skip_serializing)]
+    pub smtp: Option<OtherTable>,
     /// Where each `severity_overrides` key was written (file, line, column), so an id that
     /// names no rule can be reported there ([`OrgConfig::check_overrides`]).
     #[serde(skip)]
     pub override_positions: BTreeMap<String, (PathBuf, usize, usize)>,
+}
+
+/// A table of `leakaudit.toml` that another part of leakaudit reads and validates itself:
+/// accepted here so that `deny_unknown_fields` still catches misspelt keys everywhere else.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OtherTable;
+
+impl<'de> Deserialize<'de> for OtherTable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Ok(OtherTable)
+    }
 }
 
 impl Default for OrgConfig {
@@ -80,6 +95,7 @@ impl Default for OrgConfig {
             aliases: Vec::new(),
             history: None,
             min_severity: None,
+            smtp: None,
             override_positions: BTreeMap::new(),
         }
     }
