@@ -11,4 +11,5 @@ mod options;
 mod remediate;
 mod rules;
 mod scan;
+mod send;
 mod triage;

@@ -11,8 +11,8 @@ use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use leakaudit_remediation::outbox::send::{
-    self, CanaryReport, CanaryStep, Credentials, MessageResult, Resolution, SendEvent,
-    SendOptions, SendOutcome, SendReport, SmtpSettings, Status, TlsMode,
+    self, CanaryReport, CanaryStep, Credentials, MessageResult, Resolution, SendEvent, SendOptions,
+    SendOutcome, SendReport, SmtpSettings, Status, TlsMode,
 };
 use leakaudit_remediation::outbox::{Outbox, OutboxGate};
 use leakaudit_remediation::store;
@@ -132,12 +132,9 @@ pub fn run(a: SendArgs) -> anyhow::Result<u8> {
     };
     let mut store = store::open(&a.db)?;
     let bar = Bar::new(a.quiet);
-    let outcome = send::send(
-        &Outbox::new(&a.outbox),
-        &mut *store,
-        &opts,
-        &mut |ev| bar.event(ev),
-    );
+    let outcome = send::send(&Outbox::new(&a.outbox), &mut *store, &opts, &mut |ev| {
+        bar.event(ev)
+    });
     bar.finish();
     let outcome = match outcome {
         Err(e @ leakaudit_remediation::Error::Locked { .. }) => {
@@ -167,7 +164,11 @@ fn settings(a: &SendArgs, cfg: &SmtpConfig) -> anyhow::Result<SmtpSettings> {
         "no SMTP relay: give --smtp HOST:PORT or `server` in the [smtp] table of leakaudit.toml",
     )?;
     let (host, port) = split_server(server)?;
-    let tls_name = a.tls.as_deref().or(cfg.tls.as_deref()).unwrap_or("starttls");
+    let tls_name = a
+        .tls
+        .as_deref()
+        .or(cfg.tls.as_deref())
+        .unwrap_or("starttls");
     let tls = TlsMode::parse(tls_name)
         .with_context(|| format!("[smtp] tls = {tls_name:?}: use starttls, tls or none"))?;
     let ca_path = a.smtp_ca.as_deref().or(cfg.ca.as_deref());
@@ -208,14 +209,9 @@ fn credentials(a: &SendArgs, cfg: &SmtpConfig) -> anyhow::Result<Option<Credenti
     match (user, pass) {
         (Some(u), Some(p)) => return Ok(Some(Credentials::new(u, p))),
         (None, None) => {}
-        _ => anyhow::bail!(
-            "set both LEAKAUDIT_SMTP_USER and LEAKAUDIT_SMTP_PASSWORD, or neither"
-        ),
+        _ => anyhow::bail!("set both LEAKAUDIT_SMTP_USER and LEAKAUDIT_SMTP_PASSWORD, or neither"),
     }
-    cfg.credentials
-        .as_deref()
-        .map(read_credentials)
-        .transpose()
+    cfg.credentials.as_deref().map(read_credentials).transpose()
 }
 
 fn read_credentials(path: &Path) -> anyhow::Result<Credentials> {
@@ -361,7 +357,11 @@ fn summary(r: &SendReport, a: &SendArgs) -> u8 {
 }
 
 fn canary_summary(c: &CanaryReport, a: &SendArgs) -> u8 {
-    let sent = c.results.iter().filter(|r| r.status == Status::Sent).count();
+    let sent = c
+        .results
+        .iter()
+        .filter(|r| r.status == Status::Sent)
+        .count();
     for r in c.results.iter().filter(|r| r.status != Status::Sent) {
         eprintln!("canary copy not sent: {}", line(r));
     }

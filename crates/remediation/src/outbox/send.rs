@@ -201,8 +201,16 @@ fn send_locked(
     let mut pace = Pace::new(opts.rate);
     match &opts.canary {
         CanaryStep::Send(addrs) => {
-            return canary(store, &mut log, &mut mailer, opts, &messages, addrs, &mut pace)
-                .map(SendOutcome::Canary)
+            return canary(
+                store,
+                &mut log,
+                &mut mailer,
+                opts,
+                &messages,
+                addrs,
+                &mut pace,
+            )
+            .map(SendOutcome::Canary)
         }
         CanaryStep::Confirmed => {
             let accepted = store.deliveries(&plan)?.iter().any(|d| {
@@ -226,11 +234,15 @@ fn send_locked(
         ..Default::default()
     };
     let mut transactions = 0usize;
+    // States before this run: what a message this run does not get to still is.
+    let before: BTreeMap<String, (DeliveryState, Option<String>)> = store
+        .deliveries(&plan)?
+        .into_iter()
+        .map(|d| (d.message_key, (d.state, d.reply)))
+        .collect();
     for m in &messages {
-        let result = if report.stopped.is_some()
-            || opts.limit.is_some_and(|l| transactions >= l)
-        {
-            not_attempted(store, &plan, m)?
+        let result = if report.stopped.is_some() || opts.limit.is_some_and(|l| transactions >= l) {
+            not_attempted(m, before.get(&m.key).cloned())
         } else {
             let now = chrono::Utc::now().timestamp();
             pace.wait();
@@ -268,17 +280,13 @@ fn result_of(m: &Prepared, status: Status, reply: Option<String>) -> MessageResu
 }
 
 /// A message this run did not get to: its stored state says what it is.
-fn not_attempted(store: &dyn AccountStore, plan: &str, m: &Prepared) -> Result<MessageResult> {
-    let row = store
-        .deliveries(plan)?
-        .into_iter()
-        .find(|d| d.message_key == m.key);
-    Ok(match row.map(|r| (r.state, r.reply)) {
+fn not_attempted(m: &Prepared, stored: Option<(DeliveryState, Option<String>)>) -> MessageResult {
+    match stored {
         Some((DeliveryState::Sent, _)) => result_of(m, Status::AlreadySent, None),
         Some((DeliveryState::Sending, reply)) => result_of(m, Status::InDoubt, reply),
         Some((DeliveryState::Failed, reply)) => result_of(m, Status::Failed, reply),
         _ => result_of(m, Status::NotAttempted, None),
-    })
+    }
 }
 
 /// Stores one SMTP outcome and logs it.

@@ -107,7 +107,10 @@ pub(super) fn prepare(
                 refusals.push(Refusal {
                     path,
                     reasons: vec![if staged {
-                        format!("message for account {} is not released: run `remediate release` first", exp.account)
+                        format!(
+                            "message for account {} is not released: run `remediate release` first",
+                            exp.account
+                        )
                     } else {
                         format!("message for account {} is missing", exp.account)
                     }],
@@ -274,7 +277,9 @@ pub const REDACTED_LINK: &str = "[reset link removed: canary copy]";
 pub(super) fn canary_copy(m: &Prepared, canary: &str, message_id: &str, date: &str) -> Vec<u8> {
     let msg = inspect(&m.bytes).expect("a prepared message parses");
     let head = header_facts(&m.bytes);
-    let mut body = RESET_LINK.replace_all(&msg.body, REDACTED_LINK).into_owned();
+    let mut body = RESET_LINK
+        .replace_all(&msg.body, REDACTED_LINK)
+        .into_owned();
     body = TOKEN
         .replace_all(&body, "token=[removed]")
         .replace(&m.to.to_string(), "[recipient]");

@@ -1,0 +1,706 @@
+//! `leakaudit remediate send` against a real SMTP server process: Postfix's `smtp-sink` on a
+//! loopback port, dumping every message it accepts to a folder (installed by
+//! `scripts/smtp.sh`). Each test applies and releases a plan, sends, and counts what the
+//! server received by Message-ID: every released message exactly once, after kills, a server
+//! that is down, transient and permanent refusals; placeholders and canaries.
+
+use crate::util::{fixture, leakaudit, run};
+use leakaudit_remediation::store::{AccountStore, DeliveryState};
+use leakaudit_remediation::{audit, outbox, SqliteStore};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The smtp-sink binary, or `None` (a skip outside CI; under `CI` its absence fails).
+fn smtp_sink() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain([
+            PathBuf::from("/usr/sbin"),
+            PathBuf::from("/usr/lib/postfix"),
+        ])
+        .map(|d| d.join("smtp-sink"))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have Postfix's smtp-sink: scripts/smtp.sh installs it"
+        );
+        eprintln!("skipped: smtp-sink is not installed (run scripts/smtp.sh)");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One smtp-sink process on 127.0.0.1, dumping each accepted message into `dumps`; stopped
+/// (by its pid) when dropped.
+struct Sink {
+    child: Child,
+}
+
+impl Sink {
+    fn start(bin: &Path, port: u16, dumps: &Path, extra: &[&str]) -> Sink {
+        std::fs::create_dir_all(dumps).unwrap();
+        let mut cmd = Command::new(bin);
+        if is_root() {
+            // smtp-sink refuses to run as root; `nobody` must be able to write the dumps.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dumps, std::fs::Permissions::from_mode(0o777)).unwrap();
+            if let Some(parent) = dumps.parent() {
+                std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o711)).unwrap();
+            }
+            cmd.args(["-u", "nobody"]);
+        }
+        cmd.args(extra)
+            .arg("-d")
+            .arg(format!("{}/%Y%m%d%H%M%S.", dumps.display()))
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("64")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        let child = cmd.spawn().expect("start smtp-sink");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "smtp-sink did not start on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Sink { child }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: getuid has no preconditions.
+    unsafe { libc::getuid() == 0 }
+}
+
+/// One message as the server received it.
+#[derive(Debug)]
+struct Dumped {
+    rcpt: String,
+    message_id: Option<String>,
+    /// The message after smtp-sink's own headers.
+    message: String,
+}
+
+fn dumps(dir: &Path) -> Vec<Dumped> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in rd {
+        let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
+        let rcpt = text
+            .lines()
+            .find_map(|l| l.strip_prefix("X-Rcpt-Args: "))
+            .unwrap_or("")
+            .trim_matches(['<', '>'])
+            .to_string();
+        // smtp-sink's Received header (three lines) ends its part.
+        let start = text.find("\nReceived: from ").map_or(0, |i| {
+            let mut pos = i + 1;
+            for _ in 0..3 {
+                pos += text[pos..].find('\n').map_or(text.len() - pos, |n| n + 1);
+            }
+            pos
+        });
+        let message = text[start..].to_string();
+        let message_id = message
+            .lines()
+            .take_while(|l| !l.is_empty())
+            .find_map(|l| l.strip_prefix("Message-ID: "))
+            .map(str::to_string);
+        out.push(Dumped {
+            rcpt,
+            message_id,
+            message,
+        });
+    }
+    out
+}
+
+/// Received copies per Message-ID.
+fn counts(dir: &Path) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for d in dumps(dir) {
+        if let Some(id) = d.message_id {
+            *m.entry(id).or_default() += 1;
+        }
+    }
+    m
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    outbox: PathBuf,
+    log: PathBuf,
+}
+
+impl Env {
+    fn dumps(&self) -> PathBuf {
+        self.dir.path().join("dumps")
+    }
+
+    /// (Message-ID, recipient, bytes) of every released message, by file name.
+    fn released(&self) -> Vec<(String, String, Vec<u8>)> {
+        let dir = self.outbox.join("released/new");
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| {
+                let bytes = std::fs::read(p).unwrap();
+                let raw = String::from_utf8_lossy(&bytes).into_owned();
+                let id = raw
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Message-ID: "))
+                    .unwrap()
+                    .to_string();
+                let to = outbox::inspect(&bytes).unwrap().to[0].clone();
+                (id, to, bytes)
+            })
+            .collect()
+    }
+
+    fn states(&self) -> BTreeMap<String, (DeliveryState, Option<String>)> {
+        let store = SqliteStore::open(&self.db).unwrap();
+        let plan = store.plans().unwrap().pop().unwrap();
+        store
+            .deliveries(&plan)
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.message_key, (d.state, d.reply)))
+            .collect()
+    }
+
+    fn send(&self, port: u16, extra: &[&str]) -> Output {
+        self.send_cmd(port, extra).output().unwrap()
+    }
+
+    fn send_cmd(&self, port: u16, extra: &[&str]) -> Command {
+        let mut cmd = leakaudit();
+        cmd.current_dir(self.dir.path())
+            .args(["remediate", "send", "--outbox", s(&self.outbox)])
+            .args(["--db", s(&self.db), "--log", s(&self.log)])
+            .args(["--smtp", &format!("127.0.0.1:{port}"), "--tls", "none"])
+            .args(extra)
+            .env_remove("LEAKAUDIT_SMTP_USER")
+            .env_remove("LEAKAUDIT_SMTP_PASSWORD");
+        cmd
+    }
+
+    fn verify_log(&self) {
+        let o = run(&["remediate", "verify-log", s(&self.log), "--db", s(&self.db)]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+}
+
+/// Accounts, affected list, plan and apply of `archive` + `accounts` with `from` and
+/// `reset_base`; released by `remediate release` when `release`.
+fn applied(archive: &Path, accounts: &Path, from: &str, reset_base: &str, release: bool) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let db = root.join("accounts.db");
+    let o = run(&["accounts", "import", s(accounts), "--db", s(&db)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let affected = root.join("affected.json");
+    let o = run(&[
+        "affected",
+        s(archive),
+        "--accounts",
+        s(&db),
+        "--format",
+        "json",
+        "-o",
+        s(&affected),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let plan = root.join("plan.json");
+    let o = run(&[
+        "remediate",
+        "plan",
+        "--affected",
+        s(&affected),
+        "--db",
+        s(&db),
+        "--out",
+        s(&plan),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let env = Env {
+        outbox: root.join("outbox"),
+        log: root.join("audit.jsonl"),
+        db,
+        dir,
+    };
+    let o = run(&[
+        "remediate",
+        "apply",
+        "--plan",
+        s(&plan),
+        "--db",
+        s(&env.db),
+        "--outbox",
+        s(&env.outbox),
+        "--log",
+        s(&env.log),
+        "--reset-base-url",
+        reset_base,
+        "--from",
+        from,
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    if release {
+        let o = run(&[
+            "remediate",
+            "release",
+            "--outbox",
+            s(&env.outbox),
+            "--db",
+            s(&env.db),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    env
+}
+
+/// The small fixture (13 notifications, 7 with a reset link), applied and released.
+fn small() -> Env {
+    applied(
+        &fixture("remediation/archive.mbox"),
+        &fixture("remediation/accounts.csv"),
+        "Security <security@shop.example>",
+        "https://shop.example/reset",
+        true,
+    )
+}
+
+/// Every released message was received exactly once, by its recipient, as released; the
+/// store says sent for each; the audit log verifies against the store.
+fn assert_delivered_once(e: &Env) {
+    let got = counts(&e.dumps());
+    let released = e.released();
+    for (id, _, _) in &released {
+        assert_eq!(
+            got.get(id),
+            Some(&1),
+            "{id} received {:?} times",
+            got.get(id)
+        );
+    }
+    let states = e.states();
+    for (id, _, _) in &released {
+        assert_eq!(
+            states.get(id).map(|s| s.0),
+            Some(DeliveryState::Sent),
+            "{id}"
+        );
+    }
+    let real: Vec<_> = got.keys().filter(|k| !k.contains("<canary.")).collect();
+    assert_eq!(real.len(), released.len(), "nothing else was sent");
+    e.verify_log();
+}
+
+#[test]
+fn demo_outbox_canary_then_every_message_exactly_once() {
+    let Some(bin) = smtp_sink() else { return };
+    let e = applied(
+        &fixture("demo/outbound.mbox"),
+        &fixture("demo/accounts.csv"),
+        "Security <security@shop.example>",
+        "https://shop.example/reset",
+        true,
+    );
+    let port = free_port();
+    let _sink = Sink::start(&bin, port, &e.dumps(), &[]);
+    let released = e.released();
+    assert_eq!(released.len(), 597);
+
+    // No real send before a decision on the canary step.
+    let o = e.send(port, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("send a canary first"), "{}", text(&o));
+    let o = e.send(port, &["--canary-confirmed"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no canary copy"), "{}", text(&o));
+    assert!(dumps(&e.dumps()).is_empty());
+
+    // The canary step: redacted copies, only to the canaries, then it stops.
+    let canaries = ["team@shop.example", "lead@shop.example"];
+    let o = e.send(port, &["--canary", &canaries.join(",")]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("--canary-confirmed"), "{}", text(&o));
+    let copies = dumps(&e.dumps());
+    // One copy per (language, with/without link): 5 languages x 2, to each canary.
+    assert_eq!(copies.len(), 20, "{copies:#?}");
+    let store = SqliteStore::open(&e.db).unwrap();
+    let plan = store.plans().unwrap().pop().unwrap();
+    let tokens: Vec<String> = store
+        .action_states(&plan)
+        .unwrap()
+        .iter()
+        .flat_map(|a| store.tokens(&a.account_id).unwrap())
+        .map(|t| t.selector)
+        .collect();
+    assert!(tokens.len() >= 204);
+    let mut with_link_removed = 0;
+    for c in &copies {
+        assert!(canaries.contains(&c.rcpt.as_str()), "{}", c.rcpt);
+        let m = outbox::inspect(c.message.as_bytes()).unwrap();
+        assert_eq!(m.to, vec![c.rcpt.clone()]);
+        assert!(m.subject.starts_with("[CANARY]"), "{}", m.subject);
+        assert!(m.body.contains("CANARY COPY"));
+        assert!(
+            !m.body.contains("token="),
+            "a canary got a token: {}",
+            m.body
+        );
+        assert!(!m.body.contains("selector="), "{}", m.body);
+        assert!(tokens
+            .iter()
+            .all(|t| !c.message.contains(t) && !m.body.contains(t)));
+        with_link_removed += m.body.contains(outbox::send::REDACTED_LINK) as usize;
+    }
+    assert_eq!(with_link_removed, 10);
+    let langs: BTreeSet<String> = copies
+        .iter()
+        .map(|c| {
+            outbox::inspect(c.message.as_bytes())
+                .unwrap()
+                .language
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(langs.len(), 5, "{langs:?}");
+    assert!(copies.iter().all(|c| !released
+        .iter()
+        .any(|(_, to, _)| c.message.contains(to.as_str()))));
+
+    // The real send: every message once, as released (CRLF on the wire, LF in the dump).
+    let o = e.send(port, &["--canary-confirmed"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("597 message(s): sent 597, already sent 0"),
+        "{}",
+        text(&o)
+    );
+    assert_delivered_once(&e);
+    let by_id: BTreeMap<String, Dumped> = dumps(&e.dumps())
+        .into_iter()
+        .filter_map(|d| d.message_id.clone().map(|id| (id, d)))
+        .collect();
+    for (id, to, bytes) in &released {
+        let d = &by_id[id];
+        assert_eq!(&d.rcpt, to);
+        let sent = d.message.strip_suffix('\n').unwrap_or(&d.message);
+        assert_eq!(sent.as_bytes(), &bytes[..], "{id} changed on the way");
+    }
+    // Sent once, never again.
+    let o = e.send(port, &["--canary-confirmed"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("sent 0, already sent 597"),
+        "{}",
+        text(&o)
+    );
+    assert_delivered_once(&e);
+    let entries = audit::read_entries(&e.log).unwrap();
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|x| x.action == "send" && x.result == "sent")
+            .count(),
+        597
+    );
+    assert!(entries
+        .iter()
+        .all(|x| !x.detail.clone().unwrap_or_default().contains('@')));
+}
+
+/// Waits until `dir` holds a dump with `n` distinct Message-IDs (or `n` files when `files`),
+/// then kills `child` with SIGKILL.
+fn kill_when(child: &mut Child, dir: &Path, n: usize, files: bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let have = if files {
+            std::fs::read_dir(dir).map_or(0, |r| r.count())
+        } else {
+            counts(dir).len()
+        };
+        if have >= n {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the send never reached message {n}"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "send exited early");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+}
+
+#[test]
+fn killed_send_leaves_messages_in_doubt_until_a_responder_decides() {
+    let Some(bin) = smtp_sink() else { return };
+    let e = small();
+    let released = e.released();
+    assert_eq!(released.len(), 13);
+    let port = free_port();
+    {
+        let _sink = Sink::start(&bin, port, &e.dumps(), &[]);
+        let o = e.send(port, &["--no-canary", "--limit", "3"]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("sent 3, already sent 0"), "{}", text(&o));
+    }
+    // Killed while the server holds the 4th message's data but has not answered: it has it.
+    let taken = released[3].0.clone();
+    {
+        let _sink = Sink::start(&bin, port, &e.dumps(), &["-W", ".:120"]);
+        let mut child = e
+            .send_cmd(port, &["--no-canary"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        kill_when(&mut child, &e.dumps(), 4, false);
+    }
+    assert_eq!(counts(&e.dumps()).get(&taken), Some(&1));
+    // Killed while waiting for the answer to DATA: the 5th message never went out.
+    let lost = released[4].0.clone();
+    {
+        let _sink = Sink::start(&bin, port, &e.dumps(), &["-W", "data:120"]);
+        let mut child = e
+            .send_cmd(port, &["--no-canary"])
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        kill_when(&mut child, &e.dumps(), 5, true);
+    }
+    assert_eq!(counts(&e.dumps()).get(&lost), None);
+    let states = e.states();
+    assert_eq!(states[&taken].0, DeliveryState::Sending);
+    assert_eq!(states[&lost].0, DeliveryState::Sending);
+
+    let _sink = Sink::start(&bin, port, &e.dumps(), &[]);
+    // Never resent on its own: the rest goes, the two are reported.
+    let o = e.send(port, &["--no-canary"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("sent 8, already sent 3, deferred 0, failed 0, in doubt 2"),
+        "{t}"
+    );
+    assert!(
+        t.contains(&format!("in doubt: account")) && t.contains(&taken) && t.contains(&lost),
+        "{t}"
+    );
+    assert!(t.contains("--resolve-in-doubt sent"), "{t}");
+    assert_eq!(counts(&e.dumps()).get(&taken), Some(&1));
+    assert_eq!(counts(&e.dumps()).get(&lost), None);
+    // A decision naming no in-doubt message is refused.
+    let o = e.send(
+        port,
+        &["--resolve-in-doubt", "sent", "--message-id", &released[0].0],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no message of plan"), "{}", text(&o));
+    // The relay's log shows the 4th: recorded as sent, nothing sent.
+    let o = e.send(
+        port,
+        &["--resolve-in-doubt", "sent", "--message-id", &taken],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("in doubt 1"), "{}", text(&o));
+    assert_eq!(e.states()[&taken].0, DeliveryState::Sent);
+    // The 5th is not in it: sent again, once.
+    let o = e.send(port, &["--resolve-in-doubt", "resend", "--no-canary"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("sent 1, already sent 12"), "{}", text(&o));
+    assert_delivered_once(&e);
+    let results: Vec<String> = audit::read_entries(&e.log)
+        .unwrap()
+        .into_iter()
+        .map(|x| x.result)
+        .collect();
+    assert!(results.contains(&"in-doubt-resolved-sent".to_string()));
+    assert!(results.contains(&"in-doubt-resolved-resend".to_string()));
+}
+
+#[test]
+fn server_down_defers_and_the_rerun_sends() {
+    let Some(bin) = smtp_sink() else { return };
+    let e = small();
+    let port = free_port();
+    let o = e.send(port, &["--no-canary"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("cannot connect to 127.0.0.1"), "{t}");
+    assert!(
+        t.contains("sent 0, already sent 0, deferred 1, failed 0, in doubt 0, not attempted 12"),
+        "{t}"
+    );
+    let states = e.states();
+    assert_eq!(states.len(), 1);
+    let (state, reply) = states.values().next().unwrap();
+    assert_eq!(*state, DeliveryState::Deferred);
+    assert!(reply.as_deref().unwrap().contains("cannot connect"));
+    let _sink = Sink::start(&bin, port, &e.dumps(), &[]);
+    let o = e.send(port, &["--no-canary"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("sent 13"), "{}", text(&o));
+    assert_delivered_once(&e);
+}
+
+#[test]
+fn refusals_classified_permanent_failed_with_reply_transient_deferred() {
+    let Some(bin) = smtp_sink() else { return };
+    let e = small();
+    let released = e.released();
+    let port = free_port();
+    {
+        let reply = "550 5.1.1 Recipient address rejected: User unknown";
+        let _sink = Sink::start(&bin, port, &e.dumps(), &["-f", "rcpt", "-B", reply]);
+        let o = e.send(port, &["--no-canary", "--limit", "1"]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("failed: account"), "{}", text(&o));
+    }
+    {
+        let _sink = Sink::start(&bin, port, &e.dumps(), &["-r", "rcpt"]);
+        let o = e.send(port, &["--no-canary", "--limit", "1"]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    }
+    let states = e.states();
+    let (first, second) = (&released[0].0, &released[1].0);
+    assert_eq!(states[first].0, DeliveryState::Failed);
+    assert_eq!(
+        states[first].1.as_deref(),
+        Some("550 5.1.1 Recipient address rejected: User unknown")
+    );
+    assert_eq!(states[second].0, DeliveryState::Deferred);
+    assert!(
+        states[second].1.as_deref().unwrap().starts_with("450 "),
+        "{states:?}"
+    );
+    let _sink = Sink::start(&bin, port, &e.dumps(), &[]);
+    let o = e.send(port, &["--no-canary"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("sent 12, already sent 0, deferred 0, failed 1"),
+        "{t}"
+    );
+    assert!(t.contains("550 5.1.1 Recipient address rejected"), "{t}");
+    assert_eq!(counts(&e.dumps()).get(first), None);
+    let o = e.send(port, &["--no-canary", "--retry-failed"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_delivered_once(&e);
+}
+
+#[test]
+fn placeholder_sender_and_links_are_refused_before_anything_is_sent() {
+    let Some(bin) = smtp_sink() else { return };
+    // What `apply` stages with the built-in placeholders, released by hand (or by an older
+    // release): nothing of it may reach a user.
+    let e = applied(
+        &fixture("remediation/archive.mbox"),
+        &fixture("remediation/accounts.csv"),
+        "Security Team <security@example.invalid>",
+        "https://example.invalid/account/reset",
+        false,
+    );
+    let released = e.outbox.join("released/new");
+    std::fs::create_dir_all(&released).unwrap();
+    for f in std::fs::read_dir(e.outbox.join("staged/new")).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::rename(&f, released.join(f.file_name().unwrap())).unwrap();
+    }
+    let port = free_port();
+    let _sink = Sink::start(&bin, port, &e.dumps(), &[]);
+    for extra in [&["--no-canary"][..], &["--canary", "team@shop.example"][..]] {
+        let o = e.send(port, extra);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let t = text(&o);
+        assert!(
+            t.contains("placeholder sender security@example.invalid"),
+            "{t}"
+        );
+        assert!(t.contains("placeholder host example.invalid"), "{t}");
+        assert!(t.contains("nothing sent: 13 message(s)"), "{t}");
+    }
+    assert!(dumps(&e.dumps()).is_empty());
+    assert!(e.states().is_empty());
+}
+
+#[test]
+fn unencrypted_smtp_to_another_host_and_argv_secrets_are_refused() {
+    let e = small();
+    let o = leakaudit()
+        .args([
+            "remediate",
+            "send",
+            "--outbox",
+            s(&e.outbox),
+            "--db",
+            s(&e.db),
+        ])
+        .args([
+            "--log",
+            s(&e.log),
+            "--smtp",
+            "192.0.2.1:25",
+            "--tls",
+            "none",
+        ])
+        .args(["--no-canary"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("only to a loopback address"),
+        "{}",
+        text(&o)
+    );
+    // There is no flag taking a password.
+    let o = run(&["remediate", "send", "--help"]);
+    let help = text(&o);
+    assert!(!help.contains("--password") && !help.contains("--smtp-password"));
+    assert!(help.contains("LEAKAUDIT_SMTP_PASSWORD"));
+}
