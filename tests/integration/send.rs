@@ -529,7 +529,7 @@ fn killed_send_leaves_messages_in_doubt_until_a_responder_decides() {
         "{t}"
     );
     assert!(
-        t.contains(&format!("in doubt: account")) && t.contains(&taken) && t.contains(&lost),
+        t.contains("in doubt: account") && t.contains(&taken) && t.contains(&lost),
         "{t}"
     );
     assert!(t.contains("--resolve-in-doubt sent"), "{t}");

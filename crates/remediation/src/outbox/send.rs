@@ -246,7 +246,7 @@ fn send_locked(
         } else {
             let now = chrono::Utc::now().timestamp();
             pace.wait();
-            match store.claim_delivery(&plan, &m.key, &m.to.to_string(), opts.retry_failed, now)? {
+            match store.claim_delivery(&plan, &m.key, m.to.as_ref(), opts.retry_failed, now)? {
                 DeliveryClaim::Claimed => {
                     transactions += 1;
                     let (outcome, stop) = match mailer.deliver(&m.from, &m.to, &m.bytes) {
@@ -477,8 +477,8 @@ fn canary(
                 stamp.timestamp_millis(),
                 m.from.domain()
             );
-            let copy = check::canary_copy(m, &to.to_string(), &id, &date);
-            let why = opts.gate.check(&copy, Some(&to.to_string()));
+            let copy = check::canary_copy(m, to.as_ref(), &id, &date);
+            let why = opts.gate.check(&copy, Some(to.as_ref()));
             if !why.is_empty() {
                 return Err(Error::UnsafeMessage {
                     path: m.path.clone(),
@@ -500,7 +500,7 @@ fn canary(
             }
             pace.wait();
             let now = chrono::Utc::now().timestamp();
-            let claim = store.claim_delivery(&log.plan, &key, &to.to_string(), false, now)?;
+            let claim = store.claim_delivery(&log.plan, &key, to.as_ref(), false, now)?;
             if claim != DeliveryClaim::Claimed {
                 continue;
             }
