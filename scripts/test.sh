@@ -16,4 +16,7 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# The SMTP delivery tests start Postfix's smtp-sink on loopback ports (never the postfix daemon).
+scripts/smtp.sh
+
 cargo test --workspace --locked

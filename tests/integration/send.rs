@@ -61,6 +61,17 @@ struct Sink {
 
 impl Sink {
     fn start(bin: &Path, port: u16, dumps: &Path, extra: &[&str]) -> Sink {
+        Sink::start_logged(bin, port, dumps, extra, None)
+    }
+
+    /// With `log`, the SMTP conversation (`-v`) goes to that file.
+    fn start_logged(
+        bin: &Path,
+        port: u16,
+        dumps: &Path,
+        extra: &[&str],
+        log: Option<&Path>,
+    ) -> Sink {
         std::fs::create_dir_all(dumps).unwrap();
         let mut cmd = Command::new(bin);
         if is_root() {
@@ -72,6 +83,9 @@ impl Sink {
             }
             cmd.args(["-u", "nobody"]);
         }
+        if log.is_some() {
+            cmd.arg("-v");
+        }
         cmd.args(extra)
             .arg("-d")
             .arg(format!("{}/%Y%m%d%H%M%S.", dumps.display()))
@@ -79,6 +93,11 @@ impl Sink {
             .arg("64")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
+        if let Some(log) = log {
+            let f = std::fs::File::create(log).unwrap();
+            cmd.stdout(f.try_clone().unwrap()).stderr(f);
+        }
+
         let child = cmd.spawn().expect("start smtp-sink");
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -703,4 +722,91 @@ fn unencrypted_smtp_to_another_host_and_argv_secrets_are_refused() {
     let help = text(&o);
     assert!(!help.contains("--password") && !help.contains("--smtp-password"));
     assert!(help.contains("LEAKAUDIT_SMTP_PASSWORD"));
+}
+
+#[test]
+fn smtp_table_in_config_and_credentials_from_env_or_file_never_shown() {
+    use base64::Engine as _;
+    let Some(bin) = smtp_sink() else { return };
+    let e = small();
+    let port = free_port();
+    let conversation = e.dir.path().join("smtp-sink.log");
+    let sink = Sink::start_logged(&bin, port, &e.dumps(), &[], Some(&conversation));
+    let config = e.dir.path().join("leakaudit.toml");
+    std::fs::write(
+        &config,
+        format!("[smtp]\nserver = \"127.0.0.1:{port}\"\ntls = \"none\"\nrate = \"50/s\"\n"),
+    )
+    .unwrap();
+    let password = "S3cret-pw-9f1c";
+    let send = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = leakaudit();
+        cmd.current_dir(e.dir.path())
+            .args([
+                "remediate",
+                "send",
+                "--outbox",
+                s(&e.outbox),
+                "--db",
+                s(&e.db),
+            ])
+            .args(["--log", s(&e.log), "--no-canary"])
+            .args(extra)
+            .env_remove("LEAKAUDIT_SMTP_USER")
+            .env_remove("LEAKAUDIT_SMTP_PASSWORD")
+            .envs(env.iter().copied());
+        cmd.output().unwrap()
+    };
+    // Server, security and rate from ./leakaudit.toml; the login from the environment.
+    let o = send(
+        &["--limit", "2"],
+        &[
+            ("LEAKAUDIT_SMTP_USER", "relay-user"),
+            ("LEAKAUDIT_SMTP_PASSWORD", password),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("sent 2, already sent 0"), "{}", text(&o));
+    assert!(!text(&o).contains(password));
+    let plain = |user: &str, pass: &str| {
+        base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{pass}"))
+    };
+    let said = std::fs::read_to_string(&conversation).unwrap();
+    assert!(said.contains(&plain("relay-user", password)), "{said}");
+    // One of the two without the other is an error, not an anonymous send.
+    let o = send(&[], &[("LEAKAUDIT_SMTP_USER", "relay-user")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("or neither"), "{}", text(&o));
+    // A credentials file: refused while others can read it, used once it is private.
+    let creds = e.dir.path().join("smtp-credentials");
+    std::fs::write(&creds, format!("file-user\n{password}-2\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let o = send(&["--smtp-credentials", s(&creds)], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("chmod 600"), "{}", text(&o));
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let o = send(&["--smtp-credentials", s(&creds)], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!text(&o).contains(password));
+    drop(sink);
+    let said = std::fs::read_to_string(&conversation).unwrap();
+    assert!(said.contains(&plain("file-user", &format!("{password}-2"))));
+    assert_delivered_once(&e);
+    for f in [&e.log, &e.db] {
+        let bytes = std::fs::read(f).unwrap();
+        assert!(
+            !bytes
+                .windows(password.len())
+                .any(|w| w == password.as_bytes()),
+            "{} holds the password",
+            f.display()
+        );
+    }
+    // A misspelt key of [smtp] is reported where it is.
+    std::fs::write(&config, "[smtp]\nservr = \"127.0.0.1:25\"\n").unwrap();
+    let o = send(&[], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("leakaudit.toml:2:1"), "{}", text(&o));
+    assert!(text(&o).contains("servr"), "{}", text(&o));
 }
