@@ -240,6 +240,15 @@ mod tests {
     }
 
     #[test]
+    fn smtp_table_is_left_to_the_send_command() {
+        let text =
+            "archive_kind = \"sent\"\n[smtp]\nserver = \"mail.example.com:587\"\nanything = 1\n";
+        let cfg = OrgConfig::parse(Path::new("leakaudit.toml"), text).unwrap();
+        assert_eq!(cfg.smtp, Some(OtherTable));
+        assert_eq!(cfg.archive_kind, ArchiveKind::Sent);
+    }
+
+    #[test]
     fn unknown_key_is_an_error_with_line() {
         let e = OrgConfig::parse(
             Path::new("leakaudit.toml"),
