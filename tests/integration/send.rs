@@ -810,3 +810,33 @@ fn smtp_table_in_config_and_credentials_from_env_or_file_never_shown() {
     assert!(text(&o).contains("leakaudit.toml:2:1"), "{}", text(&o));
     assert!(text(&o).contains("servr"), "{}", text(&o));
 }
+
+#[test]
+fn starttls_asked_of_a_relay_without_it_sends_nothing() {
+    let Some(bin) = smtp_sink() else { return };
+    let e = small();
+    let port = free_port();
+    let _sink = Sink::start(&bin, port, &e.dumps(), &[]);
+    // The relay offers no STARTTLS: nothing may go out in clear instead.
+    let o = leakaudit()
+        .args([
+            "remediate",
+            "send",
+            "--outbox",
+            s(&e.outbox),
+            "--db",
+            s(&e.db),
+        ])
+        .args(["--log", s(&e.log), "--no-canary", "--tls", "starttls"])
+        .args(["--smtp", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("does not offer STARTTLS"), "{t}");
+    assert!(
+        t.contains("deferred 1, failed 0, in doubt 0, not attempted 12"),
+        "{t}"
+    );
+    assert!(dumps(&e.dumps()).is_empty());
+}
