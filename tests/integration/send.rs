@@ -840,3 +840,236 @@ fn starttls_asked_of_a_relay_without_it_sends_nothing() {
     );
     assert!(dumps(&e.dumps()).is_empty());
 }
+
+/// A small SMTP server (Python's standard library) that speaks TLS, which smtp-sink cannot:
+/// STARTTLS (`starttls`: DATA refused before it) or TLS from the first byte (`implicit`);
+/// accepts any AUTH; writes each message to DUMPS as received (dot-unstuffed).
+const TLS_SERVER: &str = r#"
+import os, socket, ssl, sys, threading, itertools
+port, mode, cert, key, dumps = sys.argv[1:6]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+seq = itertools.count()
+def serve(conn):
+    tls = False
+    if mode == "implicit":
+        conn = ctx.wrap_socket(conn, server_side=True); tls = True
+    f = conn.makefile("rwb")
+    def say(s):
+        f.write(s.encode() + b"\r\n"); f.flush()
+    say("220 tls-test ESMTP")
+    rcpt = ""
+    while True:
+        line = f.readline()
+        if not line:
+            return
+        cmd = line.decode("utf-8", "replace").strip(); up = cmd.upper()
+        if up.startswith("EHLO"):
+            say("250-tls-test"); say("250-AUTH PLAIN LOGIN")
+            say("250 STARTTLS" if not tls else "250 8BITMIME")
+        elif up == "STARTTLS" and not tls:
+            say("220 2.0.0 Ready to start TLS")
+            conn = ctx.wrap_socket(conn, server_side=True); tls = True
+            f = conn.makefile("rwb")
+        elif up.startswith("AUTH"):
+            say("235 2.7.0 Authentication successful")
+        elif up.startswith("RCPT"):
+            rcpt = cmd[8:].strip(); say("250 2.1.5 Ok")
+        elif up.startswith(("MAIL", "RSET", "NOOP")):
+            say("250 2.0.0 Ok")
+        elif up == "DATA":
+            if not tls:
+                say("530 5.7.0 Must issue a STARTTLS command first"); continue
+            say("354 End data with <CR><LF>.<CR><LF>")
+            data = []
+            while True:
+                l = f.readline()
+                if not l or l == b".\r\n":
+                    break
+                data.append(l[1:] if l.startswith(b"..") else l)
+            body = b"X-Rcpt-Args: " + rcpt.encode() + b"\nReceived: from tls-test\n\tby tls-test\n\tnow\n"
+            body += b"".join(data).replace(b"\r\n", b"\n") + b"\n"
+            with open(os.path.join(dumps, "m%d.%d" % (os.getpid(), next(seq))), "wb") as out:
+                out.write(body)
+            say("250 2.0.0 Ok: queued")
+        elif up == "QUIT":
+            say("221 2.0.0 Bye"); return
+        else:
+            say("502 5.5.2 Error: command not recognized")
+def guarded(conn):
+    try:
+        serve(conn)
+    except (OSError, ssl.SSLError):
+        pass
+    finally:
+        conn.close()
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", int(port))); srv.listen(16)
+while True:
+    c, _ = srv.accept()
+    threading.Thread(target=guarded, args=(c,), daemon=True).start()
+"#;
+
+/// `program` on PATH, or `None` (a skip outside CI; under `CI` its absence fails).
+fn tool(program: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have {program}: scripts/smtp.sh installs it"
+        );
+        eprintln!("skipped: {program} is not installed (run scripts/smtp.sh)");
+    }
+    found
+}
+
+/// A test CA and a server certificate it signed for 127.0.0.1: (ca.pem, cert.pem, key.pem).
+fn test_pki(openssl: &Path, dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let p = |n: &str| dir.join(n);
+    let ok = |args: &[&str]| {
+        let o = Command::new(openssl).args(args).output().unwrap();
+        assert!(o.status.success(), "openssl {args:?}: {}", text(&o));
+    };
+    ok(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=leakaudit test CA",
+        "-keyout",
+        s(&p("ca.key")),
+        "-out",
+        s(&p("ca.pem")),
+    ]);
+    ok(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        s(&p("key.pem")),
+        "-out",
+        s(&p("server.csr")),
+    ]);
+    std::fs::write(
+        p("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    ok(&[
+        "x509",
+        "-req",
+        "-in",
+        s(&p("server.csr")),
+        "-CA",
+        s(&p("ca.pem")),
+        "-CAkey",
+        s(&p("ca.key")),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        s(&p("ext.cnf")),
+        "-out",
+        s(&p("cert.pem")),
+    ]);
+    (p("ca.pem"), p("cert.pem"), p("key.pem"))
+}
+
+/// The Python TLS server on `port`, killed (by pid) when dropped.
+struct TlsServer(Child);
+
+impl TlsServer {
+    fn start(python: &Path, port: u16, mode: &str, cert: &Path, key: &Path, dumps: &Path) -> Self {
+        std::fs::create_dir_all(dumps).unwrap();
+        let child = Command::new(python)
+            .args([
+                "-c",
+                TLS_SERVER,
+                &port.to_string(),
+                mode,
+                s(cert),
+                s(key),
+                s(dumps),
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the TLS test server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TlsServer(child)
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn starttls_and_implicit_tls_verify_the_relay_certificate() {
+    let (Some(python), Some(openssl)) = (tool("python3"), tool("openssl")) else {
+        return;
+    };
+    let e = small();
+    let pki = e.dir.path().join("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    let (ca, cert, key) = test_pki(&openssl, &pki);
+    let send = |port: u16, tls: &str, extra: &[&str]| {
+        leakaudit()
+            .args([
+                "remediate",
+                "send",
+                "--outbox",
+                s(&e.outbox),
+                "--db",
+                s(&e.db),
+            ])
+            .args(["--log", s(&e.log), "--no-canary", "--tls", tls])
+            .args(["--smtp", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .env("LEAKAUDIT_SMTP_USER", "relay-user")
+            .env("LEAKAUDIT_SMTP_PASSWORD", "relay-password")
+            .output()
+            .unwrap()
+    };
+    let port = free_port();
+    {
+        let _srv = TlsServer::start(&python, port, "starttls", &cert, &key, &e.dumps());
+        // A certificate no trusted CA signed: refused, nothing sent in clear instead.
+        let o = send(port, "starttls", &[]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("STARTTLS with 127.0.0.1"), "{}", text(&o));
+        assert!(text(&o).contains("deferred 1"), "{}", text(&o));
+        assert!(dumps(&e.dumps()).is_empty());
+        // Trusting the test CA: STARTTLS, then the messages (the server takes DATA only
+        // over TLS).
+        let o = send(port, "starttls", &["--smtp-ca", s(&ca), "--limit", "6"]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("sent 6"), "{}", text(&o));
+    }
+    let port = free_port();
+    let _srv = TlsServer::start(&python, port, "implicit", &cert, &key, &e.dumps());
+    let o = send(port, "tls", &["--smtp-ca", s(&ca)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("sent 7, already sent 6"), "{}", text(&o));
+    assert_delivered_once(&e);
+}
