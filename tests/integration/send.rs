@@ -1,8 +1,9 @@
 //! `leakaudit remediate send` against a real SMTP server process: Postfix's `smtp-sink` on a
-//! loopback port, dumping every message it accepts to a folder (installed by
-//! `scripts/smtp.sh`). Each test applies and releases a plan, sends, and counts what the
-//! server received by Message-ID: every released message exactly once, after kills, a server
-//! that is down, transient and permanent refusals; placeholders and canaries.
+//! loopback port, dumping every message it accepts to a folder, and for TLS (which smtp-sink
+//! lacks) a small Python standard-library relay (both installed by `scripts/smtp.sh`). Each
+//! test applies and releases a plan, sends, and counts what the server received by
+//! Message-ID: every released message exactly once, after kills, a server that is down,
+//! transient and permanent refusals; placeholders, stale messages and canaries refused.
 
 use crate::util::{fixture, leakaudit, run};
 use leakaudit_remediation::store::{AccountStore, DeliveryState};
@@ -1072,4 +1073,67 @@ fn starttls_and_implicit_tls_verify_the_relay_certificate() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("sent 7, already sent 6"), "{}", text(&o));
     assert_delivered_once(&e);
+}
+
+#[test]
+fn released_message_changed_readdressed_or_unreleased_is_refused() {
+    let Some(bin) = smtp_sink() else { return };
+    let e = small();
+    let port = free_port();
+    let _sink = Sink::start(&bin, port, &e.dumps(), &[]);
+    let released = e.outbox.join("released/new");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&released)
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .collect();
+    files.sort();
+    let refused = |expect: &str| {
+        let o = e.send(port, &["--no-canary"]);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        assert!(text(&o).contains(expect), "{}", text(&o));
+        assert!(text(&o).contains("nothing sent"), "{}", text(&o));
+        assert!(dumps(&e.dumps()).is_empty());
+        assert!(e.states().is_empty());
+    };
+    // Edited after release (a header added): the hash apply recorded no longer matches.
+    let original = std::fs::read(&files[0]).unwrap();
+    let mut edited = b"X-Edited: yes\n".to_vec();
+    edited.extend_from_slice(&original);
+    std::fs::write(&files[0], &edited).unwrap();
+    refused("changed since apply wrote it");
+    std::fs::write(&files[0], &original).unwrap();
+    // A file release never moved there.
+    std::fs::write(released.join("extra.leakaudit"), &original).unwrap();
+    refused("not written by apply");
+    std::fs::remove_file(released.join("extra.leakaudit")).unwrap();
+    // Moved back to staged: not released.
+    let staged = e
+        .outbox
+        .join("staged/new")
+        .join(files[1].file_name().unwrap());
+    std::fs::rename(&files[1], &staged).unwrap();
+    refused("is not released: run `remediate release` first");
+    std::fs::rename(&staged, &files[1]).unwrap();
+    // The account's address changed in the store since release: the message's To is stale.
+    let to = outbox::inspect(&original).unwrap().to[0].clone();
+    {
+        let mut store = SqliteStore::open(&e.db).unwrap();
+        let acct = store
+            .find_by_email(&to, leakaudit_remediation::MatchMode::Canonical)
+            .unwrap()
+            .pop()
+            .unwrap();
+        store
+            .import(&[leakaudit_remediation::store::AccountRecord {
+                id: acct.id,
+                email: "moved.elsewhere@example.org".into(),
+                has_2fa: acct.has_2fa,
+                balance: acct.balance,
+                locale: acct.locale,
+                failed_logins: acct.failed_logins,
+                failed_logins_since: acct.failed_logins_since,
+            }])
+            .unwrap();
+    }
+    refused("To is not the account's own address");
 }
