@@ -451,6 +451,12 @@ fn demo_outbox_canary_then_every_message_exactly_once() {
         let sent = d.message.strip_suffix('\n').unwrap_or(&d.message);
         assert_eq!(sent.as_bytes(), &bytes[..], "{id} changed on the way");
     }
+    let o = run(&["remediate", "status", "--db", s(&e.db)]);
+    assert!(
+        text(&o).contains("send: sent 597, deferred 0, failed 0, in doubt 0 (canary copies 20)"),
+        "{}",
+        text(&o)
+    );
     // Sent once, never again.
     let o = e.send(port, &["--canary-confirmed"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -553,6 +559,12 @@ fn killed_send_leaves_messages_in_doubt_until_a_responder_decides() {
         "{t}"
     );
     assert!(t.contains("--resolve-in-doubt sent"), "{t}");
+    let o = run(&["remediate", "status", "--db", s(&e.db)]);
+    assert!(
+        text(&o).contains("send: sent 11, deferred 0, failed 0, in doubt 2"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(counts(&e.dumps()).get(&taken), Some(&1));
     assert_eq!(counts(&e.dumps()).get(&lost), None);
     // A decision naming no in-doubt message is refused.

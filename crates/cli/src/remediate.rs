@@ -388,6 +388,10 @@ fn status(db: &Path, plan_path: Option<&Path>) -> anyhow::Result<u8> {
                 kind, s.planned, s.done, s.failed, s.pending
             );
         }
+        let deliveries = store.deliveries(&h)?;
+        if !deliveries.is_empty() {
+            println!("  {}", crate::send::delivery_counts(&deliveries));
+        }
     }
     Ok(EXIT_CLEAN)
 }

@@ -295,6 +295,24 @@ impl Bar {
     }
 }
 
+/// One line for `remediate status`: the stored delivery states of a plan.
+pub fn delivery_counts(rows: &[leakaudit_remediation::store::DeliveryRow]) -> String {
+    use leakaudit_remediation::store::DeliveryState as D;
+    let canary = |r: &&leakaudit_remediation::store::DeliveryRow| {
+        r.message_key.starts_with(send::CANARY_KEY_PREFIX)
+    };
+    let real: Vec<_> = rows.iter().filter(|r| !canary(r)).collect();
+    let n = |s: D| real.iter().filter(|r| r.state == s).count();
+    format!(
+        "send: sent {}, deferred {}, failed {}, in doubt {} (canary copies {})",
+        n(D::Sent),
+        n(D::Deferred),
+        n(D::Failed),
+        n(D::Sending),
+        rows.iter().filter(canary).count()
+    )
+}
+
 fn line(r: &MessageResult) -> String {
     format!(
         "account {} {}: {}",
