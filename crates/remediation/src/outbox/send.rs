@@ -477,7 +477,7 @@ fn canary(
                 stamp.timestamp_millis(),
                 m.from.domain()
             );
-            let copy = check::canary_copy(m, to.as_ref(), &id, &date);
+            let copy = check::canary_copy(m, to.as_ref(), &id, &date)?;
             let why = opts.gate.check(&copy, Some(to.as_ref()));
             if !why.is_empty() {
                 return Err(Error::UnsafeMessage {

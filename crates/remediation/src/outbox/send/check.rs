@@ -274,8 +274,16 @@ pub const REDACTED_LINK: &str = "[reset link removed: canary copy]";
 
 /// A copy of `m` for a canary address: its subject marked, its reset link (and any token)
 /// removed, the original recipient's address removed, a note on top. Never a live token.
-pub(super) fn canary_copy(m: &Prepared, canary: &str, message_id: &str, date: &str) -> Vec<u8> {
-    let msg = inspect(&m.bytes).expect("a prepared message parses");
+pub(super) fn canary_copy(
+    m: &Prepared,
+    canary: &str,
+    message_id: &str,
+    date: &str,
+) -> Result<Vec<u8>> {
+    let msg = inspect(&m.bytes).map_err(|reason| Error::UnsafeMessage {
+        path: m.path.clone(),
+        reason: format!("cannot make its canary copy: {reason}"),
+    })?;
     let head = header_facts(&m.bytes);
     let mut body = RESET_LINK
         .replace_all(&msg.body, REDACTED_LINK)
@@ -308,7 +316,7 @@ pub(super) fn canary_copy(m: &Prepared, canary: &str, message_id: &str, date: &s
         out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
         out.push('\n');
     }
-    out.into_bytes()
+    Ok(out.into_bytes())
 }
 
 static TOKEN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
@@ -336,6 +344,49 @@ mod tests {
         assert_eq!(why.len(), 2, "{why:?}");
         assert!(why[0].contains("placeholder sender security@example.invalid"));
         assert!(why[1].contains("placeholder host example.invalid"));
+    }
+
+    #[test]
+    fn canary_copy_carries_no_link_token_or_recipient() {
+        use crate::outbox::compose::tests::notice;
+        use crate::outbox::{build_message, OutboxGate, Sender};
+        let sender = Sender::new("Security <security@shop.example>").unwrap();
+        let raw = build_message(
+            &notice("anna@gmail.com", "de", true),
+            &sender,
+            "m1@shop.example",
+            "Sat, 28 Nov 2026 10:00:00 +0000",
+        );
+        let original = inspect(&raw).unwrap();
+        assert!(RESET_LINK.is_match(&original.body));
+        let m = Prepared {
+            path: "m1".into(),
+            account: "acc-1".into(),
+            key: "<m1@shop.example>".into(),
+            from: "security@shop.example".parse().unwrap(),
+            to: "anna@gmail.com".parse().unwrap(),
+            bytes: raw,
+            reset: true,
+            language: "de".into(),
+        };
+        let copy = canary_copy(&m, "team@shop.example", "<c1@shop.example>", "now").unwrap();
+        let c = inspect(&copy).unwrap();
+        assert_eq!(c.to, vec!["team@shop.example".to_string()]);
+        assert_eq!(c.subject, format!("[CANARY] {}", original.subject));
+        assert_eq!(c.language.as_deref(), Some("de"));
+        assert!(c.body.starts_with("*** CANARY COPY"));
+        assert!(c.body.contains(REDACTED_LINK));
+        assert!(!c.body.contains("token="), "{}", c.body);
+        assert!(!RESET_LINK.is_match(&c.body) && !c.body.contains("selector="));
+        assert!(!String::from_utf8_lossy(&copy).contains("anna@gmail.com"));
+        // The copy itself passes the outbox gate, addressed to the canary.
+        let engine = leakaudit_policy::Engine::new(
+            leakaudit_policy::RulePack::builtin(),
+            leakaudit_scanner::Org::with_defaults(),
+            &Default::default(),
+        );
+        let why = OutboxGate::new(&engine).check(&copy, Some("team@shop.example"));
+        assert!(why.is_empty(), "{why:?}");
     }
 
     #[test]
