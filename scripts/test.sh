@@ -29,4 +29,7 @@ else
   echo "test.sh: no PostgreSQL test server; the PostgreSQL store tests will say so" >&2
 fi
 
+# The SMTP delivery tests start Postfix's smtp-sink on loopback ports (never the postfix daemon).
+bash scripts/smtp.sh
+
 cargo test --workspace --locked

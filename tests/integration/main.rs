@@ -12,5 +12,6 @@ mod postgres;
 mod remediate;
 mod rules;
 mod scan;
+mod send;
 mod triage;
 mod webhook;

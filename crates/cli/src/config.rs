@@ -124,3 +124,59 @@ pub fn format_rule_errors(errs: &[RuleError]) -> String {
 pub fn file_or_stdout(path: Option<&Path>) -> Option<&Path> {
     path.filter(|p| *p != Path::new("-"))
 }
+
+/// `[smtp]` of `leakaudit.toml`: the relay `remediate send` delivers to. Flags override it;
+/// the password is never in it (`credentials` names a file, or the environment holds it).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// `host:port`.
+    pub server: Option<String>,
+    /// `starttls`, `tls` or `none`.
+    pub tls: Option<String>,
+    /// A file with the user on its first line and the password on its second (mode 0600),
+    /// relative to the config file.
+    pub credentials: Option<PathBuf>,
+    /// Extra trusted CA certificates (PEM), relative to the config file.
+    pub ca: Option<PathBuf>,
+    /// `N/s` or `N/m`.
+    pub rate: Option<String>,
+    pub timeout_secs: Option<u64>,
+}
+
+/// Reads `[smtp]` from the configuration file `remediate send` uses (`--config`, else
+/// `./leakaudit.toml` when present); errors say file:line:col.
+pub fn load_smtp(org: &OrgArgs) -> anyhow::Result<SmtpConfig> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(default)]
+        smtp: Option<SmtpConfig>,
+    }
+    let path = match &org.config {
+        Some(p) => p.clone(),
+        None => match Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()) {
+            Some(p) => p,
+            None => return Ok(SmtpConfig::default()),
+        },
+    };
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let file: File = toml::from_str(&text).map_err(|e| {
+        let off = e.span().map_or(0, |s| s.start).min(text.len());
+        let line = text[..off].matches('\n').count() + 1;
+        let col = off - text[..off].rfind('\n').map_or(0, |i| i + 1) + 1;
+        anyhow::anyhow!(
+            "{}:{line}:{col}: [smtp]: {}",
+            path.display(),
+            e.message().trim()
+        )
+    })?;
+    let mut smtp = file.smtp.unwrap_or_default();
+    let base = path.parent().unwrap_or(Path::new("."));
+    for p in [&mut smtp.credentials, &mut smtp.ca].into_iter().flatten() {
+        if p.is_relative() {
+            *p = base.join(&*p);
+        }
+    }
+    Ok(smtp)
+}

@@ -22,6 +22,7 @@ mod progress;
 mod remediate;
 mod rules_cmd;
 mod scan;
+mod send;
 mod term;
 
 // mimalloc: the scan allocates many small strings per message; glibc malloc cost ~15% of CPU.

@@ -1,4 +1,4 @@
-//! `leakaudit remediate`: plan, apply, release, status, verify-log.
+//! `leakaudit remediate`: plan, apply, release, send (`send.rs`), status, verify-log.
 //!
 //! Test-only hook: `LEAKAUDIT_TEST_CRASH_AFTER=N` makes `apply` abort the process (no cleanup,
 //! like a SIGKILL) after the Nth account of the run reached the point named by
@@ -31,6 +31,8 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Check every staged notification and move them to `OUTBOX/released/new` if all pass.
     Release(ReleaseArgs),
+    /// Deliver the released notifications over SMTP, each exactly once (canary step first).
+    Send(Box<crate::send::SendArgs>),
     /// Progress of plans: planned, done, failed, pending, by action.
     Status {
         /// The account store the plans were applied to.
@@ -176,6 +178,7 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
         Command::Plan(a) => plan(a),
         Command::Apply(a) => apply_cmd(a),
         Command::Release(a) => release(&a),
+        Command::Send(a) => crate::send::run(*a),
         Command::Status { db, plan } => status(&db, plan.as_deref()),
         Command::VerifyLog { logs, db } => verify_log(&logs, db.as_deref()),
     }
@@ -406,6 +409,10 @@ fn status(db: &Path, plan_path: Option<&Path>) -> anyhow::Result<u8> {
                 "  {:<22} {:>8} {:>8} {:>8} {:>8}",
                 kind, s.planned, s.done, s.failed, s.pending
             );
+        }
+        let deliveries = store.deliveries(&h)?;
+        if !deliveries.is_empty() {
+            println!("  {}", crate::send::delivery_counts(&deliveries));
         }
     }
     Ok(EXIT_CLEAN)

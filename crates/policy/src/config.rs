@@ -65,10 +65,25 @@ pub struct OrgConfig {
     /// knows the executors, reads and validates it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub executor: Option<toml::Table>,
+    /// `[smtp]`: read and validated by the CLI's `remediate send` (the policy does not use it).
+    #[serde(skip_serializing)]
+    pub smtp: Option<OtherTable>,
     /// Where each `severity_overrides` key was written (file, line, column), so an id that
     /// names no rule can be reported there ([`OrgConfig::check_overrides`]).
     #[serde(skip)]
     pub override_positions: BTreeMap<String, (PathBuf, usize, usize)>,
+}
+
+/// A table of `leakaudit.toml` that another part of leakaudit reads and validates itself:
+/// accepted here so that `deny_unknown_fields` still catches misspelt keys everywhere else.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OtherTable;
+
+impl<'de> Deserialize<'de> for OtherTable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Ok(OtherTable)
+    }
 }
 
 impl Default for OrgConfig {
@@ -87,6 +102,7 @@ impl Default for OrgConfig {
             history: None,
             min_severity: None,
             executor: None,
+            smtp: None,
             override_positions: BTreeMap::new(),
         }
     }
@@ -228,6 +244,15 @@ mod tests {
         let org = cfg.org();
         assert!(org.internal_domains.contains("example.com"));
         assert_eq!(org.archive_kind, ArchiveKind::Sent);
+    }
+
+    #[test]
+    fn smtp_table_is_left_to_the_send_command() {
+        let text =
+            "archive_kind = \"sent\"\n[smtp]\nserver = \"mail.example.com:587\"\nanything = 1\n";
+        let cfg = OrgConfig::parse(Path::new("leakaudit.toml"), text).unwrap();
+        assert_eq!(cfg.smtp, Some(OtherTable));
+        assert_eq!(cfg.archive_kind, ArchiveKind::Sent);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 //!   configured policy engine) and [`inspect`].
 //! * [`maildir`]: the [`Outbox`] folders, durable staging, `apply-state.json`.
 //! * [`release`](mod@release): re-checks every staged message, then moves them all or none.
+//! * [`send`](mod@send): re-checks every released message and delivers it over SMTP, once.
 //!
 //! Templates live in `crates/remediation/templates/<lang>.toml` (en, de, fr, es, ru), compiled
 //! in; a locale `de-CH` uses `de`, an unknown language falls back to `en`.
@@ -25,6 +26,7 @@ pub mod check;
 pub mod compose;
 pub mod maildir;
 pub mod release;
+pub mod send;
 
 pub use check::{inspect, Inspected, OutboxGate};
 pub use compose::{

@@ -67,9 +67,9 @@ pub fn release(
 
 /// What the store says one message must be: for which account, and whether it carries a
 /// reset link.
-struct Expected {
-    account: String,
-    reset: bool,
+pub(super) struct Expected {
+    pub(super) account: String,
+    pub(super) reset: bool,
 }
 
 fn release_locked(
@@ -198,7 +198,7 @@ fn release_locked(
 /// The reset link of a message must be the account's own live token on the plan's reset
 /// page: every `selector=` in the decoded body names a live token of the account, and a reset
 /// message has its link, which starts with the reset base URL the store recorded for the plan.
-fn link_reasons(
+pub(super) fn link_reasons(
     store: &dyn AccountStore,
     raw: &[u8],
     exp: &Expected,

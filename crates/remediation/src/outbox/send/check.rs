@@ -1,0 +1,401 @@
+//! The re-check of every released message just before it is sent, and the canary copies.
+//!
+//! Release moved the messages after checking them against the store, but the released folder
+//! is a plain directory: a message may have been edited, added or left behind since, a token
+//! may have expired or been revoked, an account may have changed its address. So `send`
+//! checks each message again against the store (the same checks as release, plus the
+//! placeholder sender and links) and sends nothing while any message fails.
+
+use super::super::check::{inspect, OutboxGate};
+use super::super::compose::{encode_header_value, RESET_LINK};
+use super::super::maildir::{ApplyState, Outbox};
+use super::super::release::{link_reasons, Expected, Refusal};
+use crate::error::{Error, Result};
+use crate::policy::ActionKind;
+use crate::store::{AccountStore, ActionState};
+use base64::Engine as _;
+use sha2::Digest;
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// One released message, checked and ready to go.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub path: PathBuf,
+    pub account: String,
+    /// Its Message-ID with the angle brackets: the delivery key in the store.
+    pub key: String,
+    pub from: lettre::Address,
+    pub to: lettre::Address,
+    pub bytes: Vec<u8>,
+    pub reset: bool,
+    pub language: String,
+}
+
+/// The released messages the store says the plan must have produced, each checked: the
+/// checked messages in file order, or every refusal.
+pub(super) fn prepare(
+    outbox: &Outbox,
+    store: &dyn AccountStore,
+    gate: &OutboxGate<'_>,
+    state: &ApplyState,
+    now: i64,
+) -> Result<std::result::Result<Vec<Prepared>, Vec<Refusal>>> {
+    let plan = state.plan.as_str();
+    let actions = store.action_states(plan)?;
+    let done = actions
+        .iter()
+        .filter(|a| a.state == ActionState::Done)
+        .count();
+    if actions.is_empty() || done < actions.len() {
+        return Ok(Err(vec![Refusal {
+            path: outbox.state_path(),
+            reasons: vec![format!(
+                "the store has {done} of {} actions of plan {plan} done: finish `remediate apply` and `remediate release` first",
+                actions.len()
+            )],
+        }]));
+    }
+    let reset_base = store.reset_base(plan)?;
+    let mut expected: BTreeMap<String, Expected> = BTreeMap::new();
+    for a in actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::Notify.as_str())
+    {
+        let reset = actions.iter().any(|r| {
+            r.account_id == a.account_id && r.kind == ActionKind::ForcePasswordReset.as_str()
+        });
+        expected.insert(
+            Outbox::file_name(plan, &a.account_id),
+            Expected {
+                account: a.account_id.clone(),
+                reset,
+            },
+        );
+    }
+    let released = outbox.released().join("new");
+    let mut refusals = Vec::new();
+    let files: Vec<PathBuf> = match fs::read_dir(&released) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(&released, e)),
+    };
+    for f in &files {
+        let name = f.file_name().unwrap_or_default().to_string_lossy();
+        if !expected.contains_key(name.as_ref()) {
+            refusals.push(Refusal {
+                path: f.clone(),
+                reasons: vec![format!(
+                    "not written by apply (no notify action of plan {plan} has this name)"
+                )],
+            });
+        }
+    }
+    let mut out = Vec::new();
+    let mut keys: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for (name, exp) in &expected {
+        let path = released.join(name);
+        let bytes = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let staged = outbox.staged().join("new").join(name).exists();
+                refusals.push(Refusal {
+                    path,
+                    reasons: vec![if staged {
+                        format!(
+                            "message for account {} is not released: run `remediate release` first",
+                            exp.account
+                        )
+                    } else {
+                        format!("message for account {} is missing", exp.account)
+                    }],
+                });
+                continue;
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        let mut reasons = Vec::new();
+        match state.messages.iter().find(|m| &m.file == name) {
+            None => reasons.push("not recorded in apply-state.json".to_string()),
+            Some(m) if hex::encode(sha2::Sha256::digest(&bytes)) != m.sha256 => {
+                reasons.push("changed since apply wrote it".to_string())
+            }
+            Some(_) => {}
+        }
+        let account = store.account(&exp.account)?;
+        match &account {
+            None => reasons.push(format!("account {} is no longer in the store", exp.account)),
+            Some(acct) => reasons.extend(gate.check(&bytes, Some(&acct.email))),
+        }
+        reasons.extend(link_reasons(
+            store,
+            &bytes,
+            exp,
+            reset_base.as_deref(),
+            now,
+        )?);
+        let head = header_facts(&bytes);
+        reasons.extend(placeholder_reasons(&head, &bytes, reset_base.as_deref()));
+        let from = head
+            .from_addr
+            .as_deref()
+            .and_then(|a| lettre::Address::from_str(a).ok());
+        if from.is_none() {
+            reasons.push("the From address cannot be used as the SMTP sender".into());
+        }
+        let to = account
+            .as_ref()
+            .and_then(|a| lettre::Address::from_str(&a.email).ok());
+        if account.is_some() && to.is_none() {
+            reasons.push("the account's address cannot be used as an SMTP recipient".into());
+        }
+        match &head.message_id {
+            None => reasons.push("no Message-ID".into()),
+            Some(id) => {
+                if let Some(other) = keys.insert(id.clone(), path.clone()) {
+                    reasons.push(format!(
+                        "Message-ID {id} is also the one of {}",
+                        other.display()
+                    ));
+                }
+            }
+        }
+        if !reasons.is_empty() {
+            refusals.push(Refusal { path, reasons });
+            continue;
+        }
+        let (Some(from), Some(to), Some(key)) = (from, to, head.message_id) else {
+            continue;
+        };
+        out.push(Prepared {
+            path,
+            account: exp.account.clone(),
+            key,
+            from,
+            to,
+            bytes,
+            reset: exp.reset,
+            language: head.language.unwrap_or_else(|| "en".into()),
+        });
+    }
+    if refusals.is_empty() {
+        Ok(Ok(out))
+    } else {
+        Ok(Err(refusals))
+    }
+}
+
+/// What the send needs from a message's header block.
+#[derive(Debug, Default)]
+struct HeaderFacts {
+    from_raw: Option<String>,
+    from_addr: Option<String>,
+    message_id: Option<String>,
+    language: Option<String>,
+}
+
+fn header_facts(raw: &[u8]) -> HeaderFacts {
+    use mailparse::MailHeaderMap;
+    let Ok((headers, _)) = mailparse::parse_headers(raw) else {
+        return HeaderFacts::default();
+    };
+    let from_raw = headers.get_first_value("From");
+    let from_addr = headers
+        .get_first_header("From")
+        .and_then(|h| mailparse::addrparse_header(h).ok())
+        .and_then(|list| match list.iter().next() {
+            Some(mailparse::MailAddr::Single(s)) if list.len() == 1 => Some(s.addr.clone()),
+            _ => None,
+        });
+    let message_id = headers
+        .get_first_value("Message-ID")
+        .map(|v| v.trim().to_string())
+        .filter(|v| v.starts_with('<') && v.ends_with('>') && v.len() > 2);
+    HeaderFacts {
+        from_raw,
+        from_addr,
+        message_id,
+        language: headers.get_first_value("Content-Language"),
+    }
+}
+
+/// `.invalid` is reserved (RFC 2606): a sender or a link there is the built-in placeholder
+/// of an apply run without `--from` / `--reset-base-url`, which no user can answer or open.
+fn placeholder_reasons(head: &HeaderFacts, raw: &[u8], reset_base: Option<&str>) -> Vec<String> {
+    let mut why = Vec::new();
+    if let Some(addr) = &head.from_addr {
+        if is_placeholder_domain(addr.rsplit('@').next().unwrap_or("")) {
+            why.push(format!(
+                "placeholder sender {addr}: apply ran without --from; run it again with the real sender (`remediate reissue` or a new plan)"
+            ));
+        }
+    }
+    let mut hosts: Vec<String> = reset_base.into_iter().filter_map(url_host).collect();
+    if let Ok(msg) = inspect(raw) {
+        hosts.extend(
+            URL.find_iter(&msg.body)
+                .filter_map(|m| url_host(m.as_str())),
+        );
+    }
+    hosts.sort();
+    hosts.dedup();
+    for h in hosts.iter().filter(|h| is_placeholder_domain(h)) {
+        why.push(format!(
+            "link to the placeholder host {h}: apply ran without --reset-base-url; the link cannot work"
+        ));
+    }
+    why
+}
+
+static URL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r#"(?i)\bhttps?://[^\s<>"']+"#).expect("constant regex")
+});
+
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit('@').next()?;
+    let host = host.split(':').next()?;
+    Some(host.trim_end_matches('.').to_ascii_lowercase())
+}
+
+fn is_placeholder_domain(domain: &str) -> bool {
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    d == "invalid" || d.ends_with(".invalid")
+}
+
+/// The marker replacing the reset link in a canary copy.
+pub const REDACTED_LINK: &str = "[reset link removed: canary copy]";
+
+/// A copy of `m` for a canary address: its subject marked, its reset link (and any token)
+/// removed, the original recipient's address removed, a note on top. Never a live token.
+pub(super) fn canary_copy(
+    m: &Prepared,
+    canary: &str,
+    message_id: &str,
+    date: &str,
+) -> Result<Vec<u8>> {
+    let msg = inspect(&m.bytes).map_err(|reason| Error::UnsafeMessage {
+        path: m.path.clone(),
+        reason: format!("cannot make its canary copy: {reason}"),
+    })?;
+    let head = header_facts(&m.bytes);
+    let mut body = RESET_LINK
+        .replace_all(&msg.body, REDACTED_LINK)
+        .into_owned();
+    body = TOKEN
+        .replace_all(&body, "token=[removed]")
+        .replace(&m.to.to_string(), "[recipient]");
+    let body = format!(
+        "*** CANARY COPY for review: not a live notification. The reset link and the recipient \
+         are removed; the real message goes to the account's own address. ***\n\n{body}"
+    );
+    let subject = format!("[CANARY] {}", msg.subject);
+    let mut out = String::new();
+    out.push_str(&format!("Date: {date}\n"));
+    out.push_str(&format!(
+        "From: {}\n",
+        head.from_raw.unwrap_or_else(|| m.from.to_string())
+    ));
+    out.push_str(&format!("To: <{canary}>\n"));
+    out.push_str(&format!("Subject: {}\n", encode_header_value(&subject)));
+    out.push_str(&format!("Message-ID: {message_id}\n"));
+    out.push_str("MIME-Version: 1.0\n");
+    out.push_str("Content-Type: text/plain; charset=utf-8\n");
+    out.push_str("Content-Transfer-Encoding: base64\n");
+    out.push_str(&format!("Content-Language: {}\n", m.language));
+    out.push_str("X-Leakaudit-Canary: redacted copy\n");
+    out.push_str("Auto-Submitted: auto-generated\n\n");
+    let b64 = base64::engine::general_purpose::STANDARD.encode(body);
+    for chunk in b64.as_bytes().chunks(76) {
+        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    Ok(out.into_bytes())
+}
+
+static TOKEN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(?i)(selector|token)=[0-9a-z]+").expect("constant regex")
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholder_domains_and_hosts() {
+        assert!(is_placeholder_domain("example.invalid"));
+        assert!(is_placeholder_domain("INVALID."));
+        assert!(!is_placeholder_domain("invalid.example.com"));
+        assert_eq!(
+            url_host("https://u:p@Example.Invalid:8443/reset?x=1").as_deref(),
+            Some("example.invalid")
+        );
+        let head = HeaderFacts {
+            from_addr: Some("security@example.invalid".into()),
+            ..Default::default()
+        };
+        let why = placeholder_reasons(&head, b"", Some("https://example.invalid/account/reset"));
+        assert_eq!(why.len(), 2, "{why:?}");
+        assert!(why[0].contains("placeholder sender security@example.invalid"));
+        assert!(why[1].contains("placeholder host example.invalid"));
+    }
+
+    #[test]
+    fn canary_copy_carries_no_link_token_or_recipient() {
+        use crate::outbox::compose::tests::notice;
+        use crate::outbox::{build_message, OutboxGate, Sender};
+        let sender = Sender::new("Security <security@shop.example>").unwrap();
+        let raw = build_message(
+            &notice("anna@gmail.com", "de", true),
+            &sender,
+            "m1@shop.example",
+            "Sat, 28 Nov 2026 10:00:00 +0000",
+        );
+        let original = inspect(&raw).unwrap();
+        assert!(RESET_LINK.is_match(&original.body));
+        let m = Prepared {
+            path: "m1".into(),
+            account: "acc-1".into(),
+            key: "<m1@shop.example>".into(),
+            from: "security@shop.example".parse().unwrap(),
+            to: "anna@gmail.com".parse().unwrap(),
+            bytes: raw,
+            reset: true,
+            language: "de".into(),
+        };
+        let copy = canary_copy(&m, "team@shop.example", "<c1@shop.example>", "now").unwrap();
+        let c = inspect(&copy).unwrap();
+        assert_eq!(c.to, vec!["team@shop.example".to_string()]);
+        assert_eq!(c.subject, format!("[CANARY] {}", original.subject));
+        assert_eq!(c.language.as_deref(), Some("de"));
+        assert!(c.body.starts_with("*** CANARY COPY"));
+        assert!(c.body.contains(REDACTED_LINK));
+        assert!(!c.body.contains("token="), "{}", c.body);
+        assert!(!RESET_LINK.is_match(&c.body) && !c.body.contains("selector="));
+        assert!(!String::from_utf8_lossy(&copy).contains("anna@gmail.com"));
+        // The copy itself passes the outbox gate, addressed to the canary.
+        let engine = leakaudit_policy::Engine::new(
+            leakaudit_policy::RulePack::builtin(),
+            leakaudit_scanner::Org::with_defaults(),
+            &Default::default(),
+        );
+        let why = OutboxGate::new(&engine).check(&copy, Some("team@shop.example"));
+        assert!(why.is_empty(), "{why:?}");
+    }
+
+    #[test]
+    fn header_facts_read_sender_id_and_language() {
+        let raw = b"From: Security <sec@shop.example>\nMessage-ID: <a.b@shop.example>\nContent-Language: de\n\nbody\n";
+        let h = header_facts(raw);
+        assert_eq!(h.from_addr.as_deref(), Some("sec@shop.example"));
+        assert_eq!(h.message_id.as_deref(), Some("<a.b@shop.example>"));
+        assert_eq!(h.language.as_deref(), Some("de"));
+        assert_eq!(header_facts(b"\x00\x01").message_id, None);
+    }
+}
