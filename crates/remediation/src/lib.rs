@@ -25,7 +25,7 @@ pub mod token;
 pub use affected::{AffectedAccumulator, AffectedFormat, AffectedList, AffectedRow, ListMeta};
 pub use apply::{apply, ApplyEvent, ApplyOptions, ApplyReport};
 pub use error::{Error, Result};
-pub use import::import_accounts;
+pub use import::{import_accounts, import_accounts_with, EmptyBalance, ImportOptions};
 pub use matching::{fold_hint, MatchMode};
 pub use plan::{build_plan, read_plan, write_plan, Notice, Plan, PlanBuilder, PlanTotals};
 pub use policy::{ActionKind, RemediationPolicy};
