@@ -59,10 +59,26 @@ pub struct OrgConfig {
     pub history: Option<PathBuf>,
     /// Affected users and plans take exposures at or above this severity (default medium).
     pub min_severity: Option<Severity>,
+    /// `[accounts]` and `[notifications]`: remediation settings the CLI reads (and checks)
+    /// itself; accepted here so that one file holds them.
+    #[serde(skip_serializing)]
+    pub accounts: Option<OtherTable>,
+    #[serde(skip_serializing)]
+    pub notifications: Option<OtherTable>,
     /// Where each `severity_overrides` key was written (file, line, column), so an id that
     /// names no rule can be reported there ([`OrgConfig::check_overrides`]).
     #[serde(skip)]
     pub override_positions: BTreeMap<String, (PathBuf, usize, usize)>,
+}
+
+/// A table of `leakaudit.toml` another part of the tool reads: only its presence is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OtherTable;
+
+impl<'de> Deserialize<'de> for OtherTable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| OtherTable)
+    }
 }
 
 impl Default for OrgConfig {
@@ -80,6 +96,8 @@ impl Default for OrgConfig {
             aliases: Vec::new(),
             history: None,
             min_severity: None,
+            accounts: None,
+            notifications: None,
             override_positions: BTreeMap::new(),
         }
     }

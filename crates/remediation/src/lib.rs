@@ -5,6 +5,8 @@
 //!   accounts CSV all-or-nothing.
 //! * [`policy`]: `rules/remediation.toml`, which action each exposed account gets.
 //! * [`plan`]: the plan file (actions, totals, content hash, store identity).
+//! * [`reissue`]: a deleted or expired notification staged again with a new token.
+//! * [`settings`]: the `[accounts]` and `[notifications]` tables of `leakaudit.toml`.
 //! * [`apply`]: executes a plan transactionally, resumably; [`token`] issues reset tokens;
 //!   [`audit`] keeps the hash-chained log; [`outbox`] writes and gates the notifications.
 //!
@@ -19,6 +21,8 @@ pub mod matching;
 pub mod outbox;
 pub mod plan;
 pub mod policy;
+pub mod reissue;
+pub mod settings;
 pub mod store;
 pub mod token;
 
