@@ -9,6 +9,7 @@ mod headers;
 mod incident;
 mod options;
 mod remediate;
+mod repair;
 mod rules;
 mod scan;
 mod triage;
