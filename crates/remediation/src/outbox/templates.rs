@@ -720,6 +720,55 @@ mod tests {
             .ends_with("\nShop Security\n"));
     }
 
+    /// The shipped example folder loads, and its messages pass the outbox gate.
+    #[test]
+    fn example_folder_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/templates-example");
+        let e = Templates::load(Some(&dir), Branding::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("en.toml:5:") && e.contains("no `organisation`"),
+            "{e}"
+        );
+        let t = Templates::load(
+            Some(&dir),
+            Branding {
+                organisation: Some("Shop".into()),
+                signature: None,
+            },
+        )
+        .unwrap();
+        let engine = leakaudit_policy::Engine::new(
+            leakaudit_policy::RulePack::builtin(),
+            leakaudit_scanner::Org::with_defaults(),
+            &Default::default(),
+        );
+        let gate = crate::outbox::OutboxGate::new(&engine);
+        let sender = crate::outbox::Sender::new("Sec <sec@shop.example>").unwrap();
+        for (locale, want) in [("pt-PT", "Olá,"), ("en", "Dear Shop customer,")] {
+            let mut n = notice(locale, 3, 40);
+            n.reset = Some((
+                crate::outbox::compose::tests::link(),
+                "2026-03-02T09:00:00Z".into(),
+            ));
+            let raw = t.build_message(
+                &n,
+                &sender,
+                "m@shop.example",
+                "Sat, 28 Nov 2026 10:00:00 +0000",
+            );
+            assert_eq!(
+                gate.check(&raw, Some("anna@gmail.com")),
+                Vec::<String>::new(),
+                "{locale}"
+            );
+            let m = crate::outbox::inspect(&raw).unwrap();
+            assert!(m.body.starts_with(want), "{}", m.body);
+            assert_eq!(m.language.as_deref(), Some(&locale[..2]));
+        }
+    }
+
     #[test]
     fn unknown_placeholder_is_refused_with_its_line() {
         let e = load_err(
