@@ -333,6 +333,46 @@ fn deleted_notification_is_reported_missing_and_reissued() {
     );
 }
 
+/// A reissue killed after recording its action but before the commit: the next one finishes
+/// that action instead of adding a second.
+#[test]
+fn reissue_killed_before_commit_is_finished_not_duplicated() {
+    let e = setup();
+    let o = apply(&e, &["--from", FROM, "--reset-base-url", RESET]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&e.plan).unwrap()).unwrap();
+    let hash = plan["content_hash"].as_str().unwrap().to_string();
+    {
+        let mut st = SqliteStore::open(&e.db).unwrap();
+        let id = "reissue:acc-1002:1".to_string();
+        st.ensure_planned(&hash, &[(id, "acc-1002".into(), "reissue".into())], 1)
+            .unwrap();
+    }
+    let o = leakaudit()
+        .current_dir(e.dir.path())
+        .args(["remediate", "reissue", "--account", "acc-1002"])
+        .args(["--db", s(&e.db), "--outbox", s(&e.outbox)])
+        .args(["--plan", s(&e.plan), "--log", s(&e.log), "--from", FROM])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let st = SqliteStore::open(&e.db).unwrap();
+    let ours: Vec<_> = st
+        .action_states(&hash)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == "reissue")
+        .map(|r| (r.action_id, r.state.as_str()))
+        .collect();
+    assert_eq!(ours, [("reissue:acc-1002:1".to_string(), "done")]);
+    drop(st);
+    let o = run(&["remediate", "verify-log", s(&e.log), "--db", s(&e.db)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = release(&e);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
 fn stdout_has(o: &Output, what: &str) -> bool {
     String::from_utf8_lossy(&o.stdout).contains(what)
 }
@@ -473,4 +513,48 @@ fn failed_import_leaves_no_store() {
     assert_eq!(o.status.code(), Some(2));
     assert!(db.exists());
     assert_eq!(SqliteStore::open(&db).unwrap().account_count().unwrap(), n);
+}
+
+/// `incident --accounts EXPORT.csv` reads `[accounts]` too, and a refused export leaves no
+/// `DIR/accounts.sqlite` behind.
+#[test]
+fn incident_imports_a_mapped_export_and_leaves_no_store_on_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read_to_string(rem("accounts.csv")).unwrap();
+    let (head, rows) = original.split_once('\n').unwrap();
+    assert!(head.starts_with("id,email,has_2fa,balance,"), "{head}");
+    let csv = dir.path().join("export.csv");
+    let renamed = head.replacen(
+        "id,email,has_2fa,balance,",
+        "user_id,email_address,mfa_enabled,balance_usd,",
+        1,
+    );
+    std::fs::write(&csv, format!("{renamed}\n{rows}")).unwrap();
+    let incident = |out: &Path| {
+        leakaudit()
+            .current_dir(dir.path())
+            .args(["incident", &rem("archive.mbox"), "--accounts", s(&csv)])
+            .args(["--out", s(out), "--quiet"])
+            .output()
+            .unwrap()
+    };
+    let out = dir.path().join("refused");
+    let o = incident(&out);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("missing required column(s)"),
+        "{}",
+        text(&o)
+    );
+    assert!(!out.join("accounts.sqlite").exists());
+    std::fs::write(
+        dir.path().join("leakaudit.toml"),
+        "[accounts.map]\nuser_id = \"id\"\nemail_address = \"email\"\nmfa_enabled = \"has_2fa\"\nbalance_usd = \"balance\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("mapped");
+    let o = incident(&out);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let st = SqliteStore::open(&out.join("accounts.sqlite")).unwrap();
+    assert_eq!(st.account_count().unwrap() as usize, rows.lines().count());
 }

@@ -198,7 +198,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let s = settings(&mut args)?;
     let out = args.out.clone();
     crate::outdir::private_dir(&out, "--out")?;
-    let (store, store_path, store_note) = open_store(&args, &out)?;
+    let (store, store_path, store_note) = open_store(&args, &out, &s.run.settings()?.accounts)?;
     if args.apply && store_path != args.accounts {
         // Say it before anything is done: resets land in the imported copy, not in the
         // system the CSV was exported from.
@@ -456,7 +456,11 @@ fn is_sqlite(path: &Path) -> anyhow::Result<bool> {
 }
 
 /// Opens the store: an SQLite file as is, or a CSV imported into DIR/accounts.sqlite.
-fn open_store(args: &Args, out: &Path) -> anyhow::Result<(Store, PathBuf, String)> {
+fn open_store(
+    args: &Args,
+    out: &Path,
+    import: &leakaudit_remediation::ImportOptions,
+) -> anyhow::Result<(Store, PathBuf, String)> {
     let is_url = args.accounts.to_str().is_some_and(store::is_postgres_url);
     if is_url || is_sqlite(&args.accounts)? {
         let store = store::open(&args.accounts)?;
@@ -465,10 +469,7 @@ fn open_store(args: &Args, out: &Path) -> anyhow::Result<(Store, PathBuf, String
     let db = out.join("accounts.sqlite");
     let stage = Stage::start("accounts", args.ui.quiet);
     stage.message(format!("importing {}", args.accounts.display()));
-    let opts = RunConfig::resolve(&args.org, &args.rules, &args.read)?
-        .settings()?
-        .accounts;
-    let (store, report) = crate::accounts::import_csv(&db, &args.accounts, &opts)?;
+    let (store, report) = crate::accounts::import_csv(&db, &args.accounts, import)?;
     stage.finish();
     let note = format!(
         "{} rows imported from {} ({} new, {} updated)",
