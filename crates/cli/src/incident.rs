@@ -264,7 +264,8 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let mut apply_note = None;
     if args.apply {
         let report = apply_plan(&args, &s, &plan, &mut *store, &out)?;
-        apply_failed = !report.failed.is_empty() || !report.complete;
+        apply_failed =
+            !report.failed.is_empty() || !report.complete || !report.missing_messages.is_empty();
         apply_note = Some(apply_summary(&report, &out, &store_path));
         for (account, why) in report.failed.iter().take(SHOWN_FAILURES) {
             eprintln!("apply: account {account} failed: {why}");
