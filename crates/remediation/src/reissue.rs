@@ -174,12 +174,6 @@ fn reissue_locked(
         Some(r) => r.action_id.clone(),
         None => format!("{prefix}{}", ours.len() + 1),
     };
-    store.ensure_planned(
-        hash,
-        &[(action_id.clone(), account.to_string(), REISSUE_KIND.into())],
-        now,
-    )?;
-
     let ttl = if opts.token_ttl_secs > 0 {
         opts.token_ttl_secs
     } else {
@@ -222,6 +216,13 @@ fn reissue_locked(
             format!("notification refused: {}", why.join("; ")),
         ));
     }
+    // Recorded only once the message passed the gate: a refused reissue leaves no pending
+    // action behind (release waits for every action of the plan to be done).
+    store.ensure_planned(
+        hash,
+        &[(action_id.clone(), account.to_string(), REISSUE_KIND.into())],
+        now,
+    )?;
     let outbox = Outbox::new(&opts.outbox);
     let file = outbox.stage(&name, &raw)?;
     store.commit_account(&AccountCommit {
