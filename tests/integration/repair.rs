@@ -198,6 +198,55 @@ fn bad_template_is_refused_with_file_and_line_before_anything_is_done() {
     assert!(staged(&e).is_empty() && !e.log.exists());
 }
 
+/// A template is no way around the outbox gate: one that shows another address is refused
+/// for every account it renders for, and nothing is reset for them.
+#[test]
+fn template_showing_another_address_is_refused_by_the_gate() {
+    let e = setup();
+    let tpl = e.dir.path().join("tpl");
+    std::fs::create_dir(&tpl).unwrap();
+    std::fs::write(
+        tpl.join("en.toml"),
+        "greeting = \"Hello, (cc: partner-desk@reseller.example)\"\n",
+    )
+    .unwrap();
+    let o = apply(
+        &e,
+        &[
+            "--from",
+            FROM,
+            "--reset-base-url",
+            RESET,
+            "--templates",
+            s(&tpl),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("notification refused"), "{t}");
+    let st = SqliteStore::open(&e.db).unwrap();
+    // acc-1002 is English and only notified; acc-1001 is German.
+    assert!(t.contains("account acc-1002"), "{t}");
+    assert!(!t.contains("account acc-1001:"), "German is untouched: {t}");
+    for p in staged(&e) {
+        let m = outbox::inspect(&std::fs::read(&p).unwrap()).unwrap();
+        assert_ne!(
+            m.language.as_deref(),
+            Some("en"),
+            "no English message staged"
+        );
+    }
+    // acc-1015 (en) was to be reset: not marked, no token.
+    assert!(t.contains("account acc-1015"), "{t}");
+    assert!(st.tokens("acc-1015").unwrap().is_empty());
+    assert!(
+        !st.account("acc-1015")
+            .unwrap()
+            .unwrap()
+            .password_reset_required
+    );
+}
+
 /// Issue 12: `release` let 950 placeholder mails out.
 #[test]
 fn release_refuses_placeholder_messages_with_exit_2() {
