@@ -257,10 +257,11 @@ fn crash_hook() -> Option<(usize, String)> {
 fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
     let argon2 = Argon2Settings::new(a.argon2_m_kib, a.argon2_t, a.argon2_p)?;
     let plan = read_plan(&a.plan)?;
-    let mut store = store::open(&a.db)?;
     let run = RunConfig::resolve(&a.org, &a.rules, &Default::default())?;
     let engine = run.engine()?;
+    // Settings and templates are checked before the store is opened (or created).
     let notify = a.notify.resolve(&run, true)?;
+    let mut store = store::open(&a.db)?;
     let opts = ApplyOptions::new(
         &a.outbox,
         &a.log,
