@@ -253,7 +253,10 @@ fn accounts_import_is_all_or_nothing() {
         "{err}"
     );
     assert!(err.contains("nothing imported"));
-    assert!(!db.exists(), "no half import, and no empty store left behind");
+    assert!(
+        !db.exists(),
+        "no half import, and no empty store left behind"
+    );
     import(&db);
     assert_eq!(mode(&db), 0o600, "the store is created 0600");
     let o = run(&["accounts", "info", "--db", db.to_str().unwrap()]);
