@@ -16,4 +16,14 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# The PostgreSQL store tests run against a throwaway local server (loopback and a unix socket
+# under target/pg-test/), stopped on every exit. Under CI they fail without it.
+if bash scripts/pg.sh start >/dev/null; then
+  trap 'bash scripts/pg.sh stop' EXIT
+  LEAKAUDIT_TEST_PG_URL="$(cat target/pg-test/url)"
+  export LEAKAUDIT_TEST_PG_URL
+else
+  echo "test.sh: no PostgreSQL test server; the PostgreSQL store tests will say so" >&2
+fi
+
 cargo test --workspace --locked

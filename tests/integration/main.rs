@@ -8,6 +8,7 @@ mod hardening;
 mod headers;
 mod incident;
 mod options;
+mod postgres;
 mod remediate;
 mod repair;
 mod rules;

@@ -38,6 +38,20 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// A PostgreSQL error; `store` is the connection URL without its password.
+    #[error("{store}: database error: {}", crate::store::pg_reason(cause))]
+    Pg {
+        store: String,
+        cause: postgres::Error,
+    },
+    /// `commit_account` found actions of the account already `done` (another run committed
+    /// them): the commit was refused as a whole, nothing changed.
+    #[error("{store}: account `{account}`: actions of plan {plan_hash} are already done (committed by another run); nothing was changed")]
+    AlreadyDone {
+        store: String,
+        plan_hash: String,
+        account: String,
+    },
     /// One input file with one or more bad lines; nothing from it was used.
     #[error("{} ({} bad line(s); nothing imported)\n{}", path.display(), errors.len(), join_lines(path, errors))]
     BadLines {

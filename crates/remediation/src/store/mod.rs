@@ -1,13 +1,17 @@
 //! The account store: accounts, sessions, reset tokens and the remediation state, behind the
-//! [`AccountStore`] trait. SQLite ([`SqliteStore`]) is the embedded default; a PostgreSQL
-//! backend implements the same trait and runs the same generic test suite
-//! (`store::tests::suite`).
+//! [`AccountStore`] trait. SQLite ([`SqliteStore`]) is the embedded default; PostgreSQL
+//! ([`PgStore`]) implements the same trait and runs the same generic test suite
+//! (`store::tests::suite_with_lock`).
 //!
 //! Contract every backend must keep:
 //! * `import` is one transaction: all records or none.
 //! * `commit_account` is one transaction: the password is invalidated, every session and every
 //!   earlier unused token of the account revoked, the new token inserted, the review flag set
-//!   and every listed action marked `done` — all or nothing.
+//!   and every listed action marked `done` — all or nothing. When one of the listed actions is
+//!   already `done` (another run committed it, even one that bypassed the remediation lock),
+//!   the commit is refused with [`Error::AlreadyDone`] and changes nothing: an account is
+//!   never reset twice for one plan. The check and the writes are one transaction under the
+//!   rows' write lock (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: `SELECT ... FOR UPDATE`).
 //! * `store_id` is a random identity created with the store and never changed, so a plan made
 //!   against one store cannot be applied to another.
 //! * Times are seconds since the Unix epoch, UTC.
@@ -15,12 +19,16 @@
 //!   must die with the process or session holding it (a kernel file lock, a PostgreSQL
 //!   session advisory lock), so a killed holder never blocks the next run.
 
+mod pgconn;
+mod postgres;
 mod schema;
 mod sqlite;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use schema::{SCHEMA, SCHEMA_VERSION};
+pub use self::postgres::PgStore;
+pub use pgconn::{pg_reason, url_has_password};
+pub use schema::{PG_SCHEMA, SCHEMA, SCHEMA_VERSION};
 pub use sqlite::SqliteStore;
 
 use crate::error::{Error, Result};
@@ -29,13 +37,25 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 
 /// Opens the store a `--db` value names: a `postgres://` or `postgresql://` URL is a
-/// PostgreSQL store, anything else the path of an SQLite file (created on first use).
+/// PostgreSQL store (schema created on first use), anything else the path of an SQLite file
+/// (created on first use).
+///
+/// A `--db` value is a command-line argument, which every user of the machine can read (`ps`):
+/// a URL carrying a password is refused here; the password goes in `PGPASSWORD` or a passfile
+/// ([`PgStore::connect`] itself accepts one in the URL, for URLs that come from elsewhere).
 pub fn open(spec: &std::path::Path) -> Result<Box<dyn AccountStore + Send>> {
     match spec.to_str() {
-        Some(url) if is_postgres_url(url) => Err(Error::Unsupported(format!(
-            "{}: the PostgreSQL backend is not available in this build",
-            redact_url(url)
-        ))),
+        Some(url) if is_postgres_url(url) => {
+            let url = url.trim_start();
+            if url_has_password(url) {
+                return Err(Error::Setting(format!(
+                    "{}: a password in the --db URL is visible to every user of this machine; \
+                     put it in PGPASSWORD or a passfile (~/.pgpass, PGPASSFILE or ?passfile=PATH) instead",
+                    redact_url(url)
+                )));
+            }
+            Ok(Box::new(PgStore::connect(url)?))
+        }
         _ => Ok(Box::new(SqliteStore::open(spec)?)),
     }
 }
@@ -46,19 +66,53 @@ pub fn is_postgres_url(spec: &str) -> bool {
     lower.starts_with("postgres://") || lower.starts_with("postgresql://")
 }
 
-/// A connection URL fit for messages: the password, if any, replaced by `***`.
+/// A connection URL fit for messages: the password, if any (`user:secret@` or `password=` in
+/// the query), replaced by `***`.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let (auth, host) = match rest.rfind('@') {
-        Some(i) => (&rest[..i], &rest[i + 1..]),
-        None => return url.to_string(),
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
     };
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
+    let rest = match rest.rfind('@') {
+        Some(i) => match rest[..i].split_once(':') {
+            Some((user, _)) => format!("{user}:***@{}", &rest[i + 1..]),
+            None => rest.to_string(),
+        },
+        None => rest.to_string(),
+    };
+    let query = query.map(|q| {
+        q.split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some(("password", _)) => "password=***".to_string(),
+                _ => kv.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    match query {
+        Some(q) => format!("{scheme}://{rest}?{q}"),
+        None => format!("{scheme}://{rest}"),
     }
+}
+
+fn random_store_id() -> Result<String> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| Error::Crypto(e.to_string()))?;
+    // RFC 4122 version 4 layout, so it reads as a UUID.
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
 }
 
 /// One account as the remediation sees it.
@@ -367,7 +421,8 @@ pub trait AccountStore {
     fn action_states(&self, plan_hash: &str) -> Result<Vec<ActionRow>>;
     /// All plan hashes known to the store.
     fn plans(&self) -> Result<Vec<String>>;
-    /// Applies one account's actions in one transaction.
+    /// Applies one account's actions in one transaction; [`Error::AlreadyDone`] (nothing
+    /// changed) when one of them is already `done`.
     fn commit_account(&mut self, c: &AccountCommit<'_>) -> Result<()>;
     /// Marks actions failed (they are retried by the next apply).
     fn mark_failed(

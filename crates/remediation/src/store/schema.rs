@@ -1,4 +1,4 @@
-//! The SQLite schema. Tables are only ever added with `CREATE TABLE IF NOT EXISTS`, so a
+//! The schemas (SQLite, and the same tables for PostgreSQL). Tables are only ever added with `CREATE TABLE IF NOT EXISTS`, so a
 //! store made by an earlier build of the same schema version gains them when opened.
 
 /// Schema version this build reads and writes (`meta.schema_version`).
@@ -113,6 +113,86 @@ CREATE TABLE IF NOT EXISTS deliveries (
     attempts INTEGER NOT NULL,
     reply TEXT,
     updated_at INTEGER NOT NULL,
+    PRIMARY KEY (plan_hash, message_key)
+);
+";
+
+/// The PostgreSQL schema: `store::SCHEMA`'s tables with PostgreSQL types (times are BIGINT
+/// seconds, flags BOOLEAN). `reset_tokens.seq` orders tokens created in the same second
+/// (SQLite's rowid does that there).
+pub const PG_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL,
+    email_folded TEXT NOT NULL,
+    has_2fa BOOLEAN NOT NULL,
+    balance DOUBLE PRECISION NOT NULL,
+    locale TEXT NOT NULL,
+    failed_logins BIGINT,
+    failed_logins_since TEXT,
+    password_hash TEXT,
+    password_reset_required BOOLEAN NOT NULL DEFAULT FALSE,
+    review_required BOOLEAN NOT NULL DEFAULT FALSE,
+    review_reason TEXT,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS accounts_email ON accounts(email);
+CREATE INDEX IF NOT EXISTS accounts_email_folded ON accounts(email_folded);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT
+);
+CREATE INDEX IF NOT EXISTS sessions_account ON sessions(account_id);
+CREATE TABLE IF NOT EXISTS reset_tokens (
+    selector TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL REFERENCES accounts(id),
+    token_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    used_at BIGINT,
+    revoked_at BIGINT,
+    plan_hash TEXT,
+    seq BIGINT GENERATED ALWAYS AS IDENTITY
+);
+CREATE INDEX IF NOT EXISTS reset_tokens_account ON reset_tokens(account_id);
+CREATE TABLE IF NOT EXISTS remediation_actions (
+    plan_hash TEXT NOT NULL,
+    action_id TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('planned','done','failed')),
+    detail TEXT,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (plan_hash, action_id)
+);
+CREATE TABLE IF NOT EXISTS audit_heads (
+    plan_hash TEXT PRIMARY KEY,
+    seq BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS plan_settings (
+    plan_hash TEXT PRIMARY KEY,
+    reset_base_url TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS lock_holder (
+    name TEXT PRIMARY KEY,
+    operation TEXT NOT NULL,
+    plan_hash TEXT NOT NULL,
+    pid BIGINT NOT NULL,
+    host TEXT NOT NULL,
+    since BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    plan_hash TEXT NOT NULL,
+    message_key TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('sending','sent','deferred','failed')),
+    attempts BIGINT NOT NULL,
+    reply TEXT,
+    updated_at BIGINT NOT NULL,
     PRIMARY KEY (plan_hash, message_key)
 );
 ";

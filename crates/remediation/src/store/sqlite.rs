@@ -15,23 +15,6 @@ pub struct SqliteStore {
     lock: Option<std::fs::File>,
 }
 
-fn random_store_id() -> Result<String> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| Error::Crypto(e.to_string()))?;
-    // RFC 4122 version 4 layout, so it reads as a UUID.
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    ))
-}
-
 impl SqliteStore {
     /// Opens the store at `path`, creating it (mode 0600) with the schema on first use.
     pub fn open(path: &Path) -> Result<SqliteStore> {
@@ -99,7 +82,7 @@ impl SqliteStore {
                 let now = chrono::Utc::now().timestamp();
                 tx.execute(
                     "INSERT INTO meta(key, value) VALUES ('schema_version', ?1), ('store_id', ?2), ('created_at', ?3)",
-                    params![SCHEMA_VERSION.to_string(), random_store_id()?, now.to_string()],
+                    params![SCHEMA_VERSION.to_string(), super::random_store_id()?, now.to_string()],
                 )
                 .map_err(db)?;
             }
@@ -436,7 +419,29 @@ impl AccountStore for SqliteStore {
             store: desc.clone(),
             source,
         };
-        let tx = self.conn.transaction().map_err(db)?;
+        // IMMEDIATE: the write lock is held from the check to the commit, so a second
+        // committer (another process, even one without the remediation lock) sees this one's
+        // `done` and is refused.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "SELECT 1 FROM remediation_actions WHERE plan_hash = ?1 AND action_id = ?2 AND state = 'done'",
+                )
+                .map_err(db)?;
+            for id in &c.action_ids {
+                if st.exists(params![c.plan_hash, id]).map_err(db)? {
+                    return Err(Error::AlreadyDone {
+                        store: desc.clone(),
+                        plan_hash: c.plan_hash.into(),
+                        account: c.account_id.into(),
+                    });
+                }
+            }
+        }
         if let Some(t) = &c.reset {
             // The current password stops working: no hash verifies against NULL.
             tx.execute(

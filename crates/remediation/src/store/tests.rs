@@ -19,11 +19,19 @@ fn rec(id: &str, email: &str, has_2fa: bool, balance: f64) -> AccountRecord {
 
 /// Runs every store check on a fresh store made by `make`; `reopen` opens a second handle
 /// on the store of the first (another process's view, for the lock).
-pub(crate) fn suite_with_lock<S: AccountStore>(make: &dyn Fn() -> S, reopen: &dyn Fn(&S) -> S) {
+pub(crate) fn suite_with_lock<S: AccountStore + Send>(
+    make: &dyn Fn() -> S,
+    reopen: &dyn Fn(&S) -> S,
+) {
     suite(make);
     let mut a = make();
     let mut b = reopen(&a);
     remediation_lock(&mut a, &mut b);
+    let mut a = make();
+    let mut b = reopen(&a);
+    second_commit_of_done_actions_changes_nothing(&mut a, &mut b);
+    concurrent_commits_reset_once(&mut a, &mut b);
+    concurrent_claims_claim_once(&mut a, &mut b);
 }
 
 /// Runs every store check on a fresh store made by `make`.
@@ -71,6 +79,37 @@ fn import_and_lookup<S: AccountStore>(s: &mut S) {
         .unwrap();
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].id, "b2");
+    // One id twice in one import: inserted, then updated, the later row wins.
+    let st = s
+        .import(&[
+            rec("dup", "dup@x.example", false, 1.0),
+            rec("dup", "dup@x.example", false, 2.0),
+        ])
+        .unwrap();
+    assert_eq!((st.inserted, st.updated), (1, 1));
+    assert_eq!(s.account("dup").unwrap().unwrap().balance, 2.0);
+    // More rows than one batch of a backend that batches; optional fields kept.
+    let many: Vec<AccountRecord> = (0..2500)
+        .map(|i| AccountRecord {
+            failed_logins: (i % 2 == 0).then_some(i),
+            failed_logins_since: (i % 2 == 0).then(|| "2026-01-01".to_string()),
+            ..rec(
+                &format!("m{i}"),
+                &format!("m{i}@x.example"),
+                i % 3 == 0,
+                0.5,
+            )
+        })
+        .collect();
+    let st = s.import(&many).unwrap();
+    assert_eq!((st.inserted, st.updated), (2500, 0));
+    assert_eq!(s.account_count().unwrap(), 2503);
+    let m = s.account("m1998").unwrap().unwrap();
+    assert_eq!(
+        (m.failed_logins, m.failed_logins_since.as_deref(), m.has_2fa),
+        (Some(1998), Some("2026-01-01"), true)
+    );
+    assert_eq!(s.account("m1999").unwrap().unwrap().failed_logins, None);
 }
 
 fn folding<S: AccountStore>(s: &mut S) {
@@ -108,8 +147,8 @@ fn reset_commit_is_complete<S: AccountStore>(s: &mut S) {
         1,
     )
     .unwrap();
-    let commit = |sel: &str, t: i64| AccountCommit {
-        plan_hash: "p",
+    let commit = |plan: &'static str, sel: &str, t: i64| AccountCommit {
+        plan_hash: plan,
         account_id: "a",
         action_ids: vec!["force-password-reset:a".into()],
         reset: Some(NewToken {
@@ -121,7 +160,7 @@ fn reset_commit_is_complete<S: AccountStore>(s: &mut S) {
         outcome: None,
         now: t,
     };
-    s.commit_account(&commit("t1", 10)).unwrap();
+    s.commit_account(&commit("p", "t1", 10)).unwrap();
     assert_eq!(s.password_hash("a").unwrap(), None, "password invalidated");
     assert_eq!(s.active_sessions("a").unwrap(), 0, "sessions revoked");
     let acct = s.account("a").unwrap().unwrap();
@@ -133,8 +172,18 @@ fn reset_commit_is_complete<S: AccountStore>(s: &mut S) {
         .filter(|t| t.is_live(11))
         .collect();
     assert_eq!(live.len(), 1);
-    // A second token for the account revokes the first: one live token at a time.
-    s.commit_account(&commit("t2", 20)).unwrap();
+    // A reset of another plan revokes the first token: one live token at a time.
+    s.ensure_planned(
+        "p3",
+        &[(
+            "force-password-reset:a".into(),
+            "a".into(),
+            "force-password-reset".into(),
+        )],
+        1,
+    )
+    .unwrap();
+    s.commit_account(&commit("p3", "t2", 20)).unwrap();
     let live: Vec<_> = s
         .tokens("a")
         .unwrap()
@@ -143,11 +192,12 @@ fn reset_commit_is_complete<S: AccountStore>(s: &mut S) {
         .collect();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].selector, "t2");
-    // A failing commit (unknown account with a token: foreign key) changes nothing.
+    // A failing commit (unknown account with a token: foreign key) changes nothing, not even
+    // the state of its action.
     let bad = AccountCommit {
-        plan_hash: "p",
+        plan_hash: "p2",
         account_id: "ghost",
-        action_ids: vec!["force-password-reset:a".into()],
+        action_ids: vec!["x".into()],
         reset: Some(NewToken {
             selector: "t3".into(),
             token_hash: "h".into(),
@@ -161,6 +211,107 @@ fn reset_commit_is_complete<S: AccountStore>(s: &mut S) {
         .unwrap();
     assert!(s.commit_account(&bad).is_err());
     assert!(s.token_by_selector("t3").unwrap().is_none());
+    assert_eq!(
+        s.action_states("p2").unwrap()[0].state,
+        ActionState::Planned
+    );
+}
+
+/// The reset of one plan's account, with its action planned in `s`.
+fn planned_reset<'a, S: AccountStore>(
+    s: &mut S,
+    account: &'a str,
+    action: &str,
+    selector: &str,
+) -> AccountCommit<'a> {
+    s.ensure_planned(
+        "p",
+        &[(action.into(), account.into(), "force-password-reset".into())],
+        1,
+    )
+    .unwrap();
+    AccountCommit {
+        plan_hash: "p",
+        account_id: account,
+        action_ids: vec![action.into()],
+        reset: Some(NewToken {
+            selector: selector.into(),
+            token_hash: "$argon2id$h".into(),
+            expires_at: 1000,
+        }),
+        review: None,
+        outcome: None,
+        now: 10,
+    }
+}
+
+/// A second run committing actions another run (another handle: another process) already
+/// committed is refused and changes nothing: no second token, the first one still live.
+fn second_commit_of_done_actions_changes_nothing<S: AccountStore>(a: &mut S, b: &mut S) {
+    a.import(&[rec("d", "d@x.example", false, 1.0)]).unwrap();
+    let first = planned_reset(a, "d", "force-password-reset:d", "first");
+    a.commit_account(&first).unwrap();
+    let second = AccountCommit {
+        reset: Some(NewToken {
+            selector: "second".into(),
+            token_hash: "$argon2id$h2".into(),
+            expires_at: 1000,
+        }),
+        review: Some("late".into()),
+        now: 20,
+        ..first.clone()
+    };
+    match b.commit_account(&second) {
+        Err(Error::AlreadyDone {
+            plan_hash, account, ..
+        }) => assert_eq!((plan_hash.as_str(), account.as_str()), ("p", "d")),
+        other => panic!("expected AlreadyDone, got {other:?}"),
+    }
+    let tokens = a.tokens("d").unwrap();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert!(tokens[0].is_live(11) && tokens[0].selector == "first");
+    assert!(!a.account("d").unwrap().unwrap().review_required);
+}
+
+/// Two handles committing the same account's reset at the same instant, many times: exactly
+/// one wins each time and the account has exactly one token.
+fn concurrent_commits_reset_once<S: AccountStore + Send>(a: &mut S, b: &mut S) {
+    for round in 0..10 {
+        let acct = format!("race{round}");
+        a.import(&[rec(&acct, &format!("{acct}@x.example"), false, 1.0)])
+            .unwrap();
+        let action = format!("force-password-reset:{acct}");
+        let ca = planned_reset(a, &acct, &action, &format!("{acct}-a"));
+        let cb = AccountCommit {
+            reset: Some(NewToken {
+                selector: format!("{acct}-b"),
+                token_hash: "$argon2id$h".into(),
+                expires_at: 1000,
+            }),
+            ..ca.clone()
+        };
+        let barrier = std::sync::Barrier::new(2);
+        let (ra, rb) = std::thread::scope(|scope| {
+            let ta = scope.spawn(|| {
+                barrier.wait();
+                a.commit_account(&ca)
+            });
+            let tb = scope.spawn(|| {
+                barrier.wait();
+                b.commit_account(&cb)
+            });
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        let wins = [&ra, &rb].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {ra:?} / {rb:?}");
+        for r in [ra, rb] {
+            assert!(
+                matches!(r, Ok(()) | Err(Error::AlreadyDone { .. })),
+                "round {round}: {r:?}"
+            );
+        }
+        assert_eq!(a.tokens(&acct).unwrap().len(), 1, "round {round}");
+    }
 }
 
 fn action_states<S: AccountStore>(s: &mut S) {
@@ -442,4 +593,205 @@ fn newer_schema_is_refused() {
     drop(c);
     let e = SqliteStore::open(&p).err().unwrap().to_string();
     assert!(e.contains("schema version 99"), "{e}");
+}
+
+/// Two senders (two handles) claiming the same new message at the same instant, many times:
+/// exactly one gets it, the other finds it in flight.
+fn concurrent_claims_claim_once<S: AccountStore + Send>(a: &mut S, b: &mut S) {
+    for round in 0..10 {
+        let key = format!("<race{round}@x>");
+        let barrier = std::sync::Barrier::new(2);
+        let claim = |s: &mut S| {
+            barrier.wait();
+            s.claim_delivery("p", &key, "r@x.example", false, 10)
+                .unwrap()
+        };
+        let (ra, rb) = std::thread::scope(|scope| {
+            let ta = scope.spawn(|| claim(a));
+            let tb = scope.spawn(|| claim(b));
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        let claimed = [&ra, &rb]
+            .iter()
+            .filter(|c| ***c == DeliveryClaim::Claimed)
+            .count();
+        assert_eq!(claimed, 1, "round {round}: {ra:?} / {rb:?}");
+        assert!(
+            matches!(ra, DeliveryClaim::InDoubt(_)) || matches!(rb, DeliveryClaim::InDoubt(_)),
+            "round {round}"
+        );
+        let rows = a.deliveries("p").unwrap();
+        let row = rows.iter().find(|r| r.message_key == key).unwrap();
+        assert_eq!(row.attempts, 1, "round {round}");
+    }
+}
+
+/// The test server's URL (`LEAKAUDIT_TEST_PG_URL`, set by `scripts/test.sh` from
+/// `scripts/pg.sh start`). Required under CI; elsewhere the PostgreSQL tests say they skipped.
+fn pg_test_url() -> Option<String> {
+    match std::env::var("LEAKAUDIT_TEST_PG_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must run the PostgreSQL tests: LEAKAUDIT_TEST_PG_URL is unset (scripts/test.sh starts the server with scripts/pg.sh)"
+            );
+            eprintln!("skipped: LEAKAUDIT_TEST_PG_URL is unset (start a server with `scripts/pg.sh start`)");
+            None
+        }
+    }
+}
+
+/// Fresh databases on the test server, dropped (with their connections) when this goes.
+struct PgDatabases {
+    admin_url: String,
+    names: std::cell::RefCell<Vec<String>>,
+}
+
+impl PgDatabases {
+    fn new(admin_url: String) -> PgDatabases {
+        PgDatabases {
+            admin_url,
+            names: Default::default(),
+        }
+    }
+
+    fn admin(&self) -> ::postgres::Client {
+        ::postgres::Client::connect(&self.admin_url, ::postgres::NoTls).unwrap()
+    }
+
+    /// A new empty database; its URL.
+    fn create(&self) -> String {
+        let mut b = [0u8; 6];
+        getrandom::fill(&mut b).unwrap();
+        let name = format!("leakaudit_test_{}", hex::encode(b));
+        self.admin()
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        self.names.borrow_mut().push(name.clone());
+        let (base, query) = match self.admin_url.split_once('?') {
+            Some((b, q)) => (b, format!("?{q}")),
+            None => (self.admin_url.as_str(), String::new()),
+        };
+        let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
+        format!("{server}/{name}{query}")
+    }
+}
+
+impl Drop for PgDatabases {
+    fn drop(&mut self) {
+        if let Ok(mut c) = ::postgres::Client::connect(&self.admin_url, ::postgres::NoTls) {
+            for n in self.names.borrow().iter() {
+                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS {n} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+#[test]
+fn postgres_store_passes_the_suite() {
+    let Some(url) = pg_test_url() else { return };
+    let dbs = PgDatabases::new(url);
+    suite_with_lock(&|| PgStore::connect(&dbs.create()).unwrap(), &|s| {
+        PgStore::connect(&s.describe()).unwrap()
+    });
+}
+
+#[test]
+fn postgres_lock_dies_with_its_session() {
+    let Some(url) = pg_test_url() else { return };
+    let dbs = PgDatabases::new(url);
+    let db = dbs.create();
+    let holder = LockHolder::this_process("apply", "sha256:aa");
+    let mut a = PgStore::connect(&db).unwrap();
+    let mut b = PgStore::connect(&db).unwrap();
+    assert_eq!(a.try_lock(&holder).unwrap(), LockAttempt::Acquired);
+    assert!(matches!(
+        b.try_lock(&holder).unwrap(),
+        LockAttempt::Held(Some(_))
+    ));
+    // The server ends the holder's session (as when its process is killed): the lock goes
+    // with it, though its row stays until the next holder overwrites it.
+    let pid: i32 = a
+        .client
+        .borrow_mut()
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+    dbs.admin()
+        .execute("SELECT pg_terminate_backend($1, 5000)", &[&pid])
+        .unwrap();
+    std::mem::forget(a);
+    let start = std::time::Instant::now();
+    loop {
+        match b.try_lock(&holder).unwrap() {
+            LockAttempt::Acquired => break,
+            LockAttempt::Held(_) => {
+                assert!(
+                    start.elapsed().as_secs() < 30,
+                    "the lock outlived its session"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    b.unlock().unwrap();
+}
+
+#[test]
+fn postgres_store_reopens_and_refuses_a_newer_schema() {
+    let Some(url) = pg_test_url() else { return };
+    let dbs = PgDatabases::new(url);
+    let db = dbs.create();
+    let id = {
+        let mut s = PgStore::connect(&db).unwrap();
+        s.import(&[rec("a", "a@x.example", false, 1.0)]).unwrap();
+        s.store_id().unwrap()
+    };
+    let s = PgStore::connect(&db).unwrap();
+    assert_eq!(s.store_id().unwrap(), id);
+    assert_eq!(s.account_count().unwrap(), 1);
+    assert_eq!(
+        s.describe(),
+        db,
+        "the description is the URL (no password here)"
+    );
+    s.client
+        .borrow_mut()
+        .execute(
+            "UPDATE meta SET value = '99' WHERE key = 'schema_version'",
+            &[],
+        )
+        .unwrap();
+    drop(s);
+    let e = PgStore::connect(&db).err().unwrap().to_string();
+    assert!(e.contains("schema version 99"), "{e}");
+}
+
+#[test]
+fn postgres_schema_is_created_once_by_concurrent_first_opens() {
+    let Some(url) = pg_test_url() else { return };
+    let dbs = PgDatabases::new(url);
+    let db = dbs.create();
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let hs: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| PgStore::connect(&db).unwrap().store_id().unwrap()))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+}
+
+#[test]
+fn open_refuses_a_password_on_the_command_line() {
+    let e = open(Path::new("postgresql://ann:hunter2@127.0.0.1:1/x"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("PGPASSWORD") && !e.contains("hunter2"), "{e}");
+    let e = open(Path::new("postgres://ann@127.0.0.1:1/x?password=hunter2"))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("PGPASSWORD") && !e.contains("hunter2"), "{e}");
 }
