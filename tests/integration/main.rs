@@ -10,6 +10,7 @@ mod incident;
 mod options;
 mod postgres;
 mod remediate;
+mod repair;
 mod rules;
 mod scan;
 mod send;

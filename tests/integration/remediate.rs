@@ -412,6 +412,10 @@ fn modified_plan_or_other_store_is_refused() {
             s(&e.outbox),
             "--log",
             s(&e.log),
+            "--reset-base-url",
+            "https://shop.example/reset",
+            "--from",
+            "Security <security@shop.example>",
         ])
         .output()
         .unwrap();
@@ -542,6 +546,8 @@ fn sigkill_at_arbitrary_points_then_resume() {
                 "-q",
                 "--reset-base-url",
                 "https://shop.example/reset",
+                "--from",
+                "Security <security@shop.example>",
             ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

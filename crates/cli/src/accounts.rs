@@ -1,8 +1,10 @@
 //! `leakaudit accounts`: manage the account store (SQLite file, created on first use, 0600).
 
 use crate::EXIT_CLEAN;
-use leakaudit_remediation::{import_accounts, store};
-use std::path::PathBuf;
+use leakaudit_remediation::import::ImportReport;
+use leakaudit_remediation::store::{self, AccountStore};
+use leakaudit_remediation::{import_accounts_with, EmptyBalance, ImportOptions};
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -16,6 +18,18 @@ pub enum Command {
         /// The store file (created with its schema on first use).
         #[arg(long, value_name = "FILE")]
         db: PathBuf,
+        /// Column mapping for an export with other column names, EXPORT=ACCOUNT pairs:
+        /// `user_id=id,email_address=email,mfa_enabled=has_2fa,balance_usd=balance`
+        /// (repeatable; over `[accounts.map]` in leakaudit.toml).
+        #[arg(long, value_name = "PAIRS")]
+        map: Vec<String>,
+        /// An empty balance: `error` refuses the file, `zero` imports it as 0 [default: the
+        /// config's `empty_balance` under [accounts], else error].
+        #[arg(long, value_name = "POLICY")]
+        empty_balance: Option<EmptyBalance>,
+        /// Organisation settings [default: ./leakaudit.toml when present].
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Print the store's identity and size.
     Info {
@@ -25,11 +39,64 @@ pub enum Command {
     },
 }
 
+/// Imports `csv` into the store `db` (all rows or none). A store this import created is
+/// removed again when the import fails, so a failed import never leaves an empty store
+/// that later commands would take for the real one; an existing store is left as it was
+/// (the import is one transaction).
+pub fn import_csv(
+    db: &Path,
+    csv: &Path,
+    opts: &ImportOptions,
+) -> anyhow::Result<(Box<dyn AccountStore + Send>, ImportReport)> {
+    let is_file = !db.to_str().is_some_and(store::is_postgres_url);
+    let created = is_file && !db.exists();
+    let result = store::open(db).and_then(|mut st| {
+        let report = import_accounts_with(&mut *st, csv, opts)?;
+        Ok((st, report))
+    });
+    match result {
+        Ok(r) => Ok(r),
+        Err(e) => {
+            if created {
+                for suffix in ["", "-journal", "-wal", "-shm", ".lock"] {
+                    let mut p = db.as_os_str().to_owned();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(PathBuf::from(p));
+                }
+            }
+            Err(e.into())
+        }
+    }
+}
+
 pub fn run(cmd: Command) -> anyhow::Result<u8> {
     match cmd {
-        Command::Import { csv, db } => {
-            let mut store = store::open(&db)?;
-            let report = import_accounts(&mut *store, &csv)?;
+        Command::Import {
+            csv,
+            db,
+            map,
+            empty_balance,
+            config,
+        } => {
+            let org = crate::args::OrgArgs {
+                config,
+                ..Default::default()
+            };
+            let run =
+                crate::config::RunConfig::resolve(&org, &Default::default(), &Default::default())?;
+            let mut opts = run.settings()?.accounts;
+            if !map.is_empty() {
+                // The flags replace the configured mapping as a whole.
+                opts.map.clear();
+                for m in &map {
+                    opts.add_map(m)
+                        .map_err(|why| anyhow::anyhow!("--map {why}"))?;
+                }
+            }
+            if let Some(p) = empty_balance {
+                opts.empty_balance = p;
+            }
+            let (store, report) = import_csv(&db, &csv, &opts)?;
             if !report.ignored_columns.is_empty() {
                 eprintln!(
                     "warning: ignored column(s): {}",

@@ -102,6 +102,14 @@ impl RunConfig {
         })
     }
 
+    /// The remediation tables (`[accounts]`, `[notifications]`) of the configuration file.
+    pub fn settings(&self) -> anyhow::Result<leakaudit_remediation::settings::Settings> {
+        match &self.config_path {
+            Some(p) => Ok(leakaudit_remediation::settings::Settings::load(p)?),
+            None => Ok(Default::default()),
+        }
+    }
+
     /// The scanner for the read options.
     pub fn scanner(&self) -> Scanner {
         Scanner::new(ScanOptions {

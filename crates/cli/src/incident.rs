@@ -89,12 +89,8 @@ pub struct Args {
     /// Remediation policy file (default: the shipped rules/remediation.toml).
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
-    /// The sender (From) of the notifications: one mailbox, ASCII address.
-    #[arg(long, value_name = "MAILBOX")]
-    pub from: Option<String>,
-    /// The password-reset page of the notifications; `?selector=...&token=...` is appended.
-    #[arg(long, value_name = "URL")]
-    pub reset_base_url: Option<String>,
+    #[command(flatten)]
+    pub notify: crate::notify::NotifyArgs,
     #[command(flatten)]
     pub executor: crate::executor::ExecutorArgs,
 }
@@ -155,6 +151,7 @@ struct Settings {
     triage: Triage,
     min_severity: Severity,
     executor: leakaudit_remediation::executor::ExecutorConfig,
+    notify: Option<crate::notify::Notify>,
 }
 
 fn settings(args: &mut Args) -> anyhow::Result<Settings> {
@@ -171,13 +168,12 @@ fn settings(args: &mut Args) -> anyhow::Result<Settings> {
         args.campaign_window.is_finite() && args.campaign_window >= 0.0,
         "--campaign-window must be a number of hours >= 0"
     );
-    if args.apply {
-        anyhow::ensure!(
-            args.from.is_some() && args.reset_base_url.is_some(),
-            "--apply needs --from MAILBOX (sender of the notifications) and --reset-base-url URL"
-        );
-    }
     let run = RunConfig::resolve(&args.org, &args.rules, &args.read)?;
+    // Before any work: an apply without a real sender and reset page is refused.
+    let notify = match args.apply {
+        true => Some(args.notify.resolve(&run, true)?),
+        false => None,
+    };
     let engine = run.engine()?;
     let remediation = match &args.policy {
         Some(p) => RemediationPolicy::load(p)?,
@@ -192,6 +188,7 @@ fn settings(args: &mut Args) -> anyhow::Result<Settings> {
         .or(run.cfg.min_severity)
         .unwrap_or(Severity::Medium);
     Ok(Settings {
+        notify,
         triage,
         min_severity,
         run,
@@ -207,7 +204,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let s = settings(&mut args)?;
     let out = args.out.clone();
     crate::outdir::private_dir(&out, "--out")?;
-    let (store, store_path, store_note) = open_store(&args, &out)?;
+    let (store, store_path, store_note) = open_store(&args, &out, &s.run.settings()?.accounts)?;
     if args.apply && store_path != args.accounts {
         // Say it before anything is done: resets land in the imported copy, not in the
         // system the CSV was exported from.
@@ -272,11 +269,9 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let mut apply_failed = false;
     let mut apply_note = None;
     if args.apply {
-        let report = apply_plan(&args, &plan, &mut *store, &out, &s)?;
-        plan_totals.applied = true;
-        plan_totals.done = Some(report.resets + report.reviews + report.notifications);
-        plan_totals.failed = Some(report.failed.len());
-        apply_failed = !report.failed.is_empty() || !report.complete;
+        let report = apply_plan(&args, &s, &plan, &mut *store, &out)?;
+        apply_failed =
+            !report.failed.is_empty() || !report.complete || !report.missing_messages.is_empty();
         apply_note = Some(apply_summary(&report, &out, &store_path));
         for (account, why) in report.failed.iter().take(SHOWN_FAILURES) {
             eprintln!(
@@ -290,6 +285,15 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
                 crate::term::clean(why)
             );
         }
+        crate::reissue::print_missing(&report.missing_messages, &out.join("outbox"));
+    }
+    // The store's totals, not this run's: a second run finds everything done and must not
+    // report fewer actions than the first.
+    if let Some(note) = store_totals(&*store, &plan, &mut plan_totals)? {
+        apply_note = Some(match apply_note {
+            Some(a) => format!("{a}\n{note}"),
+            None => note,
+        });
     }
 
     // The report.
@@ -468,7 +472,11 @@ fn is_sqlite(path: &Path) -> anyhow::Result<bool> {
 }
 
 /// Opens the store: an SQLite file as is, or a CSV imported into DIR/accounts.sqlite.
-fn open_store(args: &Args, out: &Path) -> anyhow::Result<(Store, PathBuf, String)> {
+fn open_store(
+    args: &Args,
+    out: &Path,
+    import: &leakaudit_remediation::ImportOptions,
+) -> anyhow::Result<(Store, PathBuf, String)> {
     let is_url = args.accounts.to_str().is_some_and(store::is_postgres_url);
     if is_url || is_sqlite(&args.accounts)? {
         let store = store::open(&args.accounts)?;
@@ -477,8 +485,7 @@ fn open_store(args: &Args, out: &Path) -> anyhow::Result<(Store, PathBuf, String
     let db = out.join("accounts.sqlite");
     let stage = Stage::start("accounts", args.ui.quiet);
     stage.message(format!("importing {}", args.accounts.display()));
-    let mut store = store::open(&db)?;
-    let report = leakaudit_remediation::import_accounts(&mut *store, &args.accounts)?;
+    let (store, report) = crate::accounts::import_csv(&db, &args.accounts, import)?;
     stage.finish();
     let note = format!(
         "{} rows imported from {} ({} new, {} updated)",
@@ -583,23 +590,64 @@ fn print_summary(
     }
 }
 
+/// The plan's action states in the store, summed over everything ever applied: sets the
+/// report's done/failed and says them by kind. `None` when the store never saw the plan.
+fn store_totals(
+    store: &dyn AccountStore,
+    plan: &Plan,
+    totals: &mut PlanTotals,
+) -> anyhow::Result<Option<String>> {
+    let by_kind = leakaudit_remediation::apply::status(store, &plan.content_hash, Some(plan))?;
+    let planned: std::collections::BTreeSet<&str> =
+        plan.actions.iter().map(|a| a.kind.as_str()).collect();
+    let recorded = by_kind
+        .iter()
+        .any(|(_, k)| k.done + k.failed + k.planned > 0);
+    if !recorded {
+        return Ok(None);
+    }
+    let of_plan = || by_kind.iter().filter(|(k, _)| planned.contains(k.as_str()));
+    totals.applied = true;
+    totals.done = Some(of_plan().map(|(_, k)| k.done).sum());
+    totals.failed = Some(of_plan().map(|(_, k)| k.failed).sum());
+    let kinds: Vec<String> = by_kind
+        .iter()
+        .map(|(k, s)| {
+            format!(
+                "{k} {} done, {} failed, {} pending",
+                s.done,
+                s.failed,
+                s.planned + s.pending
+            )
+        })
+        .collect();
+    Ok(Some(format!(
+        "store totals for this plan (all runs): {}",
+        kinds.join("; ")
+    )))
+}
+
 fn apply_plan(
     args: &Args,
+    s: &Settings,
     plan: &Plan,
     store: &mut dyn AccountStore,
     out: &Path,
-    s: &Settings,
 ) -> anyhow::Result<ApplyReport> {
-    use leakaudit_remediation::outbox::{OutboxGate, Sender};
-    let sender = Sender::new(args.from.as_deref().unwrap_or_default())?;
+    use leakaudit_remediation::outbox::OutboxGate;
+    let notify = s
+        .notify
+        .as_ref()
+        .context("--apply without notification settings")?;
     // The outbox is refused when the configured policy finds anything in a notification.
     let opts = leakaudit_remediation::ApplyOptions::new(
         out.join("outbox"),
         out.join("audit.jsonl"),
-        args.reset_base_url.clone().unwrap_or_default(),
-        sender,
+        notify.reset_base_url.clone(),
+        notify.sender.clone(),
         OutboxGate::new(&s.engine),
     )
+    .with_templates(notify.templates.clone())
     .with_executor(s.executor.clone());
     let mut bar = crate::apply_progress::ApplyProgress::new(args.ui.quiet);
     let mut on_event = |ev: leakaudit_remediation::ApplyEvent<'_>| bar.event(&ev);

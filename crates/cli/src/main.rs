@@ -16,9 +16,11 @@ mod evaluate;
 mod executor;
 mod incident;
 mod matching;
+mod notify;
 mod outdir;
 mod problems;
 mod progress;
+mod reissue;
 mod remediate;
 mod rules_cmd;
 mod scan;
@@ -98,15 +100,44 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_chain(&err));
             ExitCode::from(EXIT_ERROR)
         }
     }
 }
 
+/// The error and its causes, each said once: a library error that already prints its source
+/// (`path: No such file or directory`) is not followed by that source again.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut out = err.to_string();
+    for cause in err.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.ends_with(&c) {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::Cli;
+
+    /// Issue 12: "No such file or directory (os error 2): No such file or directory (os
+    /// error 2)".
+    #[test]
+    fn error_chain_says_an_io_error_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let e = leakaudit_remediation::Error::io("outbox/staged/new/m", io);
+        let e = anyhow::Error::from(e).context("applying");
+        let text = super::error_chain(&e);
+        assert_eq!(text.matches("not found").count(), 1, "{text}");
+        assert!(
+            text.starts_with("applying: outbox/staged/new/m: "),
+            "{text}"
+        );
+    }
     use clap::CommandFactory;
     use std::collections::BTreeMap;
 

@@ -15,7 +15,7 @@ use leakaudit_policy::Engine;
 use leakaudit_remediation::affected::AffectedList;
 use leakaudit_remediation::apply::{self, ApplyEvent, ApplyOptions};
 use leakaudit_remediation::matching::fold_hint;
-use leakaudit_remediation::outbox::{self, Outbox, OutboxGate, ReleaseOutcome, Sender};
+use leakaudit_remediation::outbox::{self, Outbox, OutboxGate, ReleaseOutcome};
 use leakaudit_remediation::store;
 use leakaudit_remediation::{
     affected, audit, build_plan, read_plan, write_plan, Argon2Settings, MatchMode,
@@ -33,6 +33,9 @@ pub enum Command {
     Release(ReleaseArgs),
     /// Deliver the released notifications over SMTP, each exactly once (canary step first).
     Send(Box<crate::send::SendArgs>),
+    /// Stage one account's notification again (deleted or expired): revokes its live reset
+    /// token, issues a new one, audit-logged.
+    Reissue(crate::reissue::Args),
     /// Progress of plans: planned, done, failed, pending, by action.
     Status {
         /// The account store the plans were applied to.
@@ -117,20 +120,8 @@ pub struct ApplyArgs {
     /// argon2id lanes (at least 1).
     #[arg(long, default_value_t = 1)]
     pub argon2_p: u32,
-    /// The password-reset page of the notifications; `?selector=...&token=...` is appended.
-    #[arg(
-        long,
-        value_name = "URL",
-        default_value = "https://example.invalid/account/reset"
-    )]
-    pub reset_base_url: String,
-    /// The sender (From) of the notifications: one mailbox, ASCII address.
-    #[arg(
-        long,
-        value_name = "MAILBOX",
-        default_value = "Security Team <security@example.invalid>"
-    )]
-    pub from: String,
+    #[command(flatten)]
+    pub notify: crate::notify::NotifyArgs,
     /// Accounts hashed in parallel per batch.
     #[arg(long, default_value_t = leakaudit_remediation::apply::DEFAULT_BATCH)]
     pub batch: usize,
@@ -150,7 +141,7 @@ pub struct ApplyArgs {
 }
 
 /// `24h`, `90m`, `2d`, `3600s` or plain seconds.
-fn parse_duration(s: &str) -> Result<i64, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => s.split_at(i),
@@ -179,6 +170,7 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
         Command::Apply(a) => apply_cmd(a),
         Command::Release(a) => release(&a),
         Command::Send(a) => crate::send::run(*a),
+        Command::Reissue(a) => crate::reissue::run(a),
         Command::Status { db, plan } => status(&db, plan.as_deref()),
         Command::VerifyLog { logs, db } => verify_log(&logs, db.as_deref()),
     }
@@ -270,17 +262,20 @@ fn crash_hook() -> Option<(usize, String)> {
 fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
     let argon2 = Argon2Settings::new(a.argon2_m_kib, a.argon2_t, a.argon2_p)?;
     let plan = read_plan(&a.plan)?;
-    let mut store = store::open(&a.db)?;
     let run = RunConfig::resolve(&a.org, &a.rules, &Default::default())?;
     let engine = run.engine()?;
+    // Settings and templates are checked before the store is opened (or created).
+    let notify = a.notify.resolve(&run, true)?;
+    let mut store = store::open(&a.db)?;
     let executor = crate::executor::resolve(&a.executor, &run)?;
     let opts = ApplyOptions::new(
         &a.outbox,
         &a.log,
-        &a.reset_base_url,
-        Sender::new(&a.from)?,
+        notify.reset_base_url,
+        notify.sender,
         OutboxGate::new(&engine),
     )
+    .with_templates(notify.templates)
     .with_token_ttl_secs(a.token_ttl)
     .with_argon2(argon2)
     .with_batch(a.batch)
@@ -351,7 +346,8 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
             crate::term::clean(why)
         );
     }
-    if report.complete {
+    crate::reissue::print_missing(&report.missing_messages, &a.outbox);
+    if report.complete && report.missing_messages.is_empty() {
         eprintln!(
             "complete: notifications staged in {}; check and release them with `leakaudit remediate release --outbox {} --db {}`",
             Outbox::new(&a.outbox).staged().join("new").display(),
@@ -374,16 +370,7 @@ fn release(a: &ReleaseArgs) -> anyhow::Result<u8> {
             println!("{}", dir.display());
             Ok(EXIT_CLEAN)
         }
-        ReleaseOutcome::Refused(list) => {
-            for r in &list {
-                eprintln!("refused: {}: {}", r.path.display(), r.reasons.join("; "));
-            }
-            eprintln!(
-                "nothing released: {} message(s) would expose someone or were not written by apply",
-                list.len()
-            );
-            Ok(EXIT_VIOLATION)
-        }
+        ReleaseOutcome::Refused(list) => Ok(crate::reissue::print_refusals(&list)),
     }
 }
 

@@ -68,6 +68,12 @@ pub struct OrgConfig {
     /// `[smtp]`: read and validated by the CLI's `remediate send` (the policy does not use it).
     #[serde(skip_serializing)]
     pub smtp: Option<OtherTable>,
+    /// `[accounts]` and `[notifications]`: remediation settings the CLI reads (and checks)
+    /// itself; accepted here so that one file holds them.
+    #[serde(skip_serializing)]
+    pub accounts: Option<OtherTable>,
+    #[serde(skip_serializing)]
+    pub notifications: Option<OtherTable>,
     /// Where each `severity_overrides` key was written (file, line, column), so an id that
     /// names no rule can be reported there ([`OrgConfig::check_overrides`]).
     #[serde(skip)]
@@ -81,8 +87,7 @@ pub struct OtherTable;
 
 impl<'de> Deserialize<'de> for OtherTable {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        serde::de::IgnoredAny::deserialize(d)?;
-        Ok(OtherTable)
+        serde::de::IgnoredAny::deserialize(d).map(|_| OtherTable)
     }
 }
 
@@ -103,6 +108,8 @@ impl Default for OrgConfig {
             min_severity: None,
             executor: None,
             smtp: None,
+            accounts: None,
+            notifications: None,
             override_positions: BTreeMap::new(),
         }
     }

@@ -33,7 +33,7 @@ use crate::audit::AuditLog;
 use crate::error::{Error, Result};
 use crate::executor::{perform_account, AccountCalls, Attempt, ExecutorConfig, Webhook};
 use crate::outbox::{
-    build_message, reset_link, ApplyState, Notice, Outbox, OutboxGate, Sender, StagedMessage,
+    reset_link, ApplyState, Notice, Outbox, OutboxGate, Sender, StagedMessage, Templates,
 };
 use crate::plan::{Action, Plan};
 use crate::policy::ActionKind;
@@ -45,6 +45,7 @@ use rayon::prelude::*;
 use sha2::Digest;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Accounts per hashing batch. The batch after the current one is hashed on the pool while
@@ -80,6 +81,8 @@ pub struct ApplyOptions<'a> {
     pub lock_wait: Duration,
     /// Who performs resets and reviews (default: the local store only).
     pub executor: ExecutorConfig,
+    /// The notification texts ([`Templates::builtin`] unless set).
+    pub templates: Arc<Templates>,
 }
 
 impl<'a> ApplyOptions<'a> {
@@ -102,11 +105,17 @@ impl<'a> ApplyOptions<'a> {
             gate,
             lock_wait: Duration::ZERO,
             executor: ExecutorConfig::Local,
+            templates: Templates::builtin(),
         }
     }
 
     pub fn with_executor(mut self, executor: ExecutorConfig) -> Self {
         self.executor = executor;
+        self
+    }
+
+    pub fn with_templates(mut self, templates: Arc<Templates>) -> Self {
+        self.templates = templates;
         self
     }
 
@@ -172,6 +181,8 @@ pub struct ApplyReport {
     pub stopped: Option<String>,
     /// Webhook requests sent (retries included).
     pub webhook_requests: u64,
+    /// `(account, file)` of done notifications whose outbox file is gone.
+    pub missing_messages: Vec<(String, String)>,
 }
 
 fn now() -> i64 {
@@ -449,7 +460,16 @@ fn apply_locked(
             let staged = outbox.staged().join("new").join(&name);
             let released = outbox.released().join("new").join(&name);
             let path = if staged.exists() { staged } else { released };
-            let bytes = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                // Deleted after its commit: the store says it exists, so release will name it
+                // as missing and `remediate reissue` stages a new one.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    report.missing_messages.push((acct.to_string(), name));
+                    continue;
+                }
+                Err(e) => return Err(Error::io(&path, e)),
+            };
             let to = store.account(acct)?.map(|a| a.email).unwrap_or_default();
             messages.push(StagedMessage {
                 file: name,
@@ -571,7 +591,9 @@ fn apply_account(
         let date = chrono::DateTime::from_timestamp(t, 0)
             .unwrap_or_default()
             .to_rfc2822();
-        let raw = build_message(&notice, &opts.sender, &message_id, &date);
+        let raw = opts
+            .templates
+            .build_message(&notice, &opts.sender, &message_id, &date);
         let why = opts.gate.check(&raw, Some(&account.email));
         if !why.is_empty() {
             return Err(AccountFailure::Refused(format!(

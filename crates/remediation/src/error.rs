@@ -128,6 +128,9 @@ pub enum Error {
     /// A store, executor or transport this build cannot use.
     #[error("{0}")]
     Unsupported(String),
+    /// `remediate reissue` cannot reissue this account's notification.
+    #[error("account {account}: cannot reissue: {reason}")]
+    NotReissuable { account: String, reason: String },
     /// A delivery outcome for a message no sender claimed.
     #[error("outbox message {message_key}: no delivery was claimed for it")]
     NotClaimed { message_key: String },

@@ -5,10 +5,15 @@
 //! Columns (header row required, names case-insensitive, order free, extra columns ignored
 //! and reported):
 //! * `id` (required, unique), `email` (required, unique after canonicalisation),
-//!   `has_2fa` (`true/false`, `1/0`, `yes/no`), `balance` (decimal with a dot),
+//!   `has_2fa` (`true/false`, `yes/no`, `y/n`, `1/0`, `on/off`, `enabled/disabled`, any case),
+//!   `balance` (decimal with a dot; empty is an error unless [`EmptyBalance::Zero`]),
 //!   `locale` (`en`, `de-CH`, `pt_BR`; empty means `en`);
 //! * optionally `failed_logins_since_incident` (count), or `failed_logins` with
 //!   `failed_logins_since` (date `YYYY-MM-DD` or RFC 3339).
+//!
+//! An export with other column names is read through a mapping ([`ImportOptions::map`]:
+//! export name -> account column, e.g. `user_id` -> `id`). Row errors name the column as the
+//! export spells it.
 //!
 //! Refused, with the line: a field over [`MAX_FIELD`] bytes, a record over [`MAX_RECORD`]
 //! bytes (reading stops there: the file is read as a stream and never buffers more than
@@ -54,10 +59,84 @@ const OPTIONAL: [&str; 3] = [
     "failed_logins_since",
 ];
 
+/// Every account column an export may be mapped to.
+pub const COLUMNS: [&str; 8] = [
+    "id",
+    "email",
+    "has_2fa",
+    "balance",
+    "locale",
+    "failed_logins_since_incident",
+    "failed_logins",
+    "failed_logins_since",
+];
+
+/// What an empty `balance` means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EmptyBalance {
+    /// Refuse the row (the default: an unknown balance may hide a high-value account).
+    #[default]
+    Error,
+    /// Import it as 0.
+    Zero,
+}
+
+impl std::str::FromStr for EmptyBalance {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "error" => Ok(EmptyBalance::Error),
+            "zero" => Ok(EmptyBalance::Zero),
+            _ => Err(format!(
+                "`{s}`: the empty-balance policy is `zero` or `error`"
+            )),
+        }
+    }
+}
+
+/// How an export is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Export column name (case-insensitive) -> account column ([`COLUMNS`]).
+    pub map: std::collections::BTreeMap<String, String>,
+    pub empty_balance: EmptyBalance,
+}
+
+impl ImportOptions {
+    /// Adds `export=column` pairs (`user_id=id,email_address=email`), checking that each
+    /// names an account column and that no export column is mapped twice.
+    pub fn add_map(&mut self, spec: &str) -> std::result::Result<(), String> {
+        for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (from, to) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("`{pair}`: a mapping is EXPORT_COLUMN=ACCOUNT_COLUMN"))?;
+            let (from, to) = (
+                from.trim().to_ascii_lowercase(),
+                to.trim().to_ascii_lowercase(),
+            );
+            if !COLUMNS.contains(&to.as_str()) {
+                return Err(format!(
+                    "`{pair}`: `{to}` is not an account column ({})",
+                    COLUMNS.join(", ")
+                ));
+            }
+            if from.is_empty() {
+                return Err(format!("`{pair}`: empty export column name"));
+            }
+            if let Some(old) = self.map.insert(from.clone(), to.clone()) {
+                if old != to {
+                    return Err(format!("`{from}` is mapped twice (to `{old}` and `{to}`)"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "y" | "t" => Some(true),
-        "false" | "0" | "no" | "n" | "f" => Some(false),
+        "true" | "1" | "yes" | "y" | "t" | "on" | "enabled" => Some(true),
+        "false" | "0" | "no" | "n" | "f" | "off" | "disabled" => Some(false),
         _ => None,
     }
 }
@@ -110,6 +189,15 @@ pub fn parse_accounts_csv(path: &Path, data: &[u8]) -> Result<ParsedAccounts> {
 
 /// Parses and validates an accounts CSV read as a stream (`path` names it in errors).
 pub fn parse_accounts_reader(path: &Path, reader: impl Read) -> Result<ParsedAccounts> {
+    parse_accounts_with(path, reader, &ImportOptions::default())
+}
+
+/// [`parse_accounts_reader`] with a column mapping and an empty-balance policy.
+pub fn parse_accounts_with(
+    path: &Path,
+    reader: impl Read,
+    opts: &ImportOptions,
+) -> Result<ParsedAccounts> {
     let mark = Rc::new(Cell::new(0));
     let capped = Capped {
         inner: reader,
@@ -130,20 +218,55 @@ pub fn parse_accounts_reader(path: &Path, reader: impl Read) -> Result<ParsedAcc
         .clone();
     let mut col: HashMap<String, usize> = HashMap::new();
     let mut ignored = Vec::new();
+    let mut mapped = std::collections::BTreeSet::new();
     for (i, h) in headers.iter().enumerate() {
-        let name = h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase();
+        let raw = h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase();
+        let name = match opts.map.get(&raw) {
+            Some(to) => {
+                mapped.insert(raw.clone());
+                to.clone()
+            }
+            None => raw.clone(),
+        };
         if REQUIRED.contains(&name.as_str()) || OPTIONAL.contains(&name.as_str()) {
             if col.insert(name.clone(), i).is_some() {
                 return Err(Error::Parse {
                     path: path.to_path_buf(),
                     line: Some(1),
-                    reason: format!("column `{name}` appears twice"),
+                    reason: format!("column `{name}` appears twice (check the column mapping)"),
                 });
             }
         } else {
             ignored.push(h.to_string());
         }
     }
+    let unused: Vec<&str> = opts
+        .map
+        .keys()
+        .filter(|k| !mapped.contains(*k))
+        .map(String::as_str)
+        .collect();
+    if !unused.is_empty() {
+        return Err(Error::Parse {
+            path: path.to_path_buf(),
+            line: Some(1),
+            reason: format!(
+                "the column mapping names {} not in the header",
+                unused
+                    .iter()
+                    .map(|u| format!("`{u}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    // Errors name a column as the export spells it, with the account column it stands for.
+    let label = |name: &str| -> String {
+        match col.get(name).and_then(|&i| headers.get(i)) {
+            Some(h) if !h.eq_ignore_ascii_case(name) => format!("column `{h}` ({name})"),
+            _ => format!("column `{name}`"),
+        }
+    };
     let missing: Vec<&str> = REQUIRED
         .iter()
         .copied()
@@ -219,35 +342,61 @@ pub fn parse_accounts_reader(path: &Path, reader: impl Read) -> Result<ParsedAcc
         let mut why = Vec::new();
         let id = get("id").to_string();
         if id.is_empty() {
-            why.push("empty id".to_string());
+            why.push(format!("{}: empty id", label("id")));
         } else if id.chars().any(char::is_control) {
-            why.push(format!("id {id:?} contains a control character"));
+            why.push(format!(
+                "{}: id {id:?} contains a control character",
+                label("id")
+            ));
         }
         let email = canonical(get("email"));
         if email.is_none() {
-            why.push(format!("`{}` is not an email address", get("email")));
+            why.push(format!(
+                "{}: `{}` is not an email address",
+                label("email"),
+                get("email")
+            ));
         }
         let has_2fa = parse_bool(get("has_2fa"));
         if has_2fa.is_none() {
             why.push(format!(
-                "has_2fa `{}` is not true/false/yes/no/1/0",
+                "{}: `{}` is not a boolean (true/false, yes/no, y/n, 1/0, on/off, enabled/disabled)",
+                label("has_2fa"),
                 get("has_2fa")
             ));
         }
-        let balance = get("balance").parse::<f64>().ok().filter(|b| b.is_finite());
-        match balance {
-            None => why.push(format!(
-                "balance `{}` is not a number (use a dot for decimals)",
-                get("balance")
-            )),
-            Some(b) if b < 0.0 => why.push(format!("balance `{}` is negative", get("balance"))),
-            Some(_) => {}
-        }
+        let balance = match (get("balance"), opts.empty_balance) {
+            ("", EmptyBalance::Zero) => Some(0.0),
+            ("", EmptyBalance::Error) => {
+                why.push(format!(
+                    "{}: empty (fill it in, or pass --empty-balance zero to import empty balances as 0)",
+                    label("balance")
+                ));
+                Some(0.0)
+            }
+            (v, _) => {
+                let b = v.parse::<f64>().ok().filter(|b| b.is_finite());
+                match b {
+                    None => why.push(format!(
+                        "{}: `{v}` is not a number (use a dot for decimals)",
+                        label("balance")
+                    )),
+                    Some(b) if b < 0.0 => {
+                        why.push(format!("{}: balance `{v}` is negative", label("balance")))
+                    }
+                    Some(_) => {}
+                }
+                b
+            }
+        };
         let mut locale = get("locale").to_string();
         if locale.is_empty() {
             locale = "en".into();
         } else if !valid_locale(&locale) {
-            why.push(format!("locale `{locale}` is not a language tag"));
+            why.push(format!(
+                "{}: `{locale}` is not a language tag",
+                label("locale")
+            ));
         }
         let count_col = if col.contains_key("failed_logins_since_incident") {
             "failed_logins_since_incident"
@@ -262,7 +411,8 @@ pub fn parse_accounts_reader(path: &Path, reader: impl Read) -> Result<ParsedAcc
                 Ok(n) => Some(n),
                 Err(_) => {
                     why.push(format!(
-                        "{count_col} `{failed_raw}` is not a whole number >= 0"
+                        "{}: `{failed_raw}` is not a whole number >= 0",
+                        label(count_col)
                     ));
                     None
                 }
@@ -275,7 +425,8 @@ pub fn parse_accounts_reader(path: &Path, reader: impl Read) -> Result<ParsedAcc
             Some(since.to_string())
         } else {
             why.push(format!(
-                "failed_logins_since `{since}` is not a date (YYYY-MM-DD or RFC 3339)"
+                "{}: `{since}` is not a date (YYYY-MM-DD or RFC 3339)",
+                label("failed_logins_since")
             ));
             None
         };
@@ -365,8 +516,17 @@ fn check_store_emails(
 
 /// Reads `csv_path` and imports it into `store`: all rows or none.
 pub fn import_accounts(store: &mut dyn AccountStore, csv_path: &Path) -> Result<ImportReport> {
+    import_accounts_with(store, csv_path, &ImportOptions::default())
+}
+
+/// [`import_accounts`] with a column mapping and an empty-balance policy.
+pub fn import_accounts_with(
+    store: &mut dyn AccountStore,
+    csv_path: &Path,
+    opts: &ImportOptions,
+) -> Result<ImportReport> {
     let file = std::fs::File::open(csv_path).map_err(|e| Error::io(csv_path, e))?;
-    let parsed = parse_accounts_reader(csv_path, io::BufReader::new(file))?;
+    let parsed = parse_accounts_with(csv_path, io::BufReader::new(file), opts)?;
     check_store_emails(csv_path, &*store, &parsed)?;
     let stats = store.import(&parsed.records)?;
     Ok(ImportReport {
@@ -524,6 +684,91 @@ mod tests {
             got.iter().all(|g| g.1.contains("control character")),
             "{got:?}"
         );
+    }
+
+    /// Issue 12: `user_id,email_address,mfa_enabled,balance_usd` was refused outright.
+    #[test]
+    fn export_with_other_column_names_imports_with_map() {
+        let text = "user_id,email_address,mfa_enabled,balance_usd,locale\n\
+                    u1,a@x.example,Enabled,10.5,de\n\
+                    u2,b@x.example,off,0,en\n\
+                    u3,c@x.example,Y,3,en\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(
+            e.contains("missing required column(s): id, email, has_2fa, balance"),
+            "{e}"
+        );
+        let mut opts = ImportOptions::default();
+        opts.add_map("user_id=id, email_address=email,MFA_ENABLED=has_2fa")
+            .unwrap();
+        opts.add_map("balance_usd=balance").unwrap();
+        let p = parse_accounts_with(Path::new("a.csv"), text.as_bytes(), &opts).unwrap();
+        let got: Vec<(&str, bool, f64)> = p
+            .records
+            .iter()
+            .map(|r| (r.id.as_str(), r.has_2fa, r.balance))
+            .collect();
+        assert_eq!(
+            got,
+            [("u1", true, 10.5), ("u2", false, 0.0), ("u3", true, 3.0)]
+        );
+        // Errors name the export's column.
+        let bad =
+            "user_id,email_address,mfa_enabled,balance_usd,locale\nu1,a@x.example,maybe,1,en\n";
+        let e = parse_accounts_with(Path::new("a.csv"), bad.as_bytes(), &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("a.csv:2: column `mfa_enabled` (has_2fa): `maybe` is not a boolean"),
+            "{e}"
+        );
+        // A mapping naming a column the file lacks, or a target that is no account column.
+        let e = parse_accounts_with(Path::new("a.csv"), HEAD.as_bytes(), &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a.csv:1:") && e.contains("`user_id`"), "{e}");
+        assert!(ImportOptions::default().add_map("x=identifier").is_err());
+        assert!(ImportOptions::default().add_map("x").is_err());
+    }
+
+    #[test]
+    fn usual_boolean_spellings_are_accepted() {
+        for (v, want) in [
+            ("true", true),
+            ("FALSE", false),
+            ("yes", true),
+            ("No", false),
+            ("y", true),
+            ("N", false),
+            ("1", true),
+            ("0", false),
+            ("on", true),
+            ("OFF", false),
+            ("enabled", true),
+            ("Disabled", false),
+        ] {
+            assert_eq!(parse_bool(v), Some(want), "{v}");
+        }
+        assert_eq!(parse_bool("maybe"), None);
+    }
+
+    /// Issue 12: one empty balance rejected the whole file, with no way out.
+    #[test]
+    fn empty_balance_is_an_error_with_a_hint_unless_zero() {
+        let text = format!("{HEAD}a,a@x.example,true,,en\nb,b@x.example,true,2,en\n");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("a.csv:2: column `balance`: empty") && e.contains("--empty-balance zero"),
+            "{e}"
+        );
+        let opts = ImportOptions {
+            empty_balance: "zero".parse().unwrap(),
+            ..ImportOptions::default()
+        };
+        let p = parse_accounts_with(Path::new("a.csv"), text.as_bytes(), &opts).unwrap();
+        assert_eq!(p.records[0].balance, 0.0);
+        assert_eq!(p.records[1].balance, 2.0);
+        assert!("none".parse::<EmptyBalance>().is_err());
     }
 
     #[test]

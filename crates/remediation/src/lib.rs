@@ -5,6 +5,8 @@
 //!   accounts CSV all-or-nothing.
 //! * [`policy`]: `rules/remediation.toml`, which action each exposed account gets.
 //! * [`plan`]: the plan file (actions, totals, content hash, store identity).
+//! * [`reissue`]: a deleted or expired notification staged again with a new token.
+//! * [`settings`]: the `[accounts]` and `[notifications]` tables of `leakaudit.toml`.
 //! * [`apply`]: executes a plan transactionally, resumably; [`token`] issues reset tokens;
 //!   [`audit`] keeps the hash-chained log; [`outbox`] writes and gates the notifications.
 //!
@@ -20,13 +22,15 @@ pub mod matching;
 pub mod outbox;
 pub mod plan;
 pub mod policy;
+pub mod reissue;
+pub mod settings;
 pub mod store;
 pub mod token;
 
 pub use affected::{AffectedAccumulator, AffectedFormat, AffectedList, AffectedRow, ListMeta};
 pub use apply::{apply, ApplyEvent, ApplyOptions, ApplyReport};
 pub use error::{Error, Result};
-pub use import::import_accounts;
+pub use import::{import_accounts, import_accounts_with, EmptyBalance, ImportOptions};
 pub use matching::{fold_hint, MatchMode};
 pub use plan::{build_plan, read_plan, write_plan, Notice, Plan, PlanBuilder, PlanTotals};
 pub use policy::{ActionKind, RemediationPolicy};

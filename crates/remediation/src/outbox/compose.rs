@@ -5,55 +5,19 @@ use crate::error::{Error, Result};
 use base64::Engine as _;
 use leakaudit_scanner::Address;
 use regex::Regex;
-use serde::Deserialize;
 use std::sync::LazyLock;
 
-/// One notification template.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Template {
-    pub subject: String,
-    pub greeting: String,
-    pub happened: String,
-    pub reset_done: String,
-    pub review_done: String,
-    pub no_change: String,
-    pub closing: String,
-    pub unknown_date: String,
-}
+pub use super::templates::{Template, Templates, TEMPLATES};
 
-/// Shipped template sources by language.
-pub const TEMPLATES: [(&str, &str); 5] = [
-    ("en", include_str!("../../templates/en.toml")),
-    ("de", include_str!("../../templates/de.toml")),
-    ("fr", include_str!("../../templates/fr.toml")),
-    ("es", include_str!("../../templates/es.toml")),
-    ("ru", include_str!("../../templates/ru.toml")),
-];
-
-/// The template language used for `locale` (its primary subtag when shipped, else `en`).
+/// The shipped template language used for `locale` (its primary subtag when shipped, else
+/// `en`).
 pub fn template_language(locale: &str) -> &'static str {
-    let lang = locale
-        .split(['-', '_'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    TEMPLATES
-        .iter()
-        .find(|(l, _)| *l == lang)
-        .map(|(l, _)| *l)
-        .unwrap_or("en")
+    super::templates::builtin_ref().language(locale)
 }
 
-/// The template for `locale` (with English fallback).
+/// The shipped template for `locale` (with English fallback).
 pub fn template(locale: &str) -> Template {
-    let lang = template_language(locale);
-    let src = TEMPLATES
-        .iter()
-        .find(|(l, _)| *l == lang)
-        .map(|(_, s)| *s)
-        .unwrap_or(TEMPLATES[0].1);
-    toml::from_str(src).expect("shipped templates are valid (tested)")
+    super::templates::builtin_ref().get(locale).clone()
 }
 
 /// What a notification says.
@@ -97,18 +61,6 @@ impl Sender {
     }
 }
 
-fn fill(s: &str, n: &Notice<'_>, t: &Template) -> String {
-    let date = n
-        .first_exposed
-        .map(|d| d.get(..10).unwrap_or(d).to_string())
-        .unwrap_or_else(|| t.unknown_date.clone());
-    let expires = n.reset.as_ref().map(|(_, e)| e.as_str()).unwrap_or("");
-    s.replace("{first_exposed}", &date)
-        .replace("{messages}", &n.messages.to_string())
-        .replace("{audience}", &n.audience.to_string())
-        .replace("{expires}", expires)
-}
-
 /// RFC 2047 encoding of a header value (B-encoding, UTF-8), folded; ASCII passes through.
 pub fn encode_header_value(v: &str) -> String {
     if v.is_ascii() && !v.contains("=?") {
@@ -139,44 +91,49 @@ pub fn encode_header_value(v: &str) -> String {
         .join("\n ")
 }
 
-/// The text body of a notice.
+/// The text body of a notice (shipped templates).
 pub fn body_text(n: &Notice<'_>) -> String {
-    let t = template(n.locale);
-    let mut parts = vec![t.greeting.clone(), fill(&t.happened, n, &t)];
-    if let Some((link, _)) = &n.reset {
-        parts.push(format!("{}\n{link}", fill(&t.reset_done, n, &t)));
-    }
-    if n.review {
-        parts.push(fill(&t.review_done, n, &t));
-    }
-    if n.reset.is_none() && !n.review {
-        parts.push(fill(&t.no_change, n, &t));
-    }
-    parts.push(t.closing.clone());
-    parts.join("\n\n") + "\n"
+    Templates::builtin().body_text(n)
 }
 
-/// Builds the whole message (LF line ends, as Maildir stores them).
+/// Builds the whole message with the shipped templates (LF line ends, as Maildir stores
+/// them).
 pub fn build_message(n: &Notice<'_>, sender: &Sender, message_id: &str, date: &str) -> Vec<u8> {
-    let t = template(n.locale);
-    let lang = template_language(n.locale);
-    let body = base64::engine::general_purpose::STANDARD.encode(body_text(n));
-    let mut out = String::new();
-    out.push_str(&format!("Date: {date}\n"));
-    out.push_str(&format!("From: {}\n", sender.from));
-    out.push_str(&format!("To: <{}>\n", n.to));
-    out.push_str(&format!("Subject: {}\n", encode_header_value(&t.subject)));
-    out.push_str(&format!("Message-ID: <{message_id}>\n"));
-    out.push_str("MIME-Version: 1.0\n");
-    out.push_str("Content-Type: text/plain; charset=utf-8\n");
-    out.push_str("Content-Transfer-Encoding: base64\n");
-    out.push_str(&format!("Content-Language: {lang}\n"));
-    out.push_str("Auto-Submitted: auto-generated\n\n");
-    for chunk in body.as_bytes().chunks(76) {
-        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
-        out.push('\n');
+    Templates::builtin().build_message(n, sender, message_id, date)
+}
+
+impl Templates {
+    /// Builds the whole message (LF line ends, as Maildir stores them): one To, RFC 2047
+    /// subject, base64 UTF-8 text body, Content-Language.
+    pub fn build_message(
+        &self,
+        n: &Notice<'_>,
+        sender: &Sender,
+        message_id: &str,
+        date: &str,
+    ) -> Vec<u8> {
+        let lang = self.language(n.locale);
+        let body = base64::engine::general_purpose::STANDARD.encode(self.body_text(n));
+        let mut out = String::new();
+        out.push_str(&format!("Date: {date}\n"));
+        out.push_str(&format!("From: {}\n", sender.from));
+        out.push_str(&format!("To: <{}>\n", n.to));
+        out.push_str(&format!(
+            "Subject: {}\n",
+            encode_header_value(&self.subject(n))
+        ));
+        out.push_str(&format!("Message-ID: <{message_id}>\n"));
+        out.push_str("MIME-Version: 1.0\n");
+        out.push_str("Content-Type: text/plain; charset=utf-8\n");
+        out.push_str("Content-Transfer-Encoding: base64\n");
+        out.push_str(&format!("Content-Language: {lang}\n"));
+        out.push_str("Auto-Submitted: auto-generated\n\n");
+        for chunk in body.as_bytes().chunks(76) {
+            out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+            out.push('\n');
+        }
+        out.into_bytes()
     }
-    out.into_bytes()
 }
 
 /// The reset link a notification carries: `base` + `?selector=<hex>&token=<hex>` (`&` when
@@ -202,16 +159,11 @@ pub(crate) mod tests {
     use leakaudit_scanner::Org;
 
     #[test]
-    fn every_template_parses_and_has_placeholders() {
-        for (lang, src) in TEMPLATES {
-            let t: Template = toml::from_str(src).unwrap_or_else(|e| panic!("{lang}: {e}"));
-            assert!(t.happened.contains("{first_exposed}"), "{lang}");
-            assert!(t.happened.contains("{messages}"), "{lang}");
-            assert!(t.reset_done.contains("{expires}"), "{lang}");
-        }
+    fn shipped_template_languages() {
         assert_eq!(template_language("de-CH"), "de");
         assert_eq!(template_language("pt_BR"), "en");
         assert_eq!(template_language("RU"), "ru");
+        assert!(template("fr").reset_done.contains("{link}"));
     }
 
     /// A link shaped exactly like the ones apply writes.

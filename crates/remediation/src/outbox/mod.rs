@@ -20,18 +20,21 @@
 //! * [`send`](mod@send): re-checks every released message and delivers it over SMTP, once.
 //!
 //! Templates live in `crates/remediation/templates/<lang>.toml` (en, de, fr, es, ru), compiled
-//! in; a locale `de-CH` uses `de`, an unknown language falls back to `en`.
+//! in, and may be overridden per language from a folder ([`templates`]); a locale `de-CH`
+//! uses `de`, a language without a template falls back to `en`.
 
 pub mod check;
 pub mod compose;
 pub mod maildir;
 pub mod release;
 pub mod send;
+pub mod templates;
 
 pub use check::{inspect, Inspected, OutboxGate};
 pub use compose::{
     body_text, build_message, encode_header_value, reset_link, template, template_language, Notice,
-    Sender, Template, TEMPLATES,
+    Sender, Template, Templates, TEMPLATES,
 };
 pub use maildir::{ApplyState, Outbox, StagedMessage};
-pub use release::{release, Refusal, ReleaseOutcome};
+pub use release::{is_placeholder_host, release, url_host, Refusal, RefusalKind, ReleaseOutcome};
+pub use templates::Branding;

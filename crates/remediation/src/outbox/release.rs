@@ -22,6 +22,72 @@ use std::time::Duration;
 pub struct Refusal {
     pub path: PathBuf,
     pub reasons: Vec<String>,
+    pub kind: RefusalKind,
+}
+
+/// Why a message was refused: the CLI tells a possible leak apart from a repair to make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalKind {
+    /// It could expose someone, or was not written by apply as the store says (or the plan
+    /// is not completely applied).
+    Unsafe,
+    /// The store says the message exists, but its file is gone (`remediate reissue`).
+    Missing,
+    /// It carries a `.invalid` placeholder sender or reset page: it can never reach anyone.
+    Placeholder,
+}
+
+/// A host under the reserved `.invalid` top-level domain (RFC 2606): never deliverable,
+/// only ever a placeholder.
+pub fn is_placeholder_host(host: &str) -> bool {
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    h == "invalid" || h.ends_with(".invalid")
+}
+
+/// The host of an `http(s)://` URL (no user info, port, path or query).
+pub fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let auth = rest.split(['/', '?', '#']).next()?;
+    let host = auth.rsplit('@').next()?;
+    Some(host.split(':').next().unwrap_or(host))
+}
+
+/// Placeholder sender or reset page in a message, one reason each.
+fn placeholder_reasons(raw: &[u8], account: &str) -> Vec<String> {
+    let mut why = Vec::new();
+    if let Ok((headers, _)) = mailparse::parse_headers(raw) {
+        for h in headers
+            .iter()
+            .filter(|h| h.get_key().eq_ignore_ascii_case("From"))
+        {
+            let Ok(list) = mailparse::addrparse_header(h) else {
+                continue;
+            };
+            let addrs = list.iter().flat_map(|a| match a {
+                mailparse::MailAddr::Single(s) => vec![s.addr.clone()],
+                mailparse::MailAddr::Group(g) => g.addrs.iter().map(|s| s.addr.clone()).collect(),
+            });
+            for addr in addrs {
+                let domain = addr.rsplit('@').next().unwrap_or("");
+                if is_placeholder_host(domain) {
+                    why.push(format!(
+                        "the sender {addr} is a placeholder (.invalid): stage it again with `leakaudit remediate reissue --account {account} --from MAILBOX` (or `from` under [notifications] in leakaudit.toml)"
+                    ));
+                }
+            }
+        }
+    }
+    if let Ok(msg) = inspect(raw) {
+        for link in RESET_LINK.find_iter(&msg.body) {
+            if url_host(link.as_str()).is_some_and(is_placeholder_host) {
+                why.push(format!(
+                    "the reset link goes to a placeholder host ({}): the plan's reset page is pinned in the store; make and apply a new plan with --reset-base-url URL (or `reset_base_url` under [notifications] in leakaudit.toml)",
+                    url_host(link.as_str()).unwrap_or_default()
+                ));
+            }
+        }
+    }
+    why
 }
 
 /// What `release` did or would not do.
@@ -57,6 +123,7 @@ pub fn release(
             reasons: vec![
                 "the plan is not completely applied: run `remediate apply` to the end first".into(),
             ],
+            kind: RefusalKind::Unsafe,
         }])),
     };
     let unlocked = store.unlock();
@@ -92,6 +159,7 @@ fn release_locked(
                 "the store has {done} of {} actions of plan {plan} done: run `remediate apply` to the end against this store first",
                 actions.len()
             )],
+            kind: RefusalKind::Unsafe,
         });
         return Ok(ReleaseOutcome::Refused(refusals));
     }
@@ -138,6 +206,7 @@ fn release_locked(
             refusals.push(Refusal {
                 path: f.clone(),
                 reasons,
+                kind: RefusalKind::Unsafe,
             });
             continue;
         };
@@ -163,7 +232,17 @@ fn release_locked(
             refusals.push(Refusal {
                 path: f.clone(),
                 reasons,
+                kind: RefusalKind::Unsafe,
             });
+        } else {
+            let why = placeholder_reasons(&bytes, &exp.account);
+            if !why.is_empty() {
+                refusals.push(Refusal {
+                    path: f.clone(),
+                    reasons: why,
+                    kind: RefusalKind::Placeholder,
+                });
+            }
         }
     }
     for (name, exp) in &expected {
@@ -172,7 +251,11 @@ fn release_locked(
         if !staged.exists() && !released.exists() {
             refusals.push(Refusal {
                 path: staged,
-                reasons: vec![format!("message for account {} is missing", exp.account)],
+                reasons: vec![format!(
+                    "the notification of account {} is missing from the outbox (deleted after apply?): stage a new one with `leakaudit remediate reissue --account {}`",
+                    exp.account, exp.account
+                )],
+                kind: RefusalKind::Missing,
             });
         }
     }
@@ -371,6 +454,55 @@ mod tests {
             fs::read_dir(outbox.staged().join("new")).unwrap().count(),
             0
         );
+    }
+
+    /// Issue 12: 950 mails from security@example.invalid were released.
+    #[test]
+    fn placeholder_sender_is_refused_per_message() {
+        let engine = builtin();
+        let raw = notification().replace(
+            "From: Security <security@shop.example>",
+            "From: Security Team <security@example.invalid>",
+        );
+        let (_dir, outbox, mut store) = outbox_with(raw.as_bytes());
+        match release(&outbox, &mut store, &OutboxGate::new(&engine)).unwrap() {
+            ReleaseOutcome::Refused(list) => {
+                assert_eq!(list.len(), 1, "{list:?}");
+                assert_eq!(list[0].kind, RefusalKind::Placeholder);
+                assert!(
+                    list[0].reasons[0].contains("security@example.invalid is a placeholder"),
+                    "{list:?}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(is_placeholder_host("Example.INVALID."));
+        assert!(!is_placeholder_host("invalid.example"));
+        assert_eq!(
+            url_host("https://u:p@x.invalid:8443/r?a"),
+            Some("x.invalid")
+        );
+    }
+
+    #[test]
+    fn missing_message_is_reported_as_missing_not_as_a_leak() {
+        let engine = builtin();
+        let (_dir, outbox, mut store) = outbox_with(notification().as_bytes());
+        for f in fs::read_dir(outbox.staged().join("new")).unwrap() {
+            fs::remove_file(f.unwrap().path()).unwrap();
+        }
+        match release(&outbox, &mut store, &OutboxGate::new(&engine)).unwrap() {
+            ReleaseOutcome::Refused(list) => {
+                assert_eq!(list.len(), 1, "{list:?}");
+                assert_eq!(list[0].kind, RefusalKind::Missing);
+                assert!(
+                    list[0].reasons[0].contains("account acc-1 is missing"),
+                    "{list:?}"
+                );
+                assert!(list[0].reasons[0].contains("remediate reissue --account acc-1"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub use smtp::{Credentials, Mailer, Outcome, SmtpSettings, TlsMode};
 
 use super::check::OutboxGate;
 use super::maildir::Outbox;
-use super::release::Refusal;
+use super::release::{Refusal, RefusalKind};
 use crate::audit::{read_entries, AuditLog};
 use crate::error::{Error, Result};
 use crate::store::{lock_store, AccountStore, DeliveryClaim, DeliveryState, LockHolder};
@@ -154,6 +154,7 @@ pub fn send(
         Some(s) if s.complete => s,
         _ => {
             return Ok(SendOutcome::Refused(vec![Refusal {
+                kind: RefusalKind::Unsafe,
                 path: outbox.state_path(),
                 reasons: vec![
                     "the plan is not completely applied: run `remediate apply` and `remediate release` first".into(),

@@ -9,7 +9,7 @@
 use super::super::check::{inspect, OutboxGate};
 use super::super::compose::{encode_header_value, RESET_LINK};
 use super::super::maildir::{ApplyState, Outbox};
-use super::super::release::{link_reasons, Expected, Refusal};
+use super::super::release::{link_reasons, Expected, Refusal, RefusalKind};
 use crate::error::{Error, Result};
 use crate::policy::ActionKind;
 use crate::store::{AccountStore, ActionState};
@@ -56,6 +56,7 @@ pub(super) fn prepare(
                 "the store has {done} of {} actions of plan {plan} done: finish `remediate apply` and `remediate release` first",
                 actions.len()
             )],
+            kind: RefusalKind::Unsafe,
         }]));
     }
     let reset_base = store.reset_base(plan)?;
@@ -93,6 +94,7 @@ pub(super) fn prepare(
                 reasons: vec![format!(
                     "not written by apply (no notify action of plan {plan} has this name)"
                 )],
+                kind: RefusalKind::Unsafe,
             });
         }
     }
@@ -106,6 +108,7 @@ pub(super) fn prepare(
                 let staged = outbox.staged().join("new").join(name).exists();
                 refusals.push(Refusal {
                     path,
+                    kind: RefusalKind::Missing,
                     reasons: vec![if staged {
                         format!(
                             "message for account {} is not released: run `remediate release` first",
@@ -166,7 +169,11 @@ pub(super) fn prepare(
             }
         }
         if !reasons.is_empty() {
-            refusals.push(Refusal { path, reasons });
+            refusals.push(Refusal {
+                path,
+                reasons,
+                kind: RefusalKind::Unsafe,
+            });
             continue;
         }
         let (Some(from), Some(to), Some(key)) = (from, to, head.message_id) else {
