@@ -499,3 +499,91 @@ fn postgres_apply_killed_midway_then_rerun() {
         }
     }
 }
+
+/// The last step on PostgreSQL: `remediate send` to a real SMTP server (smtp-sink), killed
+/// midway, then rerun: every released message reaches the server exactly once, the store
+/// says `sent` for each, and in-doubt messages (killed mid-transaction) are only settled by
+/// an explicit decision checked against what the server holds.
+#[test]
+fn postgres_send_killed_midway_then_rerun_mails_each_once() {
+    use crate::send::{counts, free_port, kill_when, smtp_sink, Sink};
+    use leakaudit_remediation::store::DeliveryState;
+    let Some(admin) = server() else { return };
+    let Some(sink) = smtp_sink() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::new(&admin, None);
+    let plan = prepare(&db, dir.path());
+    let r = Run::new(&db.url, &plan, dir.path());
+    let o = r.apply(&[]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run(&[
+        "remediate",
+        "release",
+        "--outbox",
+        s(&r.outbox),
+        "--db",
+        &db.url,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let dumps = dir.path().join("dumps");
+    let port = free_port();
+    let send = |extra: &[&str]| {
+        let mut cmd = leakaudit();
+        cmd.args([
+            "remediate",
+            "send",
+            "--outbox",
+            s(&r.outbox),
+            "--db",
+            &db.url,
+        ])
+        .args(["--log", s(&r.log), "--smtp", &format!("127.0.0.1:{port}")])
+        .args(["--tls", "none", "--no-canary"])
+        .args(extra)
+        .env_remove("LEAKAUDIT_SMTP_USER")
+        .env_remove("LEAKAUDIT_SMTP_PASSWORD");
+        cmd
+    };
+    {
+        let _server = Sink::start(&sink, port, &dumps, &[]);
+        let mut child = send(&[]).stderr(Stdio::null()).spawn().unwrap();
+        kill_when(&mut child, &dumps, 4, false);
+    }
+    let _server = Sink::start(&sink, port, &dumps, &[]);
+    let o = send(&[]).output().unwrap();
+    assert!(matches!(o.status.code(), Some(0 | 2)), "{}", text(&o));
+    // Settle what the kill left in doubt by what the server holds, as a responder would.
+    let key_of = |st: &PgStore| {
+        let plan_hash = st.plans().unwrap().pop().unwrap();
+        st.deliveries(&plan_hash).unwrap()
+    };
+    let in_doubt: Vec<String> = key_of(&db.store())
+        .into_iter()
+        .filter(|d| d.state == DeliveryState::Sending)
+        .map(|d| d.message_key)
+        .collect();
+    let got = counts(&dumps);
+    for key in &in_doubt {
+        let decision = if got.contains_key(key) {
+            "sent"
+        } else {
+            "resend"
+        };
+        let o = send(&["--resolve-in-doubt", decision, "--message-id", key])
+            .output()
+            .unwrap();
+        assert!(matches!(o.status.code(), Some(0 | 2)), "{}", text(&o));
+    }
+    let o = send(&[]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let got = counts(&dumps);
+    let rows = key_of(&db.store());
+    assert_eq!(rows.len(), NOTIFIED);
+    for d in &rows {
+        assert_eq!(d.state, DeliveryState::Sent, "{}", d.message_key);
+        assert_eq!(got.get(&d.message_key), Some(&1), "{}", d.message_key);
+    }
+    assert_eq!(got.len(), NOTIFIED, "nothing else was sent");
+    let o = run(&["remediate", "verify-log", s(&r.log), "--db", &db.url]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

@@ -26,7 +26,7 @@ fn text(o: &Output) -> String {
 }
 
 /// The smtp-sink binary, or `None` (a skip outside CI; under `CI` its absence fails).
-fn smtp_sink() -> Option<PathBuf> {
+pub(crate) fn smtp_sink() -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -46,7 +46,7 @@ fn smtp_sink() -> Option<PathBuf> {
     found
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -56,12 +56,12 @@ fn free_port() -> u16 {
 
 /// One smtp-sink process on 127.0.0.1, dumping each accepted message into `dumps`; stopped
 /// (by its pid) when dropped.
-struct Sink {
+pub(crate) struct Sink {
     child: Child,
 }
 
 impl Sink {
-    fn start(bin: &Path, port: u16, dumps: &Path, extra: &[&str]) -> Sink {
+    pub(crate) fn start(bin: &Path, port: u16, dumps: &Path, extra: &[&str]) -> Sink {
         Sink::start_logged(bin, port, dumps, extra, None)
     }
 
@@ -170,7 +170,7 @@ fn dumps(dir: &Path) -> Vec<Dumped> {
 }
 
 /// Received copies per Message-ID.
-fn counts(dir: &Path) -> BTreeMap<String, usize> {
+pub(crate) fn counts(dir: &Path) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for d in dumps(dir) {
         if let Some(id) = d.message_id {
@@ -481,7 +481,7 @@ fn demo_outbox_canary_then_every_message_exactly_once() {
 
 /// Waits until `dir` holds a dump with `n` distinct Message-IDs (or `n` files when `files`),
 /// then kills `child` with SIGKILL.
-fn kill_when(child: &mut Child, dir: &Path, n: usize, files: bool) {
+pub(crate) fn kill_when(child: &mut Child, dir: &Path, n: usize, files: bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let have = if files {
