@@ -132,7 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 "wrote {} baseline entr{} to {}",
                 b.findings.len(),
                 if b.findings.len() == 1 { "y" } else { "ies" },
-                path.display()
+                crate::term::clean(&path.display().to_string())
             );
         }
     }
@@ -159,9 +159,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             for e in &outcome.unmatched {
                 eprintln!(
                     "  {} {} ({})",
-                    &e.fingerprint[..16.min(e.fingerprint.len())],
-                    e.rule_id,
-                    e.location
+                    crate::term::clean(&e.fingerprint[..16.min(e.fingerprint.len())]),
+                    crate::term::clean(&e.rule_id),
+                    crate::term::clean(&e.location.to_string())
                 );
             }
         }

@@ -205,7 +205,7 @@ pub fn suggestion_note(domains: &[String]) -> Option<String> {
     (!domains.is_empty()).then(|| {
         format!(
             "note: the archive's own senders also use {}: if these are the organisation's, add them to internal_domains (or --internal-domain)",
-            domains.join(", ")
+            crate::term::clean(&domains.join(", "))
         )
     })
 }

@@ -273,7 +273,11 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         apply_failed = !report.failed.is_empty() || !report.complete;
         apply_note = Some(apply_summary(&report, &out, &store_path));
         for (account, why) in report.failed.iter().take(SHOWN_FAILURES) {
-            eprintln!("apply: account {account} failed: {why}");
+            eprintln!(
+                "apply: account {} failed: {}",
+                crate::term::clean(account),
+                crate::term::clean(&why.to_string())
+            );
         }
     }
 
@@ -501,7 +505,7 @@ fn print_summary(
     let h = &summary.headline;
     let stats = &scanned.stats;
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "accounts: {store_note}");
+    let _ = writeln!(err, "accounts: {}", crate::term::clean(store_note));
     let t = &summary.triage;
     let _ = writeln!(
         err,
@@ -555,7 +559,7 @@ fn print_summary(
         h.notifications_planned
     );
     if let Some(note) = apply_note {
-        let _ = writeln!(err, "{note}");
+        let _ = writeln!(err, "{}", crate::term::clean_lines(note));
     }
     let _ = writeln!(
         err,
@@ -564,7 +568,7 @@ fn print_summary(
     );
     let _ = writeln!(err, "written:");
     for p in files {
-        let _ = writeln!(err, "  {}", p.display());
+        let _ = writeln!(err, "  {}", crate::term::clean(&p.display().to_string()));
     }
 }
 

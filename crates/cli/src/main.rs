@@ -95,7 +95,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", term::clean_lines(&format!("{err:#}")));
             ExitCode::from(EXIT_ERROR)
         }
     }

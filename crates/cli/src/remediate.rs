@@ -324,7 +324,11 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
         );
     }
     for (acct, why) in &report.failed {
-        eprintln!("error: account {acct}: {why} (will be retried by the next apply)");
+        eprintln!(
+            "error: account {}: {} (will be retried by the next apply)",
+            crate::term::clean(acct),
+            crate::term::clean(&why.to_string())
+        );
     }
     if report.complete {
         eprintln!(
@@ -351,7 +355,11 @@ fn release(a: &ReleaseArgs) -> anyhow::Result<u8> {
         }
         ReleaseOutcome::Refused(list) => {
             for r in &list {
-                eprintln!("refused: {}: {}", r.path.display(), r.reasons.join("; "));
+                eprintln!(
+                    "refused: {}: {}",
+                    crate::term::clean(&r.path.display().to_string()),
+                    crate::term::clean(&r.reasons.join("; "))
+                );
             }
             eprintln!(
                 "nothing released: {} message(s) would expose someone or were not written by apply",
@@ -409,7 +417,7 @@ fn verify_log(logs: &[PathBuf], db: Option<&Path>) -> anyhow::Result<u8> {
             Ok(EXIT_CLEAN)
         }
         Err(e @ leakaudit_remediation::Error::AuditLog { .. }) => {
-            eprintln!("{e}");
+            eprintln!("{}", crate::term::clean_lines(&e.to_string()));
             Ok(EXIT_VIOLATION)
         }
         Err(e) => Err(e.into()),
