@@ -36,7 +36,7 @@ pub fn render(s: &Summary) -> String {
         human_time(&s.generated_at),
         s.inputs
             .iter()
-            .map(|i| format!("`{}`", i.replace('`', "'")))
+            .map(|i| format!("`{}`", crate::escape::code(i)))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -111,7 +111,7 @@ pub fn render(s: &Summary) -> String {
             "- **{}**: {} chunk(s) from `{}`, {} to {}, subject {}: {} addresses exposed, up to {} other parties per address.",
             md(&c.id),
             c.chunks,
-            c.sender.replace('`', "'"),
+            crate::escape::code(&c.sender),
             t(&c.first),
             t(&c.last),
             subjects,
@@ -204,7 +204,7 @@ pub fn render(s: &Summary) -> String {
         thousands(p.notifications as u64),
         p.file
             .as_deref()
-            .map(|f| format!(" (plan `{}`, hash `{}`)", f.replace('`', "'"), p.hash.as_deref().unwrap_or("-")))
+            .map(|f| format!(" (plan `{}`, hash `{}`)", crate::escape::code(f), p.hash.as_deref().unwrap_or("-")))
             .unwrap_or_default()
     );
     if let (Some(done), Some(failed)) = (p.done, p.failed) {
