@@ -82,7 +82,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let triage = Triage::resolve(&run, &args.triage, Profile::Gate)?;
     let progress = Progress::for_inputs("check", &args.paths, args.ui.quiet);
     let mut problems = Problems::new(args.ui.problems.as_deref(), args.ui.quiet, &progress)?
-        .strict_about(&args.paths);
+        .strict_about(&args.paths)
+        .gate();
     let keep_clean = args.format == OutputFormat::Junit;
     let mut reports: Vec<MessageReport> = Vec::new();
     let (stats, history) = triage.evaluate(

@@ -98,11 +98,14 @@ impl Triage {
                     (eval, x)
                 },
                 |ev| match ev {
-                    Event::Message { location, item, .. } => sink(Evaluated {
-                        location,
-                        eval: item.0,
-                        extra: item.1,
-                    }),
+                    Event::Message { location, item, .. } => {
+                        report_incomplete(problems, &location, &item.0);
+                        sink(Evaluated {
+                            location,
+                            eval: item.0,
+                            extra: item.1,
+                        })
+                    }
                     Event::Problem(p) => problems.report(&p),
                     Event::Progress { bytes, messages } => progress.update(bytes, messages),
                 },
@@ -132,6 +135,7 @@ impl Triage {
             |ev| match ev {
                 Event::Message { location, item, .. } => {
                     let (mut eval, keep, x) = item;
+                    report_incomplete(problems, &location, &eval);
                     if eval.findings.is_empty() && keep.is_none() {
                         sink(Evaluated {
                             location,
@@ -176,6 +180,25 @@ impl Triage {
                 .with_context(|| format!("writing the history {}", p.display()))?;
         }
         Ok((stats, Some(history)))
+    }
+}
+
+/// A message a decoding limit kept the content rules from seeing whole is a problem with its
+/// location (a warning; an error for the gate, see `Problems::gate`).
+fn report_incomplete(problems: &mut Problems<'_>, location: &Location, eval: &Evaluation) {
+    if let Some(why) = &eval.not_fully_audited {
+        problems.report(&not_fully_audited(location, why));
+    }
+}
+
+/// The `not-fully-audited` problem of a message.
+pub fn not_fully_audited(location: &Location, why: &str) -> leakaudit_scanner::Problem {
+    leakaudit_scanner::Problem {
+        location: location.clone(),
+        level: leakaudit_scanner::ProblemLevel::Warning,
+        kind: leakaudit_scanner::ProblemKind::NotFullyAudited,
+        reason: format!("not fully audited: {why}; the content rules did not see the rest"),
+        detail_code: None,
     }
 }
 
