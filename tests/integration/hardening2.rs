@@ -276,3 +276,155 @@ fn terminal_escapes_in_archive_text_never_reach_a_terminal_or_csv_regression() {
         "Your order \x1b]0;pwned\x07 is ready \x1b[2J"
     );
 }
+
+fn limits(name: &str) -> String {
+    s(&fixture("hardening/limits").join(name)).to_string()
+}
+
+#[test]
+fn aws_key_at_depth_9_or_in_part_71_passed_the_gate_as_ok_regression() {
+    for (name, limit) in [
+        ("aws-key-at-mime-depth-9.eml", "mime-depth"),
+        ("aws-key-in-part-71.eml", "mime-parts"),
+    ] {
+        let path = limits(name);
+        let o = run(&["check", &path]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", text(&o));
+        assert!(!stdout(&o).contains("ok:"), "{name}: {}", stdout(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("{path}: error[not-fully-audited]")) && err.contains(limit),
+            "{name}: {err}"
+        );
+        let o = run(&["check", &path, "--format", "json", "--quiet"]);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", text(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["summary"]["errors"], 1, "{name}: {v}");
+
+        // The scan runs no content rule but says which messages `check` cannot see whole.
+        let dir = tempfile::tempdir().unwrap();
+        let problems = dir.path().join("problems.jsonl");
+        let o = run(&["scan", &path, "--problems", s(&problems)]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", text(&o));
+        assert!(stderr(&o).contains("not fully audited"), "{}", stderr(&o));
+        let p = json_lines(&std::fs::read(&problems).unwrap());
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0]["kind"], "not-fully-audited");
+        assert_eq!(p[0]["location"]["path"], path.as_str());
+        assert!(p[0]["reason"].as_str().unwrap().contains(limit), "{p:?}");
+    }
+    // Just inside the limits the same key is found and nothing is reported.
+    for name in ["aws-key-at-mime-depth-8.eml", "aws-key-in-part-60.eml"] {
+        let o = run(&["check", &limits(name)]);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", text(&o));
+        assert!(stdout(&o).contains("[aws-access-key]"), "{}", stdout(&o));
+        assert!(!stderr(&o).contains("not-fully-audited"), "{}", stderr(&o));
+    }
+}
+
+fn incident(accounts: &Path, out: &Path) {
+    let o = run(&[
+        "incident",
+        s(&fixture("demo/outbound.mbox")),
+        "--accounts",
+        s(accounts),
+        "--out",
+        s(out),
+        "--quiet",
+    ]);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", text(&o));
+}
+
+/// The `<td>` texts of each row of the report table `data-table="NAME"`.
+fn html_rows(html: &str, name: &str) -> Vec<Vec<String>> {
+    let start = html.find(&format!(r#"data-table="{name}""#)).unwrap();
+    let table = &html[start..start + html[start..].find("</table>").unwrap()];
+    table
+        .split("<tr>")
+        .skip(2)
+        .map(|row| {
+            row.split("<td")
+                .skip(1)
+                .map(|c| {
+                    let c = &c[c.find('>').unwrap() + 1..];
+                    c[..c.find("</td>").unwrap()].to_string()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn audience_167_in_the_table_vs_max_audience_166_in_campaigns_csv_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    incident(&fixture("demo/accounts.csv"), &out);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let top = summary["top_messages"].as_array().unwrap();
+    assert!(!top.is_empty());
+    // campaigns.csv: message_id -> max_audience.
+    let csv = std::fs::read_to_string(out.join("campaigns.csv")).unwrap();
+    // The subject is the last column: the first eight never hold a comma in the demo.
+    let by_id: std::collections::HashMap<String, u64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let r: Vec<&str> = l.splitn(9, ',').collect();
+            (r[3].to_string(), r[7].parse().unwrap())
+        })
+        .collect();
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let rows = html_rows(&html, "messages");
+    assert_eq!(rows.len(), top.len());
+    let mut compared = 0;
+    for (m, row) in top.iter().zip(&rows) {
+        let audience = m["audience"].as_u64().unwrap();
+        // One definition: other parties who saw an exposed address, i.e. parties - 1.
+        assert!(audience < m["audience_parties"].as_u64().unwrap(), "{m}");
+        assert_eq!(
+            row[4].replace(',', ""),
+            audience.to_string(),
+            "table vs summary.json: {m}"
+        );
+        if let Some(csv_audience) = m["message_id"].as_str().and_then(|id| by_id.get(id)) {
+            assert_eq!(
+                *csv_audience, audience,
+                "campaigns.csv vs summary.json: {m}"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 0, "no top message found in campaigns.csv");
+    for c in summary["campaigns"].as_array().unwrap() {
+        let max = top
+            .iter()
+            .filter(|m| m["campaign"] == c["id"])
+            .map(|m| m["audience"].as_u64().unwrap())
+            .max();
+        if let Some(max) = max {
+            assert!(c["max_audience"].as_u64().unwrap() >= max, "{c}");
+        }
+    }
+}
+
+#[test]
+fn breach_record_lists_failed_login_monitoring_only_with_failed_login_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let with = dir.path().join("with");
+    incident(&fixture("demo/accounts.csv"), &with);
+    // The same accounts without the failed_logins columns.
+    let csv = std::fs::read_to_string(fixture("demo/accounts.csv")).unwrap();
+    let stripped: String = csv
+        .lines()
+        .map(|l| l.splitn(6, ',').take(5).collect::<Vec<_>>().join(",") + "\n")
+        .collect();
+    let accounts = dir.path().join("accounts-no-failed-logins.csv");
+    std::fs::write(&accounts, stripped).unwrap();
+    let without = dir.path().join("without");
+    incident(&accounts, &without);
+    let measure = "Monitoring of failed logins";
+    let rec = |d: &Path| std::fs::read_to_string(d.join("breach-record.md")).unwrap();
+    assert!(rec(&with).contains(measure));
+    assert!(!rec(&without).contains(measure), "{}", rec(&without));
+}

@@ -263,6 +263,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     leakaudit_remediation::write_plan(&plan_path, &plan)?;
     stage.finish();
     let mut plan_totals = PlanTotals::from(&plan);
+    plan_totals.failed_login_data = failed_login_data(&*store, &users)?;
     let mut apply_failed = false;
     let mut apply_note = None;
     if args.apply {
@@ -477,6 +478,19 @@ fn open_store(args: &Args, out: &Path) -> anyhow::Result<(Store, PathBuf, String
         report.stats.updated
     );
     Ok((store, db, note))
+}
+
+/// Whether the store has a failed-login count for any exposed account.
+fn failed_login_data(store: &dyn AccountStore, users: &[AffectedUser]) -> anyhow::Result<bool> {
+    for id in users.iter().flat_map(|u| &u.account_ids) {
+        if store
+            .account(id)?
+            .is_some_and(|a| a.failed_logins.is_some())
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn apply_summary(report: &ApplyReport, out: &Path, store: &Path) -> String {

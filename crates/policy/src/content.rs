@@ -228,6 +228,28 @@ pub fn segments_with<'a>(raw: &'a [u8], limits: &Limits, html: Layout) -> Vec<Se
     segments_checked(raw, limits, html).0
 }
 
+/// Which limits [`segments`] would hit on `raw`, for a pass that runs no content rule (`scan`).
+/// Cheap for almost every message: the MIME tree is only parsed when a count of its
+/// delimiter lines and attached messages says a limit could be reached at all (each nesting
+/// level and each part needs one of them; decoded text is never longer than the message).
+pub fn limits_hit(raw: &[u8], limits: &Limits) -> LimitsHit {
+    if raw.len() <= limits.max_decoded {
+        let delimiters = memchr::memmem::find_iter(raw, b"\n--").count();
+        let attached = RFC822.find_iter(raw).count();
+        if delimiters + attached < limits.max_depth.min(limits.max_parts) {
+            return LimitsHit::default();
+        }
+    }
+    segments_checked(raw, limits, Layout::Flat).1
+}
+
+static RFC822: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(["message/rfc822"])
+        .expect("static pattern")
+});
+
 /// [`segments_with`], and which limits left part of the message out.
 pub fn segments_checked<'a>(
     raw: &'a [u8],

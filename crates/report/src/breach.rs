@@ -210,10 +210,14 @@ pub fn render(s: &Summary) -> String {
     if let (Some(done), Some(failed)) = (p.done, p.failed) {
         let _ = writeln!(o, "- Actions done: {done}; failed: {failed}.");
     }
-    let _ = writeln!(
-        o,
-        "- Monitoring of failed logins on the exposed accounts since the first exposing message."
-    );
+    // Listed only when backed by data: an export without failed-login counts gives nothing
+    // to monitor, and the record must not claim a measure that was not possible.
+    if p.failed_login_data {
+        let _ = writeln!(
+            o,
+            "- Monitoring of failed logins on the exposed accounts since the first exposing message."
+        );
+    }
     let _ = writeln!(
         o,
         "- Recall of the message and request to delete it, where the mail system allows: {}",
