@@ -192,7 +192,7 @@ fn scan_into(
     let limits = content::Limits::default();
     let process = |msg: &Message<'_>| -> (Option<Held>, Option<String>) {
         // The content rules' decoding limits: `check` would not see all of this message.
-        let hit = content::limits_hit(&msg.unquoted(), &limits);
+        let hit = content::limits_hit(msg.raw, &limits);
         let cut = hit.any().then(|| hit.describe(&limits));
         let exp = exposure::analyse(&msg.envelope, org);
         if let Some(b) = &builder {

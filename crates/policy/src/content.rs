@@ -233,21 +233,19 @@ pub fn segments_with<'a>(raw: &'a [u8], limits: &Limits, html: Layout) -> Vec<Se
 /// delimiter lines and attached messages says a limit could be reached at all (each nesting
 /// level and each part needs one of them; decoded text is never longer than the message).
 pub fn limits_hit(raw: &[u8], limits: &Limits) -> LimitsHit {
-    if raw.len() <= limits.max_decoded {
-        let delimiters = memchr::memmem::find_iter(raw, b"\n--").count();
-        let attached = RFC822.find_iter(raw).count();
-        if delimiters + attached < limits.max_depth.min(limits.max_parts) {
-            return LimitsHit::default();
-        }
+    let bound = limits.max_depth.min(limits.max_parts);
+    if raw.len() <= limits.max_decoded && STRUCTURE.find_iter(raw).take(bound).count() < bound {
+        return LimitsHit::default();
     }
     segments_checked(raw, limits, Layout::Flat).1
 }
 
-static RFC822: LazyLock<AhoCorasick> = LazyLock::new(|| {
+/// A delimiter line, or an attached message: one pass counts both.
+static STRUCTURE: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::builder()
         .ascii_case_insensitive(true)
-        .build(["message/rfc822"])
-        .expect("static pattern")
+        .build(["\n--", "message/rfc822"])
+        .expect("static patterns")
 });
 
 /// [`segments_with`], and which limits left part of the message out.

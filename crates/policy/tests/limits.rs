@@ -65,3 +65,20 @@ fn decoded_size_limit_is_reported() {
     let (_, hit) = content::segments_checked(&raw, &Limits::default(), Layout::Flat);
     assert!(!hit.any(), "{hit:?}");
 }
+
+#[test]
+fn scan_side_check_agrees_with_the_engine() {
+    let l = Limits::default();
+    let hit = |n: &str| content::limits_hit(&fixture(n), &l);
+    assert!(hit("aws-key-at-mime-depth-9.eml").depth);
+    assert!(hit("aws-key-in-part-71.eml").parts);
+    assert!(!hit("aws-key-at-mime-depth-8.eml").any());
+    assert!(!hit("aws-key-in-part-60.eml").any());
+    // Nine attached messages, no multipart at all: still found.
+    let mut nested = String::from("Subject: inner\n\nAKIAZZZZZLEAKEXAMPLE\n");
+    for _ in 0..9 {
+        nested = format!("Content-Type: message/rfc822\n\n{nested}");
+    }
+    let raw = format!("From: a@b.example\n{nested}");
+    assert!(content::limits_hit(raw.as_bytes(), &l).depth);
+}
