@@ -234,19 +234,22 @@ pub fn segments_with<'a>(raw: &'a [u8], limits: &Limits, html: Layout) -> Vec<Se
 /// level and each part needs one of them; decoded text is never longer than the message).
 pub fn limits_hit(raw: &[u8], limits: &Limits) -> LimitsHit {
     let bound = limits.max_depth.min(limits.max_parts);
-    if raw.len() <= limits.max_decoded && STRUCTURE.find_iter(raw).take(bound).count() < bound {
-        return LimitsHit::default();
+    if raw.len() <= limits.max_decoded {
+        // memmem (SIMD) per pattern: a case-insensitive automaton over every body cost scan
+        // ~40% more CPU. The spellings are those of `MIME_MARKERS`.
+        let mut n = 0;
+        for pat in [&b"\n--"[..], b"rfc822", b"RFC822"] {
+            n += memchr::memmem::find_iter(raw, pat).take(bound - n).count();
+            if n >= bound {
+                break;
+            }
+        }
+        if n < bound {
+            return LimitsHit::default();
+        }
     }
     segments_checked(raw, limits, Layout::Flat).1
 }
-
-/// A delimiter line, or an attached message: one pass counts both.
-static STRUCTURE: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .build(["\n--", "message/rfc822"])
-        .expect("static patterns")
-});
 
 /// [`segments_with`], and which limits left part of the message out.
 pub fn segments_checked<'a>(
