@@ -5,6 +5,7 @@ mod util;
 mod affected;
 mod check;
 mod hardening;
+mod hardening2;
 mod headers;
 mod incident;
 mod options;

@@ -263,7 +263,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(m) = matcher {
         line.push_str(&format!(", {} matched to accounts", m.matched));
         if let Some(hint) = m.finish()? {
-            eprintln!("{hint}");
+            eprintln!("{}", crate::term::clean_lines(&hint));
         }
     }
     if let Some(note) = collected.below_note() {

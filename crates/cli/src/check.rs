@@ -82,7 +82,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let triage = Triage::resolve(&run, &args.triage, Profile::Gate)?;
     let progress = Progress::for_inputs("check", &args.paths, args.ui.quiet);
     let mut problems = Problems::new(args.ui.problems.as_deref(), args.ui.quiet, &progress)?
-        .strict_about(&args.paths);
+        .strict_about(&args.paths)
+        .gate();
     let keep_clean = args.format == OutputFormat::Junit;
     let mut reports: Vec<MessageReport> = Vec::new();
     let (stats, history) = triage.evaluate(
@@ -132,7 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 "wrote {} baseline entr{} to {}",
                 b.findings.len(),
                 if b.findings.len() == 1 { "y" } else { "ies" },
-                path.display()
+                crate::term::clean(&path.display().to_string())
             );
         }
     }
@@ -159,9 +160,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             for e in &outcome.unmatched {
                 eprintln!(
                     "  {} {} ({})",
-                    &e.fingerprint[..16.min(e.fingerprint.len())],
-                    e.rule_id,
-                    e.location
+                    crate::term::clean(&e.fingerprint[..16.min(e.fingerprint.len())]),
+                    crate::term::clean(&e.rule_id),
+                    crate::term::clean(&e.location.to_string())
                 );
             }
         }

@@ -98,11 +98,14 @@ impl Triage {
                     (eval, x)
                 },
                 |ev| match ev {
-                    Event::Message { location, item, .. } => sink(Evaluated {
-                        location,
-                        eval: item.0,
-                        extra: item.1,
-                    }),
+                    Event::Message { location, item, .. } => {
+                        report_incomplete(problems, &location, &item.0);
+                        sink(Evaluated {
+                            location,
+                            eval: item.0,
+                            extra: item.1,
+                        })
+                    }
                     Event::Problem(p) => problems.report(&p),
                     Event::Progress { bytes, messages } => progress.update(bytes, messages),
                 },
@@ -132,6 +135,7 @@ impl Triage {
             |ev| match ev {
                 Event::Message { location, item, .. } => {
                     let (mut eval, keep, x) = item;
+                    report_incomplete(problems, &location, &eval);
                     if eval.findings.is_empty() && keep.is_none() {
                         sink(Evaluated {
                             location,
@@ -179,6 +183,25 @@ impl Triage {
     }
 }
 
+/// A message a decoding limit kept the content rules from seeing whole is a problem with its
+/// location (a warning; an error for the gate, see `Problems::gate`).
+fn report_incomplete(problems: &mut Problems<'_>, location: &Location, eval: &Evaluation) {
+    if let Some(why) = &eval.not_fully_audited {
+        problems.report(&not_fully_audited(location, why));
+    }
+}
+
+/// The `not-fully-audited` problem of a message.
+pub fn not_fully_audited(location: &Location, why: &str) -> leakaudit_scanner::Problem {
+    leakaudit_scanner::Problem {
+        location: location.clone(),
+        level: leakaudit_scanner::ProblemLevel::Warning,
+        kind: leakaudit_scanner::ProblemKind::NotFullyAudited,
+        reason: format!("not fully audited: {why}; the content rules did not see the rest"),
+        detail_code: None,
+    }
+}
+
 /// Domains the archive's own senders use that are not configured as internal: likely the
 /// organisation's other domains (subsidiaries), to add to `internal_domains`.
 pub fn suggested_domains(history: Option<&History>, org: &leakaudit_scanner::Org) -> Vec<String> {
@@ -205,7 +228,7 @@ pub fn suggestion_note(domains: &[String]) -> Option<String> {
     (!domains.is_empty()).then(|| {
         format!(
             "note: the archive's own senders also use {}: if these are the organisation's, add them to internal_domains (or --internal-domain)",
-            domains.join(", ")
+            crate::term::clean(&domains.join(", "))
         )
     })
 }

@@ -266,6 +266,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     leakaudit_remediation::write_plan(&plan_path, &plan)?;
     stage.finish();
     let mut plan_totals = PlanTotals::from(&plan);
+    plan_totals.failed_login_data = failed_login_data(&*store, &users)?;
     let mut apply_failed = false;
     let mut apply_note = None;
     if args.apply {
@@ -275,8 +276,9 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         apply_note = Some(apply_summary(&report, &out, &store_path));
         for (account, why) in report.failed.iter().take(SHOWN_FAILURES) {
             eprintln!(
-                "apply: account {account} failed: {}",
-                crate::term::clean(why)
+                "apply: account {} failed: {}",
+                crate::term::clean(account),
+                crate::term::clean(&why.to_string())
             );
         }
         if let Some(why) = &report.stopped {
@@ -497,6 +499,19 @@ fn open_store(
     Ok((store, db, note))
 }
 
+/// Whether the store has a failed-login count for any exposed account.
+fn failed_login_data(store: &dyn AccountStore, users: &[AffectedUser]) -> anyhow::Result<bool> {
+    for id in users.iter().flat_map(|u| &u.account_ids) {
+        if store
+            .account(id)?
+            .is_some_and(|a| a.failed_logins.is_some())
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 fn apply_summary(report: &ApplyReport, out: &Path, store: &Path) -> String {
     let outbox = out.join("outbox");
     format!(
@@ -523,7 +538,7 @@ fn print_summary(
     let h = &summary.headline;
     let stats = &scanned.stats;
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "accounts: {store_note}");
+    let _ = writeln!(err, "accounts: {}", crate::term::clean(store_note));
     let t = &summary.triage;
     let _ = writeln!(
         err,
@@ -577,7 +592,7 @@ fn print_summary(
         h.notifications_planned
     );
     if let Some(note) = apply_note {
-        let _ = writeln!(err, "{note}");
+        let _ = writeln!(err, "{}", crate::term::clean_lines(note));
     }
     let _ = writeln!(
         err,
@@ -586,7 +601,7 @@ fn print_summary(
     );
     let _ = writeln!(err, "written:");
     for p in files {
-        let _ = writeln!(err, "  {}", p.display());
+        let _ = writeln!(err, "  {}", crate::term::clean(&p.display().to_string()));
     }
 }
 

@@ -100,7 +100,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {}", error_chain(&err));
+            eprintln!("error: {}", term::clean_lines(&error_chain(&err)));
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -29,6 +29,8 @@ pub struct Problems<'p> {
     shown_warnings: u64,
     /// Paths named on the command line whose "not mail" is an error (the gate).
     strict: std::collections::HashSet<String>,
+    /// The gate: a message not fully audited is an error (it cannot be called clean).
+    gate: bool,
 }
 
 impl<'p> Problems<'p> {
@@ -51,6 +53,7 @@ impl<'p> Problems<'p> {
             shown_errors: 0,
             shown_warnings: 0,
             strict: Default::default(),
+            gate: false,
         })
     }
 
@@ -61,12 +64,20 @@ impl<'p> Problems<'p> {
         self
     }
 
+    /// For the gate: a message a limit kept from being fully audited is an error.
+    pub fn gate(mut self) -> Self {
+        self.gate = true;
+        self
+    }
+
     /// Records one problem.
     pub fn report(&mut self, p: &Problem) {
-        if p.kind == ProblemKind::NotMail
-            && p.level == ProblemLevel::Warning
-            && self.strict.contains(&*p.location.path)
-        {
+        let strict = match p.kind {
+            ProblemKind::NotMail => self.strict.contains(&*p.location.path),
+            ProblemKind::NotFullyAudited => self.gate,
+            _ => false,
+        };
+        if strict && p.level == ProblemLevel::Warning {
             let mut p = p.clone();
             p.level = ProblemLevel::Error;
             return self.report(&p);

@@ -62,8 +62,8 @@ impl Progress {
     /// Prints a line on stderr without breaking the bar.
     pub fn println(&self, line: &str) {
         match &self.bar {
-            Some(bar) => bar.suspend(|| eprintln!("{line}")),
-            None => eprintln!("{line}"),
+            Some(bar) => bar.suspend(|| eprintln!("{}", crate::term::clean_lines(line))),
+            None => eprintln!("{}", crate::term::clean_lines(line)),
         }
     }
 

@@ -124,7 +124,11 @@ pub fn print_refusals(list: &[Refusal]) -> u8 {
             RefusalKind::Missing => "missing",
             RefusalKind::Placeholder => "placeholder",
         };
-        eprintln!("{label}: {}: {}", r.path.display(), r.reasons.join("; "));
+        eprintln!(
+            "{label}: {}: {}",
+            crate::term::clean(&r.path.display().to_string()),
+            crate::term::clean(&r.reasons.join("; "))
+        );
     }
     let (unsafe_, missing, placeholder) = (
         count(RefusalKind::Unsafe),

@@ -336,8 +336,9 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
     }
     for (acct, why) in &report.failed {
         eprintln!(
-            "error: account {acct}: {} (will be retried by the next apply)",
-            crate::term::clean(why)
+            "error: account {}: {} (will be retried by the next apply)",
+            crate::term::clean(acct),
+            crate::term::clean(&why.to_string())
         );
     }
     if let Some(why) = &report.stopped {
@@ -425,7 +426,7 @@ fn verify_log(logs: &[PathBuf], db: Option<&Path>) -> anyhow::Result<u8> {
             Ok(EXIT_CLEAN)
         }
         Err(e @ leakaudit_remediation::Error::AuditLog { .. }) => {
-            eprintln!("{e}");
+            eprintln!("{}", crate::term::clean_lines(&e.to_string()));
             Ok(EXIT_VIOLATION)
         }
         Err(e) => Err(e.into()),

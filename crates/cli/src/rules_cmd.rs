@@ -1,5 +1,6 @@
 //! `leakaudit rules validate|test|list`: check rule files, run their fixtures, list rules.
 
+use crate::term::{clean, clean_lines};
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use leakaudit_policy::{fixtures, OrgConfig, RulePack, RulesMode};
 use std::path::{Path, PathBuf};
@@ -116,7 +117,10 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
         Command::Validate { dir, rules_mode } => match user_pack(dir.as_deref(), rules_mode) {
             Ok((pack, overrides)) => {
                 for s in &pack.skipped {
-                    eprintln!("skipped {} (not a rule file)", s.display());
+                    eprintln!(
+                        "skipped {} (not a rule file)",
+                        clean(&s.display().to_string())
+                    );
                 }
                 for id in &overrides {
                     println!("override: `{id}` replaces the built-in rule");
@@ -134,7 +138,7 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
             }
             Err(errs) => {
                 for e in &errs {
-                    println!("{e}");
+                    println!("{}", clean_lines(&e.to_string()));
                 }
                 eprintln!(
                     "{} error{} in rule files",
@@ -154,7 +158,7 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
                 Ok(p) => p,
                 Err(errs) => {
                     for e in &errs {
-                        println!("{e}");
+                        println!("{}", clean_lines(&e.to_string()));
                     }
                     return Ok(EXIT_ERROR);
                 }
@@ -187,19 +191,23 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
                         }
                     };
                     match &f.error {
-                        Some(e) => println!("{status} {}: {e}", f.path.display()),
+                        Some(e) => println!(
+                            "{status} {}: {}",
+                            clean(&f.path.display().to_string()),
+                            clean(&e.to_string())
+                        ),
                         None => println!(
                             "{status} {}: expected {}, fired {}",
-                            f.path.display(),
+                            clean(&f.path.display().to_string()),
                             show(&f.expected),
                             show(&f.fired)
                         ),
                     }
                 }
             }
-            print!("{}", report.table());
+            print!("{}", clean_lines(&report.table()));
             for p in &report.problems {
-                println!("problem: {p}");
+                println!("problem: {}", clean(&p.to_string()));
             }
             let failed = report.fixtures.iter().filter(|f| !f.passed()).count();
             println!(
@@ -235,7 +243,7 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
             }
             Err(errs) => {
                 for e in &errs {
-                    println!("{e}");
+                    println!("{}", clean_lines(&e.to_string()));
                 }
                 Ok(EXIT_ERROR)
             }

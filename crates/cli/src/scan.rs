@@ -12,6 +12,7 @@ use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
+use leakaudit_policy::content;
 use leakaudit_policy::triage::{self, HistoryBuilder, Profile, Thresholds, TriageContext};
 use leakaudit_scanner::exposure::{self, Org};
 use leakaudit_scanner::scan::{Event, ScanStats, Scanner};
@@ -93,6 +94,8 @@ pub fn with_output<R>(
 struct Tally {
     exposing: u64,
     addresses: HashSet<String>,
+    /// Messages the content rules' decoding limits would keep `check` from seeing whole.
+    not_fully_audited: u64,
 }
 
 pub fn run(mut args: Args) -> anyhow::Result<u8> {
@@ -186,15 +189,19 @@ fn scan_into(
     let builder = audit.then(|| HistoryBuilder::new(Default::default()));
     let mut held: Vec<Held> = Vec::new();
     // Runs on the worker threads: the exposure model (and the history) in parallel.
-    let process = |msg: &Message<'_>| -> Option<Held> {
+    let limits = content::Limits::default();
+    let process = |msg: &Message<'_>| -> (Option<Held>, Option<String>) {
+        // The content rules' decoding limits: `check` would not see all of this message.
+        let hit = content::limits_hit(msg.raw, &limits);
+        let cut = hit.any().then(|| hit.describe(&limits));
         let exp = exposure::analyse(&msg.envelope, org);
         if let Some(b) = &builder {
             b.observe_analysed(&msg.envelope, org, &exp);
         }
         if !exp.exposes() {
-            return None;
+            return (None, cut);
         }
-        Some(Held {
+        let held = Held {
             record: ExposureRecord::new(msg, &exp),
             envelope: if audit {
                 msg.envelope.clone()
@@ -207,7 +214,8 @@ fn scan_into(
                 Vec::new()
             },
             exposure: exp,
-        })
+        };
+        (Some(held), cut)
     };
     let mut emit = |mut record: ExposureRecord, tally: &mut Tally| {
         tally.exposing += 1;
@@ -225,7 +233,12 @@ fn scan_into(
         }
     };
     let stats = scanner.scan(paths, process, |ev| match ev {
-        Event::Message { item, .. } => {
+        Event::Message { item, location, .. } => {
+            let (item, cut) = item;
+            if let Some(why) = cut {
+                tally.not_fully_audited += 1;
+                problems.report(&crate::evaluate::not_fully_audited(&location, &why));
+            }
             if let Some(h) = item {
                 if audit {
                     held.push(h);
@@ -303,4 +316,10 @@ fn print_summary(stats: &ScanStats, tally: &Tally, secs: f64) {
     );
     eprintln!("messages that expose recipients: {}", tally.exposing);
     eprintln!("addresses exposed (distinct): {}", tally.addresses.len());
+    if tally.not_fully_audited > 0 {
+        eprintln!(
+            "not fully audited (a MIME decoding limit was reached, see the problems): {}",
+            tally.not_fully_audited
+        );
+    }
 }

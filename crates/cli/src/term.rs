@@ -1,45 +1,31 @@
 //! Text from the archive (subjects, addresses, file names, problem reasons) is attacker
-//! controlled: printed raw, an ESC sequence can clear the screen, retitle the window or hide
-//! lines. Everything printed on a terminal goes through [`clean`].
+//! controlled: everything printed on a terminal goes through [`clean`] (the scanner's
+//! `text::clean`, which the policy renderers and the CSV writer use too).
+
+pub use leakaudit_scanner::text::clean;
 
 use std::borrow::Cow;
 
-/// `s` with control characters (C0, DEL, C1) and bidirectional overrides escaped as `\x1b`,
-/// `\u{202e}`; unchanged (borrowed) when there is none.
-pub fn clean(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(needs_escape) {
+/// [`clean`] for text of several lines (an error chain, a table): line breaks are kept, every
+/// other control character is escaped.
+pub fn clean_lines(s: &str) -> Cow<'_, str> {
+    if !s.split('\n').any(|l| matches!(clean(l), Cow::Owned(_))) {
         return Cow::Borrowed(s);
     }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if needs_escape(c) {
-            if (c as u32) < 0x100 {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            } else {
-                out.push_str(&format!("\\u{{{:x}}}", c as u32));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
-
-fn needs_escape(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    Cow::Owned(s.split('\n').map(clean).collect::<Vec<_>>().join("\n"))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::clean;
+    use super::{clean, clean_lines};
 
     #[test]
-    fn escape_sequences_are_defused() {
-        assert_eq!(clean("plain subject"), "plain subject");
+    fn escape_sequences_are_defused_and_line_breaks_kept() {
         assert_eq!(clean("a\x1b[2Jb"), "a\\x1b[2Jb");
-        assert_eq!(clean("t\x1b]0;title\x07"), "t\\x1b]0;title\\x07");
-        assert_eq!(clean("x\u{9b}y"), "x\\x9by");
-        assert_eq!(clean("evil\u{202e}gpj.exe"), "evil\\u{202e}gpj.exe");
-        assert_eq!(clean("two\nlines"), "two\\x0alines");
+        assert_eq!(clean_lines("one\ntwo"), "one\ntwo");
+        assert_eq!(
+            clean_lines("o\x1b]0;x\x07\nt\rw"),
+            "o\\x1b]0;x\\x07\nt\\x0dw"
+        );
     }
 }

@@ -7,7 +7,7 @@
 //! mentions base64, quoted-printable, HTML or an attached message. Candidate regexes run as
 //! one `RegexSet` pass per segment before any individual regex is asked where it matched.
 
-use crate::content::{self, Limits, Segment};
+use crate::content::{self, Limits, LimitsHit, Segment};
 use crate::finding::{Finding, Severity};
 pub use crate::fingerprint::{fingerprint, message_key};
 use crate::pack::{Rule, RuleInfo, RulePack};
@@ -35,6 +35,9 @@ enum Pattern {
 pub struct Evaluation {
     pub exposure: Exposure,
     pub findings: Vec<Finding>,
+    /// Set when a decoding limit left part of the message uninspected by the content rules:
+    /// which limits (`content::LimitsHit::describe`). The gate must not call it clean.
+    pub not_fully_audited: Option<String>,
 }
 
 /// A severity override names a rule that is not in the pack.
@@ -242,8 +245,12 @@ impl Engine {
                 hits.push((i, h));
             }
         }
+        let mut not_fully_audited = None;
         if self.has_content {
-            self.content_rules(&ctx, &mut hits);
+            let cut = self.content_rules(&ctx, &mut hits);
+            if cut.any() {
+                not_fully_audited = Some(cut.describe(&self.limits));
+            }
         }
         hits.sort_by_key(|(i, _)| *i);
         let mut key: Option<String> = None;
@@ -263,7 +270,11 @@ impl Engine {
                 f
             })
             .collect();
-        Evaluation { exposure, findings }
+        Evaluation {
+            exposure,
+            findings,
+            not_fully_audited,
+        }
     }
 
     /// Single-pass alternative to `evaluate_with`: ranks, after the fact, the exposure
@@ -359,7 +370,8 @@ impl Engine {
         };
     }
 
-    fn content_rules(&self, ctx: &Ctx<'_, '_>, hits: &mut Vec<(usize, Hit)>) {
+    /// Adds the content rules' hits; returns the limits that left text uninspected.
+    fn content_rules(&self, ctx: &Ctx<'_, '_>, hits: &mut Vec<(usize, Hit)>) -> LimitsHit {
         let raw = ctx.raw;
         // The scanner measured the header block; fall back to finding the blank line.
         let hl = ctx.msg.envelope.header_len;
@@ -380,10 +392,13 @@ impl Engine {
         // (quoted-printable soft breaks, `=3D`, HTML). Everything else is inspected raw.
         let decode = mime && (any_kw || at_enough || opaque);
         if !(decode || at_enough || any_kw || self.has_unconditional_content) {
-            return;
+            return LimitsHit::default();
         }
+        let mut cut = LimitsHit::default();
         let segs: Vec<Segment<'_>> = if decode {
-            content::segments(raw, &self.limits)
+            let (segs, hit) = content::segments_checked(raw, &self.limits, content::Layout::Flat);
+            cut = hit;
+            segs
         } else {
             vec![Segment {
                 text: Cow::Borrowed(body),
@@ -457,6 +472,7 @@ impl Engine {
                 hits.push((i, h));
             }
         }
+        cut
     }
 
     /// One pass over the stored message: keyword hits in the body (by rule), and whether

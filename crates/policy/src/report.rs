@@ -2,6 +2,7 @@
 //! strings and values, the CLI writes them (atomically when to a file).
 
 use crate::finding::{Finding, Severity};
+use leakaudit_scanner::text::clean;
 use leakaudit_scanner::Location;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -66,10 +67,11 @@ impl Summary {
 }
 
 fn location_line(loc: &Location, line: Option<u64>) -> String {
+    let path = clean(&loc.path);
     match (loc.offset, line) {
-        (Some(off), _) => format!("{}@{off}", loc.path),
-        (None, Some(l)) => format!("{}:{l}", loc.path),
-        (None, None) => loc.path.to_string(),
+        (Some(off), _) => format!("{path}@{off}"),
+        (None, Some(l)) => format!("{path}:{l}"),
+        (None, None) => path.into_owned(),
     }
 }
 
@@ -99,13 +101,14 @@ pub fn why(f: &Finding) -> Option<String> {
 pub fn human(reports: &[MessageReport], summary: &Summary) -> String {
     let mut out = String::new();
     for r in reports.iter().filter(|r| !r.findings.is_empty()) {
-        let _ = write!(out, "{}", r.location);
+        // Every value that comes from the archive goes through `clean` (terminal escapes).
+        let _ = write!(out, "{}", clean(&r.location.to_string()));
         if let Some(id) = &r.message_id {
-            let _ = write!(out, "  <{id}>");
+            let _ = write!(out, "  <{}>", clean(id));
         }
         out.push('\n');
         if let Some(s) = &r.subject {
-            let _ = writeln!(out, "  subject: {s}");
+            let _ = writeln!(out, "  subject: {}", clean(s));
         }
         for f in &r.findings {
             let _ = writeln!(
@@ -113,12 +116,17 @@ pub fn human(reports: &[MessageReport], summary: &Summary) -> String {
                 "  {:<8} [{}] {}",
                 f.severity.as_str(),
                 f.rule_id,
-                f.message
+                clean(&f.message)
             );
             let _ = writeln!(out, "           at {}", location_line(&f.location, f.line));
-            let _ = writeln!(out, "           evidence: {}", f.evidence);
+            let _ = writeln!(out, "           evidence: {}", clean(&f.evidence));
             if let Some(why) = why(f) {
-                let _ = writeln!(out, "           why {}: {why}", f.severity.as_str());
+                let _ = writeln!(
+                    out,
+                    "           why {}: {}",
+                    f.severity.as_str(),
+                    clean(&why)
+                );
             }
             if !f.hint.is_empty() {
                 let _ = writeln!(out, "           fix: {}", f.hint);

@@ -275,6 +275,7 @@ fn apply_locked(
     let head = store.audit_head(hash)?;
     let mut log = AuditLog::open(&opts.log, hash, head.as_ref())?;
     let outbox = Outbox::new(&opts.outbox);
+    outbox.prepare()?;
 
     let planned: Vec<(String, String, String)> = plan
         .actions

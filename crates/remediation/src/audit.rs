@@ -9,10 +9,11 @@
 
 use crate::error::{Error, Result};
 use crate::store::{AccountStore, AuditHead};
+use leakaudit_scanner::safefs;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// One audit entry.
@@ -132,6 +133,15 @@ pub fn verify_with_store(logs: &[PathBuf], store: &dyn AccountStore) -> Result<V
         ));
     }
     Ok(out)
+}
+
+fn log_open_error(path: &Path, e: std::io::Error) -> Error {
+    if safefs::is_symlink_error(&e) {
+        return Error::Unsafe(safefs::UnsafePath::Symlink {
+            path: path.to_path_buf(),
+        });
+    }
+    Error::io(path, e)
 }
 
 fn broken(path: &Path, line: u64, reason: impl Into<String>) -> Error {
@@ -270,19 +280,29 @@ impl AuditLog {
     /// append) is cut off, but only when everything before it verifies, including against the
     /// store's head, so the cut line was never acknowledged; a `log-repair` entry records it.
     pub fn open(path: &Path, plan: &str, expected_head: Option<&AuditHead>) -> Result<AuditLog> {
-        let data = match std::fs::read(path) {
-            Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(Error::io(path, e)),
+        // The log names accounts and actions: its folder must be private, and the log itself
+        // is never a link (a planted one would send the entries elsewhere).
+        safefs::private_parent(path)?;
+        let existing = match safefs::open_nofollow(path, OpenOptions::new().read(true)) {
+            Ok(f) => Some(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(log_open_error(path, e)),
+        };
+        let created = existing.is_none();
+        let data = match existing {
+            Some(mut f) => {
+                let mut d = Vec::new();
+                f.read_to_end(&mut d).map_err(|e| Error::io(path, e))?;
+                d
+            }
+            None => Vec::new(),
         };
         let mut repaired = None;
         let verified = if !data.is_empty() && !data.ends_with(b"\n") {
             let keep = data.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
             let v = verify_bytes(path, &data[..keep], expected_head)?;
-            let f = OpenOptions::new()
-                .write(true)
-                .open(path)
-                .map_err(|e| Error::io(path, e))?;
+            let f = safefs::open_nofollow(path, OpenOptions::new().write(true))
+                .map_err(|e| log_open_error(path, e))?;
             f.set_len(keep as u64)
                 .and_then(|_| f.sync_all())
                 .map_err(|e| Error::io(path, e))?;
@@ -300,13 +320,12 @@ impl AuditLog {
                 ));
             }
         }
-        use std::os::unix::fs::OpenOptionsExt;
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
+        let file = if created {
+            safefs::create_secret(path)
+        } else {
+            safefs::open_nofollow(path, OpenOptions::new().append(true))
+        }
+        .map_err(|e| log_open_error(path, e))?;
         if verified.head.is_none() {
             // A new file: make its directory entry durable too.
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -435,6 +454,35 @@ mod tests {
             Err(Error::AuditLog { line, .. }) => line,
             other => panic!("expected a broken log, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn symlinked_log_or_shared_log_folder_is_refused_regression() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        std::fs::write(&victim, "").unwrap();
+        let link = d.path().join("audit.jsonl");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let err = AuditLog::open(&link, "sha256:plan", None).err().unwrap();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"");
+
+        let shared = d.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let err = AuditLog::open(&shared.join("audit.jsonl"), "sha256:plan", None)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("others can write"), "{err}");
+        assert!(!shared.join("audit.jsonl").exists());
+        let mode = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o1777);
+
+        let fresh = d.path().join("logs/audit.jsonl");
+        AuditLog::open(&fresh, "sha256:plan", None).unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[test]

@@ -134,6 +134,9 @@ pub enum Error {
     /// A delivery outcome for a message no sender claimed.
     #[error("outbox message {message_key}: no delivery was claimed for it")]
     NotClaimed { message_key: String },
+    /// A folder or file that would hold secrets is not private to us (or is a link).
+    #[error(transparent)]
+    Unsafe(#[from] leakaudit_scanner::safefs::UnsafePath),
 }
 
 impl Error {

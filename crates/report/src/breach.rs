@@ -36,7 +36,7 @@ pub fn render(s: &Summary) -> String {
         human_time(&s.generated_at),
         s.inputs
             .iter()
-            .map(|i| format!("`{}`", i.replace('`', "'")))
+            .map(|i| format!("`{}`", crate::escape::code(i)))
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -111,7 +111,7 @@ pub fn render(s: &Summary) -> String {
             "- **{}**: {} chunk(s) from `{}`, {} to {}, subject {}: {} addresses exposed, up to {} other parties per address.",
             md(&c.id),
             c.chunks,
-            c.sender.replace('`', "'"),
+            crate::escape::code(&c.sender),
             t(&c.first),
             t(&c.last),
             subjects,
@@ -204,16 +204,20 @@ pub fn render(s: &Summary) -> String {
         thousands(p.notifications as u64),
         p.file
             .as_deref()
-            .map(|f| format!(" (plan `{}`, hash `{}`)", f.replace('`', "'"), p.hash.as_deref().unwrap_or("-")))
+            .map(|f| format!(" (plan `{}`, hash `{}`)", crate::escape::code(f), p.hash.as_deref().unwrap_or("-")))
             .unwrap_or_default()
     );
     if let (Some(done), Some(failed)) = (p.done, p.failed) {
         let _ = writeln!(o, "- Actions done: {done}; failed: {failed}.");
     }
-    let _ = writeln!(
-        o,
-        "- Monitoring of failed logins on the exposed accounts since the first exposing message."
-    );
+    // Listed only when backed by data: an export without failed-login counts gives nothing
+    // to monitor, and the record must not claim a measure that was not possible.
+    if p.failed_login_data {
+        let _ = writeln!(
+            o,
+            "- Monitoring of failed logins on the exposed accounts since the first exposing message."
+        );
+    }
     let _ = writeln!(
         o,
         "- Recall of the message and request to delete it, where the mail system allows: {}",

@@ -235,8 +235,8 @@ fn build(sender: &str, idx: Vec<usize>, messages: &[MessageRecord]) -> Campaign 
         }
         for e in &m.exposed {
             addresses.insert(e.address.as_str());
-            max_audience = max_audience.max(e.audience);
         }
+        max_audience = max_audience.max(m.audience());
         exposures += m.exposed.len();
         max_severity = max_severity.max(m.max_severity());
     }
@@ -278,12 +278,7 @@ pub fn to_csv(campaigns: &[Campaign], messages: &[MessageRecord]) -> String {
                     m.location.to_string(),
                     m.from.clone().unwrap_or_default(),
                     m.exposed.len().to_string(),
-                    m.exposed
-                        .iter()
-                        .map(|e| e.audience)
-                        .max()
-                        .unwrap_or(0)
-                        .to_string(),
+                    m.audience().to_string(),
                     m.subject.clone().unwrap_or_default(),
                 ]
             })

@@ -46,6 +46,16 @@ pub struct MessageRecord {
 }
 
 impl MessageRecord {
+    /// The audience of the message: the largest number of OTHER external parties (a consumer
+    /// mailbox, or one business domain) that saw one of its exposed addresses, the address's
+    /// own party not counted (the scanner's `ExposedAddress::audience`). A message to 167
+    /// parties has audience 166. The one definition every output uses: the top-messages
+    /// table, `top_messages[].audience` in summary.json, `max_audience` in campaigns.csv and
+    /// the campaigns table, and (per address) the audience histogram.
+    pub fn audience(&self) -> usize {
+        self.exposed.iter().map(|e| e.audience).max().unwrap_or(0)
+    }
+
     /// Builds the record of one message from its evaluation. Returns `None` when the message
     /// neither exposes anyone nor has a finding (nothing to report).
     pub fn from_evaluation(
@@ -129,6 +139,9 @@ pub struct PlanTotals {
     /// After `--apply`: actions done and failed.
     pub done: Option<usize>,
     pub failed: Option<usize>,
+    /// The account store had failed-login data for an exposed account: the breach record
+    /// lists monitoring of failed logins only then (a measure must be backed by data).
+    pub failed_login_data: bool,
 }
 
 /// Everything the report is made of.
@@ -239,6 +252,7 @@ impl From<&leakaudit_remediation::Plan> for PlanTotals {
             hash: Some(plan.content_hash.clone()),
             done: None,
             failed: None,
+            failed_login_data: false,
         }
     }
 }

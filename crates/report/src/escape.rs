@@ -44,6 +44,12 @@ pub fn markdown(s: &str) -> String {
     out
 }
 
+/// Text for a Markdown code span: control characters escaped (`\x1b`, as on a terminal,
+/// since a code span shows its text verbatim), backticks turned into `'`.
+pub fn code(s: &str) -> String {
+    leakaudit_scanner::text::clean(s).replace('`', "'")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -289,7 +289,7 @@ pub fn render(
     );
 
     // Top messages.
-    o.push_str(r#"<section class="card"><h2>Top messages</h2><table data-table="messages"><thead><tr><th>campaign</th><th>date</th><th>subject</th><th class="n">exposed</th><th class="n">audience</th><th>rules</th><th>location</th></tr></thead><tbody>"#);
+    o.push_str(r#"<section class="card"><h2>Top messages</h2><table data-table="messages"><thead><tr><th>campaign</th><th>date</th><th>subject</th><th class="n">exposed</th><th class="n" title="other external parties who saw an exposed address">audience</th><th>rules</th><th>location</th></tr></thead><tbody>"#);
     for m in &s.top_messages {
         let _ = write!(
             o,
@@ -298,7 +298,7 @@ pub fn render(
             esc(&opt_time(&m.date)),
             esc(&m.subject),
             thousands(m.addresses_exposed as u64),
-            thousands(m.audience_parties as u64),
+            thousands(m.audience as u64),
             sev(m.max_severity),
             esc(&m.rules.join(", ")),
             esc(&m.location)

@@ -212,6 +212,21 @@ mod tests {
     }
 
     #[test]
+    fn breach_record_listed_failed_login_monitoring_without_data_regression() {
+        let measure = "Monitoring of failed logins";
+        for with_data in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut d = data();
+            d.plan.failed_login_data = with_data;
+            let (summary, written) =
+                write_report(dir.path(), &d, &ReportOptions::default()).unwrap();
+            let record = std::fs::read_to_string(&written.breach_record).unwrap();
+            assert_eq!(record.contains(measure), with_data, "{record}");
+            assert_eq!(summary.plan.failed_login_data, with_data);
+        }
+    }
+
+    #[test]
     fn writes_three_private_files_that_agree() {
         let dir = tempfile::tempdir().unwrap();
         let (summary, written) =

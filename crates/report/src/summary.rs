@@ -133,6 +133,9 @@ pub struct MessageRow {
     pub sender: String,
     pub subject: String,
     pub addresses_exposed: usize,
+    /// `MessageRecord::audience`: other parties who saw an exposed address (parties - 1).
+    pub audience: usize,
+    /// Distinct external parties that received the message.
     pub audience_parties: usize,
     pub max_severity: Option<Severity>,
     pub rules: Vec<String>,
@@ -176,6 +179,9 @@ pub struct PlanSection {
     pub notifications: usize,
     pub done: Option<usize>,
     pub failed: Option<usize>,
+    /// Whether the store had failed-login counts for an exposed account.
+    #[serde(default)]
+    pub failed_login_data: bool,
 }
 
 /// RFC 3339 UTC with seconds (`2019-11-01T09:00:00Z`).
@@ -393,6 +399,7 @@ impl Summary {
                     sender: sender(m.from.as_deref().unwrap_or("")),
                     subject: m.subject.clone().unwrap_or_default(),
                     addresses_exposed: m.exposed.len(),
+                    audience: m.audience(),
                     audience_parties: m.audience_parties,
                     max_severity: m.max_severity(),
                     rules,
@@ -461,6 +468,7 @@ impl Summary {
                 notifications: data.plan.notifications,
                 done: data.plan.done,
                 failed: data.plan.failed,
+                failed_login_data: data.plan.failed_login_data,
             },
             triage: data.triage.clone(),
         }

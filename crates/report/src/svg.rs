@@ -63,6 +63,12 @@ fn open(svg: &mut String, id: &str, title: &str, desc: &str) {
     );
 }
 
+/// Width of an axis label at font-size 11, on the safe side: 0.62 em per character covers
+/// the digits and capitals of the labels in the usual sans-serif fonts.
+fn label_width(label: &str) -> f64 {
+    label.chars().count() as f64 * 11.0 * 0.62
+}
+
 fn time_label(epoch: i64, bin: i64) -> String {
     let Some(d) = DateTime::<Utc>::from_timestamp(epoch, 0) else {
         return epoch.to_string();
@@ -150,12 +156,16 @@ pub fn timeline(t: &Timeline) -> String {
         }
         svg.push_str("</g>");
         if k % label_every == 0 {
+            // Starts at its bin, but never runs past the right edge (the last label was
+            // clipped when its bin was near the end).
+            let label = time_label(b.start_epoch, t.bin_seconds);
+            let lx = x.min(W - 2.0 - label_width(&label)).max(0.0);
             let _ = write!(
                 svg,
-                r#"<text x="{:.1}" y="{:.1}" font-size="11" fill="{INK}" text-anchor="start">{}</text>"#,
-                x,
+                r#"<text class="axis-label" x="{:.1}" y="{:.1}" font-size="11" fill="{INK}" text-anchor="start">{}</text>"#,
+                lx,
                 TOP + plot_h + 16.0,
-                esc(&time_label(b.start_epoch, t.bin_seconds))
+                esc(&label)
             );
         }
     }
@@ -257,6 +267,7 @@ pub fn human_secs(s: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::summary::TimeBin;
 
     #[test]
     fn nice_axes() {
@@ -264,6 +275,68 @@ mod tests {
         assert_eq!(nice_axis(8), (8, 2));
         assert_eq!(nice_axis(790), (800, 200));
         assert_eq!(nice_axis(13), (15, 5));
+    }
+
+    /// (x, text) of every axis label of a timeline chart.
+    fn axis_labels(svg: &str) -> Vec<(f64, String)> {
+        svg.split(r#"<text class="axis-label" x=""#)
+            .skip(1)
+            .map(|rest| {
+                let x: f64 = rest[..rest.find('"').unwrap()].parse().unwrap();
+                let text = &rest[rest.find('>').unwrap() + 1..rest.find("</text>").unwrap()];
+                (x, text.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn last_timeline_label_was_clipped_regression() {
+        let start = 1_570_000_000; // Oct 2019
+        for bin in [60, 3600, 86400, 7 * 86400, 365 * 86400] {
+            for n in 1..=60usize {
+                let t = Timeline {
+                    bin_seconds: bin,
+                    bins: (0..n)
+                        .map(|k| TimeBin {
+                            start: String::new(),
+                            start_epoch: start + k as i64 * bin,
+                            exposing_messages: k % 3,
+                            messages: 5,
+                        })
+                        .collect(),
+                    undated_exposing_messages: 0,
+                };
+                let labels = axis_labels(&timeline(&t));
+                assert!(!labels.is_empty());
+                for (x, text) in &labels {
+                    // The extent of the text is inside the viewBox (0 0 W H).
+                    assert!(
+                        *x >= 0.0 && x + label_width(text) <= W,
+                        "{n} bins of {bin} s: `{text}` at x={x} ends at {} > {W}",
+                        x + label_width(text)
+                    );
+                }
+            }
+        }
+        // 25 daily bins: the last label starts at 812 and, unmoved, ran to ~894.
+        let t = Timeline {
+            bin_seconds: 86400,
+            bins: (0..25)
+                .map(|k| TimeBin {
+                    start: String::new(),
+                    start_epoch: start + k * 86400,
+                    exposing_messages: 1,
+                    messages: 1,
+                })
+                .collect(),
+            undated_exposing_messages: 0,
+        };
+        let labels = axis_labels(&timeline(&t));
+        let (x, text) = labels.last().unwrap();
+        assert!(
+            *x < LEFT + 24.0 * (W - LEFT - RIGHT) / 25.0,
+            "{text} not moved in"
+        );
     }
 
     #[test]

@@ -38,7 +38,14 @@ impl AtomicFile {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        fs::create_dir_all(dir)?;
+        // Folders we create for outputs that hold addresses are private (0700).
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)?;
+        }
         // NamedTempFile is created 0600 on Unix; persist() renames it into place.
         let tmp = tempfile::Builder::new()
             .prefix(".leakaudit-")

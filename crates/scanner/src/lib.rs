@@ -12,7 +12,9 @@ pub mod io;
 pub mod model;
 pub mod read;
 pub mod record;
+pub mod safefs;
 pub mod scan;
+pub mod text;
 pub mod time;
 
 pub use exposure::{ArchiveKind, ExposedAddress, Exposure, Org};

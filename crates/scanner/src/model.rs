@@ -437,15 +437,19 @@ pub enum ProblemKind {
     Truncated,
     /// Non-fatal header oddity (bad encoding, over-long line, address without domain).
     HeaderWarning,
+    /// A limit (MIME depth, part count, decoded size) stopped the audit of part of the
+    /// message: what lies beyond was not inspected. The gate (`check`) treats it as an error.
+    NotFullyAudited,
 }
 
 impl ProblemKind {
-    pub const ALL: [ProblemKind; 5] = [
+    pub const ALL: [ProblemKind; 6] = [
         ProblemKind::Unreadable,
         ProblemKind::NotMail,
         ProblemKind::Malformed,
         ProblemKind::Truncated,
         ProblemKind::HeaderWarning,
+        ProblemKind::NotFullyAudited,
     ];
 
     /// The stable code, identical to the serde form: stderr and JSON say the same thing.
@@ -456,6 +460,7 @@ impl ProblemKind {
             ProblemKind::Malformed => "malformed",
             ProblemKind::Truncated => "truncated",
             ProblemKind::HeaderWarning => "header-warning",
+            ProblemKind::NotFullyAudited => "not-fully-audited",
         }
     }
 }

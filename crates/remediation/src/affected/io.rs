@@ -238,14 +238,14 @@ fn read_csv(path: &Path, text: &str) -> Result<AffectedList> {
         match (num(2), num(3)) {
             (Ok(messages), Ok(audience)) => rows.push(AffectedRow {
                 address: cell(0).to_string(),
-                account_ids: split(cell(1)),
+                account_ids: split(&cell(1)),
                 messages,
                 audience,
-                first_exposed: opt(cell(4)),
-                last_exposed: opt(cell(5)),
-                rule_ids: split(cell(6)),
-                fields: split(cell(7)),
-                message_ids: split(cell(8)),
+                first_exposed: opt(&cell(4)),
+                last_exposed: opt(&cell(5)),
+                rule_ids: split(&cell(6)),
+                fields: split(&cell(7)),
+                message_ids: split(&cell(8)),
             }),
             _ => errors.push(LineError {
                 line,

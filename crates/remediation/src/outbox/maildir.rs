@@ -1,7 +1,13 @@
 //! The outbox folders as Maildirs: durable staging (tmp, fsync, rename, fsync the folder)
 //! and `apply-state.json`, the record `release` checks every message against.
+//!
+//! Every folder is checked with `safefs::private_dir` before anything is written into it
+//! (created 0700 by us, or ours and private; never chmodded), and a message is created with
+//! `O_EXCL | O_NOFOLLOW`: the messages carry live reset links, and a pre-made outbox of
+//! another user with a planted link would otherwise receive them.
 
 use crate::error::{Error, Result};
+use leakaudit_scanner::safefs::{self, private_dir};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use std::fs;
@@ -37,14 +43,9 @@ pub(super) fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 pub(super) fn make_maildir(dir: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    private_dir(dir)?;
     for sub in ["tmp", "new", "cur"] {
-        let p = dir.join(sub);
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&p)
-            .map_err(|e| Error::io(&p, e))?;
+        private_dir(&dir.join(sub))?;
     }
     Ok(())
 }
@@ -76,23 +77,30 @@ impl Outbox {
         )
     }
 
+    /// Checks (or creates) the outbox and its `staged` Maildir as private folders of ours.
+    /// `apply` calls it before it resets anything, so an unsafe outbox stops the run early.
+    pub fn prepare(&self) -> Result<()> {
+        private_dir(&self.root)?;
+        make_maildir(&self.staged())
+    }
+
     /// Writes a message durably into `staged/new` (tmp, fsync, rename, fsync the folder),
     /// replacing an earlier one of the same name.
     pub fn stage(&self, name: &str, bytes: &[u8]) -> Result<PathBuf> {
+        self.prepare()?;
         let staged = self.staged();
-        make_maildir(&staged)?;
         let tmp = staged.join("tmp").join(name);
         let dst = staged.join("new").join(name);
         {
             use std::io::Write;
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)
-                .map_err(|e| Error::io(&tmp, e))?;
+            // A leftover of a killed run (or anything else under the name) is unlinked, never
+            // opened: unlinking a link removes the link, not what it points to.
+            match fs::remove_file(&tmp) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&tmp, e)),
+            }
+            let mut f = safefs::create_secret(&tmp).map_err(|e| Error::io(&tmp, e))?;
             f.write_all(bytes)
                 .and_then(|_| f.sync_all())
                 .map_err(|e| Error::io(&tmp, e))?;
@@ -109,6 +117,7 @@ impl Outbox {
     }
 
     pub fn write_state(&self, state: &ApplyState) -> Result<()> {
+        private_dir(&self.root)?;
         let p = self.state_path();
         leakaudit_scanner::io::write_atomic(&p, |w| {
             serde_json::to_writer_pretty(&mut *w, state)?;
@@ -157,6 +166,49 @@ mod tests {
             fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    #[test]
+    fn planted_link_in_staged_tmp_is_not_written_through_regression() {
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = Outbox::new(&dir.path().join("outbox"));
+        outbox.prepare().unwrap();
+        let name = Outbox::file_name("sha256:0123456789abcdef", "acc-1");
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "untouched").unwrap();
+        std::os::unix::fs::symlink(&victim, outbox.staged().join("tmp").join(&name)).unwrap();
+        let path = outbox.stage(&name, b"token").unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "untouched");
+        assert!(fs::symlink_metadata(&path).unwrap().file_type().is_file());
+    }
+
+    #[test]
+    fn symlinked_or_shared_outbox_folders_are_refused_and_left_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("elsewhere");
+        fs::create_dir(&elsewhere).unwrap();
+        let root = dir.path().join("outbox");
+        fs::create_dir_all(root.join("staged")).unwrap();
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o700)).unwrap();
+        fs::set_permissions(root.join("staged"), fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.join("staged/new")).unwrap();
+        let outbox = Outbox::new(&root);
+        let err = outbox.stage("m", b"token").unwrap_err().to_string();
+        assert!(err.contains("symbolic link"), "{err}");
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+
+        let shared = dir.path().join("shared");
+        fs::create_dir(&shared).unwrap();
+        fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+        let err = Outbox::new(&shared)
+            .stage("m", b"token")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("others can write"), "{err}");
+        let mode = fs::metadata(&shared).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o1777);
+        assert_eq!(fs::read_dir(&shared).unwrap().count(), 0);
     }
 
     #[test]

@@ -109,6 +109,7 @@ pub fn release(
     store: &mut dyn AccountStore,
     gate: &OutboxGate<'_>,
 ) -> Result<ReleaseOutcome> {
+    outbox.prepare()?;
     let state = outbox.read_state()?;
     let plan = state.as_ref().map_or("(none applied)", |s| s.plan.as_str());
     lock_store(
@@ -181,10 +182,13 @@ fn release_locked(
         );
     }
     let new_dir = outbox.staged().join("new");
+    // A link is never followed (it could point at a file of someone else's choosing): it
+    // is refused like any file apply did not write.
     let mut files: Vec<PathBuf> = match fs::read_dir(&new_dir) {
         Ok(rd) => rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()))
+            .map(|e| e.path())
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(Error::io(&new_dir, e)),
@@ -196,6 +200,14 @@ fn release_locked(
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
+        if fs::symlink_metadata(f).is_ok_and(|m| m.file_type().is_symlink()) {
+            refusals.push(Refusal {
+                path: f.clone(),
+                reasons: vec!["is a symbolic link, not a message apply wrote".into()],
+                kind: RefusalKind::Unsafe,
+            });
+            continue;
+        }
         let bytes = fs::read(f).map_err(|e| Error::io(f, e))?;
         let mut reasons = Vec::new();
         let Some(exp) = expected.get(&name) else {

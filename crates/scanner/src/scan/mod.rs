@@ -121,7 +121,7 @@ impl ScanStats {
             ProblemKind::NotMail => self.not_mail += 1,
             ProblemKind::Malformed => self.malformed += 1,
             ProblemKind::Truncated => self.truncated += 1,
-            ProblemKind::HeaderWarning => {}
+            ProblemKind::HeaderWarning | ProblemKind::NotFullyAudited => {}
         }
         match p.level {
             ProblemLevel::Warning => self.warnings += 1,
