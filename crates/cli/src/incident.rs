@@ -376,6 +376,9 @@ fn scan_stage(
     let mut eval_error = None;
     let mut suggested = Vec::new();
     leakaudit_scanner::io::write_atomic(&findings_path, |w| {
+        // Findings are serialised straight into the buffer: one finding of a
+        // 1,000,000-address message is ~100 MB of JSON, which a line string would hold whole.
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
         let result = s.triage.evaluate(
             &scanner,
             &s.engine,
@@ -398,8 +401,10 @@ fn scan_stage(
                 add_selected(&mut acc, &mut below, &m.eval.findings, s.min_severity);
                 for f in &m.eval.findings {
                     if write_error.is_none() {
-                        let line = serde_json::to_string(f).unwrap_or_default();
-                        if let Err(e) = writeln!(w, "{line}") {
+                        let written = serde_json::to_writer(&mut w, f)
+                            .map_err(std::io::Error::from)
+                            .and_then(|()| w.write_all(b"\n"));
+                        if let Err(e) = written {
                             write_error = Some(e);
                         }
                     }
@@ -419,7 +424,7 @@ fn scan_stage(
         }
         match write_error.take() {
             Some(e) => Err(e),
-            None => Ok(()),
+            None => w.flush(),
         }
     })
     .with_context(|| format!("writing {}", findings_path.display()))?;

@@ -92,7 +92,8 @@ pub fn with_output<R>(
 #[derive(Default)]
 struct Tally {
     exposing: u64,
-    addresses: HashSet<String>,
+    /// Shares the records' address strings (no copy per address).
+    addresses: HashSet<Address>,
 }
 
 pub fn run(mut args: Args) -> anyhow::Result<u8> {
@@ -187,15 +188,24 @@ fn scan_into(
     let mut held: Vec<Held> = Vec::new();
     // Runs on the worker threads: the exposure model (and the history) in parallel.
     let process = |msg: &Message<'_>| -> Option<Held> {
-        let exp = exposure::analyse(&msg.envelope, org);
+        let mut exp = exposure::analyse(&msg.envelope, org);
         if let Some(b) = &builder {
             b.observe_analysed(&msg.envelope, org, &exp);
         }
         if !exp.exposes() {
             return None;
         }
+        // One list of exposed addresses per message, not two: the record takes it now (gate)
+        // or once the ranking, which reads it from the exposure, is done (audit).
+        let exposed = std::mem::take(&mut exp.exposed);
+        let mut record = ExposureRecord::new(msg, &exp);
+        if audit {
+            exp.exposed = exposed;
+        } else {
+            record.exposed = exposed;
+        }
         Some(Held {
-            record: ExposureRecord::new(msg, &exp),
+            record,
             envelope: if audit {
                 msg.envelope.clone()
             } else {
@@ -209,17 +219,22 @@ fn scan_into(
             exposure: exp,
         })
     };
+    // Records are serialised straight into the buffer: a 1,000,000-address record is ~90 MB
+    // of JSON, which a line string would hold whole.
+    let mut out = BufWriter::with_capacity(1 << 16, out);
     let mut emit = |mut record: ExposureRecord, tally: &mut Tally| {
         tally.exposing += 1;
         tally
             .addresses
-            .extend(record.exposed.iter().map(|e| e.address.to_string()));
+            .extend(record.exposed.iter().map(|e| e.address.clone()));
         if record.triage.is_none() {
             record.triage = Some(ranking.gate(record.audience_size));
         }
         if write_error.is_none() {
-            let line = serde_json::to_string(&record).unwrap_or_default();
-            if let Err(e) = writeln!(out, "{line}") {
+            let written = serde_json::to_writer(&mut out, &record)
+                .map_err(io::Error::from)
+                .and_then(|()| out.write_all(b"\n"));
+            if let Err(e) = written {
                 write_error = Some(e);
             }
         }
@@ -263,8 +278,18 @@ fn scan_into(
             });
         });
         for h in held {
-            emit(h.record, &mut tally);
+            let Held {
+                mut record,
+                exposure,
+                ..
+            } = h;
+            record.exposed = exposure.exposed;
+            emit(record, &mut tally);
         }
+    }
+    drop(emit);
+    if write_error.is_none() {
+        write_error = out.flush().err();
     }
     if let Some(e) = write_error {
         return Err(anyhow::Error::new(e).context("writing the records"));

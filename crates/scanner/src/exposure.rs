@@ -21,7 +21,8 @@
 //!
 //! Linear in the number of recipients (hash sets), so a 20,000-address header is cheap.
 
-use crate::model::{Address, Envelope, Field, HeaderFacts};
+pub use crate::compact::{Fields, PartyKey};
+use crate::model::{Address, Envelope, HeaderFacts};
 use serde::{Deserialize, Serialize};
 // foldhash, not SipHash: these per-message sets are keyed by addresses from the archive,
 // and SipHash was ~5% of the scan's CPU time. (No HashDoS concern: one message's sets.)
@@ -78,9 +79,9 @@ pub struct Org {
 pub struct ExposedAddress {
     pub address: Address,
     /// Fields it was visible in (sorted, deduplicated).
-    pub fields: Vec<Field>,
+    pub fields: Fields,
     /// Party key of the address itself (the address for consumer domains, else the domain).
-    pub party: String,
+    pub party: PartyKey,
     /// Number of distinct external parties other than its own that received the message.
     pub audience: usize,
     /// The address was listed as a member of a named group.
@@ -96,7 +97,7 @@ pub struct Exposure {
     /// Distinct external party keys among the visible recipients.
     pub visible_parties: usize,
     /// Distinct external party keys among all recipients (the possible audience), sorted.
-    pub audience_parties: Vec<String>,
+    pub audience_parties: Vec<PartyKey>,
 }
 
 impl Exposure {
@@ -242,11 +243,13 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
 
     // Pass 1: external party keys among all recipients (the possible audience), and the
     // visible external addresses in first-seen order with their fields.
-    let mut parties: HashSet<&str> = HashSet::new();
+    // Party key -> its shared string, made once per party: a consumer address reuses the
+    // address's own string, a domain is allocated once however many recipients it has.
+    let mut parties: HashMap<&str, PartyKey> = HashMap::new();
     let mut visible_parties: HashSet<&str> = HashSet::new();
     let mut order: Vec<&Address> = Vec::new();
-    // address -> (fields bitmask over Field::ALL, in_group)
-    let mut seen: HashMap<&Address, (u8, bool)> = HashMap::new();
+    // address -> (fields, in_group)
+    let mut seen: HashMap<&Address, (Fields, bool)> = HashMap::new();
     let mut internal_cache: HashMap<&str, bool> = HashMap::new();
     for r in &env.recipients {
         let addr = &r.mailbox.address;
@@ -258,23 +261,25 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
             continue;
         }
         let party = org.party_key(addr);
-        parties.insert(party);
+        parties.entry(party).or_insert_with(|| {
+            if party.len() == addr.as_str().len() {
+                PartyKey::from(addr.shared())
+            } else {
+                PartyKey::from(party)
+            }
+        });
         let visible = transmitted || !r.field.is_blind();
         if !visible {
             continue;
         }
         visible_parties.insert(party);
-        let bit = 1u8 << (r.field as u8);
         let entry = seen.entry(addr).or_insert_with(|| {
             order.push(addr);
-            (0, false)
+            (Fields::default(), false)
         });
-        entry.0 |= bit;
+        entry.0.insert(r.field);
         entry.1 |= r.group.is_some();
     }
-
-    let mut audience_parties: Vec<String> = parties.iter().map(|s| (*s).to_owned()).collect();
-    audience_parties.sort_unstable();
 
     // Pass 2: every visible external address is seen by the other external parties.
     let others = parties.len().saturating_sub(1);
@@ -284,20 +289,20 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
         order
             .into_iter()
             .map(|addr| {
-                let (mask, in_group) = seen[addr];
+                let (fields, in_group) = seen[addr];
                 ExposedAddress {
                     address: addr.clone(),
-                    fields: Field::ALL
-                        .into_iter()
-                        .filter(|f| mask & (1u8 << (*f as u8)) != 0)
-                        .collect(),
-                    party: org.party_key(addr).to_owned(),
+                    fields,
+                    party: parties[org.party_key(addr)].clone(),
                     audience: others,
                     in_group,
                 }
             })
             .collect()
     };
+    drop(seen);
+    let mut audience_parties: Vec<PartyKey> = parties.into_values().collect();
+    audience_parties.sort_unstable();
     Exposure {
         exposed,
         visible_parties: visible_parties.len(),
@@ -309,6 +314,7 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
 mod tests {
     use super::*;
     use crate::headers::parse_envelope;
+    use crate::model::Field;
 
     fn env(s: &str) -> Envelope {
         parse_envelope(s.as_bytes()).unwrap()

@@ -5,6 +5,7 @@
 //! results go to the caller's callbacks (see [`scan`]).
 
 pub mod address;
+pub mod compact;
 pub mod csv;
 pub mod exposure;
 pub mod headers;
@@ -15,6 +16,7 @@ pub mod record;
 pub mod scan;
 pub mod time;
 
+pub use compact::{Fields, PartyKey};
 pub use exposure::{ArchiveKind, ExposedAddress, Exposure, Org};
 pub use model::*;
 pub use record::{ExposureRecord, RecordTriage, RECORD_VERSION};

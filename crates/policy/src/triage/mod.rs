@@ -87,7 +87,7 @@ pub fn facts(
     let audience: HashSet<&str> = exposure
         .audience_parties
         .iter()
-        .map(String::as_str)
+        .map(|p| p.as_str())
         .collect();
     // Parties in header order with their addresses and display names.
     let mut parties: Vec<Party<'_>> = Vec::new();
