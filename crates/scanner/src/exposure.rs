@@ -26,7 +26,7 @@ use crate::model::{Address, Envelope, HeaderFacts};
 use serde::{Deserialize, Serialize};
 // foldhash, not SipHash: these per-message sets are keyed by addresses from the archive,
 // and SipHash was ~5% of the scan's CPU time. (No HashDoS concern: one message's sets.)
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt};
 use std::collections::BTreeSet;
 
 /// Whether a Bcc header in the archive is itself a leak.
@@ -243,10 +243,11 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
 
     // Pass 1: external party keys among all recipients (the possible audience), and the
     // visible external addresses in first-seen order with their fields.
-    // Party key -> its shared string, made once per party: a consumer address reuses the
-    // address's own string, a domain is allocated once however many recipients it has.
-    let mut parties: HashMap<&str, PartyKey> = HashMap::new();
-    let mut visible_parties: HashSet<&str> = HashSet::new();
+    // Party key -> (its shared string, visible), made once per party: a consumer address
+    // reuses the address's own string, a domain is allocated once however many recipients it
+    // has. One map for both: a 1,000,000-party message held two.
+    let mut parties: HashMap<&str, (PartyKey, bool)> = HashMap::new();
+    let mut visible_parties = 0;
     let mut order: Vec<&Address> = Vec::new();
     // address -> (fields, in_group)
     let mut seen: HashMap<&Address, (Fields, bool)> = HashMap::new();
@@ -261,18 +262,22 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
             continue;
         }
         let party = org.party_key(addr);
-        parties.entry(party).or_insert_with(|| {
-            if party.len() == addr.as_str().len() {
+        let entry = parties.entry(party).or_insert_with(|| {
+            let key = if party.len() == addr.as_str().len() {
                 PartyKey::from(addr.shared())
             } else {
                 PartyKey::from(party)
-            }
+            };
+            (key, false)
         });
         let visible = transmitted || !r.field.is_blind();
         if !visible {
             continue;
         }
-        visible_parties.insert(party);
+        if !entry.1 {
+            entry.1 = true;
+            visible_parties += 1;
+        }
         let entry = seen.entry(addr).or_insert_with(|| {
             order.push(addr);
             (Fields::default(), false)
@@ -293,7 +298,7 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
                 ExposedAddress {
                     address: addr.clone(),
                     fields,
-                    party: parties[org.party_key(addr)].clone(),
+                    party: parties[org.party_key(addr)].0.clone(),
                     audience: others,
                     in_group,
                 }
@@ -301,11 +306,11 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
             .collect()
     };
     drop(seen);
-    let mut audience_parties: Vec<PartyKey> = parties.into_values().collect();
+    let mut audience_parties: Vec<PartyKey> = parties.into_values().map(|(k, _)| k).collect();
     audience_parties.sort_unstable();
     Exposure {
         exposed,
-        visible_parties: visible_parties.len(),
+        visible_parties,
         audience_parties,
     }
 }
