@@ -391,14 +391,15 @@ fn scan_stage(
             &progress,
             &mut problems,
             Some(is_customer),
-            // The report's record is built on the worker; its severities after the ranking.
+            // The report's record is built on the worker; its severities after the ranking, its
+            // exposed addresses moved in from the evaluation (not copied while the scan runs).
             |msg: &Message<'_>, ev| {
                 (
                     msg.envelope.date,
-                    MessageRecord::from_evaluation(msg, &ev.exposure, &ev.findings),
+                    MessageRecord::without_exposed(msg, &ev.exposure, &ev.findings),
                 )
             },
-            |m| {
+            |mut m| {
                 let (date, record) = m.extra;
                 if let Some(d) = date {
                     dates.push(d);
@@ -415,6 +416,7 @@ fn scan_stage(
                     }
                 }
                 if let Some(mut r) = record {
+                    r.exposed = std::mem::take(&mut m.eval.exposure.exposed);
                     r.set_findings(&m.eval.findings);
                     records.push(r);
                 }
