@@ -7,6 +7,7 @@ mod check;
 mod hardening;
 mod headers;
 mod incident;
+mod memory;
 mod options;
 mod remediate;
 mod rules;

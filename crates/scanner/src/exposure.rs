@@ -336,6 +336,32 @@ mod tests {
             .collect()
     }
 
+    /// The exposure refers to the envelope's strings (and a consumer address is its own party
+    /// key): a 1,000,000-address message once held every address four times over.
+    #[test]
+    fn regression_exposure_copied_every_address_string() {
+        let e = env("From: shop@shop.example\nTo: a@gmail.com, b@acme.example, c@acme.example\n\n");
+        let x = run_env(&e);
+        assert_eq!(x.exposed.len(), 3);
+        for (ex, r) in x.exposed.iter().zip(&e.recipients) {
+            assert_eq!(ex.address, r.mailbox.address);
+            assert!(std::ptr::eq(
+                ex.address.as_str(),
+                r.mailbox.address.as_str()
+            ));
+        }
+        let a = &x.exposed[0];
+        assert!(std::ptr::eq(a.party.as_str(), a.address.as_str()));
+        // One string per party, shared by its addresses and the audience list.
+        let (b, c) = (&x.exposed[1], &x.exposed[2]);
+        assert!(std::ptr::eq(b.party.as_str(), c.party.as_str()));
+        assert!(x
+            .audience_parties
+            .iter()
+            .any(|p| std::ptr::eq(p.as_str(), b.party.as_str())));
+        assert_eq!(std::mem::size_of::<ExposedAddress>(), 48);
+    }
+
     #[test]
     fn shipped_consumer_list_parses_cleanly() {
         let (set, bad) = parse_domain_list(CONSUMER_DOMAINS_TXT);
