@@ -287,7 +287,6 @@ fn scan_into(
             emit(record, &mut tally);
         }
     }
-    drop(emit);
     if write_error.is_none() {
         write_error = out.flush().err();
     }
