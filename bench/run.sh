@@ -6,7 +6,9 @@
 #   - bench/py_headers.py (Python standard library: mailbox + email.utils.getaddresses),
 # and prints MB/s, messages/s, peak RSS and the ratio to Python.
 #
-# Usage: bench/run.sh [SIZE_MB]        (env: CARGO_TARGET_DIR, PYTHON, SKIP_PYTHON=1)
+# Then bench/affected.sh journal (affected and incident on a 1 GB journal; SKIP_AFFECTED=1).
+#
+# Usage: bench/run.sh [SIZE_MB]   (env: CARGO_TARGET_DIR, PYTHON, SKIP_PYTHON=1, SKIP_AFFECTED=1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB="${1:-1024}"
@@ -65,5 +67,10 @@ if [[ "${SKIP_PYTHON:-0}" != 1 ]]; then
     report "python stdlib (headers)" "$PY"
     awk -v s="$SCAN_WALL" -v p="$(field "$PY" wall)" -v sc="$(cpu_of "$SCAN")" -v pc="$(cpu_of "$PY")" \
         'BEGIN { printf "leakaudit scan is %.1fx the Python script (wall time; %.1fx in CPU time)\n", p / s, pc / sc }'
+fi
+# Issue 9: `affected` and `incident` peak RSS on a 1 GB journal (~250,000 address exposures,
+# bench/gen_journal.py); the one-message runs are `bench/affected.sh` without arguments.
+if [[ "${SKIP_AFFECTED:-0}" != 1 ]]; then
+    bench/affected.sh journal
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

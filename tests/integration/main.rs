@@ -8,6 +8,7 @@ mod hardening;
 mod hardening2;
 mod headers;
 mod incident;
+mod memory;
 mod options;
 mod postgres;
 mod remediate;

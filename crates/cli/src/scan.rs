@@ -93,7 +93,8 @@ pub fn with_output<R>(
 #[derive(Default)]
 struct Tally {
     exposing: u64,
-    addresses: HashSet<String>,
+    /// Shares the records' address strings (no copy per address).
+    addresses: HashSet<Address>,
     /// Messages the content rules' decoding limits would keep `check` from seeing whole.
     not_fully_audited: u64,
 }
@@ -194,15 +195,24 @@ fn scan_into(
         // The content rules' decoding limits: `check` would not see all of this message.
         let hit = content::limits_hit(msg.raw, &limits);
         let cut = hit.any().then(|| hit.describe(&limits));
-        let exp = exposure::analyse(&msg.envelope, org);
+        let mut exp = exposure::analyse(&msg.envelope, org);
         if let Some(b) = &builder {
             b.observe_analysed(&msg.envelope, org, &exp);
         }
         if !exp.exposes() {
             return (None, cut);
         }
+        // One list of exposed addresses per message, not two: the record takes it now (gate)
+        // or once the ranking, which reads it from the exposure, is done (audit).
+        let exposed = std::mem::take(&mut exp.exposed);
+        let mut record = ExposureRecord::new(msg, &exp);
+        if audit {
+            exp.exposed = exposed;
+        } else {
+            record.exposed = exposed;
+        }
         let held = Held {
-            record: ExposureRecord::new(msg, &exp),
+            record,
             envelope: if audit {
                 msg.envelope.clone()
             } else {
@@ -217,17 +227,22 @@ fn scan_into(
         };
         (Some(held), cut)
     };
+    // Records are serialised straight into the buffer: a 1,000,000-address record is ~90 MB
+    // of JSON, which a line string would hold whole.
+    let mut out = BufWriter::with_capacity(1 << 16, out);
     let mut emit = |mut record: ExposureRecord, tally: &mut Tally| {
         tally.exposing += 1;
         tally
             .addresses
-            .extend(record.exposed.iter().map(|e| e.address.to_string()));
+            .extend(record.exposed.iter().map(|e| e.address.clone()));
         if record.triage.is_none() {
             record.triage = Some(ranking.gate(record.audience_size));
         }
         if write_error.is_none() {
-            let line = serde_json::to_string(&record).unwrap_or_default();
-            if let Err(e) = writeln!(out, "{line}") {
+            let written = serde_json::to_writer(&mut out, &record)
+                .map_err(io::Error::from)
+                .and_then(|()| out.write_all(b"\n"));
+            if let Err(e) = written {
                 write_error = Some(e);
             }
         }
@@ -276,8 +291,17 @@ fn scan_into(
             });
         });
         for h in held {
-            emit(h.record, &mut tally);
+            let Held {
+                mut record,
+                exposure,
+                ..
+            } = h;
+            record.exposed = exposure.exposed;
+            emit(record, &mut tally);
         }
+    }
+    if write_error.is_none() {
+        write_error = out.flush().err();
     }
     if let Some(e) = write_error {
         return Err(anyhow::Error::new(e).context("writing the records"));

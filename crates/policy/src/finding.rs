@@ -88,7 +88,7 @@ pub struct Finding {
     pub exposed: Vec<ExposedAddress>,
     /// For exposure rules: the external party keys that received the message.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub audience_parties: Vec<String>,
+    pub audience_parties: Vec<leakaudit_scanner::PartyKey>,
     /// For exposure rules: what the triage observed ("why this severity").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub signals: Vec<Signal>,

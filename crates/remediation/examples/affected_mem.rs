@@ -97,12 +97,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             r#"{"rule_id":"recipient-exposure","severity":"high","message":"","evidence":"",
                 "fingerprint":"","location":{"path":"big.eml"},"message_id":"big@shop.example"}"#,
         )?;
-        f.audience_parties = parties;
+        f.audience_parties = parties.into_iter().map(Into::into).collect();
         eprintln!("inputs built: {}", status());
         let colleagues = ["ann@acme.example", "ben@acme.example"];
         let addrs = f.audience_parties[..n]
             .iter()
-            .map(String::as_str)
+            .map(|p| p.as_str())
             .chain(colleagues);
         acc.add_with_content(&f, addrs.map(|a| (a, "body")));
         eprintln!("after add: {}", status());

@@ -311,8 +311,8 @@ mod tests {
         let exposed = (0..exposed)
             .map(|k| ExposedAddress {
                 address: addr(&format!("user{n}-{k}@gmail.com")),
-                fields: vec![Field::To],
-                party: format!("user{n}-{k}@gmail.com"),
+                fields: vec![Field::To].into(),
+                party: format!("user{n}-{k}@gmail.com").into(),
                 audience: exposed.saturating_sub(1),
                 in_group: false,
             })

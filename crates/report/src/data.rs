@@ -63,6 +63,18 @@ impl MessageRecord {
         exposure: &Exposure,
         findings: &[Finding],
     ) -> Option<MessageRecord> {
+        let mut r = Self::without_exposed(msg, exposure, findings)?;
+        r.exposed = exposure.exposed.clone();
+        Some(r)
+    }
+
+    /// [`Self::from_evaluation`] with `exposed` left empty, for a caller that moves the
+    /// exposure's list in later instead of holding a copy while the scan runs.
+    pub fn without_exposed(
+        msg: &Message<'_>,
+        exposure: &Exposure,
+        findings: &[Finding],
+    ) -> Option<MessageRecord> {
         if findings.is_empty() && !exposure.exposes() {
             return None;
         }
@@ -73,7 +85,7 @@ impl MessageRecord {
             date: env.date,
             from: env.from.first().map(|m| m.address.as_str().to_owned()),
             subject: env.subject.clone(),
-            exposed: exposure.exposed.clone(),
+            exposed: Vec::new(),
             audience_parties: exposure.audience_parties.len(),
             findings: findings
                 .iter()

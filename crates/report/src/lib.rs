@@ -138,7 +138,7 @@ mod tests {
                 .iter()
                 .map(|a| ExposedAddress {
                     address: Address::parse(a).unwrap(),
-                    fields: vec![Field::To],
+                    fields: vec![Field::To].into(),
                     party: if a.ends_with("@corp.example") {
                         "corp.example".into()
                     } else {

@@ -21,11 +21,12 @@
 //!
 //! Linear in the number of recipients (hash sets), so a 20,000-address header is cheap.
 
-use crate::model::{Address, Envelope, Field, HeaderFacts};
+pub use crate::compact::{Fields, PartyKey};
+use crate::model::{Address, Envelope, HeaderFacts};
 use serde::{Deserialize, Serialize};
 // foldhash, not SipHash: these per-message sets are keyed by addresses from the archive,
 // and SipHash was ~5% of the scan's CPU time. (No HashDoS concern: one message's sets.)
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt};
 use std::collections::BTreeSet;
 
 /// Whether a Bcc header in the archive is itself a leak.
@@ -78,9 +79,9 @@ pub struct Org {
 pub struct ExposedAddress {
     pub address: Address,
     /// Fields it was visible in (sorted, deduplicated).
-    pub fields: Vec<Field>,
+    pub fields: Fields,
     /// Party key of the address itself (the address for consumer domains, else the domain).
-    pub party: String,
+    pub party: PartyKey,
     /// Number of distinct external parties other than its own that received the message.
     pub audience: usize,
     /// The address was listed as a member of a named group.
@@ -96,7 +97,7 @@ pub struct Exposure {
     /// Distinct external party keys among the visible recipients.
     pub visible_parties: usize,
     /// Distinct external party keys among all recipients (the possible audience), sorted.
-    pub audience_parties: Vec<String>,
+    pub audience_parties: Vec<PartyKey>,
 }
 
 impl Exposure {
@@ -242,11 +243,14 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
 
     // Pass 1: external party keys among all recipients (the possible audience), and the
     // visible external addresses in first-seen order with their fields.
-    let mut parties: HashSet<&str> = HashSet::new();
-    let mut visible_parties: HashSet<&str> = HashSet::new();
+    // Party key -> (its shared string, visible), made once per party: a consumer address
+    // reuses the address's own string, a domain is allocated once however many recipients it
+    // has. One map for both: a 1,000,000-party message held two.
+    let mut parties: HashMap<&str, (PartyKey, bool)> = HashMap::new();
+    let mut visible_parties = 0;
     let mut order: Vec<&Address> = Vec::new();
-    // address -> (fields bitmask over Field::ALL, in_group)
-    let mut seen: HashMap<&Address, (u8, bool)> = HashMap::new();
+    // address -> (fields, in_group)
+    let mut seen: HashMap<&Address, (Fields, bool)> = HashMap::new();
     let mut internal_cache: HashMap<&str, bool> = HashMap::new();
     for r in &env.recipients {
         let addr = &r.mailbox.address;
@@ -258,23 +262,29 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
             continue;
         }
         let party = org.party_key(addr);
-        parties.insert(party);
+        let entry = parties.entry(party).or_insert_with(|| {
+            let key = if party.len() == addr.as_str().len() {
+                PartyKey::from(addr.shared())
+            } else {
+                PartyKey::from(party)
+            };
+            (key, false)
+        });
         let visible = transmitted || !r.field.is_blind();
         if !visible {
             continue;
         }
-        visible_parties.insert(party);
-        let bit = 1u8 << (r.field as u8);
+        if !entry.1 {
+            entry.1 = true;
+            visible_parties += 1;
+        }
         let entry = seen.entry(addr).or_insert_with(|| {
             order.push(addr);
-            (0, false)
+            (Fields::default(), false)
         });
-        entry.0 |= bit;
+        entry.0.insert(r.field);
         entry.1 |= r.group.is_some();
     }
-
-    let mut audience_parties: Vec<String> = parties.iter().map(|s| (*s).to_owned()).collect();
-    audience_parties.sort_unstable();
 
     // Pass 2: every visible external address is seen by the other external parties.
     let others = parties.len().saturating_sub(1);
@@ -284,23 +294,23 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
         order
             .into_iter()
             .map(|addr| {
-                let (mask, in_group) = seen[addr];
+                let (fields, in_group) = seen[addr];
                 ExposedAddress {
                     address: addr.clone(),
-                    fields: Field::ALL
-                        .into_iter()
-                        .filter(|f| mask & (1u8 << (*f as u8)) != 0)
-                        .collect(),
-                    party: org.party_key(addr).to_owned(),
+                    fields,
+                    party: parties[org.party_key(addr)].0.clone(),
                     audience: others,
                     in_group,
                 }
             })
             .collect()
     };
+    drop(seen);
+    let mut audience_parties: Vec<PartyKey> = parties.into_values().map(|(k, _)| k).collect();
+    audience_parties.sort_unstable();
     Exposure {
         exposed,
-        visible_parties: visible_parties.len(),
+        visible_parties,
         audience_parties,
     }
 }
@@ -309,6 +319,7 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
 mod tests {
     use super::*;
     use crate::headers::parse_envelope;
+    use crate::model::Field;
 
     fn env(s: &str) -> Envelope {
         parse_envelope(s.as_bytes()).unwrap()
@@ -323,6 +334,32 @@ mod tests {
             .iter()
             .map(|e| (e.address.as_str(), e.audience))
             .collect()
+    }
+
+    /// The exposure refers to the envelope's strings (and a consumer address is its own party
+    /// key): a 1,000,000-address message once held every address four times over.
+    #[test]
+    fn regression_exposure_copied_every_address_string() {
+        let e = env("From: shop@shop.example\nTo: a@gmail.com, b@acme.example, c@acme.example\n\n");
+        let x = run_env(&e);
+        assert_eq!(x.exposed.len(), 3);
+        for (ex, r) in x.exposed.iter().zip(&e.recipients) {
+            assert_eq!(ex.address, r.mailbox.address);
+            assert!(std::ptr::eq(
+                ex.address.as_str(),
+                r.mailbox.address.as_str()
+            ));
+        }
+        let a = &x.exposed[0];
+        assert!(std::ptr::eq(a.party.as_str(), a.address.as_str()));
+        // One string per party, shared by its addresses and the audience list.
+        let (b, c) = (&x.exposed[1], &x.exposed[2]);
+        assert!(std::ptr::eq(b.party.as_str(), c.party.as_str()));
+        assert!(x
+            .audience_parties
+            .iter()
+            .any(|p| std::ptr::eq(p.as_str(), b.party.as_str())));
+        assert_eq!(std::mem::size_of::<ExposedAddress>(), 48);
     }
 
     #[test]

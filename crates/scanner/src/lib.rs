@@ -5,6 +5,7 @@
 //! results go to the caller's callbacks (see [`scan`]).
 
 pub mod address;
+pub mod compact;
 pub mod csv;
 pub mod exposure;
 pub mod headers;
@@ -17,6 +18,7 @@ pub mod scan;
 pub mod text;
 pub mod time;
 
+pub use compact::{Fields, PartyKey};
 pub use exposure::{ArchiveKind, ExposedAddress, Exposure, Org};
 pub use model::*;
 pub use record::{ExposureRecord, RecordTriage, RECORD_VERSION};

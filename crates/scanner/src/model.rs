@@ -124,18 +124,26 @@ impl fmt::Display for Field {
 /// the domain is lowercased and converted to its IDNA ASCII (punycode) form. Two spellings of
 /// the same mailbox (`Bob@Exämple.com`, `bob@xn--exmple-cua.com`) canonicalise to one value.
 /// See `address.rs` for the construction rules.
+///
+/// Shared (`Arc<str>`): one message's address travels into the envelope, the exposure, the
+/// findings, the records and the affected list; a clone is a reference count, not a copy
+/// (a 1,000,000-address message held every address several times over).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct Address(String);
+pub struct Address(Arc<str>);
 
 impl Address {
     /// Wraps an already-canonical string. Only `address.rs` should call this; everyone else
     /// goes through `Address::parse`.
     pub(crate) fn from_canonical(s: String) -> Self {
-        Address(s)
+        Address(s.into())
     }
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+    /// The shared string (a party key that is the address itself reuses it).
+    pub fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
     }
     pub fn local(&self) -> &str {
         self.0.rsplit_once('@').map(|(l, _)| l).unwrap_or(&self.0)

@@ -186,8 +186,8 @@ pub fn check(
             let audience = parties.iter().filter(|p| **p != party).count();
             ExposedAddress {
                 address: a.clone(),
-                fields: Vec::new(),
-                party,
+                fields: Default::default(),
+                party: party.into(),
                 audience,
                 in_group: false,
             }

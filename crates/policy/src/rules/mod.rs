@@ -125,7 +125,7 @@ pub struct Hit {
     /// Byte offset in the stored message, for the line number.
     pub raw_offset: Option<usize>,
     pub exposed: Vec<ExposedAddress>,
-    pub audience_parties: Vec<String>,
+    pub audience_parties: Vec<leakaudit_scanner::PartyKey>,
 }
 
 /// The severity for `count` from tiers (`at_least` ascending); `None` below the first tier.

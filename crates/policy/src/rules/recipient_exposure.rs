@@ -79,8 +79,8 @@ mod tests {
         let exposed: Vec<ExposedAddress> = (0..n)
             .map(|i| ExposedAddress {
                 address: addr(&format!("user{i}@gmail.com")),
-                fields: vec![Field::To],
-                party: format!("user{i}@gmail.com"),
+                fields: vec![Field::To].into(),
+                party: format!("user{i}@gmail.com").into(),
                 audience: n - 1,
                 in_group: false,
             })

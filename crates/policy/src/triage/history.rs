@@ -171,9 +171,9 @@ fn subject_hash(s: Option<&str>) -> u64 {
 pub(crate) fn message_parties<'e>(
     env: &'e Envelope,
     org: &Org,
-    audience: &'e [String],
+    audience: &'e [leakaudit_scanner::PartyKey],
 ) -> Vec<&'e str> {
-    let mut parties: Vec<&str> = audience.iter().map(String::as_str).collect();
+    let mut parties: Vec<&str> = audience.iter().map(|p| p.as_str()).collect();
     if let Some(s) = env.from.first() {
         if !org.is_internal_domain(s.address.domain()) {
             let p = org.party_key(&s.address);

@@ -74,6 +74,20 @@ struct Party<'e> {
     addresses: Vec<(&'e Address, Option<&'e str>)>,
 }
 
+/// The kept parties grouped by `root` (the same person under several addresses), in order.
+fn groups_of<'e>(kept: &[&Party<'e>], root: &[usize]) -> Vec<Vec<&'e str>> {
+    let mut groups: Vec<Vec<&str>> = Vec::new();
+    let mut group_of: HashMap<usize, usize> = HashMap::new();
+    for (i, p) in kept.iter().enumerate() {
+        let g = *group_of.entry(root[i]).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[g].push(p.key);
+    }
+    groups
+}
+
 /// Measures the [`Facts`] of an exposing message (see [`assess`]).
 pub fn facts(
     env: &Envelope,
@@ -84,18 +98,24 @@ pub fn facts(
     t: &Thresholds,
 ) -> (Facts, Vec<String>) {
     let mut notes = Vec::new();
-    let audience: HashSet<&str> = exposure
-        .audience_parties
-        .iter()
-        .map(String::as_str)
-        .collect();
+    // The exposure model sorts its party keys: a lookup there needs no set of its own (a
+    // 1,000,000-party message spent hundreds of MiB on this function's sets and maps).
+    let audience_list = &exposure.audience_parties;
+    let audience: Option<HashSet<&str>> =
+        (!audience_list.is_sorted()).then(|| audience_list.iter().map(|p| p.as_str()).collect());
+    let in_audience = |key: &str| match &audience {
+        Some(set) => set.contains(key),
+        None => audience_list
+            .binary_search_by(|p| p.as_str().cmp(key))
+            .is_ok(),
+    };
     // Parties in header order with their addresses and display names.
-    let mut parties: Vec<Party<'_>> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut parties: Vec<Party<'_>> = Vec::with_capacity(audience_list.len());
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(audience_list.len());
     for r in &env.recipients {
         let a = &r.mailbox.address;
         let key = org.party_key(a);
-        if !audience.contains(key) {
+        if !in_audience(key) {
             continue;
         }
         let i = *index.entry(key).or_insert_with(|| {
@@ -129,7 +149,9 @@ pub fn facts(
     let mut own_addresses = 0;
     let mut org_parties = 0;
     let mut kept: Vec<&Party<'_>> = Vec::new();
-    for p in &parties {
+    // By party index (as in `index`): the party is kept.
+    let mut is_kept = vec![false; parties.len()];
+    for (i, p) in parties.iter().enumerate() {
         let owned = p.addresses.iter().filter(|(a, d)| own(a, *d)).count();
         if owned == p.addresses.len() {
             own_addresses += owned;
@@ -139,6 +161,7 @@ pub fn facts(
             org_parties += 1;
             continue;
         }
+        is_kept[i] = true;
         kept.push(p);
     }
     if own_addresses > 0 {
@@ -154,9 +177,14 @@ pub fn facts(
     }
     // One person listed under several addresses (same display name) is one party. Only in
     // small messages: among hundreds of recipients two different "Maria Garcia" are likely.
-    let mut root: Vec<usize> = (0..kept.len()).collect();
-    let mut by_name: HashMap<String, usize> = HashMap::new();
+    // Past the cap every kept party is its own group: the groups are only built when needed.
     let merge_names = kept.len() <= MAX_NAME_MERGE_PARTIES;
+    let mut root: Vec<usize> = if merge_names {
+        (0..kept.len()).collect()
+    } else {
+        Vec::new()
+    };
+    let mut by_name: HashMap<String, usize> = HashMap::new();
     for (i, p) in kept.iter().enumerate().filter(|_| merge_names) {
         for (_, d) in &p.addresses {
             if let Some(k) = sender::display_key(*d) {
@@ -177,16 +205,17 @@ pub fn facts(
             }
         }
     }
-    let mut groups: Vec<Vec<&str>> = Vec::new();
-    let mut group_of: HashMap<usize, usize> = HashMap::new();
-    for (i, p) in kept.iter().enumerate() {
-        let g = *group_of.entry(root[i]).or_insert_with(|| {
-            groups.push(Vec::new());
-            groups.len() - 1
-        });
-        groups[g].push(p.key);
-    }
-    let merged = kept.len() - groups.len();
+    let groups = if merge_names {
+        groups_of(&kept, &root)
+    } else {
+        Vec::new()
+    };
+    let n = if merge_names {
+        groups.len()
+    } else {
+        kept.len()
+    };
+    let merged = kept.len() - n;
     if merged > 0 {
         own_addresses += merged;
         notes.push(format!(
@@ -194,13 +223,19 @@ pub fn facts(
             if merged == 1 { "y is" } else { "ies are" }
         ));
     }
-    let n = groups.len();
     let (tag, date) = (history::message_tag(env), history::pair_date(env.date));
     // Pairwise history from before this message; a party is new when it lacks such history
     // with another party (a later repeat of this exposure does not make it known).
     // Past the pair-recipient cap the history holds no pairs of such a size: all new.
     let (new_parties, known_pairs) = match history {
         Some(h) if n >= 2 && n <= h.options().max_pair_recipients => {
+            let singles;
+            let groups = if merge_names {
+                &groups
+            } else {
+                singles = groups_of(&kept, &(0..kept.len()).collect::<Vec<_>>());
+                &singles
+            };
             let hashes: Vec<Vec<u64>> = groups
                 .iter()
                 .map(|g| g.iter().map(|k| history::party_hash(k)).collect())
@@ -224,11 +259,14 @@ pub fn facts(
         }
         _ => (n, 0),
     };
-    let kept_keys: HashSet<&str> = kept.iter().map(|p| p.key).collect();
     let remaining: Vec<_> = exposure
         .exposed
         .iter()
-        .filter(|x| kept_keys.contains(org.party_key(&x.address)))
+        .filter(|x| {
+            index
+                .get(org.party_key(&x.address))
+                .is_some_and(|i| is_kept[*i])
+        })
         .collect();
     let quoted_set: HashSet<&Address> = quoted.iter().collect();
     let in_quote = remaining

@@ -35,7 +35,7 @@ use super::{rfc3339, AffectedRow, MAX_MESSAGE_IDS};
 use crate::matching::canonical;
 use foldhash::fast::RandomState;
 use indexmap::IndexSet;
-use leakaudit_scanner::{ExposedAddress, Field, Location};
+use leakaudit_scanner::{ExposedAddress, Field, Location, PartyKey};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -113,14 +113,14 @@ pub(crate) struct Exposed<'a> {
     pub source: Option<Cow<'a, str>>,
 }
 
-/// One message's exposures, as the accumulator takes it.
-pub(crate) struct MessageInput<'a> {
+/// One message's exposures, as the accumulator takes it (`P`: how party keys are held).
+pub(crate) struct MessageInput<'a, P = PartyKey> {
     pub message_id: Option<&'a str>,
     pub location: &'a Location,
     pub date: Option<i64>,
     pub rule_id: &'a str,
     /// Party keys of all external recipients; empty when the input does not list them.
-    pub parties: &'a [String],
+    pub parties: &'a [P],
     /// Total number of external parties when only a count is known (records); `None` for
     /// findings, whose `parties` is complete when non-empty.
     pub party_count: Option<usize>,
@@ -157,8 +157,8 @@ pub(crate) fn field_bit(f: Field) -> u8 {
     1 << i
 }
 
-pub(crate) fn field_bits(fields: &[Field]) -> u8 {
-    fields.iter().fold(0, |b, f| b | field_bit(*f))
+pub(crate) fn field_bits(fields: impl IntoIterator<Item = Field>) -> u8 {
+    fields.into_iter().fold(0, |b, f| b | field_bit(f))
 }
 
 impl AffectedAccumulator {
@@ -199,7 +199,7 @@ impl AffectedAccumulator {
         id
     }
 
-    fn message(&mut self, m: &MessageInput<'_>, exposed_parties: &[&str]) -> u32 {
+    fn message<P: AsRef<str>>(&mut self, m: &MessageInput<'_, P>, exposed_parties: &[&str]) -> u32 {
         let key = match m.message_id {
             Some(id) if !id.is_empty() => format!("id:{id}"),
             _ => format!("loc:{}", m.location),
@@ -207,7 +207,7 @@ impl AffectedAccumulator {
         let mut parties: Vec<u32> = if m.parties.is_empty() {
             exposed_parties.iter().map(|p| self.string(p)).collect()
         } else {
-            m.parties.iter().map(|p| self.string(p)).collect()
+            m.parties.iter().map(|p| self.string(p.as_ref())).collect()
         };
         parties.sort_unstable();
         parties.dedup();
@@ -243,9 +243,9 @@ impl AffectedAccumulator {
     }
 
     /// Adds one message's exposures (one finding or record).
-    pub(crate) fn add_message<'a>(
+    pub(crate) fn add_message<'a, P: AsRef<str>>(
         &mut self,
-        m: &MessageInput<'_>,
+        m: &MessageInput<'_, P>,
         exposed: impl Iterator<Item = Exposed<'a>> + Clone,
         exposed_parties: &[&str],
     ) {
@@ -285,9 +285,9 @@ impl AffectedAccumulator {
     }
 
     /// Adds the header exposures of one message.
-    pub(crate) fn add_header_exposures(
+    pub(crate) fn add_header_exposures<P: AsRef<str>>(
         &mut self,
-        m: &MessageInput<'_>,
+        m: &MessageInput<'_, P>,
         exposed: &[ExposedAddress],
     ) {
         let parties: Vec<&str> = if m.parties.is_empty() {
@@ -297,7 +297,7 @@ impl AffectedAccumulator {
         };
         let it = exposed.iter().map(|e| Exposed {
             address: e.address.as_str(),
-            fields: field_bits(&e.fields),
+            fields: field_bits(e.fields.iter()),
             source: None,
         });
         self.add_message(m, it, &parties);

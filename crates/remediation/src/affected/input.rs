@@ -111,7 +111,7 @@ impl AffectedAccumulator {
             return;
         }
         let date = r.date_secs();
-        let m = MessageInput {
+        let m: MessageInput<'_> = MessageInput {
             message_id: r.message_id.as_deref(),
             location: &r.location,
             date,
