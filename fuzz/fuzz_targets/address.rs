@@ -15,7 +15,10 @@ fn assert_canonical(a: &Address) {
         Some(a),
         "not a fixed point: {a}"
     );
-    assert!(!a.local().is_empty() && !a.domain().is_empty(), "empty part: {a}");
+    assert!(
+        !a.local().is_empty() && !a.domain().is_empty(),
+        "empty part: {a}"
+    );
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -24,7 +27,11 @@ fuzz_target!(|data: &[u8]| {
             assert_canonical(&a);
         }
         if let Some(d) = canonical_domain(s) {
-            assert_eq!(canonical_domain(&d).as_deref(), Some(d.as_str()), "domain {d}");
+            assert_eq!(
+                canonical_domain(&d).as_deref(),
+                Some(d.as_str()),
+                "domain {d}"
+            );
         }
     }
     let mut raw = Vec::with_capacity(data.len() + 32);

@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
         }) => {
             assert_eq!(p, path);
             let lines = text.lines().count().max(1);
-            assert!(line >= 1 && (line as usize) <= lines + 1, "line {line} of {lines}");
+            assert!(line >= 1 && line <= lines + 1, "line {line} of {lines}");
             assert!(col >= 1, "column {col}");
         }
         Err(_) => {}

@@ -22,11 +22,11 @@ fuzz_target!(|data: &[u8]| {
         }
         Err(errors) => {
             assert!(!errors.is_empty(), "Err without errors");
-            let lines = text.lines().count().max(1) as u64;
+            let lines = text.lines().count().max(1);
             for e in &errors {
                 assert_eq!(e.file, path, "error names another file: {e:?}");
                 assert!(
-                    (e.line as u64) <= lines + 1,
+                    e.line <= lines + 1,
                     "error line {} past the {lines} lines of the text",
                     e.line
                 );
