@@ -3,18 +3,10 @@
 //! CSV with its control characters, and a limit that stops the audit of part of a message is
 //! reported instead of passing the gate. Fixtures: `fixtures/hardening/` (see its README).
 
-use crate::util::{fixture, json_lines, leakaudit, run, stderr, stdout};
+use crate::util::{fixture, json_lines, leakaudit, run, s, stderr, stdout, text};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!("{}{}", stdout(o), stderr(o))
-}
 
 fn mode(p: &Path) -> u32 {
     std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777

@@ -1,11 +1,7 @@
 //! The shared option groups: one name and one meaning on every command, old spellings still
 //! accepted with a note, one problem printer.
 
-use crate::util::{fixture, json_lines, run, stderr};
-
-fn s(p: &std::path::Path) -> &str {
-    p.to_str().unwrap()
-}
+use crate::util::{fixture, json_lines, run, s, stderr};
 
 #[test]
 fn deprecated_format_spelling_still_reads_input_with_a_note() {

@@ -4,13 +4,13 @@
 //! its own fresh database on the server of `LEAKAUDIT_TEST_PG_URL` (`scripts/pg.sh start`),
 //! dropped afterwards. Required under CI; skipped with a note elsewhere.
 
-use crate::util::{fixture, leakaudit, run};
+use crate::util::{fixture, leakaudit, run, s, text};
 use leakaudit_remediation::outbox;
 use leakaudit_remediation::store::AccountStore;
 use leakaudit_remediation::store::PgStore;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RESET: [&str; 7] = [
@@ -30,18 +30,6 @@ fn rem(rel: &str) -> String {
         .join(rel)
         .to_string_lossy()
         .into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn now() -> i64 {

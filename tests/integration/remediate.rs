@@ -4,7 +4,7 @@
 //! notified user, a verifying audit log; tampering with the plan, the log or the outbox is
 //! refused. Fixtures: `fixtures/remediation/` (see its README).
 
-use crate::util::{fixture, leakaudit, run};
+use crate::util::{fixture, leakaudit, run, s, text};
 use leakaudit_remediation::store::AccountStore;
 use leakaudit_remediation::{audit, outbox, token, SqliteStore};
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,18 +16,6 @@ fn rem(rel: &str) -> String {
         .join(rel)
         .to_string_lossy()
         .into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 const RESET: [&str; 7] = [

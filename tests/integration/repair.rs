@@ -3,7 +3,7 @@
 //! as missing and reissued (the audit chain still verifies), accounts exports with other
 //! column names, and notification templates from a folder and `leakaudit.toml`.
 
-use crate::util::{fixture, leakaudit, run};
+use crate::util::{fixture, leakaudit, run, s, text};
 use leakaudit_remediation::outbox;
 use leakaudit_remediation::store::AccountStore;
 use leakaudit_remediation::SqliteStore;
@@ -15,18 +15,6 @@ fn rem(rel: &str) -> String {
         .join(rel)
         .to_string_lossy()
         .into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 const FROM: &str = "Security <security@shop.example>";

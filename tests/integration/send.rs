@@ -5,7 +5,7 @@
 //! Message-ID: every released message exactly once, after kills, a server that is down,
 //! transient and permanent refusals; placeholders, stale messages and canaries refused.
 
-use crate::util::{fixture, leakaudit, run};
+use crate::util::{fixture, leakaudit, run, s, text};
 use leakaudit_remediation::store::{AccountStore, DeliveryState};
 use leakaudit_remediation::{audit, outbox, SqliteStore};
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,37 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 /// The smtp-sink binary, or `None` (a skip outside CI; under `CI` its absence fails).
 pub(crate) fn smtp_sink() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .chain([
-            PathBuf::from("/usr/sbin"),
-            PathBuf::from("/usr/lib/postfix"),
-        ])
-        .map(|d| d.join("smtp-sink"))
-        .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have Postfix's smtp-sink: scripts/smtp.sh installs it"
-        );
-        eprintln!("skipped: smtp-sink is not installed (run scripts/smtp.sh)");
-    }
-    found
+    // Debian puts it outside a user's PATH.
+    tool_in("smtp-sink", &["/usr/sbin", "/usr/lib/postfix"])
 }
 
 pub(crate) fn free_port() -> u16 {
@@ -925,9 +898,16 @@ while True:
 
 /// `program` on PATH, or `None` (a skip outside CI; under `CI` its absence fails).
 fn tool(program: &str) -> Option<PathBuf> {
+    tool_in(program, &[])
+}
+
+/// `program` on PATH or in one of `extra` folders, or `None` (a skip outside CI; under `CI`
+/// its absence fails).
+fn tool_in(program: &str, extra: &[&str]) -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .chain(extra.iter().map(PathBuf::from))
         .map(|d| d.join(program))
         .find(|p| p.is_file());
     if found.is_none() {

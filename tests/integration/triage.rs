@@ -1,17 +1,13 @@
 //! The triage through the binary: profiles, the ranking in every output, --min-severity, and
 //! the true numbers of a Sent-style archive with default flags.
 
-use crate::util::{json_lines, run, shared_or_skip, stderr};
+use crate::util::{json_lines, run, s, shared_or_skip, stderr};
 use std::fmt::Write as _;
 use std::path::Path;
 
 /// A reply-all to two people at other companies: a bug in a rendered template (gate), an
 /// ordinary thread in an archive (audit).
 const REPLY_ALL: &str = "From: ann@shop.example\nTo: bob@acme.example\nCc: carol@globex.example\nSubject: Re: meeting\nIn-Reply-To: <x@acme.example>\nMessage-ID: <r1@shop.example>\nDate: Mon, 02 Mar 2026 10:00:00 +0000\n\nSee you.\n";
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// A sender's Sent folder: marketing sent by Bcc whose copies keep the Bcc header (normal in
 /// a Sent folder), support replies to one customer, and one incident: a mailing in 5 chunks

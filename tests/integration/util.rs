@@ -45,6 +45,16 @@ pub fn stderr(o: &std::process::Output) -> String {
 }
 
 /// Every line of `out` parsed as JSON (JSON Lines output).
+/// A path as a command-line argument (test paths are UTF-8).
+pub fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// stdout then stderr, for assertion messages and searches over both.
+pub fn text(o: &std::process::Output) -> String {
+    format!("{}{}", stdout(o), stderr(o))
+}
+
 pub fn json_lines(out: &[u8]) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(out)
         .lines()

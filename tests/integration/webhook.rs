@@ -7,7 +7,7 @@
 //! The server needs `python3` (`scripts/webhook-test-deps.sh` installs it). Without it the tests skip
 //! with a note; under `CI=true` they fail.
 
-use crate::util::{fixture, leakaudit, repo_root, run};
+use crate::util::{fixture, leakaudit, repo_root, run, s, text};
 use leakaudit_remediation::store::{AccountStore, ActionState};
 use leakaudit_remediation::{read_plan, ActionKind, Plan, SqliteStore};
 use std::collections::{BTreeMap, BTreeSet};
@@ -17,18 +17,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 const SECRET: &str = "whsec-integration-7f3a9c";
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// `python3` is there; else the test fails under CI and skips elsewhere.
 fn python_or_skip() -> bool {
