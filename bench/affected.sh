@@ -8,16 +8,19 @@
 # 2. `journal`: a 1 GB journal with ~250,000 address exposures (headers and CSV attachments;
 #    bench/gen_journal.py, generated into bench-data/ if missing): `affected` and `incident`.
 #    Target: each under 256 MiB.
+# 3. `domain`: one message with 200,000 addresses at one business domain and one consumer
+#    (`check --profile audit`): the triage grouped a party's addresses with a search per
+#    address, quadratic in one domain's size (118 s here); now a sort (under a second).
 #
 # Also the library alone (no CLI): crates/remediation/examples/affected_mem.rs.
 #
-# Usage: bench/affected.sh [N... | journal]    (env: CARGO_TARGET_DIR, PYTHON, JOURNAL_MB)
+# Usage: bench/affected.sh [N... | journal | domain]    (env: CARGO_TARGET_DIR, PYTHON, JOURNAL_MB)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET="${CARGO_TARGET_DIR:-target}"
 PYTHON="${PYTHON:-python3}"
 SIZES=("$@")
-[[ ${#SIZES[@]} -gt 0 ]] || SIZES=(20000 1000000 journal)
+[[ ${#SIZES[@]} -gt 0 ]] || SIZES=(20000 1000000 journal domain)
 
 cargo build --release -q -p leakaudit
 BIN="$TARGET/release/leakaudit"
@@ -70,6 +73,18 @@ for n in "${SIZES[@]}"; do
         rm -rf bench-data/journal-incident
         measure "incident, journal ${mb} MB" "$BIN" incident "$data" \
             --accounts "$data.accounts.csv" --out bench-data/journal-incident --quiet
+        continue
+    fi
+    if [[ "$n" == domain ]]; then
+        eml=bench-data/one-domain-200000.eml
+        [[ -f "$eml" ]] || awk -v n=200000 'BEGIN {
+            printf "From: shop@shop.example\r\nTo: jane@gmail.com\r\nSubject: x\r\n"
+            printf "Date: Fri, 01 Nov 2019 09:00:00 +0000\r\nMessage-ID: <dom@shop.example>\r\nCc: "
+            for (i = 0; i < n; i++) printf "%suser%d@acme.example", (i ? ",\r\n " : ""), i
+            printf "\r\n\r\nHello.\r\n"
+        }' > "$eml"
+        measure "check --profile audit, one domain, 200000" \
+            "$BIN" check --quiet --profile audit "$eml"
         continue
     fi
     eml="bench-data/affected-$n.eml"

@@ -329,3 +329,157 @@ fn min_severity_low_counts_the_repeated_exposure() {
         "{text}"
     );
 }
+
+/// An mbox of three messages: a header leak (12 customers visible in To), a list mailed to
+/// a partner in the body and in a base64 CSV attachment, and a reply whose only addresses are
+/// in the quoted original. Returns (mbox, header addresses, body addresses, CSV addresses,
+/// quoted addresses).
+type Journal = (String, Vec<String>, Vec<String>, Vec<String>, Vec<String>);
+
+fn content_journal() -> Journal {
+    use base64::Engine as _;
+    let list = |p: &str, d: &str| -> Vec<String> {
+        (0..12).map(|i| format!("{p}{i}@{d}")).collect::<Vec<_>>()
+    };
+    let (head, body, csv, quoted) = (
+        list("h", "gmail.com"),
+        list("b", "yahoo.com"),
+        list("c", "hotmail.com"),
+        list("q", "gmx.net"),
+    );
+    let csv_text: String = std::iter::once("name,email\n".to_string())
+        .chain(
+            csv.iter()
+                .enumerate()
+                .map(|(i, a)| format!("Client {i},{a}\n")),
+        )
+        .collect();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(csv_text);
+    let mut m = String::new();
+    m += &format!(
+        "From shop@shop.example Fri Nov  1 09:00:00 2019\nFrom: shop@shop.example\nTo: {}\nSubject: Important: changes to your account\nDate: Fri, 01 Nov 2019 09:00:00 +0000\nMessage-ID: <head@shop.example>\n\nHello.\n\n",
+        head.join(", ")
+    );
+    m += &format!(
+        "From ana@shop.example Fri Nov  1 10:00:00 2019\nFrom: ana@shop.example\nTo: dave@agency.example\nSubject: the lists\nDate: Fri, 01 Nov 2019 10:00:00 +0000\nMessage-ID: <lists@shop.example>\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=XX\n\n--XX\nContent-Type: text/plain\n\nThe ones who complained:\n{}\n--XX\nContent-Type: text/csv; name=\"clients.csv\"\nContent-Disposition: attachment; filename=\"clients.csv\"\nContent-Transfer-Encoding: base64\n\n{b64}\n--XX--\n\n",
+        body.join("\n")
+    );
+    let q: String = quoted.iter().map(|a| format!("> {a}\n")).collect();
+    m += &format!(
+        "From ana@shop.example Fri Nov  1 11:00:00 2019\nFrom: ana@shop.example\nTo: dave@agency.example\nSubject: Re: who?\nDate: Fri, 01 Nov 2019 11:00:00 +0000\nMessage-ID: <reply@shop.example>\n\nThanks, noted.\n\nOn Fri, 1 Nov 2019 at 10:30, Dave <dave@agency.example> wrote:\n> Who was on the list?\n{q}\n"
+    );
+    (m, head, body, csv, quoted)
+}
+
+#[test]
+fn content_exposures_are_listed_with_their_source_and_planned() {
+    let d = tempfile::tempdir().unwrap();
+    let (mbox, head, body, csv, quoted) = content_journal();
+    let archive = d.path().join("journal.mbox");
+    std::fs::write(&archive, mbox).unwrap();
+    // Accounts: every 3rd exposed address has none; of the rest, even positions have 2FA off
+    // and a balance (a reset), odd ones 2FA on. A quoted address has an account too: it
+    // must not be planned.
+    let exposed: Vec<&String> = head.iter().chain(&body).chain(&csv).collect();
+    let mut accounts = String::from("id,email,has_2fa,balance,locale\n");
+    let mut resets = std::collections::BTreeSet::new();
+    let mut unmatched = std::collections::BTreeSet::new();
+    for (i, a) in exposed.iter().enumerate() {
+        if i % 3 == 2 {
+            unmatched.insert(a.to_string());
+            continue;
+        }
+        let reset = i % 2 == 0;
+        accounts += &format!(
+            "A{i},{a},{},{},en\n",
+            !reset,
+            if reset { "5.00" } else { "0" }
+        );
+        if reset {
+            resets.insert(format!("force-password-reset:A{i}"));
+        }
+    }
+    accounts += &format!("Q0,{},false,9.00,en\n", quoted[0]);
+    let accounts_csv = d.path().join("accounts.csv");
+    std::fs::write(&accounts_csv, accounts).unwrap();
+    let out = d.path().join("out");
+    let o = run(&[
+        "incident",
+        archive.to_str().unwrap(),
+        "--accounts",
+        accounts_csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", crate::util::text(&o));
+
+    // The list: every exposed address once, with where it was exposed.
+    let list = std::fs::read_to_string(out.join("affected.csv")).unwrap();
+    let mut fields = std::collections::BTreeMap::new();
+    for line in list.lines().filter(|l| !l.starts_with('#')).skip(1) {
+        let cols: Vec<&str> = line.split(',').collect();
+        fields.insert(cols[0].to_string(), cols[7].to_string());
+    }
+    for (set, want) in [
+        (&head, "To"),
+        (&body, "body"),
+        (&csv, "attachment:clients.csv"),
+    ] {
+        for a in set {
+            assert_eq!(fields.get(a).map(String::as_str), Some(want), "{a}");
+        }
+    }
+    for a in &quoted {
+        assert!(!fields.contains_key(a), "quoted {a} is not affected");
+    }
+    assert_eq!(fields.len(), exposed.len(), "{fields:?}");
+
+    // The plan: resets exactly for the exposed accounts without 2FA and with a balance;
+    // a notice for every exposed address without an account.
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    let planned: std::collections::BTreeSet<String> = plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_string())
+        .filter(|id| id.starts_with("force-password-reset:"))
+        .collect();
+    assert_eq!(planned, resets);
+    let noticed: std::collections::BTreeSet<String> = plan["notices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["address"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(noticed, unmatched);
+}
+
+#[test]
+fn left_out_count_excludes_addresses_another_message_lists() {
+    // quoted-original-clean exposes q3@gmail.com and q4@hotmail.com only below the default
+    // --min-severity; a customer mail that exposes q3 at high severity lists it, so only q4
+    // is left out.
+    let d = tempfile::tempdir().unwrap();
+    let flagged = std::fs::read_to_string(fixture("triage/customers-flagged.eml"))
+        .unwrap()
+        .replace(
+            "To: cust1@gmail.com, cust2@gmail.com",
+            "To: cust1@gmail.com, cust2@gmail.com, q3@gmail.com, zed@gmail.com",
+        );
+    let eml = d.path().join("flagged.eml");
+    std::fs::write(&eml, flagged).unwrap();
+    let quoted = fixture("triage/quoted-original-clean.eml");
+    let left_out = |paths: &[&str]| -> String {
+        let mut args = vec!["affected", "-o", "/dev/null"];
+        args.extend_from_slice(paths);
+        let o = run(&args);
+        ok(&o);
+        crate::util::stderr(&o)
+    };
+    let q = quoted.to_str().unwrap();
+    assert!(left_out(&[q]).contains("2 exposed address(es) left out"));
+    let both = left_out(&[q, eml.to_str().unwrap()]);
+    assert!(both.contains("1 exposed address(es) left out"), "{both}");
+}

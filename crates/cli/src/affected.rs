@@ -114,15 +114,19 @@ pub fn add_selected(
     }
 }
 
-/// Addresses of `below` that `acc` does not list.
+/// Addresses of `below` that `acc` does not list. Both lists come sorted by address: a
+/// merge, not a set of every listed address.
 pub fn below_only(acc: &AffectedAccumulator, below: &AffectedAccumulator) -> usize {
     if below.is_empty() {
         return 0;
     }
-    let listed: std::collections::HashSet<String> = acc.rows_iter().map(|r| r.address).collect();
+    let mut listed = acc.rows_iter().map(|r| r.address).peekable();
     below
         .rows_iter()
-        .filter(|r| !listed.contains(&r.address))
+        .filter(|r| {
+            while listed.next_if(|a| *a < r.address).is_some() {}
+            listed.peek() != Some(&r.address)
+        })
         .count()
 }
 

@@ -31,7 +31,7 @@ use leakaudit_remediation::store::{self, AccountStore};
 type Store = Box<dyn AccountStore + Send>;
 use leakaudit_remediation::{AffectedAccumulator, ApplyReport, Plan};
 use leakaudit_report::{
-    AffectedUser, CampaignOptions, IncidentData, MessageRecord, PlanTotals, ReportOptions,
+    AffectedTotals, CampaignOptions, IncidentData, MessageRecord, PlanTotals, ReportOptions,
     ScanTotals, Summary, TriageTotals,
 };
 use leakaudit_scanner::scan::ScanStats;
@@ -240,7 +240,8 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let meta = matcher.meta.clone();
     let mut planner = PlanBuilder::new(&*store, &s.remediation, &meta)?;
     let mut plan_error = None;
-    let mut users: Vec<AffectedUser> = Vec::with_capacity(scanned.acc.len());
+    // The report needs aggregates only (counts, histogram, top 10), not the rows.
+    let mut users = AffectedTotals::default();
     let affected_path = out.join("affected.csv");
     let rows = scanned.acc.rows_iter().filter_map(|r| {
         let r = matcher.matched(r)?;
@@ -249,7 +250,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
                 plan_error = Some(e);
             }
         }
-        users.push((&r).into());
+        users.add((&r).into());
         Some(r)
     });
     affected::write_file(&affected_path, AffectedFormat::Csv, &meta, rows)?;
@@ -257,7 +258,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     if let Some(e) = plan_error {
         return Err(e.into());
     }
-    // The rows are written and in `users`: the accumulator is not needed past this point.
+    // The rows are written and summed up in `users`: the accumulator is not needed past this point.
     drop(std::mem::take(&mut scanned.acc));
     stage.finish();
 
@@ -333,7 +334,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         },
         pseudonym_key: None,
     };
-    let (summary, written) = leakaudit_report::write_report(&out, &data, &opts)?;
+    let (summary, written) = leakaudit_report::write_report(&out, data, &opts)?;
     stage.finish();
     if let Some(note) = &fold_note {
         eprintln!("{note}");
@@ -512,8 +513,8 @@ fn open_store(
 }
 
 /// Whether the store has a failed-login count for any exposed account.
-fn failed_login_data(store: &dyn AccountStore, users: &[AffectedUser]) -> anyhow::Result<bool> {
-    for id in users.iter().flat_map(|u| &u.account_ids) {
+fn failed_login_data(store: &dyn AccountStore, users: &AffectedTotals) -> anyhow::Result<bool> {
+    for id in &users.accounts {
         if store
             .account(id)?
             .is_some_and(|a| a.failed_logins.is_some())

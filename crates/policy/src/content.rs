@@ -22,6 +22,10 @@ pub struct Limits {
     pub max_parts: usize,
     /// Decoded bytes kept per message, all parts together.
     pub max_decoded: usize,
+    /// Distinct addresses counted in one message's content (about 64 bytes each while
+    /// counted). 8 MiB of decoded text holds at most ~1.2 million; only a raw body larger
+    /// than that can reach the default.
+    pub max_content_addresses: usize,
 }
 
 impl Default for Limits {
@@ -30,6 +34,7 @@ impl Default for Limits {
             max_depth: 8,
             max_parts: 64,
             max_decoded: 8 << 20,
+            max_content_addresses: 2_000_000,
         }
     }
 }
@@ -45,11 +50,14 @@ pub struct LimitsHit {
     pub parts: bool,
     /// More decoded text than `max_decoded` (a part cut short or left out).
     pub decoded: bool,
+    /// More than `max_content_addresses` addresses in one message's content: the rest were
+    /// not counted, so the affected list could miss some.
+    pub addresses: bool,
 }
 
 impl LimitsHit {
     pub fn any(&self) -> bool {
-        self.depth || self.parts || self.decoded
+        self.depth || self.parts || self.decoded || self.addresses
     }
 
     /// One sentence naming every limit hit, e.g. `MIME nesting deeper than 8 levels`.
@@ -71,6 +79,12 @@ impl LimitsHit {
             parts.push(format!(
                 "more than {} MiB of decoded text (limit decoded-size)",
                 limits.max_decoded >> 20
+            ));
+        }
+        if self.addresses {
+            parts.push(format!(
+                "more than {} addresses in the content (limit content-addresses)",
+                limits.max_content_addresses
             ));
         }
         parts.join("; ")

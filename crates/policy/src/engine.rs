@@ -462,9 +462,14 @@ impl Engine {
                 RuleKind::ContentRegex(p) => {
                     rules::content_regex::check(p, &r.allow, ctx, &segs, cand, &r.info.summary)
                 }
-                RuleKind::AddressListInContent(p) => {
-                    rules::address_list_in_content::check(p, &r.allow, ctx, &segs)
-                }
+                RuleKind::AddressListInContent(p) => rules::address_list_in_content::check(
+                    p,
+                    &r.allow,
+                    ctx,
+                    &segs,
+                    &self.limits,
+                    &mut cut,
+                ),
                 RuleKind::SeedPhrase(p) => rules::seed_phrase::check(p, &r.allow, ctx, &segs),
                 _ => None,
             };

@@ -82,3 +82,46 @@ fn scan_side_check_agrees_with_the_engine() {
     let raw = format!("From: a@b.example\n{nested}");
     assert!(content::limits_hit(raw.as_bytes(), &l).depth);
 }
+
+/// The address-list rule stopped counting at 100,000 addresses and said nothing: the
+/// affected list of such a message missed everyone past the cap. Now the cap is a limit like
+/// the others (`max_content_addresses`) and reaching it marks the message not fully audited.
+#[test]
+fn content_address_cap_was_silent_regression() {
+    let body: String = (0..40).map(|i| format!("c{i}@gmail.com\n")).collect();
+    let raw = format!(
+        "From: ana@shop.example\nTo: dave@agency.example\nSubject: list\nMessage-ID: <cap@shop.example>\n\n{body}"
+    );
+    let msg = Message {
+        location: Location::file("cap.eml"),
+        format: Format::Eml,
+        raw: raw.as_bytes(),
+        mbox_quoted: false,
+        envelope: parse_envelope(raw.as_bytes()).unwrap(),
+    };
+    let run = |max: usize| {
+        let limits = Limits {
+            max_content_addresses: max,
+            ..Limits::default()
+        };
+        let engine =
+            Engine::new(RulePack::builtin(), Org::default(), &BTreeMap::new()).with_limits(limits);
+        let eval = engine.evaluate(&msg);
+        let listed = eval
+            .findings
+            .iter()
+            .filter(|f| f.rule_id == "address-list-in-content")
+            .map(|f| f.exposed.len())
+            .sum::<usize>();
+        (listed, eval.not_fully_audited)
+    };
+    assert_eq!(run(40), (40, None), "every address counted, just inside");
+    let (listed, cut) = run(25);
+    assert_eq!(listed, 25);
+    let cut = cut.expect("a count stopped at the cap is not a full audit");
+    assert!(
+        cut.contains("more than 25 addresses in the content"),
+        "{cut}"
+    );
+    assert!(cut.contains("content-addresses"), "{cut}");
+}

@@ -155,6 +155,16 @@ impl Plan {
     }
 }
 
+/// A [`Notice`] while the plan is built: ~70 bytes instead of ~190 (a million addresses
+/// without an account is the shape of a mass-mail leak to non-customers). The address moves
+/// into the notice without a copy; consecutive rows usually share their first exposure.
+struct PendingNotice {
+    address: Box<str>,
+    messages: usize,
+    audience: usize,
+    first: Option<std::sync::Arc<str>>,
+}
+
 struct AccountAgg {
     account: Account,
     messages: usize,
@@ -170,7 +180,7 @@ pub struct PlanBuilder<'a> {
     store_id: String,
     mode: MatchMode,
     accounts: BTreeMap<String, AccountAgg>,
-    notices: Vec<Notice>,
+    notices: Vec<PendingNotice>,
     rows: usize,
     unmatched: usize,
 }
@@ -224,12 +234,17 @@ impl<'a> PlanBuilder<'a> {
         if row.account_ids.is_empty() {
             self.unmatched += 1;
             if self.policy.notify_unmatched {
-                self.notices.push(Notice {
-                    id: format!("{NOTIFY_ONLY}:{}", self.unmatched),
-                    address: row.address.clone(),
+                let first = match (&row.first_exposed, self.notices.last()) {
+                    (Some(f), Some(PendingNotice { first: Some(p), .. })) if **p == **f => {
+                        Some(p.clone())
+                    }
+                    (f, _) => f.as_deref().map(std::sync::Arc::from),
+                };
+                self.notices.push(PendingNotice {
+                    address: row.address.as_str().into(),
                     messages: row.messages,
                     audience: row.audience,
-                    first_exposed: row.first_exposed.clone(),
+                    first,
                 });
             }
             return Ok(());
@@ -316,7 +331,20 @@ impl<'a> PlanBuilder<'a> {
             notify_only: self.notices.len(),
             actions: actions.len(),
         };
-        let content_hash = content_hash(&self.store_id, &actions, &self.notices);
+        // Ids are 1-based positions among the notices (see [`Notice`]).
+        let notices: Vec<Notice> = self
+            .notices
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| Notice {
+                id: format!("{NOTIFY_ONLY}:{}", i + 1),
+                address: n.address.into(),
+                messages: n.messages,
+                audience: n.audience,
+                first_exposed: n.first.map(|f| f.to_string()),
+            })
+            .collect();
+        let content_hash = content_hash(&self.store_id, &actions, &notices);
         Ok(Plan {
             schema: PLAN_SCHEMA.into(),
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -332,7 +360,7 @@ impl<'a> PlanBuilder<'a> {
             match_mode: self.mode.as_str().into(),
             totals,
             actions,
-            notices: self.notices,
+            notices,
             content_hash,
         })
     }

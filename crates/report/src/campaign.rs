@@ -315,6 +315,7 @@ mod tests {
                 party: format!("user{n}-{k}@gmail.com").into(),
                 audience: exposed.saturating_sub(1),
                 in_group: false,
+                source: None,
             })
             .collect();
         MessageRecord {

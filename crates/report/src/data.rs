@@ -134,6 +134,104 @@ pub struct AffectedUser {
     pub last: Option<i64>,
 }
 
+/// Audience bins of the report's histogram: (min, max) other parties, inclusive.
+pub(crate) const AUDIENCE_BINS: [(usize, Option<usize>); 8] = [
+    (0, Some(1)),
+    (2, Some(4)),
+    (5, Some(9)),
+    (10, Some(49)),
+    (50, Some(99)),
+    (100, Some(499)),
+    (500, Some(999)),
+    (1000, None),
+];
+
+/// Rows of the "most exposed addresses" table.
+pub const MOST_EXPOSED: usize = 10;
+
+/// What the report needs of the affected-user list, gathered row by row: counts, the
+/// audience histogram and the most exposed addresses. The list itself is written to its own
+/// file while it streams; a list of 1,000,000 rows is never held for the report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AffectedTotals {
+    /// Rows (exposed addresses).
+    pub addresses: usize,
+    /// Rows without a matching account.
+    pub without_account: usize,
+    /// Distinct matched account ids (bounded by the store, not by the archive).
+    pub accounts: std::collections::BTreeSet<String>,
+    /// Addresses per [`AUDIENCE_BINS`] bin.
+    pub audience_bins: [usize; AUDIENCE_BINS.len()],
+    /// The [`MOST_EXPOSED`] rows with the largest audience (then messages, then address),
+    /// best first.
+    pub most_exposed: Vec<AffectedUser>,
+}
+
+impl Default for AffectedTotals {
+    fn default() -> AffectedTotals {
+        AffectedTotals {
+            addresses: 0,
+            without_account: 0,
+            accounts: Default::default(),
+            audience_bins: [0; AUDIENCE_BINS.len()],
+            most_exposed: Vec::new(),
+        }
+    }
+}
+
+impl AffectedTotals {
+    /// Adds one row of the list.
+    pub fn add(&mut self, u: AffectedUser) {
+        self.addresses += 1;
+        if u.account_ids.is_empty() {
+            self.without_account += 1;
+        }
+        for id in &u.account_ids {
+            if !self.accounts.contains(id) {
+                self.accounts.insert(id.clone());
+            }
+        }
+        if let Some(bin) = AUDIENCE_BINS
+            .iter()
+            .position(|&(min, max)| u.audience >= min && max.is_none_or(|mx| u.audience <= mx))
+        {
+            self.audience_bins[bin] += 1;
+        }
+        // Keep the best MOST_EXPOSED, sorted: a row enters only if it beats the last.
+        let full = self.most_exposed.len() >= MOST_EXPOSED;
+        if full
+            && self
+                .most_exposed
+                .last()
+                .is_some_and(|last| exposure_order(last, &u).is_le())
+        {
+            return;
+        }
+        let at = self
+            .most_exposed
+            .partition_point(|a| exposure_order(a, &u).is_le());
+        self.most_exposed.insert(at, u);
+        self.most_exposed.truncate(MOST_EXPOSED);
+    }
+}
+
+/// Most exposed first: larger audience, then more messages, then the address.
+fn exposure_order(a: &AffectedUser, b: &AffectedUser) -> std::cmp::Ordering {
+    (b.audience, b.messages)
+        .cmp(&(a.audience, a.messages))
+        .then_with(|| a.address.cmp(&b.address))
+}
+
+impl FromIterator<AffectedUser> for AffectedTotals {
+    fn from_iter<I: IntoIterator<Item = AffectedUser>>(rows: I) -> AffectedTotals {
+        let mut t = AffectedTotals::default();
+        for u in rows {
+            t.add(u);
+        }
+        t
+    }
+}
+
 /// Totals of the remediation plan.
 #[derive(Debug, Clone, Default)]
 pub struct PlanTotals {
@@ -174,8 +272,8 @@ pub struct IncidentData {
     pub message_dates: Vec<i64>,
     /// Every message with a finding or an exposure, in archive order.
     pub messages: Vec<MessageRecord>,
-    /// The affected-user list.
-    pub affected: Vec<AffectedUser>,
+    /// What the report needs of the affected-user list (the list itself is its own file).
+    pub affected: AffectedTotals,
     pub plan: PlanTotals,
     /// How the exposures were ranked and what the threshold left out of the response.
     pub triage: TriageTotals,
@@ -200,22 +298,16 @@ pub struct TriageTotals {
 /// Drops later copies of the same message (same Message-ID; messages without one are never
 /// merged): an archive scanned together with a second export of it, or a journal beside a
 /// Sent folder, holds each mail twice, and the report counts messages, not copies (as the
-/// affected list does). Returns the kept records, in order, and the number dropped.
-pub fn dedup_messages(messages: &[MessageRecord]) -> (Vec<MessageRecord>, usize) {
+/// affected list does). Keeps the order, in place (a record can hold 1,000,000 exposed
+/// addresses: never copied); returns the number dropped.
+pub fn dedup_messages(messages: &mut Vec<MessageRecord>) -> usize {
+    let before = messages.len();
     let mut seen = std::collections::HashSet::new();
-    let mut kept = Vec::with_capacity(messages.len());
-    for m in messages {
-        match &m.message_id {
-            Some(id) if !id.is_empty() => {
-                if seen.insert(id.as_str()) {
-                    kept.push(m.clone());
-                }
-            }
-            _ => kept.push(m.clone()),
-        }
-    }
-    let dropped = messages.len() - kept.len();
-    (kept, dropped)
+    messages.retain(|m| match &m.message_id {
+        Some(id) if !id.is_empty() => seen.insert(id.clone()),
+        _ => true,
+    });
+    before - messages.len()
 }
 
 impl From<&leakaudit_scanner::scan::ScanStats> for ScanTotals {
@@ -266,5 +358,51 @@ impl From<&leakaudit_remediation::Plan> for PlanTotals {
             failed: None,
             failed_login_data: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(i: usize) -> AffectedUser {
+        // Audiences and message counts with many ties, addresses in no particular order.
+        AffectedUser {
+            address: format!("u{}@x.example", (i * 7919) % 1000),
+            account_ids: if i.is_multiple_of(3) {
+                vec![format!("A{}", i % 50)]
+            } else {
+                Vec::new()
+            },
+            messages: 1 + i % 4,
+            audience: (i * 31) % 1200,
+            first: None,
+            last: None,
+        }
+    }
+
+    #[test]
+    fn totals_gathered_row_by_row_equal_those_of_the_whole_list() {
+        let all: Vec<AffectedUser> = (0..1000).map(user).collect();
+        let t: AffectedTotals = all.iter().cloned().collect();
+        let mut sorted = all.clone();
+        sorted.sort_by(exposure_order);
+        assert_eq!(t.most_exposed, sorted[..MOST_EXPOSED].to_vec());
+        assert_eq!(t.addresses, 1000);
+        let with: Vec<&AffectedUser> = all.iter().filter(|u| !u.account_ids.is_empty()).collect();
+        assert_eq!(t.without_account, 1000 - with.len());
+        let ids: std::collections::BTreeSet<&str> = with
+            .iter()
+            .flat_map(|u| u.account_ids.iter().map(String::as_str))
+            .collect();
+        assert_eq!(t.accounts.len(), ids.len());
+        for (bin, &(min, max)) in AUDIENCE_BINS.iter().enumerate() {
+            let n = all
+                .iter()
+                .filter(|u| u.audience >= min && max.is_none_or(|m| u.audience <= m))
+                .count();
+            assert_eq!(t.audience_bins[bin], n, "bin {min}..{max:?}");
+        }
+        assert_eq!(t.audience_bins.iter().sum::<usize>(), 1000);
     }
 }

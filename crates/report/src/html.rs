@@ -361,12 +361,8 @@ pub fn render(
     );
 
     // Data subjects and the most exposed addresses.
-    let mut most: Vec<&crate::data::AffectedUser> = data.affected.iter().collect();
-    most.sort_by(|a, b| {
-        (b.audience, b.messages, &a.address).cmp(&(a.audience, a.messages, &b.address))
-    });
     let mut rows = String::new();
-    for a in most.iter().take(10) {
+    for a in &data.affected.most_exposed {
         let _ = write!(
             rows,
             r#"<tr><td class="mono">{}</td><td class="n">{}</td><td class="n">{}</td><td>{}</td></tr>"#,

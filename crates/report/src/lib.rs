@@ -17,7 +17,8 @@ pub mod svg;
 
 pub use campaign::{Campaign, CampaignOptions};
 pub use data::{
-    AffectedUser, FindingRef, IncidentData, MessageRecord, PlanTotals, ScanTotals, TriageTotals,
+    AffectedTotals, AffectedUser, FindingRef, IncidentData, MessageRecord, PlanTotals, ScanTotals,
+    TriageTotals,
 };
 pub use pseudo::Pseudonymiser;
 pub use summary::{Summary, SUMMARY_SCHEMA_ID, SUMMARY_VERSION};
@@ -63,16 +64,13 @@ pub struct Written {
 /// `campaigns.csv` into `dir` (each atomically, mode 0600). Returns the summary it wrote.
 pub fn write_report(
     dir: &Path,
-    data: &IncidentData,
+    mut data: IncidentData,
     opts: &ReportOptions,
 ) -> Result<(Summary, Written), ReportError> {
     let pseudo = Pseudonymiser::new(opts.show_addresses, opts.pseudonym_key.as_deref())
         .map_err(|e| ReportError::Random(e.to_string()))?;
-    let (messages, copies) = data::dedup_messages(&data.messages);
-    let data = &IncidentData {
-        messages,
-        ..data.clone()
-    };
+    let copies = data::dedup_messages(&mut data.messages);
+    let data = &data;
     let campaigns = campaign::group(&data.messages, &opts.campaigns);
     let mut summary = Summary::from_campaigns(data, &campaigns, &opts.campaigns, &pseudo);
     summary.headline.duplicate_copies = copies;
@@ -146,6 +144,7 @@ mod tests {
                     },
                     audience: addrs.len() - 1,
                     in_group: false,
+                    source: None,
                 })
                 .collect(),
             audience_parties: addrs.len(),
@@ -219,7 +218,7 @@ mod tests {
             let mut d = data();
             d.plan.failed_login_data = with_data;
             let (summary, written) =
-                write_report(dir.path(), &d, &ReportOptions::default()).unwrap();
+                write_report(dir.path(), d.clone(), &ReportOptions::default()).unwrap();
             let record = std::fs::read_to_string(&written.breach_record).unwrap();
             assert_eq!(record.contains(measure), with_data, "{record}");
             assert_eq!(summary.plan.failed_login_data, with_data);
@@ -230,7 +229,7 @@ mod tests {
     fn writes_three_private_files_that_agree() {
         let dir = tempfile::tempdir().unwrap();
         let (summary, written) =
-            write_report(dir.path(), &data(), &ReportOptions::default()).unwrap();
+            write_report(dir.path(), data(), &ReportOptions::default()).unwrap();
         for p in [&written.html, &written.summary, &written.breach_record] {
             let mode = std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600, "{}", p.display());
@@ -268,7 +267,8 @@ mod tests {
         let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
         let dir = tempfile::tempdir().unwrap();
         for d in [data(), IncidentData::default()] {
-            let (_, written) = write_report(dir.path(), &d, &ReportOptions::default()).unwrap();
+            let (_, written) =
+                write_report(dir.path(), d.clone(), &ReportOptions::default()).unwrap();
             let json: serde_json::Value =
                 serde_json::from_slice(&std::fs::read(&written.summary).unwrap()).unwrap();
             let errors: Vec<String> = validator
@@ -278,7 +278,7 @@ mod tests {
             assert!(errors.is_empty(), "{errors:#?}");
         }
         // The schema is strict enough to catch a wrong value.
-        let (_, written) = write_report(dir.path(), &data(), &ReportOptions::default()).unwrap();
+        let (_, written) = write_report(dir.path(), data(), &ReportOptions::default()).unwrap();
         let mut json: serde_json::Value =
             serde_json::from_slice(&std::fs::read(&written.summary).unwrap()).unwrap();
         json["headline"]["campaigns"] = serde_json::json!(-1);
@@ -303,7 +303,7 @@ mod tests {
             show_addresses: true,
             ..ReportOptions::default()
         };
-        let (s, w) = write_report(dir.path(), &data(), &opts).unwrap();
+        let (s, w) = write_report(dir.path(), data(), &opts).unwrap();
         assert!(!s.pseudonymised);
         assert!(std::fs::read_to_string(&w.html)
             .unwrap()
@@ -312,9 +312,9 @@ mod tests {
             pseudonym_key: Some(b"k".to_vec()),
             ..ReportOptions::default()
         };
-        let (_, w) = write_report(dir.path(), &data(), &keyed).unwrap();
+        let (_, w) = write_report(dir.path(), data(), &keyed).unwrap();
         let one = std::fs::read_to_string(&w.html).unwrap();
-        let (_, w) = write_report(dir.path(), &data(), &keyed).unwrap();
+        let (_, w) = write_report(dir.path(), data(), &keyed).unwrap();
         assert_eq!(
             one,
             std::fs::read_to_string(&w.html).unwrap(),
@@ -330,7 +330,7 @@ mod tests {
         other.message_id = None; // no Message-ID: never merged
         d.messages.push(other);
         let dir = tempfile::tempdir().unwrap();
-        let (s, _) = write_report(dir.path(), &d, &ReportOptions::default()).unwrap();
+        let (s, _) = write_report(dir.path(), d.clone(), &ReportOptions::default()).unwrap();
         assert_eq!(s.headline.duplicate_copies, 1);
         assert_eq!(s.headline.exposing_messages, 4);
         assert_eq!(s.headline.address_exposures, 9);

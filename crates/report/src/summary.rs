@@ -4,7 +4,7 @@
 //! change (removed or renamed field, changed meaning); added fields keep the version.
 
 use crate::campaign::{self, CampaignOptions};
-use crate::data::IncidentData;
+use crate::data::{IncidentData, AUDIENCE_BINS};
 use crate::pseudo::Pseudonymiser;
 use leakaudit_policy::Severity;
 use serde::{Deserialize, Serialize};
@@ -189,17 +189,6 @@ pub fn rfc3339(secs: i64) -> String {
     leakaudit_scanner::time::rfc3339(secs).unwrap_or_else(|| secs.to_string())
 }
 
-const AUDIENCE_BINS: [(usize, Option<usize>); 8] = [
-    (0, Some(1)),
-    (2, Some(4)),
-    (5, Some(9)),
-    (10, Some(49)),
-    (50, Some(99)),
-    (100, Some(499)),
-    (500, Some(999)),
-    (1000, None),
-];
-
 /// Bin widths the timeline may use, smallest first.
 const TIME_BINS: [i64; 13] = [
     60,
@@ -241,10 +230,18 @@ impl Summary {
         let exposing: Vec<usize> = (0..data.messages.len())
             .filter(|&i| data.messages[i].exposes())
             .collect();
+        // Only senders are looked up: a set of every exposed address would be ~50 MB at
+        // 1,000,000.
+        let senders: BTreeSet<&str> = data
+            .messages
+            .iter()
+            .filter_map(|m| m.from.as_deref())
+            .collect();
         let exposed_set: BTreeSet<&str> = data
             .messages
             .iter()
             .flat_map(|m| m.exposed.iter().map(|e| e.address.as_str()))
+            .filter(|a| senders.contains(a))
             .collect();
         // Senders are the organisation's own mailboxes and shown as they are, unless the
         // sender is itself a data subject of this incident.
@@ -256,22 +253,13 @@ impl Summary {
             }
         };
 
-        let accounts: BTreeSet<&str> = data
-            .affected
-            .iter()
-            .flat_map(|a| a.account_ids.iter().map(String::as_str))
-            .collect();
         let headline = Headline {
             messages_scanned: data.scan.messages,
             exposing_messages: exposing.len(),
             campaigns: campaigns.len(),
-            addresses_exposed: data.affected.len(),
-            accounts_affected: accounts.len(),
-            exposed_without_account: data
-                .affected
-                .iter()
-                .filter(|a| a.account_ids.is_empty())
-                .count(),
+            addresses_exposed: data.affected.addresses,
+            accounts_affected: data.affected.accounts.len(),
+            exposed_without_account: data.affected.without_account,
             address_exposures: exposing
                 .iter()
                 .map(|&i| data.messages[i].exposed.len())
@@ -409,7 +397,8 @@ impl Summary {
 
         let audience_histogram = AUDIENCE_BINS
             .iter()
-            .map(|&(min, max)| HistogramBin {
+            .zip(data.affected.audience_bins)
+            .map(|(&(min, max), addresses)| HistogramBin {
                 label: match max {
                     Some(1) => "1".to_owned(),
                     Some(mx) => format!("{min}–{mx}"),
@@ -417,11 +406,7 @@ impl Summary {
                 },
                 min,
                 max,
-                addresses: data
-                    .affected
-                    .iter()
-                    .filter(|a| a.audience >= min && max.is_none_or(|mx| a.audience <= mx))
-                    .count(),
+                addresses,
             })
             .collect();
 

@@ -16,7 +16,7 @@
 use super::raw::{RawRule, Validator};
 use super::{tier_severity, Ctx, Hit};
 use crate::allow::Allow;
-use crate::content::{self, Layout, Limits, Segment, Source};
+use crate::content::{self, Layout, Limits, LimitsHit, Segment, Source};
 use crate::finding::Severity;
 use crate::orgview;
 use crate::quoted;
@@ -25,8 +25,7 @@ use leakaudit_scanner::{Address, ExposedAddress};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-/// Most addresses counted per message (the count only drives the severity).
-const MAX_COUNTED: usize = 100_000;
+use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -54,8 +53,13 @@ pub struct ContentAddress {
 /// What the rule counted in one message.
 #[derive(Debug, Default)]
 pub struct Count {
-    /// Addresses in new text or attachments, with where each was first seen.
-    pub new: BTreeMap<Address, Source>,
+    /// Addresses in new text or attachments, with where each was first seen (an index into
+    /// `sources`: one label per part, not one per address).
+    pub new: BTreeMap<Address, u32>,
+    /// Source labels (`body`, `attachment:NAME`, `forwarded`) of the parts that added some.
+    pub sources: Vec<Arc<str>>,
+    /// Counting stopped at `Limits::max_content_addresses`: addresses past it were not seen.
+    pub capped: bool,
     /// Distinct addresses seen only in quoted text or forwarded messages.
     pub quoted_only: usize,
     /// The segment that added the most new addresses: its description and the raw offset of
@@ -70,7 +74,7 @@ impl Count {
             .iter()
             .map(|(a, s)| ContentAddress {
                 address: a.clone(),
-                source: s.label(),
+                source: self.sources[*s as usize].to_string(),
             })
             .collect()
     }
@@ -78,7 +82,13 @@ impl Count {
 
 /// Counts the addresses of `segments` that are not the message's own, not internal, not
 /// allowed, split into new and quoted-only.
-pub fn count(p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>, segments: &[Segment<'_>]) -> Count {
+pub fn count(
+    p: &Params,
+    allow: &Allow,
+    ctx: &Ctx<'_, '_>,
+    segments: &[Segment<'_>],
+    max: usize,
+) -> Count {
     let env = &ctx.msg.envelope;
     let own: BTreeSet<&str> = env
         .recipients
@@ -104,8 +114,10 @@ pub fn count(p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>, segments: &[Segment<'
         let mut ranges: Option<Vec<std::ops::Range<usize>>> = None;
         let before = c.new.len();
         let mut first = None;
+        let mut label: Option<u32> = None;
         for (pos, a) in content::addresses(&seg.text) {
-            if c.new.len() + quoted_seen.len() >= MAX_COUNTED {
+            if c.new.len() + quoted_seen.len() >= max {
+                c.capped = true;
                 break;
             }
             if own.contains(a.as_str())
@@ -131,7 +143,17 @@ pub fn count(p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>, segments: &[Segment<'
             }
             quoted_seen.remove(&a);
             if let std::collections::btree_map::Entry::Vacant(e) = c.new.entry(a) {
-                e.insert(source.clone());
+                let id = *label.get_or_insert_with(|| {
+                    let l = source.label();
+                    match c.sources.iter().position(|s| **s == *l) {
+                        Some(i) => i as u32,
+                        None => {
+                            c.sources.push(Arc::from(l));
+                            (c.sources.len() - 1) as u32
+                        }
+                    }
+                });
+                e.insert(id);
                 first.get_or_insert(pos);
             }
         }
@@ -145,13 +167,19 @@ pub fn count(p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>, segments: &[Segment<'
     c
 }
 
+/// The rule on one message's segments. A count stopped at `limits.max_content_addresses`
+/// sets `cut.addresses` (the message is then not fully audited).
 pub fn check(
     p: &Params,
     allow: &Allow,
     ctx: &Ctx<'_, '_>,
     segments: &[Segment<'_>],
+    limits: &Limits,
+    cut: &mut LimitsHit,
 ) -> Option<Hit> {
-    let mut c = count(p, allow, ctx, segments);
+    let max = limits.max_content_addresses;
+    let mut c = count(p, allow, ctx, segments, max);
+    cut.addresses |= c.capped;
     if c.new.len() < p.min_addresses {
         return None;
     }
@@ -162,8 +190,9 @@ pub fn check(
         .iter()
         .any(|s| s.what.starts_with("text/html") && s.source() == Source::Body);
     if html_body {
-        let lined = content::segments_with(ctx.raw, &Limits::default(), Layout::Quoting);
-        c = count(p, allow, ctx, &lined);
+        let lined = content::segments_with(ctx.raw, limits, Layout::Quoting);
+        c = count(p, allow, ctx, &lined, max);
+        cut.addresses |= c.capped;
     }
     let n = c.new.len();
     if n < p.min_addresses {
@@ -180,16 +209,19 @@ pub fn check(
     let parties = &ctx.exposure.audience_parties;
     let exposed = c
         .new
-        .keys()
-        .map(|a| {
-            let party = orgview::party(a, ctx.org);
-            let audience = parties.iter().filter(|p| **p != party).count();
+        .iter()
+        .map(|(a, s)| {
+            let party: leakaudit_scanner::PartyKey = orgview::party(a, ctx.org).into();
+            // Every party that received the message saw the content, but its own (the
+            // parties are sorted: a binary search, not a scan per address).
+            let own = parties.binary_search(&party).is_ok();
             ExposedAddress {
                 address: a.clone(),
                 fields: Default::default(),
-                party: party.into(),
-                audience,
+                party,
+                audience: parties.len() - usize::from(own),
                 in_group: false,
+                source: Some(c.sources[*s as usize].clone()),
             }
         })
         .collect();
@@ -233,9 +265,25 @@ mod tests {
             "own@client.example ana@shop.example bob@shop.example x1@a.com X1@A.COM x2@b.org"
                 .into(),
         )];
-        assert!(check(&p, &Allow::default(), &c, &s).is_none());
+        assert!(check(
+            &p,
+            &Allow::default(),
+            &c,
+            &s,
+            &Limits::default(),
+            &mut LimitsHit::default()
+        )
+        .is_none());
         let s = [mk((0..5).map(|i| format!("p{i}@gmail.com\n")).collect())];
-        let h = check(&p, &Allow::default(), &c, &s).unwrap();
+        let h = check(
+            &p,
+            &Allow::default(),
+            &c,
+            &s,
+            &Limits::default(),
+            &mut LimitsHit::default(),
+        )
+        .unwrap();
         assert_eq!(h.severity, Some(Severity::Critical));
         assert!(
             h.evidence.starts_with("5 addresses: p0***@gm***.com"),
@@ -365,7 +413,7 @@ mod tests {
             min_addresses: 10,
             tiers: vec![],
         };
-        let counted = count(&p, &Allow::default(), &ctx, &segs);
+        let counted = count(&p, &Allow::default(), &ctx, &segs, usize::MAX);
         let sources: BTreeSet<String> = counted
             .content_addresses()
             .into_iter()

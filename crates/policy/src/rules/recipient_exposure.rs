@@ -83,6 +83,7 @@ mod tests {
                 party: format!("user{i}@gmail.com").into(),
                 audience: n - 1,
                 in_group: false,
+                source: None,
             })
             .collect();
         Exposure {

@@ -68,14 +68,18 @@ impl TriageContext<'_> {
 /// Above this many parties, same display names are not merged into one person.
 const MAX_NAME_MERGE_PARTIES: usize = 10;
 
-/// One external party of the message with the addresses it was listed with.
-struct Party<'e> {
+/// One listing of an external address: (party index, address, display name).
+type Listed<'e> = (u32, &'e Address, Option<&'e str>);
+
+/// One external party of the message with the addresses it was listed with (a slice of one
+/// flat list: a Vec per party cost ~100 MiB at 1,000,000 parties).
+struct Party<'e, 'f> {
     key: &'e str,
-    addresses: Vec<(&'e Address, Option<&'e str>)>,
+    addresses: &'f [Listed<'e>],
 }
 
 /// The kept parties grouped by `root` (the same person under several addresses), in order.
-fn groups_of<'e>(kept: &[&Party<'e>], root: &[usize]) -> Vec<Vec<&'e str>> {
+fn groups_of<'e>(kept: &[&Party<'e, '_>], root: &[usize]) -> Vec<Vec<&'e str>> {
     let mut groups: Vec<Vec<&str>> = Vec::new();
     let mut group_of: HashMap<usize, usize> = HashMap::new();
     for (i, p) in kept.iter().enumerate() {
@@ -101,34 +105,51 @@ pub fn facts(
     // The exposure model sorts its party keys: a lookup there needs no set of its own (a
     // 1,000,000-party message spent hundreds of MiB on this function's sets and maps).
     let audience_list = &exposure.audience_parties;
-    let audience: Option<HashSet<&str>> =
-        (!audience_list.is_sorted()).then(|| audience_list.iter().map(|p| p.as_str()).collect());
-    let in_audience = |key: &str| match &audience {
-        Some(set) => set.contains(key),
-        None => audience_list
-            .binary_search_by(|p| p.as_str().cmp(key))
-            .is_ok(),
+    let unsorted: Option<HashMap<&str, usize>> = (!audience_list.is_sorted()).then(|| {
+        audience_list
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.as_str(), i))
+            .collect()
+    });
+    // A party's position in the audience list (`None`: not in the audience).
+    let position = |key: &str| match &unsorted {
+        Some(map) => map.get(key).copied(),
+        None => audience_list.binary_search_by(|p| p.as_str().cmp(key)).ok(),
     };
-    // Parties in header order with their addresses and display names.
-    let mut parties: Vec<Party<'_>> = Vec::with_capacity(audience_list.len());
-    let mut index: HashMap<&str, usize> = HashMap::with_capacity(audience_list.len());
+    // Parties in header order: audience position -> party index, and back.
+    let mut index: Vec<u32> = vec![u32::MAX; audience_list.len()];
+    let mut keys: Vec<&str> = Vec::new();
+    let mut listed: Vec<Listed<'_>> = Vec::new();
     for r in &env.recipients {
         let a = &r.mailbox.address;
         let key = org.party_key(a);
-        if !in_audience(key) {
+        let Some(pos) = position(key) else {
             continue;
+        };
+        if index[pos] == u32::MAX {
+            index[pos] = keys.len() as u32;
+            keys.push(key);
         }
-        let i = *index.entry(key).or_insert_with(|| {
-            parties.push(Party {
-                key,
-                addresses: Vec::new(),
-            });
-            parties.len() - 1
-        });
-        if !parties[i].addresses.iter().any(|(x, _)| *x == a) {
-            parties[i].addresses.push((a, r.mailbox.display.as_deref()));
-        }
+        listed.push((index[pos], a, r.mailbox.display.as_deref()));
     }
+    // Grouped by party, each address once with its first display name (a stable sort keeps
+    // header order among equals; a per-party search was quadratic in one domain's size).
+    listed.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
+    listed.dedup_by(|later, first| later.0 == first.0 && later.1 == first.1);
+    let mut parties: Vec<Party<'_, '_>> = Vec::with_capacity(keys.len());
+    for chunk in listed.chunk_by(|x, y| x.0 == y.0) {
+        parties.push(Party {
+            key: keys[chunk[0].0 as usize],
+            addresses: chunk,
+        });
+    }
+    drop(keys);
+    let party_of = |a: &Address| {
+        position(org.party_key(a))
+            .map(|pos| index[pos])
+            .filter(|&i| i != u32::MAX)
+    };
     let sender = env.from.first();
     let name_forms = sender::sender_name(env).map(|(f, l)| sender::NameForms::new((&f, &l)));
     let sender_display = sender.and_then(|m| sender::display_key(m.display.as_deref()));
@@ -148,16 +169,16 @@ pub fn facts(
     };
     let mut own_addresses = 0;
     let mut org_parties = 0;
-    let mut kept: Vec<&Party<'_>> = Vec::new();
+    let mut kept: Vec<&Party<'_, '_>> = Vec::new();
     // By party index (as in `index`): the party is kept.
     let mut is_kept = vec![false; parties.len()];
     for (i, p) in parties.iter().enumerate() {
-        let owned = p.addresses.iter().filter(|(a, d)| own(a, *d)).count();
+        let owned = p.addresses.iter().filter(|(_, a, d)| own(a, *d)).count();
         if owned == p.addresses.len() {
             own_addresses += owned;
             continue;
         }
-        if org_domain(p.addresses[0].0.domain()) {
+        if org_domain(p.addresses[0].1.domain()) {
             org_parties += 1;
             continue;
         }
@@ -186,7 +207,7 @@ pub fn facts(
     };
     let mut by_name: HashMap<String, usize> = HashMap::new();
     for (i, p) in kept.iter().enumerate().filter(|_| merge_names) {
-        for (_, d) in &p.addresses {
+        for (_, _, d) in p.addresses {
             if let Some(k) = sender::display_key(*d) {
                 match by_name.get(&k) {
                     Some(&j) if root[j] != root[i] => {
@@ -262,11 +283,7 @@ pub fn facts(
     let remaining: Vec<_> = exposure
         .exposed
         .iter()
-        .filter(|x| {
-            index
-                .get(org.party_key(&x.address))
-                .is_some_and(|i| is_kept[*i])
-        })
+        .filter(|x| party_of(&x.address).is_some_and(|i| is_kept[i as usize]))
         .collect();
     let quoted_set: HashSet<&Address> = quoted.iter().collect();
     let in_quote = remaining

@@ -467,3 +467,19 @@ fn repeated_exposure_does_not_hide_the_first_one() {
     let alone = History::load(&path, HistoryOptions::default()).unwrap();
     assert_eq!(exposure_triage(&first, &alone).0, Severity::Medium);
 }
+
+#[test]
+fn a_party_lists_each_address_once_however_often_it_is_repeated() {
+    // The sender's home address in To and again in Cc is one own address; four listings of
+    // three addresses at one business are one party (the flat grouping that replaced a
+    // per-party search, quadratic in one domain's size).
+    let raw = "From: John Smith <john.smith@enron.com>\nTo: jsmith@aol.com, a@acme.example, b@acme.example\nCc: jsmith@aol.com, A@acme.example, c@acme.example, kim@gmail.com\n\n";
+    let env = parse_envelope(raw.as_bytes()).unwrap();
+    let o = org();
+    let x = analyse(&env, &o);
+    let (f, notes) = facts(&env, &x, &o, &[], &audit(), &Thresholds::default());
+    assert_eq!(f.own_addresses, 1, "{notes:?}");
+    assert_eq!(f.raw_parties, 3, "aol, acme.example, gmail");
+    assert_eq!(f.parties, 2, "acme.example and kim");
+    assert_eq!(f.exposed, 4, "a, b, c at acme and kim");
+}

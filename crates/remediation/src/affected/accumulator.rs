@@ -284,7 +284,7 @@ impl AffectedAccumulator {
         }
     }
 
-    /// Adds the header exposures of one message.
+    /// Adds the exposed addresses of one message: header fields, or the content source.
     pub(crate) fn add_header_exposures<P: AsRef<str>>(
         &mut self,
         m: &MessageInput<'_, P>,
@@ -298,7 +298,7 @@ impl AffectedAccumulator {
         let it = exposed.iter().map(|e| Exposed {
             address: e.address.as_str(),
             fields: field_bits(e.fields.iter()),
-            source: None,
+            source: e.source.as_deref().map(super::input::clean_source),
         });
         self.add_message(m, it, &parties);
     }

@@ -15,26 +15,18 @@ pub const SCAN_RULE_ID: &str = "scan-exposure";
 /// Longest content source kept (`attachment:` + a file name).
 const MAX_SOURCE: usize = 128;
 
-/// An address seen in a message's content and where: `body`, `attachment:clients.csv`. The
-/// shape proposed for `leakaudit_policy::Finding::content_exposed`; saved findings carrying
-/// that key are read with it today.
+/// An address seen in a message's content and where: `body`, `attachment:clients.csv`.
+/// Findings carry these as `exposed[]` entries with a `source`; a `content_exposed` list in a
+/// saved finding (an older proposed shape) is still read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContentExposed {
     pub address: String,
     pub source: String,
 }
 
-/// The content exposures of a live finding as `(address, source)`. `Finding` has no such
-/// field yet; when it gains `content_exposed`, this is the one line to change:
-/// `f.content_exposed.iter().map(|c| (c.address.as_str(), c.source.as_str()))`.
-pub fn content_exposures_of(f: &Finding) -> impl Iterator<Item = (&str, &str)> + Clone {
-    let _ = f;
-    std::iter::empty()
-}
-
 /// A source as written in the `fields` column: no `;` (the list separator), no control
 /// characters, bounded.
-fn clean_source(s: &str) -> Cow<'_, str> {
+pub(super) fn clean_source(s: &str) -> Cow<'_, str> {
     let bad = |c: char| c == ';' || c.is_control();
     if !s.contains(bad) && s.len() <= MAX_SOURCE {
         return Cow::Borrowed(s);
@@ -57,10 +49,10 @@ struct ContentOnly {
 }
 
 impl AffectedAccumulator {
-    /// Adds one finding: its header exposures and its content exposures
-    /// ([`content_exposures_of`]). Findings exposing nobody only count as seen.
+    /// Adds one finding: its exposed addresses, in headers (`fields`) or in the content
+    /// (`source`). Findings exposing nobody only count as seen.
     pub fn add(&mut self, f: &Finding) {
-        self.add_with_content(f, content_exposures_of(f));
+        self.add_with_content(f, std::iter::empty());
     }
 
     /// Adds one finding with the content exposures given by the caller as
@@ -152,7 +144,7 @@ impl AffectedAccumulator {
                         let given = content
                             .iter()
                             .map(|c| (c.address.as_str(), c.source.as_str()));
-                        self.add_with_content(&f, given.chain(content_exposures_of(&f)));
+                        self.add_with_content(&f, given);
                     }
                     Line::Record(r) => self.add_record(&r),
                 }

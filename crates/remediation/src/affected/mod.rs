@@ -15,7 +15,7 @@ pub mod input;
 pub mod io;
 
 pub use accumulator::{AffectedAccumulator, Rows};
-pub use input::{content_exposures_of, ContentExposed, SCAN_RULE_ID};
+pub use input::{ContentExposed, SCAN_RULE_ID};
 pub use io::{
     read_file, write_csv, write_file, write_json, AffectedFormat, ListMeta, CSV_COLUMNS,
     CSV_META_PREFIX,
