@@ -68,8 +68,9 @@ impl TriageContext<'_> {
 /// Above this many parties, same display names are not merged into one person.
 const MAX_NAME_MERGE_PARTIES: usize = 10;
 
-/// One listing of an external address: (party index, address, display name).
-type Listed<'e> = (u32, &'e Address, Option<&'e str>);
+/// One listing of an external address: (party index, header position, address, display
+/// name).
+type Listed<'e> = (u32, u32, &'e Address, Option<&'e str>);
 
 /// One external party of the message with the addresses it was listed with (a slice of one
 /// flat list: a Vec per party cost ~100 MiB at 1,000,000 parties).
@@ -118,10 +119,11 @@ pub fn facts(
         None => audience_list.binary_search_by(|p| p.as_str().cmp(key)).ok(),
     };
     // Parties in header order: audience position -> party index, and back.
+    // Sized up front: a doubling series of large blocks is memory the allocator keeps.
     let mut index: Vec<u32> = vec![u32::MAX; audience_list.len()];
-    let mut keys: Vec<&str> = Vec::new();
-    let mut listed: Vec<Listed<'_>> = Vec::new();
-    for r in &env.recipients {
+    let mut keys: Vec<&str> = Vec::with_capacity(audience_list.len());
+    let mut listed: Vec<Listed<'_>> = Vec::with_capacity(env.recipients.len());
+    for (n, r) in env.recipients.iter().enumerate() {
         let a = &r.mailbox.address;
         let key = org.party_key(a);
         let Some(pos) = position(key) else {
@@ -131,12 +133,13 @@ pub fn facts(
             index[pos] = keys.len() as u32;
             keys.push(key);
         }
-        listed.push((index[pos], a, r.mailbox.display.as_deref()));
+        listed.push((index[pos], n as u32, a, r.mailbox.display.as_deref()));
     }
-    // Grouped by party, each address once with its first display name (a stable sort keeps
-    // header order among equals; a per-party search was quadratic in one domain's size).
-    listed.sort_by(|x, y| (x.0, x.1).cmp(&(y.0, y.1)));
-    listed.dedup_by(|later, first| later.0 == first.0 && later.1 == first.1);
+    // Grouped by party, each address once with its first display name (the header position
+    // orders equals without a stable sort's scratch buffer; a per-party search was
+    // quadratic in one domain's size).
+    listed.sort_unstable_by(|x, y| (x.0, x.2, x.1).cmp(&(y.0, y.2, y.1)));
+    listed.dedup_by(|later, first| later.0 == first.0 && later.2 == first.2);
     let mut parties: Vec<Party<'_, '_>> = Vec::with_capacity(keys.len());
     for chunk in listed.chunk_by(|x, y| x.0 == y.0) {
         parties.push(Party {
@@ -173,12 +176,12 @@ pub fn facts(
     // By party index (as in `index`): the party is kept.
     let mut is_kept = vec![false; parties.len()];
     for (i, p) in parties.iter().enumerate() {
-        let owned = p.addresses.iter().filter(|(_, a, d)| own(a, *d)).count();
+        let owned = p.addresses.iter().filter(|(_, _, a, d)| own(a, *d)).count();
         if owned == p.addresses.len() {
             own_addresses += owned;
             continue;
         }
-        if org_domain(p.addresses[0].1.domain()) {
+        if org_domain(p.addresses[0].2.domain()) {
             org_parties += 1;
             continue;
         }
@@ -207,7 +210,7 @@ pub fn facts(
     };
     let mut by_name: HashMap<String, usize> = HashMap::new();
     for (i, p) in kept.iter().enumerate().filter(|_| merge_names) {
-        for (_, _, d) in p.addresses {
+        for (_, _, _, d) in p.addresses {
             if let Some(k) = sender::display_key(*d) {
                 match by_name.get(&k) {
                     Some(&j) if root[j] != root[i] => {
