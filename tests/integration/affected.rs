@@ -1,7 +1,7 @@
 //! `leakaudit affected` through the binary: from an archive and from saved findings, account
 //! matching, CSV and JSON, pseudonymisation, 0600 output. Fixtures: `fixtures/remediation/`.
 
-use crate::util::{fixture, leakaudit, run};
+use crate::util::{fixture, leakaudit, run, s};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -482,4 +482,51 @@ fn left_out_count_excludes_addresses_another_message_lists() {
     assert!(left_out(&[q]).contains("2 exposed address(es) left out"));
     let both = left_out(&[q, eml.to_str().unwrap()]);
     assert!(both.contains("1 exposed address(es) left out"), "{both}");
+}
+
+#[test]
+fn every_matching_command_prints_the_fold_hint() {
+    let d = tempfile::tempdir().unwrap();
+    let mbox = d.path().join("a.mbox");
+    std::fs::write(
+        &mbox,
+        "From shop@shop.example Fri Nov  1 09:00:00 2019\nFrom: shop@shop.example\nTo: J.Doe+shop@gmail.com, kim@yahoo.com\nSubject: hi\nDate: Fri, 01 Nov 2019 09:00:00 +0000\nMessage-ID: <f@shop.example>\n\nHello.\n",
+    )
+    .unwrap();
+    let csv = d.path().join("accounts.csv");
+    std::fs::write(
+        &csv,
+        "id,email,has_2fa,balance,locale\nA1,jdoe@gmail.com,false,1.00,en\n",
+    )
+    .unwrap();
+    let db = d.path().join("a.db");
+    let o = run(&["accounts", "import", s(&csv), "--db", s(&db)]);
+    assert_eq!(o.status.code(), Some(0), "{}", crate::util::text(&o));
+    let hint = "1 unmatched address(es) would match an account with --provider-folding";
+    let affected = |extra: &[&str]| {
+        let mut args = vec![
+            "affected",
+            s(&mbox),
+            "--accounts",
+            s(&db),
+            "-o",
+            "/dev/null",
+        ];
+        args.extend_from_slice(extra);
+        let o = run(&args);
+        ok(&o);
+        crate::util::stderr(&o)
+    };
+    assert!(affected(&[]).contains(hint), "{}", affected(&[]));
+    let folded = affected(&["--provider-folding"]);
+    assert!(!folded.contains("would match"), "{folded}");
+    assert!(folded.contains("1 matched"), "{folded}");
+    let out = d.path().join("out");
+    let o = run(&["incident", s(&mbox), "--accounts", s(&db), "--out", s(&out)]);
+    assert_eq!(o.status.code(), Some(1), "{}", crate::util::text(&o));
+    assert!(
+        crate::util::stderr(&o).contains(hint),
+        "{}",
+        crate::util::text(&o)
+    );
 }
