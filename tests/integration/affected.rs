@@ -454,6 +454,22 @@ fn content_exposures_are_listed_with_their_source_and_planned() {
         .map(|n| n["address"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(noticed, unmatched);
+
+    // Saved `check` findings carry the source: the list from them says the same.
+    let o = run(&["check", s(&archive), "--format", "jsonl"]);
+    assert_eq!(o.status.code(), Some(1), "{}", crate::util::text(&o));
+    let findings = d.path().join("findings.jsonl");
+    std::fs::write(&findings, &o.stdout).unwrap();
+    let from_findings = run(&["affected", "--findings", s(&findings), "--quiet"]);
+    let from_archive = run(&["affected", s(&archive), "--quiet", "--profile", "gate"]);
+    ok(&from_findings);
+    assert_eq!(
+        crate::util::stdout(&from_findings),
+        crate::util::stdout(&from_archive)
+    );
+    let text = crate::util::stdout(&from_findings);
+    assert!(text.contains(",attachment:clients.csv,"), "{text}");
+    assert!(text.contains(",body,"), "{text}");
 }
 
 #[test]
