@@ -228,27 +228,18 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     // streamed row by row (a million-address list is never held twice).
     let rows: Box<dyn Iterator<Item = AffectedRow>> = match &key {
         Some(k) => {
-            let mut rows: Vec<AffectedRow> = collected
-                .acc
-                .rows_iter()
-                .filter_map(|r| match matcher.as_mut() {
-                    Some(m) => m.matched(r),
-                    None => Some(r),
-                })
-                .collect();
+            let mut rows: Vec<AffectedRow> = match matcher.as_mut() {
+                Some(m) => m.match_iter(collected.acc.rows_iter()).collect(),
+                None => collected.acc.rows_iter().collect(),
+            };
             affected::pseudonymise(&mut rows, k);
             meta.pseudonymised = true;
             Box::new(rows.into_iter())
         }
-        None => Box::new(
-            collected
-                .acc
-                .rows_iter()
-                .filter_map(|r| match matcher.as_mut() {
-                    Some(m) => m.matched(r),
-                    None => Some(r),
-                }),
-        ),
+        None => match matcher.as_mut() {
+            Some(m) => Box::new(m.match_iter(collected.acc.rows_iter())),
+            None => Box::new(collected.acc.rows_iter()),
+        },
     };
     let written = match crate::config::file_or_stdout(args.output.as_deref()) {
         Some(p) => affected::write_file(p, format, &meta, rows)?,

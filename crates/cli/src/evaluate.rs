@@ -84,7 +84,7 @@ impl Triage {
         paths: &[String],
         progress: &Progress,
         problems: &mut Problems<'_>,
-        is_customer: Option<&(dyn Fn(&Address) -> bool + Sync)>,
+        is_customer: Option<&leakaudit_policy::triage::IsCustomer<'_>>,
         extra: impl Fn(&Message<'_>, &Evaluation) -> X + Sync,
         mut sink: impl FnMut(Evaluated<X>),
     ) -> anyhow::Result<(ScanStats, Option<History>)> {
@@ -123,13 +123,13 @@ impl Triage {
             |m| {
                 let eval = engine.evaluate(m);
                 builder.observe_analysed(&m.envelope, org, &eval.exposure);
-                let keep = eval.exposure.exposes().then(|| {
-                    (
-                        m.envelope.clone(),
-                        leakaudit_policy::quoted::quoted_addresses(m),
-                    )
-                });
                 let x = extra(m, &eval);
+                // The envelope is taken for the ranking, not copied; nothing reads the message
+                // after this.
+                let keep = eval.exposure.exposes().then(|| {
+                    let quoted = leakaudit_policy::quoted::quoted_addresses(m);
+                    (m.take_envelope(), quoted)
+                });
                 (eval, keep, x)
             },
             |ev| match ev {

@@ -214,14 +214,23 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         );
     }
 
-    // The triage weighs exposures among account holders higher: the store answers "is this
-    // a customer" while the scan runs (behind a lock: the ranking asks from one thread).
+    // The triage weighs exposures among account holders higher: the store answers "are these
+    // customers" for each ranked message, a batch per lookup (behind a lock: the store is
+    // one connection). A failed lookup counts as "not a customer": it only lowers a ranking.
     let locked = std::sync::Mutex::new(store);
-    let is_customer = |a: &leakaudit_scanner::Address| {
-        locked.lock().is_ok_and(|st| {
-            st.find_by_email(a.as_str(), leakaudit_remediation::MatchMode::Canonical)
-                .is_ok_and(|v| !v.is_empty())
-        })
+    let is_customer = |addresses: &[&leakaudit_scanner::Address]| -> Vec<bool> {
+        let Ok(st) = locked.lock() else {
+            return vec![false; addresses.len()];
+        };
+        let mut out = Vec::with_capacity(addresses.len());
+        for chunk in addresses.chunks(leakaudit_remediation::store::FIND_BATCH) {
+            let keys: Vec<&str> = chunk.iter().map(|a| a.as_str()).collect();
+            match st.find_many(&keys, leakaudit_remediation::MatchMode::Canonical) {
+                Ok(found) => out.extend(found.iter().map(|f| !f.is_empty())),
+                Err(_) => out.resize(out.len() + chunk.len(), false),
+            }
+        }
+        out
     };
     let scanned = scan_stage(&args, &s, &out, &is_customer);
     let mut store = locked
@@ -243,15 +252,13 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     // The report needs aggregates only (counts, histogram, top 10), not the rows.
     let mut users = AffectedTotals::default();
     let affected_path = out.join("affected.csv");
-    let rows = scanned.acc.rows_iter().filter_map(|r| {
-        let r = matcher.matched(r)?;
+    let rows = matcher.match_iter(scanned.acc.rows_iter()).inspect(|r| {
         if plan_error.is_none() {
-            if let Err(e) = planner.add(&r) {
+            if let Err(e) = planner.add(r) {
                 plan_error = Some(e);
             }
         }
-        users.add((&r).into());
-        Some(r)
+        users.add(r.into());
     });
     affected::write_file(&affected_path, AffectedFormat::Csv, &meta, rows)?;
     let fold_note = matcher.finish()?;
@@ -387,7 +394,7 @@ fn scan_stage(
     args: &Args,
     s: &Settings,
     out: &Path,
-    is_customer: &(dyn Fn(&leakaudit_scanner::Address) -> bool + Sync),
+    is_customer: &leakaudit_policy::triage::IsCustomer<'_>,
 ) -> anyhow::Result<Scanned> {
     let started = Instant::now();
     let scanner = s.run.scanner();

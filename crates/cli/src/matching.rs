@@ -1,10 +1,13 @@
 //! The one matching pass of the commands that match exposed addresses to accounts: rows are
-//! streamed from the accumulator, matched one at a time (a million-address list is never held
-//! twice), and the addresses that would match with provider folding are counted for the hint.
+//! streamed from the accumulator, matched a batch at a time (a million-address list is never
+//! held twice; one store lookup per batch, not per address), and the addresses that would
+//! match with provider folding are counted for the hint.
 
 use leakaudit_remediation::affected::{self, ListMeta};
 use leakaudit_remediation::matching::fold_hint;
+use leakaudit_remediation::store::FIND_BATCH;
 use leakaudit_remediation::{AccountStore, AffectedRow, MatchMode};
+use std::collections::VecDeque;
 
 /// Matches rows as they stream by; remembers the first store error (the stream then stops).
 pub struct Matcher<'s> {
@@ -35,31 +38,24 @@ impl<'s> Matcher<'s> {
         })
     }
 
-    /// Matches one row; `None` after an error.
-    pub fn matched(&mut self, mut row: AffectedRow) -> Option<AffectedRow> {
-        if self.error.is_some() {
-            return None;
+    /// The rows of `rows`, matched [`FIND_BATCH`] at a time, in order; the stream ends at
+    /// the first store error (kept for [`Self::finish`]).
+    pub fn match_iter<I: Iterator<Item = AffectedRow>>(&mut self, rows: I) -> Matched<'_, 's, I> {
+        Matched {
+            matcher: self,
+            rows,
+            ready: VecDeque::new(),
         }
-        let hint = if self.mode == MatchMode::Canonical {
-            affected::match_row(&mut row, self.store, self.mode)
-                .and_then(|()| fold_hint(std::slice::from_ref(&row), self.store))
-        } else {
-            affected::match_row(&mut row, self.store, self.mode).map(|()| 0)
-        };
-        match hint {
-            Ok(h) => {
-                self.rows += 1;
-                self.fold_hint += h;
-                if !row.account_ids.is_empty() {
-                    self.matched += 1;
-                }
-                Some(row)
-            }
-            Err(e) => {
-                self.error = Some(e);
-                None
-            }
+    }
+
+    fn match_batch(&mut self, batch: &mut [AffectedRow]) -> leakaudit_remediation::Result<()> {
+        affected::match_accounts(batch, self.store, self.mode)?;
+        if self.mode == MatchMode::Canonical {
+            self.fold_hint += fold_hint(batch, self.store)?;
         }
+        self.rows += batch.len();
+        self.matched += batch.iter().filter(|r| !r.account_ids.is_empty()).count();
+        Ok(())
     }
 
     /// The outcome: an error if matching failed, else the hint line to print (if any).
@@ -73,5 +69,27 @@ impl<'s> Matcher<'s> {
                 self.fold_hint
             )
         }))
+    }
+}
+
+/// See [`Matcher::match_iter`].
+pub struct Matched<'m, 's, I> {
+    matcher: &'m mut Matcher<'s>,
+    rows: I,
+    ready: VecDeque<AffectedRow>,
+}
+
+impl<I: Iterator<Item = AffectedRow>> Iterator for Matched<'_, '_, I> {
+    type Item = AffectedRow;
+
+    fn next(&mut self) -> Option<AffectedRow> {
+        if self.ready.is_empty() && self.matcher.error.is_none() {
+            let mut batch: Vec<AffectedRow> = self.rows.by_ref().take(FIND_BATCH).collect();
+            match self.matcher.match_batch(&mut batch) {
+                Ok(()) => self.ready.extend(batch),
+                Err(e) => self.matcher.error = Some(e),
+            }
+        }
+        self.ready.pop_front()
     }
 }

@@ -191,7 +191,7 @@ fn scan_into(
     let mut held: Vec<Held> = Vec::new();
     // Runs on the worker threads: the exposure model (and the history) in parallel.
     let limits = content::Limits::default();
-    let process = |msg: &Message<'_>| -> (Option<Held>, Option<String>) {
+    let process = |msg: &mut Message<'_>| -> (Option<Held>, Option<String>) {
         // The content rules' decoding limits: `check` would not see all of this message.
         let hit = content::limits_hit(msg.raw, &limits);
         let cut = hit.any().then(|| hit.describe(&limits));
@@ -211,18 +211,20 @@ fn scan_into(
         } else {
             record.exposed = exposed;
         }
+        let quoted = if audit {
+            leakaudit_policy::quoted::quoted_addresses(msg)
+        } else {
+            Vec::new()
+        };
         let held = Held {
             record,
+            // Taken for the ranking, not copied; nothing reads the message after this.
             envelope: if audit {
-                msg.envelope.clone()
+                msg.take_envelope()
             } else {
                 Envelope::default()
             },
-            quoted: if audit {
-                leakaudit_policy::quoted::quoted_addresses(msg)
-            } else {
-                Vec::new()
-            },
+            quoted,
             exposure: exp,
         };
         (Some(held), cut)

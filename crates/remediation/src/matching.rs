@@ -46,15 +46,19 @@ impl MatchMode {
 /// How many rows without an account would match one with provider folding: the hint to print
 /// after a canonical match (0 when the rows were matched with folding already).
 pub fn fold_hint(rows: &[AffectedRow], store: &dyn AccountStore) -> Result<usize> {
+    let folded: Vec<String> = rows
+        .iter()
+        .filter(|r| r.account_ids.is_empty())
+        .map(|r| fold(&r.address))
+        .collect();
     let mut n = 0;
-    for r in rows.iter().filter(|r| r.account_ids.is_empty()) {
-        let key = fold(&r.address);
-        if !store
-            .find_by_email(&key, MatchMode::ProviderFolding)?
-            .is_empty()
-        {
-            n += 1;
-        }
+    for chunk in folded.chunks(crate::store::FIND_BATCH) {
+        let keys: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        n += store
+            .find_many(&keys, MatchMode::ProviderFolding)?
+            .iter()
+            .filter(|found| !found.is_empty())
+            .count();
     }
     Ok(n)
 }

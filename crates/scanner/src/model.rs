@@ -410,6 +410,20 @@ pub struct Message<'a> {
 }
 
 impl Message<'_> {
+    /// Moves the envelope out (for a caller that keeps it past the message: 1,000,000
+    /// recipients are 64 MiB to copy), leaving its `warnings`, which the scanner reports
+    /// after processing. Anything read from the envelope must be read before.
+    pub fn take_envelope(&mut self) -> Envelope {
+        let warnings = std::mem::take(&mut self.envelope.warnings);
+        std::mem::replace(
+            &mut self.envelope,
+            Envelope {
+                warnings,
+                ..Envelope::default()
+            },
+        )
+    }
+
     /// The message with mbox `>From ` quoting removed one level (see
     /// [`crate::read::mbox::unquote`]); the stored bytes when it was not read from an mbox.
     pub fn unquoted(&self) -> std::borrow::Cow<'_, [u8]> {

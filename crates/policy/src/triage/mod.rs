@@ -31,14 +31,18 @@ use foldhash::{HashMap, HashMapExt, HashSet};
 /// forwarded / "Original Message" header blocks): `policy::quoted::quoted_addresses`.
 pub type QuotedFn = fn(&Message<'_>) -> Vec<Address>;
 
+/// Whether each of a message's addresses belongs to an account holder, in order. Asked once
+/// per message with every remaining address, so a store can answer in batches.
+pub type IsCustomer<'a> = dyn Fn(&[&Address]) -> Vec<bool> + Sync + 'a;
+
 /// Everything the triage needs besides the message, shared by every worker thread.
 #[derive(Clone, Copy, Default)]
 pub struct TriageContext<'a> {
     pub profile: Profile,
     /// The first pass; `None`: novelty and campaigns unknown (every exposure counts as new).
     pub history: Option<&'a History>,
-    /// With an account store: whether an address belongs to an account holder.
-    pub is_customer: Option<&'a (dyn Fn(&Address) -> bool + Sync)>,
+    /// With an account store: whether each address belongs to an account holder.
+    pub is_customer: Option<&'a IsCustomer<'a>>,
     /// Addresses of the organisation's own people outside its domains (home mailboxes):
     /// never a party.
     pub aliases: &'a [Address],
@@ -312,12 +316,17 @@ pub fn facts(
         || env.facts.in_reply_to.is_some()
         || env.facts.references > 0;
     let customer_parties = match ctx.is_customer {
-        Some(f) => remaining
-            .iter()
-            .filter(|x| f(&x.address))
-            .map(|x| org.party_key(&x.address))
-            .collect::<HashSet<_>>()
-            .len(),
+        Some(f) => {
+            let addresses: Vec<&Address> = remaining.iter().map(|x| &x.address).collect();
+            let flags = f(&addresses);
+            addresses
+                .iter()
+                .zip(flags)
+                .filter(|(_, customer)| *customer)
+                .map(|(a, _)| org.party_key(a))
+                .collect::<HashSet<_>>()
+                .len()
+        }
         None => 0,
     };
     let bcc_leaked = exposure.exposed.iter().any(|x| {

@@ -81,7 +81,8 @@ fn quoted_original_makes_reply_all_low() {
 
 #[test]
 fn customers_are_counted_by_party() {
-    let is_customer = |a: &Address| a.domain() == "gmail.com";
+    let is_customer =
+        |v: &[&Address]| -> Vec<bool> { v.iter().map(|a| a.domain() == "gmail.com").collect() };
     let ctx = TriageContext {
         is_customer: Some(&is_customer),
         ..audit()
@@ -187,7 +188,8 @@ fn every_signal_fixture_gets_its_severity_and_signals() {
     }
     history.finish();
     let engine = Engine::new(RulePack::builtin(), org, &BTreeMap::new());
-    let is_customer = |a: &Address| a.local().starts_with("cust");
+    let is_customer =
+        |v: &[&Address]| -> Vec<bool> { v.iter().map(|a| a.local().starts_with("cust")).collect() };
     let ctx = TriageContext {
         profile: Profile::Audit,
         history: Some(&history),

@@ -112,13 +112,22 @@ pub fn match_row(row: &mut AffectedRow, store: &dyn AccountStore, mode: MatchMod
     Ok(())
 }
 
-/// Fills `account_ids` of each row from the store.
+/// Fills `account_ids` of each row from the store, [`crate::store::FIND_BATCH`] rows per
+/// lookup.
 pub fn match_accounts(
     rows: &mut [AffectedRow],
     store: &dyn AccountStore,
     mode: MatchMode,
 ) -> Result<()> {
-    rows.iter_mut().try_for_each(|r| match_row(r, store, mode))
+    for chunk in rows.chunks_mut(crate::store::FIND_BATCH) {
+        let keys: Vec<String> = chunk.iter().map(|r| match_key(&r.address, mode)).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let found = store.find_many(&keys, mode)?;
+        for (row, accounts) in chunk.iter_mut().zip(found) {
+            row.account_ids = accounts.into_iter().map(|a| a.id).collect();
+        }
+    }
+    Ok(())
 }
 
 /// The one matching decision: fills `account_ids` and records the store and mode in the list.

@@ -388,6 +388,9 @@ pub fn lock_store(store: &mut dyn AccountStore, holder: &LockHolder, wait: Durat
     }
 }
 
+/// Keys per [`AccountStore::find_many`] call: one statement, a bounded parameter list.
+pub const FIND_BATCH: usize = 1000;
+
 /// A backend holding accounts and remediation state.
 pub trait AccountStore {
     /// Human description for messages (the file path, or a connection string without secret).
@@ -399,6 +402,12 @@ pub trait AccountStore {
     fn account(&self, id: &str) -> Result<Option<Account>>;
     /// Accounts whose email matches `key` (already folded when `mode` folds), sorted by id.
     fn find_by_email(&self, key: &str, mode: MatchMode) -> Result<Vec<Account>>;
+    /// [`Self::find_by_email`] for each key, in key order. A backend that pays a round trip
+    /// per query answers a batch in one (PostgreSQL: 20,000 lookups one by one took 9 s);
+    /// callers pass at most [`FIND_BATCH`] keys.
+    fn find_many(&self, keys: &[&str], mode: MatchMode) -> Result<Vec<Vec<Account>>> {
+        keys.iter().map(|k| self.find_by_email(k, mode)).collect()
+    }
     fn account_count(&self) -> Result<u64>;
     /// Sets (or clears) the stored password hash; the store never sees a password.
     fn set_password_hash(&mut self, id: &str, phc: Option<&str>) -> Result<()>;

@@ -293,6 +293,28 @@ impl AccountStore for PgStore {
             .collect())
     }
 
+    fn find_many(&self, keys: &[&str], mode: MatchMode) -> Result<Vec<Vec<Account>>> {
+        let col = match mode {
+            MatchMode::Canonical => "email",
+            MatchMode::ProviderFolding => "email_folded",
+        };
+        // The key column last: `row_to_account` reads the account columns by position.
+        let sql =
+            format!("SELECT {ACCOUNT_COLS}, {col} FROM accounts WHERE {col} = ANY($1) ORDER BY id");
+        let mut by_key: std::collections::HashMap<String, Vec<Account>> =
+            std::collections::HashMap::new();
+        for r in self.query(&sql, &[&keys])? {
+            by_key
+                .entry(r.get(10))
+                .or_default()
+                .push(row_to_account(&r));
+        }
+        Ok(keys
+            .iter()
+            .map(|k| by_key.get(*k).cloned().unwrap_or_default())
+            .collect())
+    }
+
     fn account_count(&self) -> Result<u64> {
         let r = self.query("SELECT COUNT(*) FROM accounts", &[])?;
         Ok(r[0].get::<_, i64>(0) as u64)

@@ -38,6 +38,7 @@ pub(crate) fn suite_with_lock<S: AccountStore + Send>(
 pub(crate) fn suite<S: AccountStore>(make: &dyn Fn() -> S) {
     import_and_lookup(&mut make());
     folding(&mut make());
+    find_many_answers_each_key_in_order(&mut make());
     identity(&make(), &make());
     reset_commit_is_complete(&mut make());
     action_states(&mut make());
@@ -123,6 +124,46 @@ fn folding<S: AccountStore>(s: &mut S) {
         .find_by_email(&fold("j.d.o.e@gmail.com"), MatchMode::ProviderFolding)
         .unwrap();
     assert_eq!(f.len(), 1, "folding is opt-in and finds the account");
+}
+
+fn find_many_answers_each_key_in_order<S: AccountStore>(s: &mut S) {
+    // Two accounts share an address; one key is missing; one is asked twice.
+    s.import(&[
+        rec("b2", "bob@shop.example", false, 1.0),
+        rec("b1", "bob@shop.example", true, 0.0),
+        rec("k", "kim@gmail.com", false, 2.0),
+        rec("g", "j.doe+news@googlemail.com", false, 1.0),
+    ])
+    .unwrap();
+    let keys = [
+        "kim@gmail.com",
+        "nobody@x.example",
+        "bob@shop.example",
+        "kim@gmail.com",
+    ];
+    let ids = |found: Vec<Vec<Account>>| -> Vec<Vec<String>> {
+        found
+            .into_iter()
+            .map(|v| v.into_iter().map(|a| a.id).collect())
+            .collect()
+    };
+    let got = ids(s.find_many(&keys, MatchMode::Canonical).unwrap());
+    assert_eq!(got, vec![vec!["k"], vec![], vec!["b1", "b2"], vec!["k"]]);
+    // The same answers as one lookup per key.
+    let one_by_one: Vec<Vec<Account>> = keys
+        .iter()
+        .map(|k| s.find_by_email(k, MatchMode::Canonical).unwrap())
+        .collect();
+    assert_eq!(got, ids(one_by_one));
+    let folded = fold("j.d.o.e@gmail.com");
+    let got = ids(s
+        .find_many(
+            &[folded.as_str(), "jdoe@gmail.com"],
+            MatchMode::ProviderFolding,
+        )
+        .unwrap());
+    assert_eq!(got, vec![vec!["g"], vec!["g"]]);
+    assert!(s.find_many(&[], MatchMode::Canonical).unwrap().is_empty());
 }
 
 fn identity<S: AccountStore>(a: &S, b: &S) {

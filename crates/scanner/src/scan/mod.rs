@@ -269,10 +269,12 @@ impl Scanner {
     /// threads for every message whose header block parsed, and `on_event` on the calling
     /// thread in archive order (inputs in the order given, files sorted by name, messages in
     /// file order). Never panics on bad input: every problem becomes an [`Event::Problem`].
+    /// `process` may take the envelope out of the message (`std::mem::take`) but must leave
+    /// `envelope.warnings`: they are reported after it returns.
     pub fn scan<T, P, E>(&self, inputs: &[String], process: P, on_event: E) -> ScanStats
     where
         T: Send,
-        P: Fn(&Message<'_>) -> T + Sync,
+        P: Fn(&mut Message<'_>) -> T + Sync,
         E: FnMut(Event<T>),
     {
         let mut em = Emitter {
@@ -377,7 +379,7 @@ fn handle<T, P>(
     last_in_mbox: bool,
     outs: &mut Vec<Out<T>>,
 ) where
-    P: Fn(&Message<'_>) -> T + Sync,
+    P: Fn(&mut Message<'_>) -> T + Sync,
 {
     let raw = &data[span.content..span.end];
     if last_in_mbox {
@@ -392,14 +394,16 @@ fn handle<T, P>(
     }
     match headers::parse_envelope(raw) {
         Ok(envelope) => {
-            let msg = Message {
+            let mut msg = Message {
                 location,
                 format,
                 raw,
                 mbox_quoted: format == Format::Mbox,
                 envelope,
             };
-            let item = process(&msg);
+            // `&mut`: a processor that keeps the envelope past the message takes it instead
+            // of copying it (1,000,000 recipients are 64 MiB); the warnings stay for below.
+            let item = process(&mut msg);
             let Message {
                 location, envelope, ..
             } = msg;

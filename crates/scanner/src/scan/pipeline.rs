@@ -33,7 +33,7 @@ impl Scanner {
         em: &mut Emitter<T, E>,
     ) where
         T: Send,
-        P: Fn(&Message<'_>) -> T + Sync,
+        P: Fn(&mut Message<'_>) -> T + Sync,
         E: FnMut(Event<T>),
     {
         if chunk.is_empty() {
@@ -68,7 +68,7 @@ impl Scanner {
     fn read_small<T, P>(&self, f: &SmallFile, process: &P) -> FileOut<T>
     where
         T: Send,
-        P: Fn(&Message<'_>) -> T + Sync,
+        P: Fn(&mut Message<'_>) -> T + Sync,
     {
         if f.size > self.opts.small_file_bytes as u64 {
             return FileOut::Stream;

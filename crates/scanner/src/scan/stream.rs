@@ -51,7 +51,7 @@ impl Scanner {
     pub(super) fn stream_file<T, P, E>(&self, f: &SmallFile, process: &P, em: &mut Emitter<T, E>)
     where
         T: Send,
-        P: Fn(&Message<'_>) -> T + Sync,
+        P: Fn(&mut Message<'_>) -> T + Sync,
         E: FnMut(Event<T>),
     {
         let opened = File::open(&f.path).and_then(compress::decoded_counted);
@@ -82,7 +82,7 @@ impl Scanner {
         em: &mut Emitter<T, E>,
     ) where
         T: Send,
-        P: Fn(&Message<'_>) -> T + Sync,
+        P: Fn(&mut Message<'_>) -> T + Sync,
         E: FnMut(Event<T>),
     {
         if compression == Compression::None {
@@ -104,7 +104,7 @@ impl Scanner {
         em: &mut Emitter<T, E>,
     ) where
         T: Send,
-        P: Fn(&Message<'_>) -> T + Sync,
+        P: Fn(&mut Message<'_>) -> T + Sync,
         E: FnMut(Event<T>),
     {
         // Read enough to decide the format.
@@ -256,7 +256,7 @@ impl Scanner {
     fn process_block<T, P>(&self, block: &mbox::Block, path: &Arc<str>, process: &P) -> Vec<Out<T>>
     where
         T: Send,
-        P: Fn(&Message<'_>) -> T + Sync,
+        P: Fn(&mut Message<'_>) -> T + Sync,
     {
         let n = block.spans.len();
         let per_message: Vec<Vec<Out<T>>> = self.install(|| {
