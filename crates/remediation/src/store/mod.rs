@@ -391,6 +391,14 @@ pub fn lock_store(store: &mut dyn AccountStore, holder: &LockHolder, wait: Durat
 /// Keys per [`AccountStore::find_many`] call: one statement, a bounded parameter list.
 pub const FIND_BATCH: usize = 1000;
 
+/// The accounts column a lookup in `mode` compares with (both backends store both forms).
+fn email_column(mode: MatchMode) -> &'static str {
+    match mode {
+        MatchMode::Canonical => "email",
+        MatchMode::ProviderFolding => "email_folded",
+    }
+}
+
 /// A backend holding accounts and remediation state.
 pub trait AccountStore {
     /// Human description for messages (the file path, or a connection string without secret).

@@ -281,10 +281,7 @@ impl AccountStore for PgStore {
     }
 
     fn find_by_email(&self, key: &str, mode: MatchMode) -> Result<Vec<Account>> {
-        let col = match mode {
-            MatchMode::Canonical => "email",
-            MatchMode::ProviderFolding => "email_folded",
-        };
+        let col = super::email_column(mode);
         let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE {col} = $1 ORDER BY id");
         Ok(self
             .query(&sql, &[&key])?
@@ -294,10 +291,7 @@ impl AccountStore for PgStore {
     }
 
     fn find_many(&self, keys: &[&str], mode: MatchMode) -> Result<Vec<Vec<Account>>> {
-        let col = match mode {
-            MatchMode::Canonical => "email",
-            MatchMode::ProviderFolding => "email_folded",
-        };
+        let col = super::email_column(mode);
         // The key column last: `row_to_account` reads the account columns by position.
         let sql =
             format!("SELECT {ACCOUNT_COLS}, {col} FROM accounts WHERE {col} = ANY($1) ORDER BY id");

@@ -247,10 +247,7 @@ impl AccountStore for SqliteStore {
     }
 
     fn find_by_email(&self, key: &str, mode: MatchMode) -> Result<Vec<Account>> {
-        let col = match mode {
-            MatchMode::Canonical => "email",
-            MatchMode::ProviderFolding => "email_folded",
-        };
+        let col = super::email_column(mode);
         let mut st = self
             .conn
             .prepare_cached(&format!(
@@ -268,10 +265,7 @@ impl AccountStore for SqliteStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let col = match mode {
-            MatchMode::Canonical => "email",
-            MatchMode::ProviderFolding => "email_folded",
-        };
+        let col = super::email_column(mode);
         // One statement per batch (a point query each made 3,000,000 lookups take ~20 s);
         // the key column last, after the account columns `row_to_account` reads by position.
         let marks = vec!["?"; keys.len()].join(",");
