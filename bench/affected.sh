@@ -26,12 +26,12 @@ cargo build --release -q -p leakaudit
 BIN="$TARGET/release/leakaudit"
 mkdir -p bench-data
 
-gen() { # N FILE: one .eml, the Cc header folded one address per line
-    awk -v n="$1" 'BEGIN {
-        printf "From: shop@shop.example\r\nTo: ann@acme.example, ben@acme.example\r\n"
+gen() { # N FILE [TO CC_DOMAIN]: one .eml, the Cc header folded one address per line
+    awk -v n="$1" -v to="${3:-ann@acme.example, ben@acme.example}" -v dom="${4:-gmail.com}" 'BEGIN {
+        printf "From: shop@shop.example\r\nTo: %s\r\n", to
         printf "Date: Fri, 01 Nov 2019 09:00:00 +0000\r\nMessage-ID: <big-%d@shop.example>\r\n", n
         printf "Subject: Important: changes to your account\r\nCc: "
-        for (i = 0; i < n; i++) printf "%suser%d@gmail.com", (i ? ",\r\n " : ""), i
+        for (i = 0; i < n; i++) printf "%suser%d@%s", (i ? ",\r\n " : ""), i, dom
         printf "\r\n\r\nHello.\r\n"
     }' > "$2"
 }
@@ -77,12 +77,7 @@ for n in "${SIZES[@]}"; do
     fi
     if [[ "$n" == domain ]]; then
         eml=bench-data/one-domain-200000.eml
-        [[ -f "$eml" ]] || awk -v n=200000 'BEGIN {
-            printf "From: shop@shop.example\r\nTo: jane@gmail.com\r\nSubject: x\r\n"
-            printf "Date: Fri, 01 Nov 2019 09:00:00 +0000\r\nMessage-ID: <dom@shop.example>\r\nCc: "
-            for (i = 0; i < n; i++) printf "%suser%d@acme.example", (i ? ",\r\n " : ""), i
-            printf "\r\n\r\nHello.\r\n"
-        }' > "$eml"
+        [[ -f "$eml" ]] || gen 200000 "$eml" jane@gmail.com acme.example
         measure "check --profile audit, one domain, 200000" \
             "$BIN" check --quiet --profile audit "$eml"
         continue

@@ -1,18 +1,11 @@
 //! `leakaudit affected` through the binary: from an archive and from saved findings, account
 //! matching, CSV and JSON, pseudonymisation, 0600 output. Fixtures: `fixtures/remediation/`.
 
-use crate::util::{fixture, leakaudit, run, s};
+use crate::util::{fixture, leakaudit, rem, run, s};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
-
-fn rem(rel: &str) -> String {
-    fixture("remediation")
-        .join(rel)
-        .to_string_lossy()
-        .into_owned()
-}
 
 fn ok(o: &Output) {
     assert!(

@@ -4,33 +4,17 @@
 //! its own fresh database on the server of `LEAKAUDIT_TEST_PG_URL` (`scripts/pg.sh start`),
 //! dropped afterwards. Required under CI; skipped with a note elsewhere.
 
-use crate::util::{fixture, leakaudit, run, s, text};
+use crate::remediate::{self, assert_applied_once_on, ALL, RESET, REVIEW};
+use crate::util::{leakaudit, rem, run, s, text};
 use leakaudit_remediation::outbox;
 use leakaudit_remediation::store::AccountStore;
 use leakaudit_remediation::store::PgStore;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const RESET: [&str; 7] = [
-    "acc-1001", "acc-1004", "acc-1005", "acc-1009", "acc-1010", "acc-1011", "acc-1015",
-];
-const REVIEW: [&str; 4] = ["acc-1005", "acc-1006", "acc-1008", "acc-1013"];
-const ALL: [&str; 15] = [
-    "acc-1001", "acc-1002", "acc-1003", "acc-1004", "acc-1005", "acc-1006", "acc-1008", "acc-1009",
-    "acc-1010", "acc-1011", "acc-1012", "acc-1013", "acc-1015", "acc-2001", "acc-2002",
-];
-/// Notified accounts, and actions in the fixture plan (resets + reviews + notifications).
-const NOTIFIED: usize = 13;
-const ACTIONS: usize = 24;
-
-fn rem(rel: &str) -> String {
-    fixture("remediation")
-        .join(rel)
-        .to_string_lossy()
-        .into_owned()
-}
+/// Notified accounts of the fixture plan.
+const NOTIFIED: usize = remediate::NOTIFIED.len();
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -215,40 +199,9 @@ fn prepare(db: &Db, dir: &Path) -> PathBuf {
     plan
 }
 
-/// Exactly once: one token per reset account (none elsewhere), every action logged done
-/// exactly once, `verify-log --db` passes, and another run is a no-op.
 fn assert_applied_once(r: &Run, round: &str) {
     let st = PgStore::connect(&r.url).unwrap();
-    for a in ALL {
-        let n = st.tokens(a).unwrap().len();
-        assert_eq!(
-            n,
-            usize::from(RESET.contains(&a)),
-            "{round}: {a}: {n} tokens"
-        );
-    }
-    drop(st);
-    let log = std::fs::read_to_string(&r.log).unwrap();
-    let mut done: BTreeMap<String, usize> = BTreeMap::new();
-    for l in log.lines() {
-        let v: serde_json::Value = serde_json::from_str(l).unwrap();
-        if v["result"].as_str().unwrap().starts_with("done") {
-            *done
-                .entry(v["action_id"].as_str().unwrap().to_string())
-                .or_default() += 1;
-        }
-    }
-    assert_eq!(done.len(), ACTIONS, "{round}: {done:?}");
-    assert!(done.values().all(|n| *n == 1), "{round}: {done:?}");
-    let o = run(&["remediate", "verify-log", s(&r.log), "--db", &r.url]);
-    assert_eq!(o.status.code(), Some(0), "{round}: {}", text(&o));
-    let o = r.apply(&[]).output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{round}: {}", text(&o));
-    assert!(
-        text(&o).contains("0 done now, 13 already done"),
-        "{round}: {}",
-        text(&o)
-    );
+    assert_applied_once_on(st, &r.log, &r.url, r.apply(&[]), round);
 }
 
 #[test]

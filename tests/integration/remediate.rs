@@ -4,29 +4,24 @@
 //! notified user, a verifying audit log; tampering with the plan, the log or the outbox is
 //! refused. Fixtures: `fixtures/remediation/` (see its README).
 
-use crate::util::{fixture, leakaudit, run, s, text};
+use crate::util::{leakaudit, rem, run, s, text};
 use leakaudit_remediation::store::AccountStore;
 use leakaudit_remediation::{audit, outbox, token, SqliteStore};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-fn rem(rel: &str) -> String {
-    fixture("remediation")
-        .join(rel)
-        .to_string_lossy()
-        .into_owned()
-}
-
-const RESET: [&str; 7] = [
+/// The accounts of the fixture plan (`fixtures/remediation/`) by action, shared with the
+/// PostgreSQL module.
+pub(crate) const RESET: [&str; 7] = [
     "acc-1001", "acc-1004", "acc-1005", "acc-1009", "acc-1010", "acc-1011", "acc-1015",
 ];
-const REVIEW: [&str; 4] = ["acc-1005", "acc-1006", "acc-1008", "acc-1013"];
-const NOTIFIED: [&str; 13] = [
+pub(crate) const REVIEW: [&str; 4] = ["acc-1005", "acc-1006", "acc-1008", "acc-1013"];
+pub(crate) const NOTIFIED: [&str; 13] = [
     "acc-1001", "acc-1002", "acc-1003", "acc-1004", "acc-1005", "acc-1006", "acc-1008", "acc-1009",
     "acc-1010", "acc-1011", "acc-1012", "acc-1013", "acc-1015",
 ];
-const ALL: [&str; 15] = [
+pub(crate) const ALL: [&str; 15] = [
     "acc-1001", "acc-1002", "acc-1003", "acc-1004", "acc-1005", "acc-1006", "acc-1008", "acc-1009",
     "acc-1010", "acc-1011", "acc-1012", "acc-1013", "acc-1015", "acc-2001", "acc-2002",
 ];
@@ -729,10 +724,20 @@ fn apply_with_batch(e: &Env, batch: &str, extra: &[&str]) -> std::process::Comma
     cmd
 }
 
-/// Exactly once: one token per reset account (none elsewhere), every action logged done
-/// exactly once, `verify-log --db` passes, and another run is a no-op.
 fn assert_applied_once(e: &Env, round: &str) {
     let st = SqliteStore::open(&e.db).unwrap();
+    assert_applied_once_on(st, &e.log, s(&e.db), apply_cmd(e, &[]), round);
+}
+
+/// Exactly once, on any store: one token per reset account (none elsewhere), every action
+/// logged done exactly once, `verify-log --db` passes, and another run (`apply`) is a no-op.
+pub(crate) fn assert_applied_once_on(
+    st: impl AccountStore,
+    log: &Path,
+    db: &str,
+    mut apply: std::process::Command,
+    round: &str,
+) {
     for a in ALL {
         let n = st.tokens(a).unwrap().len();
         assert_eq!(
@@ -741,10 +746,10 @@ fn assert_applied_once(e: &Env, round: &str) {
             "{round}: {a}: {n} tokens"
         );
     }
-    drop(st);
-    let log = std::fs::read_to_string(&e.log).unwrap();
+    drop(st); // closed before the other processes run
+    let log_text = std::fs::read_to_string(log).unwrap();
     let mut done: BTreeMap<String, usize> = BTreeMap::new();
-    for l in log.lines() {
+    for l in log_text.lines() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
         if v["result"].as_str().unwrap().starts_with("done") {
             *done
@@ -752,11 +757,12 @@ fn assert_applied_once(e: &Env, round: &str) {
                 .or_default() += 1;
         }
     }
-    assert_eq!(done.len(), 24, "{round}: {done:?}");
+    let actions = RESET.len() + REVIEW.len() + NOTIFIED.len();
+    assert_eq!(done.len(), actions, "{round}: {done:?}");
     assert!(done.values().all(|n| *n == 1), "{round}: {done:?}");
-    let o = run(&["remediate", "verify-log", s(&e.log), "--db", s(&e.db)]);
+    let o = run(&["remediate", "verify-log", s(log), "--db", db]);
     assert_eq!(o.status.code(), Some(0), "{round}: {}", text(&o));
-    let o = apply_cmd(e, &[]).output().unwrap();
+    let o = apply.output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{round}: {}", text(&o));
     assert!(
         text(&o).contains("0 done now, 13 already done"),

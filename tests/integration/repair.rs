@@ -3,19 +3,12 @@
 //! as missing and reissued (the audit chain still verifies), accounts exports with other
 //! column names, and notification templates from a folder and `leakaudit.toml`.
 
-use crate::util::{fixture, leakaudit, run, s, text};
+use crate::util::{leakaudit, rem, run, s, text};
 use leakaudit_remediation::outbox;
 use leakaudit_remediation::store::AccountStore;
 use leakaudit_remediation::SqliteStore;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-fn rem(rel: &str) -> String {
-    fixture("remediation")
-        .join(rel)
-        .to_string_lossy()
-        .into_owned()
-}
 
 const FROM: &str = "Security <security@shop.example>";
 const RESET: &str = "https://shop.example/reset";

@@ -17,6 +17,14 @@ pub fn fixture(rel: &str) -> PathBuf {
     repo_root().join("fixtures").join(rel)
 }
 
+/// `fixtures/remediation/...` as a command-line argument (the remediation fixture set).
+pub fn rem(rel: &str) -> String {
+    fixture("remediation")
+        .join(rel)
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// `../shared/...` beside the repository root (read-only test data).
 pub fn shared(rel: &str) -> PathBuf {
     repo_root().join("../shared").join(rel)

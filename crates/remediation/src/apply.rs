@@ -199,22 +199,7 @@ pub fn apply(
     opts: &ApplyOptions<'_>,
     on_event: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport> {
-    let computed = plan.computed_hash();
-    if computed != plan.content_hash {
-        return Err(Error::PlanHashMismatch {
-            path: PathBuf::from("<plan>"),
-            stated: plan.content_hash.clone(),
-            computed,
-        });
-    }
-    let store_id = store.store_id()?;
-    if store_id != plan.store.id {
-        return Err(Error::WrongStore {
-            path: PathBuf::from(store.describe()),
-            plan_store: plan.store.id.clone(),
-            store_id,
-        });
-    }
+    plan.check_against(store)?;
     if opts.token_ttl_secs <= 0 {
         return Err(Error::Setting("token TTL must be positive".into()));
     }

@@ -145,6 +145,29 @@ impl Plan {
         content_hash(&self.store.id, &self.actions, &self.notices)
     }
 
+    /// Before acting on `store`: the plan is unmodified (its content hash) and was made for
+    /// this store (its id). `read_plan` checked the hash already; a plan built in memory or
+    /// edited since is checked here.
+    pub fn check_against(&self, store: &dyn AccountStore) -> Result<()> {
+        let computed = self.computed_hash();
+        if computed != self.content_hash {
+            return Err(Error::PlanHashMismatch {
+                path: std::path::PathBuf::from("<plan>"),
+                stated: self.content_hash.clone(),
+                computed,
+            });
+        }
+        let store_id = store.store_id()?;
+        if store_id != self.store.id {
+            return Err(Error::WrongStore {
+                path: std::path::PathBuf::from(store.describe()),
+                plan_store: self.store.id.clone(),
+                store_id,
+            });
+        }
+        Ok(())
+    }
+
     /// The actions grouped by account, accounts in id order.
     pub fn by_account(&self) -> BTreeMap<&str, Vec<&Action>> {
         let mut m: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();

@@ -51,22 +51,7 @@ pub fn reissue(
     account: &str,
     opts: &ApplyOptions<'_>,
 ) -> Result<Reissued> {
-    let computed = plan.computed_hash();
-    if computed != plan.content_hash {
-        return Err(Error::PlanHashMismatch {
-            path: PathBuf::from("<plan>"),
-            stated: plan.content_hash.clone(),
-            computed,
-        });
-    }
-    let store_id = store.store_id()?;
-    if store_id != plan.store.id {
-        return Err(Error::WrongStore {
-            path: PathBuf::from(store.describe()),
-            plan_store: plan.store.id.clone(),
-            store_id,
-        });
-    }
+    plan.check_against(store)?;
     let hash = plan.content_hash.as_str();
     lock_store(
         store,

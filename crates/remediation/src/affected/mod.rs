@@ -101,17 +101,6 @@ pub fn rfc3339(ts: i64) -> String {
     leakaudit_scanner::time::rfc3339(ts).unwrap_or_else(|| ts.to_string())
 }
 
-/// Fills `account_ids` of one row from the store (for streamed rows).
-pub fn match_row(row: &mut AffectedRow, store: &dyn AccountStore, mode: MatchMode) -> Result<()> {
-    let key = match_key(&row.address, mode);
-    row.account_ids = store
-        .find_by_email(&key, mode)?
-        .into_iter()
-        .map(|a| a.id)
-        .collect();
-    Ok(())
-}
-
 /// Fills `account_ids` of each row from the store, [`crate::store::FIND_BATCH`] rows per
 /// lookup.
 pub fn match_accounts(
