@@ -597,3 +597,48 @@ fn sarif_absolute_uris_and_mbox_without_line_regression() {
         "{art}"
     );
 }
+
+/// Issue 27: a rendered template with `Bcc:` naming two customers passed the gate, because a
+/// file without Received headers was taken for a sender's copy.
+#[test]
+fn gate_fails_a_rendered_bcc_header_naming_two_customers() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("statement.eml");
+    std::fs::write(
+        &bad,
+        "From: Shop <news@shop.example>\nTo: undisclosed-recipients:;\n\
+         Bcc: jane@gmail.com, tom@yahoo.com\nSubject: Your statement\n\
+         Message-ID: <r1@shop.example>\n\nHello\n",
+    )
+    .unwrap();
+    let good = dir.path().join("one.eml");
+    std::fs::write(
+        &good,
+        "From: Shop <news@shop.example>\nTo: undisclosed-recipients:;\n\
+         Bcc: jane@gmail.com\nSubject: Your statement\nMessage-ID: <r2@shop.example>\n\nHello\n",
+    )
+    .unwrap();
+    let o = check(&["-q", "--format", "json", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let f = json_findings(&o);
+    let bcc = f
+        .iter()
+        .find(|f| f["rule_id"] == "bcc-header-leak")
+        .unwrap_or_else(|| panic!("{f:?}"));
+    assert!(
+        bcc["message"].as_str().unwrap().contains("outbound mail"),
+        "{bcc}"
+    );
+    assert!(
+        !bcc.to_string().contains("jane@gmail.com"),
+        "redacted: {bcc}"
+    );
+    let o = check(&["-q", good.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // Checking a Sent folder is still possible, explicitly.
+    let o = check(&["-q", "--archive-kind", "sent", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    // The audit profile keeps deciding per message: a sender's copy.
+    let o = check(&["-q", "--profile", "audit", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}

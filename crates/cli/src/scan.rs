@@ -106,6 +106,11 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let triage = Triage::resolve(&run, &args.triage, Profile::Audit)?;
     // The exposure rule's `[rule.triage]` thresholds come from the configured pack.
     let thresholds = run.engine()?.thresholds().clone();
+    // The gate reads a rendered file as what will be sent, as `check` does.
+    let org = leakaudit_scanner::Org {
+        archive_kind: triage.profile.archive_kind(run.org.archive_kind),
+        ..run.org.clone()
+    };
     let scanner = run.scanner();
     let started = Instant::now();
     let progress = Progress::for_inputs("scan", &args.paths, args.ui.quiet);
@@ -120,7 +125,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         scan_into(
             &scanner,
             &args.paths,
-            &run.org,
+            &org,
             &ranking,
             &progress,
             &mut problems,

@@ -51,6 +51,8 @@ pub struct Engine {
     overridden: Vec<bool>,
     infos: Vec<RuleInfo>,
     org: Org,
+    /// `org` as the gate profile sees it ([`Profile::archive_kind`]).
+    gate_org: Org,
     limits: Limits,
     /// Every keyword of the pack plus the MIME markers, searched in one pass.
     ac: AhoCorasick,
@@ -154,12 +156,17 @@ impl Engine {
             .unwrap_or_default();
         // Where the patterns cannot share one set (size limits), every candidate regex runs.
         let set = RegexSet::new(&patterns).ok();
+        let gate_org = Org {
+            archive_kind: Profile::Gate.archive_kind(org.archive_kind),
+            ..org.clone()
+        };
         Engine {
             rules,
             severity,
             overridden,
             infos,
             org,
+            gate_org,
             limits: Limits::default(),
             ac,
             ac_pattern,
@@ -204,8 +211,9 @@ impl Engine {
         &self.triage
     }
 
-    /// Evaluates every enabled rule on `msg`: the gate profile without history, and findings
-    /// without triage fields (the output of earlier versions).
+    /// Evaluates every enabled rule on `msg` as the configured archive kind says (`auto`:
+    /// per message), with findings without triage fields. The gate's reading of a rendered
+    /// file is `evaluate_with(msg, &TriageContext::gate())`.
     pub fn evaluate(&self, msg: &Message<'_>) -> Evaluation {
         self.run(msg, None)
     }
@@ -218,13 +226,17 @@ impl Engine {
     }
 
     fn run(&self, msg: &Message<'_>, tctx: Option<&TriageContext<'_>>) -> Evaluation {
-        let exposure = exposure::analyse(&msg.envelope, &self.org);
+        // Under the gate a rendered file is what will be sent: never a sender's copy.
+        let gate = tctx.is_some_and(|t| t.profile == Profile::Gate);
+        let org = if gate { &self.gate_org } else { &self.org };
+        let exposure = exposure::analyse(&msg.envelope, org);
         let raw: Cow<'_, [u8]> = msg.unquoted();
         let ctx = Ctx {
             msg,
-            org: &self.org,
+            org,
             exposure: &exposure,
             raw: &raw,
+            gate,
         };
         let mut hits: Vec<(usize, Hit)> = Vec::new();
         for (i, r) in self.rules.iter().enumerate() {

@@ -5,13 +5,15 @@
 //! or `X-Leakaudit-Expect: ok` (or `clean`). The expectation covers every rule of the pack: a rule that
 //! fires without being listed is a false positive. Optional headers set the organisation for
 //! that fixture: `X-Leakaudit-Archive-Kind: auto|sent|transmitted` and
-//! `X-Leakaudit-Internal-Domains: a.example, b.example`.
+//! `X-Leakaudit-Internal-Domains: a.example, b.example`; `X-Leakaudit-Profile: gate` judges the
+//! fixture as the CI gate and the SMTP guard do (a rendered message about to be sent).
 //! Every rule needs at least one fixture in its own folder that expects it (leaking) and one
 //! that does not (clean); a missing one is a failure, as is any mismatch.
 
 use crate::config::OrgConfig;
 use crate::engine::Engine;
 use crate::pack::RulePack;
+use crate::triage::{Profile, TriageContext};
 use leakaudit_scanner::headers::parse_envelope;
 use leakaudit_scanner::{ArchiveKind, Format, Location, Message};
 use serde::Serialize;
@@ -162,7 +164,7 @@ pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<Tes
                     continue;
                 }
             };
-            let (expect, sent, internal) = match mailparse::parse_headers(&raw) {
+            let (expect, sent, internal, gate) = match mailparse::parse_headers(&raw) {
                 Ok((h, _)) => (
                     header(&h, "X-Leakaudit-Expect"),
                     header(&h, "X-Leakaudit-Archive-Kind").and_then(|v| {
@@ -176,9 +178,19 @@ pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<Tes
                     header(&h, "X-Leakaudit-Internal-Domains")
                         .map(|v| list(&v))
                         .unwrap_or_default(),
+                    header(&h, "X-Leakaudit-Profile").map(|v| v.trim().parse::<Profile>()),
                 ),
                 Err(e) => {
                     res.error = Some(format!("unreadable header block: {e}"));
+                    report.fixtures.push(res);
+                    continue;
+                }
+            };
+            let gate = match gate {
+                None => false,
+                Some(Ok(p)) => p == Profile::Gate,
+                Some(Err(e)) => {
+                    res.error = Some(format!("X-Leakaudit-Profile: {e}"));
                     report.fixtures.push(res);
                     continue;
                 }
@@ -220,12 +232,12 @@ pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<Tes
                 mbox_quoted: false,
                 envelope,
             };
-            res.fired = engine
-                .evaluate(&msg)
-                .findings
-                .into_iter()
-                .map(|f| f.rule_id)
-                .collect();
+            let eval = if gate {
+                engine.evaluate_with(&msg, &TriageContext::gate())
+            } else {
+                engine.evaluate(&msg)
+            };
+            res.fired = eval.findings.into_iter().map(|f| f.rule_id).collect();
             report.fixtures.push(res);
         }
     }

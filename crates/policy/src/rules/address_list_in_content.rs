@@ -407,6 +407,7 @@ mod tests {
             org: &org,
             exposure: &ex,
             raw: m.raw,
+            gate: false,
         };
         let segs = crate::content::segments(m.raw, &Default::default());
         let p = Params {

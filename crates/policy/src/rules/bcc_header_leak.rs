@@ -4,7 +4,10 @@
 //! header listing addresses means every recipient saw who was blind-copied. In the sender's
 //! own "Sent" folder (`archive_kind = "sent"`) a Bcc header is normal and this rule is silent;
 //! with `archive_kind = "auto"` (default) it fires only on a copy with transit traces
-//! (Received, Delivered-To, X-Original-To, Return-Path).
+//! (Received, Delivered-To, X-Original-To, Return-Path), except under the gate profile, which
+//! judges rendered mail as what will be transmitted: whether a Bcc header reaches the
+//! recipients depends on the transport (Python's `send_message` strips it; raw SMTP DATA and
+//! many providers' raw-send APIs do not).
 //! It fires only when the header shows an external address to someone else: a copy whose only
 //! recipient is the Bcc'd person, or a Bcc of internal addresses only, is not a leak.
 //! Why: Bcc is the correct way to send to many people; a mailer that keeps the header defeats
@@ -47,12 +50,18 @@ pub fn check(_p: &Params, allow: &Allow, ctx: &Ctx<'_, '_>) -> Option<Hit> {
         return None;
     }
     let n = blind.len();
+    let s = if n == 1 { "" } else { "es" };
+    let message = if ctx.gate {
+        format!(
+            "Bcc header with {n} external address{s} in outbound mail: a transport that sends \
+             the message as is (raw SMTP DATA, a raw-send API) shows them to every recipient"
+        )
+    } else {
+        format!("Bcc header with {n} external address{s} kept in a transmitted copy")
+    };
     Some(Hit {
         severity: None,
-        message: format!(
-            "Bcc header with {n} external address{} kept in a transmitted copy",
-            if n == 1 { "" } else { "es" }
-        ),
+        message,
         evidence: format!("Bcc: {}", redact::address_sample(blind.iter().copied(), 3)),
         raw_offset: header_offset(ctx.raw, &["Bcc", "Resent-Bcc"]),
         ..Hit::default()

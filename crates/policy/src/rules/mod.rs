@@ -112,6 +112,8 @@ pub struct Ctx<'m, 'a> {
     pub exposure: &'m Exposure,
     /// The unquoted stored message (content rules' offsets are into this).
     pub raw: &'m [u8],
+    /// Judged under the gate profile: a rendered message about to be sent.
+    pub gate: bool,
 }
 
 /// A rule firing, before the engine turns it into a [`crate::Finding`].
@@ -232,6 +234,7 @@ pub(crate) mod tests_support {
             org,
             exposure,
             raw,
+            gate: false,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! ([`Profile`]) and its verdict ([`Assessment`]).
 
 use crate::finding::Severity;
+use leakaudit_scanner::ArchiveKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -19,6 +20,17 @@ pub enum Profile {
 }
 
 impl Profile {
+    /// The archive kind a message is judged under. The gate judges what is about to be
+    /// transmitted: a rendered file has no transit headers yet, so `auto` must not take it for
+    /// a sender's copy (where a Bcc header is normal); it is read as transmitted. An explicit
+    /// kind (`sent` for checking a Sent folder) is kept. The audit decides per message.
+    pub fn archive_kind(self, kind: ArchiveKind) -> ArchiveKind {
+        match (self, kind) {
+            (Profile::Gate, ArchiveKind::Auto) => ArchiveKind::Transmitted,
+            (_, k) => k,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Profile::Gate => "gate",

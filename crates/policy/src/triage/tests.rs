@@ -355,7 +355,8 @@ fn retriage_after_a_single_pass_equals_evaluate_with() {
         let raw = raw.to_vec();
         (envelope(&raw), raw)
     };
-    // Single pass: evaluate (gate) and observe at once, keep the exposing messages.
+    // Single pass, as the audit makes it: evaluate (no ranking yet; archive kind per message,
+    // not the gate's reading) and observe at once, keep the exposing messages.
     let mut history = History::default();
     let mut kept = Vec::new();
     for raw in &raws {
@@ -368,7 +369,7 @@ fn retriage_after_a_single_pass_equals_evaluate_with() {
             mbox_quoted: false,
             envelope: env.clone(),
         };
-        let eval = engine.evaluate_with(&m, &TriageContext::gate());
+        let eval = engine.evaluate(&m);
         if eval.exposure.exposes() {
             kept.push((env, eval, quoted_in_fixture(&m), raw.clone()));
         }
