@@ -9,6 +9,7 @@ mod hardening2;
 mod headers;
 mod incident;
 mod memory;
+mod nothing_read;
 mod options;
 mod postgres;
 mod remediate;

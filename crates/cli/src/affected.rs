@@ -171,6 +171,7 @@ pub fn collect(src: &Source) -> anyhow::Result<Collected> {
         progress.finish();
         errors = problems.errors;
         problems.finish()?;
+        crate::problems::ensure_read(&s, &src.paths)?;
         stats = Some(s);
     }
     let below_only = below_only(&acc, &below);

@@ -81,9 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let scanner = run.scanner();
     let triage = Triage::resolve(&run, &args.triage, Profile::Gate)?;
     let progress = Progress::for_inputs("check", &args.paths, args.ui.quiet);
-    let mut problems = Problems::new(args.ui.problems.as_deref(), args.ui.quiet, &progress)?
-        .strict_about(&args.paths)
-        .gate();
+    let mut problems = Problems::new(args.ui.problems.as_deref(), args.ui.quiet, &progress)?.gate();
     let keep_clean = args.format == OutputFormat::Junit;
     let mut reports: Vec<MessageReport> = Vec::new();
     let (stats, history) = triage.evaluate(
@@ -116,7 +114,13 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     let mut errors = problems.errors as usize;
     problems.finish()?;
-    if stats.messages < args.min_messages {
+    if args.min_messages > 0 {
+        if let Err(e) = crate::problems::ensure_read(&stats, &args.paths) {
+            eprintln!("error: {e}");
+            errors += 1;
+        }
+    }
+    if stats.messages > 0 && stats.messages < args.min_messages {
         eprintln!(
             "error: {} message(s) audited, fewer than --min-messages {}",
             stats.messages, args.min_messages

@@ -237,6 +237,8 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         .into_inner()
         .map_err(|_| anyhow::anyhow!("the account store lock was poisoned"))?;
     let mut scanned = scanned?;
+    // Before any list, plan or report: an incident of nothing read must not look clean.
+    crate::problems::ensure_read(&scanned.stats, &args.archives)?;
 
     // Affected users, matched against the store, streamed row by row into the list file, the
     // plan and the report (a million-address list is never held twice).

@@ -27,8 +27,6 @@ pub struct Problems<'p> {
     pub warnings: u64,
     shown_errors: u64,
     shown_warnings: u64,
-    /// Paths named on the command line whose "not mail" is an error (the gate).
-    strict: std::collections::HashSet<String>,
     /// The gate: a message not fully audited is an error (it cannot be called clean).
     gate: bool,
 }
@@ -52,16 +50,8 @@ impl<'p> Problems<'p> {
             warnings: 0,
             shown_errors: 0,
             shown_warnings: 0,
-            strict: Default::default(),
             gate: false,
         })
-    }
-
-    /// A file named here that is empty or not mail becomes an error, not a warning: for the
-    /// gate it is what a broken renderer leaves behind.
-    pub fn strict_about(mut self, named: &[String]) -> Self {
-        self.strict = named.iter().cloned().collect();
-        self
     }
 
     /// For the gate: a message a limit kept from being fully audited is an error.
@@ -72,11 +62,7 @@ impl<'p> Problems<'p> {
 
     /// Records one problem.
     pub fn report(&mut self, p: &Problem) {
-        let strict = match p.kind {
-            ProblemKind::NotMail => self.strict.contains(&*p.location.path),
-            ProblemKind::NotFullyAudited => self.gate,
-            _ => false,
-        };
+        let strict = p.kind == ProblemKind::NotFullyAudited && self.gate;
         if strict && p.level == ProblemLevel::Warning {
             let mut p = p.clone();
             p.level = ProblemLevel::Error;
@@ -138,4 +124,42 @@ impl<'p> Problems<'p> {
         }
         Ok(())
     }
+}
+
+/// A run that read no message audited nothing: an error (exit 2) with the reason, never a
+/// clean summary. The files that were not mail were each reported as a problem already.
+pub fn ensure_read(
+    stats: &leakaudit_scanner::scan::ScanStats,
+    paths: &[String],
+) -> anyhow::Result<()> {
+    if stats.messages > 0 {
+        return Ok(());
+    }
+    let mut named: Vec<String> = paths
+        .iter()
+        .take(3)
+        .map(|p| clean(p).into_owned())
+        .collect();
+    if paths.len() > 3 {
+        named.push(format!("and {} more", paths.len() - 3));
+    }
+    let why = if stats.files == 0 {
+        "no file found".to_string()
+    } else {
+        let mut parts = vec![format!("{} file(s) read", stats.files)];
+        for (n, what) in [
+            (stats.not_mail, "not mail"),
+            (stats.unreadable, "unreadable"),
+            (stats.malformed, "malformed"),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        parts.join(", ")
+    };
+    anyhow::bail!(
+        "no message was read from {} ({why}): nothing was audited",
+        named.join(", ")
+    )
 }

@@ -135,12 +135,14 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     progress.finish();
     problems.finish()?;
 
-    if !args.ui.quiet {
+    // Nothing read: the error below, not a summary of zeros that reads as clean.
+    if !args.ui.quiet && stats.messages > 0 {
         print_summary(&stats, &tally, started.elapsed().as_secs_f64());
     }
     // The process exits right after this: freeing every distinct address one by one was
     // ~60 ms of serial time at the end of a 1 GB scan, for nothing.
     std::mem::forget(tally.addresses);
+    crate::problems::ensure_read(&stats, &args.paths)?;
     Ok(if stats.had_errors() {
         EXIT_ERROR
     } else if tally.exposing > 0 {

@@ -75,6 +75,57 @@ pub fn detect(head: &[u8]) -> Detected {
     Detected::NotMail
 }
 
+/// What a file that is not mail looks like, for the problem that names it: a user who gave a
+/// provider's JSON log or a saved error page must see what was read, not just "not mail".
+/// Says nothing of the content itself (it may hold addresses).
+pub fn looks_like(head: &[u8]) -> &'static str {
+    let b = strip_bom(head);
+    if b.is_empty() {
+        return "an empty file";
+    }
+    if b.starts_with(b"%PDF") {
+        return "a PDF document";
+    }
+    if b.starts_with(b"PK\x03\x04") {
+        return "a ZIP archive (also .docx, .xlsx)";
+    }
+    if b.starts_with(b"\xD0\xCF\x11\xE0") {
+        return "an OLE2 compound file (Outlook .msg, old Office)";
+    }
+    if b.starts_with(b"!BDN") {
+        return "an Outlook data file (.pst/.ost)";
+    }
+    let sample = &b[..b.len().min(4096)];
+    if sample.contains(&0) {
+        return "binary data";
+    }
+    let t = sample.trim_ascii_start();
+    let lower = |n: usize| t[..t.len().min(n)].to_ascii_lowercase();
+    match t.first() {
+        Some(b'{') => {
+            // JSON Lines: the second line starts an object too.
+            let second = t
+                .split(|&c| c == b'\n')
+                .nth(1)
+                .map(<[u8]>::trim_ascii_start);
+            if second.is_some_and(|l| l.starts_with(b"{")) {
+                "JSON Lines (e.g. a provider's event log)"
+            } else {
+                "JSON (e.g. a provider's event export)"
+            }
+        }
+        Some(b'[') => "JSON (e.g. a provider's event export)",
+        Some(b'<') if lower(15).starts_with(b"<!doctype html") || lower(5) == b"<html" => {
+            "an HTML page"
+        }
+        Some(b'<') if lower(5) == b"<?xml" => "XML",
+        Some(b'<') => "markup (HTML or XML)",
+        // An invalid sequence, not one cut by the sample's end.
+        _ if std::str::from_utf8(sample).is_err_and(|e| e.error_len().is_some()) => "binary data",
+        _ => "text whose first line is neither an mbox `From ` line nor a mail header field",
+    }
+}
+
 /// Field names MH/nmh write as annotations at the top of a message file.
 const ANNOTATIONS: &[&[u8]] = &[b"replied", b"forwarded", b"resent", b"distributed"];
 
@@ -257,6 +308,35 @@ mod tests {
         assert_eq!(detect(b""), Detected::NotMail);
         assert_eq!(detect(b"\x89PNG\r\n\x1a\n\0\0"), Detected::NotMail);
         assert_eq!(detect(b"hello world\n"), Detected::NotMail);
+    }
+
+    #[test]
+    fn not_mail_says_what_it_looks_like() {
+        let cases: [(&[u8], &str); 9] = [
+            (b"", "an empty file"),
+            (
+                b"{\"eventType\":\"Send\"}\n{\"eventType\":\"Delivery\"}\n",
+                "JSON Lines",
+            ),
+            (b"  {\n  \"items\": []\n}", "JSON ("),
+            (b"[{\"a\":1}]", "JSON ("),
+            (
+                b"<!DOCTYPE html><html><body>502 Bad Gateway",
+                "an HTML page",
+            ),
+            (b"<?xml version=\"1.0\"?><a/>", "XML"),
+            (b"%PDF-1.7\n", "a PDF document"),
+            (b"\x89PNG\r\n\x1a\n\0\0", "binary data"),
+            (b"hello world\n", "text whose first line"),
+        ];
+        for (head, want) in cases {
+            assert_eq!(detect(head), Detected::NotMail);
+            assert!(
+                looks_like(head).starts_with(want),
+                "{head:?}: {}",
+                looks_like(head)
+            );
+        }
         assert_eq!(Detected::Message.format(true), Some(Format::Maildir));
     }
 

@@ -297,8 +297,12 @@ fn export_folders_detect_by_content_in_path_order() {
     assert!(run
         .problems
         .iter()
-        .all(|p| p.kind == ProblemKind::NotMail && p.level == ProblemLevel::Warning));
-    assert!(!run.stats.had_errors());
+        .all(|p| p.kind == ProblemKind::NotMail && p.level == ProblemLevel::Error));
+    // Nothing in them was audited: errors (exit 2), the mail beside them is read all the same.
+    assert!(run.stats.had_errors());
+    let why: Vec<&str> = run.problems.iter().map(|p| p.reason.as_str()).collect();
+    assert!(why[0].contains("looks like an empty file"), "{why:?}");
+    assert!(why[1].contains("looks like binary data"), "{why:?}");
     assert_eq!(run.stats.files, 7);
 }
 

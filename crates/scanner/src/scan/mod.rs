@@ -355,15 +355,16 @@ impl Scanner {
     }
 }
 
+/// A file that is not mail is an error: nothing in it was audited, and a clean summary of
+/// nothing (a provider's JSON log, a saved error page) must not pass for a clean archive.
 fn not_mail(path: Arc<str>, head: &[u8]) -> Problem {
-    let reason = if head.is_empty() {
-        "empty file: not mail; skipped".to_string()
-    } else {
-        "not mail (no mbox separator line or header block at the start); skipped".to_string()
-    };
+    let reason = format!(
+        "not mail: looks like {} (no mbox `From ` line or header block at the start); skipped",
+        detect::looks_like(head)
+    );
     problem(
         Location::file(path),
-        ProblemLevel::Warning,
+        ProblemLevel::Error,
         ProblemKind::NotMail,
         reason,
     )
