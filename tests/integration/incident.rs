@@ -132,7 +132,7 @@ fn demo_numbers_agree_across_report_summary_affected_list_and_plan() {
     let html = read(&out.join("report.html"));
     let h = &summary["headline"];
     assert_eq!(summary["schema"], "leakaudit-incident-summary");
-    assert_eq!(summary["version"], 1);
+    assert_eq!(summary["version"], 2);
 
     // Every number the page marks as a metric equals summary.json, in data-value and in text.
     let m = metrics(&html);
@@ -148,6 +148,7 @@ fn demo_numbers_agree_across_report_summary_affected_list_and_plan() {
         "address_exposures",
         "exposed_without_account",
         "findings",
+        "single_messages",
     ] {
         let (value, text) = m
             .get(name)
@@ -163,26 +164,54 @@ fn demo_numbers_agree_across_report_summary_affected_list_and_plan() {
             "{name}: shown text"
         );
     }
-    assert_eq!(m.len(), 11, "a metric without a check: {:?}", m.keys());
+    assert_eq!(m.len(), 12, "a metric without a check: {:?}", m.keys());
 
     // The demo's ground truth (see the generator): 378 messages; the roundtable invitation
     // (5 customers) and the 8 batches of 100 with 6 addresses repeated across two batches.
     assert_eq!(h["messages_scanned"], 378);
     assert_eq!(h["exposing_messages"], 9);
-    assert_eq!(h["campaigns"], 2);
+    assert_eq!(
+        h["campaigns"], 1,
+        "the 8 batches; the invitation is a single message"
+    );
+    assert_eq!(h["single_messages"], 1);
+    assert_eq!(summary["singles"]["messages"], 1);
+    assert_eq!(summary["singles"]["addresses_exposed"], 5);
     assert_eq!(h["addresses_exposed"], 799);
     assert_eq!(h["address_exposures"], 805);
     let campaigns = summary["campaigns"].as_array().unwrap();
-    assert_eq!(campaigns[0]["chunks"], 1);
-    assert_eq!(campaigns[0]["addresses_exposed"], 5);
-    assert_eq!(campaigns[1]["chunks"], 8);
-    assert_eq!(campaigns[1]["addresses_exposed"], 794);
+    assert_eq!(campaigns.len(), 1);
+    assert_eq!(campaigns[0]["id"], "C1");
+    assert_eq!(campaigns[0]["chunks"], 8);
+    assert_eq!(campaigns[0]["addresses_exposed"], 794);
     assert_eq!(
-        campaigns[1]["subjects"].as_array().unwrap().len(),
+        campaigns[0]["subjects"].as_array().unwrap().len(),
         6,
         "one subject per language, one campaign"
     );
-    assert!(campaigns[1]["subjects"]
+    // The headline sentence names it, in summary.json and at the top of the page.
+    let sentence = h["sentence"].as_str().unwrap();
+    let subject = campaigns[0]["subjects"][0].as_str().unwrap();
+    for part in [
+        format!("Mass mailing \"{subject}\""),
+        "794 addresses in 8 chunks".to_string(),
+        campaigns[0]["first"].as_str().unwrap().to_string(),
+        campaigns[0]["last"].as_str().unwrap().to_string(),
+        "1 single message exposing 5 addresses".to_string(),
+    ] {
+        assert!(sentence.contains(&part), "{part:?} not in {sentence:?}");
+    }
+    let lead = html
+        .split("<p class=\"lead\" data-headline>")
+        .nth(1)
+        .and_then(|p| p.split("</p>").next())
+        .expect("the page leads with the headline sentence");
+    assert!(lead.contains("794 addresses in 8 chunks"), "{lead}");
+    assert!(
+        html.find("data-headline").unwrap() < html.find("data-metric").unwrap(),
+        "the sentence comes before the numbers"
+    );
+    assert!(campaigns[0]["subjects"]
         .as_array()
         .unwrap()
         .contains(&Value::from("Важно: изменения в вашем аккаунте")));
@@ -204,7 +233,10 @@ fn demo_numbers_agree_across_report_summary_affected_list_and_plan() {
         .iter()
         .map(|c| c["chunks"].as_u64().unwrap())
         .sum();
-    assert_eq!(chunks, h["exposing_messages"].as_u64().unwrap());
+    assert_eq!(
+        chunks + h["single_messages"].as_u64().unwrap(),
+        h["exposing_messages"].as_u64().unwrap()
+    );
     // campaigns.csv: one row per exposing message, as many per campaign as it has chunks.
     let chunk_rows = by_header(&csv_rows(&read(&out.join("campaigns.csv"))));
     assert_eq!(
@@ -218,9 +250,11 @@ fn demo_numbers_agree_across_report_summary_affected_list_and_plan() {
             .count();
         assert_eq!(Some(n as u64), c["chunks"].as_u64());
     }
+    assert_eq!(chunk_rows[0]["campaign"], "C1", "the campaign first");
+    assert_eq!(chunk_rows[8]["campaign"], "S1", "then the single message");
     let c2: Vec<_> = chunk_rows
         .iter()
-        .filter(|r| r["campaign"] == "C2")
+        .filter(|r| r["campaign"] == "C1")
         .collect();
     assert!(
         c2.iter().all(|r| r["addresses_exposed"] == "100"),
@@ -495,7 +529,7 @@ fn hostile_subject_is_escaped_everywhere() {
     // JSON carries the subject as data, intact.
     let summary: Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
     assert_eq!(
-        summary["campaigns"][0]["subjects"][0],
+        summary["top_messages"][0]["subject"],
         "<script>alert(1)</script> & \"quotes\" ]]> --> <!--"
     );
     if let Some(dom) = render_dom(&out.join("report.html"), "hostile") {
@@ -614,6 +648,17 @@ fn chromium() -> Option<PathBuf> {
 /// Runs headless Chromium on `page` with `mode` (`--dump-dom` or `--screenshot=...`);
 /// returns stdout and stderr. Fails on a hang.
 fn run_chromium(bin: &Path, page: &Path, mode: &str, profile: &Path) -> (String, String) {
+    run_chromium_sized(bin, page, mode, profile, "1280,2400")
+}
+
+/// [`run_chromium`] with a window of `size` (`width,height`).
+fn run_chromium_sized(
+    bin: &Path,
+    page: &Path,
+    mode: &str,
+    profile: &Path,
+    size: &str,
+) -> (String, String) {
     let mut child = Command::new(bin)
         .args([
             "--headless",
@@ -625,10 +670,10 @@ fn run_chromium(bin: &Path, page: &Path, mode: &str, profile: &Path) -> (String,
             "--disable-component-update",
             "--disable-sync",
             "--hide-scrollbars",
-            "--window-size=1280,2400",
             "--enable-logging=stderr",
             "--v=0",
         ])
+        .arg(format!("--window-size={size}"))
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(mode)
         .arg(format!("file://{}", page.display()))
@@ -720,6 +765,38 @@ fn report_renders_in_headless_chromium_without_console_errors() {
         "a blank page compresses to almost nothing ({} bytes)",
         png.len()
     );
+
+    // Issue 27: the first screen names the incident. The page's probe records where the
+    // headline sentence ends; it must lie inside a laptop's first screen (1280x800), and it
+    // must name campaign 1 (the mass mail: its chunks and addresses).
+    let bottom: u32 = dom
+        .split("data-headline-bottom=\"")
+        .nth(1)
+        .and_then(|v| v.split('"').next())
+        .and_then(|v| v.parse().ok())
+        .expect("the probe measured the headline");
+    assert!(bottom > 0 && bottom <= 800, "headline ends at {bottom} px");
+    let lead = dom
+        .split("class=\"lead\"")
+        .nth(1)
+        .and_then(|p| p.split("</p>").next())
+        .unwrap();
+    assert!(
+        lead.contains("Mass mailing") && lead.contains("794 addresses in 8 chunks"),
+        "{lead}"
+    );
+    // The first screen as a person sees it (kept beside the report for a look).
+    let first = out.join("..").join("report-first-screen.png");
+    let profile = tempfile::tempdir().unwrap();
+    let (_, log) = run_chromium_sized(
+        &bin,
+        &page,
+        &format!("--screenshot={}", first.display()),
+        profile.path(),
+        "1280,800",
+    );
+    let png = std::fs::read(&first).unwrap_or_else(|e| panic!("no screenshot ({e}); log:\n{log}"));
+    assert_eq!(u32::from_be_bytes(png[20..24].try_into().unwrap()), 800);
 }
 
 #[test]
@@ -869,9 +946,165 @@ fn the_same_archive_twice_counts_each_message_once() {
     assert_eq!(h["messages_scanned"], 756, "every copy is read");
     assert_eq!(h["exposing_messages"], 9, "but counted once");
     assert_eq!(h["duplicate_copies"], 9);
-    assert_eq!(h["campaigns"], 2);
-    assert_eq!(s["campaigns"][1]["chunks"], 8);
+    assert_eq!(h["campaigns"], 1);
+    assert_eq!(s["campaigns"][0]["chunks"], 8);
     assert_eq!(h["addresses_exposed"], 799);
     assert_eq!(h["address_exposures"], 805);
     assert!(read(&out.join("report.html")).contains("9 further copies"));
+}
+
+/// Issue 27: on a journal with hundreds of single exposing messages and one chunked mass mail,
+/// the report listed the groups by date and the mass mail came late. It must be campaign 1 in
+/// summary.json, campaigns.csv and report.html, and the headline sentence names it.
+#[test]
+fn the_chunked_mass_mail_leads_the_report_among_hundreds_of_single_messages() {
+    use std::fmt::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = dir.path().join("journal.mbox");
+    let words = [
+        "invoice", "order", "meeting", "contract", "offer", "renewal", "visit", "quote",
+        "shipment", "payment", "survey", "ticket", "upgrade", "welcome", "reminder",
+    ];
+    assert_eq!(rfc2822(1_572_000_000), "Fri, 25 Oct 2019 10:40:00 +0000");
+    let mut m = String::new();
+    let day = 86_400i64;
+    let t0 = 1_572_000_000i64; // late Oct 2019
+                               // The separator's date is not read: the Date header is.
+    let date = |_t: i64| "From x@shop.example Mon Jan  1 00:00:00 2019\n";
+    // 300 single messages, each from its own sender, to 2-4 strangers; one a day or so.
+    for n in 0..300i64 {
+        let t = t0 - (300 - n) * 3600 * 7;
+        let to: Vec<String> = (0..2 + n % 3)
+            .map(|k| format!("cust{n}x{k}@gmail.com"))
+            .collect();
+        let subject = format!(
+            "{} {} {}",
+            words[(n % 15) as usize],
+            words[((n / 15) % 15) as usize],
+            words[((n / 7) % 15) as usize]
+        );
+        let _ = write!(
+            m,
+            "{}From: rep{n}@shop.example\nTo: {}\nSubject: {subject}\nDate: {}\nMessage-ID: <s{n}@shop.example>\n\nHello\n\n",
+            date(t),
+            to.join(", "),
+            rfc2822(t)
+        );
+    }
+    // The mass mail, sent last: 27 chunks of 40 customers in To.
+    for c in 0..27i64 {
+        let t = t0 + day + c * 120;
+        let to: Vec<String> = (0..40).map(|k| format!("u{c}y{k}@yahoo.com")).collect();
+        let _ = write!(
+            m,
+            "{}From: Exchange <noreply@shop.example>\nTo: {}\nSubject: Important changes to your account\nDate: {}\nMessage-ID: <mass{c}@shop.example>\n\nNew terms\n\n",
+            date(t),
+            to.join(", "),
+            rfc2822(t)
+        );
+    }
+    std::fs::write(&mbox, m).unwrap();
+    let out = dir.path().join("out");
+    let o = leakaudit()
+        .arg("incident")
+        .arg(&mbox)
+        .arg("--accounts")
+        .arg(fixture("demo/accounts.csv"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--detected-at", DETECTED, "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let s: Value = serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    let h = &s["headline"];
+    assert_eq!(h["exposing_messages"], 327);
+    assert_eq!(h["campaigns"], 1, "{}", s["campaigns"]);
+    assert_eq!(h["single_messages"], 300);
+    let c1 = &s["campaigns"][0];
+    assert_eq!(c1["id"], "C1");
+    assert_eq!(c1["chunks"], 27);
+    assert_eq!(c1["addresses_exposed"], 1080);
+    assert_eq!(c1["subjects"][0], "Important changes to your account");
+    let singles_addresses: u64 = (0..300).map(|n| 2 + n % 3).sum();
+    assert_eq!(s["singles"]["addresses_exposed"], singles_addresses);
+    let sentence = h["sentence"].as_str().unwrap();
+    assert!(
+        sentence.starts_with(
+            "Mass mailing \"Important changes to your account\" from noreply@shop.example exposed 1,080 addresses in 27 chunks, sent "
+        ),
+        "{sentence}"
+    );
+    assert!(
+        sentence.ends_with(&format!(
+            "Besides: 300 single messages exposing {singles_addresses} addresses."
+        )),
+        "{sentence}"
+    );
+    // campaigns.csv: the 27 chunks first, then the single messages.
+    let rows = by_header(&csv_rows(&read(&out.join("campaigns.csv"))));
+    assert_eq!(rows.len(), 327);
+    assert!(rows[..27].iter().all(|r| r["campaign"] == "C1"));
+    assert_eq!(rows[27]["campaign"], "S1");
+    assert_eq!(
+        rows[27]["addresses_exposed"], "4",
+        "the largest single message first"
+    );
+    // report.html: the headline, then the campaigns table starting with C1 and the fold.
+    let html = read(&out.join("report.html"));
+    let lead = html
+        .split("<p class=\"lead\" data-headline>")
+        .nth(1)
+        .and_then(|p| p.split("</p>").next())
+        .unwrap();
+    assert!(
+        lead.contains("&quot;Important changes to your account&quot;"),
+        "{lead}"
+    );
+    assert!(lead.contains("1,080 addresses in 27 chunks"), "{lead}");
+    let table = html.split("data-table=\"campaigns\"").nth(1).unwrap();
+    let first_row = table.split("<tr data-campaign=\"").nth(1).unwrap();
+    assert!(first_row.starts_with("C1\""), "{}", &first_row[..40]);
+    assert_eq!(
+        table
+            .split("</table>")
+            .next()
+            .unwrap()
+            .matches("<tr data-campaign=")
+            .count(),
+        1
+    );
+    assert!(
+        html.contains("and <span data-metric=\"single_messages\" data-value=\"300\">300</span> single messages exposing"),
+        "the long tail is folded"
+    );
+}
+
+/// `Fri, 01 Nov 2019 09:00:00 +0000` for a Date header (days to civil date: H. Hinnant).
+fn rfc2822(t: i64) -> String {
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let wd = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][days.rem_euclid(7) as usize];
+    let mon = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(m - 1) as usize];
+    format!(
+        "{wd}, {d:02} {mon} {y} {:02}:{:02}:{:02} +0000",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }

@@ -587,10 +587,12 @@ fn print_summary(
     );
     let _ = writeln!(
         err,
-        "exposing messages: {} in {} campaign(s); addresses exposed: {}; accounts affected: {} ({} exposed addresses without account)",
-        h.exposing_messages, h.campaigns, h.addresses_exposed, h.accounts_affected, h.exposed_without_account
+        "{}\nexposing messages: {} ({} campaign(s), {} single message(s)); addresses exposed: {}; accounts affected: {} ({} exposed addresses without account)",
+        crate::term::clean(&h.sentence),
+        h.exposing_messages, h.campaigns, h.single_messages, h.addresses_exposed, h.accounts_affected, h.exposed_without_account
     );
-    for c in &summary.campaigns {
+    // The largest first; the rest are in campaigns.csv.
+    for c in summary.campaigns.iter().take(10) {
         let _ = writeln!(
             err,
             "  {}: {} chunk(s), {} addresses, from {} at {}",
@@ -599,6 +601,13 @@ fn print_summary(
             c.addresses_exposed,
             crate::term::clean(&c.sender),
             c.first.as_deref().unwrap_or("unknown date")
+        );
+    }
+    if summary.campaigns.len() > 10 {
+        let _ = writeln!(
+            err,
+            "  ... {} more campaign(s) in campaigns.csv",
+            summary.campaigns.len() - 10
         );
     }
     let _ = writeln!(

@@ -93,11 +93,13 @@ pub fn render(s: &Summary) -> String {
         o,
         "Breach of **confidentiality**: outgoing e-mail showed recipients' addresses to other \
          recipients (addresses in To/Cc instead of Bcc, or a transmitted Bcc header). \
-         {} of {} messages scanned exposed at least one address; they belong to {} mailing(s) \
-         (campaigns):\n",
+         {} of {} messages scanned exposed at least one address: {} campaign(s) (mailings of \
+         two or more chunks) and {} single message(s). {}\n",
         thousands(h.exposing_messages as u64),
         thousands(h.messages_scanned),
-        thousands(h.campaigns as u64)
+        thousands(h.campaigns as u64),
+        thousands(h.single_messages as u64),
+        md(&h.sentence)
     );
     for c in &s.campaigns {
         let subjects = c
@@ -119,7 +121,35 @@ pub fn render(s: &Summary) -> String {
             thousands(c.max_audience as u64)
         );
     }
-    if s.campaigns.is_empty() {
+    if s.singles.messages > 0 {
+        // The largest few by subject; every one is in campaigns.csv.
+        let largest = s
+            .top_messages
+            .iter()
+            .filter(|m| m.campaign.is_none() && m.addresses_exposed > 0)
+            .take(3)
+            .map(|m| {
+                format!(
+                    "\"{}\" ({} addresses)",
+                    md(&m.subject),
+                    thousands(m.addresses_exposed as u64)
+                )
+            })
+            .collect::<Vec<_>>();
+        let _ =
+            writeln!(
+            o,
+            "- {} {} single message(s) exposing {} address(es){}; each is listed in campaigns.csv.",
+            if s.campaigns.is_empty() { "No campaign;" } else { "And" },
+            thousands(s.singles.messages as u64),
+            thousands(s.singles.addresses_exposed as u64),
+            if largest.is_empty() {
+                String::new()
+            } else {
+                format!(", the largest: {}", largest.join(", "))
+            }
+        );
+    } else if s.campaigns.is_empty() {
         let _ = writeln!(o, "- No message exposed an address.");
     }
     let _ = writeln!(

@@ -2,8 +2,9 @@
 //! once, with its number of chunks and of addresses exposed.
 //!
 //! Only exposing messages are grouped, and every exposing message belongs to exactly one
-//! campaign (a lone message is a campaign of one chunk), so the chunks of all campaigns add up
-//! to the number of exposing messages.
+//! group, so the chunks of all groups add up to the number of exposing messages. A group of
+//! two or more chunks is a campaign; a lone message is a single message. Every output lists
+//! them in [`rank`] order: the largest campaign, the incident, first.
 //!
 //! The rules, in order:
 //! 1. **Same mailing key**: same sender (canonical From address) and the same *normalised*
@@ -55,7 +56,7 @@ impl Default for CampaignOptions {
 /// One mass mailing (or one lone exposing message).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Campaign {
-    /// `C1`, `C2`... in order of the first chunk's date (undated campaigns last).
+    /// `C1`, `C2`... for campaigns, `S1`, `S2`... for single messages, in [`rank`] order.
     pub id: String,
     /// Canonical From address (empty when the messages had none).
     pub sender: String,
@@ -78,6 +79,11 @@ impl Campaign {
     /// Number of messages (chunks) the mailing was split into.
     pub fn chunks(&self) -> usize {
         self.messages.len()
+    }
+
+    /// A mailing of two or more chunks; one message alone is a single message.
+    pub fn is_campaign(&self) -> bool {
+        self.chunks() >= 2
     }
 }
 
@@ -182,18 +188,63 @@ pub fn group(messages: &[MessageRecord], opts: &CampaignOptions) -> Vec<Campaign
             build(&clusters[root].sender, idx, messages)
         })
         .collect();
-    // Dated first, by first chunk; ties by sender and archive position, for a stable order.
-    out.sort_by(|a, b| {
-        (a.first.is_none(), a.first, &a.sender, a.messages.first()).cmp(&(
-            b.first.is_none(),
-            b.first,
-            &b.sender,
-            b.messages.first(),
-        ))
+    rank(&mut out);
+    out
+}
+
+/// Puts the incident first: campaigns (two or more chunks) before single messages, each by
+/// addresses exposed, then severity, then first send time (undated last), sender and archive
+/// position for a stable order. Campaigns are numbered `C1`, `C2`...; single messages `S1`,
+/// `S2`... (a lone message is not a mailing, but every exposing message keeps a row).
+pub fn rank(groups: &mut [Campaign]) {
+    groups.sort_by(|a, b| {
+        let key = |c: &Campaign| {
+            (
+                !c.is_campaign(),
+                std::cmp::Reverse(c.addresses_exposed),
+                std::cmp::Reverse(c.max_severity),
+                c.first.is_none(),
+                c.first,
+            )
+        };
+        key(a)
+            .cmp(&key(b))
+            .then_with(|| a.sender.cmp(&b.sender))
+            .then_with(|| a.messages.first().cmp(&b.messages.first()))
     });
-    for (n, c) in out.iter_mut().enumerate() {
-        c.id = format!("C{}", n + 1);
+    let (mut campaigns, mut singles) = (0, 0);
+    for c in groups.iter_mut() {
+        c.id = if c.is_campaign() {
+            campaigns += 1;
+            format!("C{campaigns}")
+        } else {
+            singles += 1;
+            format!("S{singles}")
+        };
     }
+}
+
+/// The long tail folded into one line: single exposing messages (not part of a campaign).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Singles {
+    pub messages: usize,
+    /// Distinct addresses exposed by them.
+    pub addresses_exposed: usize,
+    pub max_severity: Option<Severity>,
+}
+
+/// Counts the single messages among `groups` (see [`Singles`]).
+pub fn singles(groups: &[Campaign], messages: &[MessageRecord]) -> Singles {
+    let mut addresses: std::collections::HashSet<&str> = Default::default();
+    let mut out = Singles::default();
+    for c in groups.iter().filter(|c| !c.is_campaign()) {
+        out.messages += 1;
+        out.max_severity = out.max_severity.max(c.max_severity);
+        for &i in &c.messages {
+            addresses.extend(messages[i].exposed.iter().map(|e| e.address.as_str()));
+        }
+    }
+    out.addresses_exposed = addresses.len();
     out
 }
 
@@ -259,7 +310,8 @@ fn build(sender: &str, idx: Vec<usize>, messages: &[MessageRecord]) -> Campaign 
 pub const CSV_HEADER: &str =
     "campaign,chunk,date,message_id,location,sender,addresses_exposed,max_audience,subject";
 
-/// `campaigns.csv`: one row per exposing message (chunk), campaigns in order, chunks by date.
+/// `campaigns.csv`: one row per exposing message (chunk), groups in [`rank`] order (campaigns,
+/// then single messages), chunks by date.
 /// No recipient address appears in it. Written by the scanner's [`CsvWriter`], which defuses
 /// cells a spreadsheet would run as a formula: subjects are attacker-controlled.
 pub fn to_csv(campaigns: &[Campaign], messages: &[MessageRecord]) -> String {
@@ -509,14 +561,90 @@ mod tests {
         ms[1].exposed.clear();
         let c = group(&ms, &CampaignOptions::default());
         assert_eq!(c.len(), 2);
-        assert_eq!(c[0].messages, vec![3], "dated campaigns come first");
-        assert_eq!(c[1].messages, vec![0, 2]);
-        assert_eq!(c[1].first, None);
+        assert_eq!(
+            c[0].messages,
+            vec![0, 2],
+            "a campaign before a single message"
+        );
+        assert_eq!(c[0].id, "C1");
+        assert_eq!(
+            c[0].first, None,
+            "the undated chunks of one key form a campaign"
+        );
+        assert_eq!(c[1].messages, vec![3]);
+        assert_eq!(c[1].id, "S1");
         let chunks: usize = c.iter().map(Campaign::chunks).sum();
         assert_eq!(
             chunks, 3,
             "every exposing message is in exactly one campaign"
         );
+    }
+
+    /// Issue 27: the report listed 351 groups by date and the mass mail of 27 chunks was row
+    /// 294. Campaigns come first, largest first; single messages after them, largest first.
+    #[test]
+    fn the_largest_campaign_leads_and_single_messages_follow() {
+        let mut ms = Vec::new();
+        // Earliest: many single exposing messages, some larger than a chunk of the mass mail.
+        for n in 0..40 {
+            ms.push(msg(
+                n,
+                &format!("rep{n}@kx.example"),
+                &format!("Re: deal {n}"),
+                Some(T0 + n as i64),
+                3 + n % 7,
+            ));
+        }
+        ms.push(msg(40, "big@kx.example", "Huge single", Some(T0 + 50), 60));
+        // A small campaign, early.
+        for k in 0..2 {
+            ms.push(msg(
+                41 + k,
+                "news@kx.example",
+                "Weekly news",
+                Some(T0 + 100 + k as i64 * 60),
+                4,
+            ));
+        }
+        // The mass mail: 5 chunks of 20, late.
+        for k in 0..5 {
+            ms.push(msg(
+                43 + k,
+                "noreply@kx.example",
+                &format!("Account changes {k}/5"),
+                Some(T0 + 86_400 + k as i64 * 600),
+                20,
+            ));
+        }
+        let c = group(&ms, &CampaignOptions::default());
+        assert_eq!(c[0].id, "C1");
+        assert_eq!(c[0].sender, "noreply@kx.example");
+        assert_eq!((c[0].chunks(), c[0].addresses_exposed), (5, 100));
+        assert_eq!(c[1].id, "C2");
+        assert_eq!(c[1].chunks(), 2);
+        assert_eq!(c[2].id, "S1");
+        assert_eq!(
+            c[2].addresses_exposed, 60,
+            "the largest single message first"
+        );
+        assert!(c[2..]
+            .windows(2)
+            .all(|w| w[0].addresses_exposed >= w[1].addresses_exposed));
+        assert!(c[2..].iter().all(|g| !g.is_campaign()));
+        let s = singles(&c, &ms);
+        assert_eq!(s.messages, 41);
+        assert_eq!(
+            s.addresses_exposed,
+            60 + (0..40).map(|n| 3 + n % 7).sum::<usize>()
+        );
+        // campaigns.csv in the same order.
+        let csv = to_csv(&c, &ms);
+        let ids: Vec<&str> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').next().unwrap())
+            .collect();
+        assert_eq!(&ids[..8], ["C1", "C1", "C1", "C1", "C1", "C2", "C2", "S1"]);
     }
 
     #[test]

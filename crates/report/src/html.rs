@@ -16,7 +16,9 @@ use std::fmt::Write;
 
 /// Records script errors and the number of charts into attributes of `<html>`, so a headless
 /// browser's `--dump-dom` shows whether the page rendered cleanly.
-const PROBE_SCRIPT: &str = "(function(){var r=document.documentElement;window.addEventListener('error',function(){r.setAttribute('data-js-errors',String(+(r.getAttribute('data-js-errors')||0)+1));});document.addEventListener('DOMContentLoaded',function(){r.setAttribute('data-charts',String(document.querySelectorAll('svg.chart').length));});})();";
+/// It also records where the headline sentence ends on the page (`data-headline-bottom`, CSS
+/// pixels), so a test can tell that the first screen names the incident.
+const PROBE_SCRIPT: &str = "(function(){var r=document.documentElement;window.addEventListener('error',function(){r.setAttribute('data-js-errors',String(+(r.getAttribute('data-js-errors')||0)+1));});document.addEventListener('DOMContentLoaded',function(){r.setAttribute('data-charts',String(document.querySelectorAll('svg.chart').length));var h=document.querySelector('[data-headline]');if(h){r.setAttribute('data-headline-bottom',String(Math.round(h.getBoundingClientRect().bottom)));}});})();";
 
 const CSS: &str = r#"
 :root{--ink:#1d2733;--muted:#5b6875;--line:#e3e7eb;--bg:#f5f7f9;--red:#c0392b;--amber:#b9770e;--blue:#2f5d8a;--card:#fff}
@@ -30,6 +32,8 @@ h2{font-size:16px;margin:0 0 12px}
 .meta{color:var(--muted);margin:0;font-size:13px}
 .badge{border:1px solid var(--red);color:var(--red);border-radius:4px;padding:4px 10px;font-size:11px;font-weight:700;letter-spacing:.06em;text-transform:uppercase;white-space:nowrap}
 .badge.clear{border-color:var(--amber);color:var(--amber)}
+.lead{font-size:19px;line-height:1.4;font-weight:600;margin:0 0 14px;overflow-wrap:anywhere}
+tr.fold td{color:var(--muted);font-style:italic}
 .deadline{background:#fff4f2;border:1px solid #f2c4bd;border-left:5px solid var(--red);border-radius:6px;padding:12px 16px;margin-bottom:18px}
 .deadline strong{color:var(--red)}
 .kpis{display:grid;grid-template-columns:repeat(4,1fr);gap:12px;margin-bottom:18px}
@@ -141,6 +145,17 @@ pub fn render(
         }
     );
 
+    // The incident, in one sentence.
+    let _ = write!(
+        o,
+        r#"<p class="lead" data-headline>{}</p>"#,
+        esc(&crate::summary::headline_sentence(
+            &s.campaigns,
+            &s.singles,
+            human_time
+        ))
+    );
+
     // Deadline banner.
     let _ = write!(
         o,
@@ -172,7 +187,7 @@ pub fn render(
         &mut o,
         "campaigns",
         h.campaigns,
-        "campaigns (mailings)",
+        "campaigns (mailings of 2+ chunks)",
         true,
     );
     kpi(
@@ -270,7 +285,28 @@ pub fn render(
             sev(c.max_severity)
         );
     }
-    if s.campaigns.is_empty() {
+    // The long tail in one line: each single message is in campaigns.csv, the largest under
+    // Top messages.
+    if s.singles.messages > 0 {
+        let _ = write!(
+            o,
+            r#"<tr class="fold"><td colspan="8">{} <span data-metric="single_messages" data-value="{}">{}</span> single message{} exposing {} address{} (not part of a campaign; each is listed in campaigns.csv)</td></tr>"#,
+            if s.campaigns.is_empty() {
+                "No campaign;"
+            } else {
+                "and"
+            },
+            s.singles.messages,
+            thousands(s.singles.messages as u64),
+            if s.singles.messages == 1 { "" } else { "s" },
+            thousands(s.singles.addresses_exposed as u64),
+            if s.singles.addresses_exposed == 1 {
+                ""
+            } else {
+                "es"
+            },
+        );
+    } else if s.campaigns.is_empty() {
         o.push_str(r#"<tr><td colspan="8">No message exposed anyone.</td></tr>"#);
     }
     let copies = if h.duplicate_copies > 0 {

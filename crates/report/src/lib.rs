@@ -236,7 +236,16 @@ mod tests {
         }
         let h = &summary.headline;
         assert_eq!(h.exposing_messages, 3);
-        assert_eq!(h.campaigns, 2, "the undated message is its own campaign");
+        assert_eq!(h.campaigns, 1);
+        assert_eq!(
+            h.single_messages, 1,
+            "the undated message is a single message"
+        );
+        assert!(
+            h.sentence.starts_with("Mass mailing \""),
+            "the headline names the campaign: {}",
+            h.sentence
+        );
         assert_eq!(h.addresses_exposed, 3);
         assert_eq!(h.accounts_affected, 1);
         assert_eq!(h.exposed_without_account, 2);

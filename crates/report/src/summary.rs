@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The `schema` field of every summary.
 pub const SUMMARY_SCHEMA_ID: &str = "leakaudit-incident-summary";
 /// The `version` field: the schema's major version.
-pub const SUMMARY_VERSION: u32 = 1;
+/// 2: `campaigns` lists mailings of two or more chunks, largest first; single messages are
+/// folded into `singles`; `headline.sentence` names the incident.
+pub const SUMMARY_VERSION: u32 = 2;
 /// Hours between detection and the GDPR Art. 33 notification deadline.
 pub const ART33_HOURS: i64 = 72;
 
@@ -39,7 +41,11 @@ pub struct Summary {
     pub findings_by_rule: Vec<RuleRow>,
     pub findings_by_severity: BTreeMap<String, usize>,
     pub campaign_options: CampaignOptions,
+    /// Mailings of two or more chunks, in [`campaign::rank`] order: the incident first.
     pub campaigns: Vec<CampaignRow>,
+    /// The exposing messages that are not part of a campaign, folded into one line.
+    #[serde(default)]
+    pub singles: campaign::Singles,
     pub top_messages: Vec<MessageRow>,
     pub audience_histogram: Vec<HistogramBin>,
     pub timeline: Timeline,
@@ -50,9 +56,17 @@ pub struct Summary {
 /// The headline numbers (the report's cards carry the same names in `data-metric`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Headline {
+    /// One sentence that names the incident: the first campaign's subject, chunks, addresses
+    /// and send times, then what else exposed anyone ([`headline_sentence`]).
+    #[serde(default)]
+    pub sentence: String,
     pub messages_scanned: u64,
     pub exposing_messages: usize,
+    /// Mailings of two or more chunks.
     pub campaigns: usize,
+    /// Exposing messages that are not part of a campaign.
+    #[serde(default)]
+    pub single_messages: usize,
     pub addresses_exposed: usize,
     pub accounts_affected: usize,
     pub exposed_without_account: usize,
@@ -184,6 +198,76 @@ pub struct PlanSection {
     pub failed_login_data: bool,
 }
 
+/// The sentence that leads the report: the first campaign (the largest mailing: the incident)
+/// by subject, sender, chunks, addresses and send times, then what else exposed anyone, the
+/// single messages folded. `time` shows an RFC 3339 time (as is in summary.json, readable in
+/// the page). Plain text: the caller escapes it.
+pub fn headline_sentence(
+    campaigns: &[CampaignRow],
+    singles: &campaign::Singles,
+    time: impl Fn(&str) -> String,
+) -> String {
+    use crate::html::thousands;
+    let plural = |n: usize, one: &str, many: &str| {
+        format!(
+            "{} {}",
+            thousands(n as u64),
+            if n == 1 { one } else { many }
+        )
+    };
+    let rest_singles = || {
+        format!(
+            "{} exposing {}",
+            plural(singles.messages, "single message", "single messages"),
+            plural(singles.addresses_exposed, "address", "addresses")
+        )
+    };
+    let Some(c) = campaigns.first() else {
+        if singles.messages == 0 {
+            return "No message exposed anyone.".to_owned();
+        }
+        return format!(
+            "{}; no mass mailing (two or more chunks of one mailing) was found.",
+            rest_singles()
+        );
+    };
+    let subject = c.subjects.first().map(String::as_str).unwrap_or("");
+    let variants = match c.subjects.len() {
+        0 | 1 => String::new(),
+        n => format!(
+            " (and {} other subject{})",
+            n - 1,
+            if n == 2 { "" } else { "s" }
+        ),
+    };
+    let when = match (&c.first, &c.last) {
+        (Some(f), Some(l)) if f == l => format!(", sent {}", time(f)),
+        (Some(f), Some(l)) => format!(", sent {} to {}", time(f), time(l)),
+        _ => ", send time unknown".to_owned(),
+    };
+    let mut out = format!(
+        "Mass mailing \"{subject}\"{variants} from {} exposed {} in {}{when}.",
+        c.sender,
+        plural(c.addresses_exposed, "address", "addresses"),
+        plural(c.chunks, "chunk", "chunks"),
+    );
+    let others = campaigns.len() - 1;
+    match (others, singles.messages) {
+        (0, 0) => {}
+        (0, _) => out.push_str(&format!(" Besides: {}.", rest_singles())),
+        (_, 0) => out.push_str(&format!(
+            " Besides: {}.",
+            plural(others, "other campaign", "other campaigns")
+        )),
+        (_, _) => out.push_str(&format!(
+            " Besides: {} and {}.",
+            plural(others, "other campaign", "other campaigns"),
+            rest_singles()
+        )),
+    }
+    out
+}
+
 /// RFC 3339 UTC with seconds (`2019-11-01T09:00:00Z`).
 pub fn rfc3339(secs: i64) -> String {
     leakaudit_scanner::time::rfc3339(secs).unwrap_or_else(|| secs.to_string())
@@ -222,7 +306,10 @@ impl Summary {
         pseudo: &Pseudonymiser,
     ) -> Summary {
         let mut campaign_of: BTreeMap<usize, &str> = BTreeMap::new();
-        for c in campaigns {
+        let singles = campaign::singles(campaigns, &data.messages);
+        let campaigns: Vec<&campaign::Campaign> =
+            campaigns.iter().filter(|c| c.is_campaign()).collect();
+        for c in &campaigns {
             for &i in &c.messages {
                 campaign_of.insert(i, &c.id);
             }
@@ -253,10 +340,12 @@ impl Summary {
             }
         };
 
-        let headline = Headline {
+        let mut headline = Headline {
+            sentence: String::new(),
             messages_scanned: data.scan.messages,
             exposing_messages: exposing.len(),
             campaigns: campaigns.len(),
+            single_messages: singles.messages,
             addresses_exposed: data.affected.addresses,
             accounts_affected: data.affected.accounts.len(),
             exposed_without_account: data.affected.without_account,
@@ -336,7 +425,7 @@ impl Summary {
             top_consumer_domains,
         };
 
-        let campaign_rows = campaigns
+        let campaign_rows: Vec<CampaignRow> = campaigns
             .iter()
             .map(|c| CampaignRow {
                 id: c.id.clone(),
@@ -416,6 +505,7 @@ impl Summary {
             .collect();
         let timeline = timeline(&exposing_dates, &data.message_dates, exposing.len());
 
+        headline.sentence = headline_sentence(&campaign_rows, &singles, |t| t.to_owned());
         Summary {
             schema: SUMMARY_SCHEMA_ID.to_owned(),
             version: SUMMARY_VERSION,
@@ -441,6 +531,7 @@ impl Summary {
             findings_by_severity: by_severity,
             campaign_options: *opts,
             campaigns: campaign_rows,
+            singles,
             top_messages,
             audience_histogram,
             timeline,
