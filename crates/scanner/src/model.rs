@@ -208,6 +208,35 @@ pub struct Envelope {
     /// Other header facts the triage reads (threading, transit traces, bulk markers).
     #[serde(default)]
     pub facts: HeaderFacts,
+    /// Who the message was delivered to, when the archive records it (a journal report's
+    /// recipient lines). The headers say what was visible; these say who received it, Bcc
+    /// included. Empty for a plain message: its headers are all there is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub envelope_recipients: Vec<EnvelopeRecipient>,
+}
+
+/// One envelope recipient of a message, as a journal report lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvelopeRecipient {
+    pub address: Address,
+    /// How the sender addressed it (`To`, `Cc`, `Bcc`), or `Recipient` when not recorded.
+    pub kind: EnvelopeKind,
+    /// The distribution list whose expansion reached it (`, Expanded: dl@x`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expanded_from: Option<Address>,
+    /// The recipient it was delivered for, as an alternate recipient (`, Forwarded: y`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forwarded_for: Option<Address>,
+}
+
+/// How an envelope recipient was addressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum EnvelopeKind {
+    To,
+    Cc,
+    Bcc,
+    /// Addressing not recorded (a `Recipient:` line).
+    Recipient,
 }
 
 /// Header facts besides the recipients, parsed with the envelope: presence and short values
@@ -251,6 +280,9 @@ pub struct HeaderFacts {
     /// Content-Language value (language variants of one campaign).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub content_language: Option<String>,
+    /// X-MS-Journal-Report present: an Exchange journal report wrapping the original.
+    #[serde(default)]
+    pub journal_report: bool,
     /// Reply-To addresses (canonical).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reply_to: Vec<Address>,

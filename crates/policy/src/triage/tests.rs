@@ -145,6 +145,7 @@ fn facts_from_headers(raw: &[u8]) -> HeaderFacts {
         auto_submitted: get("Auto-Submitted").map(|v| v.to_ascii_lowercase()),
         mailer: get("X-Mailer").or_else(|| get("User-Agent")),
         content_language: get("Content-Language"),
+        journal_report: count("X-MS-Journal-Report") > 0,
         reply_to: Vec::new(),
     }
 }

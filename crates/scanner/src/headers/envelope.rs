@@ -32,6 +32,7 @@ enum Wanted {
     AutoSubmitted,
     Mailer,
     ContentLanguage,
+    JournalReport,
 }
 
 fn classify(name: &[u8]) -> Option<Wanted> {
@@ -64,6 +65,7 @@ fn classify(name: &[u8]) -> Option<Wanted> {
         (14, b'a') if eq("auto-submitted") => Some(Wanted::AutoSubmitted),
         (16, b'l') if eq("list-unsubscribe") => Some(Wanted::ListUnsubscribe),
         (16, b'c') if eq("content-language") => Some(Wanted::ContentLanguage),
+        (19, b'x') if eq("x-ms-journal-report") => Some(Wanted::JournalReport),
         _ => None,
     }
 }
@@ -91,6 +93,7 @@ pub(super) fn handle_field(
         Wanted::XOriginalTo => facts.x_original_to = true,
         Wanted::ReturnPath => facts.return_path = true,
         Wanted::ListUnsubscribe => facts.list_unsubscribe = true,
+        Wanted::JournalReport => facts.journal_report = true,
         _ => {}
     }
     if !needs_value(kind) {
@@ -161,7 +164,8 @@ pub(super) fn handle_field(
         | Wanted::DeliveredTo
         | Wanted::XOriginalTo
         | Wanted::ReturnPath
-        | Wanted::ListUnsubscribe => {}
+        | Wanted::ListUnsubscribe
+        | Wanted::JournalReport => {}
     }
 }
 
@@ -173,6 +177,7 @@ fn needs_value(kind: Wanted) -> bool {
             | Wanted::XOriginalTo
             | Wanted::ReturnPath
             | Wanted::ListUnsubscribe
+            | Wanted::JournalReport
     )
 }
 

@@ -11,6 +11,7 @@
 
 pub mod compress;
 pub mod detect;
+pub mod journal;
 pub mod mbox;
 pub mod walk;
 
