@@ -8,6 +8,7 @@ mod hardening;
 mod hardening2;
 mod headers;
 mod incident;
+mod journal;
 mod memory;
 mod nothing_read;
 mod options;

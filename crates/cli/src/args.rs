@@ -12,14 +12,20 @@ pub enum FormatArg {
     Mbox,
     Maildir,
     Eml,
+    /// Exchange / Microsoft 365 envelope journal reports (any container, detected): every
+    /// message must be one; without this flag a report is recognised by its
+    /// `X-MS-Journal-Report` header.
+    Journal,
 }
 
-impl From<FormatArg> for Format {
-    fn from(f: FormatArg) -> Format {
-        match f {
-            FormatArg::Mbox => Format::Mbox,
-            FormatArg::Maildir => Format::Maildir,
-            FormatArg::Eml => Format::Eml,
+impl FormatArg {
+    /// The container format it forces (`None`: detected from the content).
+    pub fn container(self) -> Option<Format> {
+        match self {
+            FormatArg::Mbox => Some(Format::Mbox),
+            FormatArg::Maildir => Some(Format::Maildir),
+            FormatArg::Eml => Some(Format::Eml),
+            FormatArg::Journal => None,
         }
     }
 }

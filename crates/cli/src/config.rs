@@ -5,11 +5,11 @@
 //! Precedence: command-line flags over the config file over the built-in defaults. Without
 //! `--config`, `./leakaudit.toml` is used when it exists.
 
-use crate::args::{OrgArgs, ReadArgs, RulesArgs};
+use crate::args::{FormatArg, OrgArgs, ReadArgs, RulesArgs};
 use anyhow::Context;
 use leakaudit_policy::{Engine, OrgConfig, RuleError, RulePack};
 use leakaudit_scanner::scan::{ScanOptions, Scanner};
-use leakaudit_scanner::{Format, Org};
+use leakaudit_scanner::Org;
 use std::path::{Path, PathBuf};
 
 /// The config file in the working directory.
@@ -113,7 +113,8 @@ impl RunConfig {
     /// The scanner for the read options.
     pub fn scanner(&self) -> Scanner {
         Scanner::new(ScanOptions {
-            format: self.read.input_format.map(Format::from),
+            format: self.read.input_format.and_then(FormatArg::container),
+            journal: self.read.input_format == Some(FormatArg::Journal),
             threads: self.read.threads,
             ..ScanOptions::default()
         })

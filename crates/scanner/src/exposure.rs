@@ -256,8 +256,18 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
     // address -> (fields, in_group)
     let mut seen: HashMap<&Address, (Fields, bool)> = HashMap::new();
     let mut internal_cache: HashMap<&str, bool> = HashMap::new();
-    for r in &env.recipients {
-        let addr = &r.mailbox.address;
+    // Envelope recipients (a journal report's list) received the message without being shown
+    // in it: audience, never visible. A Bcc recipient of a message showing its To list saw
+    // those addresses.
+    let headers = env
+        .recipients
+        .iter()
+        .map(|r| (&r.mailbox.address, Some(r.field), r.group.is_some()));
+    let envelope = env
+        .envelope_recipients
+        .iter()
+        .map(|r| (&r.address, None, false));
+    for (addr, field, in_group) in headers.chain(envelope) {
         let internal = view.sender_address == Some(addr)
             || *internal_cache
                 .entry(addr.domain())
@@ -274,7 +284,10 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
             };
             (key, false)
         });
-        let visible = transmitted || !r.field.is_blind();
+        let Some(field) = field else {
+            continue;
+        };
+        let visible = transmitted || !field.is_blind();
         if !visible {
             continue;
         }
@@ -286,8 +299,8 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
             order.push(addr);
             (Fields::default(), false)
         });
-        entry.0.insert(r.field);
-        entry.1 |= r.group.is_some();
+        entry.0.insert(field);
+        entry.1 |= in_group;
     }
 
     // Pass 2: every visible external address is seen by the other external parties.
@@ -494,6 +507,41 @@ mod tests {
         assert_eq!(exposed(&x), [("a@gmail.com", 1)]);
         assert_eq!(x.visible_parties, 1);
         assert_eq!(x.audience_parties, ["a@gmail.com", "b@yahoo.com"]);
+    }
+
+    #[test]
+    fn envelope_recipients_are_audience_never_visible() {
+        use crate::model::{EnvelopeKind, EnvelopeRecipient};
+        let rcpt = |a: &str, kind| EnvelopeRecipient {
+            address: Address::parse(a).unwrap(),
+            kind,
+            expanded_from: None,
+            forwarded_for: None,
+        };
+        // A correct Bcc mailing, as a journal report lists it: nobody is shown to anyone.
+        let mut e = env("From: news@shop.example\nTo: undisclosed-recipients:;\nReceived: x\n\n");
+        e.envelope_recipients = vec![
+            rcpt("a@gmail.com", EnvelopeKind::Bcc),
+            rcpt("b@yahoo.com", EnvelopeKind::Bcc),
+            rcpt("crm@shop.example", EnvelopeKind::Bcc),
+        ];
+        let x = analyse(&e, &transmitted());
+        assert!(!x.exposes(), "{x:?}");
+        assert_eq!(x.audience_parties, ["a@gmail.com", "b@yahoo.com"]);
+        // The leak: the To list was shown, and the Bcc recipient saw it too.
+        let mut e = env("From: news@shop.example\nTo: a@gmail.com, b@yahoo.com\n\n");
+        e.envelope_recipients = vec![
+            rcpt("a@gmail.com", EnvelopeKind::To),
+            rcpt("b@yahoo.com", EnvelopeKind::To),
+            rcpt("c@web.de", EnvelopeKind::Bcc),
+        ];
+        let x = analyse(&e, &Org::with_defaults());
+        assert_eq!(exposed(&x), [("a@gmail.com", 2), ("b@yahoo.com", 2)]);
+        assert_eq!(x.visible_parties, 2);
+        assert_eq!(
+            x.audience_parties,
+            ["a@gmail.com", "b@yahoo.com", "c@web.de"]
+        );
     }
 
     #[test]

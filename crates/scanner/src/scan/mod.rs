@@ -29,10 +29,12 @@ use crate::headers;
 use crate::model::{Format, Location, Message, Problem, ProblemKind, ProblemLevel};
 use crate::read::compress;
 use crate::read::detect::{self, Detected};
+use crate::read::journal;
 use crate::read::mbox::Span;
 use crate::read::walk::{self, Item};
 use pipeline::SmallFile;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::Arc;
@@ -42,6 +44,9 @@ use std::sync::Arc;
 pub struct ScanOptions {
     /// `--format`: read every file as this format instead of detecting it.
     pub format: Option<Format>,
+    /// `--input-format journal`: every message must be a journal report (one that is not is
+    /// an error); otherwise a report is recognised by its `X-MS-Journal-Report` header.
+    pub journal: bool,
     /// Size of the blocks a large mbox is cut into (at message boundaries).
     pub block_bytes: usize,
     /// A message longer than this is reported (error) and skipped.
@@ -60,6 +65,7 @@ impl Default for ScanOptions {
     fn default() -> Self {
         ScanOptions {
             format: None,
+            journal: false,
             block_bytes: 8 << 20,
             max_message_bytes: 64 << 20,
             small_file_bytes: 1 << 20,
@@ -371,6 +377,7 @@ fn not_mail(path: Arc<str>, head: &[u8]) -> Problem {
 }
 
 /// Parses one message's header block and runs `process` on it.
+#[allow(clippy::too_many_arguments)]
 fn handle<T, P>(
     process: &P,
     data: &[u8],
@@ -378,6 +385,7 @@ fn handle<T, P>(
     location: Location,
     format: Format,
     last_in_mbox: bool,
+    force_journal: bool,
     outs: &mut Vec<Out<T>>,
 ) where
     P: Fn(&mut Message<'_>) -> T + Sync,
@@ -394,37 +402,97 @@ fn handle<T, P>(
         }
     }
     match headers::parse_envelope(raw) {
+        Ok(envelope) if force_journal || envelope.facts.journal_report => {
+            handle_journal(process, raw, location, format, outs)
+        }
         Ok(envelope) => {
-            let mut msg = Message {
+            let msg = Message {
                 location,
                 format,
                 raw,
                 mbox_quoted: format == Format::Mbox,
                 envelope,
             };
-            // `&mut`: a processor that keeps the envelope past the message takes it instead
-            // of copying it (1,000,000 recipients are 64 MiB); the warnings stay for below.
-            let item = process(&mut msg);
-            let Message {
-                location, envelope, ..
-            } = msg;
-            let warnings = envelope.warnings;
-            outs.push(Out::Msg(location.clone(), format, item));
-            for w in warnings {
-                outs.push(Out::Prob(Problem {
-                    location: location.clone(),
-                    level: ProblemLevel::Warning,
-                    kind: ProblemKind::HeaderWarning,
-                    reason: w.to_string(),
-                    detail_code: Some(w.kind),
-                }));
-            }
+            deliver(process, msg, outs);
         }
         Err(e) => outs.push(Out::Prob(problem(
             location,
             ProblemLevel::Error,
             ProblemKind::Malformed,
             e.to_string(),
+        ))),
+    }
+}
+
+/// Runs `process` on `msg` and queues the result, then its header warnings.
+fn deliver<T, P>(process: &P, mut msg: Message<'_>, outs: &mut Vec<Out<T>>)
+where
+    P: Fn(&mut Message<'_>) -> T + Sync,
+{
+    // `&mut`: a processor that keeps the envelope past the message takes it instead of
+    // copying it (1,000,000 recipients are 64 MiB); the warnings stay for below.
+    let item = process(&mut msg);
+    let Message {
+        location,
+        format,
+        envelope,
+        ..
+    } = msg;
+    let warnings = envelope.warnings;
+    outs.push(Out::Msg(location.clone(), format, item));
+    for w in warnings {
+        outs.push(Out::Prob(Problem {
+            location: location.clone(),
+            level: ProblemLevel::Warning,
+            kind: ProblemKind::HeaderWarning,
+            reason: w.to_string(),
+            detail_code: Some(w.kind),
+        }));
+    }
+}
+
+/// A journal report: the original is the message, with the report's envelope recipients. A
+/// report that cannot be read is an error with the reason, never a clean message.
+fn handle_journal<T, P>(
+    process: &P,
+    raw: &[u8],
+    location: Location,
+    format: Format,
+    outs: &mut Vec<Out<T>>,
+) where
+    P: Fn(&mut Message<'_>) -> T + Sync,
+{
+    let report = match journal::unwrap(raw) {
+        Ok(r) => r,
+        Err(e) => {
+            return outs.push(Out::Prob(problem(
+                location,
+                ProblemLevel::Error,
+                ProblemKind::Malformed,
+                e.to_string(),
+            )))
+        }
+    };
+    // Borrowed from the mbox block, the original keeps its `>From ` quoting; decoded, it has none.
+    let mbox_quoted = format == Format::Mbox && matches!(report.original, Cow::Borrowed(_));
+    let original: &[u8] = &report.original;
+    match headers::parse_envelope(original) {
+        Ok(mut envelope) => {
+            envelope.envelope_recipients = report.recipients;
+            let msg = Message {
+                location,
+                format,
+                raw: original,
+                mbox_quoted,
+                envelope,
+            };
+            deliver(process, msg, outs);
+        }
+        Err(e) => outs.push(Out::Prob(problem(
+            location,
+            ProblemLevel::Error,
+            ProblemKind::Malformed,
+            format!("journal report's attached original: {e}"),
         ))),
     }
 }

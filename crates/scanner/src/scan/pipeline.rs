@@ -109,6 +109,7 @@ impl Scanner {
                         loc,
                         Format::Mbox,
                         i + 1 == n,
+                        self.opts.journal,
                         &mut outs,
                     );
                 }
@@ -123,6 +124,7 @@ impl Scanner {
                     loc,
                     format,
                     false,
+                    self.opts.journal,
                     &mut outs,
                 );
             }

@@ -159,6 +159,7 @@ impl Scanner {
                         loc,
                         format,
                         false,
+                        self.opts.journal,
                         &mut outs,
                     )
                 });
@@ -279,6 +280,7 @@ impl Scanner {
                         loc,
                         Format::Mbox,
                         last,
+                        self.opts.journal,
                         &mut outs,
                     );
                     outs

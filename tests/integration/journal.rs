@@ -1,0 +1,156 @@
+//! Exchange envelope journal reports (issue 28): the original inside each report is audited,
+//! with the report's envelope recipients as audience; a broken report is an error; a mailbox
+//! mixing reports and ordinary messages is read right. Fixtures: `fixtures/readers/journal/`.
+
+use crate::util::{fixture, json_lines, leakaudit, stderr};
+use std::process::Output;
+
+fn scan(name: &str, extra: &[&str]) -> Output {
+    leakaudit()
+        .arg("scan")
+        .arg(fixture("readers/journal").join(name))
+        .args(["--output", "-", "-q"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// (message id, [(exposed address, audience)]) of every record.
+fn records(o: &Output) -> Vec<(String, Vec<(String, u64)>)> {
+    json_lines(&o.stdout)
+        .iter()
+        .map(|r| {
+            (
+                r["message_id"].as_str().unwrap().to_string(),
+                r["exposed"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| {
+                        (
+                            e["address"].as_str().unwrap().to_string(),
+                            e["audience"].as_u64().unwrap(),
+                        )
+                    })
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(v: &[(&str, u64)]) -> Vec<(String, u64)> {
+    v.iter().map(|(a, n)| (a.to_string(), *n)).collect()
+}
+
+#[test]
+fn the_original_inside_a_report_is_audited_with_its_envelope() {
+    // Regression: the reports were read as messages from the journaling agent to the journal
+    // mailbox, and a leak read as clean.
+    let o = scan("leak.eml", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        records(&o),
+        [(
+            "leak@shop.example".to_string(),
+            pairs(&[
+                ("ann@gmail.com", 2),
+                ("bob@yahoo.com", 2),
+                ("carl@example.org", 2)
+            ])
+        )]
+    );
+    // A correct Bcc mailing: the envelope lists everyone, the original shows nobody.
+    let o = scan("bcc-mailing.eml", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(records(&o).is_empty());
+    // An expanded distribution list: its members received it without being shown.
+    let o = scan("expanded-list.eml", &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The To/Cc list was seen by a Bcc recipient and a forwarded-to recipient as well.
+    let o = scan("forwarded.eml", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        records(&o),
+        [(
+            "fwd@shop.example".to_string(),
+            pairs(&[("ann@gmail.com", 3), ("bob@yahoo.com", 3)])
+        )]
+    );
+    // Newer versions write the envelope as text/html.
+    let o = scan("html-envelope.eml", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(records(&o)[0].0, "html@shop.example");
+}
+
+#[test]
+fn a_report_without_its_original_is_an_error_never_clean() {
+    let o = scan("broken-no-original.eml", &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(
+            "broken-no-original.eml: error[malformed]: journal report has no attached original (message/rfc822)"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_mailbox_of_reports_and_ordinary_messages_is_read_right() {
+    let o = scan("journal.mbox", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let ids: Vec<String> = records(&o).into_iter().map(|r| r.0).collect();
+    // Two reports of one message (each lists part of its envelope), a clean Bcc mailing, and
+    // a plain message that exposes.
+    assert_eq!(
+        ids,
+        [
+            "split@shop.example",
+            "split@shop.example",
+            "plain@shop.example"
+        ]
+    );
+    // Forced, every message must be a report: the plain one is an error, the rest is read.
+    let o = scan("journal.mbox", &["--input-format", "journal"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(
+            "journal.mbox@2848: error[malformed]: journal report is not a MIME multipart message"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(records(&o).len(), 2);
+}
+
+#[test]
+fn a_correct_bcc_mailing_with_40_envelope_recipients_passes_gate_and_audit() {
+    // The envelope says who received the message, not what anyone saw: under the gate (which
+    // reads Bcc headers as transmitted) the report's Bcc lines must not count as visible, and
+    // the report's list is not the original's content.
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = (0..40)
+        .map(|n| format!("Bcc: customer{n}@gmail.com\n"))
+        .collect();
+    let report = format!(
+        "From: journal@shop.example\nTo: journal@shop.example\nSubject: Offer\nX-MS-Journal-Report:\n\
+         MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\n\
+         Sender: news@shop.example\nSubject: Offer\n{lines}\n--b\nContent-Type: message/rfc822\n\n\
+         From: news@shop.example\nTo: undisclosed-recipients:;\nSubject: Offer\nMessage-ID: <o@shop.example>\n\nHello\n\n--b--\n"
+    );
+    let path = dir.path().join("report.eml");
+    std::fs::write(&path, report).unwrap();
+    for profile in ["gate", "audit"] {
+        let o = leakaudit()
+            .args(["check", "-q", "--profile", profile])
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{profile}: {}",
+            crate::util::stdout(&o)
+        );
+    }
+}
