@@ -154,3 +154,71 @@ fn a_correct_bcc_mailing_with_40_envelope_recipients_passes_gate_and_audit() {
         );
     }
 }
+
+/// The demo's mbox as a journal mailbox (every message that names its recipients wrapped in a
+/// report by `journal::render_mbox`, the same bytes as `examples/to_journal.rs`) gives the
+/// same incident as the mbox itself: exposing messages, campaigns, exposed addresses, resets.
+#[test]
+fn the_demo_as_a_journal_mailbox_gives_the_same_incident() {
+    use serde_json::Value;
+    use std::collections::BTreeSet;
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = std::fs::read(fixture("demo/outbound.mbox")).unwrap();
+    let journal = dir.path().join("journal.mbox");
+    std::fs::write(
+        &journal,
+        leakaudit_scanner::read::journal::render_mbox(&mbox),
+    )
+    .unwrap();
+    let run = |input: &std::path::Path, out: &str| {
+        let out = dir.path().join(out);
+        let o = leakaudit()
+            .arg("incident")
+            .arg(input)
+            .arg("--accounts")
+            .arg(fixture("demo/accounts.csv"))
+            .arg("--out")
+            .arg(&out)
+            .args(["--detected-at", "2019-11-04T08:30:00Z", "--quiet"])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
+        let summary: Value = serde_json::from_str(&read("summary.json")).unwrap();
+        let affected: BTreeSet<String> = read("affected.csv")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .skip(1)
+            .filter_map(|l| l.split(',').next())
+            .map(str::to_string)
+            .collect();
+        let plan: Value = serde_json::from_str(&read("plan.json")).unwrap();
+        let resets: BTreeSet<String> = plan["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["kind"] == "force-password-reset")
+            .map(|a| a["account"].as_str().unwrap().to_string())
+            .collect();
+        (summary, affected, resets)
+    };
+    let (plain, plain_affected, plain_resets) = run(&fixture("demo/outbound.mbox"), "plain");
+    let (jr, jr_affected, jr_resets) = run(&journal, "journal");
+    for k in [
+        "messages_scanned",
+        "exposing_messages",
+        "campaigns",
+        "single_messages",
+        "addresses_exposed",
+        "accounts_affected",
+        "resets_planned",
+    ] {
+        assert_eq!(plain["headline"][k], jr["headline"][k], "{k}");
+    }
+    assert_eq!(jr["headline"]["exposing_messages"], 9);
+    assert_eq!(jr["campaigns"][0]["chunks"], 8);
+    assert_eq!(plain_affected.len(), 799);
+    assert_eq!(plain_affected, jr_affected);
+    assert_eq!(plain_resets.len(), 204);
+    assert_eq!(plain_resets, jr_resets);
+}

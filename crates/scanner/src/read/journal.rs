@@ -274,6 +274,136 @@ fn decode_entities(s: &str) -> String {
     out
 }
 
+/// Writes a journal report of `original` as Exchange does (the layout in the module doc):
+/// the envelope lines, then the original attached unaltered as `message/rfc822`, minus its
+/// Bcc and Resent-Bcc header fields (the original is what was transmitted). For test data
+/// and benchmarks (`examples/to_journal.rs`); `n` numbers the report's own Message-ID.
+pub fn render(original: &[u8], recipients: &[EnvelopeRecipient], n: u64) -> Vec<u8> {
+    let env = crate::headers::parse_envelope(original).unwrap_or_default();
+    let transmitted = without_bcc(original, env.header_len);
+    let mut boundary = format!("journal-report-{n}");
+    while memchr::memmem::find(&transmitted, boundary.as_bytes()).is_some() {
+        boundary.push('x');
+    }
+    let sender = env.from.first().map(|m| m.address.as_str()).unwrap_or("");
+    let domain = sender
+        .rsplit_once('@')
+        .map_or("journal.invalid", |(_, d)| d);
+    // One line each, as Exchange writes them: no folding, no encoded words.
+    let one_line = |s: &str| s.replace(['\r', '\n'], " ");
+    let subject = one_line(env.subject.as_deref().unwrap_or(""));
+    let mut out = Vec::with_capacity(original.len() + 512 + recipients.len() * 40);
+    let mut w = |s: &str| out.extend_from_slice(s.as_bytes());
+    w(&format!(
+        "From: Microsoft Exchange Server <MicrosoftExchange@{domain}>\n\
+         To: journal@{domain}\n\
+         Subject: {subject}\n\
+         Message-ID: <journal-report-{n}@{domain}>\n\
+         X-MS-Journal-Report:\n\
+         MIME-Version: 1.0\n\
+         Content-Type: multipart/mixed; boundary=\"{boundary}\"\n\n\
+         --{boundary}\n\
+         Content-Type: text/plain; charset=\"utf-8\"\n\
+         Content-Transfer-Encoding: 8bit\n\n\
+         Sender: {sender}\n\
+         Subject: {subject}\n"
+    ));
+    if let Some(id) = &env.message_id {
+        w(&format!("Message-Id: <{}>\n", one_line(id)));
+    }
+    for r in recipients {
+        let key = match r.kind {
+            EnvelopeKind::To => "To",
+            EnvelopeKind::Cc => "Cc",
+            EnvelopeKind::Bcc => "Bcc",
+            EnvelopeKind::Recipient => "Recipient",
+        };
+        w(&format!("{key}: {}", r.address));
+        if let Some(dl) = &r.expanded_from {
+            w(&format!(", Expanded: {dl}"));
+        }
+        if let Some(f) = &r.forwarded_for {
+            w(&format!(", Forwarded: {f}"));
+        }
+        w("\n");
+    }
+    w(&format!("\n--{boundary}\nContent-Type: message/rfc822\n\n"));
+    out.extend_from_slice(&transmitted);
+    // The line break before a boundary belongs to the boundary (RFC 2046): the original keeps
+    // its own last one.
+    out.push(b'\n');
+    out.extend_from_slice(format!("--{boundary}--\n").as_bytes());
+    out
+}
+
+/// An mbox rendered as a journal mailbox: every message wrapped in a report ([`render`])
+/// whose envelope lists the recipients its headers name ([`recipients_of`]); a message that
+/// names none (its envelope is unknown) is copied unwrapped, so the mailbox mixes both. The
+/// messages' bytes are copied as they are, `>From ` quoting included: the result is an mbox.
+pub fn render_mbox(mbox: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(mbox.len() + mbox.len() / 4);
+    for (i, span) in super::mbox::split(mbox, true).into_iter().enumerate() {
+        let raw = &mbox[span.content..span.end];
+        let rcpts = crate::headers::parse_envelope(raw)
+            .map(|e| recipients_of(&e))
+            .unwrap_or_default();
+        if rcpts.is_empty() {
+            out.extend_from_slice(&mbox[span.start..span.end]);
+        } else {
+            out.extend_from_slice(b"From MAILER-DAEMON Fri Nov  1 09:00:00 2019\n");
+            out.extend_from_slice(&render(raw, &rcpts, i as u64 + 1));
+        }
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The envelope recipients a message's own headers name (To, Cc, Bcc and the Resent-
+/// fields), as a journal report would list them for a message delivered to exactly those.
+pub fn recipients_of(env: &crate::model::Envelope) -> Vec<EnvelopeRecipient> {
+    use crate::model::Field;
+    let mut seen = std::collections::HashSet::new();
+    env.recipients
+        .iter()
+        .filter(|r| seen.insert(r.mailbox.address.clone()))
+        .map(|r| EnvelopeRecipient {
+            address: r.mailbox.address.clone(),
+            kind: match r.field {
+                Field::To | Field::ResentTo => EnvelopeKind::To,
+                Field::Cc | Field::ResentCc => EnvelopeKind::Cc,
+                Field::Bcc | Field::ResentBcc => EnvelopeKind::Bcc,
+            },
+            expanded_from: None,
+            forwarded_for: None,
+        })
+        .collect()
+}
+
+/// `raw` without its Bcc and Resent-Bcc header fields (continuation lines included);
+/// `header_len` is the header block's length ([`crate::model::Envelope::header_len`]).
+fn without_bcc(raw: &[u8], header_len: usize) -> Vec<u8> {
+    let end = if header_len == 0 {
+        raw.len()
+    } else {
+        header_len.min(raw.len())
+    };
+    let mut out = Vec::with_capacity(raw.len());
+    let mut skipping = false;
+    for line in raw[..end].split_inclusive(|&b| b == b'\n') {
+        let continuation = matches!(line.first(), Some(b' ' | b'\t'));
+        if !continuation {
+            let name = line.split(|&b| b == b':').next().unwrap_or(b"");
+            skipping =
+                name.eq_ignore_ascii_case(b"bcc") || name.eq_ignore_ascii_case(b"resent-bcc");
+        }
+        if !skipping {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(&raw[end..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,6 +491,25 @@ mod tests {
             &*r.original,
             b"From: n@corp.example\nTo: a@gmail.com\n\nhi\n"
         );
+    }
+
+    #[test]
+    fn render_writes_what_unwrap_reads() {
+        let original = b"From: Shop <news@shop.example>\nTo: ann@gmail.com\nBcc: bob@yahoo.com,\n carl@web.de\nSubject: Hi\nMessage-ID: <h1@shop.example>\n\nBody\n";
+        let env = crate::headers::parse_envelope(original).unwrap();
+        let mut rcpts = recipients_of(&env);
+        rcpts[1].expanded_from = Address::parse("vip@shop.example");
+        let report = render(original, &rcpts, 7);
+        let r = unwrap(&report).unwrap();
+        assert_eq!(r.recipients, rcpts);
+        assert_eq!(r.message_id.as_deref(), Some("h1@shop.example"));
+        assert_eq!(
+            &*r.original,
+            b"From: Shop <news@shop.example>\nTo: ann@gmail.com\nSubject: Hi\nMessage-ID: <h1@shop.example>\n\nBody\n",
+            "transmitted without its Bcc field"
+        );
+        let outer = crate::headers::parse_envelope(&report).unwrap();
+        assert!(outer.facts.journal_report);
     }
 
     #[test]
