@@ -90,6 +90,9 @@ def main():
     for p in files("fixtures/check/*.eml"):
         put("mime", p.read_bytes())
 
+    for p in files("fixtures/readers/journal/*.eml"):
+        put("journal", p.read_bytes())
+
     for p in files("rules/content.toml", "rules/exposure.toml"):
         text = p.read_bytes()
         put("rules", text)

@@ -1,0 +1,26 @@
+//! The journal-report reader on arbitrary bytes: never panics; an original it borrows is a
+//! slice of the input; every envelope address is canonical; what `render` writes, `unwrap`
+//! reads back with the same recipients.
+#![no_main]
+
+use leakaudit_scanner::read::journal::{render, unwrap};
+use leakaudit_scanner::Address;
+use libfuzzer_sys::fuzz_target;
+use std::borrow::Cow;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(r) = unwrap(data) {
+        if let Cow::Borrowed(o) = &r.original {
+            let start = (o.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
+            assert!(start + o.len() <= data.len(), "original outside the input");
+        }
+        for rc in &r.recipients {
+            assert_eq!(Address::parse(rc.address.as_str()).as_ref(), Some(&rc.address));
+        }
+        // Round trip: the original wrapped again yields the same envelope.
+        let again = render(&r.original, &r.recipients, 1);
+        if let Ok(back) = unwrap(&again) {
+            assert_eq!(back.recipients, r.recipients);
+        }
+    }
+});
