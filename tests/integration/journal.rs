@@ -76,6 +76,14 @@ fn the_original_inside_a_report_is_audited_with_its_envelope() {
             pairs(&[("ann@gmail.com", 3), ("bob@yahoo.com", 3)])
         )]
     );
+    // Who saw them without being shown: the Bcc and the forwarded-to recipients.
+    let saw: Vec<String> = json_lines(&o.stdout)[0]["saw_others"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(saw, ["gina@icloud.com", "hal@aol.com"]);
     // Newer versions write the envelope as text/html.
     let o = scan("html-envelope.eml", &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));

@@ -102,6 +102,11 @@ pub struct Exposure {
     pub visible_parties: usize,
     /// Distinct external party keys among all recipients (the possible audience), sorted.
     pub audience_parties: Vec<PartyKey>,
+    /// External envelope recipients (a journal report's Bcc, expanded or forwarded
+    /// recipients) who received an exposing message without being shown in it: they saw the
+    /// exposed addresses. In envelope order, one entry per address; empty when nothing is
+    /// exposed or the archive records no envelope.
+    pub saw_others: Vec<Address>,
 }
 
 impl Exposure {
@@ -323,6 +328,21 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
             })
             .collect()
     };
+    // Who saw them without being shown: envelope recipients that no header made visible.
+    let mut saw_others: Vec<Address> = Vec::new();
+    if !exposed.is_empty() {
+        let mut listed: std::collections::HashSet<&Address> = Default::default();
+        for r in &env.envelope_recipients {
+            let a = &r.address;
+            if !seen.contains_key(a)
+                && view.sender_address != Some(a)
+                && !internal_cache.get(a.domain()).copied().unwrap_or(true)
+                && listed.insert(a)
+            {
+                saw_others.push(a.clone());
+            }
+        }
+    }
     drop(seen);
     let mut audience_parties: Vec<PartyKey> = parties.into_values().map(|(k, _)| k).collect();
     audience_parties.sort_unstable();
@@ -330,6 +350,7 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
         exposed,
         visible_parties,
         audience_parties,
+        saw_others,
     }
 }
 
@@ -527,6 +548,7 @@ mod tests {
         ];
         let x = analyse(&e, &transmitted());
         assert!(!x.exposes(), "{x:?}");
+        assert!(x.saw_others.is_empty(), "nothing exposed, nothing seen");
         assert_eq!(x.audience_parties, ["a@gmail.com", "b@yahoo.com"]);
         // The leak: the To list was shown, and the Bcc recipient saw it too.
         let mut e = env("From: news@shop.example\nTo: a@gmail.com, b@yahoo.com\n\n");
@@ -542,6 +564,14 @@ mod tests {
             x.audience_parties,
             ["a@gmail.com", "b@yahoo.com", "c@web.de"]
         );
+        // The Bcc recipient saw them without being shown: listed as such, once.
+        e.envelope_recipients
+            .push(rcpt("c@web.de", EnvelopeKind::Recipient));
+        e.envelope_recipients
+            .push(rcpt("crm@shop.example", EnvelopeKind::Bcc));
+        let x = analyse(&e, &Org::with_defaults());
+        let saw: Vec<&str> = x.saw_others.iter().map(Address::as_str).collect();
+        assert_eq!(saw, ["c@web.de"]);
     }
 
     #[test]

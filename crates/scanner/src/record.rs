@@ -33,6 +33,10 @@ pub struct ExposureRecord {
     pub audience_size: usize,
     /// Distinct external parties among the visible recipients.
     pub visible_parties: usize,
+    /// Envelope recipients (journal reports) who saw the exposed addresses without being
+    /// shown themselves ([`Exposure::saw_others`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub saw_others: Vec<crate::model::Address>,
     /// How the policy ranked the exposure (set by `scan`; absent in older records).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub triage: Option<RecordTriage>,
@@ -72,6 +76,7 @@ impl ExposureRecord {
             exposed: exposure.exposed.clone(),
             audience_size: exposure.audience_parties.len(),
             visible_parties: exposure.visible_parties,
+            saw_others: exposure.saw_others.clone(),
             triage: None,
         }
     }

@@ -93,6 +93,7 @@ mod tests {
             audience_parties: exposed.iter().map(|x| x.party.clone()).collect(),
             visible_parties: n,
             exposed,
+            saw_others: Vec::new(),
         }
     }
 
