@@ -1,15 +1,18 @@
-//! The journal-report reader on arbitrary bytes: never panics; an original it borrows is a
-//! slice of the input; every envelope address is canonical; what `render` writes, `unwrap`
-//! reads back with the same recipients.
+//! The journal-report reader on arbitrary bytes: never panics; the fast path and the general
+//! (mailparse) path give the same answer; an original it borrows is a slice of the input;
+//! every envelope address is canonical; what `render` writes, `unwrap` reads back with the
+//! same recipients.
 #![no_main]
 
-use leakaudit_scanner::read::journal::{render, unwrap};
+use leakaudit_scanner::read::journal::{render, unwrap, unwrap_general};
 use leakaudit_scanner::Address;
 use libfuzzer_sys::fuzz_target;
 use std::borrow::Cow;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(r) = unwrap(data) {
+    let got = unwrap(data);
+    assert_eq!(got, unwrap_general(data), "the fast path disagrees");
+    if let Ok(r) = got {
         if let Cow::Borrowed(o) = &r.original {
             let start = (o.as_ptr() as usize).wrapping_sub(data.as_ptr() as usize);
             assert!(start + o.len() <= data.len(), "original outside the input");
