@@ -107,17 +107,24 @@ fn a_report_without_its_original_is_an_error_never_clean() {
 fn a_mailbox_of_reports_and_ordinary_messages_is_read_right() {
     let o = scan("journal.mbox", &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let ids: Vec<String> = records(&o).into_iter().map(|r| r.0).collect();
-    // Two reports of one message (each lists part of its envelope), a clean Bcc mailing, and
-    // a plain message that exposes.
+    // Two reports of one message (each lists part of its envelope) are one record with the
+    // union of their envelopes; a clean Bcc mailing; a plain message that exposes.
     assert_eq!(
-        ids,
+        records(&o),
         [
-            "split@shop.example",
-            "split@shop.example",
-            "plain@shop.example"
+            (
+                "split@shop.example".to_string(),
+                pairs(&[("ann@gmail.com", 2), ("bob@yahoo.com", 2)])
+            ),
+            (
+                "plain@shop.example".to_string(),
+                pairs(&[("nia@gmail.com", 1), ("oli@yahoo.com", 1)])
+            ),
         ]
     );
+    let split = &json_lines(&o.stdout)[0];
+    assert_eq!(split["audience_size"], 3);
+    assert_eq!(split["saw_others"][0], "max@web.de");
     // Forced, every message must be a report: the plain one is an error, the rest is read.
     let o = scan("journal.mbox", &["--input-format", "journal"]);
     assert_eq!(o.status.code(), Some(2));
@@ -128,7 +135,7 @@ fn a_mailbox_of_reports_and_ordinary_messages_is_read_right() {
         "{}",
         stderr(&o)
     );
-    assert_eq!(records(&o).len(), 2);
+    assert_eq!(records(&o).len(), 1, "the two reports, merged");
 }
 
 #[test]

@@ -182,6 +182,48 @@ struct Held {
     quoted: Vec<Address>,
 }
 
+/// Several journal reports of one message (Exchange splits a large envelope over reports)
+/// become one record: the envelopes' union, analysed again. Only exposing reports are held,
+/// and that is enough: a report that exposes nothing adds no party (the original's headers
+/// are the same in every report; see ARCHITECTURE.md "Journal reports").
+fn merge_journal_reports(held: &mut Vec<Held>, org: &Org) {
+    let mut first: std::collections::HashMap<String, usize> = Default::default();
+    let mut merged_into = vec![None; held.len()];
+    for i in 0..held.len() {
+        if held[i].envelope.envelope_recipients.is_empty() {
+            continue;
+        }
+        let Some(id) = held[i].record.message_id.clone() else {
+            continue;
+        };
+        match first.entry(id) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(i);
+            }
+            std::collections::hash_map::Entry::Occupied(o) => {
+                let j = *o.get();
+                let more = std::mem::take(&mut held[i].envelope.envelope_recipients);
+                held[j].envelope.absorb_envelope_recipients(more);
+                merged_into[i] = Some(j);
+            }
+        }
+    }
+    let targets: std::collections::BTreeSet<usize> =
+        merged_into.iter().flatten().copied().collect();
+    for j in targets {
+        let h = &mut held[j];
+        h.exposure = exposure::analyse(&h.envelope, org);
+        h.record.audience_size = h.exposure.audience_parties.len();
+        h.record.visible_parties = h.exposure.visible_parties;
+        h.record.saw_others = h.exposure.saw_others.clone();
+    }
+    let mut i = 0;
+    held.retain(|_| {
+        i += 1;
+        merged_into[i - 1].is_none()
+    });
+}
+
 fn scan_into(
     scanner: &Scanner,
     paths: &[String],
@@ -274,6 +316,9 @@ fn scan_into(
         Event::Problem(p) => problems.report(&p),
         Event::Progress { bytes, messages } => progress.update(bytes, messages),
     });
+    if audit {
+        merge_journal_reports(&mut held, org);
+    }
     if let Some(b) = builder {
         let history = b.finish();
         let ctx = TriageContext {

@@ -441,6 +441,23 @@ pub struct Message<'a> {
     pub envelope: Envelope,
 }
 
+impl Envelope {
+    /// Adds the envelope recipients of another journal report of the same message (Exchange
+    /// splits one message's envelope over several reports): the union, in first-seen order.
+    pub fn absorb_envelope_recipients(&mut self, more: Vec<EnvelopeRecipient>) {
+        let mut known: std::collections::HashSet<(Address, EnvelopeKind)> = self
+            .envelope_recipients
+            .iter()
+            .map(|r| (r.address.clone(), r.kind))
+            .collect();
+        for r in more {
+            if known.insert((r.address.clone(), r.kind)) {
+                self.envelope_recipients.push(r);
+            }
+        }
+    }
+}
+
 impl Message<'_> {
     /// Moves the envelope out (for a caller that keeps it past the message: 1,000,000
     /// recipients are 64 MiB to copy), leaving its `warnings`, which the scanner reports
