@@ -237,3 +237,48 @@ fn the_demo_as_a_journal_mailbox_gives_the_same_incident() {
     assert_eq!(plain_resets.len(), 204);
     assert_eq!(plain_resets, jr_resets);
 }
+
+/// The Bcc and forwarded-to recipients of a leaking message saw the To/Cc list without being
+/// shown: `incident` lists them apart (`saw-others.csv`), never as exposed data subjects.
+#[test]
+fn incident_lists_who_saw_others_apart_from_the_affected() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let o = leakaudit()
+        .arg("incident")
+        .arg(fixture("readers/journal/forwarded.eml"))
+        .arg("--accounts")
+        .arg(fixture("demo/accounts.csv"))
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--detected-at",
+            "2019-11-04T08:30:00Z",
+            "--min-severity",
+            "low",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 recipient(s) saw exposed addresses without being shown"),
+        "{}",
+        stderr(&o)
+    );
+    let saw = std::fs::read_to_string(out.join("saw-others.csv")).unwrap();
+    let addresses: Vec<&str> = saw
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .collect();
+    assert_eq!(addresses, ["gina@icloud.com", "hal@aol.com"]);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(out.join("saw-others.csv"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let affected = std::fs::read_to_string(out.join("affected.csv")).unwrap();
+    assert!(affected.contains("ann@gmail.com") && affected.contains("bob@yahoo.com"));
+    assert!(!affected.contains("gina@icloud.com") && !affected.contains("hal@aol.com"));
+}

@@ -22,7 +22,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use leakaudit_policy::triage::Profile;
 use leakaudit_policy::Engine;
 use leakaudit_policy::Severity;
-use leakaudit_remediation::affected::{self, AffectedFormat};
+use leakaudit_remediation::affected::{self, AffectedFormat, SawOthers};
 use leakaudit_remediation::plan::PlanBuilder;
 use leakaudit_remediation::policy::RemediationPolicy;
 use leakaudit_remediation::store::{self, AccountStore};
@@ -138,6 +138,8 @@ struct Scanned {
     below_only: usize,
     /// Domains the archive's own senders use that are not internal.
     suggested: Vec<String>,
+    /// Who saw exposed addresses without being shown (journal envelopes).
+    saw: SawOthers,
     secs: f64,
 }
 
@@ -263,6 +265,16 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         users.add(r.into());
     });
     affected::write_file(&affected_path, AffectedFormat::Csv, &meta, rows)?;
+    // Holders of the exposed data, not data subjects: a list of their own, only when a
+    // journal's envelopes named any.
+    let saw_path = out.join("saw-others.csv");
+    if !scanned.saw.is_empty() {
+        scanned.saw.write_csv(&saw_path)?;
+    } else if saw_path.exists() {
+        // An earlier run's list in the same folder would describe another archive.
+        std::fs::remove_file(&saw_path)
+            .with_context(|| format!("removing the stale {}", saw_path.display()))?;
+    }
     let fold_note = matcher.finish()?;
     if let Some(e) = plan_error {
         return Err(e.into());
@@ -361,6 +373,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
             &written.breach_record,
             &written.campaigns,
             &affected_path,
+            &saw_path,
             &plan_path,
             &out.join("findings.jsonl"),
             &problems_path(&args, &out),
@@ -404,6 +417,7 @@ fn scan_stage(
     let mut problems = Problems::new(Some(&problems_path(args, out)), args.ui.quiet, &progress)?;
     let mut acc = AffectedAccumulator::new();
     let mut below = AffectedAccumulator::new();
+    let mut saw = SawOthers::new();
     let mut records: Vec<MessageRecord> = Vec::new();
     let mut dates: Vec<i64> = Vec::new();
     let findings_path = out.join("findings.jsonl");
@@ -436,6 +450,20 @@ fn scan_stage(
                     dates.push(d);
                 }
                 add_selected(&mut acc, &mut below, &m.eval.findings, s.min_severity);
+                // Taken with the exposure that the response takes (at or above the minimum).
+                if let Some(f) = m
+                    .eval
+                    .findings
+                    .iter()
+                    .find(|f| !f.exposed.is_empty() && f.severity >= s.min_severity)
+                {
+                    saw.add(
+                        f.message_id.as_deref(),
+                        &m.location,
+                        date,
+                        &m.eval.exposure.saw_others,
+                    );
+                }
                 for f in &m.eval.findings {
                     if write_error.is_none() {
                         let written = serde_json::to_writer(&mut w, f)
@@ -482,6 +510,7 @@ fn scan_stage(
         problems: total,
         below_only,
         suggested,
+        saw,
         secs: started.elapsed().as_secs_f64(),
     })
 }
@@ -630,8 +659,16 @@ fn print_summary(
         "GDPR Art. 33 deadline: {} (72 h after detection at {})",
         summary.notification_deadline, summary.detected_at
     );
+    if !scanned.saw.is_empty() {
+        let _ = writeln!(
+            err,
+            "{} recipient(s) saw exposed addresses without being shown (journal envelopes: Bcc, expanded lists, forwarding): saw-others.csv",
+            scanned.saw.len()
+        );
+    }
     let _ = writeln!(err, "written:");
-    for p in files {
+    // Only what exists: saw-others.csv is written when a journal named such recipients.
+    for p in files.iter().filter(|p| p.exists()) {
         let _ = writeln!(err, "  {}", crate::term::clean(&p.display().to_string()));
     }
 }

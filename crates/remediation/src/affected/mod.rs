@@ -4,7 +4,9 @@
 //!
 //! * [`accumulator`]: bounded-memory accumulation and the counting rules (module doc there);
 //! * [`input`]: findings, scan records, content exposures, saved JSON Lines files;
-//! * [`io`]: the CSV/JSON list, streamed, with the store it was matched against.
+//! * [`io`]: the CSV/JSON list, streamed, with the store it was matched against;
+//! * [`saw`]: who saw exposed addresses without being shown (journal envelopes), listed
+//!   apart: not data subjects, never rows of the affected list.
 //!
 //! One matching decision: [`match_list`] fills `account_ids` and records the store id and
 //! mode in the list; the plan uses those ids as written and refuses a list matched against
@@ -13,6 +15,7 @@
 pub mod accumulator;
 pub mod input;
 pub mod io;
+pub mod saw;
 
 pub use accumulator::{AffectedAccumulator, Rows};
 pub use input::{ContentExposed, SCAN_RULE_ID};
@@ -20,6 +23,7 @@ pub use io::{
     read_file, write_csv, write_file, write_json, AffectedFormat, ListMeta, CSV_COLUMNS,
     CSV_META_PREFIX,
 };
+pub use saw::SawOthers;
 
 use crate::error::Result;
 use crate::matching::{match_key, MatchMode};
