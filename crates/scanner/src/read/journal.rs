@@ -299,6 +299,9 @@ fn attached<'a>(
 
 /// The envelope lines: recipients (deduplicated by address and kind), sender, Message-ID.
 fn parse_envelope_text(text: &str) -> (Vec<EnvelopeRecipient>, Option<Address>, Option<String>) {
+    // A UTF-8 byte order mark before the first line (the charset decoder of the general path
+    // drops it; the fast path must too).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut recipients: Vec<EnvelopeRecipient> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     let mut sender = None;
@@ -694,6 +697,19 @@ mod tests {
             }
         }
         assert!(fast >= 5, "the fast path takes Exchange's layout ({fast})");
+    }
+
+    /// Found by the `journal` fuzz target: a byte order mark before `Sender:` made the fast
+    /// path miss the sender while the general path read it.
+    #[test]
+    fn byte_order_mark_before_the_envelope_lines_regression() {
+        let raw = REPORT.replace("\r\n\r\nSender:", "\r\n\r\n\u{feff}Sender:");
+        let fast = unwrap_flat(raw.as_bytes()).expect("Exchange's layout");
+        assert_eq!(fast, unwrap_general(raw.as_bytes()));
+        assert_eq!(
+            fast.unwrap().sender.as_ref().map(Address::as_str),
+            Some("noreply@corp.example")
+        );
     }
 
     #[test]
