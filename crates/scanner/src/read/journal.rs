@@ -133,7 +133,12 @@ fn unwrap_flat(raw: &[u8]) -> Option<Result<Report<'_>, JournalError>> {
     {
         return None;
     }
-    let text = std::str::from_utf8(&raw[text.clone()]).ok()?;
+    let text = &raw[text.clone()];
+    // us-ascii with 8-bit bytes is decoded as windows-1252 by the general path: left to it.
+    if charset == "us-ascii" && !text.is_ascii() {
+        return None;
+    }
+    let text = std::str::from_utf8(text).ok()?;
     let (recipients, sender, message_id) = parse_envelope_text(text);
     if recipients.is_empty() {
         return Some(Err(JournalError::NoRecipients));
@@ -703,13 +708,27 @@ mod tests {
     /// path miss the sender while the general path read it.
     #[test]
     fn byte_order_mark_before_the_envelope_lines_regression() {
-        let raw = REPORT.replace("\r\n\r\nSender:", "\r\n\r\n\u{feff}Sender:");
+        let raw = REPORT
+            .replace("charset=us-ascii", "charset=utf-8")
+            .replace("\r\n\r\nSender:", "\r\n\r\n\u{feff}Sender:");
         let fast = unwrap_flat(raw.as_bytes()).expect("Exchange's layout");
         assert_eq!(fast, unwrap_general(raw.as_bytes()));
         assert_eq!(
             fast.unwrap().sender.as_ref().map(Address::as_str),
             Some("noreply@corp.example")
         );
+    }
+
+    /// Found by the `journal` fuzz target: 8-bit bytes in a us-ascii envelope part were read
+    /// as UTF-8 by the fast path and as windows-1252 by the general one (another sender).
+    #[test]
+    fn eight_bit_bytes_in_a_us_ascii_envelope_regression() {
+        let raw = REPORT.replace("Sender: noreply@corp", "Sender: noreply@co\u{feff}rp");
+        assert!(
+            unwrap_flat(raw.as_bytes()).is_none(),
+            "left to the general path"
+        );
+        assert_eq!(unwrap(raw.as_bytes()), unwrap_general(raw.as_bytes()));
     }
 
     #[test]
