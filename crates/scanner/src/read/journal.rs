@@ -114,6 +114,9 @@ pub fn unwrap_general(raw: &[u8]) -> Result<Report<'_>, JournalError> {
 /// decides); the same answer as [`unwrap_general`] otherwise (tested side by side, fuzzed).
 fn unwrap_flat(raw: &[u8]) -> Option<Result<Report<'_>, JournalError>> {
     let (head, body_at) = split_head(raw)?;
+    if !simple_head(head) {
+        return None;
+    }
     let ctype = mailparse::parse_content_type(&header_value(head, b"content-type")?);
     if !ctype.mimetype.starts_with("multipart/") {
         return None;
@@ -121,14 +124,13 @@ fn unwrap_flat(raw: &[u8]) -> Option<Result<Report<'_>, JournalError>> {
     let boundary = ctype.params.get("boundary")?;
     let parts = flat_parts(&raw[body_at..], body_at, boundary.as_bytes())?;
     let mut parts = parts.into_iter();
-    let (text_head, text) = parts.next()?;
-    let (orig_head, orig) = parts.next()?;
-    let text_type = part_type(text_head);
+    let (text_head, text, text_type) = parts.next()?;
+    let (orig_head, orig, orig_type) = parts.next()?;
     let charset = text_type.charset.to_ascii_lowercase();
     if text_type.mimetype != "text/plain"
         || !matches!(charset.as_str(), "us-ascii" | "utf-8" | "utf8")
         || !plain_encoding(text_head)
-        || part_type(orig_head).mimetype != "message/rfc822"
+        || orig_type.mimetype != "message/rfc822"
         || !plain_encoding(orig_head)
     {
         return None;
@@ -168,8 +170,35 @@ fn split_head(raw: &[u8]) -> Option<(&[u8], usize)> {
     None
 }
 
-/// The unfolded value of the first `name` field of a header block.
-fn header_value(head: &[u8], name: &[u8]) -> Option<String> {
+/// A header block the fast path reads exactly as mailparse does: ASCII, no encoded words,
+/// every field `Name: value` with a bare name, folded lines only after a field, no lone CR.
+/// Anything else (mailparse rejects some of it, decodes the rest) goes the general path.
+fn simple_head(head: &[u8]) -> bool {
+    if !head.is_ascii() || memchr::memmem::find(head, b"=?").is_some() {
+        return false;
+    }
+    for (i, line) in head.split_inclusive(|&b| b == b'\n').enumerate() {
+        match line.first() {
+            Some(b' ' | b'\t') if i > 0 => continue,
+            Some(b' ' | b'\t' | b'\r') | None => return false,
+            _ => {}
+        }
+        let Some(colon) = memchr::memchr(b':', line) else {
+            return false;
+        };
+        if line[..colon]
+            .iter()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
+            return false;
+        }
+    }
+    true
+}
+
+/// The unfolded value of the first `name` field of a header block (borrowed when it is one
+/// line of UTF-8, as it nearly always is).
+fn header_value<'h>(head: &'h [u8], name: &[u8]) -> Option<Cow<'h, str>> {
     let mut lines = head.split_inclusive(|&b| b == b'\n').peekable();
     while let Some(line) = lines.next() {
         let Some(colon) = memchr::memchr(b':', line) else {
@@ -178,14 +207,22 @@ fn header_value(head: &[u8], name: &[u8]) -> Option<String> {
         if !line[..colon].trim_ascii().eq_ignore_ascii_case(name) {
             continue;
         }
-        let mut v = String::from_utf8_lossy(&line[colon + 1..])
-            .trim()
-            .to_owned();
+        let first = match String::from_utf8_lossy(&line[colon + 1..]) {
+            Cow::Borrowed(v) => Cow::Borrowed(v.trim()),
+            Cow::Owned(v) => Cow::Owned(v.trim().to_owned()),
+        };
+        if !lines
+            .peek()
+            .is_some_and(|l| matches!(l.first(), Some(b' ' | b'\t')))
+        {
+            return Some(first);
+        }
+        let mut v = first.into_owned();
         while let Some(next) = lines.next_if(|l| matches!(l.first(), Some(b' ' | b'\t'))) {
             v.push(' ');
             v.push_str(String::from_utf8_lossy(next).trim());
         }
-        return Some(v);
+        return Some(Cow::Owned(v));
     }
     None
 }
@@ -193,7 +230,7 @@ fn header_value(head: &[u8], name: &[u8]) -> Option<String> {
 /// A part's Content-Type (text/plain; charset=us-ascii when absent, as RFC 2045 says).
 fn part_type(head: &[u8]) -> mailparse::ParsedContentType {
     mailparse::parse_content_type(
-        &header_value(head, b"content-type").unwrap_or_else(|| "text/plain".into()),
+        &header_value(head, b"content-type").unwrap_or(Cow::Borrowed("text/plain")),
     )
 }
 
@@ -201,19 +238,24 @@ fn part_type(head: &[u8]) -> mailparse::ParsedContentType {
 fn plain_encoding(head: &[u8]) -> bool {
     match header_value(head, b"content-transfer-encoding") {
         None => true,
-        Some(v) => matches!(v.to_ascii_lowercase().as_str(), "7bit" | "8bit" | "binary"),
+        Some(v) => ["7bit", "8bit", "binary"]
+            .iter()
+            .any(|e| v.eq_ignore_ascii_case(e)),
     }
 }
+
+/// A part: its header block, its body's range in the message, its Content-Type.
+type FlatPart<'a> = (
+    &'a [u8],
+    std::ops::Range<usize>,
+    mailparse::ParsedContentType,
+);
 
 /// The parts of a multipart body as (header block, body range in the message); `at` is the
 /// body's offset in the message. A part's body ends before the line break of the next
 /// delimiter line (RFC 2046). `None` when a part is itself multipart, a part has no blank line
 /// after its headers, or the closing delimiter is missing: the general path decides.
-fn flat_parts<'a>(
-    body: &'a [u8],
-    at: usize,
-    boundary: &[u8],
-) -> Option<Vec<(&'a [u8], std::ops::Range<usize>)>> {
+fn flat_parts<'a>(body: &'a [u8], at: usize, boundary: &[u8]) -> Option<Vec<FlatPart<'a>>> {
     let mut delim = Vec::with_capacity(boundary.len() + 2);
     delim.extend_from_slice(b"--");
     delim.extend_from_slice(boundary);
@@ -258,10 +300,14 @@ fn flat_parts<'a>(
         }
         let part = &body[content..end];
         let (head, body_at) = split_head(part)?;
-        if part_type(head).mimetype.starts_with("multipart/") {
+        if !simple_head(head) {
             return None;
         }
-        parts.push((head, at + content + body_at..at + end));
+        let ctype = part_type(head);
+        if ctype.mimetype.starts_with("multipart/") {
+            return None;
+        }
+        parts.push((head, at + content + body_at..at + end, ctype));
     }
     Some(parts)
 }
@@ -308,6 +354,7 @@ fn parse_envelope_text(text: &str) -> (Vec<EnvelopeRecipient>, Option<Address>, 
     // drops it; the fast path must too).
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut recipients: Vec<EnvelopeRecipient> = Vec::new();
+    // Filled only past a few recipients: a short list is searched directly.
     let mut seen = std::collections::HashSet::new();
     let mut sender = None;
     let mut message_id = None;
@@ -317,23 +364,27 @@ fn parse_envelope_text(text: &str) -> (Vec<EnvelopeRecipient>, Option<Address>, 
             continue;
         };
         let value = value.trim();
-        let kind = match key.trim().to_ascii_lowercase().as_str() {
-            "to" => EnvelopeKind::To,
-            "cc" => EnvelopeKind::Cc,
-            "bcc" => EnvelopeKind::Bcc,
-            "recipient" => EnvelopeKind::Recipient,
-            "sender" => {
-                sender = sender.or_else(|| address_of(value));
-                continue;
+        let key = key.trim();
+        let is = |k: &str| key.eq_ignore_ascii_case(k);
+        let kind = if is("to") {
+            EnvelopeKind::To
+        } else if is("cc") {
+            EnvelopeKind::Cc
+        } else if is("bcc") {
+            EnvelopeKind::Bcc
+        } else if is("recipient") {
+            EnvelopeKind::Recipient
+        } else if is("sender") {
+            sender = sender.or_else(|| address_of(value));
+            continue;
+        } else if is("message-id") {
+            if message_id.is_none() {
+                let id = value.trim_start_matches('<').trim_end_matches('>').trim();
+                message_id = (!id.is_empty()).then(|| id.to_owned());
             }
-            "message-id" => {
-                if message_id.is_none() {
-                    let id = value.trim_start_matches('<').trim_end_matches('>').trim();
-                    message_id = (!id.is_empty()).then(|| id.to_owned());
-                }
-                continue;
-            }
-            _ => continue,
+            continue;
+        } else {
+            continue;
         };
         // `a@x, Expanded: dl@x` / `a@x, Forwarded: y@z`.
         let mut items = value.split(',');
@@ -348,14 +399,26 @@ fn parse_envelope_text(text: &str) -> (Vec<EnvelopeRecipient>, Option<Address>, 
         };
         for item in items {
             if let Some((k, v)) = item.split_once(':') {
-                match k.trim().to_ascii_lowercase().as_str() {
-                    "expanded" => r.expanded_from = address_of(v),
-                    "forwarded" => r.forwarded_for = address_of(v),
-                    _ => {}
+                let k = k.trim();
+                if k.eq_ignore_ascii_case("expanded") {
+                    r.expanded_from = address_of(v);
+                } else if k.eq_ignore_ascii_case("forwarded") {
+                    r.forwarded_for = address_of(v);
                 }
             }
         }
-        if seen.insert((r.address.clone(), r.kind)) {
+        const SHORT: usize = 16;
+        let new = if recipients.len() < SHORT {
+            !recipients
+                .iter()
+                .any(|x| x.kind == r.kind && x.address == r.address)
+        } else {
+            if seen.is_empty() {
+                seen.extend(recipients.iter().map(|x| (x.address.clone(), x.kind)));
+            }
+            seen.insert((r.address.clone(), r.kind))
+        };
+        if new {
             recipients.push(r);
         }
     }
@@ -719,6 +782,19 @@ mod tests {
         );
     }
 
+    /// Found by the `journal` fuzz target: a report whose header block starts with a folded
+    /// line is refused by mailparse; the fast path read it.
+    #[test]
+    fn header_block_starting_with_a_space_regression() {
+        let raw = format!(" x\r\n{REPORT}");
+        assert!(
+            unwrap_flat(raw.as_bytes()).is_none(),
+            "left to the general path"
+        );
+        assert_eq!(unwrap(raw.as_bytes()), unwrap_general(raw.as_bytes()));
+        assert!(unwrap(raw.as_bytes()).is_err());
+    }
+
     /// Found by the `journal` fuzz target: 8-bit bytes in a us-ascii envelope part were read
     /// as UTF-8 by the fast path and as windows-1252 by the general one (another sender).
     #[test]
@@ -729,6 +805,23 @@ mod tests {
             "left to the general path"
         );
         assert_eq!(unwrap(raw.as_bytes()), unwrap_general(raw.as_bytes()));
+    }
+
+    #[test]
+    fn long_envelopes_are_deduplicated_by_address_and_kind() {
+        let mut text = String::from("Sender: n@corp.example\n");
+        for round in 0..2 {
+            for i in 0..40 {
+                text.push_str(&format!("To: u{i}@gmail.com\n"));
+            }
+            if round == 0 {
+                text.push_str("Bcc: u3@gmail.com\n");
+            }
+        }
+        let (r, sender, _) = parse_envelope_text(&text);
+        assert_eq!(r.len(), 41, "40 To once each, and the Bcc line");
+        assert_eq!(r[40].kind, EnvelopeKind::Bcc);
+        assert!(sender.is_some());
     }
 
     #[test]
