@@ -278,7 +278,9 @@ fn flat_parts<'a>(body: &'a [u8], at: usize, boundary: &[u8]) -> Option<Vec<Flat
             .iter()
             .all(|&b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
         {
-            continue;
+            // Not a delimiter by RFC 2046, but mailparse splits at any line starting with
+            // one: the general path decides.
+            return None;
         }
         lines.push((start, start + delim.len() + eol, closing));
         if closing {
@@ -780,6 +782,18 @@ mod tests {
             fast.unwrap().sender.as_ref().map(Address::as_str),
             Some("noreply@corp.example")
         );
+    }
+
+    /// Found by the `journal` fuzz target: a line of the original starting with the delimiter
+    /// and more (`--b1more`) ended the original for mailparse, not for the fast path.
+    #[test]
+    fn line_starting_with_the_delimiter_regression() {
+        let raw = REPORT.replace("Hello\r\n", "Hello\r\n--b1more\r\nbye\r\n");
+        assert!(
+            unwrap_flat(raw.as_bytes()).is_none(),
+            "left to the general path"
+        );
+        assert_eq!(unwrap(raw.as_bytes()), unwrap_general(raw.as_bytes()));
     }
 
     /// Found by the `journal` fuzz target: a report whose header block starts with a folded
