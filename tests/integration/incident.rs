@@ -14,9 +14,14 @@ use std::time::{Duration, Instant};
 const DETECTED: &str = "2019-11-04T08:30:00Z";
 
 fn run_incident(out: &Path, extra: &[&str]) -> Output {
+    run_incident_on(&fixture("demo/outbound.mbox"), out, extra)
+}
+
+/// `incident INPUT` with the demo's accounts, detected at [`DETECTED`].
+fn run_incident_on(input: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut cmd = leakaudit();
     cmd.arg("incident")
-        .arg(fixture("demo/outbound.mbox"))
+        .arg(input)
         .arg("--accounts")
         .arg(fixture("demo/accounts.csv"))
         .arg("--out")
@@ -1005,16 +1010,7 @@ fn the_chunked_mass_mail_leads_the_report_among_hundreds_of_single_messages() {
     }
     std::fs::write(&mbox, m).unwrap();
     let out = dir.path().join("out");
-    let o = leakaudit()
-        .arg("incident")
-        .arg(&mbox)
-        .arg("--accounts")
-        .arg(fixture("demo/accounts.csv"))
-        .arg("--out")
-        .arg(&out)
-        .args(["--detected-at", DETECTED, "--quiet"])
-        .output()
-        .unwrap();
+    let o = run_incident_on(&mbox, &out, &["--quiet"]);
     assert_eq!(
         o.status.code(),
         Some(1),

@@ -415,13 +415,18 @@ fn handle<T, P>(
             };
             deliver(process, msg, outs);
         }
-        Err(e) => outs.push(Out::Prob(problem(
-            location,
-            ProblemLevel::Error,
-            ProblemKind::Malformed,
-            e.to_string(),
-        ))),
+        Err(e) => outs.push(malformed(location, e.to_string())),
     }
+}
+
+/// A message that could not be audited: an error (exit 2) with its location and why.
+fn malformed<T>(location: Location, reason: String) -> Out<T> {
+    Out::Prob(problem(
+        location,
+        ProblemLevel::Error,
+        ProblemKind::Malformed,
+        reason,
+    ))
 }
 
 /// Runs `process` on `msg` and queues the result, then its header warnings.
@@ -464,14 +469,7 @@ fn handle_journal<T, P>(
 {
     let report = match journal::unwrap(raw) {
         Ok(r) => r,
-        Err(e) => {
-            return outs.push(Out::Prob(problem(
-                location,
-                ProblemLevel::Error,
-                ProblemKind::Malformed,
-                e.to_string(),
-            )))
-        }
+        Err(e) => return outs.push(malformed(location, e.to_string())),
     };
     // Borrowed from the mbox block, the original keeps its `>From ` quoting; decoded, it has none.
     let mbox_quoted = format == Format::Mbox && matches!(report.original, Cow::Borrowed(_));
@@ -488,11 +486,9 @@ fn handle_journal<T, P>(
             };
             deliver(process, msg, outs);
         }
-        Err(e) => outs.push(Out::Prob(problem(
+        Err(e) => outs.push(malformed(
             location,
-            ProblemLevel::Error,
-            ProblemKind::Malformed,
             format!("journal report's attached original: {e}"),
-        ))),
+        )),
     }
 }
