@@ -282,3 +282,37 @@ fn incident_lists_who_saw_others_apart_from_the_affected() {
     assert!(affected.contains("ann@gmail.com") && affected.contains("bob@yahoo.com"));
     assert!(!affected.contains("gina@icloud.com") && !affected.contains("hal@aol.com"));
 }
+
+#[test]
+fn affected_writes_who_saw_others_on_request_and_says_so_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let saw = dir.path().join("saw.csv");
+    let run = |extra: &[&str]| {
+        leakaudit()
+            .arg("affected")
+            .arg(fixture("readers/journal/forwarded.eml"))
+            .args(["--min-severity", "low", "-o"])
+            .arg(dir.path().join("affected.csv"))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("2 recipient(s) saw exposed addresses without being shown (journal envelopes): list them with --saw-others FILE"),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(&["--saw-others", saw.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&saw).unwrap();
+    assert!(text.starts_with("address,messages,first_received,last_received,message_ids\n"));
+    assert!(
+        text.contains("gina@icloud.com,1,") && text.contains("hal@aol.com,1,"),
+        "{text}"
+    );
+    // Never beside a pseudonymised list: it holds addresses in clear.
+    let o = run(&["--saw-others", saw.to_str().unwrap(), "--pseudonymise-env"]);
+    assert_eq!(o.status.code(), Some(2));
+}

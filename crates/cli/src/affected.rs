@@ -12,7 +12,7 @@ use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
 use leakaudit_policy::triage::Profile;
 use leakaudit_policy::{Finding, Severity};
-use leakaudit_remediation::affected::{self, AffectedAccumulator, AffectedFormat};
+use leakaudit_remediation::affected::{self, AffectedAccumulator, AffectedFormat, SawOthers};
 use leakaudit_remediation::{store, AffectedRow};
 use leakaudit_scanner::scan::ScanStats;
 use std::io::Write;
@@ -72,6 +72,11 @@ pub struct Args {
     /// Read the pseudonymisation key from $LEAKAUDIT_PSEUDONYM_KEY.
     #[arg(long)]
     pub pseudonymise_env: bool,
+    /// Also write who received an exposing message without being shown in it (a journal's
+    /// Bcc, expanded-list and forwarded recipients: they saw the exposed addresses) to FILE
+    /// (CSV, mode 0600, addresses in clear).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["pseudonymise", "pseudonymise_key_file", "pseudonymise_env"])]
+    pub saw_others: Option<PathBuf>,
 }
 
 /// What reading the sources produced.
@@ -84,6 +89,8 @@ pub struct Collected {
     pub min_severity: Severity,
     /// Exposed addresses left out: every finding that exposed them ranked below the threshold.
     pub below_only: usize,
+    /// Who saw exposed addresses without being shown (journal envelopes).
+    pub saw: SawOthers,
 }
 
 impl Collected {
@@ -99,6 +106,28 @@ impl Collected {
 }
 
 /// Adds the findings at or above the threshold to `acc`, the others to `below`.
+/// Adds who saw the exposed addresses of a message without being shown (its envelope-only
+/// recipients), when the response takes its exposure (at or above `min`).
+pub fn add_saw_others(
+    saw: &mut SawOthers,
+    location: &leakaudit_scanner::Location,
+    eval: &leakaudit_policy::Evaluation,
+    min: Severity,
+) {
+    if let Some(f) = eval
+        .findings
+        .iter()
+        .find(|f| !f.exposed.is_empty() && f.severity >= min)
+    {
+        saw.add(
+            f.message_id.as_deref(),
+            location,
+            f.date,
+            &eval.exposure.saw_others,
+        );
+    }
+}
+
 pub fn add_selected(
     acc: &mut AffectedAccumulator,
     below: &mut AffectedAccumulator,
@@ -152,6 +181,7 @@ pub fn collect(src: &Source) -> anyhow::Result<Collected> {
     }
     let mut errors = 0;
     let mut stats = None;
+    let mut saw = SawOthers::new();
     if !src.paths.is_empty() {
         let engine = run.engine()?;
         let triage = Triage::resolve(&run, &src.triage, Profile::Audit)?;
@@ -166,7 +196,10 @@ pub fn collect(src: &Source) -> anyhow::Result<Collected> {
             &mut problems,
             None,
             |_, _| (),
-            |m| add_selected(&mut acc, &mut below, &m.eval.findings, min),
+            |m| {
+                add_selected(&mut acc, &mut below, &m.eval.findings, min);
+                add_saw_others(&mut saw, &m.location, &m.eval, min);
+            },
         )?;
         progress.finish();
         errors = problems.errors;
@@ -181,6 +214,7 @@ pub fn collect(src: &Source) -> anyhow::Result<Collected> {
         errors,
         min_severity: min,
         below_only,
+        saw,
     })
 }
 
@@ -264,6 +298,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     if let Some(note) = collected.below_note() {
         eprintln!("{note}");
+    }
+    match &args.saw_others {
+        Some(p) => {
+            let n = collected.saw.write_csv(p)?;
+            eprintln!(
+                "{n} recipient(s) saw exposed addresses without being shown: {}",
+                crate::term::clean(&p.display().to_string())
+            );
+        }
+        None if !collected.saw.is_empty() => eprintln!(
+            "{} recipient(s) saw exposed addresses without being shown (journal envelopes): list them with --saw-others FILE",
+            collected.saw.len()
+        ),
+        None => {}
     }
     if !args.source.ui.quiet {
         if let Some(s) = &collected.stats {

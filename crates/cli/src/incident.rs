@@ -450,20 +450,7 @@ fn scan_stage(
                     dates.push(d);
                 }
                 add_selected(&mut acc, &mut below, &m.eval.findings, s.min_severity);
-                // Taken with the exposure that the response takes (at or above the minimum).
-                if let Some(f) = m
-                    .eval
-                    .findings
-                    .iter()
-                    .find(|f| !f.exposed.is_empty() && f.severity >= s.min_severity)
-                {
-                    saw.add(
-                        f.message_id.as_deref(),
-                        &m.location,
-                        date,
-                        &m.eval.exposure.saw_others,
-                    );
-                }
+                crate::affected::add_saw_others(&mut saw, &m.location, &m.eval, s.min_severity);
                 for f in &m.eval.findings {
                     if write_error.is_none() {
                         let written = serde_json::to_writer(&mut w, f)
