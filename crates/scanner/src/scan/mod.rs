@@ -401,8 +401,13 @@ fn handle<T, P>(
             )));
         }
     }
+    if force_journal {
+        // Every message must be a report: its own header block is not audited, so it is not
+        // parsed either (the report reader says what is wrong with one that is not a report).
+        return handle_journal(process, raw, location, format, outs);
+    }
     match headers::parse_envelope(raw) {
-        Ok(envelope) if force_journal || envelope.facts.journal_report => {
+        Ok(envelope) if envelope.facts.journal_report => {
             handle_journal(process, raw, location, format, outs)
         }
         Ok(envelope) => {
