@@ -107,6 +107,20 @@ fn a_report_without_its_original_is_an_error_never_clean() {
 fn a_mailbox_of_reports_and_ordinary_messages_is_read_right() {
     let o = scan("journal.mbox", &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // The summary says the journal was recognised (`-q` hides it: run without).
+    let loud = leakaudit()
+        .arg("scan")
+        .arg(fixture("readers/journal/journal.mbox"))
+        .args(["--output", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        stderr(&loud).contains(
+            "messages read: 4 (mbox 4)\njournal reports: 3 (the original inside each audited"
+        ),
+        "{}",
+        stderr(&loud)
+    );
     // Two reports of one message (each lists part of its envelope) are one record with the
     // union of their envelopes; a clean Bcc mailing; a plain message that exposes.
     assert_eq!(

@@ -97,6 +97,8 @@ struct Tally {
     addresses: HashSet<Address>,
     /// Messages the content rules' decoding limits would keep `check` from seeing whole.
     not_fully_audited: u64,
+    /// Journal reports whose original was audited with its envelope.
+    journal_reports: u64,
 }
 
 pub fn run(mut args: Args) -> anyhow::Result<u8> {
@@ -240,16 +242,17 @@ fn scan_into(
     let mut held: Vec<Held> = Vec::new();
     // Runs on the worker threads: the exposure model (and the history) in parallel.
     let limits = content::Limits::default();
-    let process = |msg: &mut Message<'_>| -> (Option<Held>, Option<String>) {
+    let process = |msg: &mut Message<'_>| -> (Option<Held>, Option<String>, bool) {
         // The content rules' decoding limits: `check` would not see all of this message.
         let hit = content::limits_hit(msg.raw, &limits);
         let cut = hit.any().then(|| hit.describe(&limits));
+        let journal = !msg.envelope.envelope_recipients.is_empty();
         let mut exp = exposure::analyse(&msg.envelope, org);
         if let Some(b) = &builder {
             b.observe_analysed(&msg.envelope, org, &exp);
         }
         if !exp.exposes() {
-            return (None, cut);
+            return (None, cut, journal);
         }
         // One list of exposed addresses per message, not two: the record takes it now (gate)
         // or once the ranking, which reads it from the exposure, is done (audit).
@@ -276,7 +279,7 @@ fn scan_into(
             quoted,
             exposure: exp,
         };
-        (Some(held), cut)
+        (Some(held), cut, journal)
     };
     // Records are serialised straight into the buffer: a 1,000,000-address record is ~90 MB
     // of JSON, which a line string would hold whole.
@@ -300,7 +303,8 @@ fn scan_into(
     };
     let stats = scanner.scan(paths, process, |ev| match ev {
         Event::Message { item, location, .. } => {
-            let (item, cut) = item;
+            let (item, cut, journal) = item;
+            tally.journal_reports += u64::from(journal);
             if let Some(why) = cut {
                 tally.not_fully_audited += 1;
                 problems.report(&crate::evaluate::not_fully_audited(&location, &why));
@@ -388,6 +392,12 @@ fn print_summary(stats: &ScanStats, tally: &Tally, secs: f64) {
             format!(" ({})", by_format.join(", "))
         }
     );
+    if tally.journal_reports > 0 {
+        eprintln!(
+            "journal reports: {} (the original inside each audited, with the report's envelope recipients)",
+            tally.journal_reports
+        );
+    }
     eprintln!(
         "malformed: {}, unreadable: {}, not mail: {}, truncated: {}, warnings: {}",
         stats.malformed, stats.unreadable, stats.not_mail, stats.truncated, stats.warnings
