@@ -105,7 +105,6 @@ impl Collected {
     }
 }
 
-/// Adds the findings at or above the threshold to `acc`, the others to `below`.
 /// Adds who saw the exposed addresses of a message without being shown (its envelope-only
 /// recipients), when the response takes its exposure (at or above `min`).
 pub fn add_saw_others(
@@ -128,6 +127,7 @@ pub fn add_saw_others(
     }
 }
 
+/// Adds the findings at or above the threshold to `acc`, the others to `below`.
 pub fn add_selected(
     acc: &mut AffectedAccumulator,
     below: &mut AffectedAccumulator,

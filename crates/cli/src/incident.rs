@@ -367,17 +367,19 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     }
 
     if !args.ui.quiet {
-        let files = [
+        let findings_path = out.join("findings.jsonl");
+        let problems_file = problems_path(&args, &out);
+        let mut files = vec![
             &written.html,
             &written.summary,
             &written.breach_record,
             &written.campaigns,
             &affected_path,
-            &saw_path,
-            &plan_path,
-            &out.join("findings.jsonl"),
-            &problems_path(&args, &out),
         ];
+        if !scanned.saw.is_empty() {
+            files.push(&saw_path);
+        }
+        files.extend([&plan_path, &findings_path, &problems_file]);
         print_summary(
             &summary,
             &scanned,
@@ -654,8 +656,7 @@ fn print_summary(
         );
     }
     let _ = writeln!(err, "written:");
-    // Only what exists: saw-others.csv is written when a journal named such recipients.
-    for p in files.iter().filter(|p| p.exists()) {
+    for p in files {
         let _ = writeln!(err, "  {}", crate::term::clean(&p.display().to_string()));
     }
 }

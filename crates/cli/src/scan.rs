@@ -205,7 +205,10 @@ fn merge_journal_reports(held: &mut Vec<Held>, org: &Org) {
             std::collections::hash_map::Entry::Occupied(o) => {
                 let j = *o.get();
                 let more = std::mem::take(&mut held[i].envelope.envelope_recipients);
-                held[j].envelope.absorb_envelope_recipients(more);
+                leakaudit_scanner::add_envelope_recipients(
+                    &mut held[j].envelope.envelope_recipients,
+                    more,
+                );
                 merged_into[i] = Some(j);
             }
         }

@@ -261,6 +261,8 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
     // address -> (fields, in_group)
     let mut seen: HashMap<&Address, (Fields, bool)> = HashMap::new();
     let mut internal_cache: HashMap<&str, bool> = HashMap::new();
+    // External envelope recipients, for `saw_others`.
+    let mut envelope_only: Vec<&Address> = Vec::new();
     // Envelope recipients (a journal report's list) received the message without being shown
     // in it: audience, never visible. A Bcc recipient of a message showing its To list saw
     // those addresses.
@@ -290,6 +292,7 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
             (key, false)
         });
         let Some(field) = field else {
+            envelope_only.push(addr);
             continue;
         };
         let visible = transmitted || !field.is_blind();
@@ -328,17 +331,12 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
             })
             .collect()
     };
-    // Who saw them without being shown: envelope recipients that no header made visible.
+    // Who saw them without being shown: external envelope recipients no header made visible.
     let mut saw_others: Vec<Address> = Vec::new();
     if !exposed.is_empty() {
         let mut listed: std::collections::HashSet<&Address> = Default::default();
-        for r in &env.envelope_recipients {
-            let a = &r.address;
-            if !seen.contains_key(a)
-                && view.sender_address != Some(a)
-                && !internal_cache.get(a.domain()).copied().unwrap_or(true)
-                && listed.insert(a)
-            {
+        for a in envelope_only {
+            if !seen.contains_key(a) && listed.insert(a) {
                 saw_others.push(a.clone());
             }
         }

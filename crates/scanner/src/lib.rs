@@ -9,6 +9,7 @@ pub mod compact;
 pub mod csv;
 pub mod exposure;
 pub mod headers;
+pub mod html;
 pub mod io;
 pub mod model;
 pub mod read;

@@ -441,19 +441,18 @@ pub struct Message<'a> {
     pub envelope: Envelope,
 }
 
-impl Envelope {
-    /// Adds the envelope recipients of another journal report of the same message (Exchange
-    /// splits one message's envelope over several reports): the union, in first-seen order.
-    pub fn absorb_envelope_recipients(&mut self, more: Vec<EnvelopeRecipient>) {
-        let mut known: std::collections::HashSet<(Address, EnvelopeKind)> = self
-            .envelope_recipients
-            .iter()
-            .map(|r| (r.address.clone(), r.kind))
-            .collect();
-        for r in more {
-            if known.insert((r.address.clone(), r.kind)) {
-                self.envelope_recipients.push(r);
-            }
+/// Adds `more` to `list`, one recipient per (address, kind), the first seen kept: the union
+/// of a report's repeated lines, and of several reports of one message (Exchange splits a
+/// message's envelope over reports).
+pub fn add_envelope_recipients(
+    list: &mut Vec<EnvelopeRecipient>,
+    more: impl IntoIterator<Item = EnvelopeRecipient>,
+) {
+    let mut known: std::collections::HashSet<(Address, EnvelopeKind)> =
+        list.iter().map(|r| (r.address.clone(), r.kind)).collect();
+    for r in more {
+        if known.insert((r.address.clone(), r.kind)) {
+            list.push(r);
         }
     }
 }

@@ -24,8 +24,10 @@ pub const SAW_OTHERS_COLUMNS: [&str; 5] = [
 
 #[derive(Debug, Default)]
 struct Seen {
-    /// Message keys (Message-ID, else location), distinct.
+    /// Message keys (Message-ID, else location), distinct: the count.
     messages: BTreeSet<String>,
+    /// The Message-IDs among them (a location is not one).
+    ids: BTreeSet<String>,
     first: Option<i64>,
     last: Option<i64>,
 }
@@ -52,13 +54,14 @@ impl SawOthers {
         if saw.is_empty() {
             return;
         }
-        let key = match message_id {
-            Some(id) if !id.is_empty() => id.to_string(),
-            _ => location.to_string(),
-        };
+        let id = message_id.filter(|id| !id.is_empty());
+        let key = id.map_or_else(|| location.to_string(), str::to_string);
         for a in saw {
             let row = self.rows.entry(a.clone()).or_default();
             row.messages.insert(key.clone());
+            if let Some(id) = id {
+                row.ids.insert(id.to_string());
+            }
             if let Some(d) = date {
                 row.first = Some(row.first.map_or(d, |f| f.min(d)));
                 row.last = Some(row.last.map_or(d, |l| l.max(d)));
@@ -81,7 +84,7 @@ impl SawOthers {
             csv.write_row(SAW_OTHERS_COLUMNS)?;
             for (address, seen) in &self.rows {
                 let ids: Vec<&str> = seen
-                    .messages
+                    .ids
                     .iter()
                     .take(MAX_MESSAGE_IDS)
                     .map(String::as_str)
@@ -121,6 +124,8 @@ mod tests {
         s.add(Some("m1@x"), &loc, Some(1_572_598_800), &[a("hal@aol.com")]);
         s.add(Some("m2@x"), &loc, Some(1_572_602_400), &[a("hal@aol.com")]);
         s.add(None, &loc, None, &[]);
+        // Without a Message-ID: counted by location, never written as an id.
+        s.add(None, &loc, None, &[a("hal@aol.com")]);
         assert_eq!(s.len(), 2);
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("saw-others.csv");
@@ -130,7 +135,7 @@ mod tests {
             text,
             "address,messages,first_received,last_received,message_ids\n\
              gina@icloud.com,1,2019-11-01T09:00:00Z,2019-11-01T09:00:00Z,m1@x\n\
-             hal@aol.com,2,2019-11-01T09:00:00Z,2019-11-01T10:00:00Z,m1@x;m2@x\n"
+             hal@aol.com,3,2019-11-01T09:00:00Z,2019-11-01T10:00:00Z,m1@x;m2@x\n"
         );
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);

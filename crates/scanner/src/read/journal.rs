@@ -13,6 +13,7 @@
 //! The report's own recipient list is never a message body anyone received: the caller audits
 //! the original and keeps the list as the envelope.
 
+use crate::html;
 use crate::model::{Address, EnvelopeKind, EnvelopeRecipient};
 use std::borrow::Cow;
 
@@ -75,7 +76,9 @@ pub fn unwrap_general(raw: &[u8]) -> Result<Report<'_>, JournalError> {
         if envelope.is_none() && (mime == "text/plain" || mime == "text/html") {
             if let Ok(text) = part.get_body() {
                 envelope = Some(if mime == "text/html" {
-                    html_text(&text)
+                    // One line per block or `<br>`, as the envelope grammar needs.
+                    let lines = html::strip_html_with(text.as_bytes(), html::Layout::Quoting);
+                    String::from_utf8_lossy(&lines).into_owned()
                 } else {
                     text
                 });
@@ -88,15 +91,25 @@ pub fn unwrap_general(raw: &[u8]) -> Result<Report<'_>, JournalError> {
         }
     });
     let envelope = envelope.ok_or(JournalError::NoEnvelopePart)?;
-    let (recipients, sender, message_id) = parse_envelope_text(&envelope);
+    let original = match (original, undecodable) {
+        (Some(o), _) => Ok(o),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err(JournalError::NoOriginal),
+    };
+    report(&envelope, original)
+}
+
+/// The report from its envelope text and its original, checked in the order both paths
+/// share: recipients first, then the original.
+fn report<'a>(
+    envelope: &str,
+    original: Result<Cow<'a, [u8]>, JournalError>,
+) -> Result<Report<'a>, JournalError> {
+    let (recipients, sender, message_id) = parse_envelope_text(envelope);
     if recipients.is_empty() {
         return Err(JournalError::NoRecipients);
     }
-    let original = match (original, undecodable) {
-        (Some(o), _) => o,
-        (None, Some(e)) => return Err(e),
-        (None, None) => return Err(JournalError::NoOriginal),
-    };
+    let original = original?;
     if original.iter().all(u8::is_ascii_whitespace) {
         return Err(JournalError::EmptyOriginal);
     }
@@ -141,20 +154,7 @@ fn unwrap_flat(raw: &[u8]) -> Option<Result<Report<'_>, JournalError>> {
         return None;
     }
     let text = std::str::from_utf8(text).ok()?;
-    let (recipients, sender, message_id) = parse_envelope_text(text);
-    if recipients.is_empty() {
-        return Some(Err(JournalError::NoRecipients));
-    }
-    let original = &raw[orig];
-    if original.iter().all(u8::is_ascii_whitespace) {
-        return Some(Err(JournalError::EmptyOriginal));
-    }
-    Some(Ok(Report {
-        original: Cow::Borrowed(original),
-        recipients,
-        sender,
-        message_id,
-    }))
+    Some(report(text, Ok(Cow::Borrowed(&raw[orig]))))
 }
 
 /// The header block (without the blank line) and where the body starts; `None` without a
@@ -356,8 +356,6 @@ fn parse_envelope_text(text: &str) -> (Vec<EnvelopeRecipient>, Option<Address>, 
     // drops it; the fast path must too).
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut recipients: Vec<EnvelopeRecipient> = Vec::new();
-    // Filled only past a few recipients: a short list is searched directly.
-    let mut seen = std::collections::HashSet::new();
     let mut sender = None;
     let mut message_id = None;
     for line in text.lines() {
@@ -409,22 +407,12 @@ fn parse_envelope_text(text: &str) -> (Vec<EnvelopeRecipient>, Option<Address>, 
                 }
             }
         }
-        const SHORT: usize = 16;
-        let new = if recipients.len() < SHORT {
-            !recipients
-                .iter()
-                .any(|x| x.kind == r.kind && x.address == r.address)
-        } else {
-            if seen.is_empty() {
-                seen.extend(recipients.iter().map(|x| (x.address.clone(), x.kind)));
-            }
-            seen.insert((r.address.clone(), r.kind))
-        };
-        if new {
-            recipients.push(r);
-        }
+        recipients.push(r);
     }
-    (recipients, sender, message_id)
+    // One recipient per (address, kind), first seen kept: the same union as merged reports.
+    let mut unique = Vec::with_capacity(recipients.len());
+    crate::model::add_envelope_recipients(&mut unique, recipients);
+    (unique, sender, message_id)
 }
 
 /// The address of `a@x`, `<a@x>` or `Name <a@x>`.
@@ -435,80 +423,6 @@ fn address_of(v: &str) -> Option<Address> {
         _ => v,
     };
     Address::parse(v.trim())
-}
-
-/// The text of an HTML envelope part: one line per block or `<br>`, tags dropped, the
-/// entities a report uses decoded.
-fn html_text(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(lt) = rest.find('<') {
-        out.push_str(&rest[..lt]);
-        let Some(gt) = rest[lt..].find('>') else {
-            rest = "";
-            break;
-        };
-        let tag = rest[lt + 1..lt + gt]
-            .trim_start_matches('/')
-            .to_ascii_lowercase();
-        let name: String = tag
-            .chars()
-            .take_while(|c| c.is_ascii_alphanumeric())
-            .collect();
-        if matches!(
-            name.as_str(),
-            "br" | "p" | "div" | "tr" | "li" | "table" | "td" | "body" | "html"
-        ) {
-            out.push('\n');
-        }
-        rest = &rest[lt + gt + 1..];
-    }
-    out.push_str(rest);
-    decode_entities(&out)
-}
-
-fn decode_entities(s: &str) -> String {
-    if !s.contains('&') {
-        return s.to_owned();
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        let tail = &rest[amp..];
-        let end = tail.find(';').filter(|&e| e <= 10);
-        let decoded = end.and_then(|e| {
-            let name = &tail[1..e];
-            let c = match name {
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "quot" => Some('"'),
-                "apos" => Some('\''),
-                "nbsp" => Some(' '),
-                _ if name.starts_with("#x") || name.starts_with("#X") => {
-                    u32::from_str_radix(&name[2..], 16)
-                        .ok()
-                        .and_then(char::from_u32)
-                }
-                _ if name.starts_with('#') => name[1..].parse().ok().and_then(char::from_u32),
-                _ => None,
-            };
-            c.map(|c| (c, e))
-        });
-        match decoded {
-            Some((c, e)) => {
-                out.push(c);
-                rest = &tail[e + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Writes a journal report of `original` as Exchange does (the layout in the module doc):
