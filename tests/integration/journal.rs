@@ -187,6 +187,9 @@ fn a_correct_bcc_mailing_with_40_envelope_recipients_passes_gate_and_audit() {
 /// The demo's mbox as a journal mailbox (every message that names its recipients wrapped in a
 /// report by `journal::render_mbox`, the same bytes as `examples/to_journal.rs`) gives the
 /// same incident as the mbox itself: exposing messages, campaigns, exposed addresses, resets.
+/// The mailer also Bcc'd a deliverability-monitoring seed address at a third party on its bulk
+/// sends, as mass mailers do: the journal's envelope is the only trace of it, and it saw every
+/// chunk's list.
 #[test]
 fn the_demo_as_a_journal_mailbox_gives_the_same_incident() {
     use serde_json::Value;
@@ -196,9 +199,10 @@ fn the_demo_as_a_journal_mailbox_gives_the_same_incident() {
     let journal = dir.path().join("journal.mbox");
     std::fs::write(
         &journal,
-        leakaudit_scanner::read::journal::render_mbox(&mbox),
+        leakaudit_scanner::read::journal::render_mbox(&mbox, &[SEED]),
     )
     .unwrap();
+    const SEED: &str = "seed-4711@inbox-monitor.example";
     let run = |input: &std::path::Path, out: &str| {
         let out = dir.path().join(out);
         let o = leakaudit()
@@ -229,10 +233,12 @@ fn the_demo_as_a_journal_mailbox_gives_the_same_incident() {
             .filter(|a| a["kind"] == "force-password-reset")
             .map(|a| a["account"].as_str().unwrap().to_string())
             .collect();
-        (summary, affected, resets)
+        let saw = std::fs::read_to_string(out.join("saw-others.csv")).ok();
+        (summary, affected, resets, saw)
     };
-    let (plain, plain_affected, plain_resets) = run(&fixture("demo/outbound.mbox"), "plain");
-    let (jr, jr_affected, jr_resets) = run(&journal, "journal");
+    let (plain, plain_affected, plain_resets, plain_saw) =
+        run(&fixture("demo/outbound.mbox"), "plain");
+    let (jr, jr_affected, jr_resets, jr_saw) = run(&journal, "journal");
     for k in [
         "messages_scanned",
         "exposing_messages",
@@ -250,6 +256,20 @@ fn the_demo_as_a_journal_mailbox_gives_the_same_incident() {
     assert_eq!(plain_affected, jr_affected);
     assert_eq!(plain_resets.len(), 204);
     assert_eq!(plain_resets, jr_resets);
+    assert_eq!(plain_saw, None, "a plain mbox has no envelope");
+    let saw = jr_saw.expect("saw-others.csv");
+    let rows: Vec<Vec<&str>> = saw
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect())
+        .collect();
+    assert_eq!(rows.len(), 1, "{saw}");
+    assert_eq!(rows[0][0], SEED);
+    assert_eq!(rows[0][1], "8", "the seed received the 8 chunks: {saw}");
+    assert!(
+        !jr_affected.contains(SEED),
+        "it saw others; it was not exposed"
+    );
 }
 
 /// The Bcc and forwarded-to recipients of a leaking message saw the To/Cc list without being

@@ -487,17 +487,37 @@ pub fn render(original: &[u8], recipients: &[EnvelopeRecipient], n: u64) -> Vec<
     out
 }
 
+/// How many named recipients make a message a bulk send for [`render_mbox`].
+pub const BULK: usize = 10;
+
 /// An mbox rendered as a journal mailbox: every message wrapped in a report ([`render`])
 /// whose envelope lists the recipients its headers name ([`recipients_of`]); a message that
 /// names none (its envelope is unknown) is copied unwrapped, so the mailbox mixes both. The
 /// messages' bytes are copied as they are, `>From ` quoting included: the result is an mbox.
-pub fn render_mbox(mbox: &[u8]) -> Vec<u8> {
+/// `bulk_bcc` is added as Bcc recipients to the envelope of every message that names
+/// [`BULK`] recipients or more: what a mailer that Bcc's deliverability-monitoring seed
+/// addresses on its bulk sends leaves in the journal (they receive each such message without
+/// being shown).
+pub fn render_mbox(mbox: &[u8], bulk_bcc: &[&str]) -> Vec<u8> {
     let mut out = Vec::with_capacity(mbox.len() + mbox.len() / 4);
     for (i, span) in super::mbox::split(mbox, true).into_iter().enumerate() {
         let raw = &mbox[span.content..span.end];
-        let rcpts = crate::headers::parse_envelope(raw)
+        let mut rcpts = crate::headers::parse_envelope(raw)
             .map(|e| recipients_of(&e))
             .unwrap_or_default();
+        if rcpts.len() >= BULK {
+            rcpts.extend(
+                bulk_bcc
+                    .iter()
+                    .filter_map(|a| Address::parse(a))
+                    .map(|address| EnvelopeRecipient {
+                        address,
+                        kind: EnvelopeKind::Bcc,
+                        expanded_from: None,
+                        forwarded_for: None,
+                    }),
+            );
+        }
         if rcpts.is_empty() {
             out.extend_from_slice(&mbox[span.start..span.end]);
         } else {
