@@ -70,6 +70,11 @@ fn classify(name: &[u8]) -> Option<Wanted> {
     }
 }
 
+/// `X-MS-Journal-Report`, the field that marks an Exchange journal report.
+pub(super) fn is_journal_report(name: &[u8]) -> bool {
+    matches!(classify(name), Some(Wanted::JournalReport))
+}
+
 /// Applies one header field (`raw[start..end]`, name of `name_len` bytes) to `env`. For
 /// single-valued fields the first occurrence wins.
 pub(super) fn handle_field(

@@ -151,6 +151,30 @@ struct RawField<'a> {
 /// Errors only when there is no header block at all (empty input, first line not a header
 /// field, binary junk); everything else is parsed with warnings in `Envelope::warnings`.
 pub fn parse_envelope(raw: &[u8]) -> Result<Envelope, HeaderError> {
+    match parse(raw, false)? {
+        Parsed::Message(env) => Ok(env),
+        Parsed::JournalReport => unreachable!("only parse_message stops at a journal report"),
+    }
+}
+
+/// A header block as the scanner needs it: a message's envelope, or the mark of a journal
+/// report (whose own header fields nobody audits: the original inside is the message).
+#[derive(Debug)]
+pub enum Parsed {
+    Message(Envelope),
+    JournalReport,
+}
+
+/// [`parse_envelope`], except that a header block with `X-MS-Journal-Report:` is not parsed
+/// field by field: the report's header fields are worth nothing to the audit, and parsing
+/// them cost a journal scan ~7% of its time.
+pub fn parse_message(raw: &[u8]) -> Result<Parsed, HeaderError> {
+    parse(raw, true)
+}
+
+/// The header walk of both; with `journal_stops`, fields are applied only once the block is
+/// known not to be a journal report's (the same fields, in the same order, as without).
+fn parse(raw: &[u8], journal_stops: bool) -> Result<Parsed, HeaderError> {
     if raw.is_empty() {
         return Err(HeaderError::new("empty message"));
     }
@@ -168,6 +192,15 @@ pub fn parse_envelope(raw: &[u8]) -> Result<Envelope, HeaderError> {
         pos = memchr::memchr(b'\n', raw).map_or(raw.len(), |n| n + 1);
     }
     let mut current: Option<(usize, usize, usize)> = None; // (field start, name len, end)
+                                                           // With `journal_stops`: the steps, applied after the walk, in the walk's order.
+    let mut held: Vec<Step> = Vec::new();
+    let mut apply = |step: Step, env: &mut Envelope, warn: &mut Warnings<'_>| {
+        if journal_stops {
+            held.push(step);
+        } else {
+            step.apply(raw, env, warn, &mut scratch);
+        }
+    };
     let mut long_line_warned = false;
     let header_len;
     loop {
@@ -195,9 +228,7 @@ pub fn parse_envelope(raw: &[u8]) -> Result<Envelope, HeaderError> {
         }
         if line.len() > LONG_LINE && !long_line_warned {
             long_line_warned = true;
-            warn.push(HeaderWarningKind::OverlongLine, None, || {
-                format!("{} bytes at byte {pos}", line.len())
-            });
+            apply(Step::Overlong(pos, line.len()), &mut env, &mut warn);
         }
         if line[0] == b' ' || line[0] == b'\t' {
             match current.as_mut() {
@@ -209,8 +240,11 @@ pub fn parse_envelope(raw: &[u8]) -> Result<Envelope, HeaderError> {
                 }
             }
         } else if let Some(name_len) = field_name_len(line) {
-            if let Some((s, n, e)) = current.take() {
-                envelope::handle_field(raw, s, n, e, &mut env, &mut warn, &mut scratch);
+            if let Some(field) = current.take() {
+                apply(Step::Field(field), &mut env, &mut warn);
+            }
+            if journal_stops && envelope::is_journal_report(&line[..name_len]) {
+                return Ok(Parsed::JournalReport);
             }
             current = Some((pos, name_len, content_end));
         } else {
@@ -223,21 +257,47 @@ pub fn parse_envelope(raw: &[u8]) -> Result<Envelope, HeaderError> {
                     "no header block: the first line is not a header field"
                 }));
             }
-            warn.push(HeaderWarningKind::HeaderNotTerminated, None, || {
-                pos.to_string()
-            });
+            apply(Step::NotTerminated(pos), &mut env, &mut warn);
             header_len = pos;
             break;
         }
         pos = next;
     }
-    if let Some((s, n, e)) = current.take() {
-        envelope::handle_field(raw, s, n, e, &mut env, &mut warn, &mut scratch);
+    if let Some(field) = current.take() {
+        apply(Step::Field(field), &mut env, &mut warn);
+    }
+    for step in held {
+        step.apply(raw, &mut env, &mut warn, &mut scratch);
     }
     env.header_len = header_len;
     warn.finish();
     env.warnings = warn_vec;
-    Ok(env)
+    Ok(Parsed::Message(env))
+}
+
+/// What the header walk found, in order: a field (start, name length, end) or a warning.
+enum Step {
+    Field((usize, usize, usize)),
+    /// The first overlong line: (offset, length).
+    Overlong(usize, usize),
+    /// A line that is neither a field nor a continuation, at this offset.
+    NotTerminated(usize),
+}
+
+impl Step {
+    fn apply(self, raw: &[u8], env: &mut Envelope, warn: &mut Warnings<'_>, scratch: &mut Vec<u8>) {
+        match self {
+            Step::Field((s, n, e)) => envelope::handle_field(raw, s, n, e, env, warn, scratch),
+            Step::Overlong(pos, len) => warn.push(HeaderWarningKind::OverlongLine, None, || {
+                format!("{len} bytes at byte {pos}")
+            }),
+            Step::NotTerminated(pos) => {
+                warn.push(HeaderWarningKind::HeaderNotTerminated, None, || {
+                    pos.to_string()
+                })
+            }
+        }
+    }
 }
 
 fn first_line(raw: &[u8]) -> &[u8] {
@@ -419,6 +479,38 @@ pub(crate) mod tests {
                 }
                 prop_assert!(f.reply_to.iter().all(|a| a.as_str().contains('@')));
                 prop_assert!(e.warnings.len() <= MAX_WARNINGS + 1);
+            }
+        }
+
+        /// The scanner's walk gives what `parse_envelope` gives, warnings and their order
+        /// included, unless the block is a journal report's.
+        #[test]
+        fn parse_message_agrees_with_parse_envelope(
+            fields in proptest::collection::vec(
+                (prop_oneof![
+                    Just("To"), Just("Cc"), Just("From"), Just("Subject"), Just("Date"),
+                    Just("X-Other"), Just("Received"), Just(" folded"), Just("not a field"),
+                    Just("X-MS-Journal-Report")
+                ],
+                "[ -~\t=?\"(),:;<>@\r]{0,1100}"),
+                1..12),
+        ) {
+            let mut raw = Vec::new();
+            for (name, value) in fields {
+                raw.extend_from_slice(name.as_bytes());
+                raw.extend_from_slice(b": ");
+                raw.extend_from_slice(value.as_bytes());
+                raw.push(b'\n');
+            }
+            raw.extend_from_slice(b"\nbody\n");
+            match (parse_message(&raw), parse_envelope(&raw)) {
+                (Ok(Parsed::JournalReport), Ok(e)) => prop_assert!(e.facts.journal_report),
+                (Ok(Parsed::Message(m)), Ok(e)) => {
+                    prop_assert!(!e.facts.journal_report);
+                    prop_assert_eq!(m, e);
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a.reason, b.reason),
+                (a, b) => prop_assert!(false, "{:?} vs {:?}", a, b),
             }
         }
     }

@@ -406,11 +406,9 @@ fn handle<T, P>(
         // parsed either (the report reader says what is wrong with one that is not a report).
         return handle_journal(process, raw, location, format, outs);
     }
-    match headers::parse_envelope(raw) {
-        Ok(envelope) if envelope.facts.journal_report => {
-            handle_journal(process, raw, location, format, outs)
-        }
-        Ok(envelope) => {
+    match headers::parse_message(raw) {
+        Ok(headers::Parsed::JournalReport) => handle_journal(process, raw, location, format, outs),
+        Ok(headers::Parsed::Message(envelope)) => {
             let msg = Message {
                 location,
                 format,
