@@ -160,6 +160,8 @@ pub fn parse_envelope(raw: &[u8]) -> Result<Envelope, HeaderError> {
 /// A header block as the scanner needs it: a message's envelope, or the mark of a journal
 /// report (whose own header fields nobody audits: the original inside is the message).
 #[derive(Debug)]
+// Boxing the envelope would cost an allocation per message; the value is moved once.
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed {
     Message(Envelope),
     JournalReport,
