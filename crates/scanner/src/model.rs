@@ -448,10 +448,20 @@ pub fn add_envelope_recipients(
     list: &mut Vec<EnvelopeRecipient>,
     more: impl IntoIterator<Item = EnvelopeRecipient>,
 ) {
-    let mut known: std::collections::HashSet<(Address, EnvelopeKind)> =
-        list.iter().map(|r| (r.address.clone(), r.kind)).collect();
+    // Nearly every report names one or two recipients: a set only for long lists.
+    const SHORT: usize = 16;
+    let mut known: Option<std::collections::HashSet<(Address, EnvelopeKind)>> = None;
     for r in more {
-        if known.insert((r.address.clone(), r.kind)) {
+        if known.is_none() && list.len() >= SHORT {
+            known = Some(list.iter().map(|r| (r.address.clone(), r.kind)).collect());
+        }
+        let new = match &mut known {
+            Some(set) => set.insert((r.address.clone(), r.kind)),
+            None => !list
+                .iter()
+                .any(|x| x.kind == r.kind && x.address == r.address),
+        };
+        if new {
             list.push(r);
         }
     }

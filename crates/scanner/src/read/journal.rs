@@ -122,11 +122,8 @@ fn report<'a>(
 /// `message/rfc822`, unencoded. `None` when the report is anything else (the general path
 /// decides); the same answer as [`unwrap_general`] otherwise (tested side by side, fuzzed).
 fn unwrap_flat(raw: &[u8]) -> Option<Result<Report<'_>, JournalError>> {
-    let (head, body_at) = split_head(raw)?;
-    if !simple_head(head) {
-        return None;
-    }
-    let Cow::Borrowed(ctype) = header_value(head, b"content-type")? else {
+    let (head, body_at) = simple_head(raw)?;
+    let Cow::Borrowed(ctype) = head.content_type? else {
         return None;
     };
     let ctype = ContentType::parse(ctype)?;
@@ -135,16 +132,12 @@ fn unwrap_flat(raw: &[u8]) -> Option<Result<Report<'_>, JournalError>> {
     }
     let parts = flat_parts(&raw[body_at..], body_at, ctype.boundary?.as_bytes())?;
     let mut parts = parts.into_iter();
-    let (text_head, text, text_type) = parts.next()?;
-    let (orig_head, orig, orig_type) = parts.next()?;
+    let (text_plain, text, text_type) = parts.next()?;
+    let (orig_plain, orig, orig_type) = parts.next()?;
     let PartKind::TextPlain(charset) = text_type else {
         return None;
     };
-    if charset == Charset::Other
-        || !plain_encoding(text_head)
-        || orig_type != PartKind::Message
-        || !plain_encoding(orig_head)
-    {
+    if charset == Charset::Other || !text_plain || orig_type != PartKind::Message || !orig_plain {
         return None;
     }
     let text = &raw[text.clone()];
@@ -156,72 +149,73 @@ fn unwrap_flat(raw: &[u8]) -> Option<Result<Report<'_>, JournalError>> {
     Some(report(text, Ok(Cow::Borrowed(&raw[orig]))))
 }
 
-/// The header block (without the blank line) and where the body starts; `None` without a
-/// blank line.
-fn split_head(raw: &[u8]) -> Option<(&[u8], usize)> {
-    let mut pos = 0;
-    for line in raw.split_inclusive(|&b| b == b'\n') {
-        if line == b"\n" || line == b"\r\n" {
-            return Some((&raw[..pos], pos + line.len()));
-        }
-        pos += line.len();
-    }
-    None
+/// A header line as text, trimmed (ASCII, checked by the caller).
+fn ascii_text(l: &[u8]) -> &str {
+    std::str::from_utf8(l).unwrap_or_default().trim()
 }
 
-/// A header block the fast path reads exactly as mailparse does: ASCII, no encoded words,
-/// every field `Name: value` with a bare name, folded lines only after a field, no lone CR.
-/// Anything else (mailparse rejects some of it, decodes the rest) goes the general path.
-fn simple_head(head: &[u8]) -> bool {
-    if !head.is_ascii() || memchr::memmem::find(head, b"=?").is_some() {
-        return false;
-    }
-    for (i, line) in head.split_inclusive(|&b| b == b'\n').enumerate() {
+/// The two fields the fast path reads of a header block, unfolded (borrowed when on one line).
+#[derive(Default)]
+struct Head<'h> {
+    content_type: Option<Cow<'h, str>>,
+    encoding: Option<Cow<'h, str>>,
+}
+
+/// A header block the fast path reads exactly as mailparse does, walked once: ASCII, no
+/// encoded words, every field `Name: value` with a bare name, folded lines only after a
+/// field, no lone CR, ended by a blank line. Its Content-Type and Content-Transfer-Encoding
+/// (the first of each) and where the body starts; `None` for anything else (mailparse
+/// rejects some of it, decodes the rest: the general path decides).
+fn simple_head(raw: &[u8]) -> Option<(Head<'_>, usize)> {
+    let mut head = Head::default();
+    let mut pos = 0;
+    let mut lines = raw.split_inclusive(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let at = pos;
+        pos += line.len();
+        if line == b"\n" || line == b"\r\n" {
+            return Some((head, pos));
+        }
+        if !line.is_ascii()
+            || memchr::memchr_iter(b'=', line).any(|i| line.get(i + 1) == Some(&b'?'))
+        {
+            return None;
+        }
         match line.first() {
-            Some(b' ' | b'\t') if i > 0 => continue,
-            Some(b' ' | b'\t' | b'\r') | None => return false,
+            Some(b' ' | b'\t') if at > 0 => continue,
+            Some(b' ' | b'\t' | b'\r') | None => return None,
             _ => {}
         }
-        let Some(colon) = memchr::memchr(b':', line) else {
-            return false;
-        };
-        if line[..colon]
+        let colon = memchr::memchr(b':', line)?;
+        let name = &line[..colon];
+        if name
             .iter()
             .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
         {
-            return false;
+            return None;
         }
-    }
-    true
-}
-
-/// The unfolded value of the first `name` field of a header block (borrowed when it is one
-/// line of UTF-8, as it nearly always is).
-fn header_value<'h>(head: &'h [u8], name: &[u8]) -> Option<Cow<'h, str>> {
-    let mut lines = head.split_inclusive(|&b| b == b'\n').peekable();
-    while let Some(line) = lines.next() {
-        let Some(colon) = memchr::memchr(b':', line) else {
+        let slot = if name.eq_ignore_ascii_case(b"content-type") {
+            &mut head.content_type
+        } else if name.eq_ignore_ascii_case(b"content-transfer-encoding") {
+            &mut head.encoding
+        } else {
             continue;
         };
-        if !line[..colon].trim_ascii().eq_ignore_ascii_case(name) {
-            continue;
-        }
-        let first = match String::from_utf8_lossy(&line[colon + 1..]) {
-            Cow::Borrowed(v) => Cow::Borrowed(v.trim()),
-            Cow::Owned(v) => Cow::Owned(v.trim().to_owned()),
-        };
-        if !lines
-            .peek()
-            .is_some_and(|l| matches!(l.first(), Some(b' ' | b'\t')))
-        {
-            return Some(first);
-        }
-        let mut v = first.into_owned();
+        let mut value = Cow::Borrowed(ascii_text(&line[colon + 1..]));
         while let Some(next) = lines.next_if(|l| matches!(l.first(), Some(b' ' | b'\t'))) {
+            if !next.is_ascii()
+                || memchr::memchr_iter(b'=', next).any(|i| next.get(i + 1) == Some(&b'?'))
+            {
+                return None;
+            }
+            pos += next.len();
+            let v = value.to_mut();
             v.push(' ');
-            v.push_str(String::from_utf8_lossy(next).trim());
+            v.push_str(ascii_text(next));
         }
-        return Some(Cow::Owned(v));
+        if slot.is_none() {
+            *slot = Some(value);
+        }
     }
     None
 }
@@ -323,16 +317,16 @@ impl<'a> ContentType<'a> {
 
 /// A part's kind (text/plain; charset=us-ascii when it has no Content-Type, as RFC 2045
 /// says); `None` when its Content-Type is outside what [`ContentType::parse`] reads.
-fn part_kind(head: &[u8]) -> Option<PartKind> {
-    match header_value(head, b"content-type") {
+fn part_kind(head: &Head<'_>) -> Option<PartKind> {
+    match &head.content_type {
         None => Some(PartKind::TextPlain(Charset::UsAscii)),
-        Some(v) => Some(ContentType::parse(&v)?.kind()),
+        Some(v) => Some(ContentType::parse(v)?.kind()),
     }
 }
 
 /// No transfer encoding to undo: absent, 7bit, 8bit or binary.
-fn plain_encoding(head: &[u8]) -> bool {
-    match header_value(head, b"content-transfer-encoding") {
+fn plain_encoding(head: &Head<'_>) -> bool {
+    match &head.encoding {
         None => true,
         Some(v) => ["7bit", "8bit", "binary"]
             .iter()
@@ -340,14 +334,15 @@ fn plain_encoding(head: &[u8]) -> bool {
     }
 }
 
-/// A part: its header block, its body's range in the message, its kind.
-type FlatPart<'a> = (&'a [u8], std::ops::Range<usize>, PartKind);
+/// A part: no transfer encoding to undo ([`plain_encoding`]), its body's range in the
+/// message, its kind.
+type FlatPart = (bool, std::ops::Range<usize>, PartKind);
 
 /// The parts of a multipart body as (header block, body range in the message); `at` is the
 /// body's offset in the message. A part's body ends before the line break of the next
 /// delimiter line (RFC 2046). `None` when a part is itself multipart, a part has no blank line
 /// after its headers, or the closing delimiter is missing: the general path decides.
-fn flat_parts<'a>(body: &'a [u8], at: usize, boundary: &[u8]) -> Option<Vec<FlatPart<'a>>> {
+fn flat_parts(body: &[u8], at: usize, boundary: &[u8]) -> Option<Vec<FlatPart>> {
     let mut delim = Vec::with_capacity(boundary.len() + 2);
     delim.extend_from_slice(b"--");
     delim.extend_from_slice(boundary);
@@ -393,15 +388,16 @@ fn flat_parts<'a>(body: &'a [u8], at: usize, boundary: &[u8]) -> Option<Vec<Flat
             }
         }
         let part = &body[content..end];
-        let (head, body_at) = split_head(part)?;
-        if !simple_head(head) {
-            return None;
-        }
-        let kind = part_kind(head)?;
+        let (head, body_at) = simple_head(part)?;
+        let kind = part_kind(&head)?;
         if kind == PartKind::Multipart {
             return None;
         }
-        parts.push((head, at + content + body_at..at + end, kind));
+        parts.push((
+            plain_encoding(&head),
+            at + content + body_at..at + end,
+            kind,
+        ));
     }
     Some(parts)
 }
@@ -906,6 +902,15 @@ mod tests {
         let r = parse_envelope_text(&text);
         assert_eq!(r.len(), 41, "40 To once each, and the Bcc line");
         assert_eq!(r[40].kind, EnvelopeKind::Bcc);
+        let short = parse_envelope_text("To: a@gmail.com\nBcc: a@gmail.com\nTo: A@gmail.com\n");
+        let got: Vec<_> = short.iter().map(|r| (r.address.as_str(), r.kind)).collect();
+        assert_eq!(
+            got,
+            [
+                ("a@gmail.com", EnvelopeKind::To),
+                ("a@gmail.com", EnvelopeKind::Bcc)
+            ]
+        );
     }
 
     #[test]
