@@ -275,6 +275,11 @@ pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
         .iter()
         .map(|r| (&r.address, None, false));
     for (addr, field, in_group) in headers.chain(envelope) {
+        // An envelope recipient a header showed (the headers come first) adds nothing: its
+        // party is counted, and it saw others while shown itself.
+        if field.is_none() && seen.contains_key(addr) {
+            continue;
+        }
         let internal = view.sender_address == Some(addr)
             || *internal_cache
                 .entry(addr.domain())

@@ -53,7 +53,7 @@ pub struct HeaderError {
 }
 
 impl HeaderError {
-    fn new(reason: impl Into<String>) -> Self {
+    pub(crate) fn new(reason: impl Into<String>) -> Self {
         HeaderError {
             reason: reason.into(),
         }

@@ -14,7 +14,7 @@
 //! the original and keeps the list as the envelope.
 
 use crate::html;
-use crate::model::{Address, EnvelopeKind, EnvelopeRecipient};
+use crate::model::{Address, EnvelopeKind, EnvelopeRecipient, Recipient};
 use std::borrow::Cow;
 
 /// Why a message marked as a journal report could not be read as one.
@@ -46,17 +46,61 @@ pub struct Report<'a> {
 
 /// Reads `raw` (a whole message) as a journal report.
 pub fn unwrap(raw: &[u8]) -> Result<Report<'_>, JournalError> {
-    // Exchange's own layout (two flat parts, plain text, the original unencoded) is split
-    // here without a MIME parse tree; anything else goes through mailparse.
-    if let Some(r) = unwrap_flat(raw) {
-        return r;
-    }
-    unwrap_general(raw)
+    locate(raw)?.report(&[])
 }
 
 /// The general path: any MIME structure mailparse reads. [`unwrap`] gives the same answer
 /// on every input, faster on Exchange's own layout (public for tests and fuzzing).
 pub fn unwrap_general(raw: &[u8]) -> Result<Report<'_>, JournalError> {
+    locate_general(raw)?.report(&[])
+}
+
+/// A journal report's two parts found, not yet read: [`Located::original`] can be parsed
+/// first, so that [`Located::report`] reuses the addresses its headers name.
+pub struct Located<'a> {
+    envelope: Cow<'a, str>,
+    original: Result<Cow<'a, [u8]>, JournalError>,
+}
+
+/// Finds the envelope part and the original of `raw` (errors: not multipart, no envelope
+/// part; the rest are [`Located::report`]'s).
+pub fn locate(raw: &[u8]) -> Result<Located<'_>, JournalError> {
+    // Exchange's own layout (two flat parts, plain text, the original unencoded) is split
+    // here without a MIME parse tree; anything else goes through mailparse.
+    if let Some(l) = locate_flat(raw) {
+        return Ok(l);
+    }
+    locate_general(raw)
+}
+
+impl<'a> Located<'a> {
+    /// The attached original, when there is one to read.
+    pub fn original(&self) -> Option<&[u8]> {
+        self.original.as_deref().ok()
+    }
+
+    /// The report, checked in the order both paths share: recipients first, then the
+    /// original. An envelope line naming exactly one of `known` (the original's header
+    /// recipients, parsed already) takes that address instead of parsing it again.
+    pub fn report(self, known: &[Recipient]) -> Result<Report<'a>, JournalError> {
+        // The `Sender:` and `Message-ID:` lines are not read: the original's own fields
+        // say it, and merged reports are keyed by the original's Message-ID.
+        let recipients = parse_envelope_text(&self.envelope, known);
+        if recipients.is_empty() {
+            return Err(JournalError::NoRecipients);
+        }
+        let original = self.original?;
+        if original.iter().all(u8::is_ascii_whitespace) {
+            return Err(JournalError::EmptyOriginal);
+        }
+        Ok(Report {
+            original,
+            recipients,
+        })
+    }
+}
+
+fn locate_general(raw: &[u8]) -> Result<Located<'_>, JournalError> {
     let mail = mailparse::parse_mail(raw).map_err(|e| JournalError::NotMultipart(e.to_string()))?;
     if !mail.ctype.mimetype.starts_with("multipart/") {
         return Err(JournalError::NotMultipart(format!(
@@ -92,28 +136,9 @@ pub fn unwrap_general(raw: &[u8]) -> Result<Report<'_>, JournalError> {
         (None, Some(e)) => Err(e),
         (None, None) => Err(JournalError::NoOriginal),
     };
-    report(&envelope, original)
-}
-
-/// The report from its envelope text and its original, checked in the order both paths
-/// share: recipients first, then the original.
-fn report<'a>(
-    envelope: &str,
-    original: Result<Cow<'a, [u8]>, JournalError>,
-) -> Result<Report<'a>, JournalError> {
-    // The `Sender:` and `Message-ID:` lines are not read: the original's own fields say it,
-    // and merged reports are keyed by the original's Message-ID.
-    let recipients = parse_envelope_text(envelope);
-    if recipients.is_empty() {
-        return Err(JournalError::NoRecipients);
-    }
-    let original = original?;
-    if original.iter().all(u8::is_ascii_whitespace) {
-        return Err(JournalError::EmptyOriginal);
-    }
-    Ok(Report {
+    Ok(Located {
+        envelope: Cow::Owned(envelope),
         original,
-        recipients,
     })
 }
 
@@ -121,7 +146,7 @@ fn report<'a>(
 /// text/plain (us-ascii or utf-8, not transfer-encoded) and whose next is the original as
 /// `message/rfc822`, unencoded. `None` when the report is anything else (the general path
 /// decides); the same answer as [`unwrap_general`] otherwise (tested side by side, fuzzed).
-fn unwrap_flat(raw: &[u8]) -> Option<Result<Report<'_>, JournalError>> {
+fn locate_flat(raw: &[u8]) -> Option<Located<'_>> {
     let (head, body_at) = simple_head(raw)?;
     let Cow::Borrowed(ctype) = head.content_type? else {
         return None;
@@ -146,7 +171,10 @@ fn unwrap_flat(raw: &[u8]) -> Option<Result<Report<'_>, JournalError>> {
         return None;
     }
     let text = std::str::from_utf8(text).ok()?;
-    Some(report(text, Ok(Cow::Borrowed(&raw[orig]))))
+    Some(Located {
+        envelope: Cow::Borrowed(text),
+        original: Ok(Cow::Borrowed(&raw[orig])),
+    })
 }
 
 /// A header line as text, trimmed (ASCII, checked by the caller).
@@ -438,8 +466,30 @@ fn attached<'a>(
         .map_err(|e| JournalError::Undecodable(e.to_string()))
 }
 
-/// The envelope's recipient lines, deduplicated by address and kind.
-fn parse_envelope_text(text: &str) -> Vec<EnvelopeRecipient> {
+/// The envelope's recipient lines, deduplicated by address and kind; an address written
+/// exactly as one of `known` is that address (canonical addresses parse to themselves).
+fn parse_envelope_text(text: &str, known: &[Recipient]) -> Vec<EnvelopeRecipient> {
+    // A mass mail's chunk names hundreds: an index then; one or two: a look along the list.
+    let index: Option<std::collections::HashMap<&str, &Address>> = (known.len() > 16).then(|| {
+        known
+            .iter()
+            .map(|r| (r.mailbox.address.as_str(), &r.mailbox.address))
+            .collect()
+    });
+    let lookup = |v: &str| -> Option<Address> {
+        let v = bracketed(v);
+        let hit = match &index {
+            Some(index) => index.get(v).copied(),
+            None => known
+                .iter()
+                .map(|r| &r.mailbox.address)
+                .find(|a| a.as_str() == v),
+        };
+        match hit {
+            Some(a) => Some(a.clone()),
+            None => Address::parse(v),
+        }
+    };
     // A UTF-8 byte order mark before the first line (the charset decoder of the general path
     // drops it; the fast path must too).
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -465,7 +515,7 @@ fn parse_envelope_text(text: &str) -> Vec<EnvelopeRecipient> {
         };
         // `a@x, Expanded: dl@x` / `a@x, Forwarded: y@z`.
         let mut items = value.split(',');
-        let Some(address) = items.next().and_then(address_of) else {
+        let Some(address) = items.next().and_then(lookup) else {
             continue;
         };
         let mut r = EnvelopeRecipient {
@@ -494,12 +544,16 @@ fn parse_envelope_text(text: &str) -> Vec<EnvelopeRecipient> {
 
 /// The address of `a@x`, `<a@x>` or `Name <a@x>`.
 fn address_of(v: &str) -> Option<Address> {
+    Address::parse(bracketed(v))
+}
+
+/// `a@x` of `a@x`, `<a@x>` or `Name <a@x>`, trimmed.
+fn bracketed(v: &str) -> &str {
     let v = v.trim();
-    let v = match (v.rfind('<'), v.rfind('>')) {
-        (Some(a), Some(b)) if a < b => &v[a + 1..b],
+    match (v.rfind('<'), v.rfind('>')) {
+        (Some(a), Some(b)) if a < b => v[a + 1..b].trim(),
         _ => v,
-    };
-    Address::parse(v.trim())
+    }
 }
 
 /// Writes a journal report of `original` as Exchange does (the layout in the module doc):
@@ -688,6 +742,35 @@ mod tests {
         \r\n\
         --b1--\r\n";
 
+    /// Envelope lines naming the original's header addresses reuse them: the same
+    /// recipients as parsed afresh, whether found along the list or in the index (> 16).
+    #[test]
+    fn reused_header_addresses_are_the_addresses_parsed_afresh() {
+        for n in [1, 40] {
+            let mut to: Vec<String> = (0..n).map(|i| format!("U{i}@Gmail.com")).collect();
+            to.push("\"odd\"@x.example".into());
+            let original = format!("From: a@corp.example\nTo: {}\n\nhi\n", to.join(", "));
+            let rcpts =
+                recipients_of(&crate::headers::parse_envelope(original.as_bytes()).unwrap());
+            let mut report = String::from_utf8(render(original.as_bytes(), &rcpts, 1)).unwrap();
+            // As written by hand: a case the canonical form differs from, a display name.
+            report = report.replace(
+                "To: u0@gmail.com\n",
+                "To: U0@GMAIL.com\nCc: Ann <u0@gmail.com>\n",
+            );
+            let located = locate(report.as_bytes()).unwrap();
+            let env = crate::headers::parse_envelope(located.original().unwrap()).unwrap();
+            let reused = located.report(&env.recipients).unwrap();
+            assert_eq!(Ok(reused.clone()), unwrap(report.as_bytes()), "n = {n}");
+            assert_eq!(reused.recipients.len(), n + 2, "n = {n}");
+        }
+    }
+
+    /// The fast path's answer, `None` where it leaves the report to the general path.
+    fn flat(raw: &[u8]) -> Option<Result<Report<'_>, JournalError>> {
+        locate_flat(raw).map(|l| l.report(&[]))
+    }
+
     #[test]
     fn reads_the_envelope_and_borrows_the_original() {
         let raw = REPORT.as_bytes();
@@ -766,7 +849,7 @@ mod tests {
         cases.push(REPORT.as_bytes().to_vec());
         cases.push(REPORT.replace("\r\n", "\n").into_bytes());
         for raw in &cases {
-            if let Some(r) = unwrap_flat(raw) {
+            if let Some(r) = flat(raw) {
                 fast += 1;
                 assert_eq!(r, unwrap_general(raw), "{}", String::from_utf8_lossy(raw));
             }
@@ -781,10 +864,10 @@ mod tests {
         let raw = REPORT
             .replace("charset=us-ascii", "charset=utf-8")
             .replace("\r\n\r\nSender:", "\r\n\r\n\u{feff}Sender:");
-        let fast = unwrap_flat(raw.as_bytes()).expect("Exchange's layout");
+        let fast = flat(raw.as_bytes()).expect("Exchange's layout");
         assert_eq!(fast, unwrap_general(raw.as_bytes()));
         let first = raw.replace("\u{feff}Sender: noreply@corp.example\r\n", "\u{feff}");
-        let fast = unwrap_flat(first.as_bytes()).expect("Exchange's layout");
+        let fast = flat(first.as_bytes()).expect("Exchange's layout");
         assert_eq!(fast, unwrap_general(first.as_bytes()));
         assert_eq!(fast.unwrap().recipients.len(), 5, "the first line is read");
     }
@@ -794,10 +877,7 @@ mod tests {
     #[test]
     fn line_starting_with_the_delimiter_regression() {
         let raw = REPORT.replace("Hello\r\n", "Hello\r\n--b1more\r\nbye\r\n");
-        assert!(
-            unwrap_flat(raw.as_bytes()).is_none(),
-            "left to the general path"
-        );
+        assert!(flat(raw.as_bytes()).is_none(), "left to the general path");
         assert_eq!(unwrap(raw.as_bytes()), unwrap_general(raw.as_bytes()));
     }
 
@@ -806,10 +886,7 @@ mod tests {
     #[test]
     fn header_block_starting_with_a_space_regression() {
         let raw = format!(" x\r\n{REPORT}");
-        assert!(
-            unwrap_flat(raw.as_bytes()).is_none(),
-            "left to the general path"
-        );
+        assert!(flat(raw.as_bytes()).is_none(), "left to the general path");
         assert_eq!(unwrap(raw.as_bytes()), unwrap_general(raw.as_bytes()));
         assert!(unwrap(raw.as_bytes()).is_err());
     }
@@ -819,10 +896,7 @@ mod tests {
     #[test]
     fn eight_bit_bytes_in_a_us_ascii_envelope_regression() {
         let raw = REPORT.replacen("To: ann@gmail", "To: ann@gm\u{feff}ail", 1);
-        assert!(
-            unwrap_flat(raw.as_bytes()).is_none(),
-            "left to the general path"
-        );
+        assert!(flat(raw.as_bytes()).is_none(), "left to the general path");
         assert_eq!(unwrap(raw.as_bytes()), unwrap_general(raw.as_bytes()));
     }
 
@@ -899,10 +973,11 @@ mod tests {
                 text.push_str("Bcc: u3@gmail.com\n");
             }
         }
-        let r = parse_envelope_text(&text);
+        let r = parse_envelope_text(&text, &[]);
         assert_eq!(r.len(), 41, "40 To once each, and the Bcc line");
         assert_eq!(r[40].kind, EnvelopeKind::Bcc);
-        let short = parse_envelope_text("To: a@gmail.com\nBcc: a@gmail.com\nTo: A@gmail.com\n");
+        let short =
+            parse_envelope_text("To: a@gmail.com\nBcc: a@gmail.com\nTo: A@gmail.com\n", &[]);
         let got: Vec<_> = short.iter().map(|r| (r.address.as_str(), r.kind)).collect();
         assert_eq!(
             got,

@@ -470,14 +470,26 @@ fn handle_journal<T, P>(
 ) where
     P: Fn(&mut Message<'_>) -> T + Sync,
 {
-    let report = match journal::unwrap(raw) {
+    let located = match journal::locate(raw) {
+        Ok(l) => l,
+        Err(e) => return outs.push(malformed(location, e.to_string())),
+    };
+    // The original's headers first: the envelope lines then reuse the addresses they name
+    // (a chunk's 575 `To:` lines are its `To` field again).
+    let parsed = located.original().map(headers::parse_envelope);
+    let known = match &parsed {
+        Some(Ok(envelope)) => &envelope.recipients[..],
+        _ => &[],
+    };
+    let report = match located.report(known) {
         Ok(r) => r,
         Err(e) => return outs.push(malformed(location, e.to_string())),
     };
     // Borrowed from the mbox block, the original keeps its `>From ` quoting; decoded, it has none.
     let mbox_quoted = format == Format::Mbox && matches!(report.original, Cow::Borrowed(_));
     let original: &[u8] = &report.original;
-    match headers::parse_envelope(original) {
+    // `report` is Ok only with an original, so `parsed` is there.
+    match parsed.unwrap_or_else(|| Err(headers::HeaderError::new("missing"))) {
         Ok(mut envelope) => {
             envelope.envelope_recipients = report.recipients;
             let msg = Message {
