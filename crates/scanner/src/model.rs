@@ -450,7 +450,7 @@ pub fn add_envelope_recipients(
 ) {
     // Nearly every report names one or two recipients: a set only for long lists.
     const SHORT: usize = 16;
-    let mut known: Option<std::collections::HashSet<(Address, EnvelopeKind)>> = None;
+    let mut known: Option<foldhash::HashSet<(Address, EnvelopeKind)>> = None;
     for r in more {
         if known.is_none() && list.len() >= SHORT {
             known = Some(list.iter().map(|r| (r.address.clone(), r.kind)).collect());

@@ -177,6 +177,22 @@ fn locate_flat(raw: &[u8]) -> Option<Located<'_>> {
     })
 }
 
+/// Lines with their line breaks, found with memchr (`split_inclusive` tests byte by byte).
+struct Lines<'a>(&'a [u8]);
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', self.0).map_or(self.0.len(), |i| i + 1);
+        let (line, rest) = self.0.split_at(end);
+        self.0 = rest;
+        Some(line)
+    }
+}
+
 /// A header line as text, trimmed (ASCII, checked by the caller).
 fn ascii_text(l: &[u8]) -> &str {
     std::str::from_utf8(l).unwrap_or_default().trim()
@@ -197,7 +213,7 @@ struct Head<'h> {
 fn simple_head(raw: &[u8]) -> Option<(Head<'_>, usize)> {
     let mut head = Head::default();
     let mut pos = 0;
-    let mut lines = raw.split_inclusive(|&b| b == b'\n').peekable();
+    let mut lines = Lines(raw).peekable();
     while let Some(line) = lines.next() {
         let at = pos;
         pos += line.len();
@@ -284,25 +300,13 @@ impl<'a> ContentType<'a> {
         // mailparse: split at `;` outside quotes; the first piece is the type; each other
         // piece with `=` is `key=value`, trimmed, the key case-insensitive, one pair of
         // surrounding quotes removed, the last of a repeated key kept.
-        let mut pieces = Vec::with_capacity(4);
-        let (mut start, mut quoted) = (0, false);
-        for (i, b) in v.bytes().enumerate() {
-            match b {
-                b'"' => quoted = !quoted,
-                b';' if !quoted => {
-                    pieces.push(&v[start..i]);
-                    start = i + 1;
-                }
-                _ => {}
-            }
-        }
-        pieces.push(&v[start..]);
+        let mut pieces = Pieces { rest: Some(v) };
         let mut ct = ContentType {
-            mime: pieces[0].trim(),
+            mime: pieces.next()?.trim(),
             charset: None,
             boundary: None,
         };
-        for piece in &pieces[1..] {
+        for piece in pieces {
             let Some((key, value)) = piece.split_once('=') else {
                 continue;
             };
@@ -340,6 +344,31 @@ impl<'a> ContentType<'a> {
         } else {
             PartKind::Other
         }
+    }
+}
+
+/// The pieces of a Content-Type between `;` outside quotes (no quoted-pairs: refused before).
+struct Pieces<'a> {
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for Pieces<'a> {
+    type Item = &'a str;
+    fn next(&mut self) -> Option<&'a str> {
+        let rest = self.rest?;
+        let mut quoted = false;
+        for (i, b) in rest.bytes().enumerate() {
+            match b {
+                b'"' => quoted = !quoted,
+                b';' if !quoted => {
+                    self.rest = Some(&rest[i + 1..]);
+                    return Some(&rest[..i]);
+                }
+                _ => {}
+            }
+        }
+        self.rest = None;
+        Some(rest)
     }
 }
 
@@ -470,7 +499,8 @@ fn attached<'a>(
 /// exactly as one of `known` is that address (canonical addresses parse to themselves).
 fn parse_envelope_text(text: &str, known: &[Recipient]) -> Vec<EnvelopeRecipient> {
     // A mass mail's chunk names hundreds: an index then; one or two: a look along the list.
-    let index: Option<std::collections::HashMap<&str, &Address>> = (known.len() > 16).then(|| {
+    // foldhash (seeded per process), as the exposure sets: SipHash was most of this index.
+    let index: Option<foldhash::HashMap<&str, &Address>> = (known.len() > 16).then(|| {
         known
             .iter()
             .map(|r| (r.mailbox.address.as_str(), &r.mailbox.address))
