@@ -2,8 +2,9 @@
 # Journal-mailbox benchmark (issue 28): the synthetic mbox of bench/run.sh (deterministic,
 # default 1 GB, generated into bench-data/ if missing) rendered as Exchange envelope journal
 # reports (crates/scanner/examples/to_journal.rs), then `leakaudit scan` of both, interleaved,
-# RUNS times each. Prints each run and the medians; the target is the journal mailbox within
-# 20% of the plain mbox's wall time (the same messages, each wrapped in a report).
+# RUNS times each. Prints each run, the medians, the wall-time ratio and the throughputs (bytes
+# and messages per second); the target is the journal mailbox's throughput within 20% of the
+# plain mbox's (the same messages, each wrapped in a report: ~12% more bytes).
 #
 # Usage: bench/journal.sh [SIZE_MB] [RUNS]   (env: CARGO_TARGET_DIR, PYTHON)
 set -euo pipefail
@@ -42,7 +43,8 @@ for i in $(seq "$RUNS"); do
     done
 done
 printf '%s\n' "${results[@]}" | "$PYTHON" -c '
-import json, statistics, sys
+import json, os, statistics, sys
+size = {"plain": os.path.getsize(sys.argv[1]), "journal": os.path.getsize(sys.argv[2])}
 runs = {}
 for line in sys.stdin:
     kind, js = line.split(" ", 1)
@@ -53,8 +55,12 @@ for k in ("plain", "journal"):
     code = runs[k][0]["code"]
     print(f"{k:8} median wall {med[k]:.2f} s, peak RSS {rss[k]:.0f} MiB, exit {code}")
 ratio = med["journal"] / med["plain"]
-print(f"journal / plain wall time: {ratio:.2f}")
-'
+grow = size["journal"] / size["plain"]
+print(f"journal / plain wall time: {ratio:.2f} (the same messages in {grow:.3f}x the bytes)")
+mbs = {k: size[k] / med[k] / 1e6 for k in med}
+share = mbs["journal"] / mbs["plain"]
+print(f"throughput: journal {share:.0%} of plain in bytes/s, {1 / ratio:.0%} in messages/s")
+' "$PLAIN" "$JOURNAL"
 for kind in plain journal; do
     echo "$kind: $(wc -l < "bench-data/journal-bench-$kind.jsonl") exposing records"
 done
