@@ -567,6 +567,7 @@ fn apply_account(
             audience: first.audience,
             reset: reset.clone(),
             review: review_action.is_some(),
+            account: true,
         };
         let name = Outbox::file_name(hash, acct);
         let message_id = format!(

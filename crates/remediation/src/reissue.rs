@@ -179,6 +179,7 @@ fn reissue_locked(
             )
         }),
         review: actions.iter().any(|a| a.kind == ActionKind::HumanReview),
+        account: true,
     };
     let name = Outbox::file_name(hash, account);
     // A new Message-ID: a delivery record keyed by the old one must not swallow this one.

@@ -31,6 +31,9 @@ pub struct Notice<'a> {
     /// Reset link and its expiry (RFC 3339) when the password was reset.
     pub reset: Option<(String, String)>,
     pub review: bool,
+    /// False for an exposed address without an account (a notify-only notice): the
+    /// template's `no_account` text, never a link.
+    pub account: bool,
 }
 
 /// Sender settings of the outbox.
@@ -184,6 +187,7 @@ pub(crate) mod tests {
             audience: 7,
             reset: reset.then(|| (link(), "2026-03-02T09:00:00Z".to_string())),
             review: false,
+            account: true,
         }
     }
 

@@ -24,13 +24,14 @@ pub const TEMPLATES: [(&str, &str); 5] = [
 
 /// Text keys of a template, each with the placeholders it may use (`{organisation}` is
 /// allowed everywhere) and the one it must use.
-const KEYS: [(&str, &[&str], Option<&str>); 9] = [
+const KEYS: [(&str, &[&str], Option<&str>); 10] = [
     ("subject", &[], None),
     ("greeting", &[], None),
     ("happened", &["first_exposed", "messages", "audience"], None),
     ("reset_done", &["expires", "link"], Some("link")),
     ("review_done", &[], None),
     ("no_change", &[], None),
+    ("no_account", &[], None),
     ("closing", &["signature"], None),
     ("signature", &[], None),
     ("unknown_date", &[], None),
@@ -116,6 +117,7 @@ struct RawTemplate {
     reset_done: Option<Spanned<String>>,
     review_done: Option<Spanned<String>>,
     no_change: Option<Spanned<String>>,
+    no_account: Option<Spanned<String>>,
     closing: Option<Spanned<String>>,
     signature: Option<Spanned<String>>,
     unknown_date: Option<Spanned<String>>,
@@ -132,6 +134,7 @@ impl RawTemplate {
             "reset_done" => self.reset_done.as_ref(),
             "review_done" => self.review_done.as_ref(),
             "no_change" => self.no_change.as_ref(),
+            "no_account" => self.no_account.as_ref(),
             "closing" => self.closing.as_ref(),
             "signature" => self.signature.as_ref(),
             "unknown_date" => self.unknown_date.as_ref(),
@@ -150,6 +153,9 @@ pub struct Template {
     pub reset_done: String,
     pub review_done: String,
     pub no_change: String,
+    /// Instead of `no_change`, to an exposed address without an account (a notify-only
+    /// notice: no link, nothing changed).
+    pub no_account: String,
     pub closing: String,
     pub signature: String,
     pub unknown_date: String,
@@ -166,6 +172,7 @@ impl Template {
             "reset_done" => &self.reset_done,
             "review_done" => &self.review_done,
             "no_change" => &self.no_change,
+            "no_account" => &self.no_account,
             "closing" => &self.closing,
             "signature" => &self.signature,
             _ => &self.unknown_date,
@@ -180,6 +187,7 @@ impl Template {
             "reset_done" => &mut self.reset_done,
             "review_done" => &mut self.review_done,
             "no_change" => &mut self.no_change,
+            "no_account" => &mut self.no_account,
             "closing" => &mut self.closing,
             "signature" => &mut self.signature,
             _ => &mut self.unknown_date,
@@ -300,6 +308,7 @@ fn parse_template(
         reset_done: String::new(),
         review_done: String::new(),
         no_change: String::new(),
+        no_account: String::new(),
         closing: String::new(),
         signature: String::new(),
         unknown_date: String::new(),
@@ -541,7 +550,9 @@ impl Templates {
         if n.review {
             parts.push(self.fill(&t.review_done, t, n));
         }
-        if n.reset.is_none() && !n.review {
+        if !n.account {
+            parts.push(self.fill(&t.no_account, t, n));
+        } else if n.reset.is_none() && !n.review {
             parts.push(self.fill(&t.no_change, t, n));
         }
         parts.push(self.fill(&t.closing, t, n));
@@ -574,6 +585,7 @@ mod tests {
                 "2026-03-02T09:00:00Z".into(),
             )),
             review: false,
+            account: true,
         }
     }
 
@@ -587,6 +599,24 @@ mod tests {
         Templates::load(Some(d.path()), branding)
             .unwrap_err()
             .to_string()
+    }
+
+    /// A notify-only notice (no account) has its own paragraph, in every shipped language,
+    /// and neither the reset nor the no-change text.
+    #[test]
+    fn a_notice_without_account_has_its_own_text() {
+        let t = Templates::builtin();
+        for (lang, _) in TEMPLATES {
+            let mut n = notice(lang, 2, 7);
+            n.reset = None;
+            n.account = false;
+            let body = t.body_text(&n);
+            let tpl = t.get(lang);
+            assert!(!tpl.no_account.is_empty(), "{lang}");
+            assert!(body.contains(&tpl.no_account), "{lang}: {body}");
+            assert!(!body.contains(&tpl.no_change), "{lang}");
+            assert!(!body.contains("https://"), "{lang}");
+        }
     }
 
     #[test]
