@@ -835,7 +835,13 @@ fn apply_executes_the_plan_once() {
     let staged: Vec<_> = std::fs::read_dir(out.join("outbox/staged/new"))
         .unwrap()
         .collect();
-    assert_eq!(staged.len(), 1, "one notification for one account");
+    // One for alice's account, one per exposed address without an account (issue 29).
+    assert_eq!(summary["headline"]["notices_without_account_planned"], 2);
+    assert_eq!(
+        staged.len(),
+        1 + 2,
+        "one notification per account and per notice"
+    );
     assert!(read(&out.join("audit.jsonl")).lines().count() >= 2);
     let html = read(&out.join("report.html"));
     assert!(
@@ -855,7 +861,7 @@ fn apply_executes_the_plan_once() {
     let staged: Vec<_> = std::fs::read_dir(out.join("outbox/staged/new"))
         .unwrap()
         .collect();
-    assert_eq!(staged.len(), 1);
+    assert_eq!(staged.len(), 3, "no notice staged twice");
 }
 
 #[test]

@@ -14,7 +14,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Notified accounts of the fixture plan.
-const NOTIFIED: usize = remediate::NOTIFIED.len();
+/// Messages of the fixture plan: one per notified account and one per notice.
+const NOTIFIED: usize = remediate::NOTIFIED.len() + remediate::NOTICES;
 
 fn now() -> i64 {
     std::time::SystemTime::now()

@@ -21,6 +21,8 @@ pub(crate) const NOTIFIED: [&str; 13] = [
     "acc-1001", "acc-1002", "acc-1003", "acc-1004", "acc-1005", "acc-1006", "acc-1008", "acc-1009",
     "acc-1010", "acc-1011", "acc-1012", "acc-1013", "acc-1015",
 ];
+/// The fixture plan's notify-only notices (exposed addresses without an account).
+pub(crate) const NOTICES: usize = 1;
 pub(crate) const ALL: [&str; 15] = [
     "acc-1001", "acc-1002", "acc-1003", "acc-1004", "acc-1005", "acc-1006", "acc-1008", "acc-1009",
     "acc-1010", "acc-1011", "acc-1012", "acc-1013", "acc-1015", "acc-2001", "acc-2002",
@@ -218,14 +220,23 @@ fn end_to_end_killed_at_every_window_and_resumed() {
         );
     }
 
-    // One message per notified user, to that user only, in their language.
+    // One message per notified user, to that user only, in their language, and one notice
+    // to the exposed address without an account (issue 29).
     let msgs = messages(&e);
-    assert_eq!(msgs.len(), NOTIFIED.len());
+    assert_eq!(msgs.len(), NOTIFIED.len() + NOTICES);
     let tos: BTreeSet<&str> = msgs.iter().map(|m| m.0.as_str()).collect();
-    assert_eq!(tos.len(), NOTIFIED.len(), "one message per user");
+    assert_eq!(tos.len(), NOTIFIED.len() + NOTICES, "one message per user");
     assert!(!tos.contains("carol@bigcorp.example") && !tos.contains("quiet@gmail.com"));
     let by_to: BTreeMap<&str, &(String, String, String, Option<String>)> =
         msgs.iter().map(|m| (m.0.as_str(), m)).collect();
+    let notice = by_to["frank.mueller@gmx.de"];
+    assert_eq!(notice.1, "en", "no account, no known language");
+    assert!(notice.3.is_none(), "no account, no link");
+    assert!(
+        notice.2.contains("You have no account with us"),
+        "{}",
+        notice.2
+    );
     assert_eq!(by_to["anna.schmidt@web.de"].1, "de");
     assert!(by_to["anna.schmidt@web.de"]
         .2
@@ -256,7 +267,11 @@ fn end_to_end_killed_at_every_window_and_resumed() {
         .filter(|v| v["result"].as_str().unwrap().starts_with("done"))
         .map(|v| v["action_id"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(done.len(), 24);
+    assert_eq!(done.len(), 24 + NOTICES);
+    assert!(
+        !log_text.contains("frank.mueller"),
+        "a notice's address never reaches the log"
+    );
     // The run killed between commit and log left a gap that the next run filled.
     assert!(log_text.contains("done-logged-on-resume"));
 
@@ -277,13 +292,25 @@ fn end_to_end_killed_at_every_window_and_resumed() {
         "{}",
         text(&o)
     );
+    assert!(
+        text(&o)
+            .contains("notices to addresses without an account: 0 staged now, 1 already staged"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(st.tokens("acc-1001").unwrap().len(), 1);
-    assert_eq!(staged(&e).len(), 13);
+    assert_eq!(staged(&e).len(), 13 + NOTICES);
 
     let o = run(&["remediate", "status", "--db", s(&e.db)]);
     let out = text(&o);
     assert!(
         out.contains("force-password-reset") && out.contains("       7        0        0"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.trim_start().starts_with("notify-only")
+                && l.contains("       1        0        0")),
         "{out}"
     );
 
@@ -301,7 +328,7 @@ fn end_to_end_killed_at_every_window_and_resumed() {
         std::fs::read_dir(e.outbox.join("released/new"))
             .unwrap()
             .count(),
-        13
+        13 + NOTICES
     );
     assert!(staged(&e).is_empty());
 
@@ -473,7 +500,7 @@ fn doctored_outbox_is_not_released() {
         "{out}"
     );
     assert!(out.contains("nothing released"));
-    assert_eq!(staged(&e).len(), 13, "nothing moved");
+    assert_eq!(staged(&e).len(), 13 + NOTICES, "nothing moved");
     assert!(
         !e.outbox.join("released/new").exists()
             || std::fs::read_dir(e.outbox.join("released/new"))
@@ -558,7 +585,7 @@ fn sigkill_at_arbitrary_points_then_resume() {
         );
         assert_eq!(st.tokens(a).unwrap().len(), live, "{a}: never reset twice");
     }
-    assert_eq!(messages(&e).len(), NOTIFIED.len());
+    assert_eq!(messages(&e).len(), NOTIFIED.len() + NOTICES);
     let o = run(&["remediate", "verify-log", s(&e.log), "--db", s(&e.db)]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
@@ -757,7 +784,7 @@ pub(crate) fn assert_applied_once_on(
                 .or_default() += 1;
         }
     }
-    let actions = RESET.len() + REVIEW.len() + NOTIFIED.len();
+    let actions = RESET.len() + REVIEW.len() + NOTIFIED.len() + NOTICES;
     assert_eq!(done.len(), actions, "{round}: {done:?}");
     assert!(done.values().all(|n| *n == 1), "{round}: {done:?}");
     let o = run(&["remediate", "verify-log", s(log), "--db", db]);
@@ -1062,6 +1089,6 @@ fn release_trusted_apply_state_regression() {
         std::fs::read_dir(e.outbox.join("released/new"))
             .unwrap()
             .count(),
-        13
+        13 + NOTICES
     );
 }

@@ -293,7 +293,8 @@ fn applied(archive: &Path, accounts: &Path, from: &str, reset_base: &str, releas
     env
 }
 
-/// The small fixture (13 notifications, 7 with a reset link), applied and released.
+/// The small fixture (13 notifications, 7 with a reset link, and 1 notice to an exposed
+/// address without an account), applied and released.
 fn small() -> Env {
     applied(
         &fixture("remediation/archive.mbox"),
@@ -343,7 +344,8 @@ fn demo_outbox_canary_then_every_message_exactly_once() {
     let port = free_port();
     let _sink = Sink::start(&bin, port, &e.dumps(), &[]);
     let released = e.released();
-    assert_eq!(released.len(), 597);
+    // 597 account holders and 202 exposed addresses without an account (issue 29).
+    assert_eq!(released.len(), 597 + 202);
 
     // No real send before a decision on the canary step.
     let o = e.send(port, &[]);
@@ -360,8 +362,9 @@ fn demo_outbox_canary_then_every_message_exactly_once() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("--canary-confirmed"), "{}", text(&o));
     let copies = dumps(&e.dumps());
-    // One copy per (language, with/without link): 5 languages x 2, to each canary.
-    assert_eq!(copies.len(), 20, "{copies:#?}");
+    // One copy per (language, with/without link) and one of the notice without an account
+    // (English, no link): 5 languages x 2 + 1, to each canary.
+    assert_eq!(copies.len(), 22, "{copies:#?}");
     let store = SqliteStore::open(&e.db).unwrap();
     let plan = store.plans().unwrap().pop().unwrap();
     let tokens: Vec<String> = store
@@ -409,7 +412,7 @@ fn demo_outbox_canary_then_every_message_exactly_once() {
     let o = e.send(port, &["--canary-confirmed"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
-        text(&o).contains("597 message(s): sent 597, already sent 0"),
+        text(&o).contains("799 message(s): sent 799, already sent 0"),
         "{}",
         text(&o)
     );
@@ -426,7 +429,7 @@ fn demo_outbox_canary_then_every_message_exactly_once() {
     }
     let o = run(&["remediate", "status", "--db", s(&e.db)]);
     assert!(
-        text(&o).contains("send: sent 597, deferred 0, failed 0, in doubt 0 (canary copies 20)"),
+        text(&o).contains("send: sent 799, deferred 0, failed 0, in doubt 0 (canary copies 22)"),
         "{}",
         text(&o)
     );
@@ -434,7 +437,7 @@ fn demo_outbox_canary_then_every_message_exactly_once() {
     let o = e.send(port, &["--canary-confirmed"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(
-        text(&o).contains("sent 0, already sent 597"),
+        text(&o).contains("sent 0, already sent 799"),
         "{}",
         text(&o)
     );
@@ -445,7 +448,7 @@ fn demo_outbox_canary_then_every_message_exactly_once() {
             .iter()
             .filter(|x| x.action == "send" && x.result == "sent")
             .count(),
-        597
+        799
     );
     assert!(entries
         .iter()
@@ -482,7 +485,7 @@ fn killed_send_leaves_messages_in_doubt_until_a_responder_decides() {
     let Some(bin) = smtp_sink() else { return };
     let e = small();
     let released = e.released();
-    assert_eq!(released.len(), 13);
+    assert_eq!(released.len(), 14);
     let port = free_port();
     {
         let _sink = Sink::start(&bin, port, &e.dumps(), &[]);
@@ -524,7 +527,7 @@ fn killed_send_leaves_messages_in_doubt_until_a_responder_decides() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let t = text(&o);
     assert!(
-        t.contains("sent 8, already sent 3, deferred 0, failed 0, in doubt 2"),
+        t.contains("sent 9, already sent 3, deferred 0, failed 0, in doubt 2"),
         "{t}"
     );
     assert!(
@@ -534,7 +537,7 @@ fn killed_send_leaves_messages_in_doubt_until_a_responder_decides() {
     assert!(t.contains("--resolve-in-doubt sent"), "{t}");
     let o = run(&["remediate", "status", "--db", s(&e.db)]);
     assert!(
-        text(&o).contains("send: sent 11, deferred 0, failed 0, in doubt 2"),
+        text(&o).contains("send: sent 12, deferred 0, failed 0, in doubt 2"),
         "{}",
         text(&o)
     );
@@ -558,7 +561,7 @@ fn killed_send_leaves_messages_in_doubt_until_a_responder_decides() {
     // The 5th is not in it: sent again, once.
     let o = e.send(port, &["--resolve-in-doubt", "resend", "--no-canary"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("sent 1, already sent 12"), "{}", text(&o));
+    assert!(text(&o).contains("sent 1, already sent 13"), "{}", text(&o));
     assert_delivered_once(&e);
     let results: Vec<String> = audit::read_entries(&e.log)
         .unwrap()
@@ -579,7 +582,7 @@ fn server_down_defers_and_the_rerun_sends() {
     let t = text(&o);
     assert!(t.contains("cannot connect to 127.0.0.1"), "{t}");
     assert!(
-        t.contains("sent 0, already sent 0, deferred 1, failed 0, in doubt 0, not attempted 12"),
+        t.contains("sent 0, already sent 0, deferred 1, failed 0, in doubt 0, not attempted 13"),
         "{t}"
     );
     let states = e.states();
@@ -590,7 +593,7 @@ fn server_down_defers_and_the_rerun_sends() {
     let _sink = Sink::start(&bin, port, &e.dumps(), &[]);
     let o = e.send(port, &["--no-canary"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("sent 13"), "{}", text(&o));
+    assert!(text(&o).contains("sent 14"), "{}", text(&o));
     assert_delivered_once(&e);
 }
 
@@ -629,7 +632,7 @@ fn refusals_classified_permanent_failed_with_reply_transient_deferred() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let t = text(&o);
     assert!(
-        t.contains("sent 12, already sent 0, deferred 0, failed 1"),
+        t.contains("sent 13, already sent 0, deferred 0, failed 1"),
         "{t}"
     );
     assert!(t.contains("550 5.1.1 Recipient address rejected"), "{t}");
@@ -668,7 +671,7 @@ fn placeholder_sender_and_links_are_refused_before_anything_is_sent() {
             "{t}"
         );
         assert!(t.contains("placeholder host example.invalid"), "{t}");
-        assert!(t.contains("nothing sent: 13 message(s)"), "{t}");
+        assert!(t.contains("nothing sent: 14 message(s)"), "{t}");
     }
     assert!(dumps(&e.dumps()).is_empty());
     assert!(e.states().is_empty());
@@ -821,7 +824,7 @@ fn starttls_asked_of_a_relay_without_it_sends_nothing() {
     let t = text(&o);
     assert!(t.contains("does not offer STARTTLS"), "{t}");
     assert!(
-        t.contains("deferred 1, failed 0, in doubt 0, not attempted 12"),
+        t.contains("deferred 1, failed 0, in doubt 0, not attempted 13"),
         "{t}"
     );
     assert!(dumps(&e.dumps()).is_empty());
@@ -1063,7 +1066,7 @@ fn starttls_and_implicit_tls_verify_the_relay_certificate() {
     let _srv = TlsServer::start(&python, port, "implicit", &cert, &key, &e.dumps());
     let o = send(port, "tls", &["--smtp-ca", s(&ca)]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("sent 7, already sent 6"), "{}", text(&o));
+    assert!(text(&o).contains("sent 8, already sent 6"), "{}", text(&o));
     assert_delivered_once(&e);
 }
 

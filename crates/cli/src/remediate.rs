@@ -330,6 +330,12 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
             "  resets {}  reviews {}  notifications staged {}  log entries recovered {}",
             report.resets, report.reviews, report.notifications, report.recovered_log_entries
         );
+        if report.notices + report.notices_already_done > 0 {
+            eprintln!(
+                "  notices to addresses without an account: {} staged now, {} already staged",
+                report.notices, report.notices_already_done
+            );
+        }
         if report.webhook_requests > 0 {
             eprintln!("  webhook requests {}", report.webhook_requests);
         }

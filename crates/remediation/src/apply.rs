@@ -35,7 +35,7 @@ use crate::executor::{perform_account, AccountCalls, Attempt, ExecutorConfig, We
 use crate::outbox::{
     reset_link, ApplyState, Notice, Outbox, OutboxGate, Sender, StagedMessage, Templates,
 };
-use crate::plan::{Action, Plan};
+use crate::plan::{notice_key, Action, Notice as PlanNotice, Plan, NOTIFY_ONLY};
 use crate::policy::ActionKind;
 use crate::store::{
     lock_store, AccountCommit, AccountStore, ActionState, AuditHead, LockHolder, NewToken,
@@ -172,6 +172,10 @@ pub struct ApplyReport {
     pub resets: usize,
     pub reviews: usize,
     pub notifications: usize,
+    /// Notify-only notices (exposed addresses without an account) staged by this run.
+    pub notices: usize,
+    /// Notices a previous run had staged already.
+    pub notices_already_done: usize,
     /// Done actions whose audit entries a killed run had not written.
     pub recovered_log_entries: usize,
     /// `(account, reason)` of accounts whose actions failed (retried by the next run).
@@ -262,10 +266,19 @@ fn apply_locked(
     let outbox = Outbox::new(&opts.outbox);
     outbox.prepare()?;
 
+    // A notice's row names its address only by a key (`plan::notice_key`): the store's
+    // action table and the audit log never hold an address.
     let planned: Vec<(String, String, String)> = plan
         .actions
         .iter()
         .map(|a| (a.id.clone(), a.account.clone(), a.kind.as_str().to_string()))
+        .chain(plan.notices.iter().map(|n| {
+            (
+                n.id.clone(),
+                notice_key(hash, &n.address),
+                NOTIFY_ONLY.to_string(),
+            )
+        }))
         .collect();
     store.ensure_planned(hash, &planned, now())?;
     let states: BTreeMap<String, ActionState> = store
@@ -283,6 +296,19 @@ fn apply_locked(
                 a.kind.as_str(),
                 &a.id,
                 &a.account,
+                "done-logged-on-resume",
+                Some("the previous run stopped between the store commit and the log".into()),
+            )?;
+            store.set_audit_head(hash, &h)?;
+            report.recovered_log_entries += 1;
+        }
+    }
+    for n in &plan.notices {
+        if states.get(&n.id) == Some(&ActionState::Done) && !logged.contains(&n.id) {
+            let h = log.append(
+                NOTIFY_ONLY,
+                &n.id,
+                &notice_key(hash, &n.address),
                 "done-logged-on-resume",
                 Some("the previous run stopped between the store commit and the log".into()),
             )?;
@@ -431,6 +457,31 @@ fn apply_locked(
         }
         Ok(())
     })?;
+    // The notices to exposed addresses without an account: no token, nothing changes in
+    // the store but the notice's own row, so they go after the accounts, one commit each.
+    if report.stopped.is_none() {
+        for n in &plan.notices {
+            if states.get(&n.id) == Some(&ActionState::Done) {
+                report.notices_already_done += 1;
+                continue;
+            }
+            let key = notice_key(hash, &n.address);
+            let (status, detail) = match stage_notice(plan, opts, &outbox, store, n, &key)? {
+                Ok(()) => {
+                    on_event(ApplyEvent::Staged { account: &n.id });
+                    report.notices += 1;
+                    ("done", None)
+                }
+                Err(reason) => {
+                    store.mark_failed(hash, std::slice::from_ref(&n.id), &reason, now())?;
+                    report.failed.push((n.id.clone(), reason.clone()));
+                    ("failed", Some(reason))
+                }
+            };
+            let h = log.append(NOTIFY_ONLY, &n.id, &key, status, detail)?;
+            store.set_audit_head(hash, &h)?;
+        }
+    }
     report.webhook_requests = webhook.as_ref().map_or(0, |w| w.requests);
 
     // Completed? Then record every staged message for the release gate.
@@ -464,6 +515,26 @@ fn apply_locked(
                 to,
             });
         }
+        for n in &plan.notices {
+            let name = Outbox::notice_file_name(hash, &n.id);
+            let staged = outbox.staged().join("new").join(&name);
+            let released = outbox.released().join("new").join(&name);
+            let path = if staged.exists() { staged } else { released };
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    report.missing_messages.push((n.id.clone(), name));
+                    continue;
+                }
+                Err(e) => return Err(Error::io(&path, e)),
+            };
+            messages.push(StagedMessage {
+                file: name,
+                sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+                account: n.id.clone(),
+                to: n.address.clone(),
+            });
+        }
         outbox.write_state(&ApplyState {
             plan: hash.to_string(),
             complete: true,
@@ -471,6 +542,58 @@ fn apply_locked(
         })?;
     }
     Ok(report)
+}
+
+/// Stages one notify-only notice and commits its row: `Ok(Err(reason))` when the outbox gate
+/// refused the message (the notice fails; the others go on).
+fn stage_notice(
+    plan: &Plan,
+    opts: &ApplyOptions<'_>,
+    outbox: &Outbox,
+    store: &mut dyn AccountStore,
+    n: &PlanNotice,
+    key: &str,
+) -> Result<std::result::Result<(), String>> {
+    let hash = plan.content_hash.as_str();
+    let t = now();
+    let notice = Notice {
+        to: &n.address,
+        // No account, no known language: the templates' default.
+        locale: "",
+        first_exposed: n.first_exposed.as_deref(),
+        messages: n.messages,
+        audience: n.audience,
+        reset: None,
+        review: false,
+        account: false,
+    };
+    let name = Outbox::notice_file_name(hash, &n.id);
+    let message_id = format!(
+        "{}@{}",
+        name.trim_end_matches(".leakaudit"),
+        opts.sender.from_domain
+    );
+    let date = chrono::DateTime::from_timestamp(t, 0)
+        .unwrap_or_default()
+        .to_rfc2822();
+    let raw = opts
+        .templates
+        .build_message(&notice, &opts.sender, &message_id, &date);
+    let why = opts.gate.check(&raw, Some(&n.address));
+    if !why.is_empty() {
+        return Ok(Err(format!("notification refused: {}", why.join("; "))));
+    }
+    outbox.stage(&name, &raw)?;
+    store.commit_account(&AccountCommit {
+        plan_hash: hash,
+        account_id: key,
+        action_ids: vec![n.id.clone()],
+        reset: None,
+        review: None,
+        outcome: None,
+        now: t,
+    })?;
+    Ok(Ok(()))
 }
 
 /// A reset link the user cannot open (or that the outbox gate would not recognise as the
@@ -665,6 +788,11 @@ pub fn status(
         for a in &plan.actions {
             if !known.contains(a.id.as_str()) {
                 out.entry(a.kind.as_str().to_string()).or_default().pending += 1;
+            }
+        }
+        for n in &plan.notices {
+            if !known.contains(n.id.as_str()) {
+                out.entry(NOTIFY_ONLY.to_string()).or_default().pending += 1;
             }
         }
     }

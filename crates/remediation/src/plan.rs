@@ -58,6 +58,18 @@ pub struct Notice {
     pub first_exposed: Option<String>,
 }
 
+/// The key that stands for a notice's address in the store's action table and the audit log
+/// (`address-sha256:` + the first 32 hex digits of SHA-256 over the plan hash, a NUL and the
+/// address): release and send check a staged notice's recipient against it, and neither
+/// table ever holds the address.
+pub fn notice_key(plan_hash: &str, address: &str) -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(plan_hash.as_bytes());
+    h.update([0]);
+    h.update(address.as_bytes());
+    format!("address-sha256:{}", &hex::encode(h.finalize())[..32])
+}
+
 /// Counts for summaries (the incident report reads these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PlanTotals {

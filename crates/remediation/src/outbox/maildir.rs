@@ -77,6 +77,12 @@ impl Outbox {
         )
     }
 
+    /// The file name of a notify-only notice (`notice_id` is `notify-only:<n>`): hashed apart
+    /// from account ids, so no account id can name the same file.
+    pub fn notice_file_name(plan_hash: &str, notice_id: &str) -> String {
+        Self::file_name(plan_hash, &format!("notice\0{notice_id}"))
+    }
+
     /// Checks (or creates) the outbox and its `staged` Maildir as private folders of ours.
     /// `apply` calls it before it resets anything, so an unsafe outbox stops the run early.
     pub fn prepare(&self) -> Result<()> {

@@ -9,6 +9,7 @@ use super::check::{inspect, OutboxGate};
 use super::compose::RESET_LINK;
 use super::maildir::{make_maildir, sync_dir, ApplyState, Outbox};
 use crate::error::{Error, Result};
+use crate::plan::NOTIFY_ONLY;
 use crate::policy::ActionKind;
 use crate::store::{lock_store, AccountStore, ActionState, LockHolder};
 use sha2::Digest;
@@ -136,8 +137,72 @@ pub fn release(
 /// What the store says one message must be: for which account, and whether it carries a
 /// reset link.
 pub(super) struct Expected {
+    /// The account id, or the notice's id (`notify-only:<n>`).
     pub(super) account: String,
     pub(super) reset: bool,
+    /// A notify-only notice: the key its recipient's address must have
+    /// ([`crate::plan::notice_key`]).
+    pub(super) notice_key: Option<String>,
+}
+
+/// The messages the store's done actions of `plan` must have produced, by file name: one per
+/// notify action (to the account) and one per notify-only notice (to its address). Release
+/// and send both check against this.
+pub(super) fn expected_messages(
+    plan: &str,
+    actions: &[crate::store::ActionRow],
+) -> BTreeMap<String, Expected> {
+    let mut expected = BTreeMap::new();
+    for a in actions {
+        if a.kind == ActionKind::Notify.as_str() {
+            let reset = actions.iter().any(|r| {
+                r.account_id == a.account_id && r.kind == ActionKind::ForcePasswordReset.as_str()
+            });
+            expected.insert(
+                Outbox::file_name(plan, &a.account_id),
+                Expected {
+                    account: a.account_id.clone(),
+                    reset,
+                    notice_key: None,
+                },
+            );
+        } else if a.kind == NOTIFY_ONLY {
+            expected.insert(
+                Outbox::notice_file_name(plan, &a.action_id),
+                Expected {
+                    account: a.action_id.clone(),
+                    reset: false,
+                    notice_key: Some(a.account_id.clone()),
+                },
+            );
+        }
+    }
+    expected
+}
+
+/// The address a message must go to: its account's current address, or, for a notice, the
+/// one address of its To field when that is the notice's (by its key). `Ok(Err(why))` when
+/// there is none.
+pub(super) fn recipient(
+    store: &dyn AccountStore,
+    plan: &str,
+    exp: &Expected,
+    raw: &[u8],
+) -> Result<std::result::Result<String, String>> {
+    let Some(key) = &exp.notice_key else {
+        return Ok(match store.account(&exp.account)? {
+            Some(acct) => Ok(acct.email),
+            None => Err(format!("account {} is no longer in the store", exp.account)),
+        });
+    };
+    let to = inspect(raw).map(|m| m.to).unwrap_or_default();
+    Ok(match to.as_slice() {
+        [one] if crate::plan::notice_key(plan, one) == *key => Ok(one.clone()),
+        _ => Err(format!(
+            "notice {} is not addressed to the one address it was made for",
+            exp.account
+        )),
+    })
 }
 
 fn release_locked(
@@ -165,22 +230,7 @@ fn release_locked(
         return Ok(ReleaseOutcome::Refused(refusals));
     }
     let reset_base = store.reset_base(plan)?;
-    let mut expected: BTreeMap<String, Expected> = BTreeMap::new();
-    for a in actions
-        .iter()
-        .filter(|a| a.kind == ActionKind::Notify.as_str())
-    {
-        let reset = actions.iter().any(|r| {
-            r.account_id == a.account_id && r.kind == ActionKind::ForcePasswordReset.as_str()
-        });
-        expected.insert(
-            Outbox::file_name(plan, &a.account_id),
-            Expected {
-                account: a.account_id.clone(),
-                reset,
-            },
-        );
-    }
+    let expected = expected_messages(plan, &actions);
     let new_dir = outbox.staged().join("new");
     // A link is never followed (it could point at a file of someone else's choosing): it
     // is refused like any file apply did not write.
@@ -229,9 +279,9 @@ fn release_locked(
             }
             Some(_) => {}
         }
-        match store.account(&exp.account)? {
-            None => reasons.push(format!("account {} is no longer in the store", exp.account)),
-            Some(acct) => reasons.extend(gate.check(&bytes, Some(&acct.email))),
+        match recipient(store, plan, exp, &bytes)? {
+            Err(why) => reasons.push(why),
+            Ok(to) => reasons.extend(gate.check(&bytes, Some(&to))),
         }
         reasons.extend(link_reasons(
             store,

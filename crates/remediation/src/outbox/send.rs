@@ -434,8 +434,8 @@ fn resolve(
     Ok(n)
 }
 
-/// Sends one redacted copy per (language, with or without a reset link) to every canary
-/// address.
+/// Sends one redacted copy per (language, with or without a reset link, to an account or a
+/// notice without one) to every canary address.
 fn canary(
     store: &mut dyn AccountStore,
     log: &mut Logger,
@@ -460,9 +460,11 @@ fn canary(
     if targets.is_empty() {
         return Err(Error::Setting("--canary: give at least one address".into()));
     }
-    let mut samples: BTreeMap<(String, bool), &Prepared> = BTreeMap::new();
+    let mut samples: BTreeMap<(String, bool, bool), &Prepared> = BTreeMap::new();
     for m in messages {
-        samples.entry((m.language.clone(), m.reset)).or_insert(m);
+        samples
+            .entry((m.language.clone(), m.reset, m.notice))
+            .or_insert(m);
     }
     let stamp = chrono::Utc::now();
     let date = stamp.to_rfc2822();

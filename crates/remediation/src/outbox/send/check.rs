@@ -9,9 +9,8 @@
 use super::super::check::{inspect, OutboxGate};
 use super::super::compose::{encode_header_value, RESET_LINK};
 use super::super::maildir::{ApplyState, Outbox};
-use super::super::release::{link_reasons, Expected, Refusal, RefusalKind};
+use super::super::release::{expected_messages, link_reasons, recipient, Refusal, RefusalKind};
 use crate::error::{Error, Result};
-use crate::policy::ActionKind;
 use crate::store::{AccountStore, ActionState};
 use base64::Engine as _;
 use sha2::Digest;
@@ -31,6 +30,8 @@ pub struct Prepared {
     pub to: lettre::Address,
     pub bytes: Vec<u8>,
     pub reset: bool,
+    /// A notify-only notice (no account): its own text.
+    pub notice: bool,
     pub language: String,
 }
 
@@ -60,22 +61,7 @@ pub(super) fn prepare(
         }]));
     }
     let reset_base = store.reset_base(plan)?;
-    let mut expected: BTreeMap<String, Expected> = BTreeMap::new();
-    for a in actions
-        .iter()
-        .filter(|a| a.kind == ActionKind::Notify.as_str())
-    {
-        let reset = actions.iter().any(|r| {
-            r.account_id == a.account_id && r.kind == ActionKind::ForcePasswordReset.as_str()
-        });
-        expected.insert(
-            Outbox::file_name(plan, &a.account_id),
-            Expected {
-                account: a.account_id.clone(),
-                reset,
-            },
-        );
-    }
+    let expected = expected_messages(plan, &actions);
     let released = outbox.released().join("new");
     let mut refusals = Vec::new();
     let files: Vec<PathBuf> = match fs::read_dir(&released) {
@@ -130,11 +116,16 @@ pub(super) fn prepare(
             }
             Some(_) => {}
         }
-        let account = store.account(&exp.account)?;
-        match &account {
-            None => reasons.push(format!("account {} is no longer in the store", exp.account)),
-            Some(acct) => reasons.extend(gate.check(&bytes, Some(&acct.email))),
-        }
+        let address = match recipient(store, plan, exp, &bytes)? {
+            Err(why) => {
+                reasons.push(why);
+                None
+            }
+            Ok(to) => {
+                reasons.extend(gate.check(&bytes, Some(&to)));
+                Some(to)
+            }
+        };
         reasons.extend(link_reasons(
             store,
             &bytes,
@@ -151,11 +142,11 @@ pub(super) fn prepare(
         if from.is_none() {
             reasons.push("the From address cannot be used as the SMTP sender".into());
         }
-        let to = account
-            .as_ref()
-            .and_then(|a| lettre::Address::from_str(&a.email).ok());
-        if account.is_some() && to.is_none() {
-            reasons.push("the account's address cannot be used as an SMTP recipient".into());
+        let to = address
+            .as_deref()
+            .and_then(|a| lettre::Address::from_str(a).ok());
+        if address.is_some() && to.is_none() {
+            reasons.push("the recipient's address cannot be used as an SMTP recipient".into());
         }
         match &head.message_id {
             None => reasons.push("no Message-ID".into()),
@@ -187,6 +178,7 @@ pub(super) fn prepare(
             to,
             bytes,
             reset: exp.reset,
+            notice: exp.notice_key.is_some(),
             language: head.language.unwrap_or_else(|| "en".into()),
         });
     }
@@ -374,6 +366,7 @@ mod tests {
             to: "anna@gmail.com".parse().unwrap(),
             bytes: raw,
             reset: true,
+            notice: false,
             language: "de".into(),
         };
         let copy = canary_copy(&m, "team@shop.example", "<c1@shop.example>", "now").unwrap();
