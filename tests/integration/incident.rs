@@ -848,6 +848,23 @@ fn apply_executes_the_plan_once() {
         html.contains("Applied: 2 actions done, 0 failed."),
         "reset + notify"
     );
+    // The notices without an account are counted apart, in the page, summary.json and the
+    // breach record.
+    assert!(
+        html.contains(
+            r#"without an account: <span data-plan="notices_staged">2</span> staged, 0 failed."#
+        ),
+        "{html}"
+    );
+    assert_eq!(summary["plan"]["notices"], 2);
+    assert_eq!(summary["plan"]["notices_done"], 2);
+    assert_eq!(summary["plan"]["notices_failed"], 0);
+    let record = read(&out.join("breach-record.md"));
+    assert!(
+        record.contains("1 notifications to data subjects with an account and 2 to exposed addresses without one")
+            && record.contains("Notices to exposed addresses without an account staged: 2; failed: 0."),
+        "{record}"
+    );
     assert!(!html.contains("token="), "no reset link in the report");
 
     // The same command again: the same plan (same store), nothing done twice.

@@ -555,12 +555,13 @@ fn failed_login_data(store: &dyn AccountStore, users: &AffectedTotals) -> anyhow
 fn apply_summary(report: &ApplyReport, out: &Path, store: &Path) -> String {
     let outbox = out.join("outbox");
     format!(
-        "applied: {} accounts done now, {} already done before; {} resets, {} reviews, {} notifications staged in {} (check and release them with `leakaudit remediate release --outbox {} --db {}`); audit log {}",
+        "applied: {} accounts done now, {} already done before; {} resets, {} reviews, {} notifications and {} notices to addresses without an account staged in {} (check and release them with `leakaudit remediate release --outbox {} --db {}`); audit log {}",
         report.accounts_done,
         report.accounts_already_done,
         report.resets,
         report.reviews,
         report.notifications,
+        report.notices,
         outbox.display(),
         outbox.display(),
         store.display(),
@@ -681,6 +682,9 @@ fn store_totals(
     totals.applied = true;
     totals.done = Some(of_plan().map(|(_, k)| k.done).sum());
     totals.failed = Some(of_plan().map(|(_, k)| k.failed).sum());
+    let notices = by_kind.get(leakaudit_remediation::plan::NOTIFY_ONLY);
+    totals.notices_done = Some(notices.map_or(0, |k| k.done));
+    totals.notices_failed = Some(notices.map_or(0, |k| k.failed));
     let kinds: Vec<String> = by_kind
         .iter()
         .map(|(k, s)| {

@@ -227,11 +227,12 @@ pub fn render(s: &Summary) -> String {
     let _ = writeln!(o, "## Measures taken or proposed (Art. 33(3)(d))\n");
     let _ = writeln!(
         o,
-        "- Remediation plan {}: {} forced password resets, {} accounts for human review, {} notifications to data subjects{}.",
+        "- Remediation plan {}: {} forced password resets, {} accounts for human review, {} notifications to data subjects with an account and {} to exposed addresses without one{}.",
         if p.applied { "**applied**" } else { "**proposed** (dry run, not yet applied)" },
         thousands(p.resets as u64),
         thousands(p.reviews as u64),
         thousands(p.notifications as u64),
+        thousands(p.notices as u64),
         p.file
             .as_deref()
             .map(|f| format!(" (plan `{}`, hash `{}`)", crate::escape::code(f), p.hash.as_deref().unwrap_or("-")))
@@ -239,6 +240,12 @@ pub fn render(s: &Summary) -> String {
     );
     if let (Some(done), Some(failed)) = (p.done, p.failed) {
         let _ = writeln!(o, "- Actions done: {done}; failed: {failed}.");
+    }
+    if let (Some(done), Some(failed)) = (p.notices_done, p.notices_failed) {
+        let _ = writeln!(
+            o,
+            "- Notices to exposed addresses without an account staged: {done}; failed: {failed}."
+        );
     }
     // Listed only when backed by data: an export without failed-login counts gives nothing
     // to monitor, and the record must not claim a measure that was not possible.

@@ -249,6 +249,9 @@ pub struct PlanTotals {
     /// After `--apply`: actions done and failed.
     pub done: Option<usize>,
     pub failed: Option<usize>,
+    /// After `--apply`: notices to addresses without an account staged, and failed.
+    pub notices_done: Option<usize>,
+    pub notices_failed: Option<usize>,
     /// The account store had failed-login data for an exposed account: the breach record
     /// lists monitoring of failed logins only then (a measure must be backed by data).
     pub failed_login_data: bool,
@@ -356,6 +359,8 @@ impl From<&leakaudit_remediation::Plan> for PlanTotals {
             hash: Some(plan.content_hash.clone()),
             done: None,
             failed: None,
+            notices_done: None,
+            notices_failed: None,
             failed_login_data: false,
         }
     }

@@ -372,11 +372,19 @@ pub fn render(
 
     let p = &s.plan;
     let status = if p.applied {
-        format!(
+        let mut status = format!(
             "Applied: {} actions done, {} failed.",
             p.done.unwrap_or(0),
             p.failed.unwrap_or(0)
-        )
+        );
+        if p.notices > 0 {
+            status.push_str(&format!(
+                " Notices to exposed addresses without an account: <span data-plan=\"notices_staged\">{}</span> staged, {} failed.",
+                p.notices_done.unwrap_or(0),
+                p.notices_failed.unwrap_or(0)
+            ));
+        }
+        status
     } else {
         "Dry run: nothing has been changed. Review the plan, then run the same <span class=\"mono\">leakaudit incident</span> command with <span class=\"mono\">--apply</span> (or <span class=\"mono\">leakaudit remediate apply --plan plan.json</span>).".into()
     };

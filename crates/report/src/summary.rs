@@ -193,6 +193,14 @@ pub struct PlanSection {
     pub notifications: usize,
     pub done: Option<usize>,
     pub failed: Option<usize>,
+    /// Notices to exposed addresses without an account: planned, and after `--apply`
+    /// staged (done) and failed.
+    #[serde(default)]
+    pub notices: usize,
+    #[serde(default)]
+    pub notices_done: Option<usize>,
+    #[serde(default)]
+    pub notices_failed: Option<usize>,
     /// Whether the store had failed-login counts for an exposed account.
     #[serde(default)]
     pub failed_login_data: bool,
@@ -544,6 +552,9 @@ impl Summary {
                 notifications: data.plan.notifications,
                 done: data.plan.done,
                 failed: data.plan.failed,
+                notices: data.plan.notify_only,
+                notices_done: data.plan.notices_done,
+                notices_failed: data.plan.notices_failed,
                 failed_login_data: data.plan.failed_login_data,
             },
             triage: data.triage.clone(),
