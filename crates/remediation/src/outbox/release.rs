@@ -311,12 +311,20 @@ fn release_locked(
         let staged = new_dir.join(name);
         let released = outbox.released().join("new").join(name);
         if !staged.exists() && !released.exists() {
-            refusals.push(Refusal {
-                path: staged,
-                reasons: vec![format!(
+            let reason = if exp.notice_key.is_some() {
+                format!(
+                    "notice {} (to an exposed address without an account) is missing from the outbox (deleted after apply?): restore the file; `remediate reissue` makes account notifications only",
+                    exp.account
+                )
+            } else {
+                format!(
                     "the notification of account {} is missing from the outbox (deleted after apply?): stage a new one with `leakaudit remediate reissue --account {}`",
                     exp.account, exp.account
-                )],
+                )
+            };
+            refusals.push(Refusal {
+                path: staged,
+                reasons: vec![reason],
                 kind: RefusalKind::Missing,
             });
         }
