@@ -1127,3 +1127,101 @@ fn rfc2822(t: i64) -> String {
         secs % 60
     )
 }
+
+/// Issue 29 (2): a second leak through the notification itself. A sender whose display name
+/// is a customer's address is refused before anything is written; a template whose subject
+/// names one has every notification refused by the outbox gate before its account changes:
+/// no token, no staged message.
+#[test]
+fn a_customer_address_in_the_sender_or_a_template_never_reaches_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |out: &str, from: &str, extra: &[&str]| {
+        leakaudit()
+            .arg("incident")
+            .arg(fixture("demo/outbound.mbox"))
+            .arg("--accounts")
+            .arg(fixture("demo/accounts.csv"))
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .args(["--apply", "--quiet", "--from", from])
+            .args(["--reset-base-url", "https://shop.example/reset"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = run(
+        "from",
+        "\"c.anderson@gmail.com\" <security@shop.example>",
+        &[],
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("holds another address"), "{err}");
+    assert!(
+        !dir.path().join("from").exists(),
+        "nothing written before the sender is checked"
+    );
+
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    std::fs::write(
+        templates.join("en.toml"),
+        "subject = \"Notice for c.anderson@gmail.com\"\n",
+    )
+    .unwrap();
+    let o = run(
+        "subject",
+        "Security <security@shop.example>",
+        &["--templates", templates.to_str().unwrap()],
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let out = dir.path().join("subject");
+    let staged = std::fs::read_dir(out.join("outbox/staged/new"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let db = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "db" || e == "sqlite"))
+        .expect("the imported store");
+    let store = leakaudit_remediation::store::SqliteStore::open(&db).unwrap();
+    use leakaudit_remediation::store::AccountStore;
+    let plan = store.plans().unwrap().pop().unwrap();
+    let rows = store.action_states(&plan).unwrap();
+    let failed = rows
+        .iter()
+        .filter(|r| r.state == leakaudit_remediation::store::ActionState::Failed)
+        .count();
+    assert!(failed > 0, "the refused notifications failed");
+    for r in rows
+        .iter()
+        .filter(|r| r.state == leakaudit_remediation::store::ActionState::Failed)
+    {
+        assert!(
+            store.tokens(&r.account_id).unwrap().is_empty(),
+            "{}: no token for a refused notification",
+            r.account_id
+        );
+    }
+    let refused_messages = rows
+        .iter()
+        .filter(|r| r.state == leakaudit_remediation::store::ActionState::Failed)
+        .filter(|r| r.kind == "notify" || r.kind == "notify-only")
+        .count();
+    let notices_refused = rows
+        .iter()
+        .filter(|r| r.state == leakaudit_remediation::store::ActionState::Failed)
+        .filter(|r| r.kind == "notify-only")
+        .count();
+    assert_eq!(
+        notices_refused, 202,
+        "every notice is in English: all refused"
+    );
+    assert!(refused_messages > 202, "and the English notifications");
+    assert_eq!(
+        staged + refused_messages,
+        597 + 202,
+        "every message staged (another language's subject) or refused"
+    );
+}

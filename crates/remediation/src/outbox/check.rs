@@ -7,6 +7,8 @@ use leakaudit_policy::Engine;
 use leakaudit_scanner::exposure::analyse;
 use leakaudit_scanner::headers::parse_envelope;
 use leakaudit_scanner::{Address, Envelope, Format, Location, Message};
+use regex::Regex;
+use std::sync::LazyLock;
 
 const FORBIDDEN: [&str; 6] = [
     "Cc",
@@ -16,6 +18,73 @@ const FORBIDDEN: [&str; 6] = [
     "Resent-Bcc",
     "Resent-From",
 ];
+
+/// Headers holding message ids (address-shaped, not addresses).
+const ID_HEADERS: [&str; 3] = ["Message-ID", "In-Reply-To", "References"];
+
+/// `text` as a reader would see it, with what hides an address undone: HTML entities
+/// (`&#64;`, `&commat;`), percent-encoding (`mailto:a%40b.com`), compatibility forms (NFKC:
+/// a full-width `＠`), each repeated while it changes (`&amp;#64;`, `%2540`).
+fn normalise(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let mut t = text.to_string();
+    for _ in 0..4 {
+        let next = decode_entities(&t);
+        let next = percent_encoding::percent_decode_str(&next)
+            .decode_utf8_lossy()
+            .into_owned();
+        let next: String = next.nfkc().collect();
+        if next == t {
+            break;
+        }
+        t = next;
+    }
+    t
+}
+
+/// Numeric (`&#64;`, `&#x40;`) and the named HTML entities that can make an address.
+fn decode_entities(t: &str) -> String {
+    static ENTITY: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)&(#x[0-9a-f]{1,6}|#[0-9]{1,7}|[a-z]{2,8});").expect("constant regex")
+    });
+    ENTITY
+        .replace_all(t, |c: &regex::Captures<'_>| {
+            let e = c[1].to_ascii_lowercase();
+            let ch = if let Some(hex) = e.strip_prefix("#x") {
+                u32::from_str_radix(hex, 16).ok().and_then(char::from_u32)
+            } else if let Some(dec) = e.strip_prefix('#') {
+                dec.parse().ok().and_then(char::from_u32)
+            } else {
+                match e.as_str() {
+                    "commat" => Some('@'),
+                    "period" => Some('.'),
+                    "amp" => Some('&'),
+                    "lt" => Some('<'),
+                    "gt" => Some('>'),
+                    "quot" => Some('"'),
+                    "apos" => Some('\''),
+                    "nbsp" => Some(' '),
+                    "percnt" => Some('%'),
+                    _ => None,
+                }
+            };
+            ch.map_or_else(|| c[0].to_string(), String::from)
+        })
+        .into_owned()
+}
+
+/// How many addresses in `text` (normalised first) `allowed` does not allow.
+pub(crate) fn foreign_addresses(text: &str, allowed: &dyn Fn(&Address) -> bool) -> usize {
+    static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+").expect("constant regex")
+    });
+    let text = normalise(text);
+    ADDRESS
+        .find_iter(&text)
+        .filter_map(|m| Address::parse(m.as_str().trim_matches('.')))
+        .filter(|a| !allowed(a))
+        .count()
+}
 
 /// What replaces a notification's own reset link before the policy engine reads the body.
 const LINK_MASK: &str = "[reset link]";
@@ -190,7 +259,8 @@ fn structure(
             why.push("To is not the account's own address".to_string());
         }
     }
-    // Addresses in the body other than the recipient's or the sender's are a content leak.
+    // Addresses other than the recipient's or the sender's anywhere a reader sees them (every
+    // header, the From display name and comments included, and the body) are a second leak.
     let from: Vec<String> = parsed
         .headers
         .iter()
@@ -199,13 +269,38 @@ fn structure(
         .flat_map(|l| l.extract_single_info().into_iter().map(|s| s.addr))
         .filter_map(|a| Address::parse(&a).map(|a| a.as_str().to_string()))
         .collect();
-    let others = body
-        .split(|c: char| c.is_whitespace() || "<>()[],;:\"'".contains(c))
-        .filter(|w| w.contains('@'))
-        .filter_map(|w| Address::parse(w.trim_matches('.')))
-        .filter(|a| a.domain().contains('.'))
-        .filter(|a| Some(a) != to.as_ref() && !from.iter().any(|f| f == a.as_str()))
-        .count();
+    let allowed = |a: &Address| Some(a) == to.as_ref() || from.iter().any(|f| f == a.as_str());
+    for h in &parsed.headers {
+        let key = h.get_key();
+        if ID_HEADERS.iter().any(|k| k.eq_ignore_ascii_case(&key)) {
+            // A message id has the shape of an address; it must be on the sender's domain.
+            let value = h.get_value();
+            let domain_ok = value
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| {
+                    from.iter().any(|f| {
+                        f.rsplit_once('@')
+                            .is_some_and(|(_, fd)| fd.eq_ignore_ascii_case(d))
+                    })
+                });
+            if !domain_ok {
+                why.push(format!("{key} is not an id on the sender's domain"));
+            }
+            continue;
+        }
+        // The raw value too: a display name or a comment may hide an address the decoded
+        // value shows differently.
+        let raw_value = String::from_utf8_lossy(h.get_value_raw()).into_owned();
+        let n = foreign_addresses(&h.get_value(), &allowed)
+            .max(foreign_addresses(&raw_value, &allowed));
+        if n > 0 {
+            why.push(format!("the {key} header shows {n} other address(es)"));
+        }
+    }
+    let others = foreign_addresses(body, &allowed);
     if others > 0 {
         why.push(format!("the body lists {others} other address(es)"));
     }
@@ -314,7 +409,7 @@ pub(crate) mod tests {
         let raw = build_message(
             &notice("anna@gmail.com", "en", reset),
             &sender,
-            "m@x",
+            "m@shop.example",
             "Sat, 28 Nov 2026 10:00:00 +0000",
         );
         String::from_utf8(raw).unwrap()
@@ -326,6 +421,95 @@ pub(crate) mod tests {
             sender.from
         )
         .into_bytes()
+    }
+
+    /// Issue 29 (2): a customer's address anywhere a recipient sees it, however written, is
+    /// a second leak: the From display name or a comment, Reply-To, the Subject, the body as
+    /// a percent-encoded `mailto:`, a full-width `＠`, an HTML entity.
+    #[test]
+    fn a_foreign_address_in_any_header_or_hidden_in_the_body_is_refused() {
+        let engine = builtin();
+        let gate = OutboxGate::new(&engine);
+        let text = notification(false);
+        let ok = |t: &str| gate.check(t.as_bytes(), Some("anna@gmail.com"));
+        assert_eq!(ok(&text), Vec::<String>::new());
+        let from = "From: security@shop.example";
+        assert!(text.contains(from));
+        let subject = text.lines().find(|l| l.starts_with("Subject:")).unwrap();
+        for (what, doctored, reason) in [
+            (
+                "display name",
+                text.replace(
+                    from,
+                    "From: \"c.anderson@gmail.com\" <security@shop.example>",
+                ),
+                "the From header shows 1 other address(es)",
+            ),
+            (
+                "comment",
+                text.replace(from, "From: security@shop.example (c.anderson@gmail.com)"),
+                "the From header shows 1 other address(es)",
+            ),
+            (
+                "encoded display name",
+                text.replace(
+                    from,
+                    "From: =?UTF-8?B?Yy5hbmRlcnNvbkBnbWFpbC5jb20=?= <security@shop.example>",
+                ),
+                "the From header shows 1 other address(es)",
+            ),
+            (
+                "Reply-To",
+                text.replace(from, &format!("{from}\nReply-To: c.anderson@gmail.com")),
+                "the Reply-To header shows 1 other address(es)",
+            ),
+            (
+                "subject",
+                text.replace(subject, "Subject: Notice about c.anderson@gmail.com"),
+                "the Subject header shows 1 other address(es)",
+            ),
+            (
+                "full-width at in the subject",
+                text.replace(
+                    subject,
+                    "Subject: =?UTF-8?B?Yy5hbmRlcnNvbu+8oGdtYWlsLmNvbQ==?=",
+                ),
+                "the Subject header shows 1 other address(es)",
+            ),
+        ] {
+            let why = ok(&doctored);
+            assert!(why.iter().any(|w| w == reason), "{what}: {why:?}");
+            assert!(
+                why.iter().all(|w| !w.contains("c.anderson")),
+                "{what}: a reason never names the address: {why:?}"
+            );
+        }
+        let sender = Sender::new("security@shop.example").unwrap();
+        for body in [
+            "write to mailto:c.anderson%40gmail.com",
+            "c.anderson\u{ff20}gmail.com",
+            "c.anderson&#64;gmail.com",
+            "c.anderson&amp;#x40;gmail&period;com",
+            "c.anderson%2540gmail.com",
+        ] {
+            let raw = build_message_with_body(&sender, "anna@gmail.com", body);
+            let why = gate.check(&raw, Some("anna@gmail.com"));
+            assert!(
+                why.iter()
+                    .any(|w| w == "the body lists 1 other address(es)"),
+                "{body}: {why:?}"
+            );
+        }
+        // The recipient's and the sender's own addresses stay allowed, however written.
+        let raw = build_message_with_body(
+            &sender,
+            "anna@gmail.com",
+            "sent to anna&#64;gmail.com by security\u{ff20}shop.example",
+        );
+        assert!(!gate
+            .check(&raw, Some("anna@gmail.com"))
+            .iter()
+            .any(|w| w.contains("other address")),);
     }
 
     #[test]

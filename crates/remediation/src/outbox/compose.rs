@@ -57,6 +57,22 @@ impl Sender {
             _ => return Err(bad("must be exactly one address")),
         };
         let addr = Address::parse(&single.addr).ok_or_else(|| bad("not an address"))?;
+        // Every notification would show it to every customer: refused before anything
+        // changes (the outbox gate refuses each message too).
+        let own = |a: &Address| *a == addr;
+        // As a reader's mail program shows it too: encoded words decoded.
+        let line = format!("From: {from}");
+        let shown = mailparse::parse_header(line.as_bytes())
+            .map(|(h, _)| h.get_value())
+            .unwrap_or_default();
+        if super::check::foreign_addresses(from, &own)
+            + super::check::foreign_addresses(&shown, &own)
+            > 0
+        {
+            return Err(bad(
+                "its display name or a comment holds another address, which every notification would show",
+            ));
+        }
         Ok(Sender {
             from: from.to_string(),
             from_domain: addr.domain().to_string(),
@@ -160,6 +176,27 @@ pub(crate) mod tests {
     use crate::outbox::OutboxGate;
     use leakaudit_policy::{Engine, RulePack};
     use leakaudit_scanner::Org;
+
+    /// Issue 29 (2): a sender whose display name or comment holds a customer's address.
+    #[test]
+    fn a_sender_showing_another_address_is_refused() {
+        for from in [
+            "\"c.anderson@gmail.com\" <security@example.com>",
+            "security@example.com (c.anderson@gmail.com)",
+            "=?UTF-8?B?Yy5hbmRlcnNvbkBnbWFpbC5jb20=?= <security@example.com>",
+            "\"c.anderson&#64;gmail.com\" <security@example.com>",
+        ] {
+            let err = Sender::new(from).unwrap_err().to_string();
+            assert!(err.contains("holds another address"), "{from}: {err}");
+        }
+        for from in [
+            "Security <security@example.com>",
+            "\"security@example.com\" <security@example.com>",
+            "security@example.com",
+        ] {
+            assert!(Sender::new(from).is_ok(), "{from}");
+        }
+    }
 
     #[test]
     fn shipped_template_languages() {

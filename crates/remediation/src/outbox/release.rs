@@ -530,10 +530,13 @@ mod tests {
     #[test]
     fn placeholder_sender_is_refused_per_message() {
         let engine = builtin();
-        let raw = notification().replace(
-            "From: Security <security@shop.example>",
-            "From: Security Team <security@example.invalid>",
-        );
+        // As apply writes it with that sender: the Message-ID on the sender's domain too.
+        let raw = notification()
+            .replace(
+                "From: Security <security@shop.example>",
+                "From: Security Team <security@example.invalid>",
+            )
+            .replace("<m@shop.example>", "<m@example.invalid>");
         let (_dir, outbox, mut store) = outbox_with(raw.as_bytes());
         match release(&outbox, &mut store, &OutboxGate::new(&engine)).unwrap() {
             ReleaseOutcome::Refused(list) => {
