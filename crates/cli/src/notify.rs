@@ -5,7 +5,9 @@
 
 use crate::config::RunConfig;
 use anyhow::Context;
-use leakaudit_remediation::outbox::{is_placeholder_host, url_host, Sender, Templates};
+use leakaudit_remediation::outbox::{
+    check_reset_base_url, is_placeholder_host, url_host, Sender, Templates,
+};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -53,6 +55,10 @@ impl NotifyArgs {
             ),
         };
         let sender = Sender::new(&from)?;
+        if !base.is_empty() {
+            // Before anything is written: the links of every notification are made from it.
+            check_reset_base_url(&base)?;
+        }
         if is_placeholder_host(&sender.from_domain) {
             eprintln!(
                 "note: the sender {from} is a .invalid placeholder: release will refuse these notifications"

@@ -36,5 +36,8 @@ pub use compose::{
     Sender, Template, Templates, TEMPLATES,
 };
 pub use maildir::{ApplyState, Outbox, StagedMessage};
-pub use release::{is_placeholder_host, release, url_host, Refusal, RefusalKind, ReleaseOutcome};
+pub use release::{
+    check_reset_base_url, is_placeholder_host, release, url_host, Refusal, RefusalKind,
+    ReleaseOutcome,
+};
 pub use templates::Branding;

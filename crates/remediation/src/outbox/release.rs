@@ -45,6 +45,77 @@ pub fn is_placeholder_host(host: &str) -> bool {
     h == "invalid" || h.ends_with(".invalid")
 }
 
+/// The reset page every link is made from, checked before anything changes: `https://` only
+/// (the token must not cross the network in clear), no user info (`https://shop.example@evil`
+/// sends it to evil), no fragment, no spaces; its host ASCII, or internationalised with one
+/// script per label (a label mixing scripts, `shоp` with a Cyrillic о, is a look-alike).
+pub fn check_reset_base_url(url: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::Setting(format!("reset base URL `{url}`: {why}")));
+    let Some(rest) = url.strip_prefix("https://") else {
+        return bad("must be an https:// URL (the link carries a password-reset token)");
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return bad("no spaces or control characters");
+    }
+    if url.contains('#') {
+        return bad("no fragment (#...): the token is appended as a query");
+    }
+    let auth = rest.split(['/', '?']).next().unwrap_or("");
+    if auth.contains('@') {
+        return bad("no user information (user:password@): it can send the link to another host");
+    }
+    let host = auth.rsplit_once(':').map_or(auth, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            auth
+        }
+    });
+    if host.is_empty() {
+        return bad("no host");
+    }
+    let (unicode, result) = idna::domain_to_unicode(host);
+    if result.is_err() {
+        return bad("the host is not a valid domain name");
+    }
+    if let Some(label) = unicode.split('.').find(|l| mixed_scripts(l)) {
+        return bad(&format!(
+            "its host label `{label}` mixes scripts (a look-alike of another host)"
+        ));
+    }
+    Ok(())
+}
+
+/// Letters of more than one script in one label (Latin, Greek, Cyrillic, Armenian, Hebrew,
+/// Arabic, CJK and the rest by Unicode block); digits and `-` belong to none.
+fn mixed_scripts(label: &str) -> bool {
+    let script = |c: char| -> Option<u32> {
+        if !c.is_alphabetic() {
+            return None;
+        }
+        Some(match c as u32 {
+            0..=0x024F | 0x1E00..=0x1EFF => 0,      // Latin
+            0x0370..=0x03FF | 0x1F00..=0x1FFF => 1, // Greek
+            0x0400..=0x052F => 2,                   // Cyrillic
+            0x0530..=0x058F => 3,                   // Armenian
+            0x0590..=0x05FF => 4,                   // Hebrew
+            0x0600..=0x06FF => 5,                   // Arabic
+            0x3040..=0x30FF | 0x4E00..=0x9FFF => 6, // Japanese and Han
+            0xAC00..=0xD7AF => 7,                   // Hangul
+            n => 0x100 + (n >> 7),                  // any other block: its own
+        })
+    };
+    let mut seen = None;
+    for s in label.chars().filter_map(script) {
+        match seen {
+            None => seen = Some(s),
+            Some(x) if x != s => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 /// The host of an `http(s)://` URL (no user info, port, path or query).
 pub fn url_host(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
