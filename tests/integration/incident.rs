@@ -1129,9 +1129,8 @@ fn rfc2822(t: i64) -> String {
 }
 
 /// Issue 29 (2): a second leak through the notification itself. A sender whose display name
-/// is a customer's address is refused before anything is written; a template whose subject
-/// names one has every notification refused by the outbox gate before its account changes:
-/// no token, no staged message.
+/// is a customer's address, or a template whose subject names one, is refused before
+/// anything is written (the outbox gate would refuse every message too).
 #[test]
 fn a_customer_address_in_the_sender_or_a_template_never_reaches_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
@@ -1164,64 +1163,103 @@ fn a_customer_address_in_the_sender_or_a_template_never_reaches_the_outbox() {
 
     let templates = dir.path().join("templates");
     std::fs::create_dir(&templates).unwrap();
+    for subject in [
+        "Notice for c.anderson@gmail.com",
+        "Notice for c.anderson\u{ff20}gmail.com",
+        "Notice: mailto:c.anderson%40gmail.com",
+    ] {
+        std::fs::write(
+            templates.join("en.toml"),
+            format!("subject = \"{subject}\"\n"),
+        )
+        .unwrap();
+        let o = run(
+            "subject",
+            "Security <security@shop.example>",
+            &["--templates", templates.to_str().unwrap()],
+        );
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{subject}: {err}");
+        assert!(
+            err.contains("en.toml:1: `subject`: an email address"),
+            "{subject}: {err}"
+        );
+        assert!(
+            !dir.path().join("subject").exists(),
+            "{subject}: nothing written before the templates are checked"
+        );
+    }
+}
+
+/// Issue 29 (3): a template wrapping `{link}` in a foreign URL, or with a separate foreign
+/// link, and a reset page that is not plain https, are refused when the command starts:
+/// nothing is written, no store exists, so no token and no state.
+#[test]
+fn templates_and_the_reset_page_are_checked_before_anything_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
     std::fs::write(
         templates.join("en.toml"),
-        "subject = \"Notice for c.anderson@gmail.com\"\n",
+        "reset_done = \"Choose a new password: https://evil.example/r?next={link}\"\n",
     )
     .unwrap();
+    std::fs::write(
+        templates.join("fr.toml"),
+        "no_change = \"Confirmez ici : https://evil.example/verify\"\n",
+    )
+    .unwrap();
+    let run = |out: &str, base: &str, extra: &[&str]| {
+        leakaudit()
+            .arg("incident")
+            .arg(fixture("demo/outbound.mbox"))
+            .arg("--accounts")
+            .arg(fixture("demo/accounts.csv"))
+            .arg("--out")
+            .arg(dir.path().join(out))
+            .args([
+                "--apply",
+                "--quiet",
+                "--from",
+                "Security <security@shop.example>",
+            ])
+            .args(["--reset-base-url", base])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
     let o = run(
-        "subject",
-        "Security <security@shop.example>",
+        "templates-out",
+        "https://shop.example/reset",
         &["--templates", templates.to_str().unwrap()],
     );
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     assert_eq!(o.status.code(), Some(2), "{err}");
-    let out = dir.path().join("subject");
-    let staged = std::fs::read_dir(out.join("outbox/staged/new"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    let db = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "db" || e == "sqlite"))
-        .expect("the imported store");
-    let store = leakaudit_remediation::store::SqliteStore::open(&db).unwrap();
-    use leakaudit_remediation::store::AccountStore;
-    let plan = store.plans().unwrap().pop().unwrap();
-    let rows = store.action_states(&plan).unwrap();
-    let failed = rows
-        .iter()
-        .filter(|r| r.state == leakaudit_remediation::store::ActionState::Failed)
-        .count();
-    assert!(failed > 0, "the refused notifications failed");
-    for r in rows
-        .iter()
-        .filter(|r| r.state == leakaudit_remediation::store::ActionState::Failed)
-    {
+    assert!(
+        err.contains("en.toml:1: `reset_done`: a link to evil.example")
+            && err.contains("fr.toml:1: `no_change`: a link to evil.example"),
+        "both files at once: {err}"
+    );
+    assert!(
+        !dir.path().join("templates-out").exists(),
+        "nothing written before the templates are checked"
+    );
+    for (base, why) in [
+        ("http://shop.example/reset", "https"),
+        (
+            "https://shop.example@evil.example/reset",
+            "user information",
+        ),
+        ("https://sh\u{43e}p.example/reset", "mixes scripts"),
+    ] {
+        let out = format!("base-{}", why.replace(' ', "-"));
+        let o = run(&out, base, &[]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{base}: {err}");
+        assert!(err.contains(why), "{base}: {err}");
         assert!(
-            store.tokens(&r.account_id).unwrap().is_empty(),
-            "{}: no token for a refused notification",
-            r.account_id
+            !dir.path().join(&out).exists(),
+            "{base}: nothing written before the reset page is checked"
         );
     }
-    let refused_messages = rows
-        .iter()
-        .filter(|r| r.state == leakaudit_remediation::store::ActionState::Failed)
-        .filter(|r| r.kind == "notify" || r.kind == "notify-only")
-        .count();
-    let notices_refused = rows
-        .iter()
-        .filter(|r| r.state == leakaudit_remediation::store::ActionState::Failed)
-        .filter(|r| r.kind == "notify-only")
-        .count();
-    assert_eq!(
-        notices_refused, 202,
-        "every notice is in English: all refused"
-    );
-    assert!(refused_messages > 202, "and the English notifications");
-    assert_eq!(
-        staged + refused_messages,
-        597 + 202,
-        "every message staged (another language's subject) or refused"
-    );
 }

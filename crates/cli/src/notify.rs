@@ -70,7 +70,10 @@ impl NotifyArgs {
             );
         }
         let dir = self.templates.clone().or(settings.templates);
-        let templates = Templates::load(dir.as_deref(), settings.branding)
+        let mut branding = settings.branding;
+        // A template may link to the reset page's host (and the allowed ones) only.
+        branding.reset_base_url = (!base.is_empty()).then(|| base.clone());
+        let templates = Templates::load(dir.as_deref(), branding)
             .with_context(|| "loading the notification templates")?;
         Ok(Notify {
             sender,

@@ -16,6 +16,13 @@ impl std::fmt::Display for LineError {
     }
 }
 
+fn join_errors(errs: &[Error]) -> String {
+    errs.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn join_lines(path: &std::path::Path, errs: &[LineError]) -> String {
     errs.iter()
         .map(|e| format!("{}:{}: {}", path.display(), e.line, e.reason))
@@ -125,6 +132,9 @@ pub enum Error {
         holder: Option<crate::store::LockHolder>,
         waited_secs: u64,
     },
+    /// Several inputs with problems, each with its own (every template file at once).
+    #[error("{}", join_errors(.0))]
+    Several(Vec<Error>),
     /// A store, executor or transport this build cannot use.
     #[error("{0}")]
     Unsupported(String),

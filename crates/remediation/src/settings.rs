@@ -47,6 +47,8 @@ struct RawNotifications {
     organisation: Option<String>,
     signature: Option<String>,
     templates: Option<PathBuf>,
+    /// Hosts a template may link to besides the reset page's.
+    allowed_hosts: Vec<String>,
 }
 
 /// `[notifications]`.
@@ -120,6 +122,8 @@ impl Settings {
                 branding: Branding {
                     organisation: n.organisation,
                     signature: n.signature,
+                    allowed_hosts: n.allowed_hosts,
+                    reset_base_url: None,
                 },
             };
         }

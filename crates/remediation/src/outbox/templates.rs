@@ -220,6 +220,7 @@ struct Check<'a> {
     path: &'a Path,
     src: &'a str,
     organisation: bool,
+    branding: &'a Branding,
     errors: Vec<(u64, String)>,
 }
 
@@ -287,7 +288,7 @@ fn parse_template(
     src: &str,
     lang: &str,
     base: Option<&Template>,
-    organisation: bool,
+    branding: &Branding,
 ) -> Result<Template> {
     let raw: RawTemplate = toml::from_str(src).map_err(|e| Error::Parse {
         path: path.to_path_buf(),
@@ -297,7 +298,8 @@ fn parse_template(
     let mut check = Check {
         path,
         src,
-        organisation,
+        organisation: branding.organisation.is_some(),
+        branding,
         errors: Vec::new(),
     };
     let mut t = base.cloned().unwrap_or_else(|| Template {
@@ -320,9 +322,16 @@ fn parse_template(
             Some(v) => {
                 check.placeholders(key, v, allowed);
                 if let Some(req) = required {
-                    if !v.get_ref().contains(&format!("{{{req}}}")) {
-                        check.err(v.span().start, format!("`{key}` must contain {{{req}}}"));
+                    let n = v.get_ref().matches(&format!("{{{req}}}")).count();
+                    if n != 1 {
+                        check.err(
+                            v.span().start,
+                            format!("`{key}` must contain {{{req}}} exactly once (it has {n})"),
+                        );
                     }
+                }
+                for (_, why) in content_problems(v.get_ref(), check.branding) {
+                    check.err(v.span().start, format!("`{key}`: {why}"));
                 }
                 if key == "subject" && v.get_ref().chars().any(char::is_control) {
                     check.err(v.span().start, "`subject` must be one line".into());
@@ -391,6 +400,78 @@ pub struct Branding {
     pub organisation: Option<String>,
     /// Replaces every template's `signature` (the closing's `{signature}`).
     pub signature: Option<String>,
+    /// Hosts a template may link to besides the reset page's (`allowed_hosts`).
+    pub allowed_hosts: Vec<String>,
+    /// The reset page of this run (its host is the one a template may always link to);
+    /// `None` when the command has none (reissue takes the plan's from the store).
+    pub reset_base_url: Option<String>,
+}
+
+impl Branding {
+    /// Whether a template may link to `host`.
+    fn host_allowed(&self, host: &str) -> bool {
+        let reset = self.reset_base_url.as_deref().and_then(super::url_host);
+        reset.is_some_and(|r| r.eq_ignore_ascii_case(host))
+            || self
+                .allowed_hosts
+                .iter()
+                .any(|h| h.trim_end_matches('.').eq_ignore_ascii_case(host))
+    }
+}
+
+/// Every problem of a text that goes to every recipient: a link to a host that is neither the
+/// reset page's nor allowed (a phishing link, or `{link}` wrapped in a foreign URL), an email
+/// address, something that looks like a secret. Each is `(byte offset in text, reason)`.
+fn content_problems(text: &str, branding: &Branding) -> Vec<(usize, String)> {
+    static URL: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r#"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>"'()\[\]{}]*"#)
+            .expect("constant regex")
+    });
+    static SECRET: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?i)\b(?:selector|token|key|secret|password)=[^\s&{]+|\b[0-9a-f]{32,}\b|[A-Za-z0-9+/_-]{40,}")
+            .expect("constant regex")
+    });
+    let mut out = Vec::new();
+    for m in URL.find_iter(text) {
+        let url = m.as_str();
+        let rest = url.split_once("://").map_or(url, |(_, r)| r);
+        let auth = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if auth.contains('@') {
+            out.push((
+                m.start(),
+                format!("a link with user information ({url}): it can lead anywhere"),
+            ));
+            continue;
+        }
+        let host = auth.split(':').next().unwrap_or(auth).trim_end_matches('.');
+        let scheme_ok = url
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+            || url.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("www."));
+        if !scheme_ok {
+            out.push((m.start(), format!("a link that is not https:// ({url})")));
+        } else if !branding.host_allowed(host) {
+            out.push((
+                m.start(),
+                format!(
+                    "a link to {host}, which is neither the reset page's host nor in [notifications] allowed_hosts"
+                ),
+            ));
+        }
+    }
+    if super::check::foreign_addresses(text, &|_| false) > 0 {
+        out.push((
+            0,
+            "an email address (a template goes to every recipient)".into(),
+        ));
+    }
+    if let Some(m) = SECRET.find(text) {
+        out.push((
+            m.start(),
+            "something that looks like a secret (a token, key or password)".into(),
+        ));
+    }
+    out
 }
 
 /// The templates of a run: shipped, overridden per language from a folder, with branding.
@@ -423,7 +504,6 @@ impl Templates {
     /// every key). Other files in `DIR` are ignored; a missing or unreadable `DIR` is an
     /// error. Every problem of every file is reported (file:line).
     pub fn load(dir: Option<&Path>, branding: Branding) -> Result<Templates> {
-        let org = branding.organisation.is_some();
         for (key, v) in [
             ("organisation", &branding.organisation),
             ("signature", &branding.signature),
@@ -443,13 +523,20 @@ impl Templates {
                     }
                 )));
             }
+            // Both reach every notification, as a template does.
+            if let Some((_, why)) = v
+                .as_deref()
+                .and_then(|v| content_problems(v, &branding).into_iter().next())
+            {
+                return Err(Error::Setting(format!("[notifications] {key}: {why}")));
+            }
         }
         let mut by_lang = BTreeMap::new();
         for (lang, src) in TEMPLATES {
             let path = PathBuf::from(format!("templates/{lang}.toml"));
             by_lang.insert(
                 lang.to_string(),
-                parse_template(&path, src, lang, None, org)?,
+                parse_template(&path, src, lang, None, &branding)?,
             );
         }
         if let Some(dir) = dir {
@@ -459,23 +546,41 @@ impl Templates {
                 .filter(|p| p.extension().is_some_and(|x| x == "toml"))
                 .collect();
             files.sort();
+            // Every file's problems at once: an operator under pressure fixes them in one go.
+            let mut errors = Vec::new();
             for path in files {
                 let lang = path
                     .file_stem()
                     .map(|s| s.to_string_lossy().to_ascii_lowercase())
                     .unwrap_or_default();
                 if !(2..=3).contains(&lang.len()) || !lang.chars().all(|c| c.is_ascii_lowercase()) {
-                    return Err(Error::Parse {
+                    errors.push(Error::Parse {
                         path,
                         line: None,
                         reason:
                             "a template file is named after its language: en.toml, de.toml, pt.toml"
                                 .into(),
                     });
+                    continue;
                 }
-                let src = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-                let t = parse_template(&path, &src, &lang, by_lang.get(&lang), org)?;
-                by_lang.insert(lang, t);
+                let src = match std::fs::read_to_string(&path) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        errors.push(Error::io(&path, e));
+                        continue;
+                    }
+                };
+                match parse_template(&path, &src, &lang, by_lang.get(&lang), &branding) {
+                    Ok(t) => {
+                        by_lang.insert(lang, t);
+                    }
+                    Err(e) => errors.push(e),
+                }
+            }
+            match errors.len() {
+                0 => {}
+                1 => return Err(errors.remove(0)),
+                _ => return Err(Error::Several(errors)),
             }
         }
         Ok(Templates {
@@ -726,6 +831,7 @@ mod tests {
             Branding {
                 organisation: Some("Shop {link}".into()),
                 signature: None,
+                ..Branding::default()
             },
         )
         .unwrap();
@@ -742,12 +848,63 @@ mod tests {
             Branding {
                 organisation: None,
                 signature: Some("Shop Security".into()),
+                ..Branding::default()
             },
         )
         .unwrap();
         assert!(t
             .body_text(&notice("de", 1, 2))
             .ends_with("\nShop Security\n"));
+    }
+
+    /// Issue 29 (3): a template links only to the reset page's host or an allowed one, holds
+    /// `{link}` exactly once, no address and no secret; every file's problems at once.
+    #[test]
+    fn template_links_addresses_and_secrets_are_checked_in_every_file_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        write(
+            d.path(),
+            "en.toml",
+            "reset_done = \"Reset it here: https://evil.example/go?u={link}\"\n",
+        );
+        write(
+            d.path(),
+            "de.toml",
+            "no_change = \"Bitte bestätigen: https://evil.example/verify\"\n\
+             review_done = \"Fragen an c.anderson&#64;gmail.com\"\n\
+             closing = \"token=0123456789abcdef0123456789abcdef {signature}\"\n\
+             reset_done = \"{link} {link}\"\n",
+        );
+        let branding = Branding {
+            reset_base_url: Some("https://shop.example/reset".into()),
+            allowed_hosts: vec!["help.shop.example".into()],
+            ..Branding::default()
+        };
+        let e = Templates::load(Some(d.path()), branding.clone())
+            .unwrap_err()
+            .to_string();
+        for want in [
+            "de.toml:1: `no_change`: a link to evil.example",
+            "de.toml:2: `review_done`: an email address",
+            "de.toml:3: `closing`: something that looks like a secret",
+            "de.toml:4: `reset_done` must contain {link} exactly once (it has 2)",
+            "en.toml:1: `reset_done`: a link to evil.example",
+        ] {
+            assert!(e.contains(want), "missing `{want}` in:\n{e}");
+        }
+        // The reset page's host and the allowed ones are fine, in any case.
+        write(
+            d.path(),
+            "en.toml",
+            "no_change = \"Help: https://HELP.shop.example/faq and https://shop.example/account\"\n",
+        );
+        std::fs::remove_file(d.path().join("de.toml")).unwrap();
+        Templates::load(Some(d.path()), branding).unwrap();
+        // Without a reset page (reissue) only the allowed hosts are.
+        let e = Templates::load(Some(d.path()), Branding::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a link to HELP.shop.example"), "{e}");
     }
 
     /// The shipped example folder loads, and its messages pass the outbox gate.
@@ -766,6 +923,7 @@ mod tests {
             Branding {
                 organisation: Some("Shop".into()),
                 signature: None,
+                ..Branding::default()
             },
         )
         .unwrap();
