@@ -372,10 +372,19 @@ fn release(a: &ReleaseArgs) -> anyhow::Result<u8> {
     let engine = engine_check(&a.org, &a.rules)?;
     let mut store = store::open(&a.db)?;
     match outbox::release(&Outbox::new(dir), &mut *store, &OutboxGate::new(&engine))? {
-        ReleaseOutcome::Released { count, dir } => {
+        ReleaseOutcome::Released { count, dir, failed } => {
             eprintln!("released {count} notification(s)");
             println!("{}", dir.display());
-            Ok(EXIT_CLEAN)
+            if failed.is_empty() {
+                return Ok(EXIT_CLEAN);
+            }
+            // The others went on; these did not: the exit code says so.
+            eprintln!(
+                "error: {} account(s) or notice(s) failed in apply and were not released: {}; see `remediate status`, fix them, run `remediate apply` again, then release",
+                failed.len(),
+                crate::term::clean(&failed.iter().take(10).cloned().collect::<Vec<_>>().join(", "))
+            );
+            Ok(EXIT_ERROR)
         }
         ReleaseOutcome::Refused(list) => Ok(crate::reissue::print_refusals(&list)),
     }

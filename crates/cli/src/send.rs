@@ -367,7 +367,21 @@ fn summary(r: &SendReport, a: &SendArgs) -> u8 {
             c(Status::InDoubt)
         );
     }
-    if undelivered == 0 {
+    if !r.failed_in_apply.is_empty() {
+        eprintln!(
+            "error: {} account(s) or notice(s) failed in apply and were not sent: {}; see `remediate status`",
+            r.failed_in_apply.len(),
+            crate::term::clean(
+                &r.failed_in_apply
+                    .iter()
+                    .take(10)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        );
+    }
+    if undelivered == 0 && r.failed_in_apply.is_empty() {
         EXIT_CLEAN
     } else {
         EXIT_ERROR

@@ -484,12 +484,25 @@ fn apply_locked(
     }
     report.webhook_requests = webhook.as_ref().map_or(0, |w| w.requests);
 
-    // Completed? Then record every staged message for the release gate.
+    // Every action at an end (done or failed)? Then record every staged message of a done
+    // notification for the release gate: one account that cannot be done never holds back
+    // the others (it is listed as failed, and the next apply retries it).
     let states = store.action_states(hash)?;
     report.complete = states.iter().all(|r| r.state == ActionState::Done);
-    if report.complete {
+    let finished = states.iter().all(|r| r.state != ActionState::Planned);
+    let state_of: BTreeMap<&str, ActionState> = states
+        .iter()
+        .map(|r| (r.action_id.as_str(), r.state))
+        .collect();
+    let done = |id: &str| state_of.get(id) == Some(&ActionState::Done);
+    if finished {
         let mut messages = Vec::new();
+        let mut failed: Vec<String> = Vec::new();
         for (acct, actions) in &by_account {
+            if actions.iter().any(|a| !done(&a.id)) {
+                failed.push(acct.to_string());
+                continue;
+            }
             if !actions.iter().any(|a| a.kind == ActionKind::Notify) {
                 continue;
             }
@@ -516,6 +529,10 @@ fn apply_locked(
             });
         }
         for n in &plan.notices {
+            if !done(&n.id) {
+                failed.push(n.id.clone());
+                continue;
+            }
             let name = Outbox::notice_file_name(hash, &n.id);
             let staged = outbox.staged().join("new").join(&name);
             let released = outbox.released().join("new").join(&name);
@@ -539,6 +556,7 @@ fn apply_locked(
             plan: hash.to_string(),
             complete: true,
             messages,
+            failed,
         })?;
     }
     Ok(report)

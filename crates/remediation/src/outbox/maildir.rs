@@ -32,8 +32,13 @@ pub struct StagedMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApplyState {
     pub plan: String,
+    /// Apply took every action to an end: done, or failed (`failed`).
     pub complete: bool,
     pub messages: Vec<StagedMessage>,
+    /// Accounts (and notice ids) whose actions failed: not notified; release and send go on
+    /// for the rest and say so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<String>,
 }
 
 pub(super) fn sync_dir(dir: &Path) -> Result<()> {
@@ -231,6 +236,7 @@ mod tests {
                 account: "acc-1".into(),
                 to: "anna@gmail.com".into(),
             }],
+            failed: Vec::new(),
         };
         outbox.write_state(&state).unwrap();
         assert_eq!(outbox.read_state().unwrap(), Some(state));

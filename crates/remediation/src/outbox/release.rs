@@ -165,7 +165,14 @@ fn placeholder_reasons(raw: &[u8], account: &str) -> Vec<String> {
 /// What `release` did or would not do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReleaseOutcome {
-    Released { count: usize, dir: PathBuf },
+    /// `count` messages moved to `dir`; `failed` names the accounts (and notices) whose
+    /// actions failed in apply: nothing of theirs is released (a message apply staged
+    /// before the failure stays in `staged`), and the next apply retries them.
+    Released {
+        count: usize,
+        dir: PathBuf,
+        failed: Vec<String>,
+    },
     Refused(Vec<Refusal>),
 }
 
@@ -284,22 +291,23 @@ fn release_locked(
 ) -> Result<ReleaseOutcome> {
     let mut refusals = Vec::new();
     let plan = state.plan.as_str();
-    let actions = store.action_states(plan)?;
-    let done = actions
+    let all = store.action_states(plan)?;
+    let pending = all
         .iter()
-        .filter(|a| a.state == ActionState::Done)
+        .filter(|a| a.state == ActionState::Planned)
         .count();
-    if actions.is_empty() || done < actions.len() {
+    if all.is_empty() || pending > 0 {
         refusals.push(Refusal {
             path: outbox.state_path(),
             reasons: vec![format!(
-                "the store has {done} of {} actions of plan {plan} done: run `remediate apply` to the end against this store first",
-                actions.len()
+                "the store has {pending} of {} actions of plan {plan} not yet applied: run `remediate apply` to the end against this store first",
+                all.len()
             )],
             kind: RefusalKind::Unsafe,
         });
         return Ok(ReleaseOutcome::Refused(refusals));
     }
+    let (actions, held) = done_and_held(plan, all);
     let reset_base = store.reset_base(plan)?;
     let expected = expected_messages(plan, &actions);
     let new_dir = outbox.staged().join("new");
@@ -309,6 +317,12 @@ fn release_locked(
         Ok(rd) => rd
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file() || t.is_symlink()))
+            // A failed account's message (staged before its failure) stays where it is.
+            .filter(|e| {
+                !held
+                    .files
+                    .contains(&e.file_name().to_string_lossy().to_string())
+            })
             .map(|e| e.path())
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -416,7 +430,52 @@ fn release_locked(
     Ok(ReleaseOutcome::Released {
         count: files.len(),
         dir: rel.join("new"),
+        failed: held.ids,
     })
+}
+
+/// What apply could not do for some accounts: their ids and the file names their messages
+/// would have.
+pub(super) struct Held {
+    pub(super) ids: Vec<String>,
+    pub(super) files: std::collections::BTreeSet<String>,
+}
+
+/// The done actions, and the accounts (and notices) with a failed action: nothing of theirs
+/// goes out.
+pub(super) fn done_and_held(
+    plan: &str,
+    all: Vec<crate::store::ActionRow>,
+) -> (Vec<crate::store::ActionRow>, Held) {
+    // (is a notice, account id or notice id): all of an account's actions move together.
+    let key = |a: &crate::store::ActionRow| {
+        if a.kind == NOTIFY_ONLY {
+            (true, a.action_id.clone())
+        } else {
+            (false, a.account_id.clone())
+        }
+    };
+    let failed: std::collections::BTreeSet<(bool, String)> = all
+        .iter()
+        .filter(|a| a.state == ActionState::Failed)
+        .map(key)
+        .collect();
+    let files = failed
+        .iter()
+        .map(|(notice, id)| {
+            if *notice {
+                Outbox::notice_file_name(plan, id)
+            } else {
+                Outbox::file_name(plan, id)
+            }
+        })
+        .collect();
+    let done = all
+        .into_iter()
+        .filter(|a| !failed.contains(&key(a)))
+        .collect();
+    let ids = failed.into_iter().map(|(_, id)| id).collect();
+    (done, Held { ids, files })
 }
 
 /// The reset link of a message must be the account's own live token on the plan's reset
@@ -568,6 +627,7 @@ mod tests {
                     account: "acc-1".into(),
                     to: TO.into(),
                 }],
+                failed: Vec::new(),
             })
             .unwrap();
         (dir, outbox, store)
@@ -585,7 +645,7 @@ mod tests {
         let engine = builtin();
         let (_dir, outbox, mut store) = outbox_with(notification().as_bytes());
         match release(&outbox, &mut store, &OutboxGate::new(&engine)).unwrap() {
-            ReleaseOutcome::Released { count, dir } => {
+            ReleaseOutcome::Released { count, dir, .. } => {
                 assert_eq!(count, 1);
                 assert_eq!(fs::read_dir(dir).unwrap().count(), 1);
             }

@@ -117,6 +117,8 @@ pub struct SendReport {
     pub recovered_log_entries: usize,
     /// Why the run stopped early (the relay unreachable, TLS or login refused).
     pub stopped: Option<String>,
+    /// Accounts (and notices) whose actions failed in apply: never released, not sent.
+    pub failed_in_apply: Vec<String>,
 }
 
 impl SendReport {
@@ -232,6 +234,7 @@ fn send_locked(
         plan: plan.clone(),
         resolved,
         recovered_log_entries: recovered,
+        failed_in_apply: state.failed.clone(),
         ..Default::default()
     };
     let mut transactions = 0usize;

@@ -9,7 +9,9 @@
 use super::super::check::{inspect, OutboxGate};
 use super::super::compose::{encode_header_value, RESET_LINK};
 use super::super::maildir::{ApplyState, Outbox};
-use super::super::release::{expected_messages, link_reasons, recipient, Refusal, RefusalKind};
+use super::super::release::{
+    done_and_held, expected_messages, link_reasons, recipient, Refusal, RefusalKind,
+};
 use crate::error::{Error, Result};
 use crate::store::{AccountStore, ActionState};
 use base64::Engine as _;
@@ -45,21 +47,23 @@ pub(super) fn prepare(
     now: i64,
 ) -> Result<std::result::Result<Vec<Prepared>, Vec<Refusal>>> {
     let plan = state.plan.as_str();
-    let actions = store.action_states(plan)?;
-    let done = actions
+    let all = store.action_states(plan)?;
+    let pending = all
         .iter()
-        .filter(|a| a.state == ActionState::Done)
+        .filter(|a| a.state == ActionState::Planned)
         .count();
-    if actions.is_empty() || done < actions.len() {
+    if all.is_empty() || pending > 0 {
         return Ok(Err(vec![Refusal {
             path: outbox.state_path(),
             reasons: vec![format!(
-                "the store has {done} of {} actions of plan {plan} done: finish `remediate apply` and `remediate release` first",
-                actions.len()
+                "the store has {pending} of {} actions of plan {plan} not yet applied: finish `remediate apply` and `remediate release` first",
+                all.len()
             )],
             kind: RefusalKind::Unsafe,
         }]));
     }
+    // A failed account's message was never released: it is neither expected nor sent.
+    let (actions, _held) = done_and_held(plan, all);
     let reset_base = store.reset_base(plan)?;
     let expected = expected_messages(plan, &actions);
     let released = outbox.released().join("new");
