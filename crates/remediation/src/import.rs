@@ -133,6 +133,42 @@ impl ImportOptions {
     }
 }
 
+/// One RFC 5322 addr-spec (RFC 6532: UTF-8 allowed): a dot-atom or a quoted-string, `@`, a
+/// domain. `a@b.com;c@d.com` is not one (a mail builder would write two recipients, or
+/// none); `"a,b"@c.com` is (a quoted local part, not two fields). The domain is left to the
+/// canonical form's own check.
+fn is_addr_spec(s: &str) -> bool {
+    let s = s.trim();
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
+    let atext =
+        |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii();
+    let local_ok = if let Some(inner) = local.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+        let mut chars = inner.chars();
+        let mut ok = true;
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => ok &= chars.next().is_some_and(|n| !n.is_control() || n == '\t'),
+                '"' => ok = false,
+                c if c.is_control() && c != '\t' => ok = false,
+                _ => {}
+            }
+        }
+        ok && local.len() >= 2
+    } else {
+        !local.is_empty()
+            && local
+                .split('.')
+                .all(|atom| !atom.is_empty() && atom.chars().all(atext))
+    };
+    let domain_ok = !domain.is_empty()
+        && domain
+            .split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'));
+    local_ok && domain_ok
+}
+
 fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" | "y" | "t" | "on" | "enabled" => Some(true),
@@ -349,10 +385,10 @@ pub fn parse_accounts_with(
                 label("id")
             ));
         }
-        let email = canonical(get("email"));
+        let email = canonical(get("email")).filter(|_| is_addr_spec(get("email")));
         if email.is_none() {
             why.push(format!(
-                "{}: `{}` is not an email address",
+                "{}: `{}` is not an email address (one RFC 5322 addr-spec: local@domain, the local part a dot-atom or a quoted string)",
                 label("email"),
                 get("email")
             ));
@@ -564,6 +600,27 @@ mod tests {
         assert!(p.records[0].has_2fa);
         assert_eq!(p.records[1].locale, "en", "empty locale means en");
         assert_eq!(p.records[1].failed_logins, None);
+    }
+
+    /// Issue 29 (4): only one addr-spec per email field, with its line.
+    #[test]
+    fn an_email_that_is_not_one_addr_spec_is_refused_with_its_line() {
+        let text = "id,email,has_2fa,balance,locale\n\
+                    a,a@x.example,true,1,en\n\
+                    b,b@b.com;c@d.com,true,1,en\n\
+                    c,\"\"\"a,b\"\"@c.com\",true,1,en\n\
+                    d,d..x@x.example,true,1,en\n\
+                    e,\"e f@x.example\",true,1,en\n\
+                    f,\"<g@y.example>\",true,1,en\n\
+                    g,\"\"\"<v3@yahoo.com>\"\"@gmail.com\",true,1,en\n\
+                    h,j\u{f6}rg@m\u{fc}ller.example,true,1,en\n";
+        assert_eq!(bad_lines(parse(text)), vec![3, 5, 6, 7]);
+        let r = reasons(parse(text));
+        assert!(
+            r[0].1
+                .contains("not an email address (one RFC 5322 addr-spec"),
+            "{r:?}"
+        );
     }
 
     #[test]
