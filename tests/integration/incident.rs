@@ -1263,3 +1263,85 @@ fn templates_and_the_reset_page_are_checked_before_anything_changes() {
         );
     }
 }
+
+/// Issue 29 (5): a rerun with changed inputs (one more account row, for an address that had
+/// none) used to overwrite plan.json, affected.csv and findings.jsonl of the applied incident
+/// and only then refuse. Now nothing is overwritten, nothing applied, and it says why; the
+/// same inputs again still resume (the outputs are replaced by the same plan's).
+#[test]
+fn a_rerun_with_changed_inputs_overwrites_nothing_of_the_applied_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("accounts.csv");
+    std::fs::copy(fixture("demo/accounts.csv"), &csv).unwrap();
+    let out = dir.path().join("out");
+    let run = || {
+        leakaudit()
+            .arg("incident")
+            .arg(fixture("demo/outbound.mbox"))
+            .arg("--accounts")
+            .arg(&csv)
+            .arg("--out")
+            .arg(&out)
+            .args([
+                "--apply",
+                "--quiet",
+                "--from",
+                "Security <security@shop.example>",
+            ])
+            .args(["--reset-base-url", "https://shop.example/reset"])
+            .args(["--detected-at", "2019-11-04T08:30:00Z"])
+            .output()
+            .unwrap()
+    };
+    let o = run();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let files = ["plan.json", "affected.csv", "findings.jsonl"];
+    let snapshot = || -> Vec<Vec<u8>> {
+        files
+            .iter()
+            .map(|f| std::fs::read(out.join(f)).unwrap())
+            .collect()
+    };
+    let before = snapshot();
+    // The same inputs: a resumed run, nothing to do, the outputs kept in place.
+    let o = run();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(!out.join(".rerun").exists());
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
+    let first: serde_json::Value = serde_json::from_slice(&before[0]).unwrap();
+    assert_eq!(plan["content_hash"], first["content_hash"]);
+    let before = snapshot();
+
+    let mut text = std::fs::read_to_string(&csv).unwrap();
+    text.push_str("KX-999998,aiko.ito67@yahoo.co.jp,false,5.00,en,0,2019-11-01\n");
+    std::fs::write(&csv, text).unwrap();
+    let o = run();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("already applied to this store, and these inputs make another plan")
+            && err.contains("none of its outputs was overwritten"),
+        "{err}"
+    );
+    assert_eq!(
+        snapshot(),
+        before,
+        "plan.json, affected.csv, findings.jsonl untouched"
+    );
+    assert!(!out.join(".rerun").exists());
+    let staged = std::fs::read_dir(out.join("outbox/staged/new"))
+        .unwrap()
+        .count();
+    assert_eq!(staged, 597 + 202, "nothing staged twice");
+}

@@ -216,6 +216,11 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         );
     }
 
+    // A folder whose plan was applied to this store: the new outputs go to a staging folder
+    // first and replace the old ones only if they make the same plan (a resumed run). Inputs
+    // that changed the plan must not overwrite the record of what was done.
+    let applied_before = applied_plan_in(&out, &*store)?;
+
     // The triage weighs exposures among account holders higher: the store answers "are these
     // customers" for each ranked message, a batch per lookup (behind a lock: the store is
     // one connection). A failed lookup counts as "not a customer": it only lowers a ranking.
@@ -234,7 +239,19 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         }
         out
     };
-    let scanned = scan_stage(&args, &s, &out, &is_customer);
+    let write_dir = match &applied_before {
+        Some(_) => {
+            let d = out.join(".rerun");
+            if d.exists() {
+                std::fs::remove_dir_all(&d)
+                    .with_context(|| format!("removing the stale {}", d.display()))?;
+            }
+            crate::outdir::private_dir(&d, "--out")?;
+            d
+        }
+        None => out.clone(),
+    };
+    let scanned = scan_stage(&args, &s, &write_dir, &is_customer);
     let mut store = locked
         .into_inner()
         .map_err(|_| anyhow::anyhow!("the account store lock was poisoned"))?;
@@ -255,7 +272,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let mut plan_error = None;
     // The report needs aggregates only (counts, histogram, top 10), not the rows.
     let mut users = AffectedTotals::default();
-    let affected_path = out.join("affected.csv");
+    let affected_path = write_dir.join("affected.csv");
     let rows = matcher.match_iter(scanned.acc.rows_iter()).inspect(|r| {
         if plan_error.is_none() {
             if let Err(e) = planner.add(r) {
@@ -267,7 +284,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     affected::write_file(&affected_path, AffectedFormat::Csv, &meta, rows)?;
     // Holders of the exposed data, not data subjects: a list of their own, only when a
     // journal's envelopes named any.
-    let saw_path = out.join("saw-others.csv");
+    let saw_path = write_dir.join("saw-others.csv");
     if !scanned.saw.is_empty() {
         scanned.saw.write_csv(&saw_path)?;
     } else if saw_path.exists() {
@@ -286,8 +303,12 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     // The plan (and, with --apply, its execution).
     let stage = Stage::start("plan", args.ui.quiet);
     let plan = planner.finish()?;
-    let plan_path = out.join("plan.json");
+    let plan_path = write_dir.join("plan.json");
     leakaudit_remediation::write_plan(&plan_path, &plan)?;
+    if let Some(old) = &applied_before {
+        settle_rerun(&out, &write_dir, old, &plan)?;
+    }
+    let plan_path = out.join("plan.json");
     stage.finish();
     let mut plan_totals = PlanTotals::from(&plan);
     plan_totals.failed_login_data = failed_login_data(&*store, &users)?;
@@ -396,6 +417,53 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     } else {
         EXIT_CLEAN
     })
+}
+
+/// The content hash of `out/plan.json` when this store has actions of that plan recorded
+/// (the folder holds an applied incident).
+fn applied_plan_in(out: &Path, store: &dyn AccountStore) -> anyhow::Result<Option<String>> {
+    let path = out.join("plan.json");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let plan = leakaudit_remediation::plan::read_plan(&path)
+        .with_context(|| format!("reading the earlier plan {}", path.display()))?;
+    let applied = !store.action_states(&plan.content_hash)?.is_empty();
+    Ok(applied.then_some(plan.content_hash))
+}
+
+/// The outputs of a run over a folder holding an applied plan (`old`): moved into place when
+/// they make the same plan; otherwise removed and the run refused, nothing overwritten.
+fn settle_rerun(out: &Path, staged: &Path, old: &str, plan: &Plan) -> anyhow::Result<()> {
+    const FILES: [&str; 5] = [
+        "findings.jsonl",
+        "problems.jsonl",
+        "affected.csv",
+        "saw-others.csv",
+        "plan.json",
+    ];
+    if plan.content_hash != old {
+        let _ = std::fs::remove_dir_all(staged);
+        anyhow::bail!(
+            "{} holds plan {old}, already applied to this store, and these inputs make another plan ({}): none of its outputs was overwritten and nothing was applied. Re-running an incident with changed inputs (new accounts, more archives) is not supported in the same folder yet: use a new --out folder and review what the new plan adds; never apply it on the same store without checking, it would reset and notify again",
+            out.display(),
+            plan.content_hash
+        );
+    }
+    for f in FILES {
+        let from = staged.join(f);
+        let to = out.join(f);
+        if from.exists() {
+            std::fs::rename(&from, &to)
+                .with_context(|| format!("moving {} into place", from.display()))?;
+        } else if f == "saw-others.csv" && to.exists() {
+            // An earlier run's list in the same folder would describe another archive.
+            std::fs::remove_file(&to)
+                .with_context(|| format!("removing the stale {}", to.display()))?;
+        }
+    }
+    std::fs::remove_dir_all(staged).with_context(|| format!("removing {}", staged.display()))?;
+    Ok(())
 }
 
 fn problems_path(args: &Args, out: &Path) -> PathBuf {
