@@ -1345,3 +1345,41 @@ fn a_rerun_with_changed_inputs_overwrites_nothing_of_the_applied_incident() {
         .count();
     assert_eq!(staged, 597 + 202, "nothing staged twice");
 }
+
+/// Issue 29 (6): a right-to-left override in an archive subject reached report.html and
+/// breach-record.md raw (`evil\u{202e}gpj.exe` reads as `evilexe.jpg`); it is shown as its
+/// code, as on the terminal and in the CSV files.
+#[test]
+fn a_bidi_override_in_a_subject_is_shown_as_its_code_in_the_report_and_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = dir.path().join("rlo.mbox");
+    std::fs::write(
+        &mbox,
+        "From a@kx.example Fri Nov  1 09:00:00 2019\nFrom: a@kx.example\nTo: alice@gmail.com, bob@yahoo.com, carol@web.de\nSubject: invoice\u{202e}fdp.exe\nDate: Fri, 01 Nov 2019 09:00:00 +0000\n\nHi.\n\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = leakaudit()
+        .arg("incident")
+        .arg(&mbox)
+        .arg("--accounts")
+        .arg(fixture("demo/accounts.csv"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--quiet", "--detected-at", "2019-11-04T08:30:00Z"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let record = std::fs::read_to_string(out.join("breach-record.md")).unwrap();
+    for (name, text) in [("report.html", &html), ("breach-record.md", &record)] {
+        assert!(!text.contains('\u{202e}'), "{name} holds the override raw");
+    }
+    assert!(html.contains("invoice\\u{202e}fdp.exe"), "{html}");
+    assert!(record.contains("invoice\\\\u\\{202e\\}fdp.exe"), "{record}");
+}

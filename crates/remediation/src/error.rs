@@ -16,6 +16,20 @@ impl std::fmt::Display for LineError {
     }
 }
 
+/// Why a CSV record could not be read, without the csv crate's own position (which counts
+/// from the first record, not the file's first line): the caller names the line where the
+/// record starts.
+pub(crate) fn csv_reason(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("{len} fields, the header has {expected_len}"),
+        csv::ErrorKind::Utf8 { err, .. } => format!("not UTF-8 (field {})", err.field() + 1),
+        csv::ErrorKind::Io(err) => format!("unreadable: {err}"),
+        _ => e.to_string(),
+    }
+}
+
 fn join_errors(errs: &[Error]) -> String {
     errs.iter()
         .map(ToString::to_string)

@@ -350,7 +350,7 @@ pub fn parse_accounts_with(
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
                 errors.push(LineError {
                     line,
-                    reason: format!("unreadable row: {e}"),
+                    reason: format!("unreadable row: {}", crate::error::csv_reason(&e)),
                 });
                 continue;
             }

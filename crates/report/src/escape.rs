@@ -11,6 +11,9 @@ pub fn html(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // A bidirectional override would reorder the page around it (`evil\u{202e}gpj.exe`
+            // reads as `evilexe.jpg`): shown as its code, as the terminal and CSV show it.
+            c if is_bidi_control(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             // Control characters (other than tab/newline) have no business in a report and
             // some are invalid in HTML: show them as U+FFFD.
             c if c.is_control() && c != '\t' && c != '\n' => out.push('\u{FFFD}'),
@@ -37,11 +40,18 @@ pub fn markdown(s: &str) -> String {
                 out.push(c);
             }
             '\r' | '\n' => out.push(' '),
+            // As in `html`, escaped for Markdown (`\\u\{202e\}` renders as `\u{202e}`).
+            c if is_bidi_control(c) => out.push_str(&format!("\\\\u\\{{{:x}\\}}", c as u32)),
             c if c.is_control() && c != '\t' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }
     out
+}
+
+/// The bidirectional embeddings, overrides and isolates (U+202A-202E, U+2066-2069).
+fn is_bidi_control(c: char) -> bool {
+    leakaudit_scanner::text::needs_escape(c) && !c.is_control()
 }
 
 /// Text for a Markdown code span: control characters escaped (`\x1b`, as on a terminal,
@@ -62,6 +72,17 @@ mod tests {
         );
         assert_eq!(html("a\u{0}b"), "a\u{FFFD}b");
         assert_eq!(html("Änderungen 重要"), "Änderungen 重要");
+        // Issue 29 (6): a right-to-left override from an archive subject.
+        assert_eq!(html("evil\u{202e}gpj.exe"), "evil\\u{202e}gpj.exe");
+        assert_eq!(html("a\u{2067}b"), "a\\u{2067}b");
+    }
+
+    #[test]
+    fn markdown_shows_bidi_overrides_as_their_code() {
+        assert_eq!(
+            markdown("evil\u{202e}gpj.exe"),
+            "evil\\\\u\\{202e\\}gpj.exe"
+        );
     }
 
     #[test]

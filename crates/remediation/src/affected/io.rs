@@ -226,7 +226,7 @@ fn read_csv(path: &Path, text: &str) -> Result<AffectedList> {
                 let line = e.position().map(|p| p.line()).unwrap_or(0) + skipped;
                 errors.push(LineError {
                     line,
-                    reason: e.to_string(),
+                    reason: crate::error::csv_reason(&e),
                 });
                 continue;
             }

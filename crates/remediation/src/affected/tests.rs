@@ -431,3 +431,24 @@ fn pseudonyms_are_keyed() {
     assert_ne!(p1, pseudonym(b"key-two-0123456789", "a@gmail.com"));
     assert_eq!(p1.len(), PSEUDONYM_PREFIX.len() + 64);
 }
+
+/// Issue 29 (6): a CSV error is reported at the line where its record starts, with no second,
+/// different position from the csv crate in the reason.
+#[test]
+fn a_csv_error_is_reported_at_the_line_where_its_record_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aff.csv");
+    std::fs::write(
+        &path,
+        "# leakaudit-affected/1\naddress,account_id,messages,audience,first_exposed,last_exposed,rule_ids,fields,message_ids\n\
+         a@x.example,,1,2,2019-11-01T09:00:00Z,2019-11-01T09:00:00Z,r,To,m1\n\
+         \"b\n@x.example\",,1,2,2019-11-01T09:00:00Z,2019-11-01T09:00:00Z,r,To,m1\n\
+         c@x.example,,1,2\n",
+    )
+    .unwrap();
+    let e = crate::affected::io::read_file(&path)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("aff.csv:6: 4 fields, the header has 9"), "{e}");
+    assert!(!e.contains("line: 5"), "{e}");
+}
