@@ -1169,3 +1169,89 @@ fn one_account_the_mail_builder_cannot_write_never_blocks_the_others() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(released(), NOTIFIED.len() + NOTICES);
 }
+
+/// Issue 29 (5): a plan made again after the accounts changed (one more account row, for the
+/// exposed address that had none) has another hash; applied to the same store it reset the
+/// same accounts again and notified everyone twice. Now it is refused before anything
+/// changes, naming the earlier plan; `--new-incident` says it really is another incident.
+#[test]
+fn a_changed_plan_on_the_same_store_never_resets_or_notifies_twice() {
+    let e = setup();
+    let o = apply(&e, None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let csv = e._dir.path().join("more.csv");
+    let mut more = std::fs::read_to_string(rem("accounts.csv")).unwrap();
+    more.push_str("acc-3000,frank.mueller@gmx.de,false,1.00,de,0\n");
+    std::fs::write(&csv, more).unwrap();
+    let o = run(&["accounts", "import", s(&csv), "--db", s(&e.db)]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let affected = e._dir.path().join("affected2.json");
+    let o = run(&[
+        "affected",
+        &rem("archive.mbox"),
+        "--accounts",
+        s(&e.db),
+        "--format",
+        "json",
+        "-o",
+        s(&affected),
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let plan2 = e._dir.path().join("plan2.json");
+    let o = run(&[
+        "remediate",
+        "plan",
+        "--affected",
+        s(&affected),
+        "--db",
+        s(&e.db),
+        "--out",
+        s(&plan2),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let tokens = || {
+        let st = SqliteStore::open(&e.db).unwrap();
+        ALL.iter()
+            .map(|a| st.tokens(a).unwrap().len())
+            .sum::<usize>()
+    };
+    let before = (tokens(), staged(&e).len());
+    let apply2 = |extra: &[&str]| {
+        let mut cmd = leakaudit();
+        cmd.args([
+            "remediate",
+            "apply",
+            "--plan",
+            s(&plan2),
+            "--db",
+            s(&e.db),
+            "--outbox",
+            s(&e.outbox),
+            "--log",
+            s(&e._dir.path().join("audit2.jsonl")),
+            "--reset-base-url",
+            "https://shop.example/reset",
+            "--from",
+            "Security <security@shop.example>",
+        ])
+        .args(extra);
+        cmd.output().unwrap()
+    };
+    let o = apply2(&[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("were already done by plan(s)")
+            && text(&o).contains("nothing was changed")
+            && text(&o).contains("--new-incident"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!((tokens(), staged(&e).len()), before, "no token, no message");
+    let st = SqliteStore::open(&e.db).unwrap();
+    assert_eq!(
+        st.plans().unwrap().len(),
+        1,
+        "the second plan left no trace"
+    );
+}

@@ -59,6 +59,10 @@ pub struct Args {
     /// is only written (a dry run).
     #[arg(long)]
     pub apply: bool,
+    /// With --apply: apply although another plan of the store already reset or notified some
+    /// of the same accounts and addresses (this is a new incident); refused without it.
+    #[arg(long, requires = "apply")]
+    pub new_incident: bool,
     /// Show addresses in clear in the report (default: pseudonymised).
     #[arg(long)]
     pub show_addresses: bool,
@@ -792,6 +796,10 @@ fn apply_plan(
     )
     .with_templates(notify.templates.clone())
     .with_executor(s.executor.clone());
+    let opts = leakaudit_remediation::ApplyOptions {
+        new_incident: args.new_incident,
+        ..opts
+    };
     let mut bar = crate::apply_progress::ApplyProgress::new(args.ui.quiet);
     let mut on_event = |ev: leakaudit_remediation::ApplyEvent<'_>| bar.event(&ev);
     let report = leakaudit_remediation::apply(plan, store, &opts, &mut on_event);

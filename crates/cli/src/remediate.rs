@@ -98,6 +98,10 @@ pub struct ApplyArgs {
     /// The plan written by `remediate plan` or `incident`.
     #[arg(long, value_name = "FILE")]
     pub plan: PathBuf,
+    /// Apply although another plan of this store already reset or notified some of the same
+    /// accounts and addresses (this is a new incident); refused without it.
+    #[arg(long)]
+    pub new_incident: bool,
     /// The account store the plan was made against.
     #[arg(long, value_name = "FILE")]
     pub db: PathBuf,
@@ -281,6 +285,10 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
     .with_batch(a.batch)
     .with_lock_wait(std::time::Duration::from_secs(a.wait))
     .with_executor(executor);
+    let opts = ApplyOptions {
+        new_incident: a.new_incident,
+        ..opts
+    };
     let mut bar = crate::apply_progress::ApplyProgress::new(a.quiet);
     let crash = crash_hook();
     let hang = std::env::var("LEAKAUDIT_TEST_CRASH_MODE").is_ok_and(|m| m == "hang");

@@ -83,6 +83,10 @@ pub struct ApplyOptions<'a> {
     pub executor: ExecutorConfig,
     /// The notification texts ([`Templates::builtin`] unless set).
     pub templates: Arc<Templates>,
+    /// Apply a plan although another plan of this store already did some of its actions
+    /// for the same accounts or addresses (a new incident). Off: such a plan is refused
+    /// before anything changes, since it would reset and notify the same people again.
+    pub new_incident: bool,
 }
 
 impl<'a> ApplyOptions<'a> {
@@ -106,6 +110,7 @@ impl<'a> ApplyOptions<'a> {
             lock_wait: Duration::ZERO,
             executor: ExecutorConfig::Local,
             templates: Templates::builtin(),
+            new_incident: false,
         }
     }
 
@@ -246,6 +251,9 @@ fn apply_locked(
     on_event: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport> {
     let hash = plan.content_hash.as_str();
+    if !opts.new_incident && store.action_states(hash)?.is_empty() {
+        refuse_repeats(plan, store)?;
+    }
     if plan
         .actions
         .iter()
@@ -560,6 +568,52 @@ fn apply_locked(
         })?;
     }
     Ok(report)
+}
+
+/// A plan not yet started whose actions another plan of this store already did (the same
+/// kind for the same account, or a notice to the same address): refused before anything
+/// changes. A rerun of an incident with changed inputs makes such a plan; applied, it reset
+/// the same 204 accounts again and sent 598 second notifications.
+fn refuse_repeats(plan: &Plan, store: &dyn AccountStore) -> Result<()> {
+    let mine: BTreeSet<(String, String)> = plan
+        .actions
+        .iter()
+        .map(|a| (a.kind.as_str().to_string(), a.account.clone()))
+        .collect();
+    let mut repeats = 0usize;
+    let mut by: BTreeSet<String> = BTreeSet::new();
+    for other in store.plans()? {
+        if other == plan.content_hash {
+            continue;
+        }
+        let rows = store.action_states(&other)?;
+        let done: BTreeSet<(&str, &str)> = rows
+            .iter()
+            .filter(|r| r.state == ActionState::Done)
+            .map(|r| (r.kind.as_str(), r.account_id.as_str()))
+            .collect();
+        let mut n = mine
+            .iter()
+            .filter(|(k, a)| done.contains(&(k.as_str(), a.as_str())))
+            .count();
+        n += plan
+            .notices
+            .iter()
+            .filter(|x| done.contains(&(NOTIFY_ONLY, notice_key(&other, &x.address).as_str())))
+            .count();
+        if n > 0 {
+            repeats += n;
+            by.insert(other);
+        }
+    }
+    if repeats == 0 {
+        return Ok(());
+    }
+    Err(Error::Setting(format!(
+        "{repeats} action(s) of plan {} were already done by plan(s) {} of this store for the same accounts and addresses: applying it would reset and notify them again; nothing was changed. A rerun of the same incident with changed inputs is not applied as a delta yet (apply only what the first plan lacks, by hand); if this really is a new incident, pass --new-incident",
+        plan.content_hash,
+        by.into_iter().collect::<Vec<_>>().join(", ")
+    )))
 }
 
 /// Stages one notify-only notice and commits its row: `Ok(Err(reason))` when the outbox gate
