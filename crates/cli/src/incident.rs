@@ -59,8 +59,8 @@ pub struct Args {
     /// is only written (a dry run).
     #[arg(long)]
     pub apply: bool,
-    /// With --apply: apply although another plan of the store already reset or notified some
-    /// of the same accounts and addresses (this is a new incident); refused without it.
+    /// Apply although another plan of this store already reset or notified some of the same
+    /// accounts and addresses (this is a new incident); refused without it.
     #[arg(long, requires = "apply")]
     pub new_incident: bool,
     /// Show addresses in clear in the report (default: pseudonymised).
