@@ -703,7 +703,7 @@ fn print_summary(
     }
     let _ = writeln!(
         err,
-        "plan{}: {} password resets, {} reviews, {} notifications",
+        "plan{}: {} password resets, {} reviews, {} notifications, {} notices to exposed addresses without an account",
         if summary.plan.applied {
             " (applied)"
         } else {
@@ -711,7 +711,8 @@ fn print_summary(
         },
         h.resets_planned,
         h.reviews_planned,
-        h.notifications_planned
+        h.notifications_planned,
+        h.notices_without_account_planned
     );
     if let Some(note) = apply_note {
         let _ = writeln!(err, "{}", crate::term::clean_lines(note));
