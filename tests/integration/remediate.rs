@@ -1255,3 +1255,53 @@ fn a_changed_plan_on_the_same_store_never_resets_or_notifies_twice() {
         "the second plan left no trace"
     );
 }
+
+/// A notice deleted from the outbox after apply: release names it as missing and says how to
+/// repair it; the next apply stages it anew (no token, nothing in the store changes), and
+/// release then passes.
+#[test]
+fn a_deleted_notice_is_staged_anew_by_the_next_apply() {
+    let e = setup();
+    let o = apply(&e, None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let notice = staged(&e)
+        .into_iter()
+        .find(|p| {
+            outbox::inspect(&std::fs::read(p).unwrap()).unwrap().to == ["frank.mueller@gmx.de"]
+        })
+        .expect("the notice");
+    std::fs::remove_file(&notice).unwrap();
+    let release = || {
+        run(&[
+            "remediate",
+            "release",
+            "--outbox",
+            s(&e.outbox),
+            "--db",
+            s(&e.db),
+        ])
+    };
+    let o = release();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("run `remediate apply` again, which stages a missing notice anew"),
+        "{}",
+        text(&o)
+    );
+    let o = apply(&e, None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("(1 of them missing from the outbox, staged anew)"),
+        "{}",
+        text(&o)
+    );
+    assert!(notice.exists());
+    let o = release();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_dir(e.outbox.join("released/new"))
+            .unwrap()
+            .count(),
+        NOTIFIED.len() + NOTICES
+    );
+}

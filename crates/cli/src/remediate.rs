@@ -340,8 +340,17 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
         );
         if report.notices + report.notices_already_done > 0 {
             eprintln!(
-                "  notices to addresses without an account: {} staged now, {} already staged",
-                report.notices, report.notices_already_done
+                "  notices to addresses without an account: {} staged now, {} already staged{}",
+                report.notices,
+                report.notices_already_done,
+                if report.notices_restaged > 0 {
+                    format!(
+                        " ({} of them missing from the outbox, staged anew)",
+                        report.notices_restaged
+                    )
+                } else {
+                    String::new()
+                }
             );
         }
         if report.webhook_requests > 0 {

@@ -181,6 +181,8 @@ pub struct ApplyReport {
     pub notices: usize,
     /// Notices a previous run had staged already.
     pub notices_already_done: usize,
+    /// Done notices whose file was gone, staged anew.
+    pub notices_restaged: usize,
     /// Done actions whose audit entries a killed run had not written.
     pub recovered_log_entries: usize,
     /// `(account, reason)` of accounts whose actions failed (retried by the next run).
@@ -471,10 +473,24 @@ fn apply_locked(
         for n in &plan.notices {
             if states.get(&n.id) == Some(&ActionState::Done) {
                 report.notices_already_done += 1;
+                let name = Outbox::notice_file_name(hash, &n.id);
+                let gone = !outbox.staged().join("new").join(&name).exists()
+                    && !outbox.released().join("new").join(&name).exists();
+                if gone {
+                    // Deleted after its commit: a notice holds no secret and changes nothing,
+                    // so it is staged anew under its name and Message-ID (a send that had
+                    // delivered it answers `already sent`).
+                    let key = notice_key(hash, &n.address);
+                    if stage_notice(plan, opts, &outbox, store, n, &key, false)?.is_ok() {
+                        report.notices_restaged += 1;
+                        let h = log.append(NOTIFY_ONLY, &n.id, &key, "restaged-missing", None)?;
+                        store.set_audit_head(hash, &h)?;
+                    }
+                }
                 continue;
             }
             let key = notice_key(hash, &n.address);
-            let (status, detail) = match stage_notice(plan, opts, &outbox, store, n, &key)? {
+            let (status, detail) = match stage_notice(plan, opts, &outbox, store, n, &key, true)? {
                 Ok(()) => {
                     on_event(ApplyEvent::Staged { account: &n.id });
                     report.notices += 1;
@@ -616,7 +632,7 @@ fn refuse_repeats(plan: &Plan, store: &dyn AccountStore) -> Result<()> {
     )))
 }
 
-/// Stages one notify-only notice and commits its row: `Ok(Err(reason))` when the outbox gate
+/// Stages one notify-only notice and (with `commit`) commits its row: `Ok(Err(reason))` when the outbox gate
 /// refused the message (the notice fails; the others go on).
 fn stage_notice(
     plan: &Plan,
@@ -625,6 +641,7 @@ fn stage_notice(
     store: &mut dyn AccountStore,
     n: &PlanNotice,
     key: &str,
+    commit: bool,
 ) -> Result<std::result::Result<(), String>> {
     let hash = plan.content_hash.as_str();
     let t = now();
@@ -656,15 +673,17 @@ fn stage_notice(
         return Ok(Err(format!("notification refused: {}", why.join("; "))));
     }
     outbox.stage(&name, &raw)?;
-    store.commit_account(&AccountCommit {
-        plan_hash: hash,
-        account_id: key,
-        action_ids: vec![n.id.clone()],
-        reset: None,
-        review: None,
-        outcome: None,
-        now: t,
-    })?;
+    if commit {
+        store.commit_account(&AccountCommit {
+            plan_hash: hash,
+            account_id: key,
+            action_ids: vec![n.id.clone()],
+            reset: None,
+            review: None,
+            outcome: None,
+            now: t,
+        })?;
+    }
     Ok(Ok(()))
 }
 

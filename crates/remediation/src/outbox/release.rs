@@ -398,7 +398,7 @@ fn release_locked(
         if !staged.exists() && !released.exists() {
             let reason = if exp.notice_key.is_some() {
                 format!(
-                    "notice {} (to an exposed address without an account) is missing from the outbox (deleted after apply?): restore the file; `remediate reissue` makes account notifications only",
+                    "notice {} (to an exposed address without an account) is missing from the outbox (deleted after apply?): run `remediate apply` again, which stages a missing notice anew",
                     exp.account
                 )
             } else {
