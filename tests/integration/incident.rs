@@ -1135,18 +1135,17 @@ fn rfc2822(t: i64) -> String {
 fn a_customer_address_in_the_sender_or_a_template_never_reaches_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let run = |out: &str, from: &str, extra: &[&str]| {
-        leakaudit()
-            .arg("incident")
-            .arg(fixture("demo/outbound.mbox"))
-            .arg("--accounts")
-            .arg(fixture("demo/accounts.csv"))
-            .arg("--out")
-            .arg(dir.path().join(out))
-            .args(["--apply", "--quiet", "--from", from])
-            .args(["--reset-base-url", "https://shop.example/reset"])
-            .args(extra)
-            .output()
-            .unwrap()
+        let base = "https://shop.example/reset";
+        let mut args = vec![
+            "--apply",
+            "--quiet",
+            "--from",
+            from,
+            "--reset-base-url",
+            base,
+        ];
+        args.extend(extra);
+        run_incident(&dir.path().join(out), &args)
     };
     let o = run(
         "from",
@@ -1210,23 +1209,17 @@ fn templates_and_the_reset_page_are_checked_before_anything_changes() {
     )
     .unwrap();
     let run = |out: &str, base: &str, extra: &[&str]| {
-        leakaudit()
-            .arg("incident")
-            .arg(fixture("demo/outbound.mbox"))
-            .arg("--accounts")
-            .arg(fixture("demo/accounts.csv"))
-            .arg("--out")
-            .arg(dir.path().join(out))
-            .args([
-                "--apply",
-                "--quiet",
-                "--from",
-                "Security <security@shop.example>",
-            ])
-            .args(["--reset-base-url", base])
-            .args(extra)
-            .output()
-            .unwrap()
+        let from = "Security <security@shop.example>";
+        let mut args = vec![
+            "--apply",
+            "--quiet",
+            "--from",
+            from,
+            "--reset-base-url",
+            base,
+        ];
+        args.extend(extra);
+        run_incident(&dir.path().join(out), &args)
     };
     let o = run(
         "templates-out",
@@ -1359,16 +1352,7 @@ fn a_bidi_override_in_a_subject_is_shown_as_its_code_in_the_report_and_the_recor
     )
     .unwrap();
     let out = dir.path().join("out");
-    let o = leakaudit()
-        .arg("incident")
-        .arg(&mbox)
-        .arg("--accounts")
-        .arg(fixture("demo/accounts.csv"))
-        .arg("--out")
-        .arg(&out)
-        .args(["--quiet", "--detected-at", "2019-11-04T08:30:00Z"])
-        .output()
-        .unwrap();
+    let o = run_incident_on(&mbox, &out, &["--quiet"]);
     assert_eq!(
         o.status.code(),
         Some(1),

@@ -105,6 +105,25 @@ fn staged(e: &Env) -> Vec<PathBuf> {
     v
 }
 
+/// `remediate release` of the environment's outbox against its store.
+fn release(e: &Env) -> Output {
+    run(&[
+        "remediate",
+        "release",
+        "--outbox",
+        s(&e.outbox),
+        "--db",
+        s(&e.db),
+    ])
+}
+
+/// How many messages are in `released/new`.
+fn released(e: &Env) -> usize {
+    std::fs::read_dir(e.outbox.join("released/new"))
+        .unwrap()
+        .count()
+}
+
 /// (to, language, body, reset link) of each staged message.
 fn messages(e: &Env) -> Vec<(String, String, String, Option<String>)> {
     staged(e)
@@ -315,21 +334,9 @@ fn end_to_end_killed_at_every_window_and_resumed() {
     );
 
     // Release: all pass, moved to released/new.
-    let o = run(&[
-        "remediate",
-        "release",
-        "--outbox",
-        s(&e.outbox),
-        "--db",
-        s(&e.db),
-    ]);
+    let o = release(&e);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(
-        std::fs::read_dir(e.outbox.join("released/new"))
-            .unwrap()
-            .count(),
-        13 + NOTICES
-    );
+    assert_eq!(released(&e), 13 + NOTICES);
     assert!(staged(&e).is_empty());
 
     // Every released reset link works exactly once (release checked each was live).
@@ -463,14 +470,7 @@ fn modified_plan_or_other_store_is_refused() {
 fn doctored_outbox_is_not_released() {
     let e = setup();
     // Release before apply: refused.
-    let o = run(&[
-        "remediate",
-        "release",
-        "--outbox",
-        s(&e.outbox),
-        "--db",
-        s(&e.db),
-    ]);
+    let o = release(&e);
     assert_eq!(o.status.code(), Some(1));
     let o = apply(&e, None);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -484,14 +484,7 @@ fn doctored_outbox_is_not_released() {
         .to_string();
     let doctored = raw.replacen(&to_line, &format!("{to_line}, <someone.else@gmail.com>"), 1);
     std::fs::write(victim, doctored).unwrap();
-    let o = run(&[
-        "remediate",
-        "release",
-        "--outbox",
-        s(&e.outbox),
-        "--db",
-        s(&e.db),
-    ]);
+    let o = release(&e);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = text(&o);
     assert!(out.contains("2 recipients in To"), "{out}");
@@ -521,14 +514,7 @@ fn doctored_outbox_is_not_released() {
         }
     }
     std::fs::write(e.outbox.join("apply-state.json"), state.to_string()).unwrap();
-    let o = run(&[
-        "remediate",
-        "release",
-        "--outbox",
-        s(&e.outbox),
-        "--db",
-        s(&e.db),
-    ]);
+    let o = release(&e);
     assert_eq!(o.status.code(), Some(1));
     assert!(!text(&o).contains("changed since apply"), "{}", text(&o));
     assert!(text(&o).contains("2 recipients in To"));
@@ -879,14 +865,7 @@ fn killed_lock_holder_does_not_block_the_next_apply() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("waited 1 s"), "{}", text(&o));
     // ...release too (it takes the same lock)...
-    let o = run(&[
-        "remediate",
-        "release",
-        "--outbox",
-        s(&e.outbox),
-        "--db",
-        s(&e.db),
-    ]);
+    let o = release(&e);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     // ...and once it is killed (SIGKILL), the next apply runs to the end.
     holder.kill().unwrap();
@@ -954,16 +933,6 @@ fn release_trusted_apply_state_regression() {
     let e = setup();
     let o = apply(&e, None);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let release = || {
-        run(&[
-            "remediate",
-            "release",
-            "--outbox",
-            s(&e.outbox),
-            "--db",
-            s(&e.db),
-        ])
-    };
     let o = run(&["remediate", "release", "--outbox", s(&e.outbox)]);
     assert_eq!(o.status.code(), Some(2), "--db is required: {}", text(&o));
     assert!(text(&o).contains("--db"), "{}", text(&o));
@@ -1000,7 +969,7 @@ fn release_trusted_apply_state_regression() {
         "To: <anna.schmidt@web.de>",
         "To: <attacker@evil.example>",
     );
-    let o = release();
+    let o = release(&e);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         text(&o).contains("To is not the account's own address"),
@@ -1037,7 +1006,7 @@ fn release_trusted_apply_state_regression() {
         body.replace(&own, &other)
     );
     let _ = doctor(&victim, &raw, &plain);
-    let o = release();
+    let o = release(&e);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         text(&o).contains("is not a live reset token of account acc-1001"),
@@ -1050,7 +1019,7 @@ fn release_trusted_apply_state_regression() {
         "https://shop.example.evil.example/reset?",
     );
     let _ = doctor(&victim, &plain, &phished);
-    let o = release();
+    let o = release(&e);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         text(&o).contains("does not go to the plan's reset page https://shop.example/reset"),
@@ -1083,14 +1052,9 @@ fn release_trusted_apply_state_regression() {
     // Restored, everything is released.
     std::fs::write(&victim, &raw).unwrap();
     std::fs::write(&state_path, &pristine_state).unwrap();
-    let o = release();
+    let o = release(&e);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(
-        std::fs::read_dir(e.outbox.join("released/new"))
-            .unwrap()
-            .count(),
-        13 + NOTICES
-    );
+    assert_eq!(released(&e), 13 + NOTICES);
 }
 
 /// Issue 29 (4): one account whose address the mail builder cannot write (its store row was
@@ -1119,22 +1083,7 @@ fn one_account_the_mail_builder_cannot_write_never_blocks_the_others() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("account acc-1002"), "{}", text(&o));
     assert_eq!(staged(&e).len(), NOTIFIED.len() - 1 + NOTICES);
-    let release = || {
-        run(&[
-            "remediate",
-            "release",
-            "--outbox",
-            s(&e.outbox),
-            "--db",
-            s(&e.db),
-        ])
-    };
-    let released = || {
-        std::fs::read_dir(e.outbox.join("released/new"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-    };
-    let o = release();
+    let o = release(&e);
     assert_eq!(
         o.status.code(),
         Some(2),
@@ -1148,7 +1097,7 @@ fn one_account_the_mail_builder_cannot_write_never_blocks_the_others() {
         text(&o)
     );
     assert_eq!(
-        released(),
+        released(&e),
         NOTIFIED.len() - 1 + NOTICES,
         "the others went on"
     );
@@ -1165,9 +1114,9 @@ fn one_account_the_mail_builder_cannot_write_never_blocks_the_others() {
         text(&o)
     );
     assert_eq!(staged(&e).len(), 1);
-    let o = release();
+    let o = release(&e);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(released(), NOTIFIED.len() + NOTICES);
+    assert_eq!(released(&e), NOTIFIED.len() + NOTICES);
 }
 
 /// Issue 29 (5): a plan made again after the accounts changed (one more account row, for the
@@ -1271,17 +1220,7 @@ fn a_deleted_notice_is_staged_anew_by_the_next_apply() {
         })
         .expect("the notice");
     std::fs::remove_file(&notice).unwrap();
-    let release = || {
-        run(&[
-            "remediate",
-            "release",
-            "--outbox",
-            s(&e.outbox),
-            "--db",
-            s(&e.db),
-        ])
-    };
-    let o = release();
+    let o = release(&e);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("run `remediate apply` again, which stages a missing notice anew"),
@@ -1296,12 +1235,7 @@ fn a_deleted_notice_is_staged_anew_by_the_next_apply() {
         text(&o)
     );
     assert!(notice.exists());
-    let o = release();
+    let o = release(&e);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(
-        std::fs::read_dir(e.outbox.join("released/new"))
-            .unwrap()
-            .count(),
-        NOTIFIED.len() + NOTICES
-    );
+    assert_eq!(released(&e), NOTIFIED.len() + NOTICES);
 }

@@ -42,7 +42,6 @@ use crate::store::{
 };
 use crate::token::{issue, Argon2Settings, IssuedToken};
 use rayon::prelude::*;
-use sha2::Digest;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -219,7 +218,8 @@ pub fn apply(
         .iter()
         .any(|a| a.kind == ActionKind::ForcePasswordReset)
     {
-        check_reset_base(&opts.reset_base_url)?;
+        // A reset link the user cannot open, or that could hand the token to someone else.
+        crate::outbox::check_reset_base_url(&opts.reset_base_url)?;
         if let ExecutorConfig::Webhook(w) = &opts.executor {
             // The notification carries leakaudit's link: the system of record must honour it.
             if !w.send_token {
@@ -473,10 +473,7 @@ fn apply_locked(
         for n in &plan.notices {
             if states.get(&n.id) == Some(&ActionState::Done) {
                 report.notices_already_done += 1;
-                let name = Outbox::notice_file_name(hash, &n.id);
-                let gone = !outbox.staged().join("new").join(&name).exists()
-                    && !outbox.released().join("new").join(&name).exists();
-                if gone {
+                if !outbox.has_message(&Outbox::notice_file_name(hash, &n.id)) {
                     // Deleted after its commit: a notice holds no secret and changes nothing,
                     // so it is staged anew under its name and Message-ID (a send that had
                     // delivered it answers `already sent`).
@@ -531,26 +528,14 @@ fn apply_locked(
                 continue;
             }
             let name = Outbox::file_name(hash, acct);
-            let staged = outbox.staged().join("new").join(&name);
-            let released = outbox.released().join("new").join(&name);
-            let path = if staged.exists() { staged } else { released };
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
-                // Deleted after its commit: the store says it exists, so release will name it
-                // as missing and `remediate reissue` stages a new one.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    report.missing_messages.push((acct.to_string(), name));
-                    continue;
-                }
-                Err(e) => return Err(Error::io(&path, e)),
+            // Deleted after its commit: the store says it exists, so release will name it as
+            // missing and `remediate reissue` stages a new one.
+            let Some(bytes) = outbox.read_message(&name)? else {
+                report.missing_messages.push((acct.to_string(), name));
+                continue;
             };
             let to = store.account(acct)?.map(|a| a.email).unwrap_or_default();
-            messages.push(StagedMessage {
-                file: name,
-                sha256: hex::encode(sha2::Sha256::digest(&bytes)),
-                account: acct.to_string(),
-                to,
-            });
+            messages.push(StagedMessage::of(name, &bytes, acct, to));
         }
         for n in &plan.notices {
             if !done(&n.id) {
@@ -558,23 +543,11 @@ fn apply_locked(
                 continue;
             }
             let name = Outbox::notice_file_name(hash, &n.id);
-            let staged = outbox.staged().join("new").join(&name);
-            let released = outbox.released().join("new").join(&name);
-            let path = if staged.exists() { staged } else { released };
-            let bytes = match std::fs::read(&path) {
-                Ok(b) => b,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    report.missing_messages.push((n.id.clone(), name));
-                    continue;
-                }
-                Err(e) => return Err(Error::io(&path, e)),
+            let Some(bytes) = outbox.read_message(&name)? else {
+                report.missing_messages.push((n.id.clone(), name));
+                continue;
             };
-            messages.push(StagedMessage {
-                file: name,
-                sha256: hex::encode(sha2::Sha256::digest(&bytes)),
-                account: n.id.clone(),
-                to: n.address.clone(),
-            });
+            messages.push(StagedMessage::of(name, &bytes, &n.id, n.address.clone()));
         }
         outbox.write_state(&ApplyState {
             plan: hash.to_string(),
@@ -657,21 +630,10 @@ fn stage_notice(
         account: false,
     };
     let name = Outbox::notice_file_name(hash, &n.id);
-    let message_id = format!(
-        "{}@{}",
-        name.trim_end_matches(".leakaudit"),
-        opts.sender.from_domain
-    );
-    let date = chrono::DateTime::from_timestamp(t, 0)
-        .unwrap_or_default()
-        .to_rfc2822();
-    let raw = opts
-        .templates
-        .build_message(&notice, &opts.sender, &message_id, &date);
-    let why = opts.gate.check(&raw, Some(&n.address));
-    if !why.is_empty() {
-        return Ok(Err(format!("notification refused: {}", why.join("; "))));
-    }
+    let raw = match checked_notification(opts, &notice, &message_id(&name, opts, None), t) {
+        Ok(raw) => raw,
+        Err(why) => return Ok(Err(why)),
+    };
     outbox.stage(&name, &raw)?;
     if commit {
         store.commit_account(&AccountCommit {
@@ -687,10 +649,36 @@ fn stage_notice(
     Ok(Ok(()))
 }
 
-/// A reset link the user cannot open, or that could hand the token to someone else, must be
-/// refused before any password is invalidated ([`crate::outbox::check_reset_base_url`]).
-fn check_reset_base(url: &str) -> Result<()> {
-    crate::outbox::check_reset_base_url(url)
+/// The Message-ID of outbox message `name`: its name, the reissue's number when there is
+/// one (a delivery record keyed by the old id must not swallow the new message), the
+/// sender's domain.
+pub(crate) fn message_id(name: &str, opts: &ApplyOptions<'_>, reissue: Option<&str>) -> String {
+    let base = name.trim_end_matches(".leakaudit");
+    match reissue {
+        Some(n) => format!("{base}.{n}@{}", opts.sender.from_domain),
+        None => format!("{base}@{}", opts.sender.from_domain),
+    }
+}
+
+/// A notification as apply and reissue write it (dated `at`), checked by the outbox gate
+/// against its own recipient: the message, or why it is refused.
+pub(crate) fn checked_notification(
+    opts: &ApplyOptions<'_>,
+    notice: &Notice<'_>,
+    message_id: &str,
+    at: i64,
+) -> std::result::Result<Vec<u8>, String> {
+    let date = chrono::DateTime::from_timestamp(at, 0)
+        .unwrap_or_default()
+        .to_rfc2822();
+    let raw = opts
+        .templates
+        .build_message(notice, &opts.sender, message_id, &date);
+    let why = opts.gate.check(&raw, Some(notice.to));
+    if !why.is_empty() {
+        return Err(format!("notification refused: {}", why.join("; ")));
+    }
+    Ok(raw)
 }
 
 enum AccountFailure {
@@ -774,24 +762,8 @@ fn apply_account(
             account: true,
         };
         let name = Outbox::file_name(hash, acct);
-        let message_id = format!(
-            "{}@{}",
-            name.trim_end_matches(".leakaudit"),
-            opts.sender.from_domain
-        );
-        let date = chrono::DateTime::from_timestamp(t, 0)
-            .unwrap_or_default()
-            .to_rfc2822();
-        let raw = opts
-            .templates
-            .build_message(&notice, &opts.sender, &message_id, &date);
-        let why = opts.gate.check(&raw, Some(&account.email));
-        if !why.is_empty() {
-            return Err(AccountFailure::Refused(format!(
-                "notification refused: {}",
-                why.join("; ")
-            )));
-        }
+        let raw = checked_notification(opts, &notice, &message_id(&name, opts, None), t)
+            .map_err(AccountFailure::Refused)?;
         outbox.stage(&name, &raw)?;
         on_event(ApplyEvent::Staged { account: acct });
     } else if token.is_some() {
@@ -878,39 +850,4 @@ pub fn status(
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reset_base_must_be_an_https_url_on_a_plain_host() {
-        assert!(check_reset_base("https://shop.example/account/reset").is_ok());
-        assert!(check_reset_base("https://shop.example:8443/r?lang=de").is_ok());
-        assert!(
-            check_reset_base("https://bücher.example/reset").is_ok(),
-            "one script"
-        );
-        assert!(check_reset_base("https://xn--bcher-kva.example/reset").is_ok());
-        for (bad, why) in [
-            ("", "https"),
-            ("https://", "host"),
-            ("shop.example/reset", "https"),
-            ("http://shop.example/reset", "https"),
-            ("https://shop.example/a b", "spaces"),
-            ("https://user:pw@shop.example/reset", "user"),
-            ("https://shop.example@evil.example/reset", "user"),
-            ("https://shop.example/reset#x", "fragment"),
-            // Cyrillic а and о among Latin letters: a look-alike of shop.example.
-            ("https://sh\u{43e}p.ex\u{430}mple/reset", "mixes scripts"),
-            // Punycode of `shpе` (a Cyrillic е).
-            ("https://xn--shp-tdd.example/reset", "mixes scripts"),
-        ] {
-            match check_reset_base(bad) {
-                Err(Error::Setting(m)) => assert!(m.contains(why), "{bad}: {m}"),
-                other => panic!("{bad}: {other:?}"),
-            }
-        }
-    }
 }

@@ -16,7 +16,6 @@ use crate::plan::Plan;
 use crate::policy::ActionKind;
 use crate::store::{lock_store, AccountCommit, AccountStore, ActionState, LockHolder, NewToken};
 use crate::token::issue;
-use sha2::Digest;
 use std::path::PathBuf;
 
 /// The action kind recorded in the store and the log.
@@ -183,25 +182,10 @@ fn reissue_locked(
     };
     let name = Outbox::file_name(hash, account);
     // A new Message-ID: a delivery record keyed by the old one must not swallow this one.
-    let message_id = format!(
-        "{}.{}@{}",
-        name.trim_end_matches(".leakaudit"),
-        action_id.rsplit(':').next().unwrap_or("1"),
-        opts.sender.from_domain
-    );
-    let date = chrono::DateTime::from_timestamp(now, 0)
-        .unwrap_or_default()
-        .to_rfc2822();
-    let raw = opts
-        .templates
-        .build_message(&notice, &opts.sender, &message_id, &date);
-    let why = opts.gate.check(&raw, Some(&acct.email));
-    if !why.is_empty() {
-        return Err(refused(
-            account,
-            format!("notification refused: {}", why.join("; ")),
-        ));
-    }
+    let number = action_id.rsplit(':').next().unwrap_or("1");
+    let message_id = crate::apply::message_id(&name, opts, Some(number));
+    let raw = crate::apply::checked_notification(opts, &notice, &message_id, now)
+        .map_err(|why| refused(account, why))?;
     // Recorded only once the message passed the gate: a refused reissue leaves no pending
     // action behind (release waits for every action of the plan to be done).
     store.ensure_planned(
@@ -229,12 +213,7 @@ fn reissue_locked(
 
     // The release gate compares every message with apply-state.json.
     if let Some(mut state) = outbox.read_state()?.filter(|s| s.plan == hash) {
-        let entry = StagedMessage {
-            file: name.clone(),
-            sha256: hex::encode(sha2::Sha256::digest(&raw)),
-            account: account.to_string(),
-            to: acct.email.clone(),
-        };
+        let entry = StagedMessage::of(name.clone(), &raw, account, acct.email.clone());
         match state.messages.iter_mut().find(|m| m.file == name) {
             Some(m) => *m = entry,
             None => state.messages.push(entry),

@@ -28,6 +28,18 @@ pub struct StagedMessage {
     pub to: String,
 }
 
+impl StagedMessage {
+    /// The entry of message `file` (its `bytes`) for `account`, addressed to `to`.
+    pub fn of(file: String, bytes: &[u8], account: &str, to: String) -> StagedMessage {
+        StagedMessage {
+            file,
+            sha256: hex::encode(sha2::Sha256::digest(bytes)),
+            account: account.to_string(),
+            to,
+        }
+    }
+}
+
 /// `DIR/apply-state.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApplyState {
@@ -122,6 +134,19 @@ impl Outbox {
     }
 
     /// Whether the message for `name` exists (staged or released).
+    /// The bytes of message `name`, staged or else released; `None` when it is in neither.
+    pub fn read_message(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        for dir in [self.staged(), self.released()] {
+            let path = dir.join("new").join(name);
+            match fs::read(&path) {
+                Ok(b) => return Ok(Some(b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Ok(None)
+    }
+
     pub fn has_message(&self, name: &str) -> bool {
         self.staged().join("new").join(name).exists()
             || self.released().join("new").join(name).exists()

@@ -6,8 +6,9 @@
 //! * `DIR/staged/{tmp,new,cur}`: what `apply` writes (tmp/ then rename to new/, fsynced).
 //!   File names are deterministic per (plan, account), so a resumed apply replaces a message
 //!   instead of adding a second one.
-//! * `DIR/apply-state.json`: written when a plan is completely applied: every staged file
-//!   with its SHA-256 and its one expected recipient.
+//! * `DIR/apply-state.json`: written when every action of a plan is done or failed: every
+//!   done message's file with its SHA-256 and its one expected recipient, and the accounts
+//!   (and notices) that failed.
 //! * `DIR/released/{tmp,new,cur}`: where `release` moves the messages once all pass the
 //!   check; the mail system picks them up from there.
 //!

@@ -60,7 +60,7 @@ pub fn check_reset_base_url(url: &str) -> Result<()> {
     if url.contains('#') {
         return bad("no fragment (#...): the token is appended as a query");
     }
-    let auth = rest.split(['/', '?']).next().unwrap_or("");
+    let auth = authority(rest);
     if auth.contains('@') {
         return bad("no user information (user:password@): it can send the link to another host");
     }
@@ -118,10 +118,18 @@ fn mixed_scripts(label: &str) -> bool {
 
 /// The host of an `http(s)://` URL (no user info, port, path or query).
 pub fn url_host(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let auth = rest.split(['/', '?', '#']).next()?;
-    let host = auth.rsplit('@').next()?;
-    Some(host.split(':').next().unwrap_or(host))
+    Some(host_of(authority(url.split_once("://")?.1)))
+}
+
+/// The authority (`user@host:port`) of what follows a URL's `scheme://`.
+pub(crate) fn authority(after_scheme: &str) -> &str {
+    after_scheme.split(['/', '?', '#']).next().unwrap_or("")
+}
+
+/// The host of an authority: no user information, no port.
+pub(crate) fn host_of(authority: &str) -> &str {
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    host.split(':').next().unwrap_or(host)
 }
 
 /// Placeholder sender or reset page in a message, one reason each.
@@ -176,9 +184,10 @@ pub enum ReleaseOutcome {
     Refused(Vec<Refusal>),
 }
 
-/// Checks every staged message and, only if all pass, moves them to `released/new`.
-/// Refuses when the store does not have the plan completely applied, when a message is not
-/// one the plan's notify actions produced, is missing or changed since apply wrote it, is not
+/// Checks every staged message and, only if all pass, moves them to `released/new`; a failed
+/// account's message stays staged and is named in the outcome.
+/// Refuses when an action of the plan is not yet done or failed in the store, when a message
+/// is not one the plan's done notify actions and notices produced, is missing or changed since apply wrote it, is not
 /// addressed to its account's current address, carries a reset link that is not a live token
 /// of that account, or fails the `gate` (built from the configured policy engine, the same
 /// one `apply` checked the messages with). Holds the store's remediation lock meanwhile, so
@@ -538,6 +547,36 @@ pub(super) fn link_reasons(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reset_base_must_be_an_https_url_on_a_plain_host() {
+        assert!(check_reset_base_url("https://shop.example/account/reset").is_ok());
+        assert!(check_reset_base_url("https://shop.example:8443/r?lang=de").is_ok());
+        assert!(
+            check_reset_base_url("https://bücher.example/reset").is_ok(),
+            "one script"
+        );
+        assert!(check_reset_base_url("https://xn--bcher-kva.example/reset").is_ok());
+        for (bad, why) in [
+            ("", "https"),
+            ("https://", "host"),
+            ("shop.example/reset", "https"),
+            ("http://shop.example/reset", "https"),
+            ("https://shop.example/a b", "spaces"),
+            ("https://user:pw@shop.example/reset", "user"),
+            ("https://shop.example@evil.example/reset", "user"),
+            ("https://shop.example/reset#x", "fragment"),
+            // Cyrillic а and о among Latin letters: a look-alike of shop.example.
+            ("https://sh\u{43e}p.ex\u{430}mple/reset", "mixes scripts"),
+            // Punycode of `shpе` (a Cyrillic е).
+            ("https://xn--shp-tdd.example/reset", "mixes scripts"),
+        ] {
+            match check_reset_base_url(bad) {
+                Err(Error::Setting(m)) => assert!(m.contains(why), "{bad}: {m}"),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
     use crate::outbox::check::tests::configured;
     use crate::outbox::compose::tests::notice;
     use crate::outbox::{build_message, ApplyState, Sender, StagedMessage};

@@ -1,7 +1,8 @@
 //! Send: deliver the released outbox to the organisation's SMTP relay, each message exactly
 //! once, resumable after a kill.
 //!
-//! Every run: the plan must be completely applied and released; every released message is
+//! Every run: every action of the plan done or failed, and released (a failed account's
+//! message never is, and the report names it); every released message is
 //! checked again ([`check`]: the same store checks as release, plus no `.invalid` placeholder
 //! sender or link) and nothing is sent while any fails. Then, per message, in file order:
 //!

@@ -330,7 +330,7 @@ fn parse_template(
                         );
                     }
                 }
-                for (_, why) in content_problems(v.get_ref(), check.branding) {
+                for why in content_problems(v.get_ref(), check.branding) {
                     check.err(v.span().start, format!("`{key}`: {why}"));
                 }
                 if key == "subject" && v.get_ref().chars().any(char::is_control) {
@@ -421,8 +421,8 @@ impl Branding {
 
 /// Every problem of a text that goes to every recipient: a link to a host that is neither the
 /// reset page's nor allowed (a phishing link, or `{link}` wrapped in a foreign URL), an email
-/// address, something that looks like a secret. Each is `(byte offset in text, reason)`.
-fn content_problems(text: &str, branding: &Branding) -> Vec<(usize, String)> {
+/// address, something that looks like a secret.
+fn content_problems(text: &str, branding: &Branding) -> Vec<String> {
     static URL: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r#"(?i)\b(?:[a-z][a-z0-9+.-]*://|www\.)[^\s<>"'()\[\]{}]*"#)
             .expect("constant regex")
@@ -434,42 +434,31 @@ fn content_problems(text: &str, branding: &Branding) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for m in URL.find_iter(text) {
         let url = m.as_str();
-        let rest = url.split_once("://").map_or(url, |(_, r)| r);
-        let auth = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let auth = super::release::authority(url.split_once("://").map_or(url, |(_, r)| r));
         if auth.contains('@') {
-            out.push((
-                m.start(),
-                format!("a link with user information ({url}): it can lead anywhere"),
+            out.push(format!(
+                "a link with user information ({url}): it can lead anywhere"
             ));
             continue;
         }
-        let host = auth.split(':').next().unwrap_or(auth).trim_end_matches('.');
+        let host = super::release::host_of(auth).trim_end_matches('.');
         let scheme_ok = url
             .get(..8)
             .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
             || url.get(..4).is_some_and(|s| s.eq_ignore_ascii_case("www."));
         if !scheme_ok {
-            out.push((m.start(), format!("a link that is not https:// ({url})")));
+            out.push(format!("a link that is not https:// ({url})"));
         } else if !branding.host_allowed(host) {
-            out.push((
-                m.start(),
-                format!(
-                    "a link to {host}, which is neither the reset page's host nor in [notifications] allowed_hosts"
-                ),
+            out.push(format!(
+                "a link to {host}, which is neither the reset page's host nor in [notifications] allowed_hosts"
             ));
         }
     }
     if super::check::foreign_addresses(text, &|_| false) > 0 {
-        out.push((
-            0,
-            "an email address (a template goes to every recipient)".into(),
-        ));
+        out.push("an email address (a template goes to every recipient)".into());
     }
-    if let Some(m) = SECRET.find(text) {
-        out.push((
-            m.start(),
-            "something that looks like a secret (a token, key or password)".into(),
-        ));
+    if SECRET.is_match(text) {
+        out.push("something that looks like a secret (a token, key or password)".into());
     }
     out
 }
@@ -524,7 +513,7 @@ impl Templates {
                 )));
             }
             // Both reach every notification, as a template does.
-            if let Some((_, why)) = v
+            if let Some(why) = v
                 .as_deref()
                 .and_then(|v| content_problems(v, &branding).into_iter().next())
             {

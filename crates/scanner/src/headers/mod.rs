@@ -53,7 +53,7 @@ pub struct HeaderError {
 }
 
 impl HeaderError {
-    pub(crate) fn new(reason: impl Into<String>) -> Self {
+    fn new(reason: impl Into<String>) -> Self {
         HeaderError {
             reason: reason.into(),
         }
@@ -436,6 +436,18 @@ pub(crate) mod tests {
                 && w.field.as_deref() == Some("To")));
     }
 
+    /// `Name: value` lines, one per field (no blank line after them).
+    fn header_block(fields: &[(&str, String)]) -> Vec<u8> {
+        let mut raw = Vec::new();
+        for (name, value) in fields {
+            raw.extend_from_slice(name.as_bytes());
+            raw.extend_from_slice(b": ");
+            raw.extend_from_slice(value.as_bytes());
+            raw.push(b'\n');
+        }
+        raw
+    }
+
     proptest! {
         #[test]
         fn never_panics_on_arbitrary_bytes(raw in proptest::collection::vec(any::<u8>(), 0..2048)) {
@@ -455,13 +467,7 @@ pub(crate) mod tests {
                 0..12),
             body in proptest::collection::vec(any::<u8>(), 0..64),
         ) {
-            let mut raw = Vec::new();
-            for (name, value) in fields {
-                raw.extend_from_slice(name.as_bytes());
-                raw.extend_from_slice(b": ");
-                raw.extend_from_slice(value.as_bytes());
-                raw.push(b'\n');
-            }
+            let mut raw = header_block(&fields);
             raw.push(b'\n');
             raw.extend_from_slice(&body);
             if let Ok(e) = parse_envelope(&raw) {
@@ -497,13 +503,7 @@ pub(crate) mod tests {
                 "[ -~\t=?\"(),:;<>@\r]{0,1100}"),
                 1..12),
         ) {
-            let mut raw = Vec::new();
-            for (name, value) in fields {
-                raw.extend_from_slice(name.as_bytes());
-                raw.extend_from_slice(b": ");
-                raw.extend_from_slice(value.as_bytes());
-                raw.push(b'\n');
-            }
+            let mut raw = header_block(&fields);
             raw.extend_from_slice(b"\nbody\n");
             match (parse_message(&raw), parse_envelope(&raw)) {
                 (Ok(Parsed::JournalReport), Ok(e)) => prop_assert!(e.facts.journal_report),

@@ -489,7 +489,13 @@ fn handle_journal<T, P>(
     let mbox_quoted = format == Format::Mbox && matches!(report.original, Cow::Borrowed(_));
     let original: &[u8] = &report.original;
     // `report` is Ok only with an original, so `parsed` is there.
-    match parsed.unwrap_or_else(|| Err(headers::HeaderError::new("missing"))) {
+    let Some(parsed) = parsed else {
+        return outs.push(malformed(
+            location,
+            journal::JournalError::NoOriginal.to_string(),
+        ));
+    };
+    match parsed {
         Ok(mut envelope) => {
             envelope.envelope_recipients = report.recipients;
             let msg = Message {
