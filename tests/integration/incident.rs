@@ -1257,12 +1257,16 @@ fn templates_and_the_reset_page_are_checked_before_anything_changes() {
     }
 }
 
-/// Issue 29 (5): a rerun with changed inputs (one more account row, for an address that had
-/// none) used to overwrite plan.json, affected.csv and findings.jsonl of the applied incident
-/// and only then refuse. Now nothing is overwritten, nothing applied, and it says why; the
-/// same inputs again still resume (the outputs are replaced by the same plan's).
+/// Issue 29 (5): a rerun with changed inputs (two more account rows, for addresses that had
+/// none) used to overwrite plan.json, affected.csv and findings.jsonl of the applied incident,
+/// and its plan reset the 204 accounts again and notified everyone twice. Now the earlier
+/// outputs are kept whole in `earlier/<hash>/`, the new plan re-plans the incident and is
+/// applied as a delta: one new reset (the new account without 2FA, with its notification:
+/// the link reaches it only so), no second message to anyone notified already (the account
+/// with 2FA had its notice), and the report says what the delta added. The same inputs again
+/// resume (nothing new).
 #[test]
-fn a_rerun_with_changed_inputs_overwrites_nothing_of_the_applied_incident() {
+fn a_rerun_with_changed_inputs_is_applied_as_a_delta_of_the_incident() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("accounts.csv");
     std::fs::copy(fixture("demo/accounts.csv"), &csv).unwrap();
@@ -1293,15 +1297,105 @@ fn a_rerun_with_changed_inputs_overwrites_nothing_of_the_applied_incident() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let files = ["plan.json", "affected.csv", "findings.jsonl"];
-    let snapshot = || -> Vec<Vec<u8>> {
+    let files = [
+        "plan.json",
+        "affected.csv",
+        "findings.jsonl",
+        "summary.json",
+    ];
+    let snapshot = |dir: &Path| -> Vec<Vec<u8>> {
         files
             .iter()
-            .map(|f| std::fs::read(out.join(f)).unwrap())
+            .map(|f| std::fs::read(dir.join(f)).unwrap())
             .collect()
     };
-    let before = snapshot();
+    let json = |p: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let count = |d: PathBuf| std::fs::read_dir(d).map_or(0, |r| r.count());
+    let tokens = || -> usize {
+        use leakaudit_remediation::store::{AccountStore, SqliteStore};
+        let st = SqliteStore::open(&out.join("accounts.sqlite")).unwrap();
+        let ids = std::fs::read_to_string(&csv).unwrap();
+        ids.lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').next())
+            .map(|id| st.tokens(id).unwrap().len())
+            .sum()
+    };
     // The same inputs: a resumed run, nothing to do, the outputs kept in place.
+    let first = json(out.join("plan.json"));
+    let o = run();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!out.join(".rerun").exists() && !out.join("earlier").exists());
+    assert_eq!(
+        json(out.join("plan.json"))["content_hash"],
+        first["content_hash"]
+    );
+    let before = snapshot(&out);
+    assert_eq!(tokens(), 204);
+
+    let mut text = std::fs::read_to_string(&csv).unwrap();
+    text.push_str("KX-999998,aiko.ito67@yahoo.co.jp,false,5.00,en,0,2019-11-01\n");
+    text.push_str("KX-999997,aiko.sato@outlook.com,true,0.00,en,0,2019-11-01\n");
+    std::fs::write(&csv, text).unwrap();
+    let o = run();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let hash = first["content_hash"].as_str().unwrap();
+    let earlier = out
+        .join("earlier")
+        .join(&hash["sha256:".len().."sha256:".len() + 12]);
+    assert_eq!(
+        snapshot(&earlier),
+        before,
+        "the first run's outputs, kept whole"
+    );
+    let plan = json(out.join("plan.json"));
+    assert_eq!(
+        plan["incident"], first["content_hash"],
+        "a re-plan of the incident"
+    );
+    let h2 = plan["content_hash"].as_str().unwrap();
+    let tag = &h2["sha256:".len().."sha256:".len() + 12];
+    assert_eq!(tokens(), 205, "one new reset, none repeated");
+    assert_eq!(
+        count(out.join("outbox/staged/new")),
+        597 + 202,
+        "the first outbox as it was"
+    );
+    assert_eq!(
+        count(out.join(format!("outbox-{tag}/staged/new"))),
+        1,
+        "one message: the new reset's link; the 2FA account had its notice"
+    );
+    let summary = json(out.join("summary.json"));
+    let delta = &summary["plan"]["delta"];
+    assert_eq!(delta["incident"], first["content_hash"]);
+    assert_eq!(delta["covered"]["force-password-reset"], 204);
+    assert_eq!(delta["covered"]["notify"], 598);
+    assert_eq!(delta["covered"]["notify-only"], 200);
+    let record = std::fs::read_to_string(out.join("breach-record.md")).unwrap();
+    assert!(
+        record.contains("It adds 1 password reset") && record.contains("1 notification"),
+        "{record}"
+    );
+    // The re-plan's outbox passes release on its own.
+    let o = leakaudit()
+        .args(["remediate", "release", "--outbox"])
+        .arg(out.join(format!("outbox-{tag}")))
+        .arg("--db")
+        .arg(out.join("accounts.sqlite"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // The same changed inputs again: the re-plan resumes, nothing new.
     let o = run();
     assert_eq!(
         o.status.code(),
@@ -1309,34 +1403,12 @@ fn a_rerun_with_changed_inputs_overwrites_nothing_of_the_applied_incident() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    assert!(!out.join(".rerun").exists());
-    let plan: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("plan.json")).unwrap()).unwrap();
-    let first: serde_json::Value = serde_json::from_slice(&before[0]).unwrap();
-    assert_eq!(plan["content_hash"], first["content_hash"]);
-    let before = snapshot();
-
-    let mut text = std::fs::read_to_string(&csv).unwrap();
-    text.push_str("KX-999998,aiko.ito67@yahoo.co.jp,false,5.00,en,0,2019-11-01\n");
-    std::fs::write(&csv, text).unwrap();
-    let o = run();
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("already applied to this store, and these inputs make another plan")
-            && err.contains("none of its outputs was overwritten"),
-        "{err}"
-    );
     assert_eq!(
-        snapshot(),
-        before,
-        "plan.json, affected.csv, findings.jsonl untouched"
+        json(out.join("plan.json"))["content_hash"],
+        plan["content_hash"]
     );
-    assert!(!out.join(".rerun").exists());
-    let staged = std::fs::read_dir(out.join("outbox/staged/new"))
-        .unwrap()
-        .count();
-    assert_eq!(staged, 597 + 202, "nothing staged twice");
+    assert_eq!(tokens(), 205);
+    assert_eq!(count(out.join("earlier")), 1);
 }
 
 /// Issue 29 (6): a right-to-left override in an archive subject reached report.html and

@@ -1162,6 +1162,7 @@ fn a_changed_plan_on_the_same_store_never_resets_or_notifies_twice() {
     let tokens = || {
         let st = SqliteStore::open(&e.db).unwrap();
         ALL.iter()
+            .chain(&["acc-3000"])
             .map(|a| st.tokens(a).unwrap().len())
             .sum::<usize>()
     };
@@ -1203,6 +1204,57 @@ fn a_changed_plan_on_the_same_store_never_resets_or_notifies_twice() {
         1,
         "the second plan left no trace"
     );
+    drop(st);
+
+    // Made as a re-plan of the incident, it is applied as a delta, in an outbox of its own.
+    let o = run(&[
+        "remediate",
+        "plan",
+        "--affected",
+        s(&affected),
+        "--db",
+        s(&e.db),
+        "--out",
+        s(&plan2),
+        "--replans",
+        &e.plan.display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = apply2(&[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("holds the messages of plan") && text(&o).contains("nothing was changed"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!((tokens(), staged(&e).len()), before, "no token, no message");
+    let outbox2 = e._dir.path().join("outbox2");
+    let o = leakaudit()
+        .args(["remediate", "apply", "--plan", s(&plan2), "--db", s(&e.db)])
+        .args(["--outbox", s(&outbox2), "--log"])
+        .arg(e._dir.path().join("audit2.jsonl"))
+        .args(["--reset-base-url", "https://shop.example/reset"])
+        .args(["--from", "Security <security@shop.example>"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let new: Vec<_> = std::fs::read_dir(outbox2.join("staged/new"))
+        .unwrap()
+        .map(|f| {
+            outbox::inspect(&std::fs::read(f.unwrap().path()).unwrap())
+                .unwrap()
+                .to
+        })
+        .collect();
+    assert_eq!(
+        new,
+        [["frank.mueller@gmx.de"]],
+        "one message, to the new account: it carries the new reset link"
+    );
+    assert_eq!(tokens(), before.0 + 1, "one reset, of the new account only");
+    assert_eq!(staged(&e).len(), before.1, "the first outbox as it was");
+    let o = run(&["remediate", "status", "--db", s(&e.db)]);
+    assert!(text(&o).contains("covered"), "{}", text(&o));
 }
 
 /// A notice deleted from the outbox after apply: release names it as missing and says how to

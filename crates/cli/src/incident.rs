@@ -221,8 +221,9 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     }
 
     // A folder whose plan was applied to this store: the new outputs go to a staging folder
-    // first and replace the old ones only if they make the same plan (a resumed run). Inputs
-    // that changed the plan must not overwrite the record of what was done.
+    // first. The same plan again is a resumed run; another one (accounts or archives changed)
+    // is a re-plan of the incident, applied as a delta, and the earlier outputs are kept in
+    // `earlier/`. Nothing of the record of what was done is overwritten.
     let applied_before = applied_plan_in(&out, &*store)?;
 
     // The triage weighs exposures among account holders higher: the store answers "are these
@@ -306,7 +307,13 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
 
     // The plan (and, with --apply, its execution).
     let stage = Stage::start("plan", args.ui.quiet);
-    let plan = planner.finish()?;
+    let mut plan = planner.finish()?;
+    if let Some(old) = &applied_before {
+        plan.set_incident(old.incident.clone());
+        if plan.content_hash != old.content_hash && !args.new_incident {
+            plan.set_incident(Some(old.incident_id().to_string()));
+        }
+    }
     let plan_path = write_dir.join("plan.json");
     leakaudit_remediation::write_plan(&plan_path, &plan)?;
     if let Some(old) = &applied_before {
@@ -322,7 +329,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         let report = apply_plan(&args, &s, &plan, &mut *store, &out)?;
         apply_failed =
             !report.failed.is_empty() || !report.complete || !report.missing_messages.is_empty();
-        apply_note = Some(apply_summary(&report, &out, &store_path));
+        apply_note = Some(apply_summary(&report, &out, &plan, &store_path));
         for (account, why) in report.failed.iter().take(SHOWN_FAILURES) {
             eprintln!(
                 "apply: account {} failed: {}",
@@ -336,7 +343,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
                 crate::term::clean(why)
             );
         }
-        crate::reissue::print_missing(&report.missing_messages, &out.join("outbox"));
+        crate::reissue::print_missing(&report.missing_messages, &outbox_dir(&out, &plan));
     }
     // The store's totals, not this run's: a second run finds everything done and must not
     // report fewer actions than the first.
@@ -346,6 +353,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
             None => note,
         });
     }
+    plan_totals.delta = plan_delta(&*store, &plan)?;
     // Written (and applied): the report needs only its totals. A plan of 1,000,000 notices
     // is ~200 MB.
     drop(plan);
@@ -423,22 +431,25 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     })
 }
 
-/// The content hash of `out/plan.json` when this store has actions of that plan recorded
-/// (the folder holds an applied incident).
-fn applied_plan_in(out: &Path, store: &dyn AccountStore) -> anyhow::Result<Option<String>> {
+/// `out/plan.json` when this store has actions of that plan recorded (the folder holds an
+/// applied incident).
+fn applied_plan_in(out: &Path, store: &dyn AccountStore) -> anyhow::Result<Option<Plan>> {
     let path = out.join("plan.json");
     if !path.exists() {
         return Ok(None);
     }
     let plan = leakaudit_remediation::plan::read_plan(&path)
         .with_context(|| format!("reading the earlier plan {}", path.display()))?;
-    let applied = !store.action_states(&plan.content_hash)?.is_empty();
-    Ok(applied.then_some(plan.content_hash))
+    // A re-plan not applied yet (a run killed after moving it into place) counts too: the
+    // next run must make it again as a re-plan, not as a first plan.
+    let applied = plan.incident.is_some() || !store.action_states(&plan.content_hash)?.is_empty();
+    Ok(applied.then_some(plan))
 }
 
-/// The outputs of a run over a folder holding an applied plan (`old`): moved into place when
-/// they make the same plan; otherwise removed and the run refused, nothing overwritten.
-fn settle_rerun(out: &Path, staged: &Path, old: &str, plan: &Plan) -> anyhow::Result<()> {
+/// The outputs of a run over a folder holding an applied plan (`old`), staged in `staged`,
+/// moved into place. When they make another plan (a re-plan of the incident), the earlier
+/// outputs first move to `out/earlier/<hash>/`: the record of what was done stays whole.
+fn settle_rerun(out: &Path, staged: &Path, old: &Plan, plan: &Plan) -> anyhow::Result<()> {
     const FILES: [&str; 5] = [
         "findings.jsonl",
         "problems.jsonl",
@@ -446,13 +457,35 @@ fn settle_rerun(out: &Path, staged: &Path, old: &str, plan: &Plan) -> anyhow::Re
         "saw-others.csv",
         "plan.json",
     ];
-    if plan.content_hash != old {
-        let _ = std::fs::remove_dir_all(staged);
-        anyhow::bail!(
-            "{} holds plan {old}, already applied to this store, and these inputs make another plan ({}): none of its outputs was overwritten and nothing was applied. Re-running an incident with changed inputs (new accounts, more archives) is not supported in the same folder yet: use a new --out folder and review what the new plan adds; never apply it on the same store without checking, it would reset and notify again",
-            out.display(),
-            plan.content_hash
-        );
+    const REPORT: [&str; 4] = [
+        "report.html",
+        "summary.json",
+        "breach-record.md",
+        "campaigns.csv",
+    ];
+    if plan.content_hash != old.content_hash {
+        let keep = out.join("earlier").join(short_hash(&old.content_hash));
+        crate::outdir::private_dir(&out.join("earlier"), "--out")?;
+        if keep.exists() {
+            // A killed run moved some: the rest follows, nothing is replaced.
+        } else {
+            let part = out.join("earlier").join(".moving");
+            if part.exists() {
+                std::fs::remove_dir_all(&part)
+                    .with_context(|| format!("removing the stale {}", part.display()))?;
+            }
+            crate::outdir::private_dir(&part, "--out")?;
+            for f in FILES.iter().chain(&REPORT) {
+                let from = out.join(f);
+                if from.exists() {
+                    // Copied, not moved, until all are there: a killed run loses nothing.
+                    std::fs::copy(&from, part.join(f))
+                        .with_context(|| format!("keeping {}", from.display()))?;
+                }
+            }
+            std::fs::rename(&part, &keep)
+                .with_context(|| format!("keeping the earlier outputs in {}", keep.display()))?;
+        }
     }
     for f in FILES {
         let from = staged.join(f);
@@ -624,10 +657,37 @@ fn failed_login_data(store: &dyn AccountStore, users: &AffectedTotals) -> anyhow
     Ok(false)
 }
 
-fn apply_summary(report: &ApplyReport, out: &Path, store: &Path) -> String {
-    let outbox = out.join("outbox");
+/// The plan's outbox: `OUT/outbox` for an incident's first plan, `OUT/outbox-<hash>` for a
+/// re-plan (release and send check one plan's messages, and the first plan's stay where
+/// they were released from).
+fn outbox_dir(out: &Path, plan: &Plan) -> PathBuf {
+    match plan.incident {
+        None => out.join("outbox"),
+        Some(_) => out.join(format!("outbox-{}", short_hash(&plan.content_hash))),
+    }
+}
+
+/// The plan's audit log (one per plan, like its outbox).
+fn log_path(out: &Path, plan: &Plan) -> PathBuf {
+    match plan.incident {
+        None => out.join("audit.jsonl"),
+        Some(_) => out.join(format!("audit-{}.jsonl", short_hash(&plan.content_hash))),
+    }
+}
+
+fn short_hash(hash: &str) -> &str {
+    let h = hash.trim_start_matches("sha256:");
+    h.get(..12).unwrap_or(h)
+}
+
+fn apply_summary(report: &ApplyReport, out: &Path, plan: &Plan, store: &Path) -> String {
+    let outbox = outbox_dir(out, plan);
+    let covered = match report.covered {
+        0 => String::new(),
+        n => format!(" ({n} actions done by the incident's earlier plans, not repeated)"),
+    };
     format!(
-        "applied: {} accounts done now, {} already done before; {} resets, {} reviews, {} notifications and {} notices to addresses without an account staged in {} (check and release them with `leakaudit remediate release --outbox {} --db {}`); audit log {}",
+        "applied: {} accounts done now, {} already done before{covered}; {} resets, {} reviews, {} notifications and {} notices to addresses without an account staged in {} (check and release them with `leakaudit remediate release --outbox {} --db {}`); audit log {}",
         report.accounts_done,
         report.accounts_already_done,
         report.resets,
@@ -637,7 +697,7 @@ fn apply_summary(report: &ApplyReport, out: &Path, store: &Path) -> String {
         outbox.display(),
         outbox.display(),
         store.display(),
-        out.join("audit.jsonl").display()
+        log_path(out, plan).display()
     )
 }
 
@@ -775,6 +835,23 @@ fn store_totals(
     )))
 }
 
+/// For a re-plan: what the incident's earlier plans did of this plan's actions (recorded as
+/// covered when it was applied, foreseen when not).
+fn plan_delta(
+    store: &dyn AccountStore,
+    plan: &Plan,
+) -> anyhow::Result<Option<leakaudit_report::PlanDelta>> {
+    let d = leakaudit_remediation::apply::delta(plan, store)?;
+    if d.earlier.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(leakaudit_report::PlanDelta {
+        incident: plan.incident_id().to_string(),
+        covered: d.covered_by_kind(plan),
+        earlier_plans: d.earlier,
+    }))
+}
+
 fn apply_plan(
     args: &Args,
     s: &Settings,
@@ -789,8 +866,8 @@ fn apply_plan(
         .context("--apply without notification settings")?;
     // The outbox is refused when the configured policy finds anything in a notification.
     let opts = leakaudit_remediation::ApplyOptions::new(
-        out.join("outbox"),
-        out.join("audit.jsonl"),
+        outbox_dir(out, plan),
+        log_path(out, plan),
         notify.reset_base_url.clone(),
         notify.sender.clone(),
         OutboxGate::new(&s.engine),

@@ -75,6 +75,11 @@ pub struct PlanArgs {
     pub policy: Option<PathBuf>,
     #[command(flatten)]
     pub matching: MatchArgs,
+    /// A plan of the incident this one re-plans (after accounts or archives changed): apply
+    /// then does only what the incident's plans have not done (no account reset twice, no
+    /// address notified twice).
+    #[arg(long, value_name = "FILE")]
+    pub replans: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -222,7 +227,16 @@ fn plan(a: PlanArgs) -> anyhow::Result<u8> {
             a.affected.as_deref().unwrap_or(Path::new("the list")).display()
         );
     }
-    let plan = build_plan(&list, &*store, &policy)?;
+    let mut plan = build_plan(&list, &*store, &policy)?;
+    if let Some(earlier) = &a.replans {
+        let earlier = read_plan(earlier)?;
+        anyhow::ensure!(
+            earlier.store.id == plan.store.id,
+            "--replans: {} was made for another account store",
+            a.replans.as_deref().unwrap_or(Path::new("")).display()
+        );
+        plan.set_incident(Some(earlier.incident_id().to_string()));
+    }
     write_plan(&a.out, &plan)?;
     let t = plan.totals;
     eprintln!(
@@ -421,14 +435,17 @@ fn status(db: &Path, plan_path: Option<&Path>) -> anyhow::Result<u8> {
         let st = apply::status(&*store, &h, plan.as_ref())?;
         println!("plan {h}");
         println!(
-            "  {:<22} {:>8} {:>8} {:>8} {:>8}",
-            "action", "planned", "done", "failed", "pending"
+            "  {:<22} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            "action", "planned", "done", "failed", "pending", "covered"
         );
         for (kind, s) in &st {
             println!(
-                "  {:<22} {:>8} {:>8} {:>8} {:>8}",
-                kind, s.planned, s.done, s.failed, s.pending
+                "  {:<22} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                kind, s.planned, s.done, s.failed, s.pending, s.covered
             );
+        }
+        if st.values().any(|s| s.covered > 0) {
+            println!("  (covered: done by an earlier plan of the same incident, not repeated)");
         }
         let deliveries = store.deliveries(&h)?;
         if !deliveries.is_empty() {

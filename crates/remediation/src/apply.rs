@@ -39,6 +39,7 @@ use crate::plan::{notice_key, Action, Notice as PlanNotice, Plan, NOTIFY_ONLY};
 use crate::policy::ActionKind;
 use crate::store::{
     lock_store, AccountCommit, AccountStore, ActionState, AuditHead, LockHolder, NewToken,
+    PlannedRow,
 };
 use crate::token::{issue, Argon2Settings, IssuedToken};
 use rayon::prelude::*;
@@ -193,6 +194,10 @@ pub struct ApplyReport {
     pub webhook_requests: u64,
     /// `(account, file)` of done notifications whose outbox file is gone.
     pub missing_messages: Vec<(String, String)>,
+    /// Actions of the plan an earlier plan of its incident did: recorded done, not redone.
+    pub covered: usize,
+    /// Of those, logged by this run (the first run of the plan).
+    pub covered_logged: usize,
 }
 
 fn now() -> i64 {
@@ -253,8 +258,20 @@ fn apply_locked(
     on_event: &mut dyn FnMut(ApplyEvent<'_>),
 ) -> Result<ApplyReport> {
     let hash = plan.content_hash.as_str();
-    if !opts.new_incident && store.action_states(hash)?.is_empty() {
-        refuse_repeats(plan, store)?;
+    let fresh = store.action_states(hash)?.is_empty();
+    let delta = delta(plan, store)?;
+    if fresh {
+        if !opts.new_incident {
+            refuse_repeats(plan, store)?;
+        }
+    } else {
+        refuse_superseded(plan, store, &delta)?;
+    }
+    if let Some(other) = Outbox::new(&opts.outbox).other_plan(hash)? {
+        return Err(Error::Setting(format!(
+            "the outbox {} holds the messages of plan {other}: release and send check one plan's messages, so give plan {hash} an outbox of its own (a re-plan of an incident gets `outbox-<hash>` beside the first); nothing was changed",
+            opts.outbox.display()
+        )));
     }
     if plan
         .actions
@@ -278,51 +295,66 @@ fn apply_locked(
 
     // A notice's row names its address only by a key (`plan::notice_key`): the store's
     // action table and the audit log never hold an address.
-    let planned: Vec<(String, String, String)> = plan
+    // What an earlier plan of the incident did is recorded done (`covered_by`) in the same
+    // transaction as the rest, so a killed first run never loses the delta.
+    let covered_by = |id: &str| fresh.then(|| delta.covered.get(id).cloned()).flatten();
+    let planned: Vec<PlannedRow> = plan
         .actions
         .iter()
-        .map(|a| (a.id.clone(), a.account.clone(), a.kind.as_str().to_string()))
-        .chain(plan.notices.iter().map(|n| {
-            (
-                n.id.clone(),
-                notice_key(hash, &n.address),
-                NOTIFY_ONLY.to_string(),
-            )
+        .map(|a| PlannedRow {
+            id: a.id.clone(),
+            account: a.account.clone(),
+            kind: a.kind.as_str().to_string(),
+            covered_by: covered_by(&a.id),
+        })
+        .chain(plan.notices.iter().map(|n| PlannedRow {
+            id: n.id.clone(),
+            account: notice_key(hash, &n.address),
+            kind: NOTIFY_ONLY.to_string(),
+            covered_by: covered_by(&n.id),
         }))
         .collect();
-    store.ensure_planned(hash, &planned, now())?;
-    let states: BTreeMap<String, ActionState> = store
-        .action_states(hash)?
+    store.ensure_planned_in(hash, plan.incident.as_deref(), &planned, now())?;
+    let rows = store.action_states(hash)?;
+    let states: BTreeMap<String, ActionState> = rows
+        .iter()
+        .map(|r| (r.action_id.clone(), r.state))
+        .collect();
+    let covered: BTreeMap<String, String> = rows
         .into_iter()
-        .map(|r| (r.action_id, r.state))
+        .filter_map(|r| Some((r.action_id, r.covered_by?)))
         .collect();
 
-    let mut report = ApplyReport::default();
-    // (4) of a killed run: log what the store committed but the log lacks.
+    let mut report = ApplyReport {
+        covered: covered.len(),
+        ..ApplyReport::default()
+    };
+    // (4) of a killed run: log what the store committed but the log lacks (and, once,
+    // each action an earlier plan of the incident did).
     let logged: BTreeSet<String> = log.done_actions()?.into_iter().collect();
-    for a in &plan.actions {
-        if states.get(&a.id) == Some(&ActionState::Done) && !logged.contains(&a.id) {
-            let h = log.append(
-                a.kind.as_str(),
-                &a.id,
-                &a.account,
+    let unlogged = plan
+        .actions
+        .iter()
+        .map(|a| (a.kind.as_str(), a.id.as_str(), a.account.clone()))
+        .chain(
+            plan.notices
+                .iter()
+                .map(|n| (NOTIFY_ONLY, n.id.as_str(), notice_key(hash, &n.address))),
+        )
+        .filter(|(_, id, _)| states.get(*id) == Some(&ActionState::Done) && !logged.contains(*id));
+    for (kind, id, account) in unlogged {
+        let (status, detail) = match covered.get(id) {
+            Some(by) => ("covered", format!("done by plan {by} of this incident")),
+            None => (
                 "done-logged-on-resume",
-                Some("the previous run stopped between the store commit and the log".into()),
-            )?;
-            store.set_audit_head(hash, &h)?;
-            report.recovered_log_entries += 1;
-        }
-    }
-    for n in &plan.notices {
-        if states.get(&n.id) == Some(&ActionState::Done) && !logged.contains(&n.id) {
-            let h = log.append(
-                NOTIFY_ONLY,
-                &n.id,
-                &notice_key(hash, &n.address),
-                "done-logged-on-resume",
-                Some("the previous run stopped between the store commit and the log".into()),
-            )?;
-            store.set_audit_head(hash, &h)?;
+                "the previous run stopped between the store commit and the log".into(),
+            ),
+        };
+        let h = log.append(kind, id, &account, status, Some(detail))?;
+        store.set_audit_head(hash, &h)?;
+        if covered.contains_key(id) {
+            report.covered_logged += 1;
+        } else {
             report.recovered_log_entries += 1;
         }
     }
@@ -331,13 +363,17 @@ fn apply_locked(
     report.accounts_total = by_account.len();
     let mut pending: Vec<(&str, Vec<&Action>)> = Vec::new();
     for (acct, actions) in &by_account {
-        if actions
+        // An account's actions move together, except those an earlier plan of the
+        // incident did: only the rest is done now.
+        let open: Vec<&Action> = actions
             .iter()
-            .all(|a| states.get(&a.id) == Some(&ActionState::Done))
-        {
+            .copied()
+            .filter(|a| states.get(&a.id) != Some(&ActionState::Done))
+            .collect();
+        if open.is_empty() {
             report.accounts_already_done += 1;
         } else {
-            pending.push((acct, actions.clone()));
+            pending.push((acct, open));
         }
     }
 
@@ -471,6 +507,9 @@ fn apply_locked(
     // the store but the notice's own row, so they go after the accounts, one commit each.
     if report.stopped.is_none() {
         for n in &plan.notices {
+            if covered.contains_key(&n.id) {
+                continue;
+            }
             if states.get(&n.id) == Some(&ActionState::Done) {
                 report.notices_already_done += 1;
                 if !outbox.has_message(&Outbox::notice_file_name(hash, &n.id)) {
@@ -524,7 +563,10 @@ fn apply_locked(
                 failed.push(acct.to_string());
                 continue;
             }
-            if !actions.iter().any(|a| a.kind == ActionKind::Notify) {
+            if !actions
+                .iter()
+                .any(|a| a.kind == ActionKind::Notify && !covered.contains_key(&a.id))
+            {
                 continue;
             }
             let name = Outbox::file_name(hash, acct);
@@ -540,6 +582,9 @@ fn apply_locked(
         for n in &plan.notices {
             if !done(&n.id) {
                 failed.push(n.id.clone());
+                continue;
+            }
+            if covered.contains_key(&n.id) {
                 continue;
             }
             let name = Outbox::notice_file_name(hash, &n.id);
@@ -559,11 +604,165 @@ fn apply_locked(
     Ok(report)
 }
 
-/// A plan not yet started whose actions another plan of this store already did (the same
+/// What the earlier plans of a plan's incident did, as it bears on the plan: a re-plan after
+/// the accounts or archives changed (the same incident, `Plan::incident`) is applied as a
+/// delta. An account already reset (or put under review) is not reset again; an address
+/// already notified, as an account holder or by a notice, is not notified again, unless the
+/// account now gets a reset, whose link only a notification carries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delta {
+    /// The incident's other plans recorded in the store.
+    pub earlier: Vec<String>,
+    /// Action or notice id of the plan -> the earlier plan that did it.
+    pub covered: BTreeMap<String, String>,
+}
+
+impl Delta {
+    /// Covered actions of `plan` by kind (`notify-only` for notices).
+    pub fn covered_by_kind(&self, plan: &Plan) -> BTreeMap<String, usize> {
+        let mut out: BTreeMap<String, usize> = BTreeMap::new();
+        for a in &plan.actions {
+            if self.covered.contains_key(&a.id) {
+                *out.entry(a.kind.as_str().to_string()).or_default() += 1;
+            }
+        }
+        for n in &plan.notices {
+            if self.covered.contains_key(&n.id) {
+                *out.entry(NOTIFY_ONLY.to_string()).or_default() += 1;
+            }
+        }
+        out
+    }
+}
+
+/// The store's other plans: (of `plan`'s incident, of other incidents).
+fn plans_by_incident(plan: &Plan, store: &dyn AccountStore) -> Result<(Vec<String>, Vec<String>)> {
+    let incident = plan.incident_id();
+    let (mut same, mut other) = (Vec::new(), Vec::new());
+    for p in store.plans()? {
+        if p == plan.content_hash {
+            continue;
+        }
+        let of = store.plan_incident(&p)?;
+        if of.as_deref().unwrap_or(&p) == incident {
+            same.push(p);
+        } else {
+            other.push(p);
+        }
+    }
+    Ok((same, other))
+}
+
+/// The [`Delta`] of `plan` against what the store records of its incident's other plans (their
+/// own work: what they recorded as covered was done by a third, which is read too).
+pub fn delta(plan: &Plan, store: &dyn AccountStore) -> Result<Delta> {
+    let (earlier, _) = plans_by_incident(plan, store)?;
+    let mut delta = Delta {
+        earlier,
+        covered: BTreeMap::new(),
+    };
+    if delta.earlier.is_empty() {
+        return Ok(delta);
+    }
+    // (kind, account) -> plan; notified address -> plan; per plan, its notices' keys.
+    let mut did: std::collections::HashMap<(String, String), String> = Default::default();
+    let mut notified: std::collections::HashMap<String, String> = Default::default();
+    let mut keys: Vec<(&str, std::collections::HashSet<String>)> = Vec::new();
+    for p in &delta.earlier {
+        let mut mine = std::collections::HashSet::new();
+        for r in store.action_states(p)? {
+            if r.state != ActionState::Done || r.covered_by.is_some() {
+                continue;
+            }
+            if r.kind == NOTIFY_ONLY {
+                mine.insert(r.account_id);
+                continue;
+            }
+            if r.kind == ActionKind::Notify.as_str() {
+                if let Some(a) = store.account(&r.account_id)? {
+                    notified.entry(a.email).or_insert_with(|| p.clone());
+                }
+            }
+            did.entry((r.kind, r.account_id))
+                .or_insert_with(|| p.clone());
+        }
+        keys.push((p, mine));
+    }
+    let notified_by = |address: &str| -> Option<String> {
+        notified.get(address).cloned().or_else(|| {
+            keys.iter()
+                .find(|(p, k)| k.contains(&notice_key(p, address)))
+                .map(|(p, _)| p.to_string())
+        })
+    };
+    for (acct, actions) in plan.by_account() {
+        let mut reset_open = false;
+        for a in actions.iter().filter(|a| a.kind != ActionKind::Notify) {
+            match did.get(&(a.kind.as_str().to_string(), acct.to_string())) {
+                Some(p) => {
+                    delta.covered.insert(a.id.clone(), p.clone());
+                }
+                None => reset_open |= a.kind == ActionKind::ForcePasswordReset,
+            }
+        }
+        let Some(n) = actions.iter().find(|a| a.kind == ActionKind::Notify) else {
+            continue;
+        };
+        if reset_open {
+            // The new reset's link reaches the user only in a notification.
+            continue;
+        }
+        let mut by = did
+            .get(&(ActionKind::Notify.as_str().to_string(), acct.to_string()))
+            .cloned();
+        if by.is_none() {
+            if let Some(a) = store.account(acct)? {
+                by = notified_by(&a.email);
+            }
+        }
+        if let Some(p) = by {
+            delta.covered.insert(n.id.clone(), p);
+        }
+    }
+    for n in &plan.notices {
+        if let Some(p) = notified_by(&n.address) {
+            delta.covered.insert(n.id.clone(), p);
+        }
+    }
+    Ok(delta)
+}
+
+/// A plan being resumed whose open actions another plan of its incident has done since (a
+/// re-plan applied in between): refused, it would do them twice.
+fn refuse_superseded(plan: &Plan, store: &dyn AccountStore, delta: &Delta) -> Result<()> {
+    let states: BTreeMap<String, ActionState> = store
+        .action_states(&plan.content_hash)?
+        .into_iter()
+        .map(|r| (r.action_id, r.state))
+        .collect();
+    let clash: BTreeSet<&String> = delta
+        .covered
+        .iter()
+        .filter(|(id, _)| states.get(*id) != Some(&ActionState::Done))
+        .map(|(_, by)| by)
+        .collect();
+    if clash.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Setting(format!(
+        "plan {} of this incident has open actions that plan(s) {} did since: resuming it would reset or notify them twice; nothing was changed. Apply the newest plan of the incident instead",
+        plan.content_hash,
+        clash.into_iter().cloned().collect::<Vec<_>>().join(", ")
+    )))
+}
+
+/// A plan not yet started whose actions a plan of another incident already did (the same
 /// kind for the same account, or a notice to the same address): refused before anything
-/// changes. A rerun of an incident with changed inputs makes such a plan; applied, it reset
-/// the same 204 accounts again and sent 598 second notifications.
+/// changes. A rerun of an incident that was not made as its re-plan (`Plan::incident`) is
+/// such a plan; applied, it reset the same 204 accounts again and sent 598 second
+/// notifications.
 fn refuse_repeats(plan: &Plan, store: &dyn AccountStore) -> Result<()> {
+    let (_, others) = plans_by_incident(plan, store)?;
     let mine: BTreeSet<(String, String)> = plan
         .actions
         .iter()
@@ -571,14 +770,11 @@ fn refuse_repeats(plan: &Plan, store: &dyn AccountStore) -> Result<()> {
         .collect();
     let mut repeats = 0usize;
     let mut by: BTreeSet<String> = BTreeSet::new();
-    for other in store.plans()? {
-        if other == plan.content_hash {
-            continue;
-        }
+    for other in others {
         let rows = store.action_states(&other)?;
         let done: BTreeSet<(&str, &str)> = rows
             .iter()
-            .filter(|r| r.state == ActionState::Done)
+            .filter(|r| r.state == ActionState::Done && r.covered_by.is_none())
             .map(|r| (r.kind.as_str(), r.account_id.as_str()))
             .collect();
         let mut n = mine
@@ -599,7 +795,7 @@ fn refuse_repeats(plan: &Plan, store: &dyn AccountStore) -> Result<()> {
         return Ok(());
     }
     Err(Error::Setting(format!(
-        "{repeats} action(s) of plan {} were already done by plan(s) {} of this store for the same accounts and addresses: applying it would reset and notify them again; nothing was changed. A rerun of the same incident with changed inputs is not applied as a delta yet (apply only what the first plan lacks, by hand); if this really is a new incident, pass --new-incident",
+        "{repeats} action(s) of plan {} were already done by plan(s) {} of another incident in this store, for the same accounts and addresses: applying it would reset and notify them again; nothing was changed. If this re-plans that incident (accounts or archives changed), make the plan as its re-plan (`incident` into the same --out folder, or `remediate plan --replans PLAN`): it is then applied as a delta; if this really is a new incident, pass --new-incident",
         plan.content_hash,
         by.into_iter().collect::<Vec<_>>().join(", ")
     )))
@@ -817,6 +1013,8 @@ pub struct KindStatus {
     pub failed: usize,
     /// In the plan but not yet recorded in the store (apply not started for them).
     pub pending: usize,
+    /// Done by an earlier plan of the incident (counted here, not in `done`).
+    pub covered: usize,
 }
 
 /// `status`: counts per action kind for one plan hash (with the plan, unrecorded actions count
@@ -832,6 +1030,7 @@ pub fn status(
     for r in &rows {
         let s = out.entry(r.kind.clone()).or_default();
         match r.state {
+            _ if r.covered_by.is_some() => s.covered += 1,
             ActionState::Planned => s.planned += 1,
             ActionState::Done => s.done += 1,
             ActionState::Failed => s.failed += 1,

@@ -113,12 +113,20 @@ pub struct Plan {
     /// Notify-only actions for addresses without an account.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<Notice>,
+    /// The incident this plan re-plans (the content hash of its first plan), when it is not
+    /// the first: apply then does only what the incident's earlier plans have not done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
     pub content_hash: String,
 }
 
 #[derive(Serialize)]
 struct Hashed<'a> {
     store_id: &'a str,
+    // Absent for a first plan; bound into the hash so that no edit moves a plan into
+    // another incident (whose earlier work apply would then skip).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incident: Option<&'a str>,
     actions: &'a [Action],
     // Absent when empty, so plans without notices keep the hash they always had.
     #[serde(skip_serializing_if = "<[Notice]>::is_empty")]
@@ -126,7 +134,12 @@ struct Hashed<'a> {
 }
 
 /// The content hash of `actions` and `notices` for `store_id` (see the module doc).
-pub fn content_hash(store_id: &str, actions: &[Action], notices: &[Notice]) -> String {
+pub fn content_hash(
+    store_id: &str,
+    incident: Option<&str>,
+    actions: &[Action],
+    notices: &[Notice],
+) -> String {
     /// The JSON goes straight into the digest: a plan with 1,000,000 notices is ~150 MB of it.
     struct Digesting(sha2::Sha256);
     impl std::io::Write for Digesting {
@@ -143,6 +156,7 @@ pub fn content_hash(store_id: &str, actions: &[Action], notices: &[Notice]) -> S
         &mut d,
         &Hashed {
             store_id,
+            incident,
             actions,
             notices,
         },
@@ -154,7 +168,23 @@ pub fn content_hash(store_id: &str, actions: &[Action], notices: &[Notice]) -> S
 impl Plan {
     /// Recomputes the content hash.
     pub fn computed_hash(&self) -> String {
-        content_hash(&self.store.id, &self.actions, &self.notices)
+        content_hash(
+            &self.store.id,
+            self.incident.as_deref(),
+            &self.actions,
+            &self.notices,
+        )
+    }
+
+    /// The incident this plan belongs to: the one it re-plans, or itself.
+    pub fn incident_id(&self) -> &str {
+        self.incident.as_deref().unwrap_or(&self.content_hash)
+    }
+
+    /// Makes this plan a re-plan of `incident` (or a first plan, with `None`) and rehashes it.
+    pub fn set_incident(&mut self, incident: Option<String>) {
+        self.incident = incident;
+        self.content_hash = self.computed_hash();
     }
 
     /// Before acting on `store`: the plan is unmodified (its content hash) and was made for
@@ -379,7 +409,7 @@ impl<'a> PlanBuilder<'a> {
                 first_exposed: n.first.map(|f| f.to_string()),
             })
             .collect();
-        let content_hash = content_hash(&self.store_id, &actions, &notices);
+        let content_hash = content_hash(&self.store_id, None, &actions, &notices);
         Ok(Plan {
             schema: PLAN_SCHEMA.into(),
             created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -396,6 +426,7 @@ impl<'a> PlanBuilder<'a> {
             totals,
             actions,
             notices,
+            incident: None,
             content_hash,
         })
     }
@@ -614,7 +645,7 @@ mod tests {
                 .as_bytes()
             ))
         );
-        assert_eq!(content_hash("s", &[a], &[]), old);
+        assert_eq!(content_hash("s", None, &[a], &[]), old);
     }
 
     #[test]

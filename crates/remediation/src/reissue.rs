@@ -89,6 +89,16 @@ fn reissue_locked(
         ));
     }
     let states = store.action_states(hash)?;
+    if let Some(by) = states
+        .iter()
+        .filter(|r| r.account_id == account && r.kind == ActionKind::Notify.as_str())
+        .find_map(|r| r.covered_by.as_deref())
+    {
+        return Err(refused(
+            account,
+            format!("plan {by} of this incident notified this account: reissue its message from that plan"),
+        ));
+    }
     let state_of = |id: &str| states.iter().find(|r| r.action_id == id).map(|r| r.state);
     if let Some(a) = actions
         .iter()

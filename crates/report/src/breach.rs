@@ -238,6 +238,9 @@ pub fn render(s: &Summary) -> String {
             .map(|f| format!(" (plan `{}`, hash `{}`)", crate::escape::code(f), p.hash.as_deref().unwrap_or("-")))
             .unwrap_or_default()
     );
+    if let Some(d) = p.delta_sentence() {
+        let _ = writeln!(o, "- {}", crate::escape::markdown(&d));
+    }
     if let (Some(done), Some(failed)) = (p.done, p.failed) {
         let _ = writeln!(o, "- Actions done: {done}; failed: {failed}.");
     }

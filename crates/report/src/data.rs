@@ -255,6 +255,26 @@ pub struct PlanTotals {
     /// The account store had failed-login data for an exposed account: the breach record
     /// lists monitoring of failed logins only then (a measure must be backed by data).
     pub failed_login_data: bool,
+    /// A re-plan of an incident: what its earlier plans did already.
+    pub delta: Option<PlanDelta>,
+}
+
+/// A re-plan of an incident (accounts or archives changed after its first plan): the
+/// incident's earlier plans and, by action kind (`force-password-reset`, `human-review`,
+/// `notify`, `notify-only`), how many of this plan's actions they did already: these are
+/// recorded done and not repeated, the rest is what this plan adds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanDelta {
+    pub incident: String,
+    pub earlier_plans: Vec<String>,
+    pub covered: std::collections::BTreeMap<String, usize>,
+}
+
+impl PlanDelta {
+    /// Of `planned` actions of `kind`, those this plan adds.
+    pub fn added(&self, kind: &str, planned: usize) -> usize {
+        planned.saturating_sub(self.covered.get(kind).copied().unwrap_or(0))
+    }
 }
 
 /// Everything the report is made of.
@@ -362,6 +382,7 @@ impl From<&leakaudit_remediation::Plan> for PlanTotals {
             notices_done: None,
             notices_failed: None,
             failed_login_data: false,
+            delta: None,
         }
     }
 }

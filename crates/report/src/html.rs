@@ -388,6 +388,10 @@ pub fn render(
     } else {
         "Dry run: nothing has been changed. Review the plan, then run the same <span class=\"mono\">leakaudit incident</span> command with <span class=\"mono\">--apply</span> (or <span class=\"mono\">leakaudit remediate apply --plan plan.json</span>).".into()
     };
+    let status = match p.delta_sentence() {
+        Some(d) => format!("{status} <span data-plan=\"delta\">{}</span>", esc(&d)),
+        None => status,
+    };
     let _ = write!(
         o,
         r#"<section class="card"><h2>Remediation plan</h2><p>{status}</p><dl class="kv"><dt>password resets</dt><dd data-plan="resets">{}</dd><dt>human reviews</dt><dd data-plan="reviews">{}</dd><dt>notifications</dt><dd data-plan="notifications">{}</dd><dt>exposed, no account</dt><dd data-metric="exposed_without_account" data-value="{}">{}</dd><dt>notices without account</dt><dd data-plan="notices_without_account">{}</dd><dt>left out (ranked below {}, profile {})</dt><dd data-plan="below_min_severity">{}</dd><dt>plan file</dt><dd class="mono">{}</dd><dt>plan hash</dt><dd class="mono">{}</dd></dl></section></div>"#,

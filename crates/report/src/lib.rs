@@ -17,8 +17,8 @@ pub mod svg;
 
 pub use campaign::{Campaign, CampaignOptions};
 pub use data::{
-    AffectedTotals, AffectedUser, FindingRef, IncidentData, MessageRecord, PlanTotals, ScanTotals,
-    TriageTotals,
+    AffectedTotals, AffectedUser, FindingRef, IncidentData, MessageRecord, PlanDelta, PlanTotals,
+    ScanTotals, TriageTotals,
 };
 pub use pseudo::Pseudonymiser;
 pub use summary::{Summary, SUMMARY_SCHEMA_ID, SUMMARY_VERSION};

@@ -204,6 +204,38 @@ pub struct PlanSection {
     /// Whether the store had failed-login counts for an exposed account.
     #[serde(default)]
     pub failed_login_data: bool,
+    /// A re-plan of an incident: what its earlier plans did (not repeated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<crate::data::PlanDelta>,
+}
+
+impl PlanSection {
+    /// What this plan adds to its incident's earlier plans, one phrase (`None` for a first
+    /// plan): "3 of its 205 actions and 1 of its 202 notices were done by earlier plan(s)
+    /// ...; it adds 1 password reset(s), ...".
+    pub fn delta_sentence(&self) -> Option<String> {
+        let d = self.delta.as_ref()?;
+        let covered_actions: usize = d
+            .covered
+            .iter()
+            .filter(|(k, _)| k.as_str() != "notify-only")
+            .map(|(_, n)| n)
+            .sum();
+        let covered_notices = d.covered.get("notify-only").copied().unwrap_or(0);
+        Some(format!(
+            "This plan re-plans incident {} after its inputs changed: earlier plan(s) {} did {} of its {} account actions and {} of its {} notices already, which are recorded and not repeated. It adds {} password reset(s), {} review(s), {} notification(s) and {} notice(s).",
+            d.incident,
+            d.earlier_plans.join(", "),
+            covered_actions,
+            self.resets + self.reviews + self.notifications,
+            covered_notices,
+            self.notices,
+            d.added("force-password-reset", self.resets),
+            d.added("human-review", self.reviews),
+            d.added("notify", self.notifications),
+            d.added("notify-only", self.notices),
+        ))
+    }
 }
 
 /// The sentence that leads the report: the first campaign (the largest mailing: the incident)
@@ -556,6 +588,7 @@ impl Summary {
                 notices_done: data.plan.notices_done,
                 notices_failed: data.plan.notices_failed,
                 failed_login_data: data.plan.failed_login_data,
+                delta: data.plan.delta.clone(),
             },
             triage: data.triage.clone(),
         }

@@ -162,6 +162,38 @@ impl Outbox {
         .map_err(|e| Error::io(&p, e))
     }
 
+    /// Another plan whose messages this outbox holds (its `apply-state.json`, or a message
+    /// name with another plan's prefix), if any: release and send check one plan's messages
+    /// and refuse any other file, so each plan needs an outbox of its own.
+    pub fn other_plan(&self, plan_hash: &str) -> Result<Option<String>> {
+        if let Some(state) = self.read_state()? {
+            if state.plan != plan_hash {
+                return Ok(Some(state.plan));
+            }
+        }
+        let mine = Self::file_name(plan_hash, "");
+        let prefix = mine.split('.').next().unwrap_or_default();
+        for dir in [self.staged(), self.released()] {
+            let new = dir.join("new");
+            let rd = match fs::read_dir(&new) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&new, e)),
+            };
+            for e in rd {
+                let e = e.map_err(|e| Error::io(&new, e))?;
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(other) = name.strip_suffix(".leakaudit") {
+                    let other = other.split('.').next().unwrap_or_default();
+                    if other != prefix {
+                        return Ok(Some(format!("{other}… (message {name})")));
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
     pub fn read_state(&self) -> Result<Option<ApplyState>> {
         let p = self.state_path();
         if !p.exists() {

@@ -190,6 +190,19 @@ pub struct ActionRow {
     pub state: ActionState,
     pub detail: Option<String>,
     pub updated_at: i64,
+    /// Done by this earlier plan of the same incident, so recorded done here and never
+    /// redone (no token, no message).
+    pub covered_by: Option<String>,
+}
+
+/// One action recorded at the start of an apply: planned, or (with `covered_by`) done
+/// already by an earlier plan of the same incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedRow {
+    pub id: String,
+    pub account: String,
+    pub kind: String,
+    pub covered_by: Option<String>,
 }
 
 /// A reset token as stored: never the secret, only its argon2id PHC hash.
@@ -433,7 +446,29 @@ pub trait AccountStore {
         plan_hash: &str,
         actions: &[(String, String, String)],
         now: i64,
+    ) -> Result<()> {
+        let rows: Vec<PlannedRow> = actions
+            .iter()
+            .map(|(id, account, kind)| PlannedRow {
+                id: id.clone(),
+                account: account.clone(),
+                kind: kind.clone(),
+                covered_by: None,
+            })
+            .collect();
+        self.ensure_planned_in(plan_hash, None, &rows, now)
+    }
+    /// In one transaction: the plan's incident (when it is not the plan itself) and its
+    /// rows unless already known, planned or, when covered, done with the covering plan.
+    fn ensure_planned_in(
+        &mut self,
+        plan_hash: &str,
+        incident: Option<&str>,
+        rows: &[PlannedRow],
+        now: i64,
     ) -> Result<()>;
+    /// The incident a plan was recorded under (`None`: the plan is its own incident).
+    fn plan_incident(&self, plan_hash: &str) -> Result<Option<String>>;
     /// The stored states of a plan's actions, sorted by action id.
     fn action_states(&self, plan_hash: &str) -> Result<Vec<ActionRow>>;
     /// All plan hashes known to the store.

@@ -373,10 +373,11 @@ impl AccountStore for PgStore {
         Ok(n == 1)
     }
 
-    fn ensure_planned(
+    fn ensure_planned_in(
         &mut self,
         plan_hash: &str,
-        actions: &[(String, String, String)],
+        incident: Option<&str>,
+        rows: &[PlannedRow],
         now: i64,
     ) -> Result<()> {
         let desc = self.desc.clone();
@@ -386,23 +387,57 @@ impl AccountStore for PgStore {
         };
         let mut c = self.client.borrow_mut();
         let mut tx = c.transaction().map_err(e)?;
-        let st = tx
-            .prepare(
-                "INSERT INTO remediation_actions(plan_hash, action_id, account_id, kind, state, updated_at)
-                 VALUES ($1, $2, $3, $4, 'planned', $5) ON CONFLICT DO NOTHING",
+        if let Some(incident) = incident {
+            tx.execute(
+                "INSERT INTO plan_incidents(plan_hash, incident) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&plan_hash, &incident],
             )
             .map_err(e)?;
-        for (id, account, kind) in actions {
-            tx.execute(&st, &[&plan_hash, id, account, kind, &now])
-                .map_err(e)?;
+        }
+        let st = tx
+            .prepare(
+                "INSERT INTO remediation_actions(plan_hash, action_id, account_id, kind, state, detail, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            )
+            .map_err(e)?;
+        let cover = tx
+            .prepare(
+                "INSERT INTO covered_actions(plan_hash, action_id, by_plan) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .map_err(e)?;
+        for r in rows {
+            let (state, detail) = match &r.covered_by {
+                Some(by) => ("done", Some(format!("done by plan {by} of this incident"))),
+                None => ("planned", None),
+            };
+            tx.execute(
+                &st,
+                &[
+                    &plan_hash, &r.id, &r.account, &r.kind, &state, &detail, &now,
+                ],
+            )
+            .map_err(e)?;
+            if let Some(by) = &r.covered_by {
+                tx.execute(&cover, &[&plan_hash, &r.id, by]).map_err(e)?;
+            }
         }
         tx.commit().map_err(e)
     }
 
+    fn plan_incident(&self, plan_hash: &str) -> Result<Option<String>> {
+        let rows = self.query(
+            "SELECT incident FROM plan_incidents WHERE plan_hash = $1",
+            &[&plan_hash],
+        )?;
+        Ok(rows.first().map(|r| r.get(0)))
+    }
+
     fn action_states(&self, plan_hash: &str) -> Result<Vec<ActionRow>> {
         let rows = self.query(
-            "SELECT action_id, account_id, kind, state, detail, updated_at FROM remediation_actions
-             WHERE plan_hash = $1 ORDER BY action_id",
+            "SELECT a.action_id, a.account_id, a.kind, a.state, a.detail, a.updated_at, c.by_plan
+             FROM remediation_actions a LEFT JOIN covered_actions c
+               ON c.plan_hash = a.plan_hash AND c.action_id = a.action_id
+             WHERE a.plan_hash = $1 ORDER BY a.action_id",
             &[&plan_hash],
         )?;
         Ok(rows
@@ -414,6 +449,7 @@ impl AccountStore for PgStore {
                 state: ActionState::parse(r.get(3)).unwrap_or(ActionState::Failed),
                 detail: r.get(4),
                 updated_at: r.get(5),
+                covered_by: r.get(6),
             })
             .collect())
     }

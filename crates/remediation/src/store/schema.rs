@@ -36,6 +36,11 @@ pub const SCHEMA_VERSION: i64 = 1;
 ///            state TEXT CHECK (state IN ('sending','sent','deferred','failed')),
 ///            attempts INTEGER, reply TEXT NULL, updated_at INTEGER,
 ///            PRIMARY KEY (plan_hash, message_key))
+/// plan_incidents(plan_hash TEXT PRIMARY KEY,   -- the incident a plan belongs to (a plan
+///                incident TEXT)                -- not listed is an incident of its own)
+/// covered_actions(plan_hash TEXT, action_id TEXT, -- done by an earlier plan of the same
+///                 by_plan TEXT,                 -- incident: recorded done, never redone
+///                 PRIMARY KEY (plan_hash, action_id))
 /// ```
 ///
 /// The lock itself is an exclusive `flock` on `<store>.lock` beside the database (never the
@@ -114,6 +119,16 @@ CREATE TABLE IF NOT EXISTS deliveries (
     reply TEXT,
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (plan_hash, message_key)
+);
+CREATE TABLE IF NOT EXISTS plan_incidents (
+    plan_hash TEXT PRIMARY KEY,
+    incident TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS covered_actions (
+    plan_hash TEXT NOT NULL,
+    action_id TEXT NOT NULL,
+    by_plan TEXT NOT NULL,
+    PRIMARY KEY (plan_hash, action_id)
 );
 ";
 
@@ -194,5 +209,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
     reply TEXT,
     updated_at BIGINT NOT NULL,
     PRIMARY KEY (plan_hash, message_key)
+);
+CREATE TABLE IF NOT EXISTS plan_incidents (
+    plan_hash TEXT PRIMARY KEY,
+    incident TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS covered_actions (
+    plan_hash TEXT NOT NULL,
+    action_id TEXT NOT NULL,
+    by_plan TEXT NOT NULL,
+    PRIMARY KEY (plan_hash, action_id)
 );
 ";

@@ -379,10 +379,11 @@ impl AccountStore for SqliteStore {
         Ok(n == 1)
     }
 
-    fn ensure_planned(
+    fn ensure_planned_in(
         &mut self,
         plan_hash: &str,
-        actions: &[(String, String, String)],
+        incident: Option<&str>,
+        rows: &[PlannedRow],
         now: i64,
     ) -> Result<()> {
         let desc = self.describe();
@@ -392,26 +393,60 @@ impl AccountStore for SqliteStore {
         };
         let tx = self.conn.transaction().map_err(db)?;
         {
-            let mut st = tx
-                .prepare(
-                    "INSERT OR IGNORE INTO remediation_actions(plan_hash, action_id, account_id, kind, state, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, 'planned', ?5)",
+            if let Some(incident) = incident {
+                tx.execute(
+                    "INSERT OR IGNORE INTO plan_incidents(plan_hash, incident) VALUES (?1, ?2)",
+                    params![plan_hash, incident],
                 )
                 .map_err(db)?;
-            for (id, account, kind) in actions {
-                st.execute(params![plan_hash, id, account, kind, now])
-                    .map_err(db)?;
+            }
+            let mut st = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO remediation_actions(plan_hash, action_id, account_id, kind, state, detail, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(db)?;
+            let mut cover = tx
+                .prepare(
+                    "INSERT OR IGNORE INTO covered_actions(plan_hash, action_id, by_plan) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(db)?;
+            for r in rows {
+                let (state, detail) = match &r.covered_by {
+                    Some(by) => ("done", Some(format!("done by plan {by} of this incident"))),
+                    None => ("planned", None),
+                };
+                st.execute(params![
+                    plan_hash, r.id, r.account, r.kind, state, detail, now
+                ])
+                .map_err(db)?;
+                if let Some(by) = &r.covered_by {
+                    cover.execute(params![plan_hash, r.id, by]).map_err(db)?;
+                }
             }
         }
         tx.commit().map_err(db)
+    }
+
+    fn plan_incident(&self, plan_hash: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row(
+                "SELECT incident FROM plan_incidents WHERE plan_hash = ?1",
+                params![plan_hash],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.db())
     }
 
     fn action_states(&self, plan_hash: &str) -> Result<Vec<ActionRow>> {
         let mut st = self
             .conn
             .prepare(
-                "SELECT action_id, account_id, kind, state, detail, updated_at FROM remediation_actions
-                 WHERE plan_hash = ?1 ORDER BY action_id",
+                "SELECT a.action_id, a.account_id, a.kind, a.state, a.detail, a.updated_at, c.by_plan
+                 FROM remediation_actions a LEFT JOIN covered_actions c
+                   ON c.plan_hash = a.plan_hash AND c.action_id = a.action_id
+                 WHERE a.plan_hash = ?1 ORDER BY a.action_id",
             )
             .map_err(self.db())?;
         let rows = st
@@ -424,6 +459,7 @@ impl AccountStore for SqliteStore {
                     state: ActionState::parse(&state).unwrap_or(ActionState::Failed),
                     detail: r.get(4)?,
                     updated_at: r.get(5)?,
+                    covered_by: r.get(6)?,
                 })
             })
             .map_err(self.db())?;

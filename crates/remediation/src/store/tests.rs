@@ -46,6 +46,43 @@ pub(crate) fn suite<S: AccountStore>(make: &dyn Fn() -> S) {
     audit_heads(&mut make());
     reset_base_is_pinned(&mut make());
     deliveries_are_claimed_once(&mut make());
+    covered_actions_are_recorded_with_their_incident(&mut make());
+}
+
+/// A re-plan's rows: its incident, planned rows and covered ones (done, naming the plan that
+/// did them) in one call; a second call changes nothing (a resumed apply).
+fn covered_actions_are_recorded_with_their_incident<S: AccountStore>(s: &mut S) {
+    let row = |id: &str, kind: &str, by: Option<&str>| PlannedRow {
+        id: id.into(),
+        account: "a1".into(),
+        kind: kind.into(),
+        covered_by: by.map(Into::into),
+    };
+    s.ensure_planned("p1", &[("n1".into(), "a1".into(), "notify".into())], 1)
+        .unwrap();
+    assert_eq!(s.plan_incident("p1").unwrap(), None, "a first plan");
+    let rows = [
+        row("r2", "force-password-reset", None),
+        row("n2", "notify", Some("p1")),
+    ];
+    s.ensure_planned_in("p2", Some("p1"), &rows, 2).unwrap();
+    s.ensure_planned_in("p2", Some("other"), &rows[..1], 3)
+        .unwrap();
+    assert_eq!(s.plan_incident("p2").unwrap().as_deref(), Some("p1"));
+    let got: Vec<(String, ActionState, Option<String>)> = s
+        .action_states("p2")
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.action_id, r.state, r.covered_by))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("n2".to_string(), ActionState::Done, Some("p1".to_string())),
+            ("r2".to_string(), ActionState::Planned, None),
+        ]
+    );
+    assert_eq!(s.action_states("p1").unwrap()[0].covered_by, None);
 }
 
 fn import_and_lookup<S: AccountStore>(s: &mut S) {
