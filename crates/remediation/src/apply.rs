@@ -1050,3 +1050,164 @@ pub fn status(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{PolicyRef, StoreRef, PLAN_SCHEMA};
+    use crate::store::{AccountRecord, SqliteStore};
+
+    fn action(kind: ActionKind, account: &str) -> Action {
+        Action {
+            id: format!("{}:{account}", kind.as_str()),
+            account: account.into(),
+            kind,
+            rule: "r".into(),
+            reason: "why".into(),
+            messages: 1,
+            audience: 2,
+            first_exposed: None,
+        }
+    }
+
+    fn plan(store: &dyn AccountStore, incident: Option<&str>, actions: Vec<Action>) -> Plan {
+        let mut p = Plan {
+            schema: PLAN_SCHEMA.into(),
+            created_at: String::new(),
+            store: StoreRef {
+                id: store.store_id().unwrap(),
+                description: String::new(),
+                accounts: 2,
+            },
+            policy: PolicyRef {
+                source: String::new(),
+                sha256: String::new(),
+            },
+            match_mode: "canonical".into(),
+            totals: Default::default(),
+            actions,
+            notices: vec![PlanNotice {
+                id: format!("{NOTIFY_ONLY}:1"),
+                address: "nobody@yahoo.com".into(),
+                messages: 1,
+                audience: 2,
+                first_exposed: None,
+            }],
+            incident: None,
+            content_hash: String::new(),
+        };
+        p.set_incident(incident.map(Into::into));
+        p
+    }
+
+    fn commit(store: &mut dyn AccountStore, plan: &str, account: &str, ids: &[String]) {
+        store
+            .commit_account(&AccountCommit {
+                plan_hash: plan,
+                account_id: account,
+                action_ids: ids.to_vec(),
+                reset: None,
+                review: None,
+                outcome: None,
+                now: 1,
+            })
+            .unwrap();
+    }
+
+    /// The delta of a re-plan: what the first plan did is covered (a1's notification, the
+    /// notice), what failed there is not (b2's reset and notification); once the re-plan did
+    /// b2, resuming the first plan (which would retry b2) is refused.
+    #[test]
+    fn a_replan_covers_what_was_done_and_overtakes_the_first_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut st = SqliteStore::open(&dir.path().join("s.db")).unwrap();
+        let rec = |id: &str, email: &str| AccountRecord {
+            id: id.into(),
+            email: email.into(),
+            has_2fa: false,
+            balance: 1.0,
+            locale: "en".into(),
+            failed_logins: None,
+            failed_logins_since: None,
+        };
+        st.import(&[rec("a1", "ann@gmail.com"), rec("b2", "bob@gmail.com")])
+            .unwrap();
+        let actions = || {
+            vec![
+                action(ActionKind::Notify, "a1"),
+                action(ActionKind::ForcePasswordReset, "b2"),
+                action(ActionKind::Notify, "b2"),
+            ]
+        };
+        let p1 = plan(&st, None, actions());
+        let h1 = p1.content_hash.clone();
+        let rows: Vec<PlannedRow> = p1
+            .actions
+            .iter()
+            .map(|a| PlannedRow {
+                id: a.id.clone(),
+                account: a.account.clone(),
+                kind: a.kind.as_str().into(),
+                covered_by: None,
+            })
+            .chain([PlannedRow {
+                id: p1.notices[0].id.clone(),
+                account: notice_key(&h1, "nobody@yahoo.com"),
+                kind: NOTIFY_ONLY.into(),
+                covered_by: None,
+            }])
+            .collect();
+        st.ensure_planned_in(&h1, None, &rows, 1).unwrap();
+        commit(&mut st, &h1, "a1", &["notify:a1".into()]);
+        let notice = &p1.notices[0].id;
+        commit(&mut st, &h1, &rows[3].account, std::slice::from_ref(notice));
+        let b2 = ["force-password-reset:b2".to_string(), "notify:b2".into()];
+        st.mark_failed(&h1, &b2, "refused", 1).unwrap();
+
+        // Unrelated to the first plan: nothing covered, and the store says so.
+        let other = plan(&st, None, vec![action(ActionKind::Notify, "a1")]);
+        assert!(delta(&other, &st).unwrap().earlier.is_empty());
+        assert!(refuse_repeats(&other, &st).is_err(), "a1 was notified");
+
+        let p2 = plan(&st, Some(&h1), actions());
+        assert_ne!(p2.content_hash, h1, "the incident is in the hash");
+        let d = delta(&p2, &st).unwrap();
+        assert_eq!(d.earlier, std::slice::from_ref(&h1));
+        let covered: Vec<&str> = d.covered.keys().map(String::as_str).collect();
+        assert_eq!(covered, ["notify-only:1", "notify:a1"]);
+        assert!(refuse_repeats(&p2, &st).is_ok(), "the same incident");
+
+        let rows: Vec<PlannedRow> = p2
+            .actions
+            .iter()
+            .map(|a| PlannedRow {
+                id: a.id.clone(),
+                account: a.account.clone(),
+                kind: a.kind.as_str().into(),
+                covered_by: d.covered.get(&a.id).cloned(),
+            })
+            .chain([PlannedRow {
+                id: p2.notices[0].id.clone(),
+                account: notice_key(&p2.content_hash, "nobody@yahoo.com"),
+                kind: NOTIFY_ONLY.into(),
+                covered_by: Some(h1.clone()),
+            }])
+            .collect();
+        st.ensure_planned_in(&p2.content_hash, Some(&h1), &rows, 2)
+            .unwrap();
+        assert!(refuse_superseded(&p1, &st, &delta(&p1, &st).unwrap()).is_ok());
+        commit(&mut st, &p2.content_hash, "b2", &b2);
+        let d1 = delta(&p1, &st).unwrap();
+        assert_eq!(d1.earlier, std::slice::from_ref(&p2.content_hash));
+        let err = refuse_superseded(&p1, &st, &d1).unwrap_err().to_string();
+        assert!(
+            err.contains("resuming it would reset or notify them twice"),
+            "{err}"
+        );
+        // The re-plan itself resumes: its covered rows are done.
+        assert!(refuse_superseded(&p2, &st, &delta(&p2, &st).unwrap()).is_ok());
+        let status = status(&st, &p2.content_hash, Some(&p2)).unwrap();
+        assert_eq!(status["notify"].covered, 1);
+        assert_eq!(status["notify"].done, 1);
+    }
+}
