@@ -343,7 +343,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
                 crate::term::clean(why)
             );
         }
-        crate::reissue::print_missing(&report.missing_messages, &outbox_dir(&out, &plan));
+        crate::reissue::print_missing(&report.missing_messages, &plan_files(&out, &plan).0);
     }
     // The store's totals, not this run's: a second run finds everything done and must not
     // report fewer actions than the first.
@@ -657,22 +657,32 @@ fn failed_login_data(store: &dyn AccountStore, users: &AffectedTotals) -> anyhow
     Ok(false)
 }
 
-/// The plan's outbox: `OUT/outbox` for an incident's first plan, `OUT/outbox-<hash>` for a
-/// re-plan (release and send check one plan's messages, and the first plan's stay where
-/// they were released from).
-fn outbox_dir(out: &Path, plan: &Plan) -> PathBuf {
-    match plan.incident {
-        None => out.join("outbox"),
-        Some(_) => out.join(format!("outbox-{}", short_hash(&plan.content_hash))),
+/// The plan's outbox and audit log: `OUT/outbox` and `OUT/audit.jsonl` while they hold no
+/// other plan (the folder's first plan), else `OUT/outbox-<hash>` and `OUT/audit-<hash>.jsonl`
+/// (a re-plan, or `--new-incident` over an applied folder): release and send check one
+/// plan's messages, and a log is one plan's chain.
+fn plan_files(out: &Path, plan: &Plan) -> (PathBuf, PathBuf) {
+    let hash = &plan.content_hash;
+    let (outbox, log) = (out.join("outbox"), out.join("audit.jsonl"));
+    let outbox_free = matches!(
+        leakaudit_remediation::outbox::Outbox::new(&outbox).other_plan(hash),
+        Ok(None)
+    );
+    let log_free = match std::fs::read_to_string(&log) {
+        Err(_) => true,
+        Ok(text) => text.lines().next().is_none_or(|first| {
+            serde_json::from_str::<leakaudit_remediation::audit::Entry>(first)
+                .is_ok_and(|e| e.plan == *hash)
+        }),
+    };
+    if outbox_free && log_free {
+        return (outbox, log);
     }
-}
-
-/// The plan's audit log (one per plan, like its outbox).
-fn log_path(out: &Path, plan: &Plan) -> PathBuf {
-    match plan.incident {
-        None => out.join("audit.jsonl"),
-        Some(_) => out.join(format!("audit-{}.jsonl", short_hash(&plan.content_hash))),
-    }
+    let tag = short_hash(hash);
+    (
+        out.join(format!("outbox-{tag}")),
+        out.join(format!("audit-{tag}.jsonl")),
+    )
 }
 
 fn short_hash(hash: &str) -> &str {
@@ -681,7 +691,7 @@ fn short_hash(hash: &str) -> &str {
 }
 
 fn apply_summary(report: &ApplyReport, out: &Path, plan: &Plan, store: &Path) -> String {
-    let outbox = outbox_dir(out, plan);
+    let (outbox, log) = plan_files(out, plan);
     let covered = match report.covered {
         0 => String::new(),
         n => format!(" ({n} actions done by the incident's earlier plans, not repeated)"),
@@ -697,7 +707,7 @@ fn apply_summary(report: &ApplyReport, out: &Path, plan: &Plan, store: &Path) ->
         outbox.display(),
         outbox.display(),
         store.display(),
-        log_path(out, plan).display()
+        log.display()
     )
 }
 
@@ -864,10 +874,11 @@ fn apply_plan(
         .notify
         .as_ref()
         .context("--apply without notification settings")?;
+    let (outbox, log) = plan_files(out, plan);
     // The outbox is refused when the configured policy finds anything in a notification.
     let opts = leakaudit_remediation::ApplyOptions::new(
-        outbox_dir(out, plan),
-        log_path(out, plan),
+        outbox,
+        log,
         notify.reset_base_url.clone(),
         notify.sender.clone(),
         OutboxGate::new(&s.engine),
