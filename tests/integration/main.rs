@@ -4,6 +4,7 @@ mod util;
 
 mod affected;
 mod check;
+mod golden;
 mod hardening;
 mod hardening2;
 mod headers;
