@@ -247,7 +247,7 @@ fn scan_into(
     let limits = content::Limits::default();
     let process = |msg: &mut Message<'_>| -> (Option<Held>, Option<String>, bool) {
         // The content rules' decoding limits: `check` would not see all of this message.
-        let hit = content::limits_hit(msg.raw, &limits);
+        let hit = content::limits_hit(&msg.raw, &limits);
         let cut = hit.any().then(|| hit.describe(&limits));
         let journal = !msg.envelope.envelope_recipients.is_empty();
         let mut exp = exposure::analyse(&msg.envelope, org);

@@ -141,7 +141,7 @@ impl Allow {
             return true;
         }
         if !self.headers.is_empty() {
-            if let Ok((headers, _)) = mailparse::parse_headers(msg.raw) {
+            if let Ok((headers, _)) = mailparse::parse_headers(&msg.raw) {
                 for (name, re) in &self.headers {
                     for h in headers
                         .iter()

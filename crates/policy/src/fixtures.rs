@@ -14,8 +14,7 @@ use crate::config::OrgConfig;
 use crate::engine::Engine;
 use crate::pack::RulePack;
 use crate::triage::{Profile, TriageContext};
-use leakaudit_scanner::headers::parse_envelope;
-use leakaudit_scanner::{ArchiveKind, Format, Location, Message};
+use leakaudit_scanner::{ArchiveKind, Location, Message};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -209,10 +208,11 @@ pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<Tes
                     res.expected.insert(e);
                 }
             }
-            let envelope = match parse_envelope(&raw) {
-                Ok(e) => e,
-                Err(e) => {
-                    res.error = Some(format!("malformed message: {e}"));
+            let msg = match Message::from_bytes_at(&raw, Location::file(path.display().to_string()))
+            {
+                Ok(m) => m,
+                Err(p) => {
+                    res.error = Some(format!("malformed message: {}", p.reason));
                     report.fixtures.push(res);
                     continue;
                 }
@@ -225,13 +225,6 @@ pub fn run(pack: &RulePack, dir: &Path, base: &OrgConfig) -> std::io::Result<Tes
                 cfg.internal_domains.extend(internal);
                 Engine::new(pack.clone(), cfg.org(), &BTreeMap::new())
             });
-            let msg = Message {
-                location: Location::file(path.display().to_string()),
-                format: Format::Eml,
-                raw: &raw,
-                mbox_quoted: false,
-                envelope,
-            };
             let eval = if gate {
                 engine.evaluate_with(&msg, &TriageContext::gate())
             } else {

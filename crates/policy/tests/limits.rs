@@ -4,8 +4,7 @@
 
 use leakaudit_policy::content::{self, Layout, Limits};
 use leakaudit_policy::{Engine, RulePack};
-use leakaudit_scanner::headers::parse_envelope;
-use leakaudit_scanner::{Format, Location, Message, Org};
+use leakaudit_scanner::{Location, Message, Org};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -19,13 +18,7 @@ fn fixture(name: &str) -> Vec<u8> {
 /// (rule ids found, not_fully_audited) of the fixture under the built-in rules.
 fn evaluate(name: &str) -> (Vec<String>, Option<String>) {
     let raw = fixture(name);
-    let msg = Message {
-        location: Location::file(name),
-        format: Format::Eml,
-        raw: &raw,
-        mbox_quoted: false,
-        envelope: parse_envelope(&raw).unwrap(),
-    };
+    let msg = Message::from_bytes_at(&raw, Location::file(name)).unwrap();
     let engine = Engine::new(RulePack::builtin(), Org::default(), &BTreeMap::new());
     let eval = engine.evaluate(&msg);
     let ids = eval.findings.iter().map(|f| f.rule_id.clone()).collect();
@@ -92,13 +85,7 @@ fn content_address_cap_was_silent_regression() {
     let raw = format!(
         "From: ana@shop.example\nTo: dave@agency.example\nSubject: list\nMessage-ID: <cap@shop.example>\n\n{body}"
     );
-    let msg = Message {
-        location: Location::file("cap.eml"),
-        format: Format::Eml,
-        raw: raw.as_bytes(),
-        mbox_quoted: false,
-        envelope: parse_envelope(raw.as_bytes()).unwrap(),
-    };
+    let msg = Message::from_bytes_at(raw.as_bytes(), Location::file("cap.eml")).unwrap();
     let run = |max: usize| {
         let limits = Limits {
             max_content_addresses: max,

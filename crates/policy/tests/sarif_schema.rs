@@ -4,8 +4,7 @@
 
 use leakaudit_policy::report::MessageReport;
 use leakaudit_policy::{sarif, Engine, OrgConfig, RulePack, Severity};
-use leakaudit_scanner::headers::parse_envelope;
-use leakaudit_scanner::{Format, Location, Message};
+use leakaudit_scanner::{Location, Message};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -23,13 +22,7 @@ fn eval_dir(engine: &Engine, dir: &Path) -> Vec<MessageReport> {
     for f in files {
         let raw = std::fs::read(&f).unwrap();
         let rel = f.strip_prefix(repo()).unwrap().display().to_string();
-        let msg = Message {
-            location: Location::file(rel),
-            format: Format::Eml,
-            raw: &raw,
-            mbox_quoted: false,
-            envelope: parse_envelope(&raw).unwrap(),
-        };
+        let msg = Message::from_bytes_at(&raw, Location::file(rel)).unwrap();
         let ev = engine.evaluate(&msg);
         out.push(MessageReport {
             location: msg.location.clone(),

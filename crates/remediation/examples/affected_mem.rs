@@ -15,8 +15,7 @@
 use leakaudit_policy::{Engine, RulePack};
 use leakaudit_remediation::affected::{write_file, AffectedFormat, ListMeta};
 use leakaudit_remediation::AffectedAccumulator;
-use leakaudit_scanner::headers::parse_envelope;
-use leakaudit_scanner::{Format, Location, Message, Org};
+use leakaudit_scanner::{Location, Message, Org};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -108,14 +107,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("after add: {}", status());
     } else {
         let raw = message(n);
-        let envelope = parse_envelope(&raw)?;
-        let msg = Message {
-            location: Location::file("big.eml"),
-            format: Format::Eml,
-            raw: &raw,
-            mbox_quoted: false,
-            envelope,
-        };
+        let msg = Message::from_bytes_at(&raw, Location::file("big.eml")).map_err(|p| p.reason)?;
         let org = Org::with_defaults();
         eprintln!("message parsed: {}", status());
         if mode == "pipeline" {

@@ -429,14 +429,15 @@ impl Envelope {
     }
 }
 
-/// A message handed by a reader to the processing stage. `raw` borrows the reader's buffer.
+/// A message handed by a reader to the processing stage. `raw` borrows the reader's buffer
+/// (owned only for a journal report's original that was attached encoded).
 #[derive(Debug)]
 pub struct Message<'a> {
     pub location: Location,
     pub format: Format,
     /// The message as stored, without the mbox `From ` separator line. In an mbox, body lines
     /// may still carry `>From ` quoting; use [`Message::unquoted`] for content inspection.
-    pub raw: &'a [u8],
+    pub raw: std::borrow::Cow<'a, [u8]>,
     pub mbox_quoted: bool,
     pub envelope: Envelope,
 }
@@ -486,9 +487,9 @@ impl Message<'_> {
     /// [`crate::read::mbox::unquote`]); the stored bytes when it was not read from an mbox.
     pub fn unquoted(&self) -> std::borrow::Cow<'_, [u8]> {
         if self.mbox_quoted {
-            crate::read::mbox::unquote(self.raw)
+            crate::read::mbox::unquote(&self.raw)
         } else {
-            std::borrow::Cow::Borrowed(self.raw)
+            std::borrow::Cow::Borrowed(&self.raw)
         }
     }
 }

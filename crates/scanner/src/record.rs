@@ -91,19 +91,11 @@ impl ExposureRecord {
 mod tests {
     use super::*;
     use crate::exposure::{analyse, Org};
-    use crate::headers::parse_envelope;
 
     #[test]
     fn written_and_read_back_alike() {
         let raw = b"From: shop@shop.example\r\nTo: a@gmail.com, b@yahoo.com\r\nDate: Fri, 01 Nov 2019 09:00:00 +0000\r\nMessage-ID: <m1@shop.example>\r\nSubject: Hello\r\n\r\nbody\r\n";
-        let envelope = parse_envelope(raw).unwrap();
-        let msg = Message {
-            location: Location::file("x.eml"),
-            format: Format::Eml,
-            raw,
-            mbox_quoted: false,
-            envelope,
-        };
+        let msg = Message::from_bytes_at(raw, Location::file("x.eml")).unwrap();
         let exp = analyse(&msg.envelope, &Org::with_defaults());
         let rec = ExposureRecord::new(&msg, &exp);
         assert_eq!(rec.date.as_deref(), Some("2019-11-01T09:00:00Z"));

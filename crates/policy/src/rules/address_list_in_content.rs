@@ -296,8 +296,7 @@ mod tests {
     // ---- Through the engine, on whole messages (the HTML re-decoding needs the raw bytes).
 
     use crate::{Engine, Finding, OrgConfig, RulePack};
-    use leakaudit_scanner::headers::parse_envelope;
-    use leakaudit_scanner::{ArchiveKind, Format, Location, Message};
+    use leakaudit_scanner::{ArchiveKind, Location, Message};
     use std::collections::BTreeMap;
 
     const ID: &str = "address-list-in-content";
@@ -312,13 +311,7 @@ mod tests {
     }
 
     fn message(raw: &[u8]) -> Message<'_> {
-        Message {
-            location: Location::file("t.eml"),
-            format: Format::Eml,
-            raw,
-            mbox_quoted: false,
-            envelope: parse_envelope(raw).expect("test message"),
-        }
+        Message::from_bytes_at(raw, Location::file("t.eml")).expect("test message")
     }
 
     fn finding(raw: &str) -> Option<Finding> {
@@ -406,10 +399,10 @@ mod tests {
             msg: &m,
             org: &org,
             exposure: &ex,
-            raw: m.raw,
+            raw: &m.raw,
             gate: false,
         };
-        let segs = crate::content::segments(m.raw, &Default::default());
+        let segs = crate::content::segments(&m.raw, &Default::default());
         let p = Params {
             min_addresses: 10,
             tiers: vec![],
@@ -495,15 +488,10 @@ mod tests {
         let mut fired = Vec::new();
         for entry in entries.flatten() {
             let raw = std::fs::read(entry.path()).unwrap();
-            let Ok(envelope) = parse_envelope(&raw) else {
+            let Ok(m) = Message::from_bytes(&raw) else {
                 continue;
             };
             files += 1;
-            let m = Message {
-                envelope,
-                ..message(b"From: a@b.c\n\n")
-            };
-            let m = Message { raw: &raw, ..m };
             if e.evaluate(&m).findings.iter().any(|f| f.rule_id == ID) {
                 fired.push(entry.path());
             }

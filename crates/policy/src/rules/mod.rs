@@ -213,11 +213,13 @@ pub(crate) mod tests_support {
         }
     }
 
+    /// A message whose envelope is made up by the test (not parsed from `raw`): the rules'
+    /// unit tests give each field exactly.
     pub fn msg(raw: &[u8], envelope: Envelope) -> Message<'_> {
         Message {
             location: Location::file("t.eml"),
             format: Format::Eml,
-            raw,
+            raw: std::borrow::Cow::Borrowed(raw),
             mbox_quoted: false,
             envelope,
         }

@@ -160,7 +160,7 @@ fn envelope(raw: &[u8]) -> Envelope {
 
 /// Addresses on `>` lines: enough for these fixtures (the real detection is `quoted.rs`).
 fn quoted_in_fixture(msg: &Message<'_>) -> Vec<Address> {
-    let text = String::from_utf8_lossy(msg.raw);
+    let text = String::from_utf8_lossy(&msg.raw);
     text.lines()
         .filter(|l| l.starts_with('>'))
         .flat_map(|l| l.split([' ', ',', '<', '>']))
@@ -213,7 +213,7 @@ fn every_signal_fixture_gets_its_severity_and_signals() {
         let msg = Message {
             location: Location::file(name.clone()),
             format: Format::Eml,
-            raw: &raw,
+            raw: raw.as_slice().into(),
             mbox_quoted: false,
             envelope: envelope(&raw),
         };
@@ -278,7 +278,7 @@ fn gate_profile_keeps_todays_severity_and_states_why() {
     let msg = Message {
         location: Location::file("reply-flagged.eml"),
         format: Format::Eml,
-        raw: &raw,
+        raw: raw.as_slice().into(),
         mbox_quoted: false,
         envelope: envelope(&raw),
     };
@@ -318,7 +318,7 @@ fn severity_override_wins_over_the_triage() {
     let msg = Message {
         location: Location::file("x.eml"),
         format: Format::Eml,
-        raw: &raw,
+        raw: raw.as_slice().into(),
         mbox_quoted: false,
         envelope: envelope(&raw),
     };
@@ -366,7 +366,7 @@ fn retriage_after_a_single_pass_equals_evaluate_with() {
         let m = Message {
             location: Location::file("x.eml"),
             format: Format::Eml,
-            raw: &raw,
+            raw: raw.as_slice().into(),
             mbox_quoted: false,
             envelope: env.clone(),
         };
@@ -388,7 +388,7 @@ fn retriage_after_a_single_pass_equals_evaluate_with() {
         let m = Message {
             location: Location::file("x.eml"),
             format: Format::Eml,
-            raw: &raw,
+            raw: raw.as_slice().into(),
             mbox_quoted: false,
             envelope: env,
         };
@@ -403,7 +403,7 @@ fn exposure_triage(raw: &[u8], history: &History) -> (Severity, Vec<Signal>) {
     let msg = Message {
         location: Location::file("repeated.eml"),
         format: Format::Eml,
-        raw,
+        raw: raw.into(),
         mbox_quoted: false,
         envelope: envelope(raw),
     };

@@ -5,8 +5,7 @@
 use super::compose::RESET_LINK;
 use leakaudit_policy::Engine;
 use leakaudit_scanner::exposure::analyse;
-use leakaudit_scanner::headers::parse_envelope;
-use leakaudit_scanner::{Address, Envelope, Format, Location, Message};
+use leakaudit_scanner::{Address, Location, Message};
 use regex::Regex;
 use std::sync::LazyLock;
 
@@ -145,13 +144,14 @@ impl<'e> OutboxGate<'e> {
         if links > 1 {
             why.push(format!("{links} reset links (at most one allowed)"));
         }
-        let envelope = match parse_envelope(raw) {
-            Ok(env) => env,
+        let msg = match read(raw) {
+            Ok(msg) => msg,
             Err(e) => {
-                why.push(format!("the scanner cannot read its header: {e}"));
+                why.push(e);
                 return why;
             }
         };
+        let envelope = &msg.envelope;
         if envelope.recipients.len() > 1 {
             why.push(format!(
                 "the scanner sees {} recipients",
@@ -160,7 +160,7 @@ impl<'e> OutboxGate<'e> {
         }
         // Kept beside the engine's rules: a `--rules` pack that replaces the built-in one
         // may have no exposure rule at all.
-        let exposure = analyse(&envelope, self.engine.org());
+        let exposure = analyse(envelope, self.engine.org());
         if exposure.exposes() {
             why.push(format!(
                 "the exposure model flags it: {} address(es) exposed",
@@ -178,31 +178,30 @@ impl<'e> OutboxGate<'e> {
             .then(|| mask_own_link(raw, &body))
             .flatten();
         let findings = match &masked {
-            Some(m) => match parse_envelope(m) {
-                Ok(env) => self.rules(m, env),
-                Err(e) => vec![format!("the scanner cannot read its header: {e}")],
+            Some(m) => match read(m) {
+                Ok(masked) => self.rules(&masked),
+                Err(e) => vec![e],
             },
-            None => self.rules(raw, envelope),
+            None => self.rules(&msg),
         };
         why.extend(findings);
         why
     }
 
-    fn rules(&self, raw: &[u8], envelope: Envelope) -> Vec<String> {
-        let msg = Message {
-            location: Location::file("outbox"),
-            format: Format::Eml,
-            raw,
-            mbox_quoted: false,
-            envelope,
-        };
+    fn rules(&self, msg: &Message<'_>) -> Vec<String> {
         self.engine
-            .evaluate(&msg)
+            .evaluate(msg)
             .findings
             .into_iter()
             .map(|f| format!("policy rule {} fires: {}", f.rule_id, f.message))
             .collect()
     }
+}
+
+/// The message as the scanner reads it, or why it cannot.
+fn read(raw: &[u8]) -> Result<Message<'_>, String> {
+    Message::from_bytes_at(raw, Location::file("outbox"))
+        .map_err(|p| format!("the scanner cannot read it: {}", p.reason))
 }
 
 /// Structure and body-address layers.

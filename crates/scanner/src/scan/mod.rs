@@ -401,35 +401,64 @@ fn handle<T, P>(
             )));
         }
     }
+    match read_message(raw, location, format, force_journal) {
+        Ok(msg) => deliver(process, msg, outs),
+        Err(p) => outs.push(Out::Prob(p)),
+    }
+}
+
+impl<'a> Message<'a> {
+    /// One message from its bytes (a `.eml` file, an SMTP DATA payload), parsed exactly as the
+    /// archive readers parse a one-message file: a leading mbox `From ` line is skipped, an
+    /// Exchange journal report becomes its original with the report's envelope recipients.
+    /// `Err`: why it cannot be audited (an error problem at `<bytes>`), never a clean message.
+    pub fn from_bytes(raw: &'a [u8]) -> Result<Message<'a>, Problem> {
+        Self::from_bytes_at(raw, Location::file("<bytes>"))
+    }
+
+    /// [`Message::from_bytes`] with the location its findings and problems name.
+    pub fn from_bytes_at(raw: &'a [u8], location: Location) -> Result<Message<'a>, Problem> {
+        let span = single_span(raw);
+        read_message(&raw[span.content..], location, Format::Eml, false)
+    }
+}
+
+/// One message from its bytes, as every reader parses it: its header block, or, for an
+/// Exchange journal report (`force_journal`: every message must be one), the attached
+/// original with the report's envelope recipients. A message that cannot be audited is an
+/// error problem with its location and why, never a clean message.
+pub(crate) fn read_message(
+    raw: &[u8],
+    location: Location,
+    format: Format,
+    force_journal: bool,
+) -> Result<Message<'_>, Problem> {
     if force_journal {
-        // Every message must be a report: its own header block is not audited, so it is not
-        // parsed either (the report reader says what is wrong with one that is not a report).
-        return handle_journal(process, raw, location, format, outs);
+        // Its own header block is not audited, so it is not parsed either (the report reader
+        // says what is wrong with one that is not a report).
+        return read_journal(raw, location, format);
     }
     match headers::parse_message(raw) {
-        Ok(headers::Parsed::JournalReport) => handle_journal(process, raw, location, format, outs),
-        Ok(headers::Parsed::Message(envelope)) => {
-            let msg = Message {
-                location,
-                format,
-                raw,
-                mbox_quoted: format == Format::Mbox,
-                envelope,
-            };
-            deliver(process, msg, outs);
-        }
-        Err(e) => outs.push(malformed(location, e.to_string())),
+        Ok(headers::Parsed::JournalReport) => read_journal(raw, location, format),
+        Ok(headers::Parsed::Message(envelope)) => Ok(Message {
+            location,
+            format,
+            raw: Cow::Borrowed(raw),
+            mbox_quoted: format == Format::Mbox,
+            envelope,
+        }),
+        Err(e) => Err(malformed(location, e.to_string())),
     }
 }
 
 /// A message that could not be audited: an error (exit 2) with its location and why.
-fn malformed<T>(location: Location, reason: String) -> Out<T> {
-    Out::Prob(problem(
+fn malformed(location: Location, reason: String) -> Problem {
+    problem(
         location,
         ProblemLevel::Error,
         ProblemKind::Malformed,
         reason,
-    ))
+    )
 }
 
 /// Runs `process` on `msg` and queues the result, then its header warnings.
@@ -461,18 +490,10 @@ where
 
 /// A journal report: the original is the message, with the report's envelope recipients. A
 /// report that cannot be read is an error with the reason, never a clean message.
-fn handle_journal<T, P>(
-    process: &P,
-    raw: &[u8],
-    location: Location,
-    format: Format,
-    outs: &mut Vec<Out<T>>,
-) where
-    P: Fn(&mut Message<'_>) -> T + Sync,
-{
+fn read_journal(raw: &[u8], location: Location, format: Format) -> Result<Message<'_>, Problem> {
     let located = match journal::locate(raw) {
         Ok(l) => l,
-        Err(e) => return outs.push(malformed(location, e.to_string())),
+        Err(e) => return Err(malformed(location, e.to_string())),
     };
     // The original's headers first: the envelope lines then reuse the addresses they name
     // (a chunk's 575 `To:` lines are its `To` field again).
@@ -483,14 +504,13 @@ fn handle_journal<T, P>(
     };
     let report = match located.report(known) {
         Ok(r) => r,
-        Err(e) => return outs.push(malformed(location, e.to_string())),
+        Err(e) => return Err(malformed(location, e.to_string())),
     };
     // Borrowed from the mbox block, the original keeps its `>From ` quoting; decoded, it has none.
     let mbox_quoted = format == Format::Mbox && matches!(report.original, Cow::Borrowed(_));
-    let original: &[u8] = &report.original;
     // `report` is Ok only with an original, so `parsed` is there.
     let Some(parsed) = parsed else {
-        return outs.push(malformed(
+        return Err(malformed(
             location,
             journal::JournalError::NoOriginal.to_string(),
         ));
@@ -498,16 +518,15 @@ fn handle_journal<T, P>(
     match parsed {
         Ok(mut envelope) => {
             envelope.envelope_recipients = report.recipients;
-            let msg = Message {
+            Ok(Message {
                 location,
                 format,
-                raw: original,
+                raw: report.original,
                 mbox_quoted,
                 envelope,
-            };
-            deliver(process, msg, outs);
+            })
         }
-        Err(e) => outs.push(malformed(
+        Err(e) => Err(malformed(
             location,
             format!("journal report's attached original: {e}"),
         )),
