@@ -642,3 +642,101 @@ fn gate_fails_a_rendered_bcc_header_naming_two_customers() {
     let o = check(&["-q", "--profile", "audit", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 }
+
+/// Issue 30: each rule fixture and each file of `fixtures/check`, audited from its bytes
+/// through the library (`Auditor::verdict`, what the SMTP guard and the Python package call),
+/// gets what `leakaudit check` says of that file: the same findings (rule ids, severities,
+/// fingerprints, evidence, every field but the location) and the same outcome against the
+/// same `fail_on`, a message not fully audited included.
+#[test]
+fn the_library_verdict_on_bytes_is_checks_verdict_on_the_file() {
+    use leakaudit_policy::audit::{Auditor, Outcome};
+    use std::collections::BTreeMap;
+    let dir = tempfile::tempdir().unwrap();
+    let problems = dir.path().join("problems.jsonl");
+    let o = check(&[
+        "-q",
+        "--format",
+        "json",
+        "--problems",
+        problems.to_str().unwrap(),
+        "fixtures/rules",
+        "fixtures/check",
+    ]);
+    assert!(o.status.code().is_some_and(|c| c > 0), "{}", stderr(&o));
+    let mut by_file: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for mut f in json_findings(&o) {
+        let path = f["location"]["path"].as_str().unwrap().to_string();
+        f.as_object_mut().unwrap().remove("location");
+        by_file.entry(path).or_default().push(f);
+    }
+    let mut errors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in std::fs::read_to_string(&problems).unwrap().lines() {
+        let p: Value = serde_json::from_str(line).unwrap();
+        if p["level"] == "error" {
+            let path = p["location"]["path"].as_str().unwrap().to_string();
+            errors.entry(path).or_default().push(line.to_string());
+        }
+    }
+
+    let auditor = Auditor::builtin(&Default::default()).unwrap();
+    let mut files = Vec::new();
+    let mut stack = vec![repo_root().join("fixtures/rules"), fixture("check")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() > 50, "{}", files.len());
+    let (mut leaking, mut clean) = (0, 0);
+    for path in &files {
+        let rel = path
+            .strip_prefix(repo_root())
+            .unwrap()
+            .display()
+            .to_string();
+        let v = auditor.verdict(&std::fs::read(path).unwrap());
+        let mine: Vec<Value> = v
+            .findings
+            .iter()
+            .map(|f| {
+                let mut f = serde_json::to_value(f).unwrap();
+                f.as_object_mut().unwrap().remove("location");
+                f
+            })
+            .collect();
+        let theirs = by_file.remove(&rel).unwrap_or_default();
+        assert_eq!(mine, theirs, "{rel}");
+        let check_outcome = if errors.contains_key(&rel) {
+            Outcome::Error
+        } else if theirs.iter().any(|f| {
+            let s: leakaudit_policy::Severity =
+                serde_json::from_value(f["severity"].clone()).unwrap();
+            s >= auditor.fail_on()
+        }) {
+            Outcome::Violation
+        } else {
+            Outcome::Clean
+        };
+        assert_eq!(v.outcome(), check_outcome, "{rel}: {:?}", errors.get(&rel));
+        match v.outcome() {
+            Outcome::Violation => leaking += 1,
+            Outcome::Clean => clean += 1,
+            Outcome::Error => {}
+        }
+    }
+    assert!(
+        by_file.is_empty(),
+        "check found files the walk did not: {by_file:?}"
+    );
+    assert!(
+        leaking > 10 && clean > 10,
+        "{leaking} leaking, {clean} clean"
+    );
+}

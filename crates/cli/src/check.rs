@@ -3,20 +3,21 @@
 //! does, 2 on an error (bad rules or config, unreadable input, a message that could not be
 //! audited; outputs are still written for the rest).
 //!
-//! Default `--fail-on high`: any real exposure of strangers (high) or secret (critical)
-//! fails the build, medium/low/info findings are reported without failing it.
+//! Every decision is the library's (`leakaudit_policy::audit`): the [`Auditor`] (rules,
+//! organisation, `fail_on`, default high) and the [`Gate`] (minimum messages, not fully
+//! audited is an error, the baseline, the outcome). This file turns flags into them, runs the
+//! scan and prints.
 
 use crate::args::{OrgArgs, ReadArgs, RulesArgs, TriageArgs, UiArgs};
 use crate::config::RunConfig;
 use crate::evaluate::Triage;
 use crate::problems::Problems;
 use crate::progress::Progress;
-use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
 use leakaudit_policy::baseline::Baseline;
 use leakaudit_policy::report::{self, MessageReport, Summary};
 use leakaudit_policy::triage::Profile;
-use leakaudit_policy::{junit, sarif, Severity};
+use leakaudit_policy::{junit, sarif, Gate, Severity};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -73,10 +74,16 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let run = RunConfig::resolve(&args.org, &args.rules, &args.read)?;
-    let engine = run.engine()?;
-    let fail_on = args.fail_on.or(run.cfg.fail_on).unwrap_or(Severity::High);
-    // A broken baseline is an error before any work is done.
-    let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
+    let auditor = run.auditor(args.fail_on)?;
+    let engine = auditor.engine();
+    let fail_on = auditor.fail_on();
+    let gate = Gate {
+        fail_on,
+        min_messages: args.min_messages,
+        // A broken baseline is an error before any work is done.
+        baseline: args.baseline.as_deref().map(Baseline::load).transpose()?,
+        write_baseline: args.write_baseline.is_some(),
+    };
 
     let scanner = run.scanner();
     let triage = Triage::resolve(&run, &args.triage, Profile::Gate)?;
@@ -86,7 +93,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut reports: Vec<MessageReport> = Vec::new();
     let (stats, history) = triage.evaluate(
         &scanner,
-        &engine,
+        engine,
         &args.paths,
         &progress,
         &mut problems,
@@ -114,17 +121,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     let mut errors = problems.errors as usize;
     problems.finish()?;
-    if args.min_messages > 0 {
-        if let Err(e) = crate::problems::ensure_read(&stats, &args.paths) {
-            eprintln!("error: {e}");
-            errors += 1;
-        }
-    }
-    if stats.messages > 0 && stats.messages < args.min_messages {
-        eprintln!(
-            "error: {} message(s) audited, fewer than --min-messages {}",
-            stats.messages, args.min_messages
-        );
+    let read_nothing = crate::problems::ensure_read(&stats, &args.paths)
+        .err()
+        .map(|e| e.to_string());
+    for e in gate.count_errors(stats.messages, read_nothing) {
+        eprintln!("error: {e}");
         errors += 1;
     }
 
@@ -141,34 +142,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             );
         }
     }
-    let mut suppressed = 0;
-    if args.write_baseline.is_some() {
-        // Everything found is now known: the gate passes (errors still count). Nothing was
-        // suppressed by a baseline: the findings are the baseline.
-        for r in &mut reports {
-            r.findings.clear();
-        }
-    } else if let Some(b) = &baseline {
-        let outcome = b.apply(&mut reports);
-        suppressed = outcome.suppressed;
-        if !outcome.unmatched.is_empty() {
+    let settled = gate.settle(&mut reports);
+    let suppressed = settled.suppressed;
+    if !settled.unmatched.is_empty() {
+        let n = settled.unmatched.len();
+        eprintln!(
+            "baseline: {n} entr{} matched no finding (fixed, or the baseline is stale):",
+            if n == 1 { "y" } else { "ies" }
+        );
+        for e in &settled.unmatched {
             eprintln!(
-                "baseline: {} entr{} matched no finding (fixed, or the baseline is stale):",
-                outcome.unmatched.len(),
-                if outcome.unmatched.len() == 1 {
-                    "y"
-                } else {
-                    "ies"
-                }
+                "  {} {} ({})",
+                crate::term::clean(&e.fingerprint[..16.min(e.fingerprint.len())]),
+                crate::term::clean(&e.rule_id),
+                crate::term::clean(&e.location.to_string())
             );
-            for e in &outcome.unmatched {
-                eprintln!(
-                    "  {} {} ({})",
-                    crate::term::clean(&e.fingerprint[..16.min(e.fingerprint.len())]),
-                    crate::term::clean(&e.rule_id),
-                    crate::term::clean(&e.location.to_string())
-                );
-            }
         }
     }
     if !keep_clean {
@@ -207,13 +195,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             summary.suppressed
         );
     }
-    Ok(if stats.had_errors() || errors > 0 {
-        EXIT_ERROR
-    } else if summary.failing > 0 {
-        EXIT_VIOLATION
-    } else {
-        EXIT_CLEAN
-    })
+    if stats.had_errors() {
+        errors = errors.max(1);
+    }
+    Ok(gate.outcome(errors, &reports).exit_code())
 }
 
 fn pretty(v: &serde_json::Value) -> String {

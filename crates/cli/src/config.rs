@@ -7,7 +7,7 @@
 
 use crate::args::{FormatArg, OrgArgs, ReadArgs, RulesArgs};
 use anyhow::Context;
-use leakaudit_policy::{Engine, OrgConfig, RuleError, RulePack};
+use leakaudit_policy::{Auditor, Engine, OrgConfig, RuleError, RulePack, Severity};
 use leakaudit_scanner::scan::{ScanOptions, Scanner};
 use leakaudit_scanner::Org;
 use std::path::{Path, PathBuf};
@@ -83,23 +83,18 @@ impl RunConfig {
 
     /// The policy engine (severity overrides must name rules of the pack).
     pub fn engine(&self) -> anyhow::Result<Engine> {
-        let pack = self.pack()?;
-        // Every override naming no rule, each with file:line:col, in one run.
-        if let Err(errs) = self.cfg.check_overrides(&pack) {
-            let lines: Vec<String> = errs.iter().map(|e| format!("  {e}")).collect();
-            anyhow::bail!(
-                "{} error{} in the configuration:\n{}",
-                errs.len(),
-                if errs.len() == 1 { "" } else { "s" },
-                lines.join("\n")
-            );
-        }
-        Engine::try_new(pack, self.org.clone(), &self.cfg.severity_overrides).with_context(|| {
-            match &self.config_path {
-                Some(p) => format!("in severity_overrides of {}", p.display()),
-                None => "in severity_overrides".to_string(),
-            }
-        })
+        let path = self.config_path.as_ref().map(|p| p.display().to_string());
+        Ok(leakaudit_policy::audit::engine(
+            self.pack()?,
+            &self.cfg,
+            path.as_deref(),
+        )?)
+    }
+
+    /// The gate's auditor: the engine and `fail_on` (the flag's, else the configuration's,
+    /// else the library default).
+    pub fn auditor(&self, fail_on: Option<Severity>) -> anyhow::Result<Auditor> {
+        Ok(Auditor::new(self.engine()?, fail_on, &self.cfg))
     }
 
     /// The remediation tables (`[accounts]`, `[notifications]`) of the configuration file.

@@ -7,7 +7,7 @@ use crate::progress::Progress;
 use crate::term::clean;
 use anyhow::Context;
 use leakaudit_scanner::io::AtomicFile;
-use leakaudit_scanner::{Problem, ProblemKind, ProblemLevel};
+use leakaudit_scanner::{Problem, ProblemLevel};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -62,12 +62,17 @@ impl<'p> Problems<'p> {
 
     /// Records one problem.
     pub fn report(&mut self, p: &Problem) {
-        let strict = p.kind == ProblemKind::NotFullyAudited && self.gate;
-        if strict && p.level == ProblemLevel::Warning {
-            let mut p = p.clone();
-            p.level = ProblemLevel::Error;
-            return self.report(&p);
-        }
+        let escalated;
+        let p = match self.gate {
+            true if leakaudit_policy::Gate::level(p) != p.level => {
+                escalated = Problem {
+                    level: leakaudit_policy::Gate::level(p),
+                    ..p.clone()
+                };
+                &escalated
+            }
+            _ => p,
+        };
         if let Some((_, f)) = &mut self.file {
             if self.write_error.is_none() {
                 let line = serde_json::to_string(p).unwrap_or_default();

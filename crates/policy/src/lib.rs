@@ -6,6 +6,7 @@
 //! the renderers take [`report::MessageReport`]s in archive order.
 
 pub mod allow;
+pub mod audit;
 pub mod baseline;
 pub mod config;
 pub mod content;
@@ -24,6 +25,7 @@ pub mod rules;
 pub mod sarif;
 pub mod triage;
 
+pub use audit::{Auditor, Gate, Outcome, Verdict};
 pub use config::OrgConfig;
 pub use engine::{Engine, Evaluation};
 pub use error::{ConfigError, RuleError};
