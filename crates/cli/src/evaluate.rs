@@ -1,24 +1,20 @@
-//! The evaluation pass shared by `check`, `affected`, `incident` and `remediate plan`: every
-//! message is evaluated by the configured engine on the worker threads and handed to the
-//! command's sink (gate profile: in archive order; audit: see below).
-//!
-//! Under the audit profile the triage needs the archive's history, which is only complete
-//! after the last message: one pass feeds the history and evaluates; messages with findings
-//! (exposing ones with their envelope and quoted addresses) are held until the pass ends, then
-//! their exposure findings are ranked (`Engine::retriage`, the same result as a second pass
-//! would give) and handed over in archive order among themselves. Messages without findings go
-//! to the sink at once, so under audit they come before the held ones. Reading the
-//! archive once keeps standard input and compressed streams working and costs one scan.
+//! The rule evaluation of `check`, `affected`, `incident` and `remediate plan` on the
+//! library's archive audit (`leakaudit_policy::archive`: one read, the history, holding and
+//! ranking): every message is evaluated by the configured engine on the worker threads
+//! (under the audit profile, exposing messages keep their envelope and quoted addresses for
+//! `Engine::retriage`) and handed to the command's sink. Under audit, messages without
+//! findings come first, the ranked ones after them.
 
 use crate::config::RunConfig;
 use crate::problems::Problems;
 use crate::progress::Progress;
 use anyhow::Context;
-use leakaudit_policy::triage::{History, HistoryBuilder, HistoryOptions, Profile, TriageContext};
+use leakaudit_policy::archive::{ArchiveAudit, AuditSink, Observer, Step};
+use leakaudit_policy::triage::{History, HistoryOptions, Profile, TriageContext};
 use leakaudit_policy::{Engine, Evaluation};
-use leakaudit_scanner::scan::{Event, ScanStats, Scanner};
-use leakaudit_scanner::{Address, Envelope, Location, Message};
-use rayon::prelude::*;
+use leakaudit_scanner::scan::ScanStats;
+use leakaudit_scanner::scan::Scanner;
+use leakaudit_scanner::{Address, Envelope, Location, Message, Problem};
 use std::path::PathBuf;
 
 /// One message, evaluated (and ranked) in full.
@@ -62,20 +58,45 @@ impl Triage {
         })
     }
 
-    fn load_history(&self) -> anyhow::Result<HistoryBuilder> {
+    fn load_history(&self) -> anyhow::Result<Option<History>> {
         match &self.history_file {
-            Some(p) if p.exists() => {
-                let h = History::load(p, HistoryOptions::default())
-                    .with_context(|| format!("reading the history {}", p.display()))?;
-                Ok(HistoryBuilder::from_history(h))
-            }
-            _ => Ok(HistoryBuilder::new(HistoryOptions::default())),
+            Some(p) if p.exists() => Ok(Some(
+                History::load(p, HistoryOptions::default())
+                    .with_context(|| format!("reading the history {}", p.display()))?,
+            )),
+            _ => Ok(None),
         }
     }
 
-    /// Scans `paths`, evaluates every message and hands each to `sink` (ranked under the audit
-    /// profile; ordering as in the module doc). Problems go to `problems`. Saves the history
-    /// when asked to; returns it under the audit profile.
+    /// The library's archive audit for this run (`leakaudit_policy::archive`), with the
+    /// earlier history loaded under the audit profile.
+    pub fn archive_audit<'a>(
+        &'a self,
+        is_customer: Option<&'a leakaudit_policy::triage::IsCustomer<'a>>,
+    ) -> anyhow::Result<ArchiveAudit<'a>> {
+        Ok(ArchiveAudit {
+            profile: self.profile,
+            history: match self.profile {
+                Profile::Audit => self.load_history()?,
+                Profile::Gate => None,
+            },
+            aliases: &self.aliases,
+            is_customer,
+        })
+    }
+
+    /// Saves the history when asked to.
+    pub fn save_history(&self, history: Option<&History>) -> anyhow::Result<()> {
+        if let (Some(p), Some(h)) = (&self.history_file, history) {
+            h.save(p)
+                .with_context(|| format!("writing the history {}", p.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Scans `paths`, evaluates every message with the engine and hands each to `sink`
+    /// (ranked under the audit profile; ordering as in the module doc). Problems go to
+    /// `problems`. Saves the history when asked to; returns it under the audit profile.
     #[allow(clippy::too_many_arguments)]
     pub fn evaluate<X: Send>(
         &self,
@@ -86,103 +107,91 @@ impl Triage {
         problems: &mut Problems<'_>,
         is_customer: Option<&leakaudit_policy::triage::IsCustomer<'_>>,
         extra: impl Fn(&Message<'_>, &Evaluation) -> X + Sync,
-        mut sink: impl FnMut(Evaluated<X>),
+        sink: impl FnMut(Evaluated<X>),
     ) -> anyhow::Result<(ScanStats, Option<History>)> {
-        if self.profile == Profile::Gate {
-            let ctx = TriageContext::gate();
-            let stats = scanner.scan(
-                paths,
-                |m| {
-                    let eval = engine.evaluate_with(m, &ctx);
-                    let x = extra(m, &eval);
-                    (eval, x)
-                },
-                |ev| match ev {
-                    Event::Message { location, item, .. } => {
-                        report_incomplete(problems, &location, &item.0);
-                        sink(Evaluated {
-                            location,
-                            eval: item.0,
-                            extra: item.1,
-                        })
-                    }
-                    Event::Problem(p) => problems.report(&p),
-                    Event::Progress { bytes, messages } => progress.update(bytes, messages),
-                },
-            );
-            return Ok((stats, None));
-        }
-
-        let builder = self.load_history()?;
         let org = engine.org();
-        /// Held until the history is complete.
-        type Held<X> = (Location, Evaluation, Option<(Envelope, Vec<Address>)>, X);
-        let mut held: Vec<Held<X>> = Vec::new();
-        let stats = scanner.scan(
-            paths,
-            |m| {
-                let eval = engine.evaluate(m);
-                builder.observe_analysed(&m.envelope, org, &eval.exposure);
+        let process = |m: &mut Message<'_>, obs: &Observer<'_>| {
+            if obs.profile() == Profile::Gate {
+                let eval = engine.evaluate_with(m, &TriageContext::gate());
                 let x = extra(m, &eval);
-                // The envelope is taken for the ranking, not copied; nothing reads the message
-                // after this.
-                let keep = eval.exposure.exposes().then(|| {
-                    let quoted = leakaudit_policy::quoted::quoted_addresses(m);
-                    (m.take_envelope(), quoted)
-                });
-                (eval, keep, x)
-            },
-            |ev| match ev {
-                Event::Message { location, item, .. } => {
-                    let (mut eval, keep, x) = item;
-                    report_incomplete(problems, &location, &eval);
-                    if eval.findings.is_empty() && keep.is_none() {
-                        sink(Evaluated {
-                            location,
-                            eval,
-                            extra: x,
-                        });
-                    } else {
-                        for f in &mut eval.findings {
-                            f.profile = Some(Profile::Audit);
-                        }
-                        held.push((location, eval, keep, x));
-                    }
-                }
-                Event::Problem(p) => problems.report(&p),
-                Event::Progress { bytes, messages } => progress.update(bytes, messages),
-            },
-        );
-        let history = builder.finish();
-        let ctx = TriageContext {
-            profile: Profile::Audit,
-            history: Some(&history),
-            aliases: &self.aliases,
-            is_customer,
-            ..TriageContext::default()
-        };
-        // Ranked in parallel (each message on its own), handed over in archive order.
-        held.par_iter_mut().for_each(|(_, eval, keep, _)| {
-            if let Some((env, quoted)) = keep {
-                engine.retriage(env, eval, quoted, &ctx);
+                return Step {
+                    item: (eval, None, x),
+                    hold: false,
+                };
             }
-        });
-        for (location, eval, keep, x) in held {
-            // The envelope copy was for the ranking: freed before the sink grows its lists
-            // (a `_` pattern would keep it to the end of the iteration: 64 MiB at 1,000,000).
-            drop(keep);
-            sink(Evaluated {
-                location,
-                eval,
-                extra: x,
+            let mut eval = engine.evaluate(m);
+            obs.observe(&m.envelope, org, &eval.exposure);
+            let x = extra(m, &eval);
+            // The envelope is taken for the ranking, not copied; nothing reads the message
+            // after this.
+            let keep = eval.exposure.exposes().then(|| {
+                let quoted = leakaudit_policy::quoted::quoted_addresses(m);
+                (m.take_envelope(), quoted)
             });
-        }
-        if let Some(p) = &self.history_file {
-            history
-                .save(p)
-                .with_context(|| format!("writing the history {}", p.display()))?;
-        }
-        Ok((stats, Some(history)))
+            let hold = !eval.findings.is_empty() || keep.is_some();
+            if hold {
+                for f in &mut eval.findings {
+                    f.profile = Some(Profile::Audit);
+                }
+            }
+            Step {
+                item: (eval, keep, x),
+                hold,
+            }
+        };
+        let rank = |item: &mut Held<X>, ctx: &TriageContext<'_>| {
+            if let Some((env, quoted)) = &item.1 {
+                engine.retriage(env, &mut item.0, quoted, ctx);
+            }
+        };
+        let mut to = ToSink {
+            problems,
+            progress,
+            sink,
+        };
+        let (stats, history) =
+            self.archive_audit(is_customer)?
+                .run(scanner, paths, process, rank, &mut to);
+        self.save_history(history.as_ref())?;
+        Ok((stats, history))
+    }
+}
+
+/// A message's evaluation, the envelope and quoted addresses kept for its ranking (exposing
+/// messages under the audit profile), and the command's own part.
+type Held<X> = (Evaluation, Option<(Envelope, Vec<Address>)>, X);
+
+/// The command's sink behind the archive audit: problems reported in archive order, the
+/// ranking's envelope freed before the command sees the message.
+struct ToSink<'p, 'q, F> {
+    problems: &'p mut Problems<'q>,
+    progress: &'p Progress,
+    sink: F,
+}
+
+impl<X, F: FnMut(Evaluated<X>)> AuditSink<Held<X>> for ToSink<'_, '_, F> {
+    fn seen(&mut self, location: &Location, item: &Held<X>) {
+        report_incomplete(self.problems, location, &item.0);
+    }
+
+    fn message(&mut self, location: Location, item: Held<X>) {
+        let (eval, keep, extra) = item;
+        // The envelope copy was for the ranking: freed before the sink grows its lists
+        // (64 MiB at 1,000,000 recipients).
+        drop(keep);
+        (self.sink)(Evaluated {
+            location,
+            eval,
+            extra,
+        });
+    }
+
+    fn problem(&mut self, p: &Problem) {
+        self.problems.report(p);
+    }
+
+    fn progress(&mut self, bytes: u64, messages: u64) {
+        self.progress.update(bytes, messages);
     }
 }
 

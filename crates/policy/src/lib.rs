@@ -6,6 +6,7 @@
 //! the renderers take [`report::MessageReport`]s in archive order.
 
 pub mod allow;
+pub mod archive;
 pub mod audit;
 pub mod baseline;
 pub mod config;

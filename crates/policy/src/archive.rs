@@ -1,0 +1,127 @@
+//! The archive audit: the one pass every archive command runs (`scan`, `check`, `affected`,
+//! `incident`, `remediate plan`), as ripgrep's searcher hands matches to a sink.
+//!
+//! The archive is read once. On the worker threads the caller's `process` does its work on
+//! each message and feeds the correspondence history (the [`Observer`]); the calling thread
+//! hands every message to the [`AuditSink`] in archive order. Under the audit profile the
+//! triage needs the whole history, known only after the last message: messages `process`
+//! asks to hold (the exposing ones) wait until the pass ends, are then ranked in parallel by
+//! the caller's `rank` (the same result a second pass would give) and handed over in archive
+//! order among themselves, after the others. Reading once keeps standard input and compressed
+//! streams working. Under the gate profile nothing is held and there is no history.
+
+use crate::triage::{History, HistoryBuilder, HistoryOptions, IsCustomer, Profile, TriageContext};
+use leakaudit_scanner::exposure::{Exposure, Org};
+use leakaudit_scanner::scan::{Event, ScanStats, Scanner};
+use leakaudit_scanner::{Address, Envelope, Location, Message, Problem};
+use rayon::prelude::*;
+
+/// What `process` returns for one message.
+pub struct Step<T> {
+    pub item: T,
+    /// Under the audit profile: hold it for the ranking (ignored under the gate).
+    pub hold: bool,
+}
+
+/// Handed to `process` on the workers: the profile, and the history being built.
+pub struct Observer<'b> {
+    profile: Profile,
+    history: Option<&'b HistoryBuilder>,
+}
+
+impl Observer<'_> {
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// Feeds the message into the history (under the audit profile; nothing under the gate).
+    pub fn observe(&self, envelope: &Envelope, org: &Org, exposure: &Exposure) {
+        if let Some(b) = self.history {
+            b.observe_analysed(envelope, org, exposure);
+        }
+    }
+}
+
+/// Where the audited messages go, on the calling thread.
+pub trait AuditSink<T> {
+    /// Every message as read, in archive order, before any is held (count it, report its
+    /// problems in archive order).
+    fn seen(&mut self, _location: &Location, _item: &T) {}
+    /// The messages held for the ranking, once the pass ended and before they are ranked
+    /// (several journal reports of one message can be merged here).
+    fn held(&mut self, _held: &mut Vec<(Location, T)>) {}
+    /// A message handed over: at once, or ranked after the pass when it was held.
+    fn message(&mut self, location: Location, item: T);
+    fn problem(&mut self, problem: &Problem);
+    fn progress(&mut self, _bytes: u64, _messages: u64) {}
+}
+
+/// One archive audit's settings.
+pub struct ArchiveAudit<'a> {
+    pub profile: Profile,
+    /// The history of earlier runs to start from (audit profile; `None`: an empty one).
+    pub history: Option<History>,
+    /// The organisation's own people outside its domains: never a party.
+    pub aliases: &'a [Address],
+    /// With an account store: whether each address belongs to an account holder.
+    pub is_customer: Option<&'a IsCustomer<'a>>,
+}
+
+impl ArchiveAudit<'_> {
+    /// Reads `paths` once with `scanner`: `process` on the workers, `rank` on the held
+    /// messages (in parallel) under the audit profile, everything to `sink` as the module doc
+    /// says. Returns the scan's totals and, under the audit profile, the finished history.
+    pub fn run<T: Send>(
+        self,
+        scanner: &Scanner,
+        paths: &[String],
+        process: impl Fn(&mut Message<'_>, &Observer<'_>) -> Step<T> + Sync,
+        rank: impl Fn(&mut T, &TriageContext<'_>) + Sync,
+        sink: &mut impl AuditSink<T>,
+    ) -> (ScanStats, Option<History>) {
+        let audit = self.profile == Profile::Audit;
+        let builder = audit.then(|| match self.history {
+            Some(h) => HistoryBuilder::from_history(h),
+            None => HistoryBuilder::new(HistoryOptions::default()),
+        });
+        let observer = Observer {
+            profile: self.profile,
+            history: builder.as_ref(),
+        };
+        let mut held: Vec<(Location, T)> = Vec::new();
+        let stats = scanner.scan(
+            paths,
+            |m| process(m, &observer),
+            |ev| match ev {
+                Event::Message { location, item, .. } => {
+                    sink.seen(&location, &item.item);
+                    if audit && item.hold {
+                        held.push((location, item.item));
+                    } else {
+                        sink.message(location, item.item);
+                    }
+                }
+                Event::Problem(p) => sink.problem(&p),
+                Event::Progress { bytes, messages } => sink.progress(bytes, messages),
+            },
+        );
+        let Some(builder) = builder else {
+            return (stats, None);
+        };
+        let history = builder.finish();
+        sink.held(&mut held);
+        let ctx = TriageContext {
+            profile: Profile::Audit,
+            history: Some(&history),
+            aliases: self.aliases,
+            is_customer: self.is_customer,
+            ..TriageContext::default()
+        };
+        // Ranked in parallel (each message on its own), handed over in archive order.
+        held.par_iter_mut().for_each(|(_, item)| rank(item, &ctx));
+        for (location, item) in held {
+            sink.message(location, item);
+        }
+        (stats, Some(history))
+    }
+}
