@@ -149,9 +149,9 @@ impl Triage {
             progress,
             sink,
         };
-        let (stats, history) =
-            self.archive_audit(is_customer)?
-                .run(scanner, paths, process, rank, &mut to);
+        let (stats, history) = self
+            .archive_audit(is_customer)?
+            .run(scanner, paths, process, rank, &mut to);
         self.save_history(history.as_ref())?;
         Ok((stats, history))
     }
