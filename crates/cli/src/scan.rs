@@ -12,16 +12,16 @@ use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
+use leakaudit_policy::archive::{AuditSink, Observer, Step};
 use leakaudit_policy::content;
-use leakaudit_policy::triage::{self, HistoryBuilder, Profile, Thresholds, TriageContext};
+use leakaudit_policy::triage::{self, Profile, Thresholds, TriageContext};
 use leakaudit_scanner::exposure::{self, Org};
-use leakaudit_scanner::scan::{Event, ScanStats, Scanner};
-use leakaudit_scanner::{Address, Envelope, RecordTriage};
+use leakaudit_scanner::scan::{ScanStats, Scanner};
+use leakaudit_scanner::{Address, Envelope, Location, Problem, RecordTriage};
 use leakaudit_scanner::{ExposureRecord, Message};
 // foldhash (randomly seeded per run), not SipHash: this set takes every exposed address on
 // the serial emit path, where SipHash was ~2.5% of the scan's CPU time.
 use foldhash::HashSet;
-use rayon::prelude::*;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -184,18 +184,23 @@ struct Held {
     quoted: Vec<Address>,
 }
 
+/// What the workers make of one message: the exposing message, why `check` would not see all
+/// of it (a decoding limit), whether it came from a journal report.
+type Item = (Option<Held>, Option<String>, bool);
+
 /// Several journal reports of one message (Exchange splits a large envelope over reports)
 /// become one record: the envelopes' union, analysed again. Only exposing reports are held,
 /// and that is enough: a report that exposes nothing adds no party (the original's headers
 /// are the same in every report; see ARCHITECTURE.md "Journal reports").
-fn merge_journal_reports(held: &mut Vec<Held>, org: &Org) {
+fn merge_journal_reports(held: &mut Vec<(Location, Item)>, org: &Org) {
     let mut first: std::collections::HashMap<String, usize> = Default::default();
     let mut merged_into = vec![None; held.len()];
     for i in 0..held.len() {
-        if held[i].envelope.envelope_recipients.is_empty() {
+        let Some(h) = &held[i].1 .0 else { continue };
+        if h.envelope.envelope_recipients.is_empty() {
             continue;
         }
-        let Some(id) = held[i].record.message_id.clone() else {
+        let Some(id) = h.record.message_id.clone() else {
             continue;
         };
         match first.entry(id) {
@@ -204,11 +209,18 @@ fn merge_journal_reports(held: &mut Vec<Held>, org: &Org) {
             }
             std::collections::hash_map::Entry::Occupied(o) => {
                 let j = *o.get();
-                let more = std::mem::take(&mut held[i].envelope.envelope_recipients);
-                leakaudit_scanner::add_envelope_recipients(
-                    &mut held[j].envelope.envelope_recipients,
-                    more,
-                );
+                let more = held[i]
+                    .1
+                     .0
+                    .as_mut()
+                    .map(|h| std::mem::take(&mut h.envelope.envelope_recipients))
+                    .unwrap_or_default();
+                if let Some(target) = held[j].1 .0.as_mut() {
+                    leakaudit_scanner::add_envelope_recipients(
+                        &mut target.envelope.envelope_recipients,
+                        more,
+                    );
+                }
                 merged_into[i] = Some(j);
             }
         }
@@ -216,17 +228,89 @@ fn merge_journal_reports(held: &mut Vec<Held>, org: &Org) {
     let targets: std::collections::BTreeSet<usize> =
         merged_into.iter().flatten().copied().collect();
     for j in targets {
-        let h = &mut held[j];
-        h.exposure = exposure::analyse(&h.envelope, org);
-        h.record.audience_size = h.exposure.audience_parties.len();
-        h.record.visible_parties = h.exposure.visible_parties;
-        h.record.saw_others = h.exposure.saw_others.clone();
+        if let Some(h) = held[j].1 .0.as_mut() {
+            h.exposure = exposure::analyse(&h.envelope, org);
+            h.record.audience_size = h.exposure.audience_parties.len();
+            h.record.visible_parties = h.exposure.visible_parties;
+            h.record.saw_others = h.exposure.saw_others.clone();
+        }
     }
     let mut i = 0;
     held.retain(|_| {
         i += 1;
         merged_into[i - 1].is_none()
     });
+}
+
+/// Where the records go: the output, the totals, the problems.
+struct Records<'a, 'p, 'q> {
+    ranking: &'a Ranking<'a>,
+    org: &'a Org,
+    audit: bool,
+    tally: Tally,
+    problems: &'p mut Problems<'q>,
+    progress: &'p Progress,
+    out: BufWriter<&'p mut dyn Write>,
+    write_error: Option<io::Error>,
+}
+
+impl Records<'_, '_, '_> {
+    fn emit(&mut self, mut record: ExposureRecord) {
+        self.tally.exposing += 1;
+        self.tally
+            .addresses
+            .extend(record.exposed.iter().map(|e| e.address.clone()));
+        if record.triage.is_none() {
+            record.triage = Some(self.ranking.gate(record.audience_size));
+        }
+        if self.write_error.is_none() {
+            let written = serde_json::to_writer(&mut self.out, &record)
+                .map_err(io::Error::from)
+                .and_then(|()| self.out.write_all(b"\n"));
+            if let Err(e) = written {
+                self.write_error = Some(e);
+            }
+        }
+    }
+}
+
+impl AuditSink<Item> for Records<'_, '_, '_> {
+    fn seen(&mut self, location: &Location, item: &Item) {
+        let (_, cut, journal) = item;
+        self.tally.journal_reports += u64::from(*journal);
+        if let Some(why) = cut {
+            self.tally.not_fully_audited += 1;
+            self.problems
+                .report(&crate::evaluate::not_fully_audited(location, why));
+        }
+    }
+
+    fn held(&mut self, held: &mut Vec<(Location, Item)>) {
+        merge_journal_reports(held, self.org);
+    }
+
+    fn message(&mut self, _location: Location, item: Item) {
+        let Some(h) = item.0 else { return };
+        if self.audit {
+            let Held {
+                mut record,
+                exposure,
+                ..
+            } = h;
+            record.exposed = exposure.exposed;
+            self.emit(record);
+        } else {
+            self.emit(h.record);
+        }
+    }
+
+    fn problem(&mut self, p: &Problem) {
+        self.problems.report(p);
+    }
+
+    fn progress(&mut self, bytes: u64, messages: u64) {
+        self.progress.update(bytes, messages);
+    }
 }
 
 fn scan_into(
@@ -238,24 +322,21 @@ fn scan_into(
     problems: &mut Problems<'_>,
     out: &mut dyn Write,
 ) -> anyhow::Result<(ScanStats, Tally)> {
-    let mut tally = Tally::default();
-    let mut write_error: Option<io::Error> = None;
     let audit = ranking.triage.profile == Profile::Audit;
-    let builder = audit.then(|| HistoryBuilder::new(Default::default()));
-    let mut held: Vec<Held> = Vec::new();
     // Runs on the worker threads: the exposure model (and the history) in parallel.
     let limits = content::Limits::default();
-    let process = |msg: &mut Message<'_>| -> (Option<Held>, Option<String>, bool) {
+    let process = |msg: &mut Message<'_>, obs: &Observer<'_>| -> Step<Item> {
         // The content rules' decoding limits: `check` would not see all of this message.
         let hit = content::limits_hit(&msg.raw, &limits);
         let cut = hit.any().then(|| hit.describe(&limits));
         let journal = !msg.envelope.envelope_recipients.is_empty();
         let mut exp = exposure::analyse(&msg.envelope, org);
-        if let Some(b) = &builder {
-            b.observe_analysed(&msg.envelope, org, &exp);
-        }
+        obs.observe(&msg.envelope, org, &exp);
         if !exp.exposes() {
-            return (None, cut, journal);
+            return Step {
+                item: (None, cut, journal),
+                hold: false,
+            };
         }
         // One list of exposed addresses per message, not two: the record takes it now (gate)
         // or once the ranking, which reads it from the exposure, is done (audit).
@@ -282,85 +363,52 @@ fn scan_into(
             quoted,
             exposure: exp,
         };
-        (Some(held), cut, journal)
+        Step {
+            item: (Some(held), cut, journal),
+            hold: true,
+        }
+    };
+    let rank = |item: &mut Item, ctx: &TriageContext<'_>| {
+        let Some(h) = &mut item.0 else { return };
+        let a = triage::assess(
+            &h.envelope,
+            &h.exposure,
+            org,
+            &h.quoted,
+            ctx,
+            ranking.thresholds,
+        );
+        h.record.triage = Some(RecordTriage {
+            profile: Profile::Audit.to_string(),
+            severity: a.severity.to_string(),
+            signals: a.signals.iter().map(|s| s.code().to_string()).collect(),
+            reasons: a.reasons,
+        });
     };
     // Records are serialised straight into the buffer: a 1,000,000-address record is ~90 MB
     // of JSON, which a line string would hold whole.
-    let mut out = BufWriter::with_capacity(1 << 16, out);
-    let mut emit = |mut record: ExposureRecord, tally: &mut Tally| {
-        tally.exposing += 1;
-        tally
-            .addresses
-            .extend(record.exposed.iter().map(|e| e.address.clone()));
-        if record.triage.is_none() {
-            record.triage = Some(ranking.gate(record.audience_size));
-        }
-        if write_error.is_none() {
-            let written = serde_json::to_writer(&mut out, &record)
-                .map_err(io::Error::from)
-                .and_then(|()| out.write_all(b"\n"));
-            if let Err(e) = written {
-                write_error = Some(e);
-            }
-        }
+    let mut records = Records {
+        ranking,
+        org,
+        audit,
+        tally: Tally::default(),
+        problems,
+        progress,
+        out: BufWriter::with_capacity(1 << 16, out),
+        write_error: None,
     };
-    let stats = scanner.scan(paths, process, |ev| match ev {
-        Event::Message { item, location, .. } => {
-            let (item, cut, journal) = item;
-            tally.journal_reports += u64::from(journal);
-            if let Some(why) = cut {
-                tally.not_fully_audited += 1;
-                problems.report(&crate::evaluate::not_fully_audited(&location, &why));
-            }
-            if let Some(h) = item {
-                if audit {
-                    held.push(h);
-                } else {
-                    emit(h.record, &mut tally);
-                }
-            }
-        }
-        Event::Problem(p) => problems.report(&p),
-        Event::Progress { bytes, messages } => progress.update(bytes, messages),
-    });
-    if audit {
-        merge_journal_reports(&mut held, org);
-    }
-    if let Some(b) = builder {
-        let history = b.finish();
-        let ctx = TriageContext {
-            profile: Profile::Audit,
-            history: Some(&history),
-            aliases: &ranking.triage.aliases,
-            ..TriageContext::default()
-        };
-        // Ranked in parallel (each message on its own), written in archive order.
-        held.par_iter_mut().for_each(|h| {
-            let a = triage::assess(
-                &h.envelope,
-                &h.exposure,
-                org,
-                &h.quoted,
-                &ctx,
-                ranking.thresholds,
-            );
-            h.record.triage = Some(RecordTriage {
-                profile: Profile::Audit.to_string(),
-                severity: a.severity.to_string(),
-                signals: a.signals.iter().map(|s| s.code().to_string()).collect(),
-                reasons: a.reasons,
-            });
-        });
-        for h in held {
-            let Held {
-                mut record,
-                exposure,
-                ..
-            } = h;
-            record.exposed = exposure.exposed;
-            emit(record, &mut tally);
-        }
-    }
+    let (stats, history) =
+        ranking
+            .triage
+            .archive_audit(None)?
+            .run(scanner, paths, process, rank, &mut records);
+    ranking.triage.save_history(history.as_ref())?;
+    let Records {
+        tally,
+        mut out,
+        mut write_error,
+        ..
+    } = records;
     if write_error.is_none() {
         write_error = out.flush().err();
     }
