@@ -371,3 +371,20 @@ fn scan_honours_leakaudit_toml_internal_domains() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("bad.toml:1"), "{}", stderr(&o));
 }
+
+/// `scan --history FILE` built an empty history and ignored the flag; on the library's archive
+/// audit it starts from FILE and writes it back, as `check` and `incident` do.
+#[test]
+fn scan_history_flag_was_ignored_regression() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.json");
+    let demo = fixture("demo/outbound.mbox").to_string_lossy().into_owned();
+    let args = ["-q", "--history", history.to_str().unwrap(), demo.as_str()];
+    let first = run(&args);
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    assert!(std::fs::metadata(&history).unwrap().len() > 0);
+    let again = run(&args);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    assert!(!json_lines(&again.stdout).is_empty());
+    assert!(std::fs::metadata(&history).unwrap().len() > 0);
+}
