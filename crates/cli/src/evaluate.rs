@@ -9,21 +9,14 @@ use crate::config::RunConfig;
 use crate::problems::Problems;
 use crate::progress::Progress;
 use anyhow::Context;
-use leakaudit_policy::archive::{ArchiveAudit, AuditSink, Observer, Step};
-use leakaudit_policy::triage::{History, HistoryOptions, Profile, TriageContext};
+use leakaudit_policy::archive::Evaluated;
+use leakaudit_policy::archive::{ArchiveAudit, EvaluationSink};
+use leakaudit_policy::triage::{History, HistoryOptions, Profile};
 use leakaudit_policy::{Engine, Evaluation};
 use leakaudit_scanner::scan::ScanStats;
 use leakaudit_scanner::scan::Scanner;
-use leakaudit_scanner::{Address, Envelope, Location, Message, Problem};
+use leakaudit_scanner::{Address, Location, Message, Problem};
 use std::path::PathBuf;
-
-/// One message, evaluated (and ranked) in full.
-pub struct Evaluated<X> {
-    pub location: Location,
-    pub eval: Evaluation,
-    /// What the command computed from the message on the worker thread.
-    pub extra: X,
-}
 
 /// The profile, history and aliases of one run.
 pub struct Triage {
@@ -95,8 +88,8 @@ impl Triage {
     }
 
     /// Scans `paths`, evaluates every message with the engine and hands each to `sink`
-    /// (ranked under the audit profile; ordering as in the module doc). Problems go to
-    /// `problems`. Saves the history when asked to; returns it under the audit profile.
+    /// (the library's [`ArchiveAudit::evaluate`]). Problems go to `problems`. Saves the history
+    /// when asked to; returns it under the audit profile.
     #[allow(clippy::too_many_arguments)]
     pub fn evaluate<X: Send>(
         &self,
@@ -109,41 +102,6 @@ impl Triage {
         extra: impl Fn(&Message<'_>, &Evaluation) -> X + Sync,
         sink: impl FnMut(Evaluated<X>),
     ) -> anyhow::Result<(ScanStats, Option<History>)> {
-        let org = engine.org();
-        let process = |m: &mut Message<'_>, obs: &Observer<'_>| {
-            if obs.profile() == Profile::Gate {
-                let eval = engine.evaluate_with(m, &TriageContext::gate());
-                let x = extra(m, &eval);
-                return Step {
-                    item: (eval, None, x),
-                    hold: false,
-                };
-            }
-            let mut eval = engine.evaluate(m);
-            obs.observe(&m.envelope, org, &eval.exposure);
-            let x = extra(m, &eval);
-            // The envelope is taken for the ranking, not copied; nothing reads the message
-            // after this.
-            let keep = eval.exposure.exposes().then(|| {
-                let quoted = leakaudit_policy::quoted::quoted_addresses(m);
-                (m.take_envelope(), quoted)
-            });
-            let hold = !eval.findings.is_empty() || keep.is_some();
-            if hold {
-                for f in &mut eval.findings {
-                    f.profile = Some(Profile::Audit);
-                }
-            }
-            Step {
-                item: (eval, keep, x),
-                hold,
-            }
-        };
-        let rank = |item: &mut Held<X>, ctx: &TriageContext<'_>| {
-            if let Some((env, quoted)) = &item.1 {
-                engine.retriage(env, &mut item.0, quoted, ctx);
-            }
-        };
         let mut to = ToSink {
             problems,
             progress,
@@ -151,39 +109,27 @@ impl Triage {
         };
         let (stats, history) = self
             .archive_audit(is_customer)?
-            .run(scanner, paths, process, rank, &mut to);
+            .evaluate(scanner, paths, engine, extra, &mut to);
         self.save_history(history.as_ref())?;
         Ok((stats, history))
     }
 }
 
-/// A message's evaluation, the envelope and quoted addresses kept for its ranking (exposing
-/// messages under the audit profile), and the command's own part.
-type Held<X> = (Evaluation, Option<(Envelope, Vec<Address>)>, X);
-
-/// The command's sink behind the archive audit: problems reported in archive order, the
-/// ranking's envelope freed before the command sees the message.
+/// The command's sink: problems reported and progress drawn in archive order, each message
+/// to the command's closure.
 struct ToSink<'p, 'q, F> {
     problems: &'p mut Problems<'q>,
     progress: &'p Progress,
     sink: F,
 }
 
-impl<X, F: FnMut(Evaluated<X>)> AuditSink<Held<X>> for ToSink<'_, '_, F> {
-    fn seen(&mut self, location: &Location, item: &Held<X>) {
-        report_incomplete(self.problems, location, &item.0);
+impl<X, F: FnMut(Evaluated<X>)> EvaluationSink<X> for ToSink<'_, '_, F> {
+    fn seen(&mut self, location: &Location, eval: &Evaluation) {
+        report_incomplete(self.problems, location, eval);
     }
 
-    fn message(&mut self, location: Location, item: Held<X>) {
-        let (eval, keep, extra) = item;
-        // The envelope copy was for the ranking: freed before the sink grows its lists
-        // (64 MiB at 1,000,000 recipients).
-        drop(keep);
-        (self.sink)(Evaluated {
-            location,
-            eval,
-            extra,
-        });
+    fn message(&mut self, message: Evaluated<X>) {
+        (self.sink)(message);
     }
 
     fn problem(&mut self, p: &Problem) {
