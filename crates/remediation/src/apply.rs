@@ -297,23 +297,9 @@ fn apply_locked(
     // action table and the audit log never hold an address.
     // What an earlier plan of the incident did is recorded done (`covered_by`) in the same
     // transaction as the rest, so a killed first run never loses the delta.
-    let covered_by = |id: &str| fresh.then(|| delta.covered.get(id).cloned()).flatten();
-    let planned: Vec<PlannedRow> = plan
-        .actions
-        .iter()
-        .map(|a| PlannedRow {
-            id: a.id.clone(),
-            account: a.account.clone(),
-            kind: a.kind.as_str().to_string(),
-            covered_by: covered_by(&a.id),
-        })
-        .chain(plan.notices.iter().map(|n| PlannedRow {
-            id: n.id.clone(),
-            account: notice_key(hash, &n.address),
-            kind: NOTIFY_ONLY.to_string(),
-            covered_by: covered_by(&n.id),
-        }))
-        .collect();
+    let planned = planned_rows(plan, |id| {
+        fresh.then(|| delta.covered.get(id).cloned()).flatten()
+    });
     store.ensure_planned_in(hash, plan.incident.as_deref(), &planned, now())?;
     let rows = store.action_states(hash)?;
     let states: BTreeMap<String, ActionState> = rows
@@ -602,6 +588,27 @@ fn apply_locked(
         })?;
     }
     Ok(report)
+}
+
+/// The store rows of every action and notice of `plan`, each covered by the plan
+/// `covered_by` names (if any).
+fn planned_rows(plan: &Plan, covered_by: impl Fn(&str) -> Option<String>) -> Vec<PlannedRow> {
+    let hash = plan.content_hash.as_str();
+    plan.actions
+        .iter()
+        .map(|a| PlannedRow {
+            id: a.id.clone(),
+            account: a.account.clone(),
+            kind: a.kind.as_str().to_string(),
+            covered_by: covered_by(&a.id),
+        })
+        .chain(plan.notices.iter().map(|n| PlannedRow {
+            id: n.id.clone(),
+            account: notice_key(hash, &n.address),
+            kind: NOTIFY_ONLY.to_string(),
+            covered_by: covered_by(&n.id),
+        }))
+        .collect()
 }
 
 /// What the earlier plans of a plan's incident did, as it bears on the plan: a re-plan after
@@ -1141,22 +1148,7 @@ mod tests {
         };
         let p1 = plan(&st, None, actions());
         let h1 = p1.content_hash.clone();
-        let rows: Vec<PlannedRow> = p1
-            .actions
-            .iter()
-            .map(|a| PlannedRow {
-                id: a.id.clone(),
-                account: a.account.clone(),
-                kind: a.kind.as_str().into(),
-                covered_by: None,
-            })
-            .chain([PlannedRow {
-                id: p1.notices[0].id.clone(),
-                account: notice_key(&h1, "nobody@yahoo.com"),
-                kind: NOTIFY_ONLY.into(),
-                covered_by: None,
-            }])
-            .collect();
+        let rows = planned_rows(&p1, |_| None);
         st.ensure_planned_in(&h1, None, &rows, 1).unwrap();
         commit(&mut st, &h1, "a1", &["notify:a1".into()]);
         let notice = &p1.notices[0].id;
@@ -1177,22 +1169,7 @@ mod tests {
         assert_eq!(covered, ["notify-only:1", "notify:a1"]);
         assert!(refuse_repeats(&p2, &st).is_ok(), "the same incident");
 
-        let rows: Vec<PlannedRow> = p2
-            .actions
-            .iter()
-            .map(|a| PlannedRow {
-                id: a.id.clone(),
-                account: a.account.clone(),
-                kind: a.kind.as_str().into(),
-                covered_by: d.covered.get(&a.id).cloned(),
-            })
-            .chain([PlannedRow {
-                id: p2.notices[0].id.clone(),
-                account: notice_key(&p2.content_hash, "nobody@yahoo.com"),
-                kind: NOTIFY_ONLY.into(),
-                covered_by: Some(h1.clone()),
-            }])
-            .collect();
+        let rows = planned_rows(&p2, |id| d.covered.get(id).cloned());
         st.ensure_planned_in(&p2.content_hash, Some(&h1), &rows, 2)
             .unwrap();
         assert!(refuse_superseded(&p1, &st, &delta(&p1, &st).unwrap()).is_ok());
