@@ -12,13 +12,11 @@ use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
-use leakaudit_policy::archive::{AuditSink, Observer, Step};
-use leakaudit_policy::content;
-use leakaudit_policy::triage::{self, Profile, Thresholds, TriageContext};
-use leakaudit_scanner::exposure::{self, Org};
+use leakaudit_policy::records::RecordSink;
+use leakaudit_policy::triage::{Profile, Thresholds};
+use leakaudit_scanner::exposure::Org;
 use leakaudit_scanner::scan::{ScanStats, Scanner};
-use leakaudit_scanner::{Address, Envelope, Location, Problem, RecordTriage};
-use leakaudit_scanner::{ExposureRecord, Message};
+use leakaudit_scanner::{Address, ExposureRecord, Location, Problem};
 // foldhash (randomly seeded per run), not SipHash: this set takes every exposed address on
 // the serial emit path, where SipHash was ~2.5% of the scan's CPU time.
 use foldhash::HashSet;
@@ -108,11 +106,6 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let triage = Triage::resolve(&run, &args.triage, Profile::Audit)?;
     // The exposure rule's `[rule.triage]` thresholds come from the configured pack.
     let thresholds = run.engine()?.thresholds().clone();
-    // The gate reads a rendered file as what will be sent, as `check` does.
-    let org = leakaudit_scanner::Org {
-        archive_kind: triage.profile.archive_kind(run.org.archive_kind),
-        ..run.org.clone()
-    };
     let scanner = run.scanner();
     let started = Instant::now();
     let progress = Progress::for_inputs("scan", &args.paths, args.ui.quiet);
@@ -120,15 +113,12 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let output = crate::config::file_or_stdout(args.output.as_deref());
 
     let (stats, tally) = with_output(output, |out| {
-        let ranking = Ranking {
-            triage: &triage,
-            thresholds: &thresholds,
-        };
         scan_into(
             &scanner,
             &args.paths,
-            &org,
-            &ranking,
+            &triage,
+            &run.org,
+            &thresholds,
             &progress,
             &mut problems,
             out,
@@ -154,99 +144,8 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     })
 }
 
-/// How the records are ranked: the profile and the exposure rule's thresholds.
-struct Ranking<'a> {
-    triage: &'a Triage,
-    thresholds: &'a Thresholds,
-}
-
-impl Ranking<'_> {
-    /// The gate's ranking: by size only.
-    fn gate(&self, parties: usize) -> RecordTriage {
-        let critical = parties >= self.thresholds.critical_parties;
-        RecordTriage {
-            profile: Profile::Gate.to_string(),
-            severity: if critical { "critical" } else { "high" }.into(),
-            signals: Vec::new(),
-            reasons: vec![format!(
-                "gate profile: any exposure is a bug ({parties} external parties{})",
-                if critical { ", mass exposure" } else { "" }
-            )],
-        }
-    }
-}
-
-/// An exposing message, held until the history is complete under the audit profile.
-struct Held {
-    record: ExposureRecord,
-    envelope: Envelope,
-    exposure: leakaudit_scanner::Exposure,
-    quoted: Vec<Address>,
-}
-
-/// What the workers make of one message: the exposing message, why `check` would not see all
-/// of it (a decoding limit), whether it came from a journal report.
-type Item = (Option<Held>, Option<String>, bool);
-
-/// Several journal reports of one message (Exchange splits a large envelope over reports)
-/// become one record: the envelopes' union, analysed again. Only exposing reports are held,
-/// and that is enough: a report that exposes nothing adds no party (the original's headers
-/// are the same in every report; see ARCHITECTURE.md "Journal reports").
-fn merge_journal_reports(held: &mut Vec<(Location, Item)>, org: &Org) {
-    let mut first: std::collections::HashMap<String, usize> = Default::default();
-    let mut merged_into = vec![None; held.len()];
-    for i in 0..held.len() {
-        let Some(h) = &held[i].1 .0 else { continue };
-        if h.envelope.envelope_recipients.is_empty() {
-            continue;
-        }
-        let Some(id) = h.record.message_id.clone() else {
-            continue;
-        };
-        match first.entry(id) {
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(i);
-            }
-            std::collections::hash_map::Entry::Occupied(o) => {
-                let j = *o.get();
-                let more = held[i]
-                    .1
-                     .0
-                    .as_mut()
-                    .map(|h| std::mem::take(&mut h.envelope.envelope_recipients))
-                    .unwrap_or_default();
-                if let Some(target) = held[j].1 .0.as_mut() {
-                    leakaudit_scanner::add_envelope_recipients(
-                        &mut target.envelope.envelope_recipients,
-                        more,
-                    );
-                }
-                merged_into[i] = Some(j);
-            }
-        }
-    }
-    let targets: std::collections::BTreeSet<usize> =
-        merged_into.iter().flatten().copied().collect();
-    for j in targets {
-        if let Some(h) = held[j].1 .0.as_mut() {
-            h.exposure = exposure::analyse(&h.envelope, org);
-            h.record.audience_size = h.exposure.audience_parties.len();
-            h.record.visible_parties = h.exposure.visible_parties;
-            h.record.saw_others = h.exposure.saw_others.clone();
-        }
-    }
-    let mut i = 0;
-    held.retain(|_| {
-        i += 1;
-        merged_into[i - 1].is_none()
-    });
-}
-
 /// Where the records go: the output, the totals, the problems.
-struct Records<'a, 'p, 'q> {
-    ranking: &'a Ranking<'a>,
-    org: &'a Org,
-    audit: bool,
+struct Records<'p, 'q> {
     tally: Tally,
     problems: &'p mut Problems<'q>,
     progress: &'p Progress,
@@ -254,15 +153,21 @@ struct Records<'a, 'p, 'q> {
     write_error: Option<io::Error>,
 }
 
-impl Records<'_, '_, '_> {
-    fn emit(&mut self, mut record: ExposureRecord) {
+impl RecordSink for Records<'_, '_> {
+    fn seen(&mut self, location: &Location, not_fully_audited: Option<&str>, journal: bool) {
+        self.tally.journal_reports += u64::from(journal);
+        if let Some(why) = not_fully_audited {
+            self.tally.not_fully_audited += 1;
+            self.problems
+                .report(&crate::evaluate::not_fully_audited(location, why));
+        }
+    }
+
+    fn record(&mut self, record: ExposureRecord) {
         self.tally.exposing += 1;
         self.tally
             .addresses
             .extend(record.exposed.iter().map(|e| e.address.clone()));
-        if record.triage.is_none() {
-            record.triage = Some(self.ranking.gate(record.audience_size));
-        }
         if self.write_error.is_none() {
             let written = serde_json::to_writer(&mut self.out, &record)
                 .map_err(io::Error::from)
@@ -270,37 +175,6 @@ impl Records<'_, '_, '_> {
             if let Err(e) = written {
                 self.write_error = Some(e);
             }
-        }
-    }
-}
-
-impl AuditSink<Item> for Records<'_, '_, '_> {
-    fn seen(&mut self, location: &Location, item: &Item) {
-        let (_, cut, journal) = item;
-        self.tally.journal_reports += u64::from(*journal);
-        if let Some(why) = cut {
-            self.tally.not_fully_audited += 1;
-            self.problems
-                .report(&crate::evaluate::not_fully_audited(location, why));
-        }
-    }
-
-    fn held(&mut self, held: &mut Vec<(Location, Item)>) {
-        merge_journal_reports(held, self.org);
-    }
-
-    fn message(&mut self, _location: Location, item: Item) {
-        let Some(h) = item.0 else { return };
-        if self.audit {
-            let Held {
-                mut record,
-                exposure,
-                ..
-            } = h;
-            record.exposed = exposure.exposed;
-            self.emit(record);
-        } else {
-            self.emit(h.record);
         }
     }
 
@@ -313,84 +187,21 @@ impl AuditSink<Item> for Records<'_, '_, '_> {
     }
 }
 
+/// The library's exposure records of `paths` (`leakaudit_policy::records`) written to `out`.
+#[allow(clippy::too_many_arguments)]
 fn scan_into(
     scanner: &Scanner,
     paths: &[String],
+    triage: &Triage,
     org: &Org,
-    ranking: &Ranking<'_>,
+    thresholds: &Thresholds,
     progress: &Progress,
     problems: &mut Problems<'_>,
     out: &mut dyn Write,
 ) -> anyhow::Result<(ScanStats, Tally)> {
-    let audit = ranking.triage.profile == Profile::Audit;
-    // Runs on the worker threads: the exposure model (and the history) in parallel.
-    let limits = content::Limits::default();
-    let process = |msg: &mut Message<'_>, obs: &Observer<'_>| -> Step<Item> {
-        // The content rules' decoding limits: `check` would not see all of this message.
-        let hit = content::limits_hit(&msg.raw, &limits);
-        let cut = hit.any().then(|| hit.describe(&limits));
-        let journal = !msg.envelope.envelope_recipients.is_empty();
-        let mut exp = exposure::analyse(&msg.envelope, org);
-        obs.observe(&msg.envelope, org, &exp);
-        if !exp.exposes() {
-            return Step {
-                item: (None, cut, journal),
-                hold: false,
-            };
-        }
-        // One list of exposed addresses per message, not two: the record takes it now (gate)
-        // or once the ranking, which reads it from the exposure, is done (audit).
-        let exposed = std::mem::take(&mut exp.exposed);
-        let mut record = ExposureRecord::new(msg, &exp);
-        if audit {
-            exp.exposed = exposed;
-        } else {
-            record.exposed = exposed;
-        }
-        let quoted = if audit {
-            leakaudit_policy::quoted::quoted_addresses(msg)
-        } else {
-            Vec::new()
-        };
-        let held = Held {
-            record,
-            // Taken for the ranking, not copied; nothing reads the message after this.
-            envelope: if audit {
-                msg.take_envelope()
-            } else {
-                Envelope::default()
-            },
-            quoted,
-            exposure: exp,
-        };
-        Step {
-            item: (Some(held), cut, journal),
-            hold: true,
-        }
-    };
-    let rank = |item: &mut Item, ctx: &TriageContext<'_>| {
-        let Some(h) = &mut item.0 else { return };
-        let a = triage::assess(
-            &h.envelope,
-            &h.exposure,
-            org,
-            &h.quoted,
-            ctx,
-            ranking.thresholds,
-        );
-        h.record.triage = Some(RecordTriage {
-            profile: Profile::Audit.to_string(),
-            severity: a.severity.to_string(),
-            signals: a.signals.iter().map(|s| s.code().to_string()).collect(),
-            reasons: a.reasons,
-        });
-    };
     // Records are serialised straight into the buffer: a 1,000,000-address record is ~90 MB
     // of JSON, which a line string would hold whole.
     let mut records = Records {
-        ranking,
-        org,
-        audit,
         tally: Tally::default(),
         problems,
         progress,
@@ -398,11 +209,10 @@ fn scan_into(
         write_error: None,
     };
     let (stats, history) =
-        ranking
-            .triage
+        triage
             .archive_audit(None)?
-            .run(scanner, paths, process, rank, &mut records);
-    ranking.triage.save_history(history.as_ref())?;
+            .records(scanner, paths, org, thresholds, &mut records);
+    triage.save_history(history.as_ref())?;
     let Records {
         tally,
         mut out,

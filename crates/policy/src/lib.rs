@@ -20,6 +20,7 @@ pub mod junit;
 pub mod orgview;
 pub mod pack;
 pub mod quoted;
+pub mod records;
 pub mod redact;
 pub mod report;
 pub mod rules;
