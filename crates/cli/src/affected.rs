@@ -11,8 +11,10 @@ use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
 use leakaudit_policy::triage::Profile;
-use leakaudit_policy::{Finding, Severity};
-use leakaudit_remediation::affected::{self, AffectedAccumulator, AffectedFormat, SawOthers};
+use leakaudit_policy::Severity;
+use leakaudit_remediation::affected::{
+    self, AffectedAccumulator, AffectedFormat, SawOthers, Selection,
+};
 use leakaudit_remediation::{store, AffectedRow};
 use leakaudit_scanner::scan::ScanStats;
 use std::io::Write;
@@ -105,60 +107,6 @@ impl Collected {
     }
 }
 
-/// Adds who saw the exposed addresses of a message without being shown (its envelope-only
-/// recipients), when the response takes its exposure (at or above `min`).
-pub fn add_saw_others(
-    saw: &mut SawOthers,
-    location: &leakaudit_scanner::Location,
-    eval: &leakaudit_policy::Evaluation,
-    min: Severity,
-) {
-    if let Some(f) = eval
-        .findings
-        .iter()
-        .find(|f| !f.exposed.is_empty() && f.severity >= min)
-    {
-        saw.add(
-            f.message_id.as_deref(),
-            location,
-            f.date,
-            &eval.exposure.saw_others,
-        );
-    }
-}
-
-/// Adds the findings at or above the threshold to `acc`, the others to `below`.
-pub fn add_selected(
-    acc: &mut AffectedAccumulator,
-    below: &mut AffectedAccumulator,
-    findings: &[Finding],
-    min: Severity,
-) {
-    for f in findings {
-        if f.severity >= min {
-            acc.add(f);
-        } else {
-            below.add(f);
-        }
-    }
-}
-
-/// Addresses of `below` that `acc` does not list. Both lists come sorted by address: a
-/// merge, not a set of every listed address.
-pub fn below_only(acc: &AffectedAccumulator, below: &AffectedAccumulator) -> usize {
-    if below.is_empty() {
-        return 0;
-    }
-    let mut listed = acc.rows_iter().map(|r| r.address).peekable();
-    below
-        .rows_iter()
-        .filter(|r| {
-            while listed.next_if(|a| *a < r.address).is_some() {}
-            listed.peek() != Some(&r.address)
-        })
-        .count()
-}
-
 /// Scans the archives with the policy engine (ranked under the profile) and reads the findings
 /// files into one accumulator, keeping findings at or above `--min-severity`. Problems are
 /// printed on stderr; the scan goes on.
@@ -173,15 +121,13 @@ pub fn collect(src: &Source) -> anyhow::Result<Collected> {
         .min_severity
         .or(run.cfg.min_severity)
         .unwrap_or(Severity::Medium);
-    let mut acc = AffectedAccumulator::new();
-    let mut below = AffectedAccumulator::new();
+    let mut sel = Selection::new(min);
     for f in &src.findings {
         // Saved findings carry the severity they were ranked with.
-        acc.add_jsonl_file(f)?;
+        sel.acc.add_jsonl_file(f)?;
     }
     let mut errors = 0;
     let mut stats = None;
-    let mut saw = SawOthers::new();
     if !src.paths.is_empty() {
         let engine = run.engine()?;
         let triage = Triage::resolve(&run, &src.triage, Profile::Audit)?;
@@ -196,10 +142,7 @@ pub fn collect(src: &Source) -> anyhow::Result<Collected> {
             &mut problems,
             None,
             |_, _| (),
-            |m| {
-                add_selected(&mut acc, &mut below, &m.eval.findings, min);
-                add_saw_others(&mut saw, &m.location, &m.eval, min);
-            },
+            |m| sel.add(&m.location, &m.eval),
         )?;
         progress.finish();
         errors = problems.errors;
@@ -207,14 +150,13 @@ pub fn collect(src: &Source) -> anyhow::Result<Collected> {
         crate::problems::ensure_read(&s, &src.paths)?;
         stats = Some(s);
     }
-    let below_only = below_only(&acc, &below);
     Ok(Collected {
-        acc,
+        below_only: sel.below_only(),
+        acc: sel.acc,
         stats,
         errors,
         min_severity: min,
-        below_only,
-        saw,
+        saw: sel.saw,
     })
 }
 

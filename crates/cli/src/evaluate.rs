@@ -160,25 +160,10 @@ pub fn not_fully_audited(location: &Location, why: &str) -> leakaudit_scanner::P
     }
 }
 
-/// Domains the archive's own senders use that are not configured as internal: likely the
-/// organisation's other domains (subsidiaries), to add to `internal_domains`.
+/// Domains the archive's own senders use that are not configured as internal (the
+/// library's `History::unconfigured_sender_domains`), when there is a history.
 pub fn suggested_domains(history: Option<&History>, org: &leakaudit_scanner::Org) -> Vec<String> {
-    let Some(h) = history else {
-        return Vec::new();
-    };
-    let all: Vec<String> = h
-        .suggested_internal_domains()
-        .into_iter()
-        .map(|(d, _)| d)
-        .collect();
-    // One sender domain is already internal in each of its messages (the From domain is);
-    // a second one is external to the first's messages unless configured.
-    if org.sender_domain_internal && all.len() < 2 {
-        return Vec::new();
-    }
-    all.into_iter()
-        .filter(|d| !org.is_internal_domain(d))
-        .collect()
+    history.map_or_else(Vec::new, |h| h.unconfigured_sender_domains(org))
 }
 
 /// The line that suggests them, if any.

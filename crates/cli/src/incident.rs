@@ -7,7 +7,6 @@
 //! Exit code: 2 when any input or message could not be audited or a stage failed, else 1 when
 //! any rule fired (a violation), else 0.
 
-use crate::affected::{add_selected, below_only};
 use crate::args::{
     FormatArg, MatchArgs, OrgArgs, ReadArgs, RulesArgs, SelectArgs, TriageArgs, UiArgs,
 };
@@ -22,7 +21,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use leakaudit_policy::triage::Profile;
 use leakaudit_policy::Engine;
 use leakaudit_policy::Severity;
-use leakaudit_remediation::affected::{self, AffectedFormat, SawOthers};
+use leakaudit_remediation::affected::{self, AffectedFormat, SawOthers, Selection};
 use leakaudit_remediation::plan::PlanBuilder;
 use leakaudit_remediation::policy::RemediationPolicy;
 use leakaudit_remediation::store::{self, AccountStore};
@@ -522,9 +521,7 @@ fn scan_stage(
     let scanner = s.run.scanner();
     let progress = Progress::for_inputs("scan", &args.archives, args.ui.quiet);
     let mut problems = Problems::new(Some(&problems_path(args, out)), args.ui.quiet, &progress)?;
-    let mut acc = AffectedAccumulator::new();
-    let mut below = AffectedAccumulator::new();
-    let mut saw = SawOthers::new();
+    let mut sel = Selection::new(s.min_severity);
     let mut records: Vec<MessageRecord> = Vec::new();
     let mut dates: Vec<i64> = Vec::new();
     let findings_path = out.join("findings.jsonl");
@@ -556,8 +553,7 @@ fn scan_stage(
                 if let Some(d) = date {
                     dates.push(d);
                 }
-                add_selected(&mut acc, &mut below, &m.eval.findings, s.min_severity);
-                crate::affected::add_saw_others(&mut saw, &m.location, &m.eval, s.min_severity);
+                sel.add(&m.location, &m.eval);
                 for f in &m.eval.findings {
                     if write_error.is_none() {
                         let written = serde_json::to_writer(&mut w, f)
@@ -595,7 +591,8 @@ fn scan_stage(
     progress.finish();
     let total = problems.total();
     problems.finish()?;
-    let below_only = below_only(&acc, &below);
+    let below_only = sel.below_only();
+    let Selection { acc, saw, .. } = sel;
     Ok(Scanned {
         stats,
         acc,

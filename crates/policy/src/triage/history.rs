@@ -376,6 +376,24 @@ impl History {
         v
     }
 
+    /// The archive's own sender domains that `org` does not count as internal: likely the
+    /// organisation's other domains (subsidiaries), to add to `internal_domains`.
+    pub fn unconfigured_sender_domains(&self, org: &Org) -> Vec<String> {
+        let all: Vec<String> = self
+            .suggested_internal_domains()
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        // One sender domain is already internal in each of its messages (the From domain is);
+        // a second one is external to the first's messages unless configured.
+        if org.sender_domain_internal && all.len() < 2 {
+            return Vec::new();
+        }
+        all.into_iter()
+            .filter(|d| !org.is_internal_domain(d))
+            .collect()
+    }
+
     /// The mailing this exposing message belongs to: exposing chunks of the same sender within
     /// the window, with the same normalised subject, or (when this chunk exposes at least
     /// `variant_min_addresses`) large chunks with any subject within `variant_window_secs`

@@ -16,6 +16,7 @@ pub mod accumulator;
 pub mod input;
 pub mod io;
 pub mod saw;
+pub mod selection;
 
 pub use accumulator::{AffectedAccumulator, Rows};
 pub use input::{ContentExposed, SCAN_RULE_ID};
@@ -24,6 +25,7 @@ pub use io::{
     CSV_META_PREFIX,
 };
 pub use saw::SawOthers;
+pub use selection::Selection;
 
 use crate::error::Result;
 use crate::matching::{match_key, MatchMode};
