@@ -145,18 +145,7 @@ impl<X, F: FnMut(Evaluated<X>)> EvaluationSink<X> for ToSink<'_, '_, F> {
 /// location (a warning; an error for the gate, see `Problems::gate`).
 fn report_incomplete(problems: &mut Problems<'_>, location: &Location, eval: &Evaluation) {
     if let Some(why) = &eval.not_fully_audited {
-        problems.report(&not_fully_audited(location, why));
-    }
-}
-
-/// The `not-fully-audited` problem of a message.
-pub fn not_fully_audited(location: &Location, why: &str) -> leakaudit_scanner::Problem {
-    leakaudit_scanner::Problem {
-        location: location.clone(),
-        level: leakaudit_scanner::ProblemLevel::Warning,
-        kind: leakaudit_scanner::ProblemKind::NotFullyAudited,
-        reason: format!("not fully audited: {why}; the content rules did not see the rest"),
-        detail_code: None,
+        problems.report(&leakaudit_policy::audit::not_fully_audited(location, why));
     }
 }
 

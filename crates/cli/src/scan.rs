@@ -159,7 +159,7 @@ impl RecordSink for Records<'_, '_> {
         if let Some(why) = not_fully_audited {
             self.tally.not_fully_audited += 1;
             self.problems
-                .report(&crate::evaluate::not_fully_audited(location, why));
+                .report(&leakaudit_policy::audit::not_fully_audited(location, why));
         }
     }
 

@@ -266,6 +266,18 @@ impl Gate {
     }
 }
 
+/// The `not-fully-audited` problem of a message: a warning, which the [`Gate`] counts as an
+/// error (`Gate::level`).
+pub fn not_fully_audited(location: &Location, why: &str) -> Problem {
+    Problem {
+        location: location.clone(),
+        level: ProblemLevel::Warning,
+        kind: ProblemKind::NotFullyAudited,
+        reason: format!("not fully audited: {why}; the content rules did not see the rest"),
+        detail_code: None,
+    }
+}
+
 /// Where a verdict on bytes is reported when the caller names no file.
 pub fn bytes_location() -> Location {
     Location::file("<bytes>")
