@@ -35,8 +35,8 @@ pub struct Args {
     /// mbox files, Maildirs, .eml files or folders of them; `-` reads standard input.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<String>,
-    /// Fail (exit 1) when a finding at or above this severity remains [default: the
-    /// config's `fail_on`, else high].
+    /// Fail when a finding at or above this severity remains (check: exit 1; guard: the
+    /// message is refused) [default: the config's `fail_on`, else high].
     #[arg(long, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,
     /// Suppress the findings listed in this baseline (by fingerprint).

@@ -62,7 +62,7 @@ pub struct Args {
     /// accounts and addresses (this is a new incident); refused without it.
     #[arg(long, requires = "apply")]
     pub new_incident: bool,
-    /// Show addresses in clear in the report (default: pseudonymised).
+    /// Show addresses in clear (default: pseudonymised).
     #[arg(long)]
     pub show_addresses: bool,
     #[command(flatten)]

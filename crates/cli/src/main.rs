@@ -14,6 +14,7 @@ mod check;
 mod config;
 mod evaluate;
 mod executor;
+mod guard;
 mod incident;
 mod matching;
 mod notify;
@@ -68,6 +69,9 @@ enum Command {
     Remediate(remediate::Command),
     /// Run the whole incident response: scan, rules, affected users, plan, report.
     Incident(incident::Args),
+    /// Stop the leak before it leaves: audit mail in the live mail flow.
+    #[command(subcommand)]
+    Guard(guard::Command),
 }
 
 /// Says once on stderr that an old option spelling was used (still accepted for one release).
@@ -96,6 +100,7 @@ fn main() -> ExitCode {
         Command::Accounts(c) => accounts::run(c),
         Command::Remediate(c) => remediate::run(c),
         Command::Incident(a) => incident::run(a),
+        Command::Guard(c) => guard::run(c),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -92,6 +92,8 @@ pub struct Verdict {
     pub not_fully_audited: Option<String>,
     /// The message could not be read (why): it has no findings and is not clean.
     pub unreadable: Option<String>,
+    /// The message's Message-ID, when it has one.
+    pub message_id: Option<String>,
 }
 
 impl Verdict {
@@ -158,6 +160,7 @@ impl Auditor {
                 failing: 0,
                 not_fully_audited: None,
                 unreadable: Some(p.reason),
+                message_id: None,
             },
         }
     }
@@ -175,6 +178,7 @@ impl Auditor {
             fail_on: self.fail_on,
             not_fully_audited: eval.not_fully_audited,
             unreadable: None,
+            message_id: msg.envelope.message_id.clone(),
         }
     }
 }
