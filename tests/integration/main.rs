@@ -5,6 +5,7 @@ mod util;
 mod affected;
 mod check;
 mod golden;
+mod guard;
 mod hardening;
 mod hardening2;
 mod headers;
