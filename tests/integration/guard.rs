@@ -412,3 +412,49 @@ fn a_public_listen_address_needs_allow_client() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// A client that pipelines (RFC 2920) gets every reply in order; a bare-LF `.` inside the
+/// data (SMTP smuggling) neither ends the message at the guard nor at the upstream: the sink
+/// gets one message, with the smuggled lines inside it.
+#[test]
+fn pipelined_commands_and_a_smuggling_attempt() {
+    use std::io::{BufRead, BufReader, Write};
+    let Some(sink) = sink_or_skip() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dumps = dir.path().join("dumps");
+    let up = free_port();
+    let _sink = Sink::start(&sink, up, &dumps, &[]);
+    let guard = Guard::start(dir.path(), up, &[]);
+    let stream = std::net::TcpStream::connect(("127.0.0.1", guard.port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut w = stream.try_clone().unwrap();
+    let mut r = BufReader::new(stream);
+    // One reply (the last line of a multi-line one): its code.
+    let mut reply = || -> String {
+        loop {
+            let mut l = String::new();
+            r.read_line(&mut l).unwrap();
+            if l.as_bytes().get(3) != Some(&b'-') {
+                return l;
+            }
+        }
+    };
+    assert!(reply().starts_with("220"));
+    w.write_all(b"EHLO client.example\r\n").unwrap();
+    assert!(reply().starts_with("250"));
+    w.write_all(b"MAIL FROM:<news@kestrelexchange.example>\r\nRCPT TO:<a@gmail.com>\r\nRCPT TO:<b@yahoo.com>\r\nDATA\r\n")
+        .unwrap();
+    let codes: Vec<String> = (0..4).map(|_| reply()[..3].to_string()).collect();
+    assert_eq!(codes, ["250", "250", "250", "354"]);
+    w.write_all(b"From: news@kestrelexchange.example\r\nTo: undisclosed-recipients:;\r\nSubject: One\r\nMessage-ID: <one@kestrelexchange.example>\r\n\r\nHello\n.\r\nMAIL FROM:<evil@example.com>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nSmuggled\r\n.\r\n")
+        .unwrap();
+    assert!(reply().starts_with("250"));
+    w.write_all(b"QUIT\r\n").unwrap();
+    assert!(reply().starts_with("221"));
+    let got = received(&dumps);
+    assert_eq!(got.len(), 1, "one message at the sink");
+    let text = String::from_utf8_lossy(&got[0]);
+    assert!(text.contains("MAIL FROM:<evil@example.com>"), "{text}");
+}
