@@ -458,3 +458,60 @@ fn pipelined_commands_and_a_smuggling_attempt() {
     let text = String::from_utf8_lossy(&got[0]);
     assert!(text.contains("MAIL FROM:<evil@example.com>"), "{text}");
 }
+
+/// `[guard]` of leakaudit.toml sets what the flags do: here the upstream and monitor mode, in
+/// which a failing message is passed on with an `X-Leakaudit-Verdict` header (a trial before
+/// rejecting); a misspelt key is an error with its line.
+#[test]
+fn guard_settings_from_the_config_file_and_monitor_mode() {
+    let Some(sink) = sink_or_skip() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dumps = dir.path().join("dumps");
+    let up = free_port();
+    let _sink = Sink::start(&sink, up, &dumps, &[]);
+    let config = dir.path().join("leakaudit.toml");
+    std::fs::write(
+        &config,
+        format!("[guard]\nupstream = \"127.0.0.1:{up}\"\non_violation = \"monitor\"\n"),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut child = leakaudit()
+        .args(["guard", "smtp", "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--verdict-log")
+        .arg(dir.path().join("v.jsonl"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the guard did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let leak = dir.path().join("leak.eml");
+    std::fs::write(&leak, b"From: news@kestrelexchange.example\r\nTo: a@gmail.com, b@yahoo.com, c@outlook.com\r\nSubject: News\r\nMessage-ID: <m@kestrelexchange.example>\r\n\r\nHello\r\n").unwrap();
+    let r = &send(dir.path(), port, &[(leak, vec![])])[0];
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r["code"], 250, "{r}");
+    let got = received(&dumps);
+    assert_eq!(got.len(), 1);
+    let text = String::from_utf8_lossy(&got[0]);
+    assert!(
+        text.starts_with("X-Leakaudit-Verdict: violation; rules=recipient-exposure; fingerprint="),
+        "{text}"
+    );
+
+    std::fs::write(&config, "[guard]\nupstreem = \"127.0.0.1:25\"\n").unwrap();
+    let o = leakaudit()
+        .args(["guard", "smtp", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(":2:") && err.contains("upstreem"), "{err}");
+}

@@ -156,25 +156,10 @@ pub fn load_smtp(org: &OrgArgs) -> anyhow::Result<SmtpConfig> {
         #[serde(default)]
         smtp: Option<SmtpConfig>,
     }
-    let path = match &org.config {
-        Some(p) => p.clone(),
-        None => match Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()) {
-            Some(p) => p,
-            None => return Ok(SmtpConfig::default()),
-        },
+    let Some((path, text)) = config_text(org)? else {
+        return Ok(SmtpConfig::default());
     };
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let file: File = toml::from_str(&text).map_err(|e| {
-        let off = e.span().map_or(0, |s| s.start).min(text.len());
-        let line = text[..off].matches('\n').count() + 1;
-        let col = off - text[..off].rfind('\n').map_or(0, |i| i + 1) + 1;
-        anyhow::anyhow!(
-            "{}:{line}:{col}: [smtp]: {}",
-            path.display(),
-            e.message().trim()
-        )
-    })?;
+    let file: File = toml::from_str(&text).map_err(|e| at(&path, &text, "smtp", &e))?;
     let mut smtp = file.smtp.unwrap_or_default();
     let base = path.parent().unwrap_or(Path::new("."));
     for p in [&mut smtp.credentials, &mut smtp.ca].into_iter().flatten() {
@@ -183,4 +168,67 @@ pub fn load_smtp(org: &OrgArgs) -> anyhow::Result<SmtpConfig> {
         }
     }
     Ok(smtp)
+}
+
+/// The configuration file (`--config`, else `./leakaudit.toml` when present) and its text.
+fn config_text(org: &OrgArgs) -> anyhow::Result<Option<(PathBuf, String)>> {
+    let path = match &org.config {
+        Some(p) => p.clone(),
+        None => match Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()) {
+            Some(p) => p,
+            None => return Ok(None),
+        },
+    };
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(Some((path, text)))
+}
+
+/// A TOML error in table `[name]` of `path`, at file:line:col.
+fn at(path: &Path, text: &str, name: &str, e: &toml::de::Error) -> anyhow::Error {
+    let off = e.span().map_or(0, |s| s.start).min(text.len());
+    let line = text[..off].matches('\n').count() + 1;
+    let col = off - text[..off].rfind('\n').map_or(0, |i| i + 1) + 1;
+    anyhow::anyhow!(
+        "{}:{line}:{col}: [{name}]: {}",
+        path.display(),
+        e.message().trim()
+    )
+}
+
+/// `[guard]` of `leakaudit.toml`: the settings of `guard smtp` (its flags override them).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardToml {
+    pub listen: Option<std::net::SocketAddr>,
+    pub upstream: Option<std::net::SocketAddr>,
+    /// `reject` or `monitor`.
+    pub on_violation: Option<String>,
+    /// `tempfail` or `reject`.
+    pub on_unaudited: Option<String>,
+    pub max_sessions: Option<usize>,
+    pub max_size: Option<usize>,
+    #[serde(default)]
+    pub allow_clients: Vec<ipnet::IpNet>,
+    /// Relative to the config file.
+    pub verdict_log: Option<PathBuf>,
+    pub show_addresses: Option<bool>,
+}
+
+/// Reads `[guard]` (see [`load_smtp`] for where the file is); errors say file:line:col.
+pub fn load_guard(org: &OrgArgs) -> anyhow::Result<GuardToml> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(default)]
+        guard: Option<GuardToml>,
+    }
+    let Some((path, text)) = config_text(org)? else {
+        return Ok(GuardToml::default());
+    };
+    let file: File = toml::from_str(&text).map_err(|e| at(&path, &text, "guard", &e))?;
+    let mut guard = file.guard.unwrap_or_default();
+    if let Some(p) = guard.verdict_log.as_mut().filter(|p| p.is_relative()) {
+        *p = path.parent().unwrap_or(Path::new(".")).join(&*p);
+    }
+    Ok(guard)
 }

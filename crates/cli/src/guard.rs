@@ -33,24 +33,26 @@ pub enum UnauditedArg {
 
 #[derive(clap::Args)]
 pub struct SmtpArgs {
-    /// Where clients connect (loopback unless --allow-client is given).
-    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:10025")]
-    pub listen: SocketAddr,
-    /// The SMTP server mail is passed on to (Postfix's reinjection smtpd, or a smarthost).
+    /// Where clients connect (loopback unless --allow-client is given) [default: `listen` of
+    /// `[guard]` in leakaudit.toml, else 127.0.0.1:10025].
     #[arg(long, value_name = "ADDR:PORT")]
-    pub upstream: SocketAddr,
-    /// What a message that fails the policy gets.
-    #[arg(long, value_enum, default_value = "reject")]
-    pub on_violation: ViolationArg,
-    /// What a message that cannot be fully audited gets.
-    #[arg(long, value_enum, default_value = "tempfail")]
-    pub on_unaudited: UnauditedArg,
-    /// Concurrent sessions; beyond them a client gets 421.
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    pub max_sessions: usize,
-    /// Largest message in bytes (advertised as SIZE; beyond it 552).
-    #[arg(long, value_name = "BYTES", default_value_t = 50 << 20)]
-    pub max_size: usize,
+    pub listen: Option<SocketAddr>,
+    /// The SMTP server mail is passed on to (Postfix's reinjection smtpd, or a smarthost)
+    /// [default: `upstream` of `[guard]`].
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub upstream: Option<SocketAddr>,
+    /// What a message that fails the policy gets [default: reject].
+    #[arg(long, value_enum)]
+    pub on_violation: Option<ViolationArg>,
+    /// What a message that cannot be fully audited gets [default: tempfail].
+    #[arg(long, value_enum)]
+    pub on_unaudited: Option<UnauditedArg>,
+    /// Concurrent sessions; beyond them a client gets 421 [default: 100].
+    #[arg(long, value_name = "N")]
+    pub max_sessions: Option<usize>,
+    /// Largest message in bytes (advertised as SIZE; beyond it 552) [default: 52428800].
+    #[arg(long, value_name = "BYTES")]
+    pub max_size: Option<usize>,
     /// Clients allowed besides loopback (repeatable), e.g. 10.0.0.0/8.
     #[arg(long = "allow-client", value_name = "CIDR")]
     pub allow_clients: Vec<ipnet::IpNet>,
@@ -70,29 +72,74 @@ pub struct SmtpArgs {
     pub rules: RulesArgs,
 }
 
+/// A `[guard]` value naming one of a flag's choices.
+fn choice<T: clap::ValueEnum>(name: &str, v: Option<&str>) -> anyhow::Result<Option<T>> {
+    v.map(|s| {
+        T::from_str(s, true).map_err(|_| {
+            anyhow::anyhow!(
+                "[guard] {name} = {s:?}: not one of the choices of --{}",
+                name.replace('_', "-")
+            )
+        })
+    })
+    .transpose()
+}
+
+/// The flags over `[guard]` of the configuration file, over the library's defaults.
+fn config(a: SmtpArgs, file: crate::config::GuardToml) -> anyhow::Result<GuardConfig> {
+    let listen = a
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| "127.0.0.1:10025".parse().expect("a socket address"));
+    let upstream = a.upstream.or(file.upstream).ok_or_else(|| {
+        anyhow::anyhow!("no upstream: give --upstream ADDR:PORT (or `upstream` in [guard])")
+    })?;
+    let violation = match a.on_violation {
+        Some(v) => v,
+        None => {
+            choice("on_violation", file.on_violation.as_deref())?.unwrap_or(ViolationArg::Reject)
+        }
+    };
+    let unaudited = match a.on_unaudited {
+        Some(v) => v,
+        None => {
+            choice("on_unaudited", file.on_unaudited.as_deref())?.unwrap_or(UnauditedArg::Tempfail)
+        }
+    };
+    let mut cfg = GuardConfig::new(listen, upstream);
+    cfg.on_violation = match violation {
+        ViolationArg::Reject => OnViolation::Reject,
+        ViolationArg::Monitor => OnViolation::Monitor,
+    };
+    cfg.on_unaudited = match unaudited {
+        UnauditedArg::Tempfail => OnUnaudited::Tempfail,
+        UnauditedArg::Reject => OnUnaudited::Reject,
+    };
+    if let Some(n) = a.max_sessions.or(file.max_sessions) {
+        cfg.max_sessions = n;
+    }
+    if let Some(n) = a.max_size.or(file.max_size) {
+        cfg.max_size = n;
+    }
+    cfg.allow_clients = if a.allow_clients.is_empty() {
+        file.allow_clients
+    } else {
+        a.allow_clients
+    };
+    cfg.log = a.verdict_log.or(file.verdict_log);
+    cfg.show_addresses = a.show_addresses || file.show_addresses.unwrap_or(false);
+    Ok(cfg)
+}
+
 pub fn run(cmd: Command) -> anyhow::Result<u8> {
     let Command::Smtp(a) = cmd;
     let run = RunConfig::resolve(&a.org, &a.rules, &Default::default())?;
     let auditor = run.auditor(a.fail_on)?;
-    let mut cfg = GuardConfig::new(a.listen, a.upstream);
-    cfg.on_violation = match a.on_violation {
-        ViolationArg::Reject => OnViolation::Reject,
-        ViolationArg::Monitor => OnViolation::Monitor,
-    };
-    cfg.on_unaudited = match a.on_unaudited {
-        UnauditedArg::Tempfail => OnUnaudited::Tempfail,
-        UnauditedArg::Reject => OnUnaudited::Reject,
-    };
-    cfg.max_sessions = a.max_sessions;
-    cfg.max_size = a.max_size;
-    cfg.allow_clients = a.allow_clients;
-    cfg.log = a.verdict_log;
-    cfg.show_addresses = a.show_addresses;
+    let file = crate::config::load_guard(&a.org)?;
+    let cfg = config(a, file)?;
+    let upstream = cfg.upstream;
     leakaudit_guard::run(cfg, auditor, |addr| {
-        eprintln!(
-            "guard: listening on {addr}, passing clean mail to {}",
-            a.upstream
-        );
+        eprintln!("guard: listening on {addr}, passing clean mail to {upstream}");
     })?;
     Ok(crate::EXIT_CLEAN)
 }

@@ -74,6 +74,9 @@ pub struct OrgConfig {
     pub accounts: Option<OtherTable>,
     #[serde(skip_serializing)]
     pub notifications: Option<OtherTable>,
+    /// `[guard]`: the SMTP guard's settings, read by `leakaudit guard smtp`.
+    #[serde(skip_serializing)]
+    pub guard: Option<OtherTable>,
     /// Where each `severity_overrides` key was written (file, line, column), so an id that
     /// names no rule can be reported there ([`OrgConfig::check_overrides`]).
     #[serde(skip)]
@@ -110,6 +113,7 @@ impl Default for OrgConfig {
             smtp: None,
             accounts: None,
             notifications: None,
+            guard: None,
             override_positions: BTreeMap::new(),
         }
     }
