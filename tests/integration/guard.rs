@@ -515,3 +515,45 @@ fn guard_settings_from_the_config_file_and_monitor_mode() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains(":2:") && err.contains("upstreem"), "{err}");
 }
+
+/// Limits: a message over `--max-size` gets `552 5.3.4` (and reaches nobody); a session
+/// beyond `--max-sessions` gets `421 4.3.2` at once.
+#[test]
+fn size_and_session_limits() {
+    use std::io::{BufRead, BufReader};
+    let Some(sink) = sink_or_skip() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let dumps = dir.path().join("dumps");
+    let up = free_port();
+    let _sink = Sink::start(&sink, up, &dumps, &[]);
+    let guard = Guard::start(
+        dir.path(),
+        up,
+        &["--max-size", "2000", "--max-sessions", "1"],
+    );
+    let big = dir.path().join("big.eml");
+    let mut text = b"From: news@kestrelexchange.example\r\nTo: a@gmail.com\r\nSubject: Big\r\nMessage-ID: <big@kestrelexchange.example>\r\n\r\n".to_vec();
+    for _ in 0..100 {
+        text.extend_from_slice(b"0123456789012345678901234567890123456789\r\n");
+    }
+    std::fs::write(&big, text).unwrap();
+    let r = &send(dir.path(), guard.port, &[(big, vec![])])[0];
+    assert_eq!(r["code"], 552, "{r}");
+    assert!(received(&dumps).is_empty());
+
+    // One session held open: the next client is turned away, not queued behind it.
+    let held = std::net::TcpStream::connect(("127.0.0.1", guard.port)).unwrap();
+    let mut first = String::new();
+    BufReader::new(held.try_clone().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("220"), "{first}");
+    let other = std::net::TcpStream::connect(("127.0.0.1", guard.port)).unwrap();
+    other
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(other).read_line(&mut line).unwrap();
+    assert!(line.starts_with("421 4.3.2"), "{line}");
+    drop(held);
+}
