@@ -52,6 +52,29 @@ const KEPT_EXTENSIONS: [&str; 7] = [
 /// Messages up to this size are decided without leaving the session's thread.
 const INLINE_VERDICT_BYTES: usize = 64 << 10;
 
+/// A message with more header fields than this is not audited (parsing them all is the cost a
+/// hostile client would aim at): it gets the not-fully-audited reply.
+const MAX_HEADER_FIELDS: usize = 2000;
+
+/// The header fields of `message` (lines of its header block that do not continue another),
+/// counted up to `limit + 1`.
+fn header_fields(message: &[u8], limit: usize) -> usize {
+    let mut n = 0;
+    let mut rest = message;
+    while n <= limit {
+        let line_end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        let line = &rest[..line_end];
+        if line == b"\r\n" || line == b"\n" || line.is_empty() {
+            break;
+        }
+        if !matches!(line[0], b' ' | b'\t') {
+            n += 1;
+        }
+        rest = &rest[line_end..];
+    }
+    n
+}
+
 /// Why a session ends early.
 enum End {
     /// The client went away (or timed out, already told).
@@ -565,6 +588,44 @@ fn filter_ehlo(r: Response<String>, max_size: usize) -> Response<String> {
     }
 }
 
+/// The reply to a message the guard could not fully audit (`--on-unaudited`).
+fn unaudited_reply(cfg: &GuardConfig) -> (u16, [u8; 3], &'static str) {
+    match cfg.on_unaudited {
+        OnUnaudited::Tempfail => (
+            451,
+            [4, 7, 0],
+            "leakaudit: the message could not be fully audited, try again later",
+        ),
+        OnUnaudited::Reject => (
+            550,
+            [5, 7, 1],
+            "leakaudit: the message could not be fully audited",
+        ),
+    }
+}
+
+/// Answers a message that is not audited, then has the upstream forget its envelope.
+async fn refuse_unaudited(
+    client: &mut Client,
+    up: &mut Upstream,
+    cfg: &GuardConfig,
+    verdict: Verdict,
+) -> Result<(Option<Verdict>, &'static str, String), End> {
+    let (code, esc, text) = unaudited_reply(cfg);
+    client.say(code, esc, text).await?;
+    let _ = up.command(b"RSET\r\n", cfg.timeouts.upstream).await;
+    let name = if code == 451 {
+        "tempfailed"
+    } else {
+        "rejected"
+    };
+    Ok((
+        Some(verdict),
+        name,
+        format!("{code} {}.{}.{} {text}", esc[0], esc[1], esc[2]),
+    ))
+}
+
 /// Decides the message and answers the end of DATA: `(verdict, log name, reply)`.
 async fn deliver(
     client: &mut Client,
@@ -583,6 +644,17 @@ async fn deliver(
         }
         Data::Message(m) => Arc::new(m),
     };
+    if header_fields(&message, MAX_HEADER_FIELDS) > MAX_HEADER_FIELDS {
+        let verdict = Verdict {
+            findings: Vec::new(),
+            fail_on: shared.auditor.fail_on(),
+            failing: 0,
+            not_fully_audited: None,
+            unreadable: Some(format!("more than {MAX_HEADER_FIELDS} header fields")),
+            message_id: None,
+        };
+        return refuse_unaudited(client, up, cfg, verdict).await;
+    }
     // A small message is decided on the session's own thread (tens of microseconds: a hand-off
     // to the blocking pool cost more than the verdict); a large one on the blocking pool, so
     // that it never stalls the other sessions.
@@ -604,18 +676,10 @@ async fn deliver(
     };
     let refuse = |code: u16, esc: [u8; 3], text: String| (code, esc, text);
     let refusal = match verdict.outcome() {
-        Outcome::Error => Some(match cfg.on_unaudited {
-            OnUnaudited::Tempfail => refuse(
-                451,
-                [4, 7, 0],
-                "leakaudit: the message could not be fully audited, try again later".into(),
-            ),
-            OnUnaudited::Reject => refuse(
-                550,
-                [5, 7, 1],
-                "leakaudit: the message could not be fully audited".into(),
-            ),
-        }),
+        Outcome::Error => {
+            let (code, esc, text) = unaudited_reply(cfg);
+            Some(refuse(code, esc, text.to_string()))
+        }
         Outcome::Violation if cfg.on_violation == OnViolation::Reject => {
             let f = verdict
                 .findings
@@ -722,6 +786,16 @@ mod tests {
         let bytes = String::from_utf8(reply_bytes(f.code, f.esc, &f.message)).unwrap();
         assert!(bytes.starts_with("250-sink.example\r\n250-PIPELINING\r\n"));
         assert!(bytes.ends_with("250 XFORWARD NAME ADDR\r\n"));
+    }
+
+    #[test]
+    fn header_fields_are_counted_up_to_the_limit() {
+        let m = b"A: 1\r\nB: 2\r\n folded\r\nC: 3\r\n\r\nD: not a header\r\n";
+        assert_eq!(header_fields(m, 10), 3);
+        let many: Vec<u8> = (0..50)
+            .flat_map(|i| format!("X-{i}: v\r\n").into_bytes())
+            .collect();
+        assert_eq!(header_fields(&many, 10), 11);
     }
 
     #[test]
