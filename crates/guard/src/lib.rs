@@ -7,6 +7,7 @@
 //! themselves. Parts: [`config`] (settings, validated before listening), [`session`] (one
 //! client: the transaction proxy), [`log`] (one JSON line per message). Built on tokio; the
 //! verdict runs on the blocking pool.
+#![cfg_attr(test, allow(clippy::print_stdout, clippy::print_stderr))]
 
 pub mod config;
 pub mod error;

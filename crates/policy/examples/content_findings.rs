@@ -9,6 +9,7 @@
 //! Prints one line per finding (path, where the addresses are, redacted sample) and the
 //! totals. `--quoted` also prints how many addresses the quoted regions of each flagged
 //! message hold.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use leakaudit_policy::quoted::quoted_addresses;
 use leakaudit_policy::{Engine, OrgConfig, RulePack};

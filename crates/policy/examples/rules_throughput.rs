@@ -9,6 +9,7 @@
 //! Pass 2: every default rule, content rules included (what `leakaudit check` does).
 //! Each pass runs three times and the fastest run counts, so the page cache is warm for both.
 //! Target (issue 3): pass 2 no worse than half the speed of pass 1.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use leakaudit_policy::{Engine, OrgConfig, RulePack};
 use leakaudit_scanner::exposure::analyse;

@@ -5,6 +5,7 @@
 //! cargo run -p leakaudit-policy --example seed_phrase_count -- ../shared/corpora/
 //! ```
 //! Prints the messages scanned, the findings, and each finding's location and evidence.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use leakaudit_policy::{Engine, OrgConfig, RulePack};
 use leakaudit_scanner::scan::{Event, ScanOptions, Scanner};

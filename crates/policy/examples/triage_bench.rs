@@ -10,6 +10,7 @@
 //!    `Engine::retriage` adds to their header findings).
 //!
 //! Target (issue 8): (1) / (2 + 3) >= 0.8.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use leakaudit_policy::triage::{self, HistoryBuilder, HistoryOptions, Profile, TriageContext};
 use leakaudit_policy::{Engine, OrgConfig, RulePack};

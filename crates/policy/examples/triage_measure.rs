@@ -7,6 +7,7 @@
 //! ```
 //! Options: `--sent` / `--transmitted` (default auto), `--internal-domain D` (repeatable),
 //! `--gate` (today's profile, for comparison), `--list SEVERITY` (print findings at or above).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use leakaudit_policy::triage::{HistoryBuilder, HistoryOptions, Profile, TriageContext};
 use leakaudit_policy::{Engine, OrgConfig, RulePack, Severity};

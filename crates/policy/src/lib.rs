@@ -4,6 +4,7 @@
 //! Flow: [`RulePack`] (built-in or `--rules DIR`) + [`OrgConfig`] -> [`Engine`];
 //! `Engine::evaluate(&Message)` -> [`Evaluation`] (exposure + findings) on worker threads;
 //! the renderers take [`report::MessageReport`]s in archive order.
+#![cfg_attr(test, allow(clippy::print_stdout, clippy::print_stderr))]
 
 pub mod allow;
 pub mod archive;

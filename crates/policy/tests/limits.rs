@@ -1,6 +1,7 @@
 //! Silent limits (issue 10, item 8): a decoding limit that keeps the content rules from
 //! seeing part of a message marks the evaluation `not_fully_audited`, naming the limit; just
 //! inside the limits the same key is found. Fixtures: `fixtures/hardening/limits/`.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use leakaudit_policy::content::{self, Layout, Limits};
 use leakaudit_policy::{Engine, RulePack};

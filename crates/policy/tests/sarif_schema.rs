@@ -1,6 +1,7 @@
 //! The SARIF output validates against the SARIF 2.1.0 JSON schema (vendored from the npm
 //! package @microsoft/jest-sarif, MIT: tests/sarif/sarif-schema-2.1.0.json), and the engine
 //! gives the expected results on the shipped fixtures through the library.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use leakaudit_policy::report::MessageReport;
 use leakaudit_policy::{sarif, Engine, OrgConfig, RulePack, Severity};

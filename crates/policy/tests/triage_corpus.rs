@@ -1,5 +1,6 @@
 //! The triage on whole archives: the demo incident keeps its recall, and real corporate Sent
 //! mail (Enron) stays quiet. Counts only the exposure rules.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use leakaudit_policy::triage::{HistoryBuilder, HistoryOptions, Profile, TriageContext};
 use leakaudit_policy::{Engine, OrgConfig, RulePack, Severity};

@@ -11,6 +11,7 @@
 //!
 //! Then the list is streamed to OUT.csv. Run it under `/usr/bin/time -v` for the peak RSS
 //! (bench/affected.sh does). Prints rows and whether every audience is right (N).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use leakaudit_policy::{Engine, RulePack};
 use leakaudit_remediation::affected::{write_file, AffectedFormat, ListMeta};

@@ -11,6 +11,7 @@
 //! 2. the real `apply` of the plan: hashing in parallel + per account a durable outbox
 //!    message, one store transaction, two fsynced audit entries;
 //! 3. `release`: every staged message through the outbox gate again, then moved.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use leakaudit_policy::{Engine, RulePack};
 use leakaudit_remediation::affected::AffectedRow;

@@ -11,6 +11,7 @@
 //!   [`audit`] keeps the hash-chained log; [`outbox`] writes and gates the notifications.
 //!
 //! The library never prints; errors are typed ([`Error`]).
+#![cfg_attr(test, allow(clippy::print_stdout, clippy::print_stderr))]
 
 pub mod affected;
 pub mod apply;

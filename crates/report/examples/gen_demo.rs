@@ -14,6 +14,7 @@
 //!
 //! Deterministic (fixed seed, own PRNG): running it again gives the same bytes.
 //! Usage: `cargo run -p leakaudit-report --example gen_demo [-- OUT_DIR]`.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;

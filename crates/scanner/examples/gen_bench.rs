@@ -10,6 +10,7 @@
 //! Cc, internal mail, some base64 attachments, a few mass mails of 1,000 recipients in To
 //! (the incident), RFC 2047 subjects, Received chains, bodies of 1-4 KB, mboxrd `>From `
 //! lines (some after a blank line, as a writer quotes them).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

@@ -5,6 +5,7 @@
 //! (2-4 KB, 8-20 header fields), and the time for 1,000- and 20,000-address headers, beside
 //! mailparse's own `addrparse_header` on the same whole value (quadratic on one long line
 //! with encoded words, which is why `headers/list.rs` splits lists itself).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use leakaudit_scanner::exposure::analyse;
 use leakaudit_scanner::headers::parse_envelope;

@@ -5,6 +5,7 @@
 //!
 //! Each BCC address is added as a Bcc recipient to the envelope of every message that names
 //! 10 recipients or more (a mailer's deliverability seeds on its bulk sends).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use leakaudit_scanner::read::journal;
 use std::process::ExitCode;

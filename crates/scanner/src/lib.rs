@@ -3,6 +3,7 @@
 //! Readers turn paths into [`model::Message`]s; [`headers`] parses the header block into an
 //! [`model::Envelope`]; [`exposure`] computes who was shown to whom. The scanner never prints:
 //! results go to the caller's callbacks (see [`scan`]).
+#![cfg_attr(test, allow(clippy::print_stdout, clippy::print_stderr))]
 
 pub mod address;
 pub mod compact;

@@ -1,6 +1,7 @@
 //! Header facts (`Envelope::facts`) through the library, one fixture under
 //! `fixtures/headers/facts-*.eml` per kind of message: a reply in a thread, a bulk mailing,
 //! a transmitted (delivered) copy.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use leakaudit_scanner::exposure::analyse;
 use leakaudit_scanner::headers::parse_envelope;

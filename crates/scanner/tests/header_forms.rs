@@ -1,5 +1,6 @@
 //! Every header form of issue 2 through the library: one fixture under `fixtures/headers/`
 //! per form, parsed with `parse_envelope`, checked field by field.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use leakaudit_scanner::headers::{parse_envelope, HeaderError};
 use leakaudit_scanner::{Envelope, Field, HeaderWarningKind};
