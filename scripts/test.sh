@@ -32,4 +32,4 @@ fi
 # The SMTP delivery tests start Postfix's smtp-sink on loopback ports (never the postfix daemon).
 bash scripts/smtp.sh
 
-cargo test --workspace --locked
+cargo test --workspace --locked --features leakaudit/crash-points

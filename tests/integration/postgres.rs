@@ -342,6 +342,10 @@ fn postgres_concurrent_applies_reset_twice_regression() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "crash-points"),
+    ignore = "needs the crash points: scripts/test.sh (cargo test --features leakaudit/crash-points)"
+)]
 fn postgres_apply_killed_midway_then_rerun() {
     let Some(admin) = server() else { return };
     let dir = tempfile::tempdir().unwrap();

@@ -156,6 +156,10 @@ fn selector_and_secret(link: &str) -> (String, String) {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "crash-points"),
+    ignore = "needs the crash points: scripts/test.sh (cargo test --features leakaudit/crash-points)"
+)]
 fn end_to_end_killed_at_every_window_and_resumed() {
     let e = setup();
     let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(&e.plan).unwrap()).unwrap();
@@ -836,6 +840,10 @@ fn concurrent_applies_reset_twice_regression() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "crash-points"),
+    ignore = "needs the crash points: scripts/test.sh (cargo test --features leakaudit/crash-points)"
+)]
 fn killed_lock_holder_does_not_block_the_next_apply() {
     let e = setup();
     // The holder stops (holding the lock) once its first message is staged...

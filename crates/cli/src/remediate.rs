@@ -1,6 +1,7 @@
 //! `leakaudit remediate`: plan, apply, release, send (`send.rs`), status, verify-log.
 //!
-//! Test-only hook: `LEAKAUDIT_TEST_CRASH_AFTER=N` makes `apply` abort the process (no cleanup,
+//! Test-only hook (built only with the `crash-points` feature, which `scripts/test.sh`
+//! enables): `LEAKAUDIT_TEST_CRASH_AFTER=N` makes `apply` abort the process (no cleanup,
 //! like a SIGKILL) after the Nth account of the run reached the point named by
 //! `LEAKAUDIT_TEST_CRASH_POINT` (`staged`, `committed` (default) or `logged`), so the tests can
 //! prove that a killed apply resumes without losing or repeating anything. With
@@ -267,7 +268,12 @@ fn engine_check(org: &OrgArgs, rules: &RulesArgs) -> anyhow::Result<Engine> {
     RunConfig::resolve(org, rules, &Default::default())?.engine()
 }
 
+/// The crash point the tests asked for: only in a build with the `crash-points` feature
+/// (`scripts/test.sh`), never in a release build.
 fn crash_hook() -> Option<(usize, String)> {
+    if !cfg!(feature = "crash-points") {
+        return None;
+    }
     let n = std::env::var("LEAKAUDIT_TEST_CRASH_AFTER")
         .ok()?
         .parse()
