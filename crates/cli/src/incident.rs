@@ -283,7 +283,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
                 plan_error = Some(e);
             }
         }
-        users.add(r.into());
+        users.add(affected_user(r));
     });
     affected::write_file(&affected_path, AffectedFormat::Csv, &meta, rows)?;
     // Holders of the exposed data, not data subjects: a list of their own, only when a
@@ -320,7 +320,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     }
     let plan_path = out.join("plan.json");
     stage.finish();
-    let mut plan_totals = PlanTotals::from(&plan);
+    let mut plan_totals = plan_totals(&plan);
     plan_totals.failed_login_data = failed_login_data(&*store, &users)?;
     let mut apply_failed = false;
     let mut apply_note = None;
@@ -604,6 +604,36 @@ fn scan_stage(
         saw,
         secs: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The report's view of an affected row (the report crate knows nothing of remediation).
+fn affected_user(r: &leakaudit_remediation::AffectedRow) -> leakaudit_report::AffectedUser {
+    let secs = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(leakaudit_scanner::time::parse_rfc3339)
+    };
+    leakaudit_report::AffectedUser {
+        address: r.address.clone(),
+        account_ids: r.account_ids.clone(),
+        messages: r.messages,
+        audience: r.audience,
+        first: secs(&r.first_exposed),
+        last: secs(&r.last_exposed),
+    }
+}
+
+/// The report's totals of a plan written as `plan.json` beside it, not (yet) applied.
+fn plan_totals(plan: &Plan) -> PlanTotals {
+    PlanTotals {
+        resets: plan.totals.force_password_reset,
+        reviews: plan.totals.human_review,
+        notifications: plan.totals.notify,
+        notify_only: plan.totals.notify_only,
+        applied: false,
+        file: Some("plan.json".into()),
+        hash: Some(plan.content_hash.clone()),
+        ..PlanTotals::default()
+    }
 }
 
 /// An SQLite database starts with this header; anything else is taken as a CSV export.

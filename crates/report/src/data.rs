@@ -349,44 +349,6 @@ impl From<&leakaudit_scanner::scan::ScanStats> for ScanTotals {
     }
 }
 
-impl From<&leakaudit_remediation::AffectedRow> for AffectedUser {
-    fn from(r: &leakaudit_remediation::AffectedRow) -> AffectedUser {
-        let secs = |t: &Option<String>| {
-            t.as_deref()
-                .and_then(leakaudit_scanner::time::parse_rfc3339)
-        };
-        AffectedUser {
-            address: r.address.clone(),
-            account_ids: r.account_ids.clone(),
-            messages: r.messages,
-            audience: r.audience,
-            first: secs(&r.first_exposed),
-            last: secs(&r.last_exposed),
-        }
-    }
-}
-
-impl From<&leakaudit_remediation::Plan> for PlanTotals {
-    /// The totals of a plan written as `plan.json` beside the report, not (yet) applied.
-    fn from(plan: &leakaudit_remediation::Plan) -> PlanTotals {
-        PlanTotals {
-            resets: plan.totals.force_password_reset,
-            reviews: plan.totals.human_review,
-            notifications: plan.totals.notify,
-            notify_only: plan.totals.notify_only,
-            applied: false,
-            file: Some("plan.json".into()),
-            hash: Some(plan.content_hash.clone()),
-            done: None,
-            failed: None,
-            notices_done: None,
-            notices_failed: None,
-            failed_login_data: false,
-            delta: None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
