@@ -128,7 +128,9 @@ impl Engine {
                     has_content = true;
                     has_unconditional_content = true;
                 }
-                _ => {}
+                RuleKind::RecipientExposure(_)
+                | RuleKind::BccHeaderLeak(_)
+                | RuleKind::GroupMembersVisible(_) => {}
             }
         }
         for (marker, opaque) in content::MIME_MARKERS {
@@ -151,7 +153,11 @@ impl Engine {
             .iter()
             .find_map(|r| match &r.kind {
                 RuleKind::RecipientExposure(p) => Some(p.triage.clone()),
-                _ => None,
+                RuleKind::BccHeaderLeak(_)
+                | RuleKind::GroupMembersVisible(_)
+                | RuleKind::AddressListInContent(_)
+                | RuleKind::ContentRegex(_)
+                | RuleKind::SeedPhrase(_) => None,
             })
             .unwrap_or_default();
         // Where the patterns cannot share one set (size limits), every candidate regex runs.
@@ -251,7 +257,10 @@ impl Engine {
                 RuleKind::GroupMembersVisible(p) => {
                     rules::group_members_visible::check(p, &r.allow, &ctx)
                 }
-                _ => None,
+                // The content pass runs these (`content_rules`).
+                RuleKind::AddressListInContent(_)
+                | RuleKind::ContentRegex(_)
+                | RuleKind::SeedPhrase(_) => None,
             };
             if let Some(h) = hit {
                 hits.push((i, h));
@@ -328,7 +337,11 @@ impl Engine {
             RuleKind::RecipientExposure(p) => {
                 rules::tier_severity(&p.tiers, f.exposed.len()).unwrap_or(self.severity[i])
             }
-            _ => self.severity[i],
+            RuleKind::BccHeaderLeak(_)
+            | RuleKind::GroupMembersVisible(_)
+            | RuleKind::AddressListInContent(_)
+            | RuleKind::ContentRegex(_)
+            | RuleKind::SeedPhrase(_) => self.severity[i],
         }
     }
 
@@ -378,7 +391,11 @@ impl Engine {
         }
         f.severity = match self.rules[i].kind {
             RuleKind::BccHeaderLeak(_) => f.severity.max(a.severity),
-            _ => a.severity,
+            RuleKind::RecipientExposure(_)
+            | RuleKind::GroupMembersVisible(_)
+            | RuleKind::AddressListInContent(_)
+            | RuleKind::ContentRegex(_)
+            | RuleKind::SeedPhrase(_) => a.severity,
         };
     }
 
@@ -465,7 +482,10 @@ impl Engine {
             let wanted = match &r.kind {
                 RuleKind::ContentRegex(_) => cand.iter().any(|c| *c),
                 RuleKind::AddressListInContent(_) => decode || at_enough,
-                _ => true,
+                RuleKind::SeedPhrase(_)
+                | RuleKind::RecipientExposure(_)
+                | RuleKind::BccHeaderLeak(_)
+                | RuleKind::GroupMembersVisible(_) => true,
             };
             if !wanted || r.allow.skips_message(ctx.msg) {
                 continue;
@@ -483,7 +503,10 @@ impl Engine {
                     &mut cut,
                 ),
                 RuleKind::SeedPhrase(p) => rules::seed_phrase::check(p, &r.allow, ctx, &segs),
-                _ => None,
+                // Header rules ran before the content pass.
+                RuleKind::RecipientExposure(_)
+                | RuleKind::BccHeaderLeak(_)
+                | RuleKind::GroupMembersVisible(_) => None,
             };
             if let Some(h) = hit {
                 hits.push((i, h));

@@ -1,8 +1,9 @@
 //! Rule kinds: one file per kind, each with its parameters, their validation and the check.
 //!
 //! To add a kind: write `rules/<kind>.rs` with a `Params` type, its parameter keys `KEYS`,
-//! `from_raw` (validation) and `check`; add a variant to [`RuleKind`], its name to [`KINDS`]
-//! and its line in [`keys_of`] and [`validate_kind`]; ship a rule using it in `rules/*.toml`
+//! `from_raw` (validation) and `check`; add a variant to [`Kind`] and to [`RuleKind`]: the
+//! compiler then names every `match` that needs its line (name, keys, build, the engine's
+//! dispatch), and `Kind::ALL` takes it too; ship a rule using it in `rules/*.toml`
 //! with fixtures under `fixtures/rules/<rule-id>/`. The file formats live in [`raw`], which
 //! imports nothing of the crate but `error` and `finding` (no module cycle).
 
@@ -19,27 +20,80 @@ pub mod raw;
 pub mod recipient_exposure;
 pub mod seed_phrase;
 
-/// Every rule kind a rule file may name.
-pub const KINDS: [&str; 6] = [
-    "recipient-exposure",
-    "bcc-header-leak",
-    "group-members-visible",
-    "address-list-in-content",
-    "content-regex",
-    "seed-phrase",
-];
+/// Every rule kind a rule file may name. Everything about a kind is one exhaustive `match`
+/// on it (its name, its keys, how it is built) and [`RuleKind::kind`] maps back: a new kind
+/// that misses one of them does not compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    RecipientExposure,
+    BccHeaderLeak,
+    GroupMembersVisible,
+    AddressListInContent,
+    ContentRegex,
+    SeedPhrase,
+}
 
-/// The kind-specific keys each kind accepts (each kind lists its own).
-fn keys_of(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "recipient-exposure" => recipient_exposure::KEYS,
-        "bcc-header-leak" => &[],
-        "group-members-visible" => group_members_visible::KEYS,
-        "address-list-in-content" => address_list_in_content::KEYS,
-        "content-regex" => content_regex::KEYS,
-        "seed-phrase" => seed_phrase::KEYS,
-        _ => &[],
+impl Kind {
+    /// Every kind, in the order error messages list them (a unit test checks it is complete).
+    pub const ALL: [Kind; 6] = [
+        Kind::RecipientExposure,
+        Kind::BccHeaderLeak,
+        Kind::GroupMembersVisible,
+        Kind::AddressListInContent,
+        Kind::ContentRegex,
+        Kind::SeedPhrase,
+    ];
+
+    /// The name rule files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::RecipientExposure => "recipient-exposure",
+            Kind::BccHeaderLeak => "bcc-header-leak",
+            Kind::GroupMembersVisible => "group-members-visible",
+            Kind::AddressListInContent => "address-list-in-content",
+            Kind::ContentRegex => "content-regex",
+            Kind::SeedPhrase => "seed-phrase",
+        }
     }
+
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The kind-specific keys it accepts (each kind lists its own).
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            Kind::RecipientExposure => recipient_exposure::KEYS,
+            Kind::BccHeaderLeak => &[],
+            Kind::GroupMembersVisible => group_members_visible::KEYS,
+            Kind::AddressListInContent => address_list_in_content::KEYS,
+            Kind::ContentRegex => content_regex::KEYS,
+            Kind::SeedPhrase => seed_phrase::KEYS,
+        }
+    }
+
+    /// Its parameters, validated.
+    fn build(self, v: &mut Validator<'_>, raw: &RawRule) -> Option<RuleKind> {
+        match self {
+            Kind::RecipientExposure => {
+                recipient_exposure::from_raw(v, raw).map(RuleKind::RecipientExposure)
+            }
+            Kind::BccHeaderLeak => Some(RuleKind::BccHeaderLeak(bcc_header_leak::Params)),
+            Kind::GroupMembersVisible => {
+                group_members_visible::from_raw(v, raw).map(RuleKind::GroupMembersVisible)
+            }
+            Kind::AddressListInContent => {
+                address_list_in_content::from_raw(v, raw).map(RuleKind::AddressListInContent)
+            }
+            Kind::ContentRegex => content_regex::from_raw(v, raw).map(RuleKind::ContentRegex),
+            Kind::SeedPhrase => seed_phrase::from_raw(v, raw).map(RuleKind::SeedPhrase),
+        }
+    }
+}
+
+/// The names of every kind.
+pub fn kind_names() -> impl Iterator<Item = &'static str> {
+    Kind::ALL.into_iter().map(Kind::name)
 }
 
 /// A validated rule's kind and parameters.
@@ -54,50 +108,52 @@ pub enum RuleKind {
 }
 
 impl RuleKind {
+    pub fn kind(&self) -> Kind {
+        match self {
+            RuleKind::RecipientExposure(_) => Kind::RecipientExposure,
+            RuleKind::BccHeaderLeak(_) => Kind::BccHeaderLeak,
+            RuleKind::GroupMembersVisible(_) => Kind::GroupMembersVisible,
+            RuleKind::AddressListInContent(_) => Kind::AddressListInContent,
+            RuleKind::ContentRegex(_) => Kind::ContentRegex,
+            RuleKind::SeedPhrase(_) => Kind::SeedPhrase,
+        }
+    }
+
+    /// Reads the message's content (runs in the engine's content pass), not its headers.
     pub fn is_content(&self) -> bool {
-        matches!(
-            self,
-            RuleKind::AddressListInContent(_) | RuleKind::ContentRegex(_) | RuleKind::SeedPhrase(_)
-        )
+        match self {
+            RuleKind::AddressListInContent(_)
+            | RuleKind::ContentRegex(_)
+            | RuleKind::SeedPhrase(_) => true,
+            RuleKind::RecipientExposure(_)
+            | RuleKind::BccHeaderLeak(_)
+            | RuleKind::GroupMembersVisible(_) => false,
+        }
     }
 }
 
 pub(crate) fn validate_kind(v: &mut Validator<'_>, raw: &RawRule) -> Option<RuleKind> {
-    let kind = raw.kind.get_ref().as_str();
-    if !KINDS.contains(&kind) {
+    let name = raw.kind.get_ref().as_str();
+    let Some(kind) = Kind::from_name(name) else {
         v.err(
             raw.kind.span(),
             format!(
-                "unknown kind `{kind}` (expected one of: {})",
-                KINDS.join(", ")
+                "unknown kind `{name}` (expected one of: {})",
+                kind_names().collect::<Vec<_>>().join(", ")
             ),
         );
         return None;
-    }
-    // A parameter of another kind is a mistake, never silently ignored.
-    let allowed = keys_of(kind);
-    let mut bad = false;
-    for (name, span) in raw.params_given() {
-        if !allowed.contains(&name) {
-            bad = true;
-            v.err(span, format!("`{name}` does not apply to kind `{kind}`"));
-        }
-    }
-    let k = match kind {
-        "recipient-exposure" => {
-            recipient_exposure::from_raw(v, raw).map(RuleKind::RecipientExposure)
-        }
-        "bcc-header-leak" => Some(RuleKind::BccHeaderLeak(bcc_header_leak::Params)),
-        "group-members-visible" => {
-            group_members_visible::from_raw(v, raw).map(RuleKind::GroupMembersVisible)
-        }
-        "address-list-in-content" => {
-            address_list_in_content::from_raw(v, raw).map(RuleKind::AddressListInContent)
-        }
-        "content-regex" => content_regex::from_raw(v, raw).map(RuleKind::ContentRegex),
-        "seed-phrase" => seed_phrase::from_raw(v, raw).map(RuleKind::SeedPhrase),
-        _ => None,
     };
+    // A parameter of another kind is a mistake, never silently ignored.
+    let allowed = kind.keys();
+    let mut bad = false;
+    for (key, span) in raw.params_given() {
+        if !allowed.contains(&key) {
+            bad = true;
+            v.err(span, format!("`{key}` does not apply to kind `{name}`"));
+        }
+    }
+    let k = kind.build(v, raw);
     if bad {
         None
     } else {
@@ -169,14 +225,32 @@ mod tests {
 
     #[test]
     fn every_kind_key_is_a_raw_rule_parameter() {
-        for kind in KINDS {
-            for key in keys_of(kind) {
-                assert!(RawRule::PARAM_KEYS.contains(key), "{kind}: {key}");
+        for kind in Kind::ALL {
+            for key in kind.keys() {
+                assert!(RawRule::PARAM_KEYS.contains(key), "{kind:?}: {key}");
             }
         }
         // And every parameter belongs to some kind.
         for key in RawRule::PARAM_KEYS {
-            assert!(KINDS.iter().any(|k| keys_of(k).contains(key)), "{key}");
+            assert!(Kind::ALL.iter().any(|k| k.keys().contains(key)), "{key}");
+        }
+    }
+
+    /// `Kind::ALL` lists every kind once: each name maps back to its kind, and a kind's
+    /// position is the one its exhaustive match gives.
+    #[test]
+    fn all_lists_every_kind_once() {
+        let position = |k: Kind| match k {
+            Kind::RecipientExposure => 0,
+            Kind::BccHeaderLeak => 1,
+            Kind::GroupMembersVisible => 2,
+            Kind::AddressListInContent => 3,
+            Kind::ContentRegex => 4,
+            Kind::SeedPhrase => 5,
+        };
+        for (i, k) in Kind::ALL.into_iter().enumerate() {
+            assert_eq!(position(k), i);
+            assert_eq!(Kind::from_name(k.name()), Some(k));
         }
     }
 }
