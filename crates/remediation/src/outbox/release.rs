@@ -132,8 +132,15 @@ pub(crate) fn host_of(authority: &str) -> &str {
     host.split(':').next().unwrap_or(host)
 }
 
-/// Placeholder sender or reset page in a message, one reason each.
-fn placeholder_reasons(raw: &[u8], account: &str) -> Vec<String> {
+/// Placeholder sender or link host in a message, one reason each: `.invalid` is reserved
+/// (RFC 2606), the built-in placeholder of an apply run without `--from` /
+/// `--reset-base-url`, which no user can answer or open. Every From address, the plan's pinned
+/// reset page and every link of the body are looked at. Release and send both ask this.
+pub(super) fn placeholder_reasons(
+    raw: &[u8],
+    account: &str,
+    reset_base: Option<&str>,
+) -> Vec<String> {
     let mut why = Vec::new();
     if let Ok((headers, _)) = mailparse::parse_headers(raw) {
         for h in headers
@@ -151,24 +158,41 @@ fn placeholder_reasons(raw: &[u8], account: &str) -> Vec<String> {
                 let domain = addr.rsplit('@').next().unwrap_or("");
                 if is_placeholder_host(domain) {
                     why.push(format!(
-                        "the sender {addr} is a placeholder (.invalid): stage it again with `leakaudit remediate reissue --account {account} --from MAILBOX` (or `from` under [notifications] in leakaudit.toml)"
+                        "placeholder sender {addr}: apply ran without --from; stage it again with `leakaudit remediate reissue --account {account} --from MAILBOX` (or `from` under [notifications] in leakaudit.toml)"
                     ));
                 }
             }
         }
     }
+    let mut hosts: Vec<String> = reset_base
+        .and_then(url_host)
+        .map(str::to_string)
+        .into_iter()
+        .collect();
     if let Ok(msg) = inspect(raw) {
-        for link in RESET_LINK.find_iter(&msg.body) {
-            if url_host(link.as_str()).is_some_and(is_placeholder_host) {
-                why.push(format!(
-                    "the reset link goes to a placeholder host ({}): the plan's reset page is pinned in the store; make and apply a new plan with --reset-base-url URL (or `reset_base_url` under [notifications] in leakaudit.toml)",
-                    url_host(link.as_str()).unwrap_or_default()
-                ));
-            }
-        }
+        hosts.extend(
+            URL.find_iter(&msg.body)
+                .filter_map(|m| url_host(m.as_str()).map(str::to_string)),
+        );
+    }
+    let mut hosts: Vec<String> = hosts
+        .into_iter()
+        .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    hosts.sort();
+    hosts.dedup();
+    for h in hosts.iter().filter(|h| is_placeholder_host(h)) {
+        why.push(format!(
+            "link to the placeholder host {h}: apply ran without --reset-base-url, the link cannot work; make and apply a new plan with --reset-base-url URL (or `reset_base_url` under [notifications] in leakaudit.toml)"
+        ));
     }
     why
 }
+
+/// Any http(s) link in a message body.
+static URL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r#"(?i)\bhttps?://[^\s<>"']+"#).expect("constant regex")
+});
 
 /// What `release` did or would not do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -393,7 +417,7 @@ fn release_locked(
                 kind: RefusalKind::Unsafe,
             });
         } else {
-            let why = placeholder_reasons(&bytes, &exp.account);
+            let why = placeholder_reasons(&bytes, &exp.account, reset_base.as_deref());
             if !why.is_empty() {
                 refusals.push(Refusal {
                     path: f.clone(),
@@ -715,7 +739,7 @@ mod tests {
                 assert_eq!(list.len(), 1, "{list:?}");
                 assert_eq!(list[0].kind, RefusalKind::Placeholder);
                 assert!(
-                    list[0].reasons[0].contains("security@example.invalid is a placeholder"),
+                    list[0].reasons[0].contains("placeholder sender security@example.invalid"),
                     "{list:?}"
                 );
             }

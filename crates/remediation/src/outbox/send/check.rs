@@ -10,7 +10,8 @@ use super::super::check::{inspect, OutboxGate};
 use super::super::compose::{encode_header_value, RESET_LINK};
 use super::super::maildir::{ApplyState, Outbox};
 use super::super::release::{
-    done_and_held, expected_messages, link_reasons, recipient, Refusal, RefusalKind,
+    done_and_held, expected_messages, link_reasons, placeholder_reasons, recipient, Refusal,
+    RefusalKind,
 };
 use crate::error::{Error, Result};
 use crate::store::{AccountStore, ActionState};
@@ -138,7 +139,11 @@ pub(super) fn prepare(
             now,
         )?);
         let head = header_facts(&bytes);
-        reasons.extend(placeholder_reasons(&head, &bytes, reset_base.as_deref()));
+        reasons.extend(placeholder_reasons(
+            &bytes,
+            &exp.account,
+            reset_base.as_deref(),
+        ));
         let from = head
             .from_addr
             .as_deref()
@@ -227,51 +232,6 @@ fn header_facts(raw: &[u8]) -> HeaderFacts {
     }
 }
 
-/// `.invalid` is reserved (RFC 2606): a sender or a link there is the built-in placeholder
-/// of an apply run without `--from` / `--reset-base-url`, which no user can answer or open.
-fn placeholder_reasons(head: &HeaderFacts, raw: &[u8], reset_base: Option<&str>) -> Vec<String> {
-    let mut why = Vec::new();
-    if let Some(addr) = &head.from_addr {
-        if is_placeholder_domain(addr.rsplit('@').next().unwrap_or("")) {
-            why.push(format!(
-                "placeholder sender {addr}: apply ran without --from; run it again with the real sender (`remediate reissue` or a new plan)"
-            ));
-        }
-    }
-    let mut hosts: Vec<String> = reset_base.into_iter().filter_map(url_host).collect();
-    if let Ok(msg) = inspect(raw) {
-        hosts.extend(
-            URL.find_iter(&msg.body)
-                .filter_map(|m| url_host(m.as_str())),
-        );
-    }
-    hosts.sort();
-    hosts.dedup();
-    for h in hosts.iter().filter(|h| is_placeholder_domain(h)) {
-        why.push(format!(
-            "link to the placeholder host {h}: apply ran without --reset-base-url; the link cannot work"
-        ));
-    }
-    why
-}
-
-static URL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(r#"(?i)\bhttps?://[^\s<>"']+"#).expect("constant regex")
-});
-
-fn url_host(url: &str) -> Option<String> {
-    let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let host = authority.rsplit('@').next()?;
-    let host = host.split(':').next()?;
-    Some(host.trim_end_matches('.').to_ascii_lowercase())
-}
-
-fn is_placeholder_domain(domain: &str) -> bool {
-    let d = domain.trim_end_matches('.').to_ascii_lowercase();
-    d == "invalid" || d.ends_with(".invalid")
-}
-
 /// The marker replacing the reset link in a canary copy.
 pub const REDACTED_LINK: &str = "[reset link removed: canary copy]";
 
@@ -330,23 +290,18 @@ static TOKEN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
 mod tests {
     use super::*;
 
+    /// The one placeholder check (release's), as send asks it: the sender, the pinned reset
+    /// page, a link in the body (mixed case, a trailing dot).
     #[test]
-    fn placeholder_domains_and_hosts() {
-        assert!(is_placeholder_domain("example.invalid"));
-        assert!(is_placeholder_domain("INVALID."));
-        assert!(!is_placeholder_domain("invalid.example.com"));
-        assert_eq!(
-            url_host("https://u:p@Example.Invalid:8443/reset?x=1").as_deref(),
-            Some("example.invalid")
-        );
-        let head = HeaderFacts {
-            from_addr: Some("security@example.invalid".into()),
-            ..Default::default()
-        };
-        let why = placeholder_reasons(&head, b"", Some("https://example.invalid/account/reset"));
-        assert_eq!(why.len(), 2, "{why:?}");
+    fn placeholder_sender_and_hosts() {
+        let raw = b"From: Security <security@example.invalid>\r\nTo: a@gmail.com\r\nSubject: x\r\n\r\nOpen https://Docs.Example.INVALID./help\r\n";
+        let why = placeholder_reasons(raw, "acc-1", Some("https://example.invalid/account/reset"));
+        assert_eq!(why.len(), 3, "{why:?}");
         assert!(why[0].contains("placeholder sender security@example.invalid"));
-        assert!(why[1].contains("placeholder host example.invalid"));
+        assert!(why[0].contains("--account acc-1"));
+        assert!(why[1].contains("placeholder host docs.example.invalid"));
+        assert!(why[2].contains("placeholder host example.invalid"));
+        assert!(placeholder_reasons(b"From: s@shop.example\r\n\r\nhi\r\n", "a", None).is_empty());
     }
 
     #[test]
