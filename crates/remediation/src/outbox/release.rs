@@ -327,19 +327,13 @@ fn release_locked(
     let mut refusals = Vec::new();
     let plan = state.plan.as_str();
     let all = store.action_states(plan)?;
-    let pending = all
-        .iter()
-        .filter(|a| a.state == ActionState::Planned)
-        .count();
-    if all.is_empty() || pending > 0 {
-        refusals.push(Refusal {
-            path: outbox.state_path(),
-            reasons: vec![format!(
-                "the store has {pending} of {} actions of plan {plan} not yet applied: run `remediate apply` to the end against this store first",
-                all.len()
-            )],
-            kind: RefusalKind::Unsafe,
-        });
+    if let Some(r) = unfinished(
+        outbox,
+        plan,
+        &all,
+        "run `remediate apply` to the end against this store first",
+    ) {
+        refusals.push(r);
         return Ok(ReleaseOutcome::Refused(refusals));
     }
     let (actions, held) = done_and_held(plan, all);
@@ -466,6 +460,28 @@ fn release_locked(
         count: files.len(),
         dir: rel.join("new"),
         failed: held.ids,
+    })
+}
+
+/// Release and send start here: no action of `plan` may still be planned (apply has not run to
+/// the end), and a plan the store never saw has nothing to release. `next` says what to do.
+pub(super) fn unfinished(
+    outbox: &Outbox,
+    plan: &str,
+    all: &[crate::store::ActionRow],
+    next: &str,
+) -> Option<Refusal> {
+    let pending = all
+        .iter()
+        .filter(|a| a.state == ActionState::Planned)
+        .count();
+    (all.is_empty() || pending > 0).then(|| Refusal {
+        path: outbox.state_path(),
+        reasons: vec![format!(
+            "the store has {pending} of {} actions of plan {plan} not yet applied: {next}",
+            all.len()
+        )],
+        kind: RefusalKind::Unsafe,
     })
 }
 

@@ -10,11 +10,11 @@ use super::super::check::{inspect, OutboxGate};
 use super::super::compose::{encode_header_value, RESET_LINK};
 use super::super::maildir::{ApplyState, Outbox};
 use super::super::release::{
-    done_and_held, expected_messages, link_reasons, placeholder_reasons, recipient, Refusal,
-    RefusalKind,
+    done_and_held, expected_messages, link_reasons, placeholder_reasons, recipient, unfinished,
+    Refusal, RefusalKind,
 };
 use crate::error::{Error, Result};
-use crate::store::{AccountStore, ActionState};
+use crate::store::AccountStore;
 use base64::Engine as _;
 use sha2::Digest;
 use std::collections::BTreeMap;
@@ -49,19 +49,13 @@ pub(super) fn prepare(
 ) -> Result<std::result::Result<Vec<Prepared>, Vec<Refusal>>> {
     let plan = state.plan.as_str();
     let all = store.action_states(plan)?;
-    let pending = all
-        .iter()
-        .filter(|a| a.state == ActionState::Planned)
-        .count();
-    if all.is_empty() || pending > 0 {
-        return Ok(Err(vec![Refusal {
-            path: outbox.state_path(),
-            reasons: vec![format!(
-                "the store has {pending} of {} actions of plan {plan} not yet applied: finish `remediate apply` and `remediate release` first",
-                all.len()
-            )],
-            kind: RefusalKind::Unsafe,
-        }]));
+    if let Some(r) = unfinished(
+        outbox,
+        plan,
+        &all,
+        "finish `remediate apply` and `remediate release` first",
+    ) {
+        return Ok(Err(vec![r]));
     }
     // A failed account's message was never released: it is neither expected nor sent.
     let (actions, _held) = done_and_held(plan, all);
