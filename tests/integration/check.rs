@@ -680,19 +680,7 @@ fn the_library_verdict_on_bytes_is_checks_verdict_on_the_file() {
     }
 
     let auditor = Auditor::builtin(&Default::default()).unwrap();
-    let mut files = Vec::new();
-    let mut stack = vec![repo_root().join("fixtures/rules"), fixture("check")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
+    let files = crate::util::verdict_fixtures();
     assert!(files.len() > 50, "{}", files.len());
     let (mut leaking, mut clean) = (0, 0);
     for path in &files {

@@ -2,7 +2,7 @@
 //! binary, Postfix's `smtp-sink` as the upstream (dumping what it accepts), on loopback
 //! ports. Under `CI` a missing smtp-sink or python3 fails these tests.
 
-use crate::send::{free_port, smtp_sink, Sink};
+use crate::send::{after_sink_headers, free_port, smtp_sink, Sink};
 use crate::util::{fixture, leakaudit, repo_root};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -56,6 +56,19 @@ impl Drop for Guard {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// smtp-sink on a free port dumping into `dir/dumps`, and a guard in front of it.
+fn sink_and_guard(
+    sink: &Path,
+    dir: &Path,
+    sink_args: &[&str],
+    guard_args: &[&str],
+) -> (Sink, Guard, PathBuf) {
+    let dumps = dir.join("dumps");
+    let up = free_port();
+    let s = Sink::start(sink, up, &dumps, sink_args);
+    (s, Guard::start(dir, up, guard_args), dumps)
 }
 
 /// Sends each `(file, recipients)` through `port` with smtplib, one session each (no
@@ -165,16 +178,9 @@ fn received(dumps: &Path) -> Vec<Vec<u8>> {
     };
     rd.map(|e| {
         let text = std::fs::read_to_string(e.unwrap().path()).unwrap();
-        // smtp-sink's Received header (three lines) ends its part.
-        let start = text.find("\nReceived: from ").map_or(0, |i| {
-            let mut pos = i + 1;
-            for _ in 0..3 {
-                pos += text[pos..].find('\n').map_or(text.len() - pos, |n| n + 1);
-            }
-            pos
-        });
+        let message = after_sink_headers(&text);
         // It ends each dump with one more line end of its own.
-        let message = text[start..].strip_suffix('\n').unwrap_or(&text[start..]);
+        let message = message.strip_suffix('\n').unwrap_or(message);
         message.replace('\n', "\r\n").into_bytes()
     })
     .collect()
@@ -196,10 +202,7 @@ fn sink_or_skip() -> Option<PathBuf> {
 fn the_2019_chunks_are_refused_and_clean_mail_passes_once() {
     let Some(sink) = sink_or_skip() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let dumps = dir.path().join("dumps");
-    let up = free_port();
-    let _sink = Sink::start(&sink, up, &dumps, &[]);
-    let guard = Guard::start(dir.path(), up, &[]);
+    let (_sink, guard, dumps) = sink_and_guard(&sink, dir.path(), &[], &[]);
 
     let chunks: Vec<Vec<u8>> = mbox_messages(&fixture("demo/outbound.mbox"))
         .into_iter()
@@ -299,19 +302,7 @@ fn the_guard_and_check_agree_on_every_fixture() {
     let dir = tempfile::tempdir().unwrap();
     let wire = dir.path().join("wire");
     std::fs::create_dir(&wire).unwrap();
-    let mut files = Vec::new();
-    let mut stack = vec![repo_root().join("fixtures/rules"), fixture("check")];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
+    let files = crate::util::verdict_fixtures();
     let mut jobs = Vec::new();
     for (i, f) in files.iter().enumerate() {
         let text = std::fs::read(f).unwrap();
@@ -421,10 +412,7 @@ fn pipelined_commands_and_a_smuggling_attempt() {
     use std::io::{BufRead, BufReader, Write};
     let Some(sink) = sink_or_skip() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let dumps = dir.path().join("dumps");
-    let up = free_port();
-    let _sink = Sink::start(&sink, up, &dumps, &[]);
-    let guard = Guard::start(dir.path(), up, &[]);
+    let (_sink, guard, dumps) = sink_and_guard(&sink, dir.path(), &[], &[]);
     let stream = std::net::TcpStream::connect(("127.0.0.1", guard.port)).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
@@ -523,12 +511,10 @@ fn size_and_session_limits() {
     use std::io::{BufRead, BufReader};
     let Some(sink) = sink_or_skip() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let dumps = dir.path().join("dumps");
-    let up = free_port();
-    let _sink = Sink::start(&sink, up, &dumps, &[]);
-    let guard = Guard::start(
+    let (_sink, guard, dumps) = sink_and_guard(
+        &sink,
         dir.path(),
-        up,
+        &[],
         &["--max-size", "2000", "--max-sessions", "1"],
     );
     let big = dir.path().join("big.eml");

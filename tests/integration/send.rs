@@ -119,15 +119,7 @@ fn dumps(dir: &Path) -> Vec<Dumped> {
             .unwrap_or("")
             .trim_matches(['<', '>'])
             .to_string();
-        // smtp-sink's Received header (three lines) ends its part.
-        let start = text.find("\nReceived: from ").map_or(0, |i| {
-            let mut pos = i + 1;
-            for _ in 0..3 {
-                pos += text[pos..].find('\n').map_or(text.len() - pos, |n| n + 1);
-            }
-            pos
-        });
-        let message = text[start..].to_string();
+        let message = after_sink_headers(&text).to_string();
         let message_id = message
             .lines()
             .take_while(|l| !l.is_empty())
@@ -140,6 +132,19 @@ fn dumps(dir: &Path) -> Vec<Dumped> {
         });
     }
     out
+}
+
+/// A message as smtp-sink dumped it, after the sink's own headers (its Received header, three
+/// lines, ends them).
+pub(crate) fn after_sink_headers(text: &str) -> &str {
+    let start = text.find("\nReceived: from ").map_or(0, |i| {
+        let mut pos = i + 1;
+        for _ in 0..3 {
+            pos += text[pos..].find('\n').map_or(text.len() - pos, |n| n + 1);
+        }
+        pos
+    });
+    &text[start..]
 }
 
 /// Received copies per Message-ID.

@@ -86,3 +86,22 @@ pub fn shared_or_skip(rel: &str) -> Option<PathBuf> {
     eprintln!("skipped: {} is not present (a fresh clone)", p.display());
     None
 }
+
+/// Every rule fixture and every file of `fixtures/check`, sorted: what the library, `check`
+/// and the guard must agree on.
+pub fn verdict_fixtures() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![fixture("rules"), fixture("check")];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    files
+}
