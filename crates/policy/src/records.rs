@@ -171,7 +171,7 @@ impl<S: RecordSink> AuditSink<Item> for ToRecords<'_, S> {
 /// Several journal reports of one message (Exchange splits a large envelope over reports)
 /// become one record: the envelopes' union, analysed again. Only exposing reports are held,
 /// and that is enough: a report that exposes nothing adds no party (the original's headers
-/// are the same in every report; see ARCHITECTURE.md "Journal reports").
+/// are the same in every report; see docs/architecture/readers-and-pipeline.md, journal reports).
 fn merge_journal_reports(held: &mut Vec<(Location, Item)>, org: &Org) {
     let mut first: std::collections::HashMap<String, usize> = Default::default();
     let mut merged_into = vec![None; held.len()];

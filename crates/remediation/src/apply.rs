@@ -52,7 +52,7 @@ use std::time::Duration;
 /// this thread stages, commits and logs the current one, so up to two batches of plaintext
 /// secrets are in memory and a killed run throws away up to two batches of argon2id work
 /// (~50 ms each per core at the OWASP minimum). 32 keeps both small and still gives every
-/// core of a 16-core machine two hashes per batch; 64 measured no faster (ARCHITECTURE.md,
+/// core of a 16-core machine two hashes per batch; 64 measured no faster (docs/architecture/remediation.md,
 /// *Outbox and the release gate*).
 pub const DEFAULT_BATCH: usize = 32;
 

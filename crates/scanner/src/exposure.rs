@@ -1,6 +1,6 @@
 //! The exposure model: which recipients a message shows to which other parties.
 //!
-//! Rules (see also ARCHITECTURE.md):
+//! Rules (see also docs/architecture/addresses-headers-exposure.md):
 //! - **Internal** addresses: at a domain listed in [`Org::internal_domains`] or a subdomain of
 //!   one, and (when [`Org::sender_domain_internal`]) at the From domain of the message or a
 //!   subdomain of it. Exception: when the From domain is a consumer provider, only the sender's

@@ -8,7 +8,7 @@
 //! 2. per message, on worker threads: [`assess`] (called by
 //!    [`crate::Engine::evaluate_with`] for the exposure rules under [`Profile::Audit`]).
 //!
-//! See `severity.rs` for the decision table and ARCHITECTURE.md ("Triage").
+//! See `severity.rs` for the decision table and docs/architecture/policy.md ("Triage").
 
 pub mod config;
 pub mod history;
