@@ -133,7 +133,7 @@ impl MatchArgs {
     }
 }
 
-/// How exposures are ranked (see the README, "Tuning the triage").
+/// How exposures are ranked (see docs/check.md, "Tuning the triage").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ProfileArg {
     /// A rendered outbound template that shows two external recipients is always a bug.

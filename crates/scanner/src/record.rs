@@ -1,7 +1,7 @@
 //! The exposure record: one JSON line per exposing message, written by `leakaudit scan` and
 //! read back by `leakaudit affected --findings`. A public, versioned contract: both sides use
 //! this one type, so renaming a field breaks the build, not a user's pipeline. The schema is
-//! documented in the README ("Scan records").
+//! documented in docs/scan.md.
 
 use crate::exposure::{ExposedAddress, Exposure};
 use crate::model::{Format, Location, Message};
