@@ -22,6 +22,7 @@ use leakaudit_policy::triage::Profile;
 use leakaudit_policy::Engine;
 use leakaudit_policy::Severity;
 use leakaudit_remediation::affected::{self, AffectedFormat, SawOthers, Selection};
+use leakaudit_remediation::folder;
 use leakaudit_remediation::plan::PlanBuilder;
 use leakaudit_remediation::policy::RemediationPolicy;
 use leakaudit_remediation::store::{self, AccountStore};
@@ -223,7 +224,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     // first. The same plan again is a resumed run; another one (accounts or archives changed)
     // is a re-plan of the incident, applied as a delta, and the earlier outputs are kept in
     // `earlier/`. Nothing of the record of what was done is overwritten.
-    let applied_before = applied_plan_in(&out, &*store)?;
+    let applied_before = folder::applied_plan_in(&out, &*store)?;
 
     // The triage weighs exposures among account holders higher: the store answers "are these
     // customers" for each ranked message, a batch per lookup (behind a lock: the store is
@@ -308,15 +309,12 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let stage = Stage::start("plan", args.ui.quiet);
     let mut plan = planner.finish()?;
     if let Some(old) = &applied_before {
-        plan.set_incident(old.incident.clone());
-        if plan.content_hash != old.content_hash && !args.new_incident {
-            plan.set_incident(Some(old.incident_id().to_string()));
-        }
+        folder::follow(&mut plan, old, args.new_incident);
     }
     let plan_path = write_dir.join("plan.json");
     leakaudit_remediation::write_plan(&plan_path, &plan)?;
     if let Some(old) = &applied_before {
-        settle_rerun(&out, &write_dir, old, &plan)?;
+        folder::settle(&out, &write_dir, old, &plan)?;
     }
     let plan_path = out.join("plan.json");
     stage.finish();
@@ -342,7 +340,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
                 crate::term::clean(why)
             );
         }
-        crate::reissue::print_missing(&report.missing_messages, &plan_files(&out, &plan).0);
+        crate::reissue::print_missing(&report.missing_messages, &folder::plan_files(&out, &plan).0);
     }
     // The store's totals, not this run's: a second run finds everything done and must not
     // report fewer actions than the first.
@@ -428,78 +426,6 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     } else {
         EXIT_CLEAN
     })
-}
-
-/// `out/plan.json` when this store has actions of that plan recorded (the folder holds an
-/// applied incident).
-fn applied_plan_in(out: &Path, store: &dyn AccountStore) -> anyhow::Result<Option<Plan>> {
-    let path = out.join("plan.json");
-    if !path.exists() {
-        return Ok(None);
-    }
-    let plan = leakaudit_remediation::plan::read_plan(&path)
-        .with_context(|| format!("reading the earlier plan {}", path.display()))?;
-    // A re-plan not applied yet (a run killed after moving it into place) counts too: the
-    // next run must make it again as a re-plan, not as a first plan.
-    let applied = plan.incident.is_some() || !store.action_states(&plan.content_hash)?.is_empty();
-    Ok(applied.then_some(plan))
-}
-
-/// The outputs of a run over a folder holding an applied plan (`old`), staged in `staged`,
-/// moved into place. When they make another plan (a re-plan of the incident), the earlier
-/// outputs first move to `out/earlier/<hash>/`: the record of what was done stays whole.
-fn settle_rerun(out: &Path, staged: &Path, old: &Plan, plan: &Plan) -> anyhow::Result<()> {
-    const FILES: [&str; 5] = [
-        "findings.jsonl",
-        "problems.jsonl",
-        "affected.csv",
-        "saw-others.csv",
-        "plan.json",
-    ];
-    const REPORT: [&str; 4] = [
-        "report.html",
-        "summary.json",
-        "breach-record.md",
-        "campaigns.csv",
-    ];
-    if plan.content_hash != old.content_hash {
-        let keep = out.join("earlier").join(short_hash(&old.content_hash));
-        crate::outdir::private_dir(&out.join("earlier"), "--out")?;
-        if keep.exists() {
-            // A killed run moved some: the rest follows, nothing is replaced.
-        } else {
-            let part = out.join("earlier").join(".moving");
-            if part.exists() {
-                std::fs::remove_dir_all(&part)
-                    .with_context(|| format!("removing the stale {}", part.display()))?;
-            }
-            crate::outdir::private_dir(&part, "--out")?;
-            for f in FILES.iter().chain(&REPORT) {
-                let from = out.join(f);
-                if from.exists() {
-                    // Copied, not moved, until all are there: a killed run loses nothing.
-                    std::fs::copy(&from, part.join(f))
-                        .with_context(|| format!("keeping {}", from.display()))?;
-                }
-            }
-            std::fs::rename(&part, &keep)
-                .with_context(|| format!("keeping the earlier outputs in {}", keep.display()))?;
-        }
-    }
-    for f in FILES {
-        let from = staged.join(f);
-        let to = out.join(f);
-        if from.exists() {
-            std::fs::rename(&from, &to)
-                .with_context(|| format!("moving {} into place", from.display()))?;
-        } else if f == "saw-others.csv" && to.exists() {
-            // An earlier run's list in the same folder would describe another archive.
-            std::fs::remove_file(&to)
-                .with_context(|| format!("removing the stale {}", to.display()))?;
-        }
-    }
-    std::fs::remove_dir_all(staged).with_context(|| format!("removing {}", staged.display()))?;
-    Ok(())
 }
 
 fn problems_path(args: &Args, out: &Path) -> PathBuf {
@@ -684,41 +610,8 @@ fn failed_login_data(store: &dyn AccountStore, users: &AffectedTotals) -> anyhow
     Ok(false)
 }
 
-/// The plan's outbox and audit log: `OUT/outbox` and `OUT/audit.jsonl` while they hold no
-/// other plan (the folder's first plan), else `OUT/outbox-<hash>` and `OUT/audit-<hash>.jsonl`
-/// (a re-plan, or `--new-incident` over an applied folder): release and send check one
-/// plan's messages, and a log is one plan's chain.
-fn plan_files(out: &Path, plan: &Plan) -> (PathBuf, PathBuf) {
-    let hash = &plan.content_hash;
-    let (outbox, log) = (out.join("outbox"), out.join("audit.jsonl"));
-    let outbox_free = matches!(
-        leakaudit_remediation::outbox::Outbox::new(&outbox).other_plan(hash),
-        Ok(None)
-    );
-    let log_free = match std::fs::read_to_string(&log) {
-        Err(_) => true,
-        Ok(text) => text.lines().next().is_none_or(|first| {
-            serde_json::from_str::<leakaudit_remediation::audit::Entry>(first)
-                .is_ok_and(|e| e.plan == *hash)
-        }),
-    };
-    if outbox_free && log_free {
-        return (outbox, log);
-    }
-    let tag = short_hash(hash);
-    (
-        out.join(format!("outbox-{tag}")),
-        out.join(format!("audit-{tag}.jsonl")),
-    )
-}
-
-fn short_hash(hash: &str) -> &str {
-    let h = hash.trim_start_matches("sha256:");
-    h.get(..12).unwrap_or(h)
-}
-
 fn apply_summary(report: &ApplyReport, out: &Path, plan: &Plan, store: &Path) -> String {
-    let (outbox, log) = plan_files(out, plan);
+    let (outbox, log) = folder::plan_files(out, plan);
     let covered = match report.covered {
         0 => String::new(),
         n => format!(" ({n} actions done by the incident's earlier plans, not repeated)"),
@@ -901,7 +794,7 @@ fn apply_plan(
         .notify
         .as_ref()
         .context("--apply without notification settings")?;
-    let (outbox, log) = plan_files(out, plan);
+    let (outbox, log) = folder::plan_files(out, plan);
     // The outbox is refused when the configured policy finds anything in a notification.
     let opts = leakaudit_remediation::ApplyOptions::new(
         outbox,

@@ -18,6 +18,7 @@ pub mod apply;
 pub mod audit;
 pub mod error;
 pub mod executor;
+pub mod folder;
 pub mod import;
 pub mod matching;
 pub mod outbox;
