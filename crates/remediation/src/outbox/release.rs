@@ -386,24 +386,17 @@ fn release_locked(
             });
             continue;
         };
-        match state.messages.iter().find(|m| m.file == name) {
-            None => reasons.push("not recorded in apply-state.json".to_string()),
-            Some(m) if hex::encode(sha2::Sha256::digest(&bytes)) != m.sha256 => {
-                reasons.push("changed since apply wrote it".to_string())
-            }
-            Some(_) => {}
-        }
-        match recipient(store, plan, exp, &bytes)? {
-            Err(why) => reasons.push(why),
-            Ok(to) => reasons.extend(gate.check(&bytes, Some(&to))),
-        }
-        reasons.extend(link_reasons(
+        let (more, _) = recheck(
             store,
-            &bytes,
+            gate,
+            state,
+            &name,
             exp,
+            &bytes,
             reset_base.as_deref(),
             now,
-        )?);
+        )?;
+        reasons.extend(more);
         if !reasons.is_empty() {
             refusals.push(Refusal {
                 path: f.clone(),
@@ -461,6 +454,44 @@ fn release_locked(
         dir: rel.join("new"),
         failed: held.ids,
     })
+}
+
+/// What release and send check of one message apply wrote (`name`, expected as `exp`):
+/// recorded in `apply-state.json` and unchanged since, addressed to its account's current
+/// address (or the notice's one address), passing the gate against that recipient, its reset
+/// link the account's own live token on the plan's page. The reasons it fails, and its
+/// recipient when there is one.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn recheck(
+    store: &dyn AccountStore,
+    gate: &OutboxGate<'_>,
+    state: &ApplyState,
+    name: &str,
+    exp: &Expected,
+    bytes: &[u8],
+    reset_base: Option<&str>,
+    now: i64,
+) -> Result<(Vec<String>, Option<String>)> {
+    let mut reasons = Vec::new();
+    match state.messages.iter().find(|m| m.file == name) {
+        None => reasons.push("not recorded in apply-state.json".to_string()),
+        Some(m) if hex::encode(sha2::Sha256::digest(bytes)) != m.sha256 => {
+            reasons.push("changed since apply wrote it".to_string())
+        }
+        Some(_) => {}
+    }
+    let to = match recipient(store, &state.plan, exp, bytes)? {
+        Err(why) => {
+            reasons.push(why);
+            None
+        }
+        Ok(to) => {
+            reasons.extend(gate.check(bytes, Some(&to)));
+            Some(to)
+        }
+    };
+    reasons.extend(link_reasons(store, bytes, exp, reset_base, now)?);
+    Ok((reasons, to))
 }
 
 /// Release and send start here: no action of `plan` may still be planned (apply has not run to

@@ -10,13 +10,12 @@ use super::super::check::{inspect, OutboxGate};
 use super::super::compose::{encode_header_value, RESET_LINK};
 use super::super::maildir::{ApplyState, Outbox};
 use super::super::release::{
-    done_and_held, expected_messages, link_reasons, placeholder_reasons, recipient, unfinished,
-    Refusal, RefusalKind,
+    done_and_held, expected_messages, placeholder_reasons, recheck, unfinished, Refusal,
+    RefusalKind,
 };
 use crate::error::{Error, Result};
 use crate::store::AccountStore;
 use base64::Engine as _;
-use sha2::Digest;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
@@ -107,31 +106,16 @@ pub(super) fn prepare(
             }
             Err(e) => return Err(Error::io(&path, e)),
         };
-        let mut reasons = Vec::new();
-        match state.messages.iter().find(|m| &m.file == name) {
-            None => reasons.push("not recorded in apply-state.json".to_string()),
-            Some(m) if hex::encode(sha2::Sha256::digest(&bytes)) != m.sha256 => {
-                reasons.push("changed since apply wrote it".to_string())
-            }
-            Some(_) => {}
-        }
-        let address = match recipient(store, plan, exp, &bytes)? {
-            Err(why) => {
-                reasons.push(why);
-                None
-            }
-            Ok(to) => {
-                reasons.extend(gate.check(&bytes, Some(&to)));
-                Some(to)
-            }
-        };
-        reasons.extend(link_reasons(
+        let (mut reasons, address) = recheck(
             store,
-            &bytes,
+            gate,
+            state,
+            name,
             exp,
+            &bytes,
             reset_base.as_deref(),
             now,
-        )?);
+        )?;
         let head = header_facts(&bytes);
         reasons.extend(placeholder_reasons(
             &bytes,
