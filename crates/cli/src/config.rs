@@ -6,7 +6,7 @@
 //! `--config`, `./leakaudit.toml` is used when it exists.
 
 use crate::args::{FormatArg, OrgArgs, ReadArgs, RulesArgs};
-use anyhow::Context;
+use leakaudit_policy::config::ConfigFile;
 use leakaudit_policy::{Auditor, Engine, OrgConfig, RuleError, RulePack, Severity};
 use leakaudit_scanner::scan::{ScanOptions, Scanner};
 use leakaudit_scanner::Org;
@@ -23,6 +23,8 @@ pub struct RunConfig {
     pub org: Org,
     /// Where the configuration came from, for messages (`None`: built-in defaults).
     pub config_path: Option<PathBuf>,
+    /// The file itself, read once: every section is parsed from this text.
+    file: Option<ConfigFile>,
     rules: RulesArgs,
     read: ReadArgs,
 }
@@ -34,9 +36,10 @@ impl RunConfig {
             Some(p) => Some(p.clone()),
             None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()),
         };
-        let mut cfg = match &config_path {
+        let file = config_path.as_deref().map(ConfigFile::read).transpose()?;
+        let mut cfg = match &file {
             // The error already says file:line:col.
-            Some(p) => OrgConfig::load(p)?,
+            Some(f) => OrgConfig::from_file(f)?,
             None => OrgConfig::default(),
         };
         for d in &org.internal_domains {
@@ -57,6 +60,7 @@ impl RunConfig {
             cfg,
             org,
             config_path,
+            file,
             rules: rules.clone(),
             read: read.clone(),
         })
@@ -100,7 +104,12 @@ impl RunConfig {
     /// The remediation tables (`[accounts]`, `[notifications]`) of the configuration file.
     pub fn settings(&self) -> anyhow::Result<leakaudit_remediation::settings::Settings> {
         match &self.config_path {
-            Some(p) => Ok(leakaudit_remediation::settings::Settings::load(p)?),
+            Some(_) => match &self.file {
+                Some(f) => Ok(leakaudit_remediation::settings::Settings::from_text(
+                    &f.path, &f.text,
+                )?),
+                None => Ok(Default::default()),
+            },
             None => Ok(Default::default()),
         }
     }
@@ -150,13 +159,13 @@ pub struct SmtpConfig {
 
 /// Reads `[smtp]` from the configuration file `remediate send` uses (`--config`, else
 /// `./leakaudit.toml` when present); errors say file:line:col.
-pub fn load_smtp(org: &OrgArgs) -> anyhow::Result<SmtpConfig> {
+pub fn load_smtp(run: &RunConfig) -> anyhow::Result<SmtpConfig> {
     #[derive(serde::Deserialize)]
     struct File {
         #[serde(default)]
         smtp: Option<SmtpConfig>,
     }
-    let Some((path, text)) = config_text(org)? else {
+    let Some(ConfigFile { path, text }) = run.file.clone() else {
         return Ok(SmtpConfig::default());
     };
     let file: File = toml::from_str(&text).map_err(|e| at(&path, &text, "smtp", &e))?;
@@ -168,20 +177,6 @@ pub fn load_smtp(org: &OrgArgs) -> anyhow::Result<SmtpConfig> {
         }
     }
     Ok(smtp)
-}
-
-/// The configuration file (`--config`, else `./leakaudit.toml` when present) and its text.
-fn config_text(org: &OrgArgs) -> anyhow::Result<Option<(PathBuf, String)>> {
-    let path = match &org.config {
-        Some(p) => p.clone(),
-        None => match Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.is_file()) {
-            Some(p) => p,
-            None => return Ok(None),
-        },
-    };
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Some((path, text)))
 }
 
 /// A TOML error in table `[name]` of `path`, at file:line:col.
@@ -216,13 +211,13 @@ pub struct GuardToml {
 }
 
 /// Reads `[guard]` (see [`load_smtp`] for where the file is); errors say file:line:col.
-pub fn load_guard(org: &OrgArgs) -> anyhow::Result<GuardToml> {
+pub fn load_guard(run: &RunConfig) -> anyhow::Result<GuardToml> {
     #[derive(serde::Deserialize)]
     struct File {
         #[serde(default)]
         guard: Option<GuardToml>,
     }
-    let Some((path, text)) = config_text(org)? else {
+    let Some(ConfigFile { path, text }) = run.file.clone() else {
         return Ok(GuardToml::default());
     };
     let file: File = toml::from_str(&text).map_err(|e| at(&path, &text, "guard", &e))?;

@@ -135,7 +135,7 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
     let Command::Smtp(a) = cmd;
     let run = RunConfig::resolve(&a.org, &a.rules, &Default::default())?;
     let auditor = run.auditor(a.fail_on)?;
-    let file = crate::config::load_guard(&a.org)?;
+    let file = crate::config::load_guard(&run)?;
     let cfg = config(a, file)?;
     let upstream = cfg.upstream;
     leakaudit_guard::run(cfg, auditor, |addr| {

@@ -88,7 +88,8 @@ pub struct SendArgs {
 }
 
 pub fn run(a: SendArgs) -> anyhow::Result<u8> {
-    let cfg = load_smtp(&a.org)?;
+    let run = RunConfig::resolve(&a.org, &a.rules, &Default::default())?;
+    let cfg = load_smtp(&run)?;
     let smtp = settings(&a, &cfg)?;
     let rate = match a.rate.as_deref().or(cfg.rate.as_deref()) {
         Some(r) => Some(parse_rate(r).map_err(|e| anyhow::anyhow!("--rate {r}: {e}"))?),
@@ -117,7 +118,7 @@ pub fn run(a: SendArgs) -> anyhow::Result<u8> {
         };
         (how, a.message_id.clone())
     });
-    let engine = RunConfig::resolve(&a.org, &a.rules, &Default::default())?.engine()?;
+    let engine = run.engine()?;
     let only_resolve = a.resolve_in_doubt.is_some() && !a.canary_confirmed && !a.no_canary;
     let opts = SendOptions {
         smtp,

@@ -119,14 +119,47 @@ impl Default for OrgConfig {
     }
 }
 
-impl OrgConfig {
-    /// Reads and validates `path`. `rules_dir` is made relative to the file's folder.
-    pub fn load(path: &Path) -> Result<OrgConfig, ConfigError> {
+/// `leakaudit.toml` as read, once: every section's reader (the organisation and rules here,
+/// `[accounts]`/`[notifications]` in remediation, `[smtp]`, `[guard]` and `[executor]` in the
+/// CLI) parses its typed section from this text, so every error has the file, line and column.
+#[derive(Debug, Clone)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+impl ConfigFile {
+    pub fn read(path: &Path) -> Result<ConfigFile, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut cfg = OrgConfig::parse(path, &text)?;
+        Ok(ConfigFile {
+            path: path.to_path_buf(),
+            text,
+        })
+    }
+
+    /// A path written in the file, relative to the file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_relative() {
+            self.path.parent().unwrap_or(Path::new(".")).join(p)
+        } else {
+            p.to_path_buf()
+        }
+    }
+}
+
+impl OrgConfig {
+    /// Reads and validates `path`. `rules_dir` is made relative to the file's folder.
+    pub fn load(path: &Path) -> Result<OrgConfig, ConfigError> {
+        OrgConfig::from_file(&ConfigFile::read(path)?)
+    }
+
+    /// The organisation settings of a file already read.
+    pub fn from_file(file: &ConfigFile) -> Result<OrgConfig, ConfigError> {
+        let (path, text) = (file.path.as_path(), file.text.as_str());
+        let mut cfg = OrgConfig::parse(path, text)?;
         if let Some(d) = &cfg.rules_dir {
             if d.is_relative() {
                 let base = path.parent().unwrap_or(Path::new("."));

@@ -78,7 +78,13 @@ impl Settings {
     /// Reads `path`; relative paths in it are relative to its folder.
     pub fn load(path: &Path) -> Result<Settings> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let mut s = Settings::parse(path, &text)?;
+        Settings::from_text(path, &text)
+    }
+
+    /// The remediation settings of a file already read (`path` names it in errors and
+    /// anchors its relative paths).
+    pub fn from_text(path: &Path, text: &str) -> Result<Settings> {
+        let mut s = Settings::parse(path, text)?;
         if let Some(t) = &s.notifications.templates {
             if t.is_relative() {
                 let base = path.parent().unwrap_or(Path::new("."));
