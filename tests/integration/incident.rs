@@ -1409,6 +1409,24 @@ fn a_rerun_with_changed_inputs_is_applied_as_a_delta_of_the_incident() {
     );
     assert_eq!(tokens(), 205);
     assert_eq!(count(out.join("earlier")), 1);
+
+    // A re-plan that adds nothing (the new account has 2FA and had its notice) is still an
+    // applied plan: the report says so, with everything covered.
+    let mut text = std::fs::read_to_string(&csv).unwrap();
+    text.push_str("KX-999996,aiko.takahashi63@outlook.com,true,0.00,en,0,2019-11-01\n");
+    std::fs::write(&csv, text).unwrap();
+    let o = run();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let summary = json(out.join("summary.json"));
+    assert_eq!(summary["plan"]["applied"], true, "{}", summary["plan"]);
+    assert_eq!(summary["plan"]["done"], 0);
+    assert_eq!(tokens(), 205);
+    assert_eq!(count(out.join("earlier")), 2);
 }
 
 /// Issue 29 (6): a right-to-left override in an archive subject reached report.html and

@@ -725,34 +725,31 @@ fn print_summary(
     }
 }
 
-/// The plan's action states in the store, summed over everything ever applied: sets the
-/// report's done/failed and says them by kind. `None` when the store never saw the plan.
+/// The plan's record in the store, over every run: sets the report's done/failed and says
+/// them by kind. `None` when the store never saw the plan.
 fn store_totals(
     store: &dyn AccountStore,
     plan: &Plan,
     totals: &mut PlanTotals,
 ) -> anyhow::Result<Option<String>> {
-    let by_kind = leakaudit_remediation::apply::status(store, &plan.content_hash, Some(plan))?;
-    let planned: std::collections::BTreeSet<&str> =
-        plan.actions.iter().map(|a| a.kind.as_str()).collect();
-    let recorded = by_kind
-        .iter()
-        .any(|(_, k)| k.done + k.failed + k.planned > 0);
-    if !recorded {
+    let Some(r) = leakaudit_remediation::apply::record(store, plan)? else {
         return Ok(None);
-    }
-    let of_plan = || by_kind.iter().filter(|(k, _)| planned.contains(k.as_str()));
+    };
     totals.applied = true;
-    totals.done = Some(of_plan().map(|(_, k)| k.done).sum());
-    totals.failed = Some(of_plan().map(|(_, k)| k.failed).sum());
-    let notices = by_kind.get(leakaudit_remediation::plan::NOTIFY_ONLY);
-    totals.notices_done = Some(notices.map_or(0, |k| k.done));
-    totals.notices_failed = Some(notices.map_or(0, |k| k.failed));
-    let kinds: Vec<String> = by_kind
+    totals.done = Some(r.done);
+    totals.failed = Some(r.failed);
+    totals.notices_done = Some(r.notices_done);
+    totals.notices_failed = Some(r.notices_failed);
+    let kinds: Vec<String> = r
+        .by_kind
         .iter()
         .map(|(k, s)| {
+            let covered = match s.covered {
+                0 => String::new(),
+                n => format!(", {n} done by an earlier plan"),
+            };
             format!(
-                "{k} {} done, {} failed, {} pending",
+                "{k} {} done, {} failed, {} pending{covered}",
                 s.done,
                 s.failed,
                 s.planned + s.pending

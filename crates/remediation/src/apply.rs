@@ -1024,6 +1024,39 @@ pub struct KindStatus {
     pub covered: usize,
 }
 
+/// What the store records of a plan, over every run: actions of the plan's accounts done
+/// and failed, notices done and failed, and the counts by kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanRecord {
+    pub done: usize,
+    pub failed: usize,
+    pub notices_done: usize,
+    pub notices_failed: usize,
+    pub by_kind: BTreeMap<String, KindStatus>,
+}
+
+/// The store's record of `plan` (`None`: it never saw the plan). An action an earlier plan
+/// of the incident did counts as recorded (a re-plan that adds nothing was still applied).
+pub fn record(store: &dyn AccountStore, plan: &Plan) -> Result<Option<PlanRecord>> {
+    let by_kind = status(store, &plan.content_hash, Some(plan))?;
+    let recorded = by_kind
+        .values()
+        .any(|k| k.done + k.failed + k.planned + k.covered > 0);
+    if !recorded {
+        return Ok(None);
+    }
+    let planned: BTreeSet<&str> = plan.actions.iter().map(|a| a.kind.as_str()).collect();
+    let of_plan = || by_kind.iter().filter(|(k, _)| planned.contains(k.as_str()));
+    let notices = by_kind.get(NOTIFY_ONLY);
+    Ok(Some(PlanRecord {
+        done: of_plan().map(|(_, k)| k.done).sum(),
+        failed: of_plan().map(|(_, k)| k.failed).sum(),
+        notices_done: notices.map_or(0, |k| k.done),
+        notices_failed: notices.map_or(0, |k| k.failed),
+        by_kind,
+    }))
+}
+
 /// `status`: counts per action kind for one plan hash (with the plan, unrecorded actions count
 /// as pending).
 pub fn status(
