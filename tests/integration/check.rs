@@ -2,7 +2,7 @@
 //! configuration file, fingerprints that survive reformatting, and snapshots of the human and
 //! SARIF reports on `fixtures/check/`.
 
-use crate::util::{fixture, leakaudit, repo_root, stderr, stdout};
+use crate::util::{fixture, leakaudit, normalise, repo_root, stderr, stdout};
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -381,11 +381,6 @@ fn rules_replace_mode_uses_only_the_folder() {
     );
     let o = check(&["-q", "--rules", d, "fixtures/check"]);
     assert_eq!(o.status.code(), Some(1), "extend keeps the built-in rules");
-}
-
-fn normalise(s: &str) -> String {
-    s.replace(&repo_root().display().to_string(), "[REPO]")
-        .replace(env!("CARGO_PKG_VERSION"), "[VERSION]")
 }
 
 #[test]

@@ -2,13 +2,8 @@
 //! time and the store's random id normalised): moving the audit into the library (issue 30)
 //! and later refactors must not change a byte of what a responder reads.
 
-use crate::util::{fixture, leakaudit, repo_root};
+use crate::util::{fixture, leakaudit, normalise};
 use sha2::Digest;
-
-fn normalise(s: &str) -> String {
-    s.replace(&repo_root().display().to_string(), "[REPO]")
-        .replace(env!("CARGO_PKG_VERSION"), "[VERSION]")
-}
 
 #[test]
 fn incident_outputs_on_the_demo_are_pinned() {

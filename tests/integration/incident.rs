@@ -13,6 +13,20 @@ use std::time::{Duration, Instant};
 
 const DETECTED: &str = "2019-11-04T08:30:00Z";
 
+/// `incident --apply --quiet` on the demo into `out`, with this sender and reset page.
+fn run_applied(out: &Path, from: &str, base: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "--apply",
+        "--quiet",
+        "--from",
+        from,
+        "--reset-base-url",
+        base,
+    ];
+    args.extend(extra);
+    run_incident(out, &args)
+}
+
 fn run_incident(out: &Path, extra: &[&str]) -> Output {
     run_incident_on(&fixture("demo/outbound.mbox"), out, extra)
 }
@@ -1135,17 +1149,12 @@ fn rfc2822(t: i64) -> String {
 fn a_customer_address_in_the_sender_or_a_template_never_reaches_the_outbox() {
     let dir = tempfile::tempdir().unwrap();
     let run = |out: &str, from: &str, extra: &[&str]| {
-        let base = "https://shop.example/reset";
-        let mut args = vec![
-            "--apply",
-            "--quiet",
-            "--from",
+        run_applied(
+            &dir.path().join(out),
             from,
-            "--reset-base-url",
-            base,
-        ];
-        args.extend(extra);
-        run_incident(&dir.path().join(out), &args)
+            "https://shop.example/reset",
+            extra,
+        )
     };
     let o = run(
         "from",
@@ -1210,16 +1219,7 @@ fn templates_and_the_reset_page_are_checked_before_anything_changes() {
     .unwrap();
     let run = |out: &str, base: &str, extra: &[&str]| {
         let from = "Security <security@shop.example>";
-        let mut args = vec![
-            "--apply",
-            "--quiet",
-            "--from",
-            from,
-            "--reset-base-url",
-            base,
-        ];
-        args.extend(extra);
-        run_incident(&dir.path().join(out), &args)
+        run_applied(&dir.path().join(out), from, base, extra)
     };
     let o = run(
         "templates-out",

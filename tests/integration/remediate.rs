@@ -1175,7 +1175,7 @@ fn a_changed_plan_on_the_same_store_never_resets_or_notifies_twice() {
             .sum::<usize>()
     };
     let before = (tokens(), staged(&e).len());
-    let apply2 = |extra: &[&str]| {
+    let apply2 = |outbox: &Path| {
         let mut cmd = leakaudit();
         cmd.args([
             "remediate",
@@ -1185,18 +1185,17 @@ fn a_changed_plan_on_the_same_store_never_resets_or_notifies_twice() {
             "--db",
             s(&e.db),
             "--outbox",
-            s(&e.outbox),
+            s(outbox),
             "--log",
             s(&e._dir.path().join("audit2.jsonl")),
             "--reset-base-url",
             "https://shop.example/reset",
             "--from",
             "Security <security@shop.example>",
-        ])
-        .args(extra);
+        ]);
         cmd.output().unwrap()
     };
-    let o = apply2(&[]);
+    let o = apply2(&e.outbox);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("were already done by plan(s)")
@@ -1228,7 +1227,7 @@ fn a_changed_plan_on_the_same_store_never_resets_or_notifies_twice() {
         &e.plan.display().to_string(),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = apply2(&[]);
+    let o = apply2(&e.outbox);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
         text(&o).contains("holds the messages of plan") && text(&o).contains("nothing was changed"),
@@ -1237,14 +1236,7 @@ fn a_changed_plan_on_the_same_store_never_resets_or_notifies_twice() {
     );
     assert_eq!((tokens(), staged(&e).len()), before, "no token, no message");
     let outbox2 = e._dir.path().join("outbox2");
-    let o = leakaudit()
-        .args(["remediate", "apply", "--plan", s(&plan2), "--db", s(&e.db)])
-        .args(["--outbox", s(&outbox2), "--log"])
-        .arg(e._dir.path().join("audit2.jsonl"))
-        .args(["--reset-base-url", "https://shop.example/reset"])
-        .args(["--from", "Security <security@shop.example>"])
-        .output()
-        .unwrap();
+    let o = apply2(&outbox2);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let new: Vec<_> = std::fs::read_dir(outbox2.join("staged/new"))
         .unwrap()

@@ -105,3 +105,9 @@ pub fn verdict_fixtures() -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// Output text as snapshots keep it: the checkout's path and the version replaced.
+pub fn normalise(s: &str) -> String {
+    s.replace(&repo_root().display().to_string(), "[REPO]")
+        .replace(env!("CARGO_PKG_VERSION"), "[VERSION]")
+}

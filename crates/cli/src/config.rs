@@ -165,28 +165,26 @@ pub fn load_smtp(run: &RunConfig) -> anyhow::Result<SmtpConfig> {
         #[serde(default)]
         smtp: Option<SmtpConfig>,
     }
-    let Some(ConfigFile { path, text }) = run.file.clone() else {
+    let Some(f) = &run.file else {
         return Ok(SmtpConfig::default());
     };
-    let file: File = toml::from_str(&text).map_err(|e| at(&path, &text, "smtp", &e))?;
+    let file: File = toml::from_str(&f.text).map_err(|e| at(f, "smtp", &e))?;
     let mut smtp = file.smtp.unwrap_or_default();
-    let base = path.parent().unwrap_or(Path::new("."));
     for p in [&mut smtp.credentials, &mut smtp.ca].into_iter().flatten() {
-        if p.is_relative() {
-            *p = base.join(&*p);
-        }
+        *p = f.resolve(p);
     }
     Ok(smtp)
 }
 
-/// A TOML error in table `[name]` of `path`, at file:line:col.
-fn at(path: &Path, text: &str, name: &str, e: &toml::de::Error) -> anyhow::Error {
+/// A TOML error in table `[name]` of the configuration file, at file:line:col.
+fn at(f: &ConfigFile, name: &str, e: &toml::de::Error) -> anyhow::Error {
+    let text = f.text.as_str();
     let off = e.span().map_or(0, |s| s.start).min(text.len());
     let line = text[..off].matches('\n').count() + 1;
     let col = off - text[..off].rfind('\n').map_or(0, |i| i + 1) + 1;
     anyhow::anyhow!(
         "{}:{line}:{col}: [{name}]: {}",
-        path.display(),
+        f.path.display(),
         e.message().trim()
     )
 }
@@ -217,13 +215,13 @@ pub fn load_guard(run: &RunConfig) -> anyhow::Result<GuardToml> {
         #[serde(default)]
         guard: Option<GuardToml>,
     }
-    let Some(ConfigFile { path, text }) = run.file.clone() else {
+    let Some(f) = &run.file else {
         return Ok(GuardToml::default());
     };
-    let file: File = toml::from_str(&text).map_err(|e| at(&path, &text, "guard", &e))?;
+    let file: File = toml::from_str(&f.text).map_err(|e| at(f, "guard", &e))?;
     let mut guard = file.guard.unwrap_or_default();
-    if let Some(p) = guard.verdict_log.as_mut().filter(|p| p.is_relative()) {
-        *p = path.parent().unwrap_or(Path::new(".")).join(&*p);
+    if let Some(p) = guard.verdict_log.as_mut() {
+        *p = f.resolve(p);
     }
     Ok(guard)
 }

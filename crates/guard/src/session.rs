@@ -119,7 +119,7 @@ impl Client {
 
     async fn line(&mut self, timeout: Duration) -> Result<Line, End> {
         loop {
-            if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+            if let Some(pos) = memchr::memchr(b'\n', &self.buf) {
                 let line: Vec<u8> = self.buf.drain(..=pos).collect();
                 if line.len() > MAX_COMMAND_LINE {
                     return Ok(Line::TooLong);
@@ -131,7 +131,7 @@ impl Client {
                 self.buf.clear();
                 loop {
                     self.fill(timeout).await?;
-                    if let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+                    if let Some(pos) = memchr::memchr(b'\n', &self.buf) {
                         self.buf.drain(..=pos);
                         return Ok(Line::TooLong);
                     }
@@ -176,7 +176,7 @@ impl Client {
 
     /// A complete command line the client already sent (pipelined), without waiting.
     fn buffered_line(&mut self) -> Option<Vec<u8>> {
-        let pos = self.buf.iter().position(|b| *b == b'\n')?;
+        let pos = memchr::memchr(b'\n', &self.buf)?;
         (pos < MAX_COMMAND_LINE).then(|| self.buf.drain(..=pos).collect())
     }
 

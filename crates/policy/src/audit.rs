@@ -282,11 +282,6 @@ pub fn not_fully_audited(location: &Location, why: &str) -> Problem {
     }
 }
 
-/// Where a verdict on bytes is reported when the caller names no file.
-pub fn bytes_location() -> Location {
-    Location::file("<bytes>")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,7 +340,7 @@ mod tests {
         assert!(gate.count_errors(3, None).is_empty());
         let a = Auditor::builtin(&OrgConfig::default()).unwrap();
         let mut reports = vec![MessageReport {
-            location: bytes_location(),
+            location: Location::file("t.eml"),
             message_id: None,
             subject: None,
             findings: a.verdict(LEAK).findings,

@@ -158,19 +158,9 @@ impl OrgConfig {
 
     /// The organisation settings of a file already read.
     pub fn from_file(file: &ConfigFile) -> Result<OrgConfig, ConfigError> {
-        let (path, text) = (file.path.as_path(), file.text.as_str());
-        let mut cfg = OrgConfig::parse(path, text)?;
-        if let Some(d) = &cfg.rules_dir {
-            if d.is_relative() {
-                let base = path.parent().unwrap_or(Path::new("."));
-                cfg.rules_dir = Some(base.join(d));
-            }
-        }
-        if let Some(h) = &cfg.history {
-            if h.is_relative() {
-                let base = path.parent().unwrap_or(Path::new("."));
-                cfg.history = Some(base.join(h));
-            }
+        let mut cfg = OrgConfig::parse(&file.path, &file.text)?;
+        for p in [&mut cfg.rules_dir, &mut cfg.history].into_iter().flatten() {
+            *p = file.resolve(p);
         }
         Ok(cfg)
     }

@@ -262,7 +262,7 @@ fn apply_locked(
     let delta = delta(plan, store)?;
     if fresh {
         if !opts.new_incident {
-            refuse_repeats(plan, store)?;
+            refuse_repeats(plan, store, &delta.others)?;
         }
     } else {
         refuse_superseded(plan, store, &delta)?;
@@ -620,6 +620,8 @@ fn planned_rows(plan: &Plan, covered_by: impl Fn(&str) -> Option<String>) -> Vec
 pub struct Delta {
     /// The incident's other plans recorded in the store.
     pub earlier: Vec<String>,
+    /// The store's plans of other incidents.
+    pub others: Vec<String>,
     /// Action or notice id of the plan -> the earlier plan that did it.
     pub covered: BTreeMap<String, String>,
 }
@@ -663,9 +665,10 @@ fn plans_by_incident(plan: &Plan, store: &dyn AccountStore) -> Result<(Vec<Strin
 /// The [`Delta`] of `plan` against what the store records of its incident's other plans (their
 /// own work: what they recorded as covered was done by a third, which is read too).
 pub fn delta(plan: &Plan, store: &dyn AccountStore) -> Result<Delta> {
-    let (earlier, _) = plans_by_incident(plan, store)?;
+    let (earlier, others) = plans_by_incident(plan, store)?;
     let mut delta = Delta {
         earlier,
+        others,
         covered: BTreeMap::new(),
     };
     if delta.earlier.is_empty() {
@@ -768,8 +771,7 @@ fn refuse_superseded(plan: &Plan, store: &dyn AccountStore, delta: &Delta) -> Re
 /// changes. A rerun of an incident that was not made as its re-plan (`Plan::incident`) is
 /// such a plan; applied, it reset the same 204 accounts again and sent 598 second
 /// notifications.
-fn refuse_repeats(plan: &Plan, store: &dyn AccountStore) -> Result<()> {
-    let (_, others) = plans_by_incident(plan, store)?;
+fn refuse_repeats(plan: &Plan, store: &dyn AccountStore, others: &[String]) -> Result<()> {
     let mine: BTreeSet<(String, String)> = plan
         .actions
         .iter()
@@ -778,7 +780,7 @@ fn refuse_repeats(plan: &Plan, store: &dyn AccountStore) -> Result<()> {
     let mut repeats = 0usize;
     let mut by: BTreeSet<String> = BTreeSet::new();
     for other in others {
-        let rows = store.action_states(&other)?;
+        let rows = store.action_states(other)?;
         let done: BTreeSet<(&str, &str)> = rows
             .iter()
             .filter(|r| r.state == ActionState::Done && r.covered_by.is_none())
@@ -791,11 +793,11 @@ fn refuse_repeats(plan: &Plan, store: &dyn AccountStore) -> Result<()> {
         n += plan
             .notices
             .iter()
-            .filter(|x| done.contains(&(NOTIFY_ONLY, notice_key(&other, &x.address).as_str())))
+            .filter(|x| done.contains(&(NOTIFY_ONLY, notice_key(other, &x.address).as_str())))
             .count();
         if n > 0 {
             repeats += n;
-            by.insert(other);
+            by.insert(other.clone());
         }
     }
     if repeats == 0 {
@@ -1192,7 +1194,11 @@ mod tests {
         // Unrelated to the first plan: nothing covered, and the store says so.
         let other = plan(&st, None, vec![action(ActionKind::Notify, "a1")]);
         assert!(delta(&other, &st).unwrap().earlier.is_empty());
-        assert!(refuse_repeats(&other, &st).is_err(), "a1 was notified");
+        let d = delta(&other, &st).unwrap();
+        assert!(
+            refuse_repeats(&other, &st, &d.others).is_err(),
+            "a1 was notified"
+        );
 
         let p2 = plan(&st, Some(&h1), actions());
         assert_ne!(p2.content_hash, h1, "the incident is in the hash");
@@ -1200,7 +1206,10 @@ mod tests {
         assert_eq!(d.earlier, std::slice::from_ref(&h1));
         let covered: Vec<&str> = d.covered.keys().map(String::as_str).collect();
         assert_eq!(covered, ["notify-only:1", "notify:a1"]);
-        assert!(refuse_repeats(&p2, &st).is_ok(), "the same incident");
+        assert!(
+            refuse_repeats(&p2, &st, &d.others).is_ok(),
+            "the same incident"
+        );
 
         let rows = planned_rows(&p2, |id| d.covered.get(id).cloned());
         st.ensure_planned_in(&p2.content_hash, Some(&h1), &rows, 2)
