@@ -4,7 +4,7 @@
 //! client ──EHLO/MAIL/RCPT/RSET/NOOP/XFORWARD──> upstream     (relayed as they come: the
 //!        <──────────── the upstream's reply ───────────────     client gets its answers)
 //! client ──DATA──> guard: 354, reads the whole message (dot-unstuffed, size-capped)
-//!        guard: Auditor::verdict on the blocking pool
+//!        guard: Auditor::verdict (over 64 KiB: on the blocking pool)
 //!          clean (or monitor) ──DATA + message──> upstream; its final reply to the client
 //!          violation ──RSET──> upstream; 550 5.7.1 rule + fingerprint to the client
 //!          not fully audited ──RSET──> upstream; 451 4.7.0 (or 550, configured)
