@@ -39,18 +39,30 @@ wait_port "$guard_port"
 
 echo "machine: $(nproc) cores, load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "smtp-source: $MESSAGES messages of $SIZE bytes, $SESSIONS sessions, $RUNS runs each"
+# CPU seconds (user + system) a process has used so far.
+cpu() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }
+sink_pid=$(pgrep -P "${pids[0]}" smtp-sink || echo "${pids[0]}")
 send() {
     local start end
     start=$(date +%s.%N)
     # -d: each session carries its share of the messages, as a mailer's connection does.
-    "$SOURCE" -d -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f sender@shop.example \
-        -t customer@gmail.com "127.0.0.1:$1" >/dev/null
+    TIMEFORMAT='%U %S'
+    { time "$SOURCE" -d -s "$SESSIONS" -m "$MESSAGES" -l "$SIZE" -f sender@shop.example \
+        -t customer@gmail.com "127.0.0.1:$1" >/dev/null; } 2>"$work/source-cpu"
     end=$(date +%s.%N)
     echo "$end - $start" | bc
 }
+# CPU per run: smtp-source, smtp-sink and the guard, summed over the runs of each path.
+declare -A used=([src_d]=0 [src_g]=0 [sink_d]=0 [sink_g]=0 [guard]=0)
+add() { used[$1]=$(echo "${used[$1]} + $2" | bc); }
 direct=(); guarded=()
 for i in $(seq "$RUNS"); do
-    d=$(send "$sink_port"); g=$(send "$guard_port")
+    s0=$(cpu "$sink_pid")
+    d=$(send "$sink_port"); add src_d "$(awk '{print $1 + $2}' "$work/source-cpu")"
+    s1=$(cpu "$sink_pid"); g0=$(cpu "$guard")
+    g=$(send "$guard_port"); add src_g "$(awk '{print $1 + $2}' "$work/source-cpu")"
+    add sink_d "$(echo "$s1 - $s0" | bc)"; add sink_g "$(echo "$(cpu "$sink_pid") - $s1" | bc)"
+    add guard "$(echo "$(cpu "$guard") - $g0" | bc)"
     direct+=("$d"); guarded+=("$g")
     printf 'run %d: direct %.2f s (%.0f msg/s), through the guard %.2f s (%.0f msg/s)\n' \
         "$i" "$d" "$(echo "$MESSAGES / $d" | bc -l)" "$g" "$(echo "$MESSAGES / $g" | bc -l)"
@@ -70,6 +82,9 @@ except smtplib.SMTPDataError as e:
 s.quit()
 EOF
 rss=$(awk '/VmHWM/ {print $2}' "/proc/$guard/status")
+per() { echo "scale=3; ${used[$1]} / $RUNS" | bc; }
+echo "CPU seconds per run of $MESSAGES messages: direct path: smtp-source $(per src_d), smtp-sink $(per sink_d); guarded path: smtp-source $(per src_g), smtp-sink $(per sink_g), the guard $(per guard)"
+echo "with every core busy, the guarded path can reach at most $(echo "100 * (${used[src_d]} + ${used[sink_d]}) / (${used[src_g]} + ${used[sink_g]} + ${used[guard]})" | bc)% of the direct path's throughput"
 
 "$PYTHON" - "$work/verdicts.jsonl" "$rss" "${direct[*]}" "${guarded[*]}" "$MESSAGES" <<'EOF'
 import json, statistics, sys
