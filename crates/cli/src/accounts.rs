@@ -1,10 +1,9 @@
 //! `leakaudit accounts`: manage the account store (SQLite file, created on first use, 0600).
 
 use crate::EXIT_CLEAN;
-use leakaudit_remediation::import::ImportReport;
-use leakaudit_remediation::store::{self, AccountStore};
-use leakaudit_remediation::{import_accounts_with, EmptyBalance, ImportOptions};
-use std::path::{Path, PathBuf};
+use leakaudit_remediation::store;
+use leakaudit_remediation::EmptyBalance;
+use std::path::PathBuf;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -39,36 +38,6 @@ pub enum Command {
     },
 }
 
-/// Imports `csv` into the store `db` (all rows or none). A store this import created is
-/// removed again when the import fails, so a failed import never leaves an empty store
-/// that later commands would take for the real one; an existing store is left as it was
-/// (the import is one transaction).
-pub fn import_csv(
-    db: &Path,
-    csv: &Path,
-    opts: &ImportOptions,
-) -> anyhow::Result<(Box<dyn AccountStore + Send>, ImportReport)> {
-    let is_file = !db.to_str().is_some_and(store::is_postgres_url);
-    let created = is_file && !db.exists();
-    let result = store::open(db).and_then(|mut st| {
-        let report = import_accounts_with(&mut *st, csv, opts)?;
-        Ok((st, report))
-    });
-    match result {
-        Ok(r) => Ok(r),
-        Err(e) => {
-            if created {
-                for suffix in ["", "-journal", "-wal", "-shm", ".lock"] {
-                    let mut p = db.as_os_str().to_owned();
-                    p.push(suffix);
-                    let _ = std::fs::remove_file(PathBuf::from(p));
-                }
-            }
-            Err(e.into())
-        }
-    }
-}
-
 pub fn run(cmd: Command) -> anyhow::Result<u8> {
     match cmd {
         Command::Import {
@@ -96,7 +65,7 @@ pub fn run(cmd: Command) -> anyhow::Result<u8> {
             if let Some(p) = empty_balance {
                 opts.empty_balance = p;
             }
-            let (store, report) = import_csv(&db, &csv, &opts)?;
+            let (store, report) = leakaudit_remediation::import::import_into(&db, &csv, &opts)?;
             if !report.ignored_columns.is_empty() {
                 eprintln!(
                     "warning: ignored column(s): {}",

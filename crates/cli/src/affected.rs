@@ -5,7 +5,6 @@
 use crate::args::{MatchArgs, OrgArgs, ReadArgs, RulesArgs, SelectArgs, TriageArgs, UiArgs};
 use crate::config::RunConfig;
 use crate::evaluate::Triage;
-use crate::matching::Matcher;
 use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
@@ -15,6 +14,7 @@ use leakaudit_policy::Severity;
 use leakaudit_remediation::affected::{
     self, AffectedAccumulator, AffectedFormat, SawOthers, Selection,
 };
+use leakaudit_remediation::matching::Matcher;
 use leakaudit_remediation::{store, AffectedRow};
 use leakaudit_scanner::scan::ScanStats;
 use std::io::Write;
@@ -234,8 +234,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut line = format!("{written} exposed address(es)");
     if let Some(m) = matcher {
         line.push_str(&format!(", {} matched to accounts", m.matched));
-        if let Some(hint) = m.finish()? {
-            eprintln!("{}", crate::term::clean_lines(&hint));
+        if let Some(hint) = crate::term::fold_hint_note(m.finish()?) {
+            eprintln!("{hint}");
         }
     }
     if let Some(note) = collected.below_note() {

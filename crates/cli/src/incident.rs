@@ -12,7 +12,6 @@ use crate::args::{
 };
 use crate::config::RunConfig;
 use crate::evaluate::Triage;
-use crate::matching::Matcher;
 use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
@@ -23,9 +22,10 @@ use leakaudit_policy::Engine;
 use leakaudit_policy::Severity;
 use leakaudit_remediation::affected::{self, AffectedFormat, SawOthers, Selection};
 use leakaudit_remediation::folder;
+use leakaudit_remediation::matching::Matcher;
 use leakaudit_remediation::plan::PlanBuilder;
 use leakaudit_remediation::policy::RemediationPolicy;
-use leakaudit_remediation::store::{self, AccountStore};
+use leakaudit_remediation::store::AccountStore;
 
 /// The account store of a run, whatever its backend.
 type Store = Box<dyn AccountStore + Send>;
@@ -36,7 +36,7 @@ use leakaudit_report::{
 };
 use leakaudit_scanner::scan::ScanStats;
 use leakaudit_scanner::Message;
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -297,7 +297,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
         std::fs::remove_file(&saw_path)
             .with_context(|| format!("removing the stale {}", saw_path.display()))?;
     }
-    let fold_note = matcher.finish()?;
+    let fold_note = crate::term::fold_hint_note(matcher.finish()?);
     if let Some(e) = plan_error {
         return Err(e.into());
     }
@@ -562,39 +562,32 @@ fn plan_totals(plan: &Plan) -> PlanTotals {
     }
 }
 
-/// An SQLite database starts with this header; anything else is taken as a CSV export.
-fn is_sqlite(path: &Path) -> anyhow::Result<bool> {
-    let mut f = std::fs::File::open(path)
-        .with_context(|| format!("--accounts {}: cannot open", path.display()))?;
-    let mut head = [0u8; 16];
-    let n = f.read(&mut head).unwrap_or(0);
-    Ok(n == 16 && &head == b"SQLite format 3\0")
-}
-
-/// Opens the store: an SQLite file as is, or a CSV imported into DIR/accounts.sqlite.
+/// Opens the store: an SQLite file or PostgreSQL URL as is, or a CSV imported into
+/// DIR/accounts.sqlite.
 fn open_store(
     args: &Args,
     out: &Path,
     import: &leakaudit_remediation::ImportOptions,
 ) -> anyhow::Result<(Store, PathBuf, String)> {
-    let is_url = args.accounts.to_str().is_some_and(store::is_postgres_url);
-    if is_url || is_sqlite(&args.accounts)? {
-        let store = store::open(&args.accounts)?;
-        return Ok((store, args.accounts.clone(), "existing store".into()));
-    }
-    let db = out.join("accounts.sqlite");
     let stage = Stage::start("accounts", args.ui.quiet);
-    stage.message(format!("importing {}", args.accounts.display()));
-    let (store, report) = crate::accounts::import_csv(&db, &args.accounts, import)?;
+    stage.message(format!("opening {}", args.accounts.display()));
+    let opened = leakaudit_remediation::import::open_or_import(
+        &args.accounts,
+        &out.join("accounts.sqlite"),
+        import,
+    )?;
     stage.finish();
-    let note = format!(
-        "{} rows imported from {} ({} new, {} updated)",
-        report.rows,
-        args.accounts.display(),
-        report.stats.inserted,
-        report.stats.updated
-    );
-    Ok((store, db, note))
+    let note = match &opened.imported {
+        None => "existing store".to_string(),
+        Some(report) => format!(
+            "{} rows imported from {} ({} new, {} updated)",
+            report.rows,
+            args.accounts.display(),
+            report.stats.inserted,
+            report.stats.updated
+        ),
+    };
+    Ok((opened.store, opened.path, note))
 }
 
 /// Whether the store has a failed-login count for any exposed account.

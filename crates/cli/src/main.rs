@@ -16,7 +16,6 @@ mod evaluate;
 mod executor;
 mod guard;
 mod incident;
-mod matching;
 mod notify;
 mod outdir;
 mod problems;

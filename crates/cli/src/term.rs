@@ -15,6 +15,15 @@ pub fn clean_lines(s: &str) -> Cow<'_, str> {
     Cow::Owned(s.split('\n').map(clean).collect::<Vec<_>>().join("\n"))
 }
 
+/// The hint after a canonical match: unmatched addresses that provider folding would match.
+pub fn fold_hint_note(would_match: usize) -> Option<String> {
+    (would_match > 0).then(|| {
+        format!(
+            "note: {would_match} unmatched address(es) would match an account with --provider-folding"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::{clean, clean_lines};

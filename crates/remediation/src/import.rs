@@ -572,6 +572,73 @@ pub fn import_accounts_with(
     })
 }
 
+/// Imports `csv` into the store `db` (a file path or a PostgreSQL URL; all rows or none). A
+/// store file this import created is removed again when the import fails, so a failed import
+/// never leaves an empty store that later commands would take for the real one; an existing
+/// store is left as it was (the import is one transaction).
+pub fn import_into(
+    db: &Path,
+    csv: &Path,
+    opts: &ImportOptions,
+) -> Result<(Box<dyn AccountStore + Send>, ImportReport)> {
+    let is_file = !db.to_str().is_some_and(crate::store::is_postgres_url);
+    let created = is_file && !db.exists();
+    let result = crate::store::open(db).and_then(|mut st| {
+        let report = import_accounts_with(&mut *st, csv, opts)?;
+        Ok((st, report))
+    });
+    if result.is_err() && created {
+        for suffix in ["", "-journal", "-wal", "-shm", ".lock"] {
+            let mut p = db.as_os_str().to_owned();
+            p.push(suffix);
+            let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+        }
+    }
+    result
+}
+
+/// The account store of a run given an accounts source: a PostgreSQL URL or an SQLite store
+/// is opened as it is; anything else is taken as an accounts CSV export and imported into
+/// `import_db` (created on first use).
+pub struct OpenedStore {
+    pub store: Box<dyn AccountStore + Send>,
+    /// Where the accounts are: `source` itself, or `import_db` after an import.
+    pub path: std::path::PathBuf,
+    /// The import's report, when `source` was a CSV.
+    pub imported: Option<ImportReport>,
+}
+
+/// See [`OpenedStore`]; an SQLite file is told by its header, not by its name.
+pub fn open_or_import(
+    source: &Path,
+    import_db: &Path,
+    opts: &ImportOptions,
+) -> Result<OpenedStore> {
+    let is_url = source.to_str().is_some_and(crate::store::is_postgres_url);
+    if is_url || is_sqlite(source)? {
+        return Ok(OpenedStore {
+            store: crate::store::open(source)?,
+            path: source.to_path_buf(),
+            imported: None,
+        });
+    }
+    let (store, report) = import_into(import_db, source, opts)?;
+    Ok(OpenedStore {
+        store,
+        path: import_db.to_path_buf(),
+        imported: Some(report),
+    })
+}
+
+/// An SQLite database starts with this header.
+fn is_sqlite(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut head = [0u8; 16];
+    let n = f.read(&mut head).unwrap_or(0);
+    Ok(n == 16 && &head == b"SQLite format 3\0")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
