@@ -22,6 +22,8 @@ pub struct Problems<'p> {
     quiet: bool,
     file: Option<(PathBuf, AtomicFile)>,
     write_error: Option<std::io::Error>,
+    /// Where the problems are listed when another writes them (the incident library).
+    listed_in: Option<PathBuf>,
     /// Error-level problems (the exit code becomes 2).
     pub errors: u64,
     pub warnings: u64,
@@ -45,6 +47,7 @@ impl<'p> Problems<'p> {
             progress,
             quiet,
             file,
+            listed_in: None,
             write_error: None,
             errors: 0,
             warnings: 0,
@@ -52,6 +55,12 @@ impl<'p> Problems<'p> {
             shown_warnings: 0,
             gate: false,
         })
+    }
+
+    /// Shows problems that another writes to `path` (and says so in the "N more" line).
+    pub fn listed_in(mut self, path: &Path) -> Self {
+        self.listed_in = Some(path.to_path_buf());
+        self
     }
 
     /// For the gate: a message a limit kept from being fully audited is an error.
@@ -102,17 +111,17 @@ impl<'p> Problems<'p> {
         }
     }
 
-    /// All problems seen.
-    pub fn total(&self) -> u64 {
-        self.errors + self.warnings
-    }
-
     /// Commits the problems file and prints how many were not shown.
     pub fn finish(self) -> anyhow::Result<()> {
         let hidden_errors = self.errors - self.shown_errors;
         let hidden_warnings = self.warnings - self.shown_warnings;
-        let where_ = match &self.file {
-            Some((p, _)) => format!("all are in {}", clean(&p.display().to_string())),
+        let where_ = match self
+            .file
+            .as_ref()
+            .map(|(p, _)| p)
+            .or(self.listed_in.as_ref())
+        {
+            Some(p) => format!("all are in {}", clean(&p.display().to_string())),
             None => "use --problems FILE to list them all".into(),
         };
         if let Some((path, f)) = self.file {
@@ -137,34 +146,8 @@ pub fn ensure_read(
     stats: &leakaudit_scanner::scan::ScanStats,
     paths: &[String],
 ) -> anyhow::Result<()> {
-    if stats.messages > 0 {
-        return Ok(());
+    match stats.nothing_read(paths) {
+        Some(why) => anyhow::bail!("{}", clean(&why)),
+        None => Ok(()),
     }
-    let mut named: Vec<String> = paths
-        .iter()
-        .take(3)
-        .map(|p| clean(p).into_owned())
-        .collect();
-    if paths.len() > 3 {
-        named.push(format!("and {} more", paths.len() - 3));
-    }
-    let why = if stats.files == 0 {
-        "no file found".to_string()
-    } else {
-        let mut parts = vec![format!("{} file(s) read", stats.files)];
-        for (n, what) in [
-            (stats.not_mail, "not mail"),
-            (stats.unreadable, "unreadable"),
-            (stats.malformed, "malformed"),
-        ] {
-            if n > 0 {
-                parts.push(format!("{n} {what}"));
-            }
-        }
-        parts.join(", ")
-    };
-    anyhow::bail!(
-        "no message was read from {} ({why}): nothing was audited",
-        named.join(", ")
-    )
 }

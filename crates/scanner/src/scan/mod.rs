@@ -121,6 +121,37 @@ impl ScanStats {
         self.errors > 0
     }
 
+    /// When no message was read from `paths`: why, as a sentence (`None` when one was). A run
+    /// that read no message audited nothing, which must never look like a clean run.
+    pub fn nothing_read(&self, paths: &[String]) -> Option<String> {
+        if self.messages > 0 {
+            return None;
+        }
+        let mut named: Vec<String> = paths.iter().take(3).cloned().collect();
+        if paths.len() > 3 {
+            named.push(format!("and {} more", paths.len() - 3));
+        }
+        let why = if self.files == 0 {
+            "no file found".to_string()
+        } else {
+            let mut parts = vec![format!("{} file(s) read", self.files)];
+            for (n, what) in [
+                (self.not_mail, "not mail"),
+                (self.unreadable, "unreadable"),
+                (self.malformed, "malformed"),
+            ] {
+                if n > 0 {
+                    parts.push(format!("{n} {what}"));
+                }
+            }
+            parts.join(", ")
+        };
+        Some(format!(
+            "no message was read from {} ({why}): nothing was audited",
+            named.join(", ")
+        ))
+    }
+
     fn count(&mut self, p: &Problem) {
         match p.kind {
             ProblemKind::Unreadable => self.unreadable += 1,
