@@ -268,19 +268,27 @@ fn engine_check(org: &OrgArgs, rules: &RulesArgs) -> anyhow::Result<Engine> {
     RunConfig::resolve(org, rules, &Default::default())?.engine()
 }
 
-/// The crash point the tests asked for: only in a build with the `crash-points` feature
-/// (`scripts/test.sh`), never in a release build.
-fn crash_hook() -> Option<(usize, String)> {
-    if !cfg!(feature = "crash-points") {
-        return None;
-    }
+/// The crash point the tests asked for: after how many events of which kind, and whether to
+/// hang there instead of aborting.
+type CrashPoint = (usize, String, bool);
+
+/// Only in a build with the `crash-points` feature (`scripts/test.sh`): a release build has
+/// neither the hook nor its variable names.
+#[cfg(feature = "crash-points")]
+fn crash_hook() -> Option<CrashPoint> {
     let n = std::env::var("LEAKAUDIT_TEST_CRASH_AFTER")
         .ok()?
         .parse()
         .ok()?;
     let point =
         std::env::var("LEAKAUDIT_TEST_CRASH_POINT").unwrap_or_else(|_| "committed".to_string());
-    Some((n, point))
+    let hang = std::env::var("LEAKAUDIT_TEST_CRASH_MODE").is_ok_and(|m| m == "hang");
+    Some((n, point, hang))
+}
+
+#[cfg(not(feature = "crash-points"))]
+fn crash_hook() -> Option<CrashPoint> {
+    None
 }
 
 fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
@@ -311,7 +319,6 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
     };
     let mut bar = crate::apply_progress::ApplyProgress::new(a.quiet);
     let crash = crash_hook();
-    let hang = std::env::var("LEAKAUDIT_TEST_CRASH_MODE").is_ok_and(|m| m == "hang");
     let mut seen = 0usize;
     let mut on_event = |ev: ApplyEvent<'_>| {
         bar.event(&ev);
@@ -321,11 +328,11 @@ fn apply_cmd(a: ApplyArgs) -> anyhow::Result<u8> {
             ApplyEvent::Logged { .. } => "logged",
             _ => return,
         };
-        if let Some((after, point)) = &crash {
+        if let Some((after, point, hang)) = &crash {
             if name == point {
                 seen += 1;
                 if seen >= *after {
-                    if hang {
+                    if *hang {
                         // Test hook: stop here, lock held, until killed.
                         loop {
                             std::thread::sleep(std::time::Duration::from_secs(3600));
