@@ -173,3 +173,27 @@ pub struct SelectArgs {
     #[arg(long, value_name = "SEVERITY")]
     pub min_severity: Option<leakaudit_policy::Severity>,
 }
+
+/// A duration flag in seconds: `24h`, `90m`, `2d`, `3600s` or plain seconds.
+pub fn parse_secs(s: &str) -> Result<i64, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (24h, 90m, 2d, 3600s)"))?;
+    let mul = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("`{s}`: unit must be s, m, h or d")),
+    };
+    let v = n * mul;
+    if v <= 0 {
+        return Err("the duration must be positive".into());
+    }
+    Ok(v)
+}

@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long = "log", value_name = "FILE")]
     pub log_file: Option<PathBuf>,
     /// Reset token lifetime: 24h, 90m, 2d, 3600s.
-    #[arg(long, default_value = "24h", value_parser = crate::remediate::parse_duration)]
+    #[arg(long, default_value = "24h", value_parser = crate::args::parse_secs)]
     pub token_ttl: i64,
     #[command(flatten)]
     pub notify: crate::notify::NotifyArgs,

@@ -119,7 +119,7 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "FILE")]
     pub log: PathBuf,
     /// Reset token lifetime: 24h, 90m, 2d, 3600s.
-    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    #[arg(long, default_value = "24h", value_parser = crate::args::parse_secs)]
     pub token_ttl: i64,
     /// argon2id memory in KiB (at least 19456).
     #[arg(long, default_value_t = 19456)]
@@ -148,30 +148,6 @@ pub struct ApplyArgs {
     pub rules: RulesArgs,
     #[command(flatten)]
     pub executor: crate::executor::ExecutorArgs,
-}
-
-/// `24h`, `90m`, `2d`, `3600s` or plain seconds.
-pub(crate) fn parse_duration(s: &str) -> Result<i64, String> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => s.split_at(i),
-        None => (s, "s"),
-    };
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (24h, 90m, 2d, 3600s)"))?;
-    let mul = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(format!("`{s}`: unit must be s, m, h or d")),
-    };
-    let v = n * mul;
-    if v <= 0 {
-        return Err("the duration must be positive".into());
-    }
-    Ok(v)
 }
 
 pub fn run(cmd: Command) -> anyhow::Result<u8> {

@@ -4,8 +4,9 @@
 //! `[TO BE COMPLETED: ...]` for a person; nothing is guessed.
 
 use crate::escape::markdown as md;
-use crate::html::{human_time, thousands};
+use crate::html::human_time;
 use crate::summary::{Summary, ART33_HOURS};
+use crate::text::thousands;
 use std::fmt::Write;
 
 /// The marker of a field a person must fill in.

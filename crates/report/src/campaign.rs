@@ -325,7 +325,7 @@ pub fn to_csv(campaigns: &[Campaign], messages: &[MessageRecord]) -> String {
                 vec![
                     c.id.clone(),
                     (k + 1).to_string(),
-                    m.date.map(crate::summary::rfc3339).unwrap_or_default(),
+                    m.date.map(crate::text::rfc3339).unwrap_or_default(),
                     m.message_id.clone().unwrap_or_default(),
                     m.location.to_string(),
                     m.from.clone().unwrap_or_default(),

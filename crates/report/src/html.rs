@@ -8,6 +8,7 @@ use crate::escape::html as esc;
 use crate::pseudo::Pseudonymiser;
 use crate::summary::{Summary, ART33_HOURS};
 use crate::svg;
+use crate::text::thousands;
 use crate::ReportOptions;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
@@ -59,19 +60,6 @@ footer{color:var(--muted);font-size:12px;margin-top:24px}
 @media (max-width:800px){.kpis{grid-template-columns:repeat(2,1fr)}.two{grid-template-columns:1fr}}
 @media print{body{background:#fff}.card,.kpi{break-inside:avoid;border-color:#ccc}main{padding:0}}
 "#;
-
-/// `1234567` -> `1,234,567`.
-pub fn thousands(n: impl Into<u128>) -> String {
-    let s = n.into().to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// `2019-11-01T09:00:00Z` -> `Fri 1 Nov 2019, 09:00 UTC`.
 pub fn human_time(rfc3339: &str) -> String {
@@ -477,14 +465,6 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn thousands_separators() {
-        assert_eq!(thousands(0u64), "0");
-        assert_eq!(thousands(999u64), "999");
-        assert_eq!(thousands(1000u64), "1,000");
-        assert_eq!(thousands(1234567u64), "1,234,567");
-    }
 
     #[test]
     fn human_times() {

@@ -15,6 +15,7 @@ pub mod html;
 pub mod pseudo;
 pub mod summary;
 pub mod svg;
+pub mod text;
 
 pub use campaign::{Campaign, CampaignOptions};
 pub use data::{

@@ -6,6 +6,7 @@
 use crate::campaign::{self, CampaignOptions};
 use crate::data::{IncidentData, AUDIENCE_BINS};
 use crate::pseudo::Pseudonymiser;
+use crate::text::rfc3339;
 use leakaudit_policy::Severity;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -247,7 +248,7 @@ pub fn headline_sentence(
     singles: &campaign::Singles,
     time: impl Fn(&str) -> String,
 ) -> String {
-    use crate::html::thousands;
+    use crate::text::thousands;
     let plural = |n: usize, one: &str, many: &str| {
         format!(
             "{} {}",
@@ -306,11 +307,6 @@ pub fn headline_sentence(
         )),
     }
     out
-}
-
-/// RFC 3339 UTC with seconds (`2019-11-01T09:00:00Z`).
-pub fn rfc3339(secs: i64) -> String {
-    leakaudit_scanner::time::rfc3339(secs).unwrap_or_else(|| secs.to_string())
 }
 
 /// Bin widths the timeline may use, smallest first.
@@ -679,10 +675,5 @@ mod tests {
         assert_eq!(t.bin_seconds, 60);
         assert_eq!(t.bins.len(), 3);
         assert_eq!(t.bins[1].exposing_messages, 1);
-    }
-
-    #[test]
-    fn rfc3339_format() {
-        assert_eq!(rfc3339(1_572_598_800), "2019-11-01T09:00:00Z");
     }
 }
