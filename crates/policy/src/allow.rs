@@ -7,7 +7,7 @@
 //!   rule drops them from the exposed list; if every recipient is there the rule is skipped).
 //! - `values`: content matches whose text matches one of these regexes are ignored.
 
-use crate::rules::raw::{RawAllow, Validator};
+use crate::raw::{RawAllow, Validator};
 use leakaudit_scanner::address::canonical_domain;
 use leakaudit_scanner::{Address, Message};
 use regex::bytes::Regex;

@@ -21,11 +21,13 @@ pub mod junit;
 pub mod orgview;
 pub mod pack;
 pub mod quoted;
+pub mod raw;
 pub mod records;
 pub mod redact;
 pub mod report;
 pub mod rules;
 pub mod sarif;
+pub mod severity;
 pub mod triage;
 
 pub use audit::{Auditor, Gate, Outcome, Verdict};

@@ -12,7 +12,7 @@
 
 use crate::error::RuleError;
 use crate::finding::Severity;
-use crate::rules::raw::{self, RawRule, Validator};
+use crate::raw::{self, RawRule, Validator};
 use crate::rules::{self, RuleKind};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

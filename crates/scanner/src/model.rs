@@ -484,10 +484,10 @@ impl Message<'_> {
     }
 
     /// The message with mbox `>From ` quoting removed one level (see
-    /// [`crate::read::mbox::unquote`]); the stored bytes when it was not read from an mbox.
+    /// [`unquote`]); the stored bytes when it was not read from an mbox.
     pub fn unquoted(&self) -> std::borrow::Cow<'_, [u8]> {
         if self.mbox_quoted {
-            crate::read::mbox::unquote(&self.raw)
+            unquote(&self.raw)
         } else {
             std::borrow::Cow::Borrowed(&self.raw)
         }
@@ -577,6 +577,34 @@ impl fmt::Display for Problem {
             self.kind.code(),
             self.reason
         )
+    }
+}
+
+/// Removes one level of `>From ` quoting: every line matching `^>+From ` loses one `>`.
+/// This is exact for mboxrd and the best reading of mboxo (where an original `>From ` line
+/// cannot be told from a quoted `From ` one). Borrows when there is nothing to unquote.
+pub fn unquote(raw: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let quoted_at = |line_start: usize| {
+        let rest = &raw[line_start..];
+        let gts = rest.iter().take_while(|&&c| c == b'>').count();
+        gts > 0 && rest[gts..].starts_with(b"From ")
+    };
+    let line_starts = std::iter::once(0).chain(memchr::memchr_iter(b'\n', raw).map(|i| i + 1));
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    for start in line_starts {
+        if start < raw.len() && raw[start] == b'>' && quoted_at(start) {
+            let v = out.get_or_insert_with(|| Vec::with_capacity(raw.len()));
+            v.extend_from_slice(&raw[copied..start]);
+            copied = start + 1;
+        }
+    }
+    match out {
+        None => std::borrow::Cow::Borrowed(raw),
+        Some(mut v) => {
+            v.extend_from_slice(&raw[copied..]);
+            std::borrow::Cow::Owned(v)
+        }
     }
 }
 
@@ -709,5 +737,20 @@ mod tests {
         let p: Problem = serde_json::from_str(json).unwrap();
         assert_eq!(p.detail_code, None);
         assert_eq!(serde_json::to_string(&p).unwrap(), json);
+    }
+}
+
+#[cfg(test)]
+mod unquote_tests {
+    use super::unquote;
+
+    #[test]
+    fn unquotes_one_level() {
+        let raw = b">From start\nbody\n>From a\n>>From b\n> From c\n>Fromage\n";
+        assert_eq!(
+            &*unquote(raw),
+            b"From start\nbody\nFrom a\n>From b\n> From c\n>Fromage\n"
+        );
+        assert!(matches!(unquote(b"plain\n"), std::borrow::Cow::Borrowed(_)));
     }
 }

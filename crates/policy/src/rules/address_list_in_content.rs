@@ -13,13 +13,13 @@
 //! exposes nobody new: whoever wrote the original did.
 //! Example: `attachment; filename="newsletter-list.csv"` with 200 customer addresses.
 
-use super::raw::{RawRule, Validator};
 use super::{tier_severity, Ctx, Hit};
 use crate::allow::Allow;
 use crate::content::{self, Layout, Limits, LimitsHit, Segment, Source};
 use crate::finding::Severity;
 use crate::orgview;
 use crate::quoted;
+use crate::raw::{RawRule, Validator};
 use crate::redact;
 use leakaudit_scanner::{Address, ExposedAddress};
 use serde::{Deserialize, Serialize};

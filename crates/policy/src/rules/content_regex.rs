@@ -13,10 +13,10 @@
 //! Evidence: the named group `keep` (if the regex has one) followed by `****`, or the first
 //! `keep_prefix` characters of the match; never the secret.
 
-use super::raw::{RawRule, Validator};
 use super::{Ctx, Hit};
 use crate::allow::Allow;
 use crate::content::Segment;
+use crate::raw::{RawRule, Validator};
 use crate::redact;
 use regex::bytes::Regex;
 use std::collections::BTreeSet;

@@ -8,10 +8,10 @@
 //! other; the name ("All customers") usually tells what they have in common, too.
 //! Example: `To: Premium customers: alice@gmail.com, bob@example.org;`.
 
-use super::raw::{RawRule, Validator};
 use super::{header_offset, Ctx, Hit};
 use crate::allow::Allow;
 use crate::orgview;
+use crate::raw::{RawRule, Validator};
 use crate::redact;
 use leakaudit_scanner::exposure::is_transmitted;
 use std::collections::BTreeSet;

@@ -9,14 +9,13 @@
 
 use crate::content::Segment;
 use crate::finding::Severity;
+use crate::raw::{RawRule, Validator};
 use leakaudit_scanner::{ExposedAddress, Exposure, Message, Org};
-use raw::{RawRule, Validator};
 
 pub mod address_list_in_content;
 pub mod bcc_header_leak;
 pub mod content_regex;
 pub mod group_members_visible;
-pub mod raw;
 pub mod recipient_exposure;
 pub mod seed_phrase;
 

@@ -10,10 +10,10 @@
 //! Example: `To: alice@gmail.com, bob@example.org` from `news@shop.example` exposes both.
 //! Severity grows with the number of exposed addresses through `tiers`.
 
-use super::raw::{RawRule, Validator};
 use super::{header_offset, tier_severity, Ctx, Hit};
 use crate::allow::Allow;
 use crate::finding::Severity;
+use crate::raw::{RawRule, Validator};
 use crate::redact;
 use crate::triage::Thresholds;
 

@@ -17,10 +17,10 @@
 //! Example: "scheme spot photo card baby mountain device kick cradle pact join borrow"
 //! (a BIP-39 test vector) in a support reply.
 
-use super::raw::{RawRule, Validator};
 use super::{Ctx, Hit};
 use crate::allow::Allow;
 use crate::content::Segment;
+use crate::raw::{RawRule, Validator};
 use std::sync::{Arc, LazyLock};
 
 /// The BIP-39 English word list (2,048 words, in index order).

@@ -14,8 +14,8 @@
 //! ```
 
 use super::severity::{Outcome, Thresholds};
-pub use crate::rules::raw::RawTriage;
-use crate::rules::raw::Validator;
+pub use crate::raw::RawTriage;
+use crate::raw::Validator;
 use std::collections::BTreeMap;
 use toml::Spanned;
 
@@ -88,9 +88,9 @@ pub(crate) fn from_raw(v: &mut Validator<'_>, raw: Option<&Spanned<RawTriage>>) 
 
 #[cfg(test)]
 mod tests {
-    use crate::finding::Severity;
     use crate::pack::RulePack;
     use crate::rules::RuleKind;
+    use crate::severity::Severity;
     use std::path::PathBuf;
 
     const RULE: &str = r#"

@@ -21,7 +21,7 @@
 //! result one level (at most high); a leaked Bcc in a transmitted copy is at least medium.
 
 use super::signal::Signal;
-use crate::finding::Severity;
+use crate::severity::Severity;
 use std::collections::BTreeMap;
 
 /// The decision reached, each with an overridable severity (`[rule.triage.severity]`).

@@ -1,7 +1,7 @@
 //! What the triage observed about an exposing message ([`Signal`]), the profile it ran under
 //! ([`Profile`]) and its verdict ([`Assessment`]).
 
-use crate::finding::Severity;
+use crate::severity::Severity;
 use leakaudit_scanner::ArchiveKind;
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -1,5 +1,5 @@
 use super::*;
-use crate::finding::Severity;
+use crate::severity::Severity;
 use leakaudit_scanner::exposure::analyse;
 use leakaudit_scanner::headers::parse_envelope;
 

@@ -12,7 +12,7 @@
 //! key in the kind's `KEYS` and its use in the kind's `from_raw` (`rules/<kind>.rs`).
 
 use crate::error::RuleError;
-use crate::finding::Severity;
+use crate::severity::Severity;
 use serde::de::DeserializeOwned;
 use std::ops::Range;
 use std::path::Path;
