@@ -11,6 +11,7 @@ mod hardening2;
 mod headers;
 mod incident;
 mod journal;
+mod layout;
 mod memory;
 mod nothing_read;
 mod options;

@@ -11,10 +11,10 @@ use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
 use leakaudit_policy::triage::Profile;
 use leakaudit_policy::Severity;
+use leakaudit_remediation::affected::Matcher;
 use leakaudit_remediation::affected::{
     self, AffectedAccumulator, AffectedFormat, SawOthers, Selection,
 };
-use leakaudit_remediation::matching::Matcher;
 use leakaudit_remediation::{store, AffectedRow};
 use leakaudit_scanner::scan::ScanStats;
 use std::io::Write;

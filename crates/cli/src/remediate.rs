@@ -13,9 +13,9 @@ use crate::args::{MatchArgs, OrgArgs, RulesArgs};
 use crate::config::RunConfig;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use leakaudit_policy::Engine;
+use leakaudit_remediation::affected::fold_hint;
 use leakaudit_remediation::affected::AffectedList;
 use leakaudit_remediation::apply::{self, ApplyEvent, ApplyOptions};
-use leakaudit_remediation::matching::fold_hint;
 use leakaudit_remediation::outbox::{self, Outbox, OutboxGate, ReleaseOutcome};
 use leakaudit_remediation::store;
 use leakaudit_remediation::{

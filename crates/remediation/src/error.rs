@@ -60,7 +60,7 @@ pub enum Error {
         source: rusqlite::Error,
     },
     /// A PostgreSQL error; `store` is the connection URL without its password.
-    #[error("{store}: database error: {}", crate::store::pg_reason(cause))]
+    #[error("{store}: database error: {}", pg_reason(cause))]
     Pg {
         store: String,
         cause: postgres::Error,
@@ -143,7 +143,7 @@ pub enum Error {
     #[error("{store}: another {} is running; wait for it to finish{}", holder.as_ref().map_or_else(|| "apply or release (holder not yet recorded)".to_string(), |h| h.to_string()), if *waited_secs > 0 { format!(" (waited {waited_secs} s)") } else { String::new() })]
     Locked {
         store: String,
-        holder: Option<crate::store::LockHolder>,
+        holder: Option<crate::lock::LockHolder>,
         waited_secs: u64,
     },
     /// Several inputs with problems, each with its own (every template file at once).
@@ -173,3 +173,21 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The text of a postgres error with its cause (the server's message), which the error's own
+/// `Display` leaves out.
+pub fn pg_reason(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{}: {}", db.severity(), db.message());
+            if let Some(d) = db.detail() {
+                s.push_str(&format!(" ({d})"));
+            }
+            s
+        }
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    }
+}

@@ -486,8 +486,8 @@ pub fn read_plan(path: &Path) -> Result<Plan> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::affected::fold_hint;
     use crate::affected::match_list;
-    use crate::matching::fold_hint;
     use crate::store::{AccountRecord, SqliteStore};
 
     fn store(dir: &Path, name: &str) -> SqliteStore {

@@ -15,6 +15,7 @@
 pub mod accumulator;
 pub mod input;
 pub mod io;
+pub mod matcher;
 pub mod saw;
 pub mod selection;
 
@@ -24,6 +25,7 @@ pub use io::{
     read_file, write_csv, write_file, write_json, AffectedFormat, ListMeta, CSV_COLUMNS,
     CSV_META_PREFIX,
 };
+pub use matcher::{fold_hint, Matched, Matcher};
 pub use saw::SawOthers;
 pub use selection::Selection;
 

@@ -27,6 +27,7 @@ mod sqlite;
 pub(crate) mod tests;
 
 pub use self::postgres::PgStore;
+pub use crate::lock::LockHolder;
 pub use pgconn::{pg_reason, url_has_password};
 pub use schema::{PG_SCHEMA, SCHEMA, SCHEMA_VERSION};
 pub use sqlite::SqliteStore;
@@ -320,55 +321,6 @@ pub enum DeliveryClaim {
 pub struct AuditHead {
     pub seq: u64,
     pub hash: String,
-}
-
-/// Who holds a store's remediation lock: what a second process is told.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LockHolder {
-    /// `apply` or `release`.
-    pub operation: String,
-    pub plan_hash: String,
-    pub pid: u32,
-    pub host: String,
-    /// When the lock was taken (seconds since the epoch).
-    pub since: i64,
-}
-
-impl LockHolder {
-    /// This process, now.
-    pub fn this_process(operation: &str, plan_hash: &str) -> LockHolder {
-        LockHolder {
-            operation: operation.into(),
-            plan_hash: plan_hash.into(),
-            pid: std::process::id(),
-            host: host_name(),
-            since: chrono::Utc::now().timestamp(),
-        }
-    }
-}
-
-impl std::fmt::Display for LockHolder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} of plan {} (pid {} on host {} since {})",
-            self.operation,
-            self.plan_hash,
-            self.pid,
-            self.host,
-            crate::affected::rfc3339(self.since)
-        )
-    }
-}
-
-/// The kernel's host name (Linux), else `unknown`: only for telling people who holds a lock.
-fn host_name() -> String {
-    ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The outcome of [`AccountStore::try_lock`].

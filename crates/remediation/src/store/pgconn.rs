@@ -31,23 +31,7 @@ pub(crate) struct ConnSpec {
     pub desc: String,
 }
 
-/// The text of a postgres error with its cause (the server's message), which the error's own
-/// `Display` leaves out.
-pub fn pg_reason(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut s = format!("{}: {}", db.severity(), db.message());
-            if let Some(d) = db.detail() {
-                s.push_str(&format!(" ({d})"));
-            }
-            s
-        }
-        None => match std::error::Error::source(e) {
-            Some(cause) => format!("{e}: {cause}"),
-            None => e.to_string(),
-        },
-    }
-}
+pub use crate::error::pg_reason;
 
 /// Whether the URL itself carries a password (`user:secret@`, or `password=` in the query).
 pub fn url_has_password(url: &str) -> bool {
