@@ -10,11 +10,12 @@ use std::process::Output;
 fn bad_inputs(root: &Path) -> Vec<(String, &'static str)> {
     let empty = root.join("empty");
     std::fs::create_dir(&empty).unwrap();
-    let json = root.join("ses-events.json");
+    // JSON Lines of no provider leakaudit reads (an SES log is read: tests/integration/providers.rs).
+    let json = root.join("events.json");
     std::fs::write(
         &json,
-        "{\"eventType\":\"Send\",\"mail\":{\"destination\":[\"a@gmail.com\"]}}\n\
-         {\"eventType\":\"Delivery\",\"mail\":{\"destination\":[\"a@gmail.com\"]}}\n",
+        "{\"event\":\"opened\",\"user\":\"a@gmail.com\"}\n\
+         {\"event\":\"clicked\",\"user\":\"a@gmail.com\"}\n",
     )
     .unwrap();
     let html = root.join("export.eml");

@@ -16,6 +16,9 @@ pub enum FormatArg {
     /// message must be one; without this flag a report is recognised by its
     /// `X-MS-Journal-Report` header.
     Journal,
+    /// Amazon SES event logs (event publishing via Firehose as JSON Lines, SES or SNS
+    /// notifications): detected without this flag too.
+    Ses,
 }
 
 impl FormatArg {
@@ -26,6 +29,7 @@ impl FormatArg {
             FormatArg::Maildir => Some(Format::Maildir),
             FormatArg::Eml => Some(Format::Eml),
             FormatArg::Journal => None,
+            FormatArg::Ses => Some(Format::Ses),
         }
     }
 }

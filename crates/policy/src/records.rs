@@ -73,7 +73,9 @@ impl ArchiveAudit<'_> {
         let process = |msg: &mut Message<'_>, obs: &Observer<'_>| -> Step<Item> {
             let hit = content::limits_hit(&msg.raw, &limits);
             let cut = hit.any().then(|| hit.describe(&limits));
-            let journal = !msg.envelope.envelope_recipients.is_empty();
+            // A journal report's envelope (a provider log's is not a report).
+            let journal = msg.format != leakaudit_scanner::Format::Ses
+                && !msg.envelope.envelope_recipients.is_empty();
             let mut exp = exposure::analyse(&msg.envelope, org);
             obs.observe(&msg.envelope, org, &exp);
             if !exp.exposes() {

@@ -19,6 +19,10 @@ pub struct Location {
     /// 1-based message number inside an mbox.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub index: Option<u64>,
+    /// 1-based line of a line-oriented log (a provider's JSON event log) where the event
+    /// starts; `offset` is then its byte offset.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub line: Option<u64>,
 }
 
 impl Location {
@@ -27,6 +31,7 @@ impl Location {
             path: path.into(),
             offset: None,
             index: None,
+            line: None,
         }
     }
     pub fn in_mbox(path: Arc<str>, offset: u64, index: u64) -> Self {
@@ -34,15 +39,26 @@ impl Location {
             path,
             offset: Some(offset),
             index: Some(index),
+            line: None,
+        }
+    }
+    /// An event of a line-oriented log: its line (1-based) and byte offset.
+    pub fn in_log(path: Arc<str>, line: u64, offset: u64) -> Self {
+        Location {
+            path,
+            offset: Some(offset),
+            index: None,
+            line: Some(line),
         }
     }
 }
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.offset {
-            Some(off) => write!(f, "{}@{}", self.path, off),
-            None => f.write_str(&self.path),
+        match (self.line, self.offset) {
+            (Some(line), _) => write!(f, "{}:{}", self.path, line),
+            (None, Some(off)) => write!(f, "{}@{}", self.path, off),
+            (None, None) => f.write_str(&self.path),
         }
     }
 }
@@ -54,6 +70,8 @@ pub enum Format {
     Mbox,
     Maildir,
     Eml,
+    /// An Amazon SES event log (JSON): headers and envelope, no body.
+    Ses,
 }
 
 impl Format {
@@ -62,6 +80,7 @@ impl Format {
             Format::Mbox => "mbox",
             Format::Maildir => "maildir",
             Format::Eml => "eml",
+            Format::Ses => "ses",
         }
     }
 }

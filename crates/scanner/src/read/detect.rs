@@ -18,6 +18,8 @@ pub enum Detected {
     Mbox,
     /// Starts with a header block: one message (`.eml`, a Maildir file, `.msg.txt`...).
     Message,
+    /// An Amazon SES event log (JSON events, [`crate::read::ses`]).
+    Ses,
     NotMail,
 }
 
@@ -28,6 +30,7 @@ impl Detected {
             Detected::Mbox => Some(Format::Mbox),
             Detected::Message if maildir => Some(Format::Maildir),
             Detected::Message => Some(Format::Eml),
+            Detected::Ses => Some(Format::Ses),
             Detected::NotMail => None,
         }
     }

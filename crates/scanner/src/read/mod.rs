@@ -13,6 +13,7 @@ pub mod compress;
 pub mod detect;
 pub mod journal;
 pub mod mbox;
+pub mod ses;
 pub mod walk;
 
 #[cfg(test)]

@@ -21,6 +21,7 @@
 //! calling thread emits finished ones in order), plus a chunk of small files (at most
 //! `block_bytes` plus one file). Nothing is memory-mapped and no file is read whole unless it is small.
 
+mod events;
 mod ordered;
 mod pipeline;
 mod stream;
@@ -379,6 +380,8 @@ impl Scanner {
         match self.opts.format {
             Some(Format::Mbox) if !head.is_empty() => Detected::Mbox,
             Some(Format::Eml | Format::Maildir) if !head.is_empty() => Detected::Message,
+            Some(Format::Ses) if !head.is_empty() => Detected::Ses,
+            None if crate::read::ses::detect(head) => Detected::Ses,
             _ => detect::detect(head),
         }
     }

@@ -124,6 +124,21 @@ impl Scanner {
         }
         match self.kind(&head) {
             Detected::NotMail => em.problem(not_mail(path, &head)),
+            Detected::Ses => {
+                let reader: Box<dyn Read + Send> = match read_error {
+                    Some(_) => Box::new(io::empty()),
+                    None => reader,
+                };
+                self.stream_ses(
+                    Box::new(io::Cursor::new(head).chain(reader)),
+                    &path,
+                    process,
+                    em,
+                );
+                if let Some(e) = read_error {
+                    em.problem(stream_error(path, 0, compression, e));
+                }
+            }
             Detected::Message => {
                 let format = self.message_format(maildir);
                 let mut data = head;
@@ -308,6 +323,7 @@ fn stream_error(path: Arc<str>, offset: u64, c: Compression, e: io::Error) -> Pr
             path,
             offset: Some(offset),
             index: None,
+            line: None,
         },
         level: ProblemLevel::Error,
         kind,

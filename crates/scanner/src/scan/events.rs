@@ -1,0 +1,210 @@
+//! Provider event logs (Amazon SES, [`crate::read::ses`]): the calling thread reads the
+//! events in order, one line at a time (a value that spans lines is read on until it ends),
+//! keeps the first event of each provider message id, and hands batches of messages to the
+//! pool, emitted in log order. A line that is not a readable event is an error problem with
+//! its line and reason; the rest of the log is read.
+
+use super::{deliver, problem, read_message, Emitter, Event, Out, Scanner};
+use crate::model::{Format, Location, Message, ProblemKind, ProblemLevel};
+use crate::read::ses::{self, SesMessage};
+use rayon::prelude::*;
+use std::hash::BuildHasher;
+use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+
+/// Messages handed to the pool at once.
+const BATCH: usize = 2048;
+
+enum Item {
+    Msg(Location, SesMessage),
+    Prob(crate::model::Problem),
+}
+
+impl Scanner {
+    pub(super) fn stream_ses<T, P, E>(
+        &self,
+        reader: Box<dyn Read + Send>,
+        path: &Arc<str>,
+        process: &P,
+        em: &mut Emitter<T, E>,
+    ) where
+        T: Send,
+        P: Fn(&mut Message<'_>) -> T + Sync,
+        E: FnMut(Event<T>),
+    {
+        let mut reader = BufReader::with_capacity(1 << 20, reader);
+        // One hash per message id seen: the events of a message are spread over the log.
+        let hasher = foldhash::quality::FixedState::with_seed(0x5e5);
+        let mut seen = foldhash::HashSet::<u64>::default();
+        let mut batch: Vec<Item> = Vec::new();
+        let mut pending: Vec<u8> = Vec::new();
+        // Where `pending` starts: line and byte offset.
+        let (mut pending_line, mut pending_offset) = (0u64, 0u64);
+        let (mut line_no, mut offset) = (0u64, 0u64);
+        let mut line = Vec::new();
+        let error = |line: u64, offset: u64, kind: ProblemKind, reason: String| {
+            Item::Prob(problem(
+                Location::in_log(path.clone(), line, offset),
+                ProblemLevel::Error,
+                kind,
+                reason,
+            ))
+        };
+        loop {
+            line.clear();
+            let n = match reader.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    batch.push(error(
+                        line_no + 1,
+                        offset,
+                        ProblemKind::Unreadable,
+                        format!("read error: {e}"),
+                    ));
+                    break;
+                }
+            };
+            line_no += 1;
+            em.stats.bytes += n as u64;
+            if pending.is_empty() {
+                if line.trim_ascii().is_empty() {
+                    offset += n as u64;
+                    continue;
+                }
+                pending_line = line_no;
+                pending_offset = offset;
+            }
+            offset += n as u64;
+            pending.extend_from_slice(&line);
+            // Every complete value in `pending`; what is left is a value that goes on.
+            let rest;
+            let mut values =
+                serde_json::Deserializer::from_slice(&pending).into_iter::<serde::de::IgnoredAny>();
+            loop {
+                let start = values.byte_offset();
+                match values.next() {
+                    None => {
+                        rest = pending.len();
+                        break;
+                    }
+                    Some(Ok(_)) => {
+                        let end = values.byte_offset();
+                        let value = &pending[start..end];
+                        let lead = value.len() - value.trim_ascii_start().len();
+                        let at = start + lead;
+                        let l = pending_line
+                            + memchr::memchr_iter(b'\n', &pending[..at]).count() as u64;
+                        let o = pending_offset + at as u64;
+                        match ses::message_of(&value[lead..]) {
+                            Ok(m) => {
+                                if seen.insert(hasher.hash_one(m.id.as_str())) {
+                                    batch.push(Item::Msg(Location::in_log(path.clone(), l, o), m));
+                                }
+                            }
+                            Err(e) => {
+                                batch.push(error(l, o, ProblemKind::Malformed, e.to_string()))
+                            }
+                        }
+                    }
+                    Some(Err(e)) if e.is_eof() => {
+                        rest = start;
+                        break;
+                    }
+                    Some(Err(e)) => {
+                        let at = start
+                            + (pending[start..].len() - pending[start..].trim_ascii_start().len());
+                        let l = pending_line
+                            + memchr::memchr_iter(b'\n', &pending[..at]).count() as u64;
+                        batch.push(error(
+                            l,
+                            pending_offset + at as u64,
+                            ProblemKind::Malformed,
+                            format!("not JSON: {e}"),
+                        ));
+                        // The rest of this line cannot be read: go on at the next one.
+                        rest = pending.len();
+                        break;
+                    }
+                }
+            }
+            if rest >= pending.len() || pending[rest..].trim_ascii().is_empty() {
+                pending.clear();
+            } else {
+                let consumed = &pending[..rest];
+                pending_line += memchr::memchr_iter(b'\n', consumed).count() as u64;
+                pending_offset += rest as u64;
+                pending.drain(..rest);
+                if pending.len() > self.opts.max_message_bytes {
+                    batch.push(error(
+                        pending_line,
+                        pending_offset,
+                        ProblemKind::Malformed,
+                        format!(
+                            "an event larger than the limit of {} bytes (or a value that never ends); skipped",
+                            self.opts.max_message_bytes
+                        ),
+                    ));
+                    pending.clear();
+                }
+            }
+            if batch.len() >= BATCH {
+                self.process_events(std::mem::take(&mut batch), process, em);
+            }
+        }
+        if !pending.trim_ascii().is_empty() {
+            batch.push(error(
+                pending_line,
+                pending_offset,
+                ProblemKind::Truncated,
+                "the log ends inside an event (truncated)".into(),
+            ));
+        }
+        self.process_events(batch, process, em);
+    }
+
+    /// Parses and processes a batch on the pool, emits it in order.
+    fn process_events<T, P, E>(&self, batch: Vec<Item>, process: &P, em: &mut Emitter<T, E>)
+    where
+        T: Send,
+        P: Fn(&mut Message<'_>) -> T + Sync,
+        E: FnMut(Event<T>),
+    {
+        if batch.is_empty() {
+            return;
+        }
+        let outs: Vec<Vec<Out<T>>> = self.install(|| {
+            batch
+                .into_par_iter()
+                .map(|item| {
+                    let mut outs = Vec::with_capacity(1);
+                    match item {
+                        Item::Prob(p) => outs.push(Out::Prob(p)),
+                        Item::Msg(location, m) => {
+                            if m.headers_truncated {
+                                outs.push(Out::Prob(problem(
+                                    location.clone(),
+                                    ProblemLevel::Warning,
+                                    ProblemKind::Malformed,
+                                    "SES truncated the original headers: read from commonHeaders, which have no Bcc".into(),
+                                )));
+                            }
+                            match read_message(&m.raw, location, Format::Ses, false) {
+                                Ok(mut msg) => {
+                                    msg.envelope.envelope_recipients = m.envelope;
+                                    deliver(process, msg, &mut outs);
+                                }
+                                Err(p) => outs.push(Out::Prob(p)),
+                            }
+                        }
+                    }
+                    outs
+                })
+                .collect()
+        });
+        for o in outs {
+            em.outs(o);
+        }
+        em.progress();
+    }
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Writes the messages of an mbox as an email provider's event log, following the provider's
+documented layout, for tests and benchmarks (never real data: give it fixture or generated
+mail). Standard library only.
+
+  scripts/provider_log.py ses MBOX [--deliveries] [--sns] > events.jsonl
+
+ses: Amazon SES event publishing records as Kinesis Data Firehose writes them, one JSON
+object per line ("Retrieving Amazon SES event data from Firehose",
+https://docs.aws.amazon.com/ses/latest/dg/event-publishing-retrieving-firehose-contents.html;
+the `mail` object: https://docs.aws.amazon.com/ses/latest/dg/notification-contents.html):
+per message a Send event whose `mail` has `messageId` (an SES id), `destination` (every
+recipient of To, Cc and Bcc), `headers` (the original fields, unfolded, as SES writes them when
+the configuration set includes headers) and `commonHeaders` (from, to, cc, messageId, subject,
+date: no Bcc). --deliveries adds one Delivery event per recipient after all Send events of
+its batch, as SES publishes them (the same `mail` object, `delivery.recipients`). --sns wraps
+each event in an SNS notification (`"Type": "Notification"`, the event as the `Message`
+string), as an SNS subscription delivers it.
+"""
+import argparse
+import email.utils
+import hashlib
+import json
+import mailbox
+import sys
+from datetime import datetime, timezone
+
+
+def clean(value):
+    """A header value as SES writes it: unfolded, text (undecodable bytes replaced)."""
+    if not isinstance(value, str):
+        value = str(value)
+    value = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return " ".join(part.strip() for part in value.replace("\r", "").split("\n"))
+
+
+def ses_mail(msg, index):
+    headers = [{"name": k, "value": clean(v)} for k, v in msg.items()]
+    fields = {k.lower(): [clean(v) for v in msg.get_all(k, [])] for k in msg.keys()}
+    to, cc, bcc = (fields.get(k, []) for k in ("to", "cc", "bcc"))
+    destination = []
+    for _, addr in email.utils.getaddresses(to + cc + bcc):
+        if addr and addr not in destination:
+            destination.append(addr)
+    when = None
+    if fields.get("date"):
+        try:
+            when = email.utils.parsedate_to_datetime(fields["date"][0])
+        except (TypeError, ValueError):
+            when = None
+    when = (when or datetime(2019, 11, 1, tzinfo=timezone.utc)).astimezone(timezone.utc)
+    sender = email.utils.parseaddr(fields.get("from", [""])[0])[1]
+    digest = hashlib.sha256(f"{index}:{fields.get('message-id')}".encode()).hexdigest()
+    common = {"from": fields.get("from", []), "to": to}
+    if cc:
+        common["cc"] = cc
+    if fields.get("message-id"):
+        common["messageId"] = fields["message-id"][0].strip("<> ")
+    if fields.get("subject"):
+        common["subject"] = fields["subject"][0]
+    if fields.get("date"):
+        common["date"] = fields["date"][0]
+    return {
+        "timestamp": when.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "source": sender,
+        "sourceArn": "arn:aws:ses:us-east-1:123456789012:identity/shop.example",
+        "sendingAccountId": "123456789012",
+        "messageId": f"0100016e{digest[:8]}-{digest[8:16]}-{digest[16:20]}-{digest[20:32]}-000000",
+        "destination": destination,
+        "headersTruncated": False,
+        "headers": headers,
+        "commonHeaders": common,
+        "tags": {"ses:configuration-set": ["leakaudit-test"]},
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("provider", choices=["ses"])
+    ap.add_argument("mbox")
+    ap.add_argument("--deliveries", action="store_true")
+    ap.add_argument("--sns", action="store_true")
+    args = ap.parse_args()
+    out = sys.stdout
+
+    def emit(event):
+        if args.sns:
+            event = {
+                "Type": "Notification",
+                "MessageId": hashlib.sha256(json.dumps(event).encode()).hexdigest()[:36],
+                "TopicArn": "arn:aws:sns:us-east-1:123456789012:ses-events",
+                "Message": json.dumps(event, separators=(",", ":")),
+                "Timestamp": event["mail"]["timestamp"],
+            }
+        out.write(json.dumps(event, separators=(",", ":")))
+        out.write("\n")
+
+    batch = []
+    for i, msg in enumerate(mailbox.mbox(args.mbox, create=False)):
+        mail = ses_mail(msg, i)
+        emit({"eventType": "Send", "mail": mail, "send": {}})
+        batch.append(mail)
+        if len(batch) == 50:
+            if args.deliveries:
+                for m in batch:
+                    for r in m["destination"]:
+                        emit({"eventType": "Delivery", "mail": m, "delivery": {
+                            "timestamp": m["timestamp"], "recipients": [r],
+                            "processingTimeMillis": 546, "smtpResponse": "250 ok",
+                            "reportingMTA": "a8-70.smtp-out.amazonses.com"}})
+            batch = []
+    if args.deliveries:
+        for m in batch:
+            for r in m["destination"]:
+                emit({"eventType": "Delivery", "mail": m, "delivery": {
+                    "timestamp": m["timestamp"], "recipients": [r],
+                    "processingTimeMillis": 546, "smtpResponse": "250 ok",
+                    "reportingMTA": "a8-70.smtp-out.amazonses.com"}})
+
+
+if __name__ == "__main__":
+    main()
