@@ -16,6 +16,7 @@ mod memory;
 mod nothing_read;
 mod options;
 mod postgres;
+mod providers;
 mod remediate;
 mod repair;
 mod rules;

@@ -68,6 +68,10 @@ impl Summary {
 
 fn location_line(loc: &Location, line: Option<u64>) -> String {
     let path = clean(&loc.path);
+    if let Some(l) = loc.line {
+        // An event of a provider's log: the log's line.
+        return format!("{path}:{l}");
+    }
     match (loc.offset, line) {
         (Some(off), _) => format!("{path}@{off}"),
         (None, Some(l)) => format!("{path}:{l}"),

@@ -128,7 +128,7 @@ fn artifact(path: &str, opts: &SarifOptions) -> (String, Option<&'static str>) {
 fn mbox_lines(reports: &[MessageReport], cwd: &Path) -> BTreeMap<(String, u64), u64> {
     let mut wanted: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
     for f in reports.iter().flat_map(|r| &r.findings) {
-        if let Some(off) = f.location.offset {
+        if let (Some(off), None) = (f.location.offset, f.location.line) {
             wanted
                 .entry(f.location.path.to_string())
                 .or_default()
@@ -216,6 +216,11 @@ pub fn render_with(
     for f in reports.iter().flat_map(|r| &r.findings) {
         let mut region = serde_json::Map::new();
         match (f.location.offset, f.line) {
+            // An event of a provider's log: its line in the log (the message is made from it).
+            (Some(off), _) if f.location.line.is_some() => {
+                region.insert("byteOffset".into(), json!(off));
+                region.insert("startLine".into(), json!(f.location.line));
+            }
             (Some(off), in_msg) => {
                 region.insert("byteOffset".into(), json!(off));
                 if let Some(l) = lines.get(&(f.location.path.to_string(), off)) {
