@@ -376,6 +376,42 @@ impl Scanner {
         em.stats
     }
 
+    /// [`Scanner::scan`] of one stream (plain, gzip or zstd, any format), named `name` in
+    /// locations: what an embedding (the Python package, a fuzz target) reads from memory or
+    /// a socket.
+    pub fn scan_reader<T, P, E>(
+        &self,
+        name: &str,
+        reader: Box<dyn io::Read + Send>,
+        process: P,
+        on_event: E,
+    ) -> ScanStats
+    where
+        T: Send,
+        P: Fn(&mut Message<'_>) -> T + Sync,
+        E: FnMut(Event<T>),
+    {
+        let mut em = Emitter {
+            stats: ScanStats::default(),
+            input: Default::default(),
+            on_event,
+            _item: std::marker::PhantomData,
+        };
+        em.stats.files += 1;
+        let path: Arc<str> = Arc::from(name);
+        match compress::decoded_counted(reader) {
+            Ok((r, c, n)) => self.stream_counted(r, c, n, path, false, &process, &mut em),
+            Err(e) => em.problem(problem(
+                Location::file(path),
+                ProblemLevel::Error,
+                ProblemKind::Unreadable,
+                format!("cannot read: {e}"),
+            )),
+        }
+        em.progress();
+        em.stats
+    }
+
     fn kind(&self, head: &[u8]) -> Detected {
         match self.opts.format {
             Some(Format::Mbox) if !head.is_empty() => Detected::Mbox,

@@ -1,0 +1,47 @@
+//! The Amazon SES event-log reader on arbitrary bytes, read as a whole log (`scan_reader`,
+//! forced to SES: line splitting, values across lines, `}{` records, dedup by message id) and
+//! event by event (`ses::message_of`): never panics; every message and problem names a line
+//! and offset inside the input; every envelope address is canonical; a message made from an
+//! event parses as mail.
+#![no_main]
+
+use leakaudit_scanner::read::ses::message_of;
+use leakaudit_scanner::scan::{Event, ScanOptions, Scanner};
+use leakaudit_scanner::{Address, Format, Message};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let scanner = Scanner::new(ScanOptions {
+        format: Some(Format::Ses),
+        threads: Some(1),
+        ..ScanOptions::default()
+    });
+    let lines = data.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let check = |loc: &leakaudit_scanner::Location| {
+        if let Some(l) = loc.line {
+            assert!(l >= 1 && l <= lines, "line {l} of {lines}");
+        }
+        if let Some(o) = loc.offset {
+            assert!(o <= data.len() as u64, "offset {o} past {}", data.len());
+        }
+    };
+    scanner.scan_reader(
+        "fuzz.jsonl",
+        Box::new(std::io::Cursor::new(data.to_vec())),
+        |m: &mut Message<'_>| {
+            for r in &m.envelope.envelope_recipients {
+                assert_eq!(Address::parse(r.address.as_str()).as_ref(), Some(&r.address));
+            }
+            m.location.clone()
+        },
+        |ev| match ev {
+            Event::Message { location, .. } => check(&location),
+            Event::Problem(p) => check(&p.location),
+            _ => {}
+        },
+    );
+    if let Ok(m) = message_of(data) {
+        assert!(m.raw.ends_with(b"\r\n"));
+        let _ = Message::from_bytes(&m.raw);
+    }
+});
