@@ -80,8 +80,11 @@ def main():
     ap.add_argument("mbox")
     ap.add_argument("--deliveries", action="store_true")
     ap.add_argument("--sns", action="store_true")
+    ap.add_argument("--max-bytes", type=int, default=0,
+                    help="stop after about this many bytes (benchmarks)")
     args = ap.parse_args()
     out = sys.stdout
+    written = [0]
 
     def emit(event):
         if args.sns:
@@ -92,8 +95,12 @@ def main():
                 "Message": json.dumps(event, separators=(",", ":")),
                 "Timestamp": event["mail"]["timestamp"],
             }
-        out.write(json.dumps(event, separators=(",", ":")))
-        out.write("\n")
+        line = json.dumps(event, separators=(",", ":")) + "\n"
+        out.write(line)
+        written[0] += len(line)
+        if args.max_bytes and written[0] >= args.max_bytes:
+            out.flush()
+            sys.exit(0)
 
     batch = []
     for i, msg in enumerate(mailbox.mbox(args.mbox, create=False)):

@@ -4,19 +4,20 @@
 //! pool, emitted in log order. A line that is not a readable event is an error problem with
 //! its line and reason; the rest of the log is read.
 
+use super::ordered::Ordered;
 use super::{deliver, problem, read_message, Emitter, Event, Out, Scanner};
 use crate::model::{Format, Location, Message, ProblemKind, ProblemLevel};
-use crate::read::ses::{self, SesMessage};
-use rayon::prelude::*;
+use crate::read::ses;
 use std::hash::BuildHasher;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
 /// Messages handed to the pool at once.
-const BATCH: usize = 2048;
+const BATCH: usize = 256;
 
 enum Item {
-    Msg(Location, SesMessage),
+    /// An event's text, the first of its message: made into the message on the pool.
+    Event(Location, Vec<u8>),
     Prob(crate::model::Problem),
 }
 
@@ -32,6 +33,11 @@ impl Scanner {
         P: Fn(&mut Message<'_>) -> T + Sync,
         E: FnMut(Event<T>),
     {
+        // Batches are made into messages and processed as pool tasks while this thread reads
+        // on; they are emitted in log order, a few in flight at most.
+        let window = 2 * self.install(rayon::current_num_threads).max(2) as u64;
+        let mut ordered: Ordered<T> = Ordered::new(window);
+        self.in_place_scope(|sc| {
         let mut reader = BufReader::with_capacity(1 << 20, reader);
         // One hash per message id seen: the events of a message are spread over the log.
         let hasher = foldhash::quality::FixedState::with_seed(0x5e5);
@@ -68,8 +74,22 @@ impl Scanner {
             line_no += 1;
             em.stats.bytes += n as u64;
             if pending.is_empty() {
-                if line.trim_ascii().is_empty() {
+                let value = line.trim_ascii();
+                if value.is_empty() {
                     offset += n as u64;
+                    continue;
+                }
+                // The common case, one event per line: one pass reads its message id.
+                if let Some(id) = ses::message_id(value) {
+                    if seen.insert(hasher.hash_one(id.as_str())) {
+                        let lead = line.len() - line.trim_ascii_start().len();
+                        let loc = Location::in_log(path.clone(), line_no, offset + lead as u64);
+                        batch.push(Item::Event(loc, value.to_vec()));
+                    }
+                    offset += n as u64;
+                    if batch.len() >= BATCH {
+                        self.send_batch(sc, &mut ordered, em, std::mem::take(&mut batch), process);
+                    }
                     continue;
                 }
                 pending_line = line_no;
@@ -96,15 +116,13 @@ impl Scanner {
                         let l = pending_line
                             + memchr::memchr_iter(b'\n', &pending[..at]).count() as u64;
                         let o = pending_offset + at as u64;
-                        match ses::message_of(&value[lead..]) {
-                            Ok(m) => {
-                                if seen.insert(hasher.hash_one(m.id.as_str())) {
-                                    batch.push(Item::Msg(Location::in_log(path.clone(), l, o), m));
-                                }
-                            }
-                            Err(e) => {
-                                batch.push(error(l, o, ProblemKind::Malformed, e.to_string()))
-                            }
+                        let value = &value[lead..];
+                        let loc = Location::in_log(path.clone(), l, o);
+                        match ses::message_id(value) {
+                            // A later event of a message already read is skipped.
+                            Some(id) if !seen.insert(hasher.hash_one(id.as_str())) => {}
+                            // The first, or one without an id (the pool says why).
+                            _ => batch.push(Item::Event(loc, value.to_vec())),
                         }
                     }
                     Some(Err(e)) if e.is_eof() => {
@@ -149,7 +167,7 @@ impl Scanner {
                 }
             }
             if batch.len() >= BATCH {
-                self.process_events(std::mem::take(&mut batch), process, em);
+                self.send_batch(sc, &mut ordered, em, std::mem::take(&mut batch), process);
             }
         }
         if !pending.trim_ascii().is_empty() {
@@ -160,27 +178,64 @@ impl Scanner {
                 "the log ends inside an event (truncated)".into(),
             ));
         }
-        self.process_events(batch, process, em);
+        self.send_batch(sc, &mut ordered, em, batch, process);
+        ordered.drain(em);
+        });
     }
 
-    /// Parses and processes a batch on the pool, emits it in order.
-    fn process_events<T, P, E>(&self, batch: Vec<Item>, process: &P, em: &mut Emitter<T, E>)
-    where
-        T: Send,
+    /// Hands a batch to the pool (waiting while the window is full).
+    fn send_batch<'s, T, P, E>(
+        &'s self,
+        sc: &rayon::Scope<'s>,
+        ordered: &mut Ordered<T>,
+        em: &mut Emitter<T, E>,
+        batch: Vec<Item>,
+        process: &'s P,
+    ) where
+        T: Send + 's,
         P: Fn(&mut Message<'_>) -> T + Sync,
         E: FnMut(Event<T>),
     {
         if batch.is_empty() {
             return;
         }
-        let outs: Vec<Vec<Out<T>>> = self.install(|| {
+        let (seq, done_tx) = ordered.reserve(em);
+        sc.spawn(move |_| {
+            let outs = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                events_outs(batch, process)
+            }));
+            let _ = done_tx.send((seq, outs, 0));
+        });
+    }
+}
+
+/// A batch made into messages and processed, in order.
+fn events_outs<T, P>(batch: Vec<Item>, process: &P) -> Vec<Out<T>>
+where
+    T: Send,
+    P: Fn(&mut Message<'_>) -> T + Sync,
+{
+    {
+        {
             batch
-                .into_par_iter()
-                .map(|item| {
+                .into_iter()
+                .flat_map(|item| {
                     let mut outs = Vec::with_capacity(1);
                     match item {
                         Item::Prob(p) => outs.push(Out::Prob(p)),
-                        Item::Msg(location, m) => {
+                        Item::Event(location, value) => {
+                            let m = match ses::message_of(&value) {
+                                Ok(m) => m,
+                                Err(e) => {
+                                    outs.push(Out::Prob(problem(
+                                        location,
+                                        ProblemLevel::Error,
+                                        ProblemKind::Malformed,
+                                        e.to_string(),
+                                    )));
+                                    return outs;
+                                }
+                            };
                             if m.headers_truncated {
                                 outs.push(Out::Prob(problem(
                                     location.clone(),
@@ -201,10 +256,6 @@ impl Scanner {
                     outs
                 })
                 .collect()
-        });
-        for o in outs {
-            em.outs(o);
         }
-        em.progress();
     }
 }
