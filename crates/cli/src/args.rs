@@ -19,6 +19,8 @@ pub enum FormatArg {
     /// Amazon SES event logs (event publishing via Firehose as JSON Lines, SES or SNS
     /// notifications): detected without this flag too.
     Ses,
+    /// Mailgun event logs (Events API pages or JSON Lines): detected without this flag too.
+    Mailgun,
 }
 
 impl FormatArg {
@@ -30,6 +32,7 @@ impl FormatArg {
             FormatArg::Eml => Some(Format::Eml),
             FormatArg::Journal => None,
             FormatArg::Ses => Some(Format::Ses),
+            FormatArg::Mailgun => Some(Format::Mailgun),
         }
     }
 }

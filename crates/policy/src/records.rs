@@ -74,8 +74,10 @@ impl ArchiveAudit<'_> {
             let hit = content::limits_hit(&msg.raw, &limits);
             let cut = hit.any().then(|| hit.describe(&limits));
             // A journal report's envelope (a provider log's is not a report).
-            let journal = msg.format != leakaudit_scanner::Format::Ses
-                && !msg.envelope.envelope_recipients.is_empty();
+            let journal = !matches!(
+                msg.format,
+                leakaudit_scanner::Format::Ses | leakaudit_scanner::Format::Mailgun
+            ) && !msg.envelope.envelope_recipients.is_empty();
             let mut exp = exposure::analyse(&msg.envelope, org);
             obs.observe(&msg.envelope, org, &exp);
             if !exp.exposes() {

@@ -72,6 +72,8 @@ pub enum Format {
     Eml,
     /// An Amazon SES event log (JSON): headers and envelope, no body.
     Ses,
+    /// A Mailgun event log (JSON): a few headers and the recipients, no body.
+    Mailgun,
 }
 
 impl Format {
@@ -81,6 +83,7 @@ impl Format {
             Format::Maildir => "maildir",
             Format::Eml => "eml",
             Format::Ses => "ses",
+            Format::Mailgun => "mailgun",
         }
     }
 }

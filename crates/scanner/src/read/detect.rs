@@ -20,6 +20,8 @@ pub enum Detected {
     Message,
     /// An Amazon SES event log (JSON events, [`crate::read::ses`]).
     Ses,
+    /// A Mailgun event log (JSON events, [`crate::read::mailgun`]).
+    Mailgun,
     NotMail,
 }
 
@@ -31,6 +33,7 @@ impl Detected {
             Detected::Message if maildir => Some(Format::Maildir),
             Detected::Message => Some(Format::Eml),
             Detected::Ses => Some(Format::Ses),
+            Detected::Mailgun => Some(Format::Mailgun),
             Detected::NotMail => None,
         }
     }

@@ -12,6 +12,7 @@
 pub mod compress;
 pub mod detect;
 pub mod journal;
+pub mod mailgun;
 pub mod mbox;
 pub mod ses;
 pub mod walk;

@@ -38,7 +38,7 @@ pub fn detect(head: &[u8]) -> bool {
 
 /// One SES message, as the scanner reads it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SesMessage {
+pub struct EventMessage {
     /// SES's message id (the grouping key).
     pub id: String,
     /// The header block the recipients saw, ending in an empty line.
@@ -148,7 +148,7 @@ pub fn message_id(value: &[u8]) -> Option<String> {
 }
 
 /// The message one event (a JSON value) describes.
-pub fn message_of(value: &[u8]) -> Result<SesMessage, SesError> {
+pub fn message_of(value: &[u8]) -> Result<EventMessage, SesError> {
     let event: Event<'_> =
         serde_json::from_slice(value).map_err(|e| SesError::Json(e.to_string()))?;
     match event.mail {
@@ -164,7 +164,7 @@ pub fn message_of(value: &[u8]) -> Result<SesMessage, SesError> {
     }
 }
 
-fn from_mail(mail: Mail<'_>) -> Result<SesMessage, SesError> {
+fn from_mail(mail: Mail<'_>) -> Result<EventMessage, SesError> {
     let id = mail
         .message_id
         .filter(|id| !id.is_empty())
@@ -226,7 +226,7 @@ fn from_mail(mail: Mail<'_>) -> Result<SesMessage, SesError> {
             })
         }),
     );
-    Ok(SesMessage {
+    Ok(EventMessage {
         id,
         raw,
         envelope,
@@ -237,7 +237,7 @@ fn from_mail(mail: Mail<'_>) -> Result<SesMessage, SesError> {
 /// One header field, folded again (SES writes values unfolded: a 1,000-address `To` is one
 /// line) before a space so that unfolding gives the value back; a line break inside a value
 /// (which SES does not write) is folded too, so that it cannot start a field of its own.
-fn field(raw: &mut Vec<u8>, name: &str, value: &str) {
+pub(crate) fn field(raw: &mut Vec<u8>, name: &str, value: &str) {
     const FOLD_AT: usize = 76;
     let name = name.trim();
     raw.extend_from_slice(name.as_bytes());

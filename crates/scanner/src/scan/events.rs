@@ -1,13 +1,18 @@
-//! Provider event logs (Amazon SES, [`crate::read::ses`]): the calling thread reads the
-//! events in order, one line at a time (a value that spans lines is read on until it ends),
-//! keeps the first event of each provider message id, and hands batches of messages to the
-//! pool, emitted in log order. A line that is not a readable event is an error problem with
-//! its line and reason; the rest of the log is read.
+//! Provider event logs (Amazon SES, [`crate::read::ses`]; Mailgun, [`crate::read::mailgun`]):
+//! the calling thread reads the events in order, one line at a time (a value that spans lines
+//! is read on until it ends), finds each event's message, and hands batches of messages to the
+//! pool, emitted in order. SES: the first event of each message id is the message (every event
+//! carries the whole `mail` object). Mailgun: one event per recipient, so a message's events
+//! are grouped (its first event and every recipient) and it is handed on when the log ends or
+//! when more than [`OPEN_GROUPS`] messages are open (the oldest first; a later event of it
+//! starts a new group, which scan merges by Message-ID as it merges journal reports). A line
+//! that is not a readable event is an error problem with its line and reason; the rest of the
+//! log is read.
 
 use super::ordered::Ordered;
 use super::{deliver, problem, read_message, Emitter, Event, Out, Scanner};
 use crate::model::{Format, Location, Message, ProblemKind, ProblemLevel};
-use crate::read::ses;
+use crate::read::{mailgun, ses};
 use std::hash::BuildHasher;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
@@ -15,15 +20,136 @@ use std::sync::Arc;
 /// Messages handed to the pool at once.
 const BATCH: usize = 256;
 
+/// Mailgun messages held open for more of their events, at most (the memory bound: each holds
+/// its first event's text and its recipients).
+pub const OPEN_GROUPS: usize = 16_384;
+
+/// Which provider's log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Provider {
+    Ses,
+    Mailgun,
+}
+
 enum Item {
-    /// An event's text, the first of its message: made into the message on the pool.
-    Event(Location, Vec<u8>),
+    /// An event's text, the first of its message (and, Mailgun, every recipient its events
+    /// named): made into the message on the pool.
+    Event(Location, Vec<u8>, Provider, Vec<String>),
     Prob(crate::model::Problem),
 }
 
+/// What the reading thread keeps of the messages it has seen.
+struct Messages {
+    provider: Provider,
+    hasher: foldhash::quality::FixedState,
+    /// SES: one hash per message id seen.
+    seen: foldhash::HashSet<u64>,
+    /// Mailgun: open groups by message-id hash, in the order they opened.
+    open: foldhash::HashMap<u64, (Location, Vec<u8>, Vec<String>)>,
+    order: std::collections::VecDeque<u64>,
+}
+
+impl Messages {
+    fn new(provider: Provider) -> Messages {
+        Messages {
+            provider,
+            hasher: foldhash::quality::FixedState::with_seed(0x5e5),
+            seen: Default::default(),
+            open: Default::default(),
+            order: Default::default(),
+        }
+    }
+
+    /// Takes a complete event whose message it can tell; `false` when it cannot (then
+    /// [`Messages::value`] decides).
+    fn take(&mut self, loc: &Location, value: &[u8], batch: &mut Vec<Item>) -> bool {
+        match self.provider {
+            Provider::Ses => {
+                let Some(id) = ses::message_id(value) else {
+                    return false;
+                };
+                // A later event of a message already read is skipped.
+                if self.seen.insert(self.hasher.hash_one(id.as_str())) {
+                    batch.push(Item::Event(
+                        loc.clone(),
+                        value.to_vec(),
+                        self.provider,
+                        Vec::new(),
+                    ));
+                }
+                true
+            }
+            Provider::Mailgun => {
+                let Some((id, recipient)) = mailgun::key(value) else {
+                    return false;
+                };
+                let h = self.hasher.hash_one(id.as_str());
+                match self.open.get_mut(&h) {
+                    Some((_, _, recipients)) => recipients.extend(recipient),
+                    None => {
+                        if self.open.len() >= OPEN_GROUPS {
+                            self.close_oldest(batch);
+                        }
+                        let recipients = recipient.into_iter().collect();
+                        self.open
+                            .insert(h, (loc.clone(), value.to_vec(), recipients));
+                        self.order.push_back(h);
+                    }
+                }
+                true
+            }
+        }
+    }
+
+    /// Any complete value: an event, a Mailgun Events API page (its items), or one the pool
+    /// reports as not readable.
+    fn value(&mut self, loc: &Location, value: &[u8], batch: &mut Vec<Item>) {
+        if self.take(loc, value, batch) {
+            return;
+        }
+        if self.provider == Provider::Mailgun {
+            if let Some(items) = mailgun::items(value) {
+                for item in items {
+                    if !self.take(loc, item.as_bytes(), batch) {
+                        batch.push(Item::Event(
+                            loc.clone(),
+                            item.as_bytes().to_vec(),
+                            self.provider,
+                            Vec::new(),
+                        ));
+                    }
+                }
+                return;
+            }
+        }
+        batch.push(Item::Event(
+            loc.clone(),
+            value.to_vec(),
+            self.provider,
+            Vec::new(),
+        ));
+    }
+
+    fn close_oldest(&mut self, batch: &mut Vec<Item>) {
+        if let Some(h) = self.order.pop_front() {
+            if let Some((loc, value, recipients)) = self.open.remove(&h) {
+                batch.push(Item::Event(loc, value, self.provider, recipients));
+            }
+        }
+    }
+
+    /// The groups still open, oldest first.
+    fn close_all(&mut self, batch: &mut Vec<Item>) {
+        while !self.order.is_empty() {
+            self.close_oldest(batch);
+        }
+    }
+}
+
 impl Scanner {
-    pub(super) fn stream_ses<T, P, E>(
+    pub(super) fn stream_events<T, P, E>(
         &self,
+        provider: Provider,
         reader: Box<dyn Read + Send>,
         path: &Arc<str>,
         process: &P,
@@ -39,9 +165,7 @@ impl Scanner {
         let mut ordered: Ordered<T> = Ordered::new(window);
         self.in_place_scope(|sc| {
         let mut reader = BufReader::with_capacity(1 << 20, reader);
-        // One hash per message id seen: the events of a message are spread over the log.
-        let hasher = foldhash::quality::FixedState::with_seed(0x5e5);
-        let mut seen = foldhash::HashSet::<u64>::default();
+        let mut messages = Messages::new(provider);
         let mut batch: Vec<Item> = Vec::new();
         let mut pending: Vec<u8> = Vec::new();
         // Where `pending` starts: line and byte offset.
@@ -80,12 +204,9 @@ impl Scanner {
                     continue;
                 }
                 // The common case, one event per line: one pass reads its message id.
-                if let Some(id) = ses::message_id(value) {
-                    if seen.insert(hasher.hash_one(id.as_str())) {
-                        let lead = line.len() - line.trim_ascii_start().len();
-                        let loc = Location::in_log(path.clone(), line_no, offset + lead as u64);
-                        batch.push(Item::Event(loc, value.to_vec()));
-                    }
+                let lead = line.len() - line.trim_ascii_start().len();
+                let loc = Location::in_log(path.clone(), line_no, offset + lead as u64);
+                if messages.take(&loc, value, &mut batch) {
                     offset += n as u64;
                     if batch.len() >= BATCH {
                         self.send_batch(sc, &mut ordered, em, std::mem::take(&mut batch), process);
@@ -118,12 +239,7 @@ impl Scanner {
                         let o = pending_offset + at as u64;
                         let value = &value[lead..];
                         let loc = Location::in_log(path.clone(), l, o);
-                        match ses::message_id(value) {
-                            // A later event of a message already read is skipped.
-                            Some(id) if !seen.insert(hasher.hash_one(id.as_str())) => {}
-                            // The first, or one without an id (the pool says why).
-                            _ => batch.push(Item::Event(loc, value.to_vec())),
-                        }
+                        messages.value(&loc, value, &mut batch);
                     }
                     Some(Err(e)) if e.is_eof() => {
                         rest = start;
@@ -178,7 +294,12 @@ impl Scanner {
                 "the log ends inside an event (truncated)".into(),
             ));
         }
-        self.send_batch(sc, &mut ordered, em, batch, process);
+        messages.close_all(&mut batch);
+        while !batch.is_empty() {
+            let rest = batch.split_off(batch.len().min(BATCH));
+            self.send_batch(sc, &mut ordered, em, batch, process);
+            batch = rest;
+        }
         ordered.drain(em);
         });
     }
@@ -223,15 +344,20 @@ where
                     let mut outs = Vec::with_capacity(1);
                     match item {
                         Item::Prob(p) => outs.push(Out::Prob(p)),
-                        Item::Event(location, value) => {
-                            let m = match ses::message_of(&value) {
+                        Item::Event(location, value, provider, recipients) => {
+                            let made = match provider {
+                                Provider::Ses => ses::message_of(&value).map_err(|e| e.to_string()),
+                                Provider::Mailgun => mailgun::message_of(&value, &recipients)
+                                    .map_err(|e| e.to_string()),
+                            };
+                            let m = match made {
                                 Ok(m) => m,
                                 Err(e) => {
                                     outs.push(Out::Prob(problem(
                                         location,
                                         ProblemLevel::Error,
                                         ProblemKind::Malformed,
-                                        e.to_string(),
+                                        e,
                                     )));
                                     return outs;
                                 }
@@ -244,7 +370,11 @@ where
                                     "SES truncated the original headers: read from commonHeaders, which have no Bcc".into(),
                                 )));
                             }
-                            match read_message(&m.raw, location, Format::Ses, false) {
+                            let format = match provider {
+                                Provider::Ses => Format::Ses,
+                                Provider::Mailgun => Format::Mailgun,
+                            };
+                            match read_message(&m.raw, location, format, false) {
                                 Ok(mut msg) => {
                                     msg.envelope.envelope_recipients = m.envelope;
                                     deliver(process, msg, &mut outs);

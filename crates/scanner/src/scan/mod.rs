@@ -417,7 +417,9 @@ impl Scanner {
             Some(Format::Mbox) if !head.is_empty() => Detected::Mbox,
             Some(Format::Eml | Format::Maildir) if !head.is_empty() => Detected::Message,
             Some(Format::Ses) if !head.is_empty() => Detected::Ses,
+            Some(Format::Mailgun) if !head.is_empty() => Detected::Mailgun,
             None if crate::read::ses::detect(head) => Detected::Ses,
+            None if crate::read::mailgun::detect(head) => Detected::Mailgun,
             _ => detect::detect(head),
         }
     }

@@ -1,6 +1,7 @@
 //! Large files, compressed files and standard input: a reader thread cuts the stream into
 //! blocks at message boundaries; each block is parsed as a pool task and emitted in order.
 
+use super::events::Provider;
 use super::ordered::Ordered;
 use super::pipeline::SmallFile;
 use super::{handle, not_mail, problem, single_span, Emitter, Event, Out, Scanner};
@@ -124,12 +125,17 @@ impl Scanner {
         }
         match self.kind(&head) {
             Detected::NotMail => em.problem(not_mail(path, &head)),
-            Detected::Ses => {
+            d @ (Detected::Ses | Detected::Mailgun) => {
+                let provider = match d {
+                    Detected::Ses => Provider::Ses,
+                    _ => Provider::Mailgun,
+                };
                 let reader: Box<dyn Read + Send> = match read_error {
                     Some(_) => Box::new(io::empty()),
                     None => reader,
                 };
-                self.stream_ses(
+                self.stream_events(
+                    provider,
                     Box::new(io::Cursor::new(head).chain(reader)),
                     &path,
                     process,
