@@ -92,8 +92,8 @@ def main():
 
     for p in files("fixtures/readers/journal/*.eml"):
         put("journal", p.read_bytes())
-    for p in files("fixtures/providers/ses/*"):
-        put("ses", p.read_bytes())
+    for p in files("fixtures/providers/*/*.json*"):
+        put("events", p.read_bytes())
 
     for p in files("rules/content.toml", "rules/exposure.toml"):
         text = p.read_bytes()

@@ -14,7 +14,7 @@ if [ $# -gt 0 ] && [[ "$1" =~ ^[0-9]+$ ]]; then
   SECONDS_EACH=$1
   shift
 fi
-ALL=(headers address mbox mime rules config accounts journal ses)
+ALL=(headers address mbox mime rules config accounts journal events)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL[@]}")
 for t in "${TARGETS[@]}"; do

@@ -4,6 +4,7 @@ documented layout, for tests and benchmarks (never real data: give it fixture or
 mail). Standard library only.
 
   scripts/provider_log.py ses MBOX [--deliveries] [--sns] > events.jsonl
+  scripts/provider_log.py mailgun MBOX [--deliveries] [--pages] > events.jsonl
 
 ses: Amazon SES event publishing records as Kinesis Data Firehose writes them, one JSON
 object per line ("Retrieving Amazon SES event data from Firehose",
@@ -16,6 +17,14 @@ date: no Bcc). --deliveries adds one Delivery event per recipient after all Send
 its batch, as SES publishes them (the same `mail` object, `delivery.recipients`). --sns wraps
 each event in an SNS notification (`"Type": "Notification"`, the event as the `Message`
 string), as an SNS subscription delivers it.
+
+mailgun: events as the Events API returns them
+(https://documentation.mailgun.com/docs/mailgun/api-reference/openapi-final/tag/Events/, the
+event structure of "Tracking messages / Events"): one `accepted` event per recipient (and with
+--deliveries one `delivered` event per recipient after its batch), each with `recipient`,
+`timestamp`, `envelope` and `message.headers` (to, from, subject, message-id: no Cc, no Bcc,
+no Date). One event per line; --pages writes Events API pages instead (`{"items": [...],
+"paging": {...}}`, 300 events each, one page per line).
 """
 import argparse
 import email.utils
@@ -74,17 +83,76 @@ def ses_mail(msg, index):
     }
 
 
+def mailgun(args, emit_line):
+    page = []
+
+    def emit(event):
+        if not args.pages:
+            emit_line(event)
+            return
+        page.append(event)
+        if len(page) == 300:
+            flush()
+
+    def flush():
+        if page:
+            emit_line({"items": list(page), "paging": {
+                "next": "https://api.mailgun.net/v3/shop.example/events/W3siYiI6dHJ1ZX0=",
+                "previous": "https://api.mailgun.net/v3/shop.example/events/W3siYiI6ZmFsc2V9"}})
+            page.clear()
+
+    delivered = []
+    for i, msg in enumerate(mailbox.mbox(args.mbox, create=False)):
+        mail = ses_mail(msg, i)
+        fields = {k.lower(): [clean(v) for v in msg.get_all(k, [])] for k in msg.keys()}
+        headers = {"to": ", ".join(fields.get("to", [])),
+                   "message-id": mail["commonHeaders"].get("messageId", ""),
+                   "from": ", ".join(fields.get("from", [])),
+                   "subject": fields.get("subject", [""])[0]}
+        when = datetime.strptime(mail["timestamp"], "%Y-%m-%dT%H:%M:%S.000Z").replace(tzinfo=timezone.utc)
+        for n, r in enumerate(mail["destination"]):
+            event = {"event": "accepted", "id": f"{mail['messageId'][8:30]}-{n}",
+                     "timestamp": when.timestamp(), "log-level": "info", "method": "http",
+                     "recipient": r, "recipient-domain": r.rsplit("@", 1)[-1],
+                     "envelope": {"sender": mail["source"], "targets": r, "transport": "smtp"},
+                     "message": {"headers": headers, "attachments": [], "size": 4096},
+                     "flags": {"is-authenticated": True, "is-test-mode": False},
+                     "tags": [], "user-variables": {}, "storage": {
+                         "url": "https://storage.eu.mailgun.net/v3/domains/shop.example/messages/EXAMPLE",
+                         "key": "EXAMPLE"}}
+            emit(event)
+            if args.deliveries:
+                delivered.append(dict(event, event="delivered", **{"delivery-status": {
+                    "code": 250, "message": "OK", "attempt-no": 1}}))
+        if len(delivered) >= 200:
+            for d in delivered:
+                emit(d)
+            delivered.clear()
+    for d in delivered:
+        emit(d)
+    flush()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("provider", choices=["ses"])
+    ap.add_argument("provider", choices=["ses", "mailgun"])
     ap.add_argument("mbox")
     ap.add_argument("--deliveries", action="store_true")
     ap.add_argument("--sns", action="store_true")
+    ap.add_argument("--pages", action="store_true")
     ap.add_argument("--max-bytes", type=int, default=0,
                     help="stop after about this many bytes (benchmarks)")
     args = ap.parse_args()
     out = sys.stdout
     written = [0]
+
+    def emit_line(obj):
+        line = json.dumps(obj, separators=(",", ":")) + "\n"
+        out.write(line)
+        written[0] += len(line)
+        if args.max_bytes and written[0] >= args.max_bytes:
+            out.flush()
+            sys.exit(0)
 
     def emit(event):
         if args.sns:
@@ -102,6 +170,9 @@ def main():
             out.flush()
             sys.exit(0)
 
+    if args.provider == "mailgun":
+        mailgun(args, emit_line)
+        return
     batch = []
     for i, msg in enumerate(mailbox.mbox(args.mbox, create=False)):
         mail = ses_mail(msg, i)

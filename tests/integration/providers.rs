@@ -104,6 +104,45 @@ fn ses_fixtures_a_leak_a_correct_bcc_mailing_and_a_broken_log() {
     assert!(stderr(&o).contains("outbound.mbox:1: error[malformed]: not JSON"));
 }
 
+#[test]
+fn mailgun_fixtures_a_leak_a_page_a_correct_bcc_mailing_and_a_broken_log() {
+    let dir = fixture("providers/mailgun");
+    for leak in ["leak.jsonl", "leak-page.json"] {
+        let (code, v, err) = check_json(&dir.join(leak));
+        assert_eq!(code, Some(1), "{leak}: {err}");
+        assert_eq!(
+            rule_ids(&v),
+            BTreeSet::from(["recipient-exposure".to_string()])
+        );
+        // Ten events (accepted and delivered, five recipients) of one message: one message.
+        assert!(v.to_string().contains("\"messages\":1"), "{leak}: {v}");
+    }
+    let (code, v, err) = check_json(&dir.join("bcc-done-right.jsonl"));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(rule_ids(&v).is_empty(), "{v}");
+    assert!(v.to_string().contains("\"messages\":6"), "{v}");
+
+    let (code, v, err) = check_json(&dir.join("broken.jsonl"));
+    assert_eq!(code, Some(2), "{err}");
+    for (line, what) in [
+        (2, "error[malformed]: not JSON"),
+        (
+            3,
+            "error[malformed]: Mailgun event without `message.headers`",
+        ),
+        (5, "error[truncated]: the log ends inside an event"),
+    ] {
+        assert!(
+            err.contains(&format!("broken.jsonl:{line}: {what}")),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        rule_ids(&v),
+        BTreeSet::from(["recipient-exposure".to_string()])
+    );
+}
+
 /// What must not change between the mbox and its provider log: exposed addresses, campaigns
 /// (chunks and addresses of each), and the accounts reset.
 fn incident_facts(archive: &Path, out: &Path) -> (BTreeSet<String>, Vec<String>, BTreeSet<String>) {
@@ -148,6 +187,26 @@ fn incident_facts(archive: &Path, out: &Path) -> (BTreeSet<String>, Vec<String>,
         .map(|a| a["account"].as_str().unwrap().to_string())
         .collect();
     (addresses, campaigns, resets)
+}
+
+#[test]
+fn the_demo_as_mailgun_events_gives_the_same_incident_as_the_mbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = fixture("demo/outbound.mbox");
+    let events = dir.path().join("mailgun-events.jsonl");
+    let pages = dir.path().join("mailgun-pages.jsonl");
+    if !provider_log("mailgun", &mbox, &["--deliveries"], &events)
+        || !provider_log("mailgun", &mbox, &["--pages"], &pages)
+    {
+        return;
+    }
+    let from_mbox = incident_facts(&mbox, &dir.path().join("mbox"));
+    for (name, log) in [("events", &events), ("pages", &pages)] {
+        let from_log = incident_facts(log, &dir.path().join(name));
+        assert_eq!(from_log.0, from_mbox.0, "{name}: exposed addresses");
+        assert_eq!(from_log.1, from_mbox.1, "{name}: campaigns");
+        assert_eq!(from_log.2, from_mbox.2, "{name}: accounts reset");
+    }
 }
 
 #[test]

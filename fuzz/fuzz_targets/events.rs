@@ -1,18 +1,33 @@
-//! The Amazon SES event-log reader on arbitrary bytes, read as a whole log (`scan_reader`,
-//! forced to SES: line splitting, values across lines, `}{` records, dedup by message id) and
-//! event by event (`ses::message_of`): never panics; every message and problem names a line
-//! and offset inside the input; every envelope address is canonical; a message made from an
-//! event parses as mail.
+//! The provider event-log readers (Amazon SES, Mailgun) on arbitrary bytes, read as a whole
+//! log (`scan_reader` forced to each: line splitting, values across lines, `}{` records, SES
+//! dedup by message id, Mailgun grouping and pages) and event by event (`ses::message_of`,
+//! `mailgun::message_of`): never panics; every message and problem names a line and offset
+//! inside the input; every envelope address is canonical; a message made from an event parses
+//! as mail.
 #![no_main]
 
-use leakaudit_scanner::read::ses::message_of;
+use leakaudit_scanner::read::{mailgun, ses};
 use leakaudit_scanner::scan::{Event, ScanOptions, Scanner};
 use leakaudit_scanner::{Address, Format, Message};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
+    for format in [Format::Ses, Format::Mailgun] {
+        read_as(format, data);
+    }
+    if let Ok(m) = ses::message_of(data) {
+        assert!(m.raw.ends_with(b"\r\n"));
+        let _ = Message::from_bytes(&m.raw);
+    }
+    if let Ok(m) = mailgun::message_of(data, &["a@b.example".to_string()]) {
+        assert!(m.raw.ends_with(b"\r\n"));
+        let _ = Message::from_bytes(&m.raw);
+    }
+});
+
+fn read_as(format: Format, data: &[u8]) {
     let scanner = Scanner::new(ScanOptions {
-        format: Some(Format::Ses),
+        format: Some(format),
         threads: Some(1),
         ..ScanOptions::default()
     });
@@ -40,8 +55,4 @@ fuzz_target!(|data: &[u8]| {
             _ => {}
         },
     );
-    if let Ok(m) = message_of(data) {
-        assert!(m.raw.ends_with(b"\r\n"));
-        let _ = Message::from_bytes(&m.raw);
-    }
-});
+}
