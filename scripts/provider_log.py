@@ -5,6 +5,7 @@ mail). Standard library only.
 
   scripts/provider_log.py ses MBOX [--deliveries] [--sns] > events.jsonl
   scripts/provider_log.py mailgun MBOX [--deliveries] [--pages] > events.jsonl
+  scripts/provider_log.py postmark MBOX [--pages] > messages.jsonl
 
 ses: Amazon SES event publishing records as Kinesis Data Firehose writes them, one JSON
 object per line ("Retrieving Amazon SES event data from Firehose",
@@ -25,6 +26,12 @@ event structure of "Tracking messages / Events"): one `accepted` event per recip
 `timestamp`, `envelope` and `message.headers` (to, from, subject, message-id: no Cc, no Bcc,
 no Date). One event per line; --pages writes Events API pages instead (`{"items": [...],
 "paging": {...}}`, 300 events each, one page per line).
+
+postmark: outbound messages as the Messages API returns them
+(https://postmarkapp.com/developer/api/messages-api, "Outbound message search"): one record
+per message with `MessageID`, `From`, `To`/`Cc`/`Bcc` (arrays of Email and Name),
+`Recipients`, `Subject`, `ReceivedAt`, `Status`. One record per line; --pages writes search
+pages (`{"TotalCount": n, "Messages": [...]}`, 500 records each, one per line).
 """
 import argparse
 import email.utils
@@ -133,9 +140,40 @@ def mailgun(args, emit_line):
     flush()
 
 
+def postmark(args, emit_line):
+    page = []
+
+    def flush():
+        if page:
+            emit_line({"TotalCount": len(page), "Messages": list(page)})
+            page.clear()
+
+    for i, msg in enumerate(mailbox.mbox(args.mbox, create=False)):
+        mail = ses_mail(msg, i)
+        fields = {k.lower(): [clean(v) for v in msg.get_all(k, [])] for k in msg.keys()}
+        people = lambda k: [{"Email": a, "Name": n or None}
+                            for n, a in email.utils.getaddresses(fields.get(k, [])) if a]
+        digest = hashlib.sha256(f"{i}:{mail['messageId']}".encode()).hexdigest()
+        record = {
+            "Tag": "", "MessageID": f"{digest[:8]}-{digest[8:12]}-{digest[12:16]}-{digest[16:20]}-{digest[20:32]}",
+            "MessageStream": "broadcast", "To": people("to"), "Cc": people("cc"), "Bcc": people("bcc"),
+            "Recipients": mail["destination"],
+            "ReceivedAt": mail["timestamp"].replace(".000Z", ".0000000+00:00"),
+            "From": ", ".join(fields.get("from", [])), "Subject": fields.get("subject", [""])[0],
+            "Attachments": [], "Status": "Sent", "TrackOpens": False, "TrackLinks": "None",
+            "Metadata": {}, "Sandboxed": False}
+        if args.pages:
+            page.append(record)
+            if len(page) == 500:
+                flush()
+        else:
+            emit_line(record)
+    flush()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("provider", choices=["ses", "mailgun"])
+    ap.add_argument("provider", choices=["ses", "mailgun", "postmark"])
     ap.add_argument("mbox")
     ap.add_argument("--deliveries", action="store_true")
     ap.add_argument("--sns", action="store_true")
@@ -172,6 +210,9 @@ def main():
 
     if args.provider == "mailgun":
         mailgun(args, emit_line)
+        return
+    if args.provider == "postmark":
+        postmark(args, emit_line)
         return
     batch = []
     for i, msg in enumerate(mailbox.mbox(args.mbox, create=False)):

@@ -1,4 +1,4 @@
-//! The provider event-log readers (Amazon SES, Mailgun) on arbitrary bytes, read as a whole
+//! The provider log readers (Amazon SES, Mailgun, Postmark) on arbitrary bytes, read as a whole
 //! log (`scan_reader` forced to each: line splitting, values across lines, `}{` records, SES
 //! dedup by message id, Mailgun grouping and pages) and event by event (`ses::message_of`,
 //! `mailgun::message_of`): never panics; every message and problem names a line and offset
@@ -6,16 +6,20 @@
 //! as mail.
 #![no_main]
 
-use leakaudit_scanner::read::{mailgun, ses};
+use leakaudit_scanner::read::{mailgun, postmark, ses};
 use leakaudit_scanner::scan::{Event, ScanOptions, Scanner};
 use leakaudit_scanner::{Address, Format, Message};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    for format in [Format::Ses, Format::Mailgun] {
+    for format in [Format::Ses, Format::Mailgun, Format::Postmark] {
         read_as(format, data);
     }
     if let Ok(m) = ses::message_of(data) {
+        assert!(m.raw.ends_with(b"\r\n"));
+        let _ = Message::from_bytes(&m.raw);
+    }
+    if let Ok(m) = postmark::message_of(data) {
         assert!(m.raw.ends_with(b"\r\n"));
         let _ = Message::from_bytes(&m.raw);
     }

@@ -143,6 +143,38 @@ fn mailgun_fixtures_a_leak_a_page_a_correct_bcc_mailing_and_a_broken_log() {
     );
 }
 
+#[test]
+fn postmark_fixtures_a_leak_a_search_page_a_correct_bcc_mailing_and_a_broken_log() {
+    let dir = fixture("providers/postmark");
+    let exposure = BTreeSet::from(["recipient-exposure".to_string()]);
+    for leak in ["leak.jsonl", "leak-search-page.json"] {
+        let (code, v, err) = check_json(&dir.join(leak));
+        assert_eq!(code, Some(1), "{leak}: {err}");
+        assert_eq!(rule_ids(&v), exposure);
+        assert!(v.to_string().contains("\"messages\":1"), "{leak}: {v}");
+    }
+    let (code, v, err) = check_json(&dir.join("bcc-done-right.jsonl"));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(rule_ids(&v).is_empty(), "{v}");
+    assert!(v.to_string().contains("\"messages\":6"), "{v}");
+
+    let (code, v, err) = check_json(&dir.join("broken.jsonl"));
+    assert_eq!(code, Some(2), "{err}");
+    let expected = [
+        (2, "error[malformed]: not JSON"),
+        (
+            3,
+            "error[malformed]: Postmark message without `From`, `To` or `Cc`",
+        ),
+        (5, "error[truncated]: the log ends inside an event"),
+    ];
+    for (line, what) in expected {
+        let wanted = format!("broken.jsonl:{line}: {what}");
+        assert!(err.contains(&wanted), "{err}");
+    }
+    assert_eq!(rule_ids(&v), exposure);
+}
+
 /// What must not change between the mbox and its provider log: exposed addresses, campaigns
 /// (chunks and addresses of each), and the accounts reset.
 fn incident_facts(archive: &Path, out: &Path) -> (BTreeSet<String>, Vec<String>, BTreeSet<String>) {
@@ -202,6 +234,26 @@ fn the_demo_as_mailgun_events_gives_the_same_incident_as_the_mbox() {
     }
     let from_mbox = incident_facts(&mbox, &dir.path().join("mbox"));
     for (name, log) in [("events", &events), ("pages", &pages)] {
+        let from_log = incident_facts(log, &dir.path().join(name));
+        assert_eq!(from_log.0, from_mbox.0, "{name}: exposed addresses");
+        assert_eq!(from_log.1, from_mbox.1, "{name}: campaigns");
+        assert_eq!(from_log.2, from_mbox.2, "{name}: accounts reset");
+    }
+}
+
+#[test]
+fn the_demo_as_postmark_messages_gives_the_same_incident_as_the_mbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = fixture("demo/outbound.mbox");
+    let records = dir.path().join("postmark.jsonl");
+    let pages = dir.path().join("postmark-pages.jsonl");
+    if !provider_log("postmark", &mbox, &[], &records)
+        || !provider_log("postmark", &mbox, &["--pages"], &pages)
+    {
+        return;
+    }
+    let from_mbox = incident_facts(&mbox, &dir.path().join("mbox"));
+    for (name, log) in [("records", &records), ("pages", &pages)] {
         let from_log = incident_facts(log, &dir.path().join(name));
         assert_eq!(from_log.0, from_mbox.0, "{name}: exposed addresses");
         assert_eq!(from_log.1, from_mbox.1, "{name}: campaigns");

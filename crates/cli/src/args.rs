@@ -21,6 +21,9 @@ pub enum FormatArg {
     Ses,
     /// Mailgun event logs (Events API pages or JSON Lines): detected without this flag too.
     Mailgun,
+    /// Postmark outbound messages (Messages API search pages, details or JSON Lines):
+    /// detected without this flag too.
+    Postmark,
 }
 
 impl FormatArg {
@@ -33,6 +36,7 @@ impl FormatArg {
             FormatArg::Journal => None,
             FormatArg::Ses => Some(Format::Ses),
             FormatArg::Mailgun => Some(Format::Mailgun),
+            FormatArg::Postmark => Some(Format::Postmark),
         }
     }
 }

@@ -76,7 +76,9 @@ impl ArchiveAudit<'_> {
             // A journal report's envelope (a provider log's is not a report).
             let journal = !matches!(
                 msg.format,
-                leakaudit_scanner::Format::Ses | leakaudit_scanner::Format::Mailgun
+                leakaudit_scanner::Format::Ses
+                    | leakaudit_scanner::Format::Mailgun
+                    | leakaudit_scanner::Format::Postmark
             ) && !msg.envelope.envelope_recipients.is_empty();
             let mut exp = exposure::analyse(&msg.envelope, org);
             obs.observe(&msg.envelope, org, &exp);

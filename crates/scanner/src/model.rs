@@ -74,6 +74,8 @@ pub enum Format {
     Ses,
     /// A Mailgun event log (JSON): a few headers and the recipients, no body.
     Mailgun,
+    /// Postmark outbound messages (JSON): headers rebuilt from the record, the recipients.
+    Postmark,
 }
 
 impl Format {
@@ -84,6 +86,7 @@ impl Format {
             Format::Eml => "eml",
             Format::Ses => "ses",
             Format::Mailgun => "mailgun",
+            Format::Postmark => "postmark",
         }
     }
 }

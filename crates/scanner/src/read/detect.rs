@@ -22,6 +22,8 @@ pub enum Detected {
     Ses,
     /// A Mailgun event log (JSON events, [`crate::read::mailgun`]).
     Mailgun,
+    /// Postmark outbound messages (JSON, [`crate::read::postmark`]).
+    Postmark,
     NotMail,
 }
 
@@ -34,6 +36,7 @@ impl Detected {
             Detected::Message => Some(Format::Eml),
             Detected::Ses => Some(Format::Ses),
             Detected::Mailgun => Some(Format::Mailgun),
+            Detected::Postmark => Some(Format::Postmark),
             Detected::NotMail => None,
         }
     }

@@ -14,6 +14,7 @@ pub mod detect;
 pub mod journal;
 pub mod mailgun;
 pub mod mbox;
+pub mod postmark;
 pub mod ses;
 pub mod walk;
 

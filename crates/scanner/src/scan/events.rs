@@ -1,4 +1,5 @@
-//! Provider event logs (Amazon SES, [`crate::read::ses`]; Mailgun, [`crate::read::mailgun`]):
+//! Provider event logs (Amazon SES, [`crate::read::ses`]; Mailgun, [`crate::read::mailgun`];
+//! Postmark, [`crate::read::postmark`], one record per message, read as SES's first events):
 //! the calling thread reads the events in order, one line at a time (a value that spans lines
 //! is read on until it ends), finds each event's message, and hands batches of messages to the
 //! pool, emitted in order. SES: the first event of each message id is the message (every event
@@ -12,7 +13,7 @@
 use super::ordered::Ordered;
 use super::{deliver, problem, read_message, Emitter, Event, Out, Scanner};
 use crate::model::{Format, Location, Message, ProblemKind, ProblemLevel};
-use crate::read::{mailgun, ses};
+use crate::read::{mailgun, postmark, ses};
 use std::hash::BuildHasher;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub const OPEN_GROUPS: usize = 16_384;
 pub(super) enum Provider {
     Ses,
     Mailgun,
+    Postmark,
 }
 
 enum Item {
@@ -64,8 +66,12 @@ impl Messages {
     /// [`Messages::value`] decides).
     fn take(&mut self, loc: &Location, value: &[u8], batch: &mut Vec<Item>) -> bool {
         match self.provider {
-            Provider::Ses => {
-                let Some(id) = ses::message_id(value) else {
+            Provider::Ses | Provider::Postmark => {
+                let id = match self.provider {
+                    Provider::Ses => ses::message_id(value),
+                    _ => postmark::message_id(value),
+                };
+                let Some(id) = id else {
                     return false;
                 };
                 // A later event of a message already read is skipped.
@@ -107,8 +113,13 @@ impl Messages {
         if self.take(loc, value, batch) {
             return;
         }
-        if self.provider == Provider::Mailgun {
-            if let Some(items) = mailgun::items(value) {
+        let items = match self.provider {
+            Provider::Mailgun => mailgun::items(value),
+            Provider::Postmark => postmark::items(value),
+            Provider::Ses => None,
+        };
+        {
+            if let Some(items) = items {
                 for item in items {
                     if !self.take(loc, item.as_bytes(), batch) {
                         batch.push(Item::Event(
@@ -349,6 +360,9 @@ where
                                 Provider::Ses => ses::message_of(&value).map_err(|e| e.to_string()),
                                 Provider::Mailgun => mailgun::message_of(&value, &recipients)
                                     .map_err(|e| e.to_string()),
+                                Provider::Postmark => {
+                                    postmark::message_of(&value).map_err(|e| e.to_string())
+                                }
                             };
                             let m = match made {
                                 Ok(m) => m,
@@ -373,6 +387,7 @@ where
                             let format = match provider {
                                 Provider::Ses => Format::Ses,
                                 Provider::Mailgun => Format::Mailgun,
+                                Provider::Postmark => Format::Postmark,
                             };
                             match read_message(&m.raw, location, format, false) {
                                 Ok(mut msg) => {

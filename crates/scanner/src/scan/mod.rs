@@ -418,8 +418,10 @@ impl Scanner {
             Some(Format::Eml | Format::Maildir) if !head.is_empty() => Detected::Message,
             Some(Format::Ses) if !head.is_empty() => Detected::Ses,
             Some(Format::Mailgun) if !head.is_empty() => Detected::Mailgun,
+            Some(Format::Postmark) if !head.is_empty() => Detected::Postmark,
             None if crate::read::ses::detect(head) => Detected::Ses,
             None if crate::read::mailgun::detect(head) => Detected::Mailgun,
+            None if crate::read::postmark::detect(head) => Detected::Postmark,
             _ => detect::detect(head),
         }
     }

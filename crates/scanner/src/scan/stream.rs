@@ -125,10 +125,11 @@ impl Scanner {
         }
         match self.kind(&head) {
             Detected::NotMail => em.problem(not_mail(path, &head)),
-            d @ (Detected::Ses | Detected::Mailgun) => {
+            d @ (Detected::Ses | Detected::Mailgun | Detected::Postmark) => {
                 let provider = match d {
                     Detected::Ses => Provider::Ses,
-                    _ => Provider::Mailgun,
+                    Detected::Mailgun => Provider::Mailgun,
+                    _ => Provider::Postmark,
                 };
                 let reader: Box<dyn Read + Send> = match read_error {
                     Some(_) => Box::new(io::empty()),
