@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Provider event-log benchmark (issue 33; a benchmark, not a timed test). From the synthetic
 # mbox of bench/run.sh (generated into bench-data/ if missing), scripts/provider_log.py writes
-# two Amazon SES logs into bench-data/ (gitignored), each at most SIZE_MB:
+# these logs into bench-data/ (gitignored), each at most SIZE_MB:
 #   - ses-deliveries-<SIZE>mb.jsonl: a Send event per message and a Delivery event per
 #     recipient, as SES publishes them (mass-mail chunks make most of the bytes);
 #   - ses-send-<SIZE>mb.jsonl: Send events only (every line a new message: the per-message
-#     worst case).
+#     worst case);
+#   - mailgun-deliveries-<SIZE>mb.jsonl: accepted and delivered events, one per recipient;
+#   - postmark-<SIZE>mb.jsonl: one outbound message record per message.
 # Then `leakaudit scan` on each, RUNS times: MB/s, messages/s and peak RSS (target: >= 200 MB/s,
 # memory bounded whatever the log's size).
 #
@@ -25,19 +27,20 @@ if [[ ! -f "$MBOX" ]]; then
     "$TARGET/release/examples/gen_bench" 1024 "$MBOX" >&2
 fi
 max=$((SIZE_MB * 1024 * 1024))
-for kind in deliveries send; do
-    log="bench-data/ses-$kind-${SIZE_MB}mb.jsonl"
+KINDS=(ses-deliveries ses-send mailgun-deliveries postmark)
+for kind in "${KINDS[@]}"; do
+    log="bench-data/$kind-${SIZE_MB}mb.jsonl"
     if [[ ! -s "$log" ]]; then
         echo "generating $log ..." >&2
-        args=(); [[ $kind == deliveries ]] && args=(--deliveries)
-        "$PYTHON" scripts/provider_log.py ses "$MBOX" "${args[@]}" --max-bytes "$max" > "$log.part"
+        args=(); [[ $kind == *-deliveries ]] && args=(--deliveries)
+        "$PYTHON" scripts/provider_log.py "${kind%%-*}" "$MBOX" "${args[@]}" --max-bytes "$max" > "$log.part"
         mv "$log.part" "$log"
     fi
 done
 
 echo "machine: $(nproc) cores, load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-for kind in deliveries send; do
-    log="bench-data/ses-$kind-${SIZE_MB}mb.jsonl"
+for kind in "${KINDS[@]}"; do
+    log="bench-data/$kind-${SIZE_MB}mb.jsonl"
     bytes=$(stat -c %s "$log")
     cat "$log" > /dev/null
     for i in $(seq "$RUNS"); do
@@ -45,7 +48,7 @@ for kind in deliveries send; do
         wall=$(awk '/^TIME/ {print $2}' <<<"$out"); rss=$(awk '/^TIME/ {print $3}' <<<"$out")
         msgs=$(sed -n 's/^messages read: \([0-9]*\).*/\1/p' <<<"$out")
         awk -v k="$kind" -v b="$bytes" -v w="$wall" -v r="$rss" -v m="$msgs" -v i="$i" 'BEGIN {
-            printf "%-10s run %d: %.0f MB in %.2f s: %.0f MB/s, %.0f messages/s (%d messages), peak RSS %.0f MiB\n",
+            printf "%-18s run %d: %.0f MB in %.2f s: %.0f MB/s, %.0f messages/s (%d messages), peak RSS %.0f MiB\n",
                 k, i, b / 1e6, w, b / 1e6 / w, m / w, m, r / 1024 }'
     done
 done
