@@ -4,6 +4,7 @@
 #   - `leakaudit scan --quiet` (header-only exposure scan),
 #   - `leakaudit check --quiet` (all default rules incl. content rules) when it exists,
 #   - bench/py_headers.py (Python standard library: mailbox + email.utils.getaddresses),
+#   - `grep -c '^From '` (the floor: reading the file and finding the separators),
 # and prints MB/s, messages/s, peak RSS and the ratio to Python.
 #
 # Then bench/affected.sh journal (affected and incident on a 1 GB journal; SKIP_AFFECTED=1).
@@ -52,6 +53,13 @@ report "leakaudit scan (audit)" "$SCAN"
 SCAN_WALL=$(field "$SCAN" wall)
 awk -v g="$(field "$GATE" wall)" -v a="$SCAN_WALL" -v gc="$(cpu_of "$GATE")" -v ac="$(cpu_of "$SCAN")" \
     'BEGIN { printf "triage keeps %.0f%% of the header scan speed (%.0f%% in CPU time)\n", 100 * g / a, 100 * gc / ac }'
+
+# The floor (issue 34): counting the mbox separator lines, output to a file (GNU grep stops
+# early when its output is /dev/null).
+GREP=$(measure sh -c 'grep -c "^From " "$1" > bench-data/grep-count.txt' sh "$DATA")
+report "grep -c '^From '" "$GREP"
+awk -v g="$(field "$GREP" wall)" -v gate="$(field "$GATE" wall)" -v a="$SCAN_WALL" \
+    'BEGIN { printf "speed against grep: gate %.0f%%, audit %.0f%% (issue 34 goal: gate >= 50%%)\n", 100 * g / gate, 100 * g / a }'
 
 if "$BIN" check --help 2>/dev/null | grep -q -- "--quiet"; then
     CHECK=$(measure "$BIN" check --quiet "$DATA")
