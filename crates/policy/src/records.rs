@@ -74,12 +74,8 @@ impl ArchiveAudit<'_> {
             let hit = content::limits_hit(&msg.raw, &limits);
             let cut = hit.any().then(|| hit.describe(&limits));
             // A journal report's envelope (a provider log's is not a report).
-            let journal = !matches!(
-                msg.format,
-                leakaudit_scanner::Format::Ses
-                    | leakaudit_scanner::Format::Mailgun
-                    | leakaudit_scanner::Format::Postmark
-            ) && !msg.envelope.envelope_recipients.is_empty();
+            let journal =
+                !msg.format.is_provider_log() && !msg.envelope.envelope_recipients.is_empty();
             let mut exp = exposure::analyse(&msg.envelope, org);
             obs.observe(&msg.envelope, org, &exp);
             if !exp.exposes() {

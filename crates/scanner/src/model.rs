@@ -79,6 +79,12 @@ pub enum Format {
 }
 
 impl Format {
+    /// Read from an email provider's log (its envelope is the provider's record, not a
+    /// journal report).
+    pub fn is_provider_log(self) -> bool {
+        matches!(self, Format::Ses | Format::Mailgun | Format::Postmark)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Mbox => "mbox",

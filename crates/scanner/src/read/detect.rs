@@ -7,6 +7,7 @@
 //! annotations ([`annotation_len`]).
 
 use crate::model::Format;
+use crate::read::provider::Provider;
 
 /// How many leading bytes are enough to decide.
 pub const SNIFF_BYTES: usize = 64 * 1024;
@@ -18,12 +19,8 @@ pub enum Detected {
     Mbox,
     /// Starts with a header block: one message (`.eml`, a Maildir file, `.msg.txt`...).
     Message,
-    /// An Amazon SES event log (JSON events, [`crate::read::ses`]).
-    Ses,
-    /// A Mailgun event log (JSON events, [`crate::read::mailgun`]).
-    Mailgun,
-    /// Postmark outbound messages (JSON, [`crate::read::postmark`]).
-    Postmark,
+    /// An email provider's log (JSON, [`crate::read::provider`]).
+    Log(Provider),
     NotMail,
 }
 
@@ -34,9 +31,7 @@ impl Detected {
             Detected::Mbox => Some(Format::Mbox),
             Detected::Message if maildir => Some(Format::Maildir),
             Detected::Message => Some(Format::Eml),
-            Detected::Ses => Some(Format::Ses),
-            Detected::Mailgun => Some(Format::Mailgun),
-            Detected::Postmark => Some(Format::Postmark),
+            Detected::Log(p) => Some(p.format()),
             Detected::NotMail => None,
         }
     }

@@ -8,23 +8,17 @@
 //! A message is grouped by its `message-id`: its envelope is the union of the `recipient` of
 //! every event of it.
 
-use crate::model::{EnvelopeKind, EnvelopeRecipient};
-use crate::read::ses::{field, EventMessage};
+use crate::model::EnvelopeKind;
+use crate::read::provider::{envelope, field, json_object_head, EventMessage};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// Whether `head` (the start of a file) is a Mailgun event log.
 pub fn detect(head: &[u8]) -> bool {
-    let t = head
-        .strip_prefix(b"\xEF\xBB\xBF")
-        .unwrap_or(head)
-        .trim_ascii_start();
-    if !t.starts_with(b"{") {
+    let Some(has) = json_object_head(head) else {
         return false;
-    }
-    let sample = &t[..t.len().min(16 << 10)];
-    let has = |needle: &[u8]| memchr::memmem::find(sample, needle).is_some();
+    };
     has(b"\"event\"") && has(b"\"recipient\"") && has(b"\"message\"") && has(b"\"headers\"")
 }
 
@@ -138,21 +132,12 @@ pub fn message_of(value: &[u8], recipients: &[String]) -> Result<EventMessage, M
     }
     field(&mut raw, "Message-ID", &format!("<{id}>"));
     raw.extend_from_slice(b"\r\n");
-    let mut envelope = Vec::with_capacity(recipients.len() + 1);
-    crate::model::add_envelope_recipients(
-        &mut envelope,
+    let envelope = envelope(
         recipients
             .iter()
             .map(String::as_str)
             .chain(ev.recipient.as_deref())
-            .filter_map(|r| {
-                crate::model::Address::parse(r.trim()).map(|address| EnvelopeRecipient {
-                    address,
-                    kind: EnvelopeKind::Recipient,
-                    expanded_from: None,
-                    forwarded_for: None,
-                })
-            }),
+            .map(|r| (r, EnvelopeKind::Recipient)),
     );
     Ok(EventMessage {
         id,

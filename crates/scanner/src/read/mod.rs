@@ -15,6 +15,7 @@ pub mod journal;
 pub mod mailgun;
 pub mod mbox;
 pub mod postmark;
+pub mod provider;
 pub mod ses;
 pub mod walk;
 

@@ -7,22 +7,16 @@
 //! recipient), `Subject`, `ReceivedAt`. The message's own header fields are not in it: the
 //! message is rebuilt from these (Bcc known as Bcc, never shown).
 
-use crate::model::{EnvelopeKind, EnvelopeRecipient};
-use crate::read::ses::{field, EventMessage};
+use crate::model::EnvelopeKind;
+use crate::read::provider::{envelope, field, json_object_head, EventMessage};
 use serde::Deserialize;
 use std::borrow::Cow;
 
 /// Whether `head` (the start of a file) is a Postmark messages log.
 pub fn detect(head: &[u8]) -> bool {
-    let t = head
-        .strip_prefix(b"\xEF\xBB\xBF")
-        .unwrap_or(head)
-        .trim_ascii_start();
-    if !t.starts_with(b"{") {
+    let Some(has) = json_object_head(head) else {
         return false;
-    }
-    let sample = &t[..t.len().min(16 << 10)];
-    let has = |needle: &[u8]| memchr::memmem::find(sample, needle).is_some();
+    };
     has(b"\"MessageID\"") && (has(b"\"Recipients\"") || has(b"\"MessageStream\""))
 }
 
@@ -102,6 +96,14 @@ fn mailbox(p: &Person<'_>) -> Option<String> {
     )
 }
 
+fn people<'a>(
+    list: &'a [Person<'_>],
+    kind: EnvelopeKind,
+) -> impl Iterator<Item = (&'a str, EnvelopeKind)> + 'a {
+    list.iter()
+        .filter_map(move |p| Some((p.email.as_deref()?, kind)))
+}
+
 /// The message one record describes.
 pub fn message_of(value: &[u8]) -> Result<EventMessage, PostmarkError> {
     let r: Record<'_> =
@@ -148,39 +150,17 @@ pub fn message_of(value: &[u8]) -> Result<EventMessage, PostmarkError> {
     };
     field(&mut raw, "Message-ID", &mid);
     raw.extend_from_slice(b"\r\n");
-    let person = |kind: EnvelopeKind| {
-        move |p: &Person<'_>| {
-            crate::model::Address::parse(p.email.as_deref()?.trim()).map(|address| {
-                EnvelopeRecipient {
-                    address,
-                    kind,
-                    expanded_from: None,
-                    forwarded_for: None,
-                }
-            })
-        }
-    };
-    let mut envelope = Vec::new();
-    let named =
-        r.to.iter()
-            .filter_map(person(EnvelopeKind::To))
-            .chain(r.cc.iter().filter_map(person(EnvelopeKind::Cc)))
-            .chain(r.bcc.iter().filter_map(person(EnvelopeKind::Bcc)));
-    crate::model::add_envelope_recipients(&mut envelope, named);
-    // `Recipients` adds whoever the arrays did not name.
-    let more: Vec<EnvelopeRecipient> = r
-        .recipients
-        .iter()
-        .filter_map(|e| crate::model::Address::parse(e.trim()))
-        .filter(|a| !envelope.iter().any(|x| &x.address == a))
-        .map(|address| EnvelopeRecipient {
-            address,
-            kind: EnvelopeKind::Recipient,
-            expanded_from: None,
-            forwarded_for: None,
-        })
-        .collect();
-    crate::model::add_envelope_recipients(&mut envelope, more);
+    // The arrays say how each was addressed; `Recipients` adds whoever they did not name.
+    let envelope = envelope(
+        people(&r.to, EnvelopeKind::To)
+            .chain(people(&r.cc, EnvelopeKind::Cc))
+            .chain(people(&r.bcc, EnvelopeKind::Bcc))
+            .chain(
+                r.recipients
+                    .iter()
+                    .map(|e| (e.as_str(), EnvelopeKind::Recipient)),
+            ),
+    );
     Ok(EventMessage {
         id,
         raw,

@@ -16,37 +16,19 @@
 //! A message becomes a header block (its `headers`, else its `commonHeaders`) and its
 //! `destination` becomes the envelope recipients, as a journal report's list does.
 
-use crate::model::{EnvelopeKind, EnvelopeRecipient};
+use crate::model::EnvelopeKind;
+use crate::read::provider::{envelope, field, json_object_head, EventMessage};
 use serde::Deserialize;
 use std::borrow::Cow;
 
 /// Whether `head` (the start of a file) is an SES event log.
 pub fn detect(head: &[u8]) -> bool {
-    let t = head
-        .strip_prefix(b"\xEF\xBB\xBF")
-        .unwrap_or(head)
-        .trim_ascii_start();
-    if !t.starts_with(b"{") {
+    let Some(has) = json_object_head(head) else {
         return false;
-    }
-    let sample = &t[..t.len().min(16 << 10)];
-    let has = |needle: &[u8]| memchr::memmem::find(sample, needle).is_some();
+    };
     let event = has(b"\"eventType\"") || has(b"\"notificationType\"");
     let sns_event = has(b"\\\"eventType\\\"") || has(b"\\\"notificationType\\\"");
     (event && has(b"\"mail\"")) || (has(b"\"Type\"") && sns_event)
-}
-
-/// One SES message, as the scanner reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventMessage {
-    /// SES's message id (the grouping key).
-    pub id: String,
-    /// The header block the recipients saw, ending in an empty line.
-    pub raw: Vec<u8>,
-    /// `mail.destination`: who received it.
-    pub envelope: Vec<EnvelopeRecipient>,
-    /// SES cut the original headers: they were read from `commonHeaders` (no Bcc).
-    pub headers_truncated: bool,
 }
 
 /// Why an event is not a message the audit can read.
@@ -214,17 +196,10 @@ fn from_mail(mail: Mail<'_>) -> Result<EventMessage, SesError> {
         return Err(SesError::NoHeaders);
     }
     raw.extend_from_slice(b"\r\n");
-    let mut envelope = Vec::with_capacity(mail.destination.len());
-    crate::model::add_envelope_recipients(
-        &mut envelope,
-        mail.destination.iter().filter_map(|d| {
-            crate::model::Address::parse(d.trim()).map(|address| EnvelopeRecipient {
-                address,
-                kind: EnvelopeKind::Recipient,
-                expanded_from: None,
-                forwarded_for: None,
-            })
-        }),
+    let envelope = envelope(
+        mail.destination
+            .iter()
+            .map(|d| (d.as_str(), EnvelopeKind::Recipient)),
     );
     Ok(EventMessage {
         id,
@@ -232,49 +207,6 @@ fn from_mail(mail: Mail<'_>) -> Result<EventMessage, SesError> {
         envelope,
         headers_truncated: mail.headers_truncated,
     })
-}
-
-/// One header field, folded again (SES writes values unfolded: a 1,000-address `To` is one
-/// line) before a space so that unfolding gives the value back; a line break inside a value
-/// (which SES does not write) is folded too, so that it cannot start a field of its own.
-pub(crate) fn field(raw: &mut Vec<u8>, name: &str, value: &str) {
-    const FOLD_AT: usize = 76;
-    let name = name.trim();
-    raw.extend_from_slice(name.as_bytes());
-    raw.extend_from_slice(b": ");
-    let mut col = name.len() + 2;
-    let lines = value.split(['\r', '\n']).filter(|l| !l.is_empty());
-    for (i, line) in lines.enumerate() {
-        if i > 0 {
-            raw.extend_from_slice(b"\r\n ");
-            col = 1;
-        }
-        let mut rest = line;
-        while col + rest.len() > FOLD_AT {
-            // The last space that keeps this line short, else the first one after it.
-            let room = FOLD_AT.saturating_sub(col).min(rest.len());
-            let bytes = rest.as_bytes();
-            let cut = bytes[..room]
-                .iter()
-                .rposition(|&b| b == b' ')
-                .filter(|&p| p > 0)
-                .or_else(|| {
-                    let from = room.max(1);
-                    bytes[from..]
-                        .iter()
-                        .position(|&b| b == b' ')
-                        .map(|p| p + from)
-                });
-            let Some(cut) = cut else { break };
-            raw.extend_from_slice(&bytes[..cut]);
-            raw.extend_from_slice(b"\r\n");
-            rest = &rest[cut..];
-            col = 0;
-        }
-        raw.extend_from_slice(rest.as_bytes());
-        col += rest.len();
-    }
-    raw.extend_from_slice(b"\r\n");
 }
 
 #[cfg(test)]
@@ -342,22 +274,6 @@ mod tests {
         );
         assert!(!detect(b"{\"name\": \"not ses\"}"));
         assert!(!detect(b"From: a@b.example\n\n"));
-    }
-
-    #[test]
-    fn long_values_are_folded_before_a_space() {
-        let to: Vec<String> = (0..300).map(|i| format!("customer{i}@gmail.com")).collect();
-        let mut raw = Vec::new();
-        field(&mut raw, "To", &to.join(", "));
-        let text = String::from_utf8(raw).unwrap();
-        assert!(text.lines().all(|l| l.len() <= 80), "{text}");
-        assert!(text.lines().skip(1).all(|l| l.starts_with(' ')));
-        let unfolded = text.trim_end().replace("\r\n", "");
-        assert_eq!(unfolded, format!("To: {}", to.join(", ")));
-        // A value without spaces stays whole.
-        let mut raw = Vec::new();
-        field(&mut raw, "X", &"a".repeat(200));
-        assert_eq!(raw.len(), 3 + 200 + 2);
     }
 
     #[test]

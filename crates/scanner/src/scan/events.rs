@@ -12,7 +12,8 @@
 
 use super::ordered::Ordered;
 use super::{deliver, problem, read_message, Emitter, Event, Out, Scanner};
-use crate::model::{Format, Location, Message, ProblemKind, ProblemLevel};
+use crate::model::{Location, Message, ProblemKind, ProblemLevel};
+use crate::read::provider::Provider;
 use crate::read::{mailgun, postmark, ses};
 use std::hash::BuildHasher;
 use std::io::{BufRead, BufReader, Read};
@@ -24,14 +25,6 @@ const BATCH: usize = 256;
 /// Mailgun messages held open for more of their events, at most (the memory bound: each holds
 /// its first event's text and its recipients).
 pub const OPEN_GROUPS: usize = 16_384;
-
-/// Which provider's log.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Provider {
-    Ses,
-    Mailgun,
-    Postmark,
-}
 
 enum Item {
     /// An event's text, the first of its message (and, Mailgun, every recipient its events
@@ -384,12 +377,7 @@ where
                                     "SES truncated the original headers: read from commonHeaders, which have no Bcc".into(),
                                 )));
                             }
-                            let format = match provider {
-                                Provider::Ses => Format::Ses,
-                                Provider::Mailgun => Format::Mailgun,
-                                Provider::Postmark => Format::Postmark,
-                            };
-                            match read_message(&m.raw, location, format, false) {
+                            match read_message(&m.raw, location, provider.format(), false) {
                                 Ok(mut msg) => {
                                     msg.envelope.envelope_recipients = m.envelope;
                                     deliver(process, msg, &mut outs);

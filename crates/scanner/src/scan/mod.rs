@@ -32,6 +32,7 @@ use crate::read::compress;
 use crate::read::detect::{self, Detected};
 use crate::read::journal;
 use crate::read::mbox::Span;
+use crate::read::provider::Provider;
 use crate::read::walk::{self, Item};
 use pipeline::SmallFile;
 use serde::Serialize;
@@ -195,6 +196,15 @@ struct Emitter<T, E> {
 }
 
 impl<T, E: FnMut(Event<T>)> Emitter<T, E> {
+    fn new(on_event: E) -> Self {
+        Emitter {
+            stats: ScanStats::default(),
+            input: Default::default(),
+            on_event,
+            _item: std::marker::PhantomData,
+        }
+    }
+
     fn problem(&mut self, p: Problem) {
         self.stats.count(&p);
         (self.on_event)(Event::Problem(p));
@@ -315,12 +325,7 @@ impl Scanner {
         P: Fn(&mut Message<'_>) -> T + Sync,
         E: FnMut(Event<T>),
     {
-        let mut em = Emitter {
-            stats: ScanStats::default(),
-            input: Default::default(),
-            on_event,
-            _item: std::marker::PhantomData,
-        };
+        let mut em = Emitter::new(on_event);
         let force_maildir = self.opts.format == Some(Format::Maildir);
         for input in inputs {
             let mut chunk: Vec<SmallFile> = Vec::new();
@@ -350,19 +355,7 @@ impl Scanner {
                     Item::Stdin => {
                         self.flush(&mut chunk, &process, &mut em);
                         chunk_bytes = 0;
-                        em.stats.files += 1;
-                        let loc: Arc<str> = Arc::from("-");
-                        match compress::decoded_counted(io::stdin()) {
-                            Ok((r, c, n)) => {
-                                self.stream_counted(r, c, n, loc, false, &process, &mut em)
-                            }
-                            Err(e) => em.problem(problem(
-                                Location::file(loc),
-                                ProblemLevel::Error,
-                                ProblemKind::Unreadable,
-                                format!("cannot read standard input: {e}"),
-                            )),
-                        }
+                        self.read_stream("-", Box::new(io::stdin()), &process, &mut em);
                     }
                     Item::Problem(p) => {
                         self.flush(&mut chunk, &process, &mut em);
@@ -391,38 +384,52 @@ impl Scanner {
         P: Fn(&mut Message<'_>) -> T + Sync,
         E: FnMut(Event<T>),
     {
-        let mut em = Emitter {
-            stats: ScanStats::default(),
-            input: Default::default(),
-            on_event,
-            _item: std::marker::PhantomData,
-        };
-        em.stats.files += 1;
-        let path: Arc<str> = Arc::from(name);
-        match compress::decoded_counted(reader) {
-            Ok((r, c, n)) => self.stream_counted(r, c, n, path, false, &process, &mut em),
-            Err(e) => em.problem(problem(
-                Location::file(path),
-                ProblemLevel::Error,
-                ProblemKind::Unreadable,
-                format!("cannot read: {e}"),
-            )),
-        }
+        let mut em = Emitter::new(on_event);
+        self.read_stream(name, reader, &process, &mut em);
         em.progress();
         em.stats
     }
 
+    /// One stream (standard input, or a reader an embedding gives), decompressed if need be,
+    /// named `name` in locations.
+    fn read_stream<T, P, E>(
+        &self,
+        name: &str,
+        reader: Box<dyn io::Read + Send>,
+        process: &P,
+        em: &mut Emitter<T, E>,
+    ) where
+        T: Send,
+        P: Fn(&mut Message<'_>) -> T + Sync,
+        E: FnMut(Event<T>),
+    {
+        em.stats.files += 1;
+        let path: Arc<str> = Arc::from(name);
+        match compress::decoded_counted(reader) {
+            Ok((r, c, n)) => self.stream_counted(r, c, n, path, false, process, em),
+            Err(e) => {
+                let what = if name == "-" { " standard input" } else { "" };
+                em.problem(problem(
+                    Location::file(path),
+                    ProblemLevel::Error,
+                    ProblemKind::Unreadable,
+                    format!("cannot read{what}: {e}"),
+                ))
+            }
+        }
+    }
+
     fn kind(&self, head: &[u8]) -> Detected {
+        if head.is_empty() {
+            return detect::detect(head);
+        }
         match self.opts.format {
-            Some(Format::Mbox) if !head.is_empty() => Detected::Mbox,
-            Some(Format::Eml | Format::Maildir) if !head.is_empty() => Detected::Message,
-            Some(Format::Ses) if !head.is_empty() => Detected::Ses,
-            Some(Format::Mailgun) if !head.is_empty() => Detected::Mailgun,
-            Some(Format::Postmark) if !head.is_empty() => Detected::Postmark,
-            None if crate::read::ses::detect(head) => Detected::Ses,
-            None if crate::read::mailgun::detect(head) => Detected::Mailgun,
-            None if crate::read::postmark::detect(head) => Detected::Postmark,
-            _ => detect::detect(head),
+            Some(Format::Mbox) => Detected::Mbox,
+            Some(Format::Eml | Format::Maildir) => Detected::Message,
+            Some(f @ (Format::Ses | Format::Mailgun | Format::Postmark)) => {
+                Provider::of(f).map_or(Detected::NotMail, Detected::Log)
+            }
+            None => Provider::detect(head).map_or_else(|| detect::detect(head), Detected::Log),
         }
     }
 

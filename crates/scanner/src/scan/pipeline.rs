@@ -97,7 +97,7 @@ impl Scanner {
         let mut outs = Vec::new();
         match self.kind(&data) {
             // An event log is read in order, a message per provider message id.
-            Detected::Ses | Detected::Mailgun | Detected::Postmark => return FileOut::Stream,
+            Detected::Log(_) => return FileOut::Stream,
             Detected::NotMail => outs.push(Out::Prob(not_mail(f.display.clone(), &data))),
             Detected::Mbox => {
                 let spans = mbox::split(&data, true);

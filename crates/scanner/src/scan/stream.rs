@@ -1,7 +1,6 @@
 //! Large files, compressed files and standard input: a reader thread cuts the stream into
 //! blocks at message boundaries; each block is parsed as a pool task and emitted in order.
 
-use super::events::Provider;
 use super::ordered::Ordered;
 use super::pipeline::SmallFile;
 use super::{handle, not_mail, problem, single_span, Emitter, Event, Out, Scanner};
@@ -125,12 +124,7 @@ impl Scanner {
         }
         match self.kind(&head) {
             Detected::NotMail => em.problem(not_mail(path, &head)),
-            d @ (Detected::Ses | Detected::Mailgun | Detected::Postmark) => {
-                let provider = match d {
-                    Detected::Ses => Provider::Ses,
-                    Detected::Mailgun => Provider::Mailgun,
-                    _ => Provider::Postmark,
-                };
+            Detected::Log(provider) => {
                 let reader: Box<dyn Read + Send> = match read_error {
                     Some(_) => Box::new(io::empty()),
                     None => reader,
