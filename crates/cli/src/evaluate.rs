@@ -11,7 +11,7 @@ use crate::progress::Progress;
 use anyhow::Context;
 use leakaudit_policy::archive::Evaluated;
 use leakaudit_policy::archive::{ArchiveAudit, EvaluationSink};
-use leakaudit_policy::triage::{History, HistoryOptions, Profile};
+use leakaudit_policy::triage::{History, Profile};
 use leakaudit_policy::{Engine, Evaluation};
 use leakaudit_scanner::scan::ScanStats;
 use leakaudit_scanner::scan::Scanner;
@@ -52,13 +52,8 @@ impl Triage {
     }
 
     fn load_history(&self) -> anyhow::Result<Option<History>> {
-        match &self.history_file {
-            Some(p) if p.exists() => Ok(Some(
-                History::load(p, HistoryOptions::default())
-                    .with_context(|| format!("reading the history {}", p.display()))?,
-            )),
-            _ => Ok(None),
-        }
+        // The error names the file.
+        History::load_if_present(self.history_file.as_deref()).context("reading the history")
     }
 
     /// The library's archive audit for this run (`leakaudit_policy::archive`), with the

@@ -24,7 +24,7 @@ pub use error::IncidentError;
 
 use leakaudit_policy::archive::{ArchiveAudit, Evaluated, EvaluationSink};
 use leakaudit_policy::audit::Outcome;
-use leakaudit_policy::triage::{History, HistoryOptions, IsCustomer, Profile};
+use leakaudit_policy::triage::{History, IsCustomer, Profile};
 use leakaudit_policy::{Engine, Evaluation, Severity};
 use leakaudit_remediation::affected::Matcher;
 use leakaudit_remediation::affected::{self, AffectedFormat, SawOthers, Selection};
@@ -563,11 +563,9 @@ fn scan(
             source,
         })
     };
-    let history = match (&cfg.triage.history_file, cfg.triage.profile) {
-        (Some(p), Profile::Audit) if p.exists() => {
-            Some(History::load(p, HistoryOptions::default())?)
-        }
-        _ => None,
+    let history = match cfg.triage.profile {
+        Profile::Audit => History::load_if_present(cfg.triage.history_file.as_deref())?,
+        Profile::Gate => None,
     };
     let mut sink = Collect {
         observer,
