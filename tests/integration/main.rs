@@ -17,6 +17,7 @@ mod nothing_read;
 mod options;
 mod postgres;
 mod providers;
+mod records;
 mod remediate;
 mod repair;
 mod rules;
