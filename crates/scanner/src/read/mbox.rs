@@ -150,6 +150,8 @@ pub struct Splitter<R> {
     pending: Option<SplitEvent>,
     /// Buffers handed back by the consumer, reused to avoid page faults on fresh allocations.
     pub recycle: Option<std::sync::mpsc::Receiver<Vec<u8>>>,
+    /// Buffers returned and not yet reused (as many as blocks were in flight at once).
+    spare: Vec<Vec<u8>>,
 }
 
 impl<R: Read> Splitter<R> {
@@ -167,28 +169,30 @@ impl<R: Read> Splitter<R> {
             skipping: None,
             pending: None,
             recycle: None,
+            spare: Vec::new(),
         }
     }
 
     fn fresh_buffer(&mut self, capacity: usize) -> Vec<u8> {
         if let Some(rx) = &self.recycle {
-            // Take the largest returned buffer; drop the others.
-            let mut best: Option<Vec<u8>> = None;
-            while let Ok(v) = rx.try_recv() {
-                if best.as_ref().is_none_or(|b| b.capacity() < v.capacity()) {
-                    best = Some(v);
-                }
-                if best.as_ref().is_some_and(|b| b.capacity() >= capacity) {
-                    break;
-                }
-            }
-            if let Some(mut v) = best {
+            self.spare.extend(rx.try_iter());
+        }
+        // The smallest returned buffer that is large enough, else the largest: each is kept
+        // (a dropped one goes back to the allocator, and its pages fault in again later).
+        let pick = (self.spare.iter().enumerate())
+            .filter(|(_, v)| v.capacity() >= capacity)
+            .min_by_key(|(_, v)| v.capacity())
+            .or_else(|| (self.spare.iter().enumerate()).max_by_key(|(_, v)| v.capacity()))
+            .map(|(i, _)| i);
+        match pick {
+            Some(i) => {
+                let mut v = self.spare.swap_remove(i);
                 v.clear();
                 v.reserve(capacity);
-                return v;
+                v
             }
+            None => Vec::with_capacity(capacity),
         }
-        Vec::with_capacity(capacity)
     }
 
     /// Reads until `buf` holds `target` bytes or the stream ends.

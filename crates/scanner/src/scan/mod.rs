@@ -68,7 +68,7 @@ impl Default for ScanOptions {
         ScanOptions {
             format: None,
             journal: false,
-            block_bytes: 8 << 20,
+            block_bytes: 1 << 20,
             max_message_bytes: 64 << 20,
             small_file_bytes: 1 << 20,
             chunk_files: 256,
