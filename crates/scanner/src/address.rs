@@ -24,6 +24,7 @@
 
 use crate::model::Address;
 use idna::AsciiDenyList;
+use std::borrow::Cow;
 
 /// ASCII that never occurs in a mail domain: whitespace/control (via `deny_glyphless`) and
 /// address-syntax punctuation. Underscore stays allowed (seen in real host names).
@@ -35,16 +36,23 @@ impl Address {
     /// local part or domain is empty, or the domain is not a valid IDNA name.
     pub fn parse(s: &str) -> Option<Address> {
         let s = s.trim();
-        let (local, domain) = s.rsplit_once('@')?;
+        let at = memchr::memrchr(b'@', s.as_bytes())?;
+        let (local, domain) = (&s[..at], &s[at + 1..]);
         if local.contains('"') {
             let local = canonical_quoted_local(local)?;
-            let domain = canonical_domain(domain)?;
+            let domain = canonical_domain_cow(domain)?;
             return Some(Address::from_canonical(format!("{local}@{domain}")));
         }
-        if local.is_empty() || local.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        // ASCII whitespace and controls are the bytes up to space, and DEL.
+        let bad_local = if local.is_ascii() {
+            local.bytes().any(|b| b <= b' ' || b == 0x7f)
+        } else {
+            local.chars().any(|c| c.is_whitespace() || c.is_control())
+        };
+        if local.is_empty() || bad_local {
             return None;
         }
-        let domain = canonical_domain(domain)?;
+        let domain = canonical_domain_cow(domain)?;
         let mut out = String::with_capacity(local.len() + 1 + domain.len());
         if local.is_ascii() {
             out.push_str(local);
@@ -116,6 +124,11 @@ fn canonical_quoted_local(local: &str) -> Option<String> {
 
 /// The canonical (lowercase IDNA ASCII) form of a domain; `None` when empty or invalid.
 pub fn canonical_domain(d: &str) -> Option<String> {
+    canonical_domain_cow(d).map(Cow::into_owned)
+}
+
+/// [`canonical_domain`], borrowed when `d` is already canonical (most are: no copy).
+fn canonical_domain_cow(d: &str) -> Option<Cow<'_, str>> {
     let d = d.trim();
     let d = d.strip_suffix('.').unwrap_or(d);
     // One trailing dot is the root; a second is an empty label (and the canonical form must
@@ -130,7 +143,7 @@ pub fn canonical_domain(d: &str) -> Option<String> {
             && d[1..d.len() - 1]
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b".:-".contains(&b));
-        return ok.then(|| d.to_ascii_lowercase());
+        return ok.then(|| Cow::Owned(d.to_ascii_lowercase()));
     }
     // Fast path for the overwhelmingly common case: plain lowercase ASCII, no punycode label
     // (punycode labels go through IDNA so that a non-canonical encoding is normalised too).
@@ -138,13 +151,13 @@ pub fn canonical_domain(d: &str) -> Option<String> {
         b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.' || b == b'_'
     });
     if simple && !d.contains("xn--") && !d.starts_with('.') && !d.contains("..") {
-        return Some(d.to_owned());
+        return Some(Cow::Borrowed(d));
     }
     let ascii = idna::domain_to_ascii_cow(d.as_bytes(), DOMAIN_DENY).ok()?;
     if ascii.is_empty() || ascii.starts_with('.') || ascii.ends_with('.') || ascii.contains("..") {
         return None;
     }
-    Some(ascii.into_owned())
+    Some(Cow::Owned(ascii.into_owned()))
 }
 
 #[cfg(test)]

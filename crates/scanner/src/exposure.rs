@@ -68,7 +68,9 @@ pub struct Org {
     /// when `sender_domain_internal` is set).
     pub internal_domains: BTreeSet<String>,
     /// Consumer mail providers (gmail.com, qq.com...): every address there is its own party.
-    pub consumer_domains: BTreeSet<String>,
+    /// A hash set: several lookups per address (a tree's string comparisons were ~3% of a
+    /// scan's CPU).
+    pub consumer_domains: foldhash::HashSet<String>,
     /// Treat the From domain of each message as internal (default true).
     pub sender_domain_internal: bool,
     pub archive_kind: ArchiveKind,
@@ -145,7 +147,10 @@ impl Org {
     pub fn with_defaults() -> Org {
         Org {
             internal_domains: BTreeSet::new(),
-            consumer_domains: parse_domain_list(CONSUMER_DOMAINS_TXT).0,
+            consumer_domains: parse_domain_list(CONSUMER_DOMAINS_TXT)
+                .0
+                .into_iter()
+                .collect(),
             sender_domain_internal: true,
             archive_kind: ArchiveKind::Auto,
         }
