@@ -239,6 +239,10 @@ pub fn segments_with<'a>(raw: &'a [u8], limits: &Limits, html: Layout) -> Vec<Se
 /// level and each part needs one of them; decoded text is never longer than the message).
 pub fn limits_hit(raw: &[u8], limits: &Limits) -> LimitsHit {
     let bound = limits.max_depth.min(limits.max_parts);
+    if raw.len() <= limits.max_decoded && !may_nest(raw) {
+        // One part at depth 0, its body never longer than the message.
+        return LimitsHit::default();
+    }
     if raw.len() <= limits.max_decoded {
         // memmem (SIMD) per pattern: a case-insensitive automaton over every body cost scan
         // ~40% more CPU. The spellings are those of `MIME_MARKERS`.
@@ -254,6 +258,43 @@ pub fn limits_hit(raw: &[u8], limits: &Limits) -> LimitsHit {
         }
     }
     segments_checked(raw, limits, Layout::Flat).1
+}
+
+/// Whether the message's own Content-Type can give it parts: `multipart/*` or `message/*`.
+/// Without one the MIME tree is a single part, so no part or depth limit can be reached and
+/// the body need not be searched (three passes over every message were ~7% of a scan's
+/// CPU). `true` whenever the header block leaves a doubt (two Content-Type fields, one
+/// without a colon, a value that does not start with a letter), so that the count decides.
+fn may_nest(raw: &[u8]) -> bool {
+    let name = b"content-type";
+    let mut value = None;
+    // The header block's lines, as `body_start` finds them: up to the first empty line.
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let (line, next) = match memchr::memchr(b'\n', rest) {
+            Some(nl) => (&rest[..nl], &rest[nl + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        if line.is_empty() || line == b"\r" {
+            break;
+        }
+        rest = next;
+        if line.len() < name.len() || !line[..name.len()].eq_ignore_ascii_case(name) {
+            continue;
+        }
+        let Some(colon) = memchr::memchr(b':', line) else {
+            return true;
+        };
+        if value.replace(line[colon + 1..].trim_ascii()).is_some() {
+            return true;
+        }
+    }
+    value.is_some_and(|v| {
+        let starts = |p: &[u8]| v.len() >= p.len() && v[..p.len()].eq_ignore_ascii_case(p);
+        !v.first().is_some_and(u8::is_ascii_alphabetic)
+            || starts(b"multipart")
+            || starts(b"message")
+    })
 }
 
 /// [`segments_with`], and which limits left part of the message out.
@@ -431,6 +472,47 @@ pub fn line_of(raw: &[u8], pos: usize) -> u64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// Issue 34: `limits_hit` settles most messages from their header block; whatever it
+    /// skips, the decoder must agree that no limit is reached.
+    #[test]
+    fn limits_hit_agrees_with_the_decoder_regression() {
+        let limits = Limits {
+            max_depth: 2,
+            max_parts: 3,
+            ..Limits::default()
+        };
+        let parts = |ct: &str| {
+            let mut m = format!("From: a@b.example\n{ct}\n\n");
+            for _ in 0..5 {
+                // base64: the decoder walks the tree only when something needs decoding.
+                m += "--b\nContent-Type: text/plain\nContent-Transfer-Encoding: base64\n\neA==\n";
+            }
+            m + "--b--\n"
+        };
+        let nested = "Content-Type: message/rfc822\n\nContent-Type: message/rfc822\n\n\
+                      Content-Type: message/rfc822\n\nSubject: deep\n\nx\n";
+        let messages = [
+            // A text body with many delimiter-like lines: one part.
+            parts("Content-Type: text/plain"),
+            parts(""),
+            // Multipart, however the header is written.
+            parts("Content-Type: multipart/mixed; boundary=b"),
+            parts("content-TYPE:   MULTIPART/mixed; boundary=b"),
+            parts("Content-Type:\n multipart/mixed; boundary=b"),
+            parts("Content-Type: \"multipart/mixed\"; boundary=b"),
+            parts("Content-Type: text/plain\nContent-Type: multipart/mixed; boundary=b"),
+            parts("Content-Type: multipart/mixed; boundary=b\r"),
+            format!("From: a@b.example\n{nested}"),
+        ];
+        let mut hits = 0;
+        for m in &messages {
+            let want = segments_checked(m.as_bytes(), &limits, Layout::Flat).1;
+            hits += usize::from(want.any());
+            assert_eq!(limits_hit(m.as_bytes(), &limits), want, "{m}");
+        }
+        assert!(hits >= 5, "the multipart forms must reach a limit: {hits}");
+    }
 
     #[test]
     fn plain_message_is_one_borrowed_segment() {
