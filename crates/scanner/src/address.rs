@@ -147,10 +147,7 @@ fn canonical_domain_cow(d: &str) -> Option<Cow<'_, str>> {
     }
     // Fast path for the overwhelmingly common case: plain lowercase ASCII, no punycode label
     // (punycode labels go through IDNA so that a non-canonical encoding is normalised too).
-    let simple = d.bytes().all(|b| {
-        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.' || b == b'_'
-    });
-    if simple && !d.contains("xn--") && !d.starts_with('.') && !d.contains("..") {
+    if is_plain_domain(d.as_bytes()) {
         return Some(Cow::Borrowed(d));
     }
     let ascii = idna::domain_to_ascii_cow(d.as_bytes(), DOMAIN_DENY).ok()?;
@@ -158,6 +155,26 @@ fn canonical_domain_cow(d: &str) -> Option<Cow<'_, str>> {
         return None;
     }
     Some(Cow::Owned(ascii.into_owned()))
+}
+
+/// Lowercase ASCII letters, digits, `-`, `_` and `.`, not starting with a dot, no empty label,
+/// no `xn--`: already canonical. One pass over the bytes (three substring searches were ~2%
+/// of a scan's CPU).
+fn is_plain_domain(d: &[u8]) -> bool {
+    let mut prev = b'.';
+    for (i, &b) in d.iter().enumerate() {
+        let ok = match b {
+            b'a'..=b'z' | b'0'..=b'9' | b'_' => true,
+            b'.' => prev != b'.',
+            b'-' => !(prev == b'-' && i >= 3 && &d[i - 3..i - 1] == b"xn"),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        prev = b;
+    }
+    true
 }
 
 #[cfg(test)]
@@ -279,6 +296,32 @@ mod tests {
             canonical_domain("[IPv6:2001:DB8::1]").as_deref(),
             Some("[ipv6:2001:db8::1]")
         );
+    }
+
+    #[test]
+    fn plain_domain_check_matches_its_definition() {
+        let slow = |d: &str| {
+            d.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.' || b == b'_'
+            }) && !d.contains("xn--")
+                && !d.starts_with('.')
+                && !d.contains("..")
+        };
+        let alphabet = ["a", "x", "n", "-", ".", "_", "0", "Z", "\u{e4}"];
+        // Every string of up to five of these pieces.
+        let mut all = vec![String::new()];
+        for _ in 0..5 {
+            let longer: Vec<String> = all
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |a| format!("{s}{a}")))
+                .collect();
+            all.extend(longer);
+            all.sort();
+            all.dedup();
+        }
+        for d in all.iter().filter(|d| !d.is_empty()) {
+            assert_eq!(is_plain_domain(d.as_bytes()), slow(d), "{d:?}");
+        }
     }
 
     #[test]
