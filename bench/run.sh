@@ -76,6 +76,19 @@ if [[ "${SKIP_PYTHON:-0}" != 1 ]]; then
     awk -v s="$SCAN_WALL" -v p="$(field "$PY" wall)" -v sc="$(cpu_of "$SCAN")" -v pc="$(cpu_of "$PY")" \
         'BEGIN { printf "leakaudit scan is %.1fx the Python script (wall time; %.1fx in CPU time)\n", p / s, pc / sc }'
 fi
+
+# Issue 34's table, from this run: each profile against the Python peer and grep (wall time).
+echo
+echo "issue 34 (goals: >= 50x Python, gate >= 50% of grep, audit >= 90% of gate):"
+printf '%-8s %9s %12s %10s %12s\n' profile wall "x Python" "% of grep" "% of gate"
+for row in "gate $GATE" "audit $SCAN"; do
+    name=${row%% *}
+    json=${row#* }
+    awk -v n="$name" -v w="$(field "$json" wall)" -v g="$(field "$GREP" wall)" \
+        -v gate="$(field "$GATE" wall)" -v p="${PY:+$(field "$PY" wall)}" 'BEGIN {
+        printf "%-8s %7.3f s %12s %9.0f%% %11.0f%%\n", n, w,
+            (p == "" ? "skipped" : sprintf("%.1fx", p / w)), 100 * g / w, 100 * gate / w }'
+done
 # Issue 9: `affected` and `incident` peak RSS on a 1 GB journal (~250,000 address exposures,
 # bench/gen_journal.py); the one-message runs are `bench/affected.sh` without arguments.
 if [[ "${SKIP_AFFECTED:-0}" != 1 ]]; then
