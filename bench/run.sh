@@ -9,7 +9,7 @@
 #
 # Then bench/affected.sh journal (affected and incident on a 1 GB journal; SKIP_AFFECTED=1).
 #
-# Usage: bench/run.sh [SIZE_MB]   (env: CARGO_TARGET_DIR, PYTHON, SKIP_PYTHON=1, SKIP_AFFECTED=1)
+# Usage: bench/run.sh [SIZE_MB]   (env: CARGO_TARGET_DIR, PYTHON, RUNS=3, SKIP_PYTHON=1, SKIP_AFFECTED=1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB="${1:-1024}"
@@ -32,7 +32,14 @@ echo "archive: $DATA, $BYTES bytes, $MESSAGES messages"
 # Warm the page cache so every contender reads from memory alike.
 cat "$DATA" > /dev/null
 
-measure() { "$PYTHON" bench/measure.py -- "$@"; }
+# Each contender RUNS times (default 3), one after another; the run with the median wall time
+# is reported (single runs on this shared 2-core machine vary by 10-20%).
+RUNS="${RUNS:-3}"
+measure() {
+    local runs=() i
+    for ((i = 0; i < RUNS; i++)); do runs+=("$("$PYTHON" bench/measure.py -- "$@")"); done
+    "$PYTHON" -c 'import json,sys; r=sorted(sys.argv[1:], key=lambda j: json.loads(j)["wall"]); print(r[len(r)//2])' "${runs[@]}"
+}
 field() { "$PYTHON" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$1" "$2"; }
 report() { # name json
     local wall rss code cpu
