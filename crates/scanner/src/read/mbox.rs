@@ -313,8 +313,11 @@ impl<R: Read> Iterator for Splitter<R> {
                     continue;
                 }
                 _ => {
-                    // One message bigger than the block: grow.
-                    target = (self.buf.len() + self.block_bytes).min(self.max_message_bytes);
+                    // One message bigger than the block: grow, doubling (each step searches
+                    // the whole buffer for a boundary again: 1 MiB steps made a 60 MB message
+                    // cost 1.5x the time of 8 MiB steps; doubling keeps it linear).
+                    let grow = self.block_bytes.max(self.buf.len());
+                    target = (self.buf.len() + grow).min(self.max_message_bytes);
                 }
             }
         }
