@@ -214,27 +214,24 @@ def main():
     if args.provider == "postmark":
         postmark(args, emit_line)
         return
+    def deliveries(batch):
+        if args.deliveries:
+            for m in batch:
+                for r in m["destination"]:
+                    emit({"eventType": "Delivery", "mail": m, "delivery": {
+                        "timestamp": m["timestamp"], "recipients": [r],
+                        "processingTimeMillis": 546, "smtpResponse": "250 ok",
+                        "reportingMTA": "a8-70.smtp-out.amazonses.com"}})
+
     batch = []
     for i, msg in enumerate(mailbox.mbox(args.mbox, create=False)):
         mail = ses_mail(msg, i)
         emit({"eventType": "Send", "mail": mail, "send": {}})
         batch.append(mail)
         if len(batch) == 50:
-            if args.deliveries:
-                for m in batch:
-                    for r in m["destination"]:
-                        emit({"eventType": "Delivery", "mail": m, "delivery": {
-                            "timestamp": m["timestamp"], "recipients": [r],
-                            "processingTimeMillis": 546, "smtpResponse": "250 ok",
-                            "reportingMTA": "a8-70.smtp-out.amazonses.com"}})
+            deliveries(batch)
             batch = []
-    if args.deliveries:
-        for m in batch:
-            for r in m["destination"]:
-                emit({"eventType": "Delivery", "mail": m, "delivery": {
-                    "timestamp": m["timestamp"], "recipients": [r],
-                    "processingTimeMillis": 546, "smtpResponse": "250 ok",
-                    "reportingMTA": "a8-70.smtp-out.amazonses.com"}})
+    deliveries(batch)
 
 
 if __name__ == "__main__":

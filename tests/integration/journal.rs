@@ -2,7 +2,7 @@
 //! with the report's envelope recipients as audience; a broken report is an error; a mailbox
 //! mixing reports and ordinary messages is read right. Fixtures: `fixtures/readers/journal/`.
 
-use crate::util::{fixture, json_lines, leakaudit, stderr};
+use crate::util::{affected_addresses, fixture, json_lines, leakaudit, planned_resets, stderr};
 use std::process::Output;
 
 fn scan(name: &str, extra: &[&str]) -> Output {
@@ -193,7 +193,6 @@ fn a_correct_bcc_mailing_with_40_envelope_recipients_passes_gate_and_audit() {
 #[test]
 fn the_demo_as_a_journal_mailbox_gives_the_same_incident() {
     use serde_json::Value;
-    use std::collections::BTreeSet;
     let dir = tempfile::tempdir().unwrap();
     let mbox = std::fs::read(fixture("demo/outbound.mbox")).unwrap();
     let journal = dir.path().join("journal.mbox");
@@ -218,21 +217,8 @@ fn the_demo_as_a_journal_mailbox_gives_the_same_incident() {
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         let read = |f: &str| std::fs::read_to_string(out.join(f)).unwrap();
         let summary: Value = serde_json::from_str(&read("summary.json")).unwrap();
-        let affected: BTreeSet<String> = read("affected.csv")
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .skip(1)
-            .filter_map(|l| l.split(',').next())
-            .map(str::to_string)
-            .collect();
-        let plan: Value = serde_json::from_str(&read("plan.json")).unwrap();
-        let resets: BTreeSet<String> = plan["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|a| a["kind"] == "force-password-reset")
-            .map(|a| a["account"].as_str().unwrap().to_string())
-            .collect();
+        let affected = affected_addresses(&out);
+        let resets = planned_resets(&out);
         let saw = std::fs::read_to_string(out.join("saw-others.csv")).ok();
         (summary, affected, resets, saw)
     };

@@ -3,7 +3,9 @@
 //! demo's mass mail rendered as provider events (`scripts/provider_log.py`, from the
 //! provider's documented layout) giving the same incident as the mbox.
 
-use crate::util::{fixture, leakaudit, repo_root, s, stderr, stdout};
+use crate::util::{
+    affected_addresses, fixture, leakaudit, planned_resets, repo_root, s, stderr, stdout,
+};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -141,13 +143,7 @@ fn incident_facts(archive: &Path, out: &Path) -> (BTreeSet<String>, Vec<String>,
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let csv = std::fs::read_to_string(out.join("affected.csv")).unwrap();
-    let addresses: BTreeSet<String> = csv
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .skip(1)
-        .map(|l| l.split(',').next().unwrap().to_string())
-        .collect();
+    let addresses = affected_addresses(out);
     let summary: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let campaigns: Vec<String> = summary["campaigns"]
@@ -161,16 +157,7 @@ fn incident_facts(archive: &Path, out: &Path) -> (BTreeSet<String>, Vec<String>,
             )
         })
         .collect();
-    let plan: Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
-    let resets: BTreeSet<String> = plan["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["kind"] == "force-password-reset")
-        .map(|a| a["account"].as_str().unwrap().to_string())
-        .collect();
-    (addresses, campaigns, resets)
+    (addresses, campaigns, planned_resets(out))
 }
 
 /// The demo rendered by `scripts/provider_log.py PROVIDER` with each of `variants` (its

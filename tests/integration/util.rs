@@ -111,3 +111,28 @@ pub fn normalise(s: &str) -> String {
     s.replace(&repo_root().display().to_string(), "[REPO]")
         .replace(env!("CARGO_PKG_VERSION"), "[VERSION]")
 }
+
+/// The addresses of an `incident` folder's `affected.csv` (its first column, comment and
+/// header lines skipped).
+pub fn affected_addresses(out: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_to_string(out.join("affected.csv"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect()
+}
+
+/// The accounts an `incident` folder's `plan.json` resets.
+pub fn planned_resets(out: &Path) -> std::collections::BTreeSet<String> {
+    let plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap();
+    plan["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["kind"] == "force-password-reset")
+        .map(|a| a["account"].as_str().unwrap().to_string())
+        .collect()
+}
