@@ -15,6 +15,7 @@ use anyhow::Context;
 use leakaudit_policy::records::RecordSink;
 use leakaudit_policy::triage::{Profile, Thresholds};
 use leakaudit_scanner::exposure::Org;
+use leakaudit_scanner::io::write_json_line;
 use leakaudit_scanner::scan::{ScanStats, Scanner};
 use leakaudit_scanner::{Address, ExposureRecord, Location, Problem};
 // foldhash (randomly seeded per run), not SipHash: this set takes every exposed address on
@@ -172,10 +173,7 @@ impl RecordSink for Records<'_, '_> {
             set.extend(record.exposed.iter().map(|e| e.address.clone()));
         }
         if self.write_error.is_none() {
-            let written = serde_json::to_writer(&mut self.out, &record)
-                .map_err(io::Error::from)
-                .and_then(|()| self.out.write_all(b"\n"));
-            if let Err(e) = written {
+            if let Err(e) = write_json_line(&mut self.out, &record) {
                 self.write_error = Some(e);
             }
         }

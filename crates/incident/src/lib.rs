@@ -43,10 +43,9 @@ use leakaudit_report::{
     AffectedTotals, AffectedUser, IncidentData, MessageRecord, PlanDelta, PlanTotals,
     ReportOptions, ScanTotals, Summary, TriageTotals, Written,
 };
-use leakaudit_scanner::io::AtomicFile;
+use leakaudit_scanner::io::{write_json_line, AtomicFile};
 use leakaudit_scanner::scan::{ScanStats, Scanner};
 use leakaudit_scanner::{Address, Location, Message, Problem};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -491,10 +490,7 @@ impl Collect<'_> {
     fn report(&mut self, p: &Problem) {
         self.problem_count += 1;
         if self.write_error.is_none() {
-            let written = serde_json::to_writer(&mut self.problems, p)
-                .map_err(std::io::Error::from)
-                .and_then(|()| self.problems.write_all(b"\n"));
-            if let Err(e) = written {
+            if let Err(e) = write_json_line(&mut self.problems, p) {
                 self.write_error = Some((self.problems_path.to_path_buf(), e));
             }
         }
@@ -520,12 +516,7 @@ impl EvaluationSink<Extra> for Collect<'_> {
         self.sel.add(&m.location, &m.eval);
         for f in &m.eval.findings {
             if self.write_error.is_none() {
-                // Serialised straight into the buffer: one finding of a 1,000,000-address
-                // message is ~100 MB of JSON, which a line string would hold whole.
-                let written = serde_json::to_writer(&mut self.findings, f)
-                    .map_err(std::io::Error::from)
-                    .and_then(|()| self.findings.write_all(b"\n"));
-                if let Err(e) = written {
+                if let Err(e) = write_json_line(&mut self.findings, f) {
                     self.write_error = Some((self.findings_path.to_path_buf(), e));
                 }
             }

@@ -106,6 +106,16 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     write_atomic(path, |w| w.write_all(bytes))
 }
 
+/// Writes `value` as one JSON line, serialised straight into `w` (a finding of a
+/// 1,000,000-address message is ~100 MB of JSON, which a line string would hold whole).
+pub fn write_json_line<T: serde::Serialize + ?Sized>(
+    w: &mut impl Write,
+    value: &T,
+) -> io::Result<()> {
+    serde_json::to_writer(&mut *w, value)?;
+    w.write_all(b"\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
