@@ -7,6 +7,7 @@
 use crate::util::{leakaudit, shared_or_skip};
 use sha2::{Digest, Sha256};
 use std::path::Path;
+use std::process::Command;
 
 // The generator `bench/run.sh` uses, so the test reads the bytes the benchmark measures.
 #[path = "../../crates/scanner/examples/gen_bench/generate.rs"]
@@ -61,18 +62,12 @@ fn fingerprint(name: &str, out: &[u8], per_line: bool) -> String {
 fn outputs(dir: &Path, archive: &str) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let file = |f: &str| tmp.path().join(f);
-    let run = |args: &[&str], extra: &[&Path]| {
-        let o = leakaudit()
-            .current_dir(dir)
-            .args(args)
-            .args(extra)
-            .arg(archive)
-            .output()
-            .unwrap();
+    let run = |cmd: &mut Command| {
+        let o = cmd.current_dir(dir).arg(archive).output().unwrap();
         // 0 clean, 1 exposures; 2 is an error, which none of these archives holds.
         assert!(
             matches!(o.status.code(), Some(0 | 1)),
-            "{args:?}: {o:?}\n{}",
+            "{cmd:?}: {o:?}\n{}",
             String::from_utf8_lossy(&o.stderr)
         );
         o
@@ -83,20 +78,25 @@ fn outputs(dir: &Path, archive: &str) -> String {
         file("history"),
         file("problems.jsonl"),
     );
-    run(
-        &["scan", "--quiet", "--threads", "2", "--output"],
-        &[&audit, Path::new("--history"), &history],
-    );
-    run(
-        &["scan", "--quiet", "--threads", "1", "--profile", "gate"],
-        &[
-            Path::new("--output"),
-            &gate,
-            Path::new("--problems"),
-            &problems,
-        ],
-    );
-    let check = run(&["check", "--format", "jsonl"], &[]);
+    run(leakaudit()
+        .args(["scan", "--quiet", "--threads", "2", "--output"])
+        .arg(&audit)
+        .arg("--history")
+        .arg(&history));
+    run(leakaudit()
+        .args([
+            "scan",
+            "--quiet",
+            "--threads",
+            "1",
+            "--profile",
+            "gate",
+            "--output",
+        ])
+        .arg(&gate)
+        .arg("--problems")
+        .arg(&problems));
+    let check = run(leakaudit().args(["check", "--format", "jsonl"]));
     let read = |p: &Path| std::fs::read(p).unwrap();
     format!(
         "history: {}\ncheck: {}\n{}{}{}{}",
