@@ -227,8 +227,8 @@ impl Scanner {
                                                 self.process_block(&block, path, process)
                                             }),
                                         );
-                                        let bytes = block.data.len() as u64;
-                                        let _ = recycle_tx.send(block.data);
+                                        let bytes = block.data().len() as u64;
+                                        let _ = recycle_tx.send(block.into_buffer());
                                         let _ = done_tx.send((seq, outs, bytes));
                                     });
                                 }
@@ -291,7 +291,7 @@ impl Scanner {
                     let last = block.last && i + 1 == n;
                     handle(
                         process,
-                        &block.data,
+                        block.data(),
                         span,
                         loc,
                         Format::Mbox,
