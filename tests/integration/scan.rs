@@ -388,3 +388,70 @@ fn scan_history_flag_was_ignored_regression() {
     assert!(!json_lines(&again.stdout).is_empty());
     assert!(std::fs::metadata(&history).unwrap().len() > 0);
 }
+
+/// `scan` reads only the triage thresholds of the rule pack (it no longer builds the whole
+/// engine for them): they still come from the pack, and a bad pack or override still stops it.
+#[test]
+fn scan_takes_the_thresholds_of_the_rule_pack_and_checks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let msg = dir.path().join("two.eml");
+    std::fs::write(
+        &msg,
+        "From: Support <help@shop.example>\r\nTo: ann@gmail.com, bob@yahoo.com\r\n\
+         Subject: shipment\r\nMessage-ID: <t1@shop.example>\r\n\r\nhello\r\n",
+    )
+    .unwrap();
+    let path = msg.to_string_lossy().into_owned();
+    let severity = |o: &Output| json_lines(&o.stdout)[0]["triage"]["severity"].clone();
+    let gate = ["scan", "-q", "--profile", "gate"];
+    let o = leakaudit().args(gate).arg(&path).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(severity(&o), "high");
+
+    // Two parties are already a mass exposure under this pack.
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let pack =
+        std::fs::read_to_string(crate::util::repo_root().join("rules/exposure.toml")).unwrap();
+    assert!(pack.contains("critical_parties = 25 ") && pack.contains("high_parties = 6 "));
+    let pack = pack
+        .replace("critical_parties = 25 ", "critical_parties = 2 ")
+        .replace("high_parties = 6 ", "high_parties = 2 ");
+    std::fs::write(rules.join("exposure.toml"), &pack).unwrap();
+    let rules_arg = rules.to_string_lossy().into_owned();
+    let with_pack = ["--rules", &rules_arg, "--rules-mode", "replace"];
+    let o = leakaudit()
+        .args(gate)
+        .args(with_pack)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(severity(&o), "critical");
+
+    // An override naming no rule of the pack, and a broken rule file: errors, nothing read.
+    let cfg = dir.path().join("cfg.toml");
+    std::fs::write(&cfg, "[severity_overrides]\nno-such-rule = \"low\"\n").unwrap();
+    let o = leakaudit()
+        .args(gate)
+        .args(["--config", cfg.to_str().unwrap()])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no-such-rule"), "{}", stderr(&o));
+    assert!(o.stdout.is_empty());
+    std::fs::write(
+        rules.join("exposure.toml"),
+        pack.replace("[[rule]]", "[[rul]]"),
+    )
+    .unwrap();
+    let o = leakaudit()
+        .args(gate)
+        .args(with_pack)
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("exposure.toml"), "{}", stderr(&o));
+}

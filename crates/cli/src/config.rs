@@ -95,6 +95,15 @@ impl RunConfig {
         )?)
     }
 
+    /// The triage thresholds of the pack (checked as [`RunConfig::engine`] checks it, without
+    /// compiling the content rules).
+    pub fn thresholds(&self) -> anyhow::Result<leakaudit_policy::triage::Thresholds> {
+        Ok(leakaudit_policy::audit::thresholds(
+            &self.pack()?,
+            &self.cfg,
+        )?)
+    }
+
     /// The gate's auditor: the engine and `fail_on` (the flag's, else the configuration's,
     /// else the library default).
     pub fn auditor(&self, fail_on: Option<Severity>) -> anyhow::Result<Auditor> {

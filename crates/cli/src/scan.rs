@@ -108,7 +108,7 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let run = RunConfig::resolve(&args.org, &args.rules, &args.read)?;
     let triage = Triage::resolve(&run, &args.triage, Profile::Audit)?;
     // The exposure rule's `[rule.triage]` thresholds come from the configured pack.
-    let thresholds = run.engine()?.thresholds().clone();
+    let thresholds = run.thresholds()?;
     let scanner = run.scanner();
     let started = Instant::now();
     let progress = Progress::for_inputs("scan", &args.paths, args.ui.quiet);

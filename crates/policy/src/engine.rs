@@ -149,17 +149,7 @@ impl Engine {
             .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&keywords)
             .expect("keywords are plain literals");
-        let triage = rules
-            .iter()
-            .find_map(|r| match &r.kind {
-                RuleKind::RecipientExposure(p) => Some(p.triage.clone()),
-                RuleKind::BccHeaderLeak(_)
-                | RuleKind::GroupMembersVisible(_)
-                | RuleKind::AddressListInContent(_)
-                | RuleKind::ContentRegex(_)
-                | RuleKind::SeedPhrase(_) => None,
-            })
-            .unwrap_or_default();
+        let triage = exposure_thresholds(&rules);
         // Where the patterns cannot share one set (size limits), every candidate regex runs.
         let set = RegexSet::new(&patterns).ok();
         let gate_org = Org {
@@ -184,6 +174,12 @@ impl Engine {
             has_unconditional_content,
             triage,
         }
+    }
+
+    /// The triage thresholds an engine of `pack` would have, without compiling its rules
+    /// (what `scan` needs of the pack; see [`crate::audit::thresholds`]).
+    pub fn thresholds_of(pack: &RulePack) -> Thresholds {
+        exposure_thresholds(pack.rules.iter().filter(|r| r.enabled))
     }
 
     /// Like [`Engine::new`], but an override naming no rule of the pack is an error.
@@ -589,6 +585,21 @@ fn is_exposure(k: &RuleKind) -> bool {
             | RuleKind::BccHeaderLeak(_)
             | RuleKind::GroupMembersVisible(_)
     )
+}
+
+/// The first enabled recipient-exposure rule's triage thresholds (the defaults without one).
+fn exposure_thresholds<'r>(rules: impl IntoIterator<Item = &'r Rule>) -> Thresholds {
+    rules
+        .into_iter()
+        .find_map(|r| match &r.kind {
+            RuleKind::RecipientExposure(p) => Some(p.triage.clone()),
+            RuleKind::BccHeaderLeak(_)
+            | RuleKind::GroupMembersVisible(_)
+            | RuleKind::AddressListInContent(_)
+            | RuleKind::ContentRegex(_)
+            | RuleKind::SeedPhrase(_) => None,
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
