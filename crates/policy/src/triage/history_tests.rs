@@ -440,3 +440,25 @@ fn saved_history_of_the_first_run_makes_the_repeat_known() {
     assert!(!known(&h, &first, "ben@yahoo.com", "cat@hotmail.com"));
     assert!(known(&h, &repeat, "ben@yahoo.com", "cat@hotmail.com"));
 }
+
+/// The cache of recent party hashes gives what hashing each party gives, in any order.
+#[test]
+fn recent_party_hashes_are_the_party_hashes() {
+    let mut recent = RecentParties::default();
+    let parties = [
+        "acme.example",
+        "a@gmail.com",
+        "acme.example",
+        "b@gmail.com",
+        "",
+        "acme.example",
+        "",
+        "b@gmail.com",
+        "b@gmail.com",
+        "c.example",
+        "a@gmail.com",
+    ];
+    for p in parties {
+        assert_eq!(recent.hash(p), party_hash(p), "{p:?}");
+    }
+}
