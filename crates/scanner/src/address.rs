@@ -66,6 +66,46 @@ impl Address {
     }
 }
 
+impl Address {
+    /// A bare `local@domain` that [`Address::parse`] would take as it is but for the local
+    /// part's case (ASCII letters, digits and `._+-` before the one `@`, an already canonical
+    /// plain domain after it), built with one allocation; `None` for anything else (the caller
+    /// parses it the long way). A mass mail's list is nearly all such items: trimming,
+    /// checking and lowercasing each in several passes, then copying it into its shared
+    /// string, was a tenth of the time spent on it.
+    pub(crate) fn parse_bare(s: &[u8]) -> Option<Address> {
+        let at = memchr::memchr(b'@', s)?;
+        let (local, domain) = (&s[..at], &s[at + 1..]);
+        let mut upper = false;
+        for &b in local {
+            match b {
+                b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'+' | b'-' => {}
+                b'A'..=b'Z' => upper = true,
+                _ => return None,
+            }
+        }
+        if local.is_empty() || domain.is_empty() || domain.last() == Some(&b'.') {
+            return None;
+        }
+        // No second `@` (the domain's alphabet has none), no trailing dot: the domain is
+        // taken whole, and a plain one is canonical as it is.
+        if !is_plain_domain(domain) {
+            return None;
+        }
+        let text = std::str::from_utf8(s).ok()?;
+        if !upper {
+            return Some(Address::from_canonical_str(text));
+        }
+        let mut lower = [0u8; 256];
+        let lower = lower.get_mut(..s.len())?;
+        lower.copy_from_slice(s);
+        lower[..at].make_ascii_lowercase();
+        Some(Address::from_canonical_str(
+            std::str::from_utf8(lower).ok()?,
+        ))
+    }
+}
+
 /// RFC 5322 `atext` (RFC 6532: any non-ASCII character too).
 fn is_atext(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii()
@@ -183,6 +223,42 @@ mod tests {
 
     fn p(s: &str) -> Option<String> {
         Address::parse(s).map(|a| a.as_str().to_owned())
+    }
+
+    proptest::proptest! {
+        /// The bare fast path takes only what `parse` takes, and gives what it gives.
+        #[test]
+        fn bare_addresses_parse_as_parse_does(s in "[A-Za-z0-9._+@ -]{0,14}|[a-z]{1,6}[A-Z.]?@[a-z0-9.-]{1,9}") {
+            if let Some(a) = Address::parse_bare(s.as_bytes()) {
+                proptest::prop_assert_eq!(Some(a), Address::parse(&s), "{:?}", s);
+            }
+        }
+    }
+
+    #[test]
+    fn bare_fast_path_takes_plain_addresses_only() {
+        let bare = |s: &str| Address::parse_bare(s.as_bytes()).map(|a| a.as_str().to_owned());
+        assert_eq!(
+            bare("Oscar.Okafor496@gmail.com").as_deref(),
+            Some("oscar.okafor496@gmail.com")
+        );
+        assert_eq!(
+            bare("a+tag@x-y.example").as_deref(),
+            Some("a+tag@x-y.example")
+        );
+        for other in [
+            "a@Gmail.com",
+            "a@gmail.com.",
+            "a@b@c.example",
+            "\"a b\"@x.example",
+            " a@x.example",
+            "a@xn--dmain-jua.com",
+            "@x.example",
+            "a@",
+            "ä@x.example",
+        ] {
+            assert_eq!(bare(other), None, "{other:?}");
+        }
     }
 
     #[test]

@@ -169,6 +169,10 @@ impl Address {
     pub(crate) fn from_canonical(s: String) -> Self {
         Address(s.into())
     }
+    /// [`Address::from_canonical`] from a borrowed string (one allocation, no copy first).
+    pub(crate) fn from_canonical_str(s: &str) -> Self {
+        Address(Arc::from(s))
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }

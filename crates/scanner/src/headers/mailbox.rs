@@ -14,6 +14,14 @@ pub(super) fn parse_item(
     warn: &mut Warnings<'_>,
     found: &mut dyn FnMut(Mailbox),
 ) {
+    // `item` is trimmed: a bare address is what `simple_item` and `Address::parse` would make
+    // of it (property-tested), with no warning.
+    if let Some(address) = Address::parse_bare(item) {
+        return found(Mailbox {
+            address,
+            display: None,
+        });
+    }
     if let Some((display, addr)) = simple_item(item) {
         return single_parts(display, addr, fname, warn, found);
     }
@@ -385,6 +393,20 @@ mod tests {
             b"Name <a@b",
         ] {
             assert_eq!(simple_item(not_simple), None, "{not_simple:?}");
+        }
+    }
+
+    proptest! {
+        /// A bare address taken by `parse_item`'s first path gives what `simple_item` and
+        /// `single_parts` give: the same mailbox, no warning.
+        #[test]
+        fn bare_items_agree_with_simple_items(item in "[A-Za-z0-9._+-]{1,8}@[a-z0-9.-]{1,10}|[A-Za-z0-9._+@ <>-]{1,16}") {
+            prop_assume!(Address::parse_bare(item.as_bytes()).is_some());
+            let mut out = Vec::new();
+            let mut warnings = Vec::new();
+            let mut w = Warnings { out: &mut warnings, dropped: 0 };
+            parse_item(item.as_bytes(), "To", &mut Vec::new(), &mut w, &mut |m| out.push(m));
+            prop_assert_eq!((out, warnings), items_via(&item, true), "{:?}", item);
         }
     }
 
