@@ -170,11 +170,11 @@ pub fn facts(
     let sender = env.from.first();
     let name_forms = sender::sender_name(env).map(|(f, l)| sender::NameForms::new((&f, &l)));
     let sender_display = sender.and_then(|m| sender::display_key(m.display.as_deref()));
-    let own = |a: &Address, display: Option<&str>| {
+    // `consumer`: the address is at a consumer provider (its party key is itself).
+    let own = |a: &Address, display: Option<&str>, consumer: bool| {
         ctx.aliases.contains(a)
             || (sender_display.is_some() && sender::display_key(display) == sender_display)
-            || (org.is_consumer(a.domain())
-                && name_forms.as_ref().is_some_and(|n| n.matches(a.local())))
+            || (consumer && name_forms.as_ref().is_some_and(|n| n.matches(a.local())))
     };
     let history = ctx.history;
     let org_domain = |d: &str| {
@@ -190,7 +190,11 @@ pub fn facts(
     // By party index (as in `index`): the party is kept.
     let mut is_kept = vec![false; parties.len()];
     for (i, p) in parties.iter().enumerate() {
-        let owned = p.addresses.iter().filter(|(_, _, a, d)| own(a, *d)).count();
+        // A party key is the address itself at a consumer provider, else its (shorter)
+        // domain: the key says what `org.is_consumer` would, without a lookup per address.
+        let owned = (p.addresses.iter())
+            .filter(|(_, _, a, d)| own(a, *d, p.key.len() == a.as_str().len()))
+            .count();
         if owned == p.addresses.len() {
             own_addresses += owned;
             continue;
