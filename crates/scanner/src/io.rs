@@ -15,7 +15,7 @@ pub struct AtomicFile {
 }
 
 enum Inner {
-    Temp(BufWriter<tempfile::NamedTempFile>),
+    Temp(BufWriter<Writeback>),
     // A device or a fifo (`-o /dev/null`, `-o /dev/stdout`, a named pipe) is written in
     // place: renaming a temporary file over it would replace the device node itself (as
     // root, /dev/null becomes a regular file for the whole machine).
@@ -52,7 +52,7 @@ impl AtomicFile {
             .tempfile_in(dir)?;
         Ok(AtomicFile {
             target: path.to_path_buf(),
-            inner: Inner::Temp(BufWriter::new(tmp)),
+            inner: Inner::Temp(BufWriter::new(Writeback { tmp, unsynced: 0 })),
         })
     }
 
@@ -61,7 +61,7 @@ impl AtomicFile {
         match self.inner {
             Inner::InPlace(mut w) => w.flush(),
             Inner::Temp(w) => {
-                let tmp = w.into_inner().map_err(|e| e.into_error())?;
+                let tmp = w.into_inner().map_err(|e| e.into_error())?.tmp;
                 tmp.as_file().sync_all()?;
                 tmp.persist(&self.target).map_err(|e| e.error)?;
                 Ok(())
@@ -69,6 +69,48 @@ impl AtomicFile {
         }
     }
 }
+
+/// The temporary file, with the disk writes of what was written started every
+/// [`Writeback::EVERY`] bytes, so that the commit's sync waits for the last part only (a
+/// 7 MB output synced at the end was ~4% of a scan's time on a virtual disk).
+struct Writeback {
+    tmp: tempfile::NamedTempFile,
+    /// Bytes written since writeback was last started.
+    unsynced: usize,
+}
+
+impl Writeback {
+    const EVERY: usize = 1 << 20;
+}
+
+impl Write for Writeback {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.tmp.write(buf)?;
+        self.unsynced += n;
+        if self.unsynced >= Writeback::EVERY {
+            self.unsynced = 0;
+            start_writeback(self.tmp.as_file());
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.tmp.flush()
+    }
+}
+
+/// Starts writing the file's dirty pages to disk without waiting (a hint: an error is left
+/// to the final sync, which reports it).
+#[cfg(target_os = "linux")]
+fn start_writeback(f: &fs::File) {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: a valid open descriptor (borrowed for the call); the call only schedules I/O.
+    unsafe {
+        libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_: &fs::File) {}
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
@@ -132,6 +174,24 @@ mod tests {
         assert_eq!(mode, 0o600);
         // No temporary file left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// Past the writeback interval (disk writes started while writing) the file is whole.
+    #[test]
+    fn large_outputs_are_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("records.jsonl");
+        let line: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let mut f = AtomicFile::create(&p).unwrap();
+        let mut expected = Vec::new();
+        for i in 0..9000 {
+            let chunk = &line[..(i * 7) % line.len()];
+            f.write_all(chunk).unwrap();
+            expected.extend_from_slice(chunk);
+        }
+        assert!(expected.len() > 3 * Writeback::EVERY);
+        f.commit().unwrap();
+        assert_eq!(fs::read(&p).unwrap(), expected);
     }
 
     #[test]
