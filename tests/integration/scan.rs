@@ -455,3 +455,44 @@ fn scan_takes_the_thresholds_of_the_rule_pack_and_checks_it() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("exposure.toml"), "{}", stderr(&o));
 }
+
+/// Under audit the ranked records are written as lines where they are ranked, except one too
+/// large to hold as a line (over 10,000 addresses), which is streamed: both kinds come out
+/// whole, ranked and in archive order.
+#[test]
+fn audit_records_small_and_too_large_to_hold_as_a_line_keep_archive_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let mbox = dir.path().join("mixed.mbox");
+    let message = |i: usize, n: usize| {
+        let to: Vec<String> = (0..n).map(|k| format!("user{i}x{k}@gmail.com")).collect();
+        format!(
+            "From news@shop.example Mon Jan  1 00:00:00 2024\nFrom: news@shop.example\n\
+             To: {}\nSubject: batch {i}\nMessage-ID: <b{i}@shop.example>\n\
+             Date: Mon, 01 Jan 2024 00:00:0{i} +0000\n\nhello\n\n",
+            to.join(",\n ")
+        )
+    };
+    let sizes = [3, 12_000, 2, 40];
+    let text: String = (sizes.iter().enumerate())
+        .map(|(i, &n)| message(i, n))
+        .collect();
+    std::fs::write(&mbox, text).unwrap();
+    let o = run(&["-q", mbox.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let recs = json_lines(&o.stdout);
+    let got: Vec<(String, usize)> = recs
+        .iter()
+        .map(|r| {
+            assert_eq!(r["triage"]["profile"], "audit", "{}", r["subject"]);
+            (
+                r["subject"].as_str().unwrap().to_string(),
+                exposed_addresses(r).len(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, usize)> = (sizes.iter().enumerate())
+        .map(|(i, &n)| (format!("batch {i}"), n))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(exposed_addresses(&recs[1])[11_999], "user1x11999@gmail.com");
+}

@@ -179,6 +179,18 @@ impl RecordSink for Records<'_, '_> {
         }
     }
 
+    fn record_line(&mut self, record: ExposureRecord, line: Vec<u8>) {
+        self.tally.exposing += 1;
+        if let Some(set) = &mut self.tally.addresses {
+            set.extend(record.exposed.iter().map(|e| e.address.clone()));
+        }
+        if self.write_error.is_none() {
+            if let Err(e) = self.out.write_all(&line) {
+                self.write_error = Some(e);
+            }
+        }
+    }
+
     fn problem(&mut self, p: &Problem) {
         self.problems.report(p);
     }

@@ -20,6 +20,12 @@ pub trait RecordSink {
     fn seen(&mut self, _location: &Location, _not_fully_audited: Option<&str>, _journal: bool) {}
     /// An exposing message's record, ranked.
     fn record(&mut self, record: ExposureRecord);
+    /// [`RecordSink::record`] with the record already written as its JSON line
+    /// ([`leakaudit_scanner::io::write_json_line`]'s bytes), on the worker that ranked it (the
+    /// audit's records are written after the ranking, on one thread). Default: `record`.
+    fn record_line(&mut self, record: ExposureRecord, _line: Vec<u8>) {
+        self.record(record);
+    }
     fn problem(&mut self, problem: &Problem);
     fn progress(&mut self, _bytes: u64, _messages: u64) {}
 }
@@ -44,7 +50,13 @@ struct Held {
     envelope: Envelope,
     exposure: Exposure,
     quoted: Vec<Address>,
+    /// The ranked record's JSON line (audit: encoded where it was ranked).
+    line: Option<Vec<u8>>,
 }
+
+/// Records of at most this many exposed addresses are written as their JSON line by the
+/// worker that ranks them (see `records`).
+const ENCODE_MAX_ADDRESSES: usize = 10_000;
 
 /// What the workers make of one message: the exposing message, why `check` would not see all
 /// of it, whether it came from a journal report. Boxed: every message's result is moved
@@ -108,6 +120,7 @@ impl ArchiveAudit<'_> {
                     Envelope::default()
                 },
                 exposure: exp,
+                line: None,
             };
             Step {
                 item: (Some(Box::new(held)), cut, journal),
@@ -123,6 +136,22 @@ impl ArchiveAudit<'_> {
                 signals: a.signals.iter().map(|s| s.code().to_string()).collect(),
                 reasons: a.reasons,
             });
+            // The record as handed over (`ToRecords::message`), written here, in parallel with
+            // the other rankings, rather than after them on the calling thread; what only the
+            // ranking read is freed here too. A record too large to hold as one line (~100
+            // bytes per address) is left to the sink to stream.
+            if h.exposure.exposed.len() <= ENCODE_MAX_ADDRESSES {
+                let mut line = Vec::new();
+                h.record.exposed = std::mem::take(&mut h.exposure.exposed);
+                if leakaudit_scanner::io::write_json_line(&mut line, &h.record).is_ok() {
+                    h.line = Some(line);
+                    h.envelope = Envelope::default();
+                    h.exposure = Exposure::default();
+                    h.quoted = Vec::new();
+                } else {
+                    h.exposure.exposed = std::mem::take(&mut h.record.exposed);
+                }
+            }
         };
         let mut to = ToRecords {
             sink,
@@ -153,6 +182,9 @@ impl<S: RecordSink> AuditSink<Item> for ToRecords<'_, S> {
     fn message(&mut self, _location: Location, item: Item) {
         let Some(h) = item.0 else { return };
         let mut record = h.record;
+        if let Some(line) = h.line {
+            return self.sink.record_line(record, line);
+        }
         if self.audit {
             record.exposed = h.exposure.exposed;
         }
