@@ -402,9 +402,15 @@ fn scan_takes_the_thresholds_of_the_rule_pack_and_checks_it() {
     )
     .unwrap();
     let path = msg.to_string_lossy().into_owned();
+    let scan = |extra: &[&str]| {
+        (leakaudit().args(["scan", "-q", "--profile", "gate"]))
+            .args(extra)
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
     let severity = |o: &Output| json_lines(&o.stdout)[0]["triage"]["severity"].clone();
-    let gate = ["scan", "-q", "--profile", "gate"];
-    let o = leakaudit().args(gate).arg(&path).output().unwrap();
+    let o = scan(&[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(severity(&o), "high");
 
@@ -420,38 +426,20 @@ fn scan_takes_the_thresholds_of_the_rule_pack_and_checks_it() {
     std::fs::write(rules.join("exposure.toml"), &pack).unwrap();
     let rules_arg = rules.to_string_lossy().into_owned();
     let with_pack = ["--rules", &rules_arg, "--rules-mode", "replace"];
-    let o = leakaudit()
-        .args(gate)
-        .args(with_pack)
-        .arg(&path)
-        .output()
-        .unwrap();
+    let o = scan(&with_pack);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(severity(&o), "critical");
 
     // An override naming no rule of the pack, and a broken rule file: errors, nothing read.
     let cfg = dir.path().join("cfg.toml");
     std::fs::write(&cfg, "[severity_overrides]\nno-such-rule = \"low\"\n").unwrap();
-    let o = leakaudit()
-        .args(gate)
-        .args(["--config", cfg.to_str().unwrap()])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let o = scan(&["--config", cfg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no-such-rule"), "{}", stderr(&o));
     assert!(o.stdout.is_empty());
-    std::fs::write(
-        rules.join("exposure.toml"),
-        pack.replace("[[rule]]", "[[rul]]"),
-    )
-    .unwrap();
-    let o = leakaudit()
-        .args(gate)
-        .args(with_pack)
-        .arg(&path)
-        .output()
-        .unwrap();
+    let broken = pack.replace("[[rule]]", "[[rul]]");
+    std::fs::write(rules.join("exposure.toml"), broken).unwrap();
+    let o = scan(&with_pack);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("exposure.toml"), "{}", stderr(&o));
 }
