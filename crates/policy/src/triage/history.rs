@@ -198,23 +198,20 @@ fn subject_hash(s: Option<&str>) -> u64 {
     h64(&[b"subject", subject::normalise(s.unwrap_or("")).as_bytes()])
 }
 
-/// The external parties of a message (recipients, plus the sender when it is not at a
-/// configured internal domain: in a journal, customers write too), sorted.
-pub(crate) fn message_parties<'e>(
+/// The sender's party when it is one of the message's parties besides its audience (the
+/// recipients' parties): not at a configured internal domain (in a journal, customers write
+/// too) and not already in the audience.
+fn message_sender_party<'e>(
     env: &'e Envelope,
     org: &Org,
-    audience: &'e [leakaudit_scanner::PartyKey],
-) -> Vec<&'e str> {
-    let mut parties: Vec<&str> = audience.iter().map(|p| p.as_str()).collect();
-    if let Some(s) = env.from.first() {
-        if !org.is_internal_domain(s.address.domain()) {
-            let p = org.party_key(&s.address);
-            if !parties.contains(&p) {
-                parties.push(p);
-            }
-        }
+    audience: &[leakaudit_scanner::PartyKey],
+) -> Option<&'e str> {
+    let s = env.from.first()?;
+    if org.is_internal_domain(s.address.domain()) {
+        return None;
     }
-    parties
+    let p = org.party_key(&s.address);
+    (!audience.iter().any(|a| a.as_str() == p)).then_some(p)
 }
 
 /// What the history says about one exposing message's mailing.
@@ -277,13 +274,28 @@ impl History {
         // Most messages have one external party: no pair, no chunk, no hashing at all.
         let mut tag = None;
         if env.recipients.len() <= self.opts.max_pair_recipients {
-            let parties = message_parties(env, org, &x.audience_parties);
-            if parties.len() >= 2 {
+            // The parties (the audience, then the sender's) without a list of them, and their
+            // hashes on the stack: two allocations per message of a journal otherwise.
+            let audience = &x.audience_parties;
+            let sender_party = message_sender_party(env, org, audience);
+            let n = audience.len() + usize::from(sender_party.is_some());
+            if n >= 2 {
                 let t = *tag.get_or_insert_with(|| message_tag(env));
                 let seen = Seen::new(pair_date(env.date), t);
-                let hashes: Vec<u64> = parties.iter().map(|p| self.recent.hash(p)).collect();
-                for i in 0..hashes.len() {
-                    for j in i + 1..hashes.len() {
+                let mut stack = [0u64; 16];
+                let mut heap = Vec::new();
+                let hashes: &mut [u64] = if n <= stack.len() {
+                    &mut stack[..n]
+                } else {
+                    heap.resize(n, 0);
+                    &mut heap
+                };
+                let parties = audience.iter().map(|p| p.as_str()).chain(sender_party);
+                for (h, p) in hashes.iter_mut().zip(parties) {
+                    *h = self.recent.hash(p);
+                }
+                for i in 0..n {
+                    for j in i + 1..n {
                         self.add_pair(pair_of(hashes[i], hashes[j]), seen);
                     }
                 }
