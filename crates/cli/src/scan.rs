@@ -157,6 +157,26 @@ struct Records<'p, 'q> {
     write_error: Option<io::Error>,
 }
 
+impl Records<'_, '_> {
+    /// Counts `record` and writes it with `write` (the first write error is kept; nothing is
+    /// written after it).
+    fn write(
+        &mut self,
+        record: &ExposureRecord,
+        write: impl FnOnce(&mut BufWriter<&mut dyn Write>) -> io::Result<()>,
+    ) {
+        self.tally.exposing += 1;
+        if let Some(set) = &mut self.tally.addresses {
+            set.extend(record.exposed.iter().map(|e| e.address.clone()));
+        }
+        if self.write_error.is_none() {
+            if let Err(e) = write(&mut self.out) {
+                self.write_error = Some(e);
+            }
+        }
+    }
+}
+
 impl RecordSink for Records<'_, '_> {
     fn seen(&mut self, location: &Location, not_fully_audited: Option<&str>, journal: bool) {
         self.tally.journal_reports += u64::from(journal);
@@ -168,27 +188,11 @@ impl RecordSink for Records<'_, '_> {
     }
 
     fn record(&mut self, record: ExposureRecord) {
-        self.tally.exposing += 1;
-        if let Some(set) = &mut self.tally.addresses {
-            set.extend(record.exposed.iter().map(|e| e.address.clone()));
-        }
-        if self.write_error.is_none() {
-            if let Err(e) = write_json_line(&mut self.out, &record) {
-                self.write_error = Some(e);
-            }
-        }
+        self.write(&record, |out| write_json_line(out, &record));
     }
 
     fn record_line(&mut self, record: ExposureRecord, line: Vec<u8>) {
-        self.tally.exposing += 1;
-        if let Some(set) = &mut self.tally.addresses {
-            set.extend(record.exposed.iter().map(|e| e.address.clone()));
-        }
-        if self.write_error.is_none() {
-            if let Err(e) = self.out.write_all(&line) {
-                self.write_error = Some(e);
-            }
-        }
+        self.write(&record, |out| out.write_all(&line));
     }
 
     fn problem(&mut self, p: &Problem) {

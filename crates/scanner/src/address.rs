@@ -64,9 +64,7 @@ impl Address {
         out.push_str(&domain);
         Some(Address::from_canonical(out))
     }
-}
 
-impl Address {
     /// A bare `local@domain` that [`Address::parse`] would take as it is but for the local
     /// part's case (ASCII letters, digits and `._+-` before the one `@`, an already canonical
     /// plain domain after it), built with one allocation; `None` for anything else (the caller

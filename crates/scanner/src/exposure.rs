@@ -250,6 +250,22 @@ impl OrgView<'_> {
     }
 }
 
+/// Whether `party`, the [`Org::party_key`] of `address`, is the address itself (a consumer
+/// provider's address) rather than its domain, which is always shorter: no second lookup.
+pub fn party_is_address(party: &str, address: &Address) -> bool {
+    party.len() == address.as_str().len()
+}
+
+/// The shared key of `party` (the party key of `address`): a consumer address's key reuses the
+/// address's own string, a domain is a string of its own.
+fn shared_party_key(party: &str, address: &Address) -> PartyKey {
+    if party_is_address(party, address) {
+        PartyKey::from(address.shared())
+    } else {
+        PartyKey::from(party)
+    }
+}
+
 /// Computes which external recipients `env` shows to which other external parties.
 pub fn analyse(env: &Envelope, org: &Org) -> Exposure {
     match (&env.recipients[..], &env.envelope_recipients[..]) {
@@ -268,12 +284,7 @@ fn analyse_one(env: &Envelope, org: &Org, only: &crate::model::Recipient) -> Exp
     if view.is_internal(addr) {
         return Exposure::default();
     }
-    let party = org.party_key(addr);
-    let key = if party.len() == addr.as_str().len() {
-        PartyKey::from(addr.shared())
-    } else {
-        PartyKey::from(party)
-    };
+    let key = shared_party_key(org.party_key(addr), addr);
     let visible = is_transmitted(env, org.archive_kind) || !only.field.is_blind();
     Exposure {
         exposed: Vec::new(),
@@ -292,9 +303,9 @@ fn analyse_list(env: &Envelope, org: &Org) -> Exposure {
     // holds an index into its vector: pass 2 then reads the vectors with no lookup (three
     // hash lookups and a second party key per exposed address were a fifth of the gate's
     // time on a mass mail).
-    // A party key is made once per party: a consumer address reuses the address's own
-    // string, a domain is allocated once however many recipients it has. One map for the
-    // audience and visibility both: a 1,000,000-party message held two.
+    // A party key is made once per party (`shared_party_key`: a domain is allocated once
+    // however many recipients it has). One map for the audience and visibility both: a
+    // 1,000,000-party message held two.
     // Sized for a mass mail's list up front (no rehash series), not for a million parties that
     // may be one domain.
     let n = env.recipients.len().min(1 << 16);
@@ -335,12 +346,7 @@ fn analyse_list(env: &Envelope, org: &Org) -> Exposure {
         }
         let party = org.party_key(addr);
         let slot = *parties.entry(party).or_insert_with(|| {
-            let key = if party.len() == addr.as_str().len() {
-                PartyKey::from(addr.shared())
-            } else {
-                PartyKey::from(party)
-            };
-            party_list.push((key, false));
+            party_list.push((shared_party_key(party, addr), false));
             party_list.len() - 1
         });
         let Some(field) = field else {

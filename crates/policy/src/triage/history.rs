@@ -542,8 +542,6 @@ impl History {
         Ok(())
     }
 
-    /// Reads a history written by [`History::save`] (any size: the caps bound growth, not
-    /// what a file holds).
     /// The history at `path` when there is one (a run that is asked to keep a history starts
     /// without one the first time), with the default options.
     pub fn load_if_present(path: Option<&Path>) -> Result<Option<History>, HistoryError> {
@@ -553,6 +551,8 @@ impl History {
         }
     }
 
+    /// Reads a history written by [`History::save`] (any size: the caps bound growth, not
+    /// what a file holds).
     pub fn load(path: &Path, opts: HistoryOptions) -> Result<History, HistoryError> {
         let bytes = std::fs::read(path).map_err(|source| HistoryError::Io {
             path: path.to_path_buf(),

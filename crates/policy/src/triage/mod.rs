@@ -23,6 +23,7 @@ pub use history::{
 pub use severity::{decide, Facts, Outcome, Thresholds};
 pub use signal::{Assessment, Profile, Signal};
 
+use leakaudit_scanner::exposure::party_is_address;
 use leakaudit_scanner::{Address, Envelope, Exposure, Field, Message, Org};
 // foldhash: per-message sets keyed by addresses, as in the exposure model.
 use foldhash::{HashMap, HashMapExt, HashSet};
@@ -190,10 +191,9 @@ pub fn facts(
     // By party index (as in `index`): the party is kept.
     let mut is_kept = vec![false; parties.len()];
     for (i, p) in parties.iter().enumerate() {
-        // A party key is the address itself at a consumer provider, else its (shorter)
-        // domain: the key says what `org.is_consumer` would, without a lookup per address.
+        // The party key says what `org.is_consumer` would, without a lookup per address.
         let owned = (p.addresses.iter())
-            .filter(|(_, _, a, d)| own(a, *d, p.key.len() == a.as_str().len()))
+            .filter(|(_, _, a, d)| own(a, *d, party_is_address(p.key, a)))
             .count();
         if owned == p.addresses.len() {
             own_addresses += owned;
