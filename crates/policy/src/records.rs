@@ -84,7 +84,7 @@ impl ArchiveAudit<'_> {
         let limits = content::Limits::default();
         // On the worker threads: the exposure model (and the history) in parallel.
         let process = |msg: &mut Message<'_>, obs: &Observer<'_>| -> Step<Item> {
-            let hit = content::limits_hit(&msg.raw, &limits);
+            let hit = content::limits_hit_hinted(&msg.raw, msg.parts, &limits);
             let cut = hit.any().then(|| hit.describe(&limits));
             // A journal report's envelope (a provider log's is not a report).
             let journal =

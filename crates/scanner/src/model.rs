@@ -476,6 +476,23 @@ pub struct Message<'a> {
     pub raw: std::borrow::Cow<'a, [u8]>,
     pub mbox_quoted: bool,
     pub envelope: Envelope,
+    /// What the header parser saw of `raw`'s own Content-Type in passing (see [`PartsHint`]).
+    pub parts: PartsHint,
+}
+
+/// Whether a message's own Content-Type can give it MIME parts, as the header parser saw it
+/// on its one walk over the header lines ([`crate::headers::ContentTypeCheck`]), so that a
+/// check of the content limits need not walk them again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PartsHint {
+    /// Not known (the header block ended at a line that is not a field, the message came
+    /// from a journal report or was built by hand): look at the bytes.
+    #[default]
+    Unknown,
+    /// `ContentTypeCheck::may_nest` is false for the header block of `raw`.
+    Single,
+    /// `ContentTypeCheck::may_nest` is true for it.
+    MayNest,
 }
 
 /// Adds `more` to `list`, one recipient per (address, kind), the first seen kept: the union

@@ -295,6 +295,7 @@ pub(crate) mod tests_support {
             raw: std::borrow::Cow::Borrowed(raw),
             mbox_quoted: false,
             envelope,
+            parts: Default::default(),
         }
     }
 

@@ -216,6 +216,7 @@ fn every_signal_fixture_gets_its_severity_and_signals() {
             raw: raw.as_slice().into(),
             mbox_quoted: false,
             envelope: envelope(&raw),
+            parts: Default::default(),
         };
         let ev = engine.evaluate_with(&msg, &ctx);
         let f = ev
@@ -281,6 +282,7 @@ fn gate_profile_keeps_todays_severity_and_states_why() {
         raw: raw.as_slice().into(),
         mbox_quoted: false,
         envelope: envelope(&raw),
+        parts: Default::default(),
     };
     let plain = engine.evaluate(&msg);
     let f = &plain.findings[0];
@@ -321,6 +323,7 @@ fn severity_override_wins_over_the_triage() {
         raw: raw.as_slice().into(),
         mbox_quoted: false,
         envelope: envelope(&raw),
+        parts: Default::default(),
     };
     let ctx = TriageContext {
         profile: Profile::Audit,
@@ -369,6 +372,7 @@ fn retriage_after_a_single_pass_equals_evaluate_with() {
             raw: raw.as_slice().into(),
             mbox_quoted: false,
             envelope: env.clone(),
+            parts: Default::default(),
         };
         let eval = engine.evaluate(&m);
         if eval.exposure.exposes() {
@@ -391,6 +395,7 @@ fn retriage_after_a_single_pass_equals_evaluate_with() {
             raw: raw.as_slice().into(),
             mbox_quoted: false,
             envelope: env,
+            parts: Default::default(),
         };
         let direct = engine.evaluate_with(&m, &ctx);
         assert_eq!(eval.findings, direct.findings, "{:?}", m.envelope.subject);
@@ -406,6 +411,7 @@ fn exposure_triage(raw: &[u8], history: &History) -> (Severity, Vec<Signal>) {
         raw: raw.into(),
         mbox_quoted: false,
         envelope: envelope(raw),
+        parts: Default::default(),
     };
     let ctx = TriageContext {
         profile: Profile::Audit,

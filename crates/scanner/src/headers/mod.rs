@@ -43,7 +43,47 @@ mod envelope;
 mod list;
 mod mailbox;
 
-use crate::model::{Envelope, HeaderWarning, HeaderWarningKind};
+use crate::model::{Envelope, HeaderWarning, HeaderWarningKind, PartsHint};
+
+/// Whether a message's own Content-Type can give it parts (`multipart/*`, `message/*`), from
+/// the lines of its header block fed one by one: without one, the MIME tree is a single
+/// part. `true` whenever the block leaves a doubt (two Content-Type fields, one without a
+/// colon, a value that does not start with a letter). Only a line's first 12 bytes and,
+/// for a Content-Type line, its own value (not its continuation lines) are read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ContentTypeCheck {
+    /// The first Content-Type line's verdict.
+    first: Option<bool>,
+    doubt: bool,
+}
+
+impl ContentTypeCheck {
+    /// One line of the header block (without its `\n`; a trailing `\r` may stay).
+    #[inline]
+    pub fn line(&mut self, line: &[u8]) {
+        const NAME: &[u8] = b"content-type";
+        if line.len() < NAME.len() || !line[..NAME.len()].eq_ignore_ascii_case(NAME) {
+            return;
+        }
+        let Some(colon) = memchr::memchr(b':', line) else {
+            self.doubt = true;
+            return;
+        };
+        let v = line[colon + 1..].trim_ascii();
+        let starts = |p: &[u8]| v.len() >= p.len() && v[..p.len()].eq_ignore_ascii_case(p);
+        let nests = !v.first().is_some_and(u8::is_ascii_alphabetic)
+            || starts(b"multipart")
+            || starts(b"message");
+        if self.first.replace(nests).is_some() {
+            self.doubt = true;
+        }
+    }
+
+    /// The verdict once the block's lines are all fed.
+    pub fn may_nest(&self) -> bool {
+        self.doubt || self.first == Some(true)
+    }
+}
 
 /// Why a message has no usable header block.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -152,7 +192,7 @@ struct RawField<'a> {
 /// field, binary junk); everything else is parsed with warnings in `Envelope::warnings`.
 pub fn parse_envelope(raw: &[u8]) -> Result<Envelope, HeaderError> {
     match parse(raw, false)? {
-        Parsed::Message(env) => Ok(env),
+        Parsed::Message(env, _) => Ok(env),
         Parsed::JournalReport => unreachable!("only parse_message stops at a journal report"),
     }
 }
@@ -163,7 +203,8 @@ pub fn parse_envelope(raw: &[u8]) -> Result<Envelope, HeaderError> {
 // Boxing the envelope would cost an allocation per message; the value is moved once.
 #[allow(clippy::large_enum_variant)]
 pub enum Parsed {
-    Message(Envelope),
+    /// The envelope, and what the walk over the header lines saw of the Content-Type.
+    Message(Envelope, PartsHint),
     JournalReport,
 }
 
@@ -204,6 +245,9 @@ fn parse(raw: &[u8], journal_stops: bool) -> Result<Parsed, HeaderError> {
         }
     };
     let mut long_line_warned = false;
+    let mut content_type = ContentTypeCheck::default();
+    // The block ends at a blank line or the input's end, where the check's walk ends too.
+    let mut parts_known = true;
     let header_len;
     loop {
         if pos >= raw.len() {
@@ -242,6 +286,7 @@ fn parse(raw: &[u8], journal_stops: bool) -> Result<Parsed, HeaderError> {
                 }
             }
         } else if let Some(name_len) = field_name_len(line) {
+            content_type.line(line);
             if let Some(field) = current.take() {
                 apply(Step::Field(field), &mut env, &mut warn);
             }
@@ -260,6 +305,8 @@ fn parse(raw: &[u8], journal_stops: bool) -> Result<Parsed, HeaderError> {
                 }));
             }
             apply(Step::NotTerminated(pos), &mut env, &mut warn);
+            // A walk to the first blank line would go on past this line.
+            parts_known = false;
             header_len = pos;
             break;
         }
@@ -274,7 +321,12 @@ fn parse(raw: &[u8], journal_stops: bool) -> Result<Parsed, HeaderError> {
     env.header_len = header_len;
     warn.finish();
     env.warnings = warn_vec;
-    Ok(Parsed::Message(env))
+    let parts = match (parts_known, content_type.may_nest()) {
+        (false, _) => PartsHint::Unknown,
+        (true, false) => PartsHint::Single,
+        (true, true) => PartsHint::MayNest,
+    };
+    Ok(Parsed::Message(env, parts))
 }
 
 /// What the header walk found, in order: a field (start, name length, end) or a warning.
@@ -507,7 +559,7 @@ pub(crate) mod tests {
             raw.extend_from_slice(b"\nbody\n");
             match (parse_message(&raw), parse_envelope(&raw)) {
                 (Ok(Parsed::JournalReport), Ok(e)) => prop_assert!(e.facts.journal_report),
-                (Ok(Parsed::Message(m)), Ok(e)) => {
+                (Ok(Parsed::Message(m, _)), Ok(e)) => {
                     prop_assert!(!e.facts.journal_report);
                     prop_assert_eq!(m, e);
                 }

@@ -27,7 +27,7 @@ mod pipeline;
 mod stream;
 
 use crate::headers;
-use crate::model::{Format, Location, Message, Problem, ProblemKind, ProblemLevel};
+use crate::model::{Format, Location, Message, PartsHint, Problem, ProblemKind, ProblemLevel};
 use crate::read::compress;
 use crate::read::detect::{self, Detected};
 use crate::read::journal;
@@ -521,12 +521,13 @@ pub(crate) fn read_message(
     }
     match headers::parse_message(raw) {
         Ok(headers::Parsed::JournalReport) => read_journal(raw, location, format),
-        Ok(headers::Parsed::Message(envelope)) => Ok(Message {
+        Ok(headers::Parsed::Message(envelope, parts)) => Ok(Message {
             location,
             format,
             raw: Cow::Borrowed(raw),
             mbox_quoted: format == Format::Mbox,
             envelope,
+            parts,
         }),
         Err(e) => Err(malformed(location, e.to_string())),
     }
@@ -605,6 +606,7 @@ fn read_journal(raw: &[u8], location: Location, format: Format) -> Result<Messag
                 raw: report.original,
                 mbox_quoted,
                 envelope,
+                parts: PartsHint::Unknown,
             })
         }
         Err(e) => Err(malformed(
