@@ -234,9 +234,12 @@ fn parse(raw: &[u8], journal_stops: bool) -> Result<Parsed, HeaderError> {
     if raw.starts_with(b"From ") && field_name_len(first_line(raw)).is_none() {
         pos = memchr::memchr(b'\n', raw).map_or(raw.len(), |n| n + 1);
     }
-    let mut current: Option<(usize, usize, usize)> = None; // (field start, name len, end)
-                                                           // With `journal_stops`: the steps, applied after the walk, in the walk's order.
-    let mut held: Vec<Step> = Vec::new();
+    // (field start, name len, end)
+    let mut current: Option<(usize, usize, usize)> = None;
+    // With `journal_stops`: the steps, applied after the walk, in the walk's order. Room for
+    // a usual header block's fields up front: grown from empty, it was reallocated four
+    // times per message (~1% of a scan's CPU).
+    let mut held: Vec<Step> = Vec::with_capacity(if journal_stops { 32 } else { 0 });
     let mut apply = |step: Step, env: &mut Envelope, warn: &mut Warnings<'_>| {
         if journal_stops {
             held.push(step);
