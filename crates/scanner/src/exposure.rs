@@ -398,14 +398,37 @@ fn analyse_list(env: &Envelope, org: &Org) -> Exposure {
         }
     }
     drop(seen);
-    let mut audience_parties: Vec<PartyKey> = party_list.into_iter().map(|(k, _)| k).collect();
-    audience_parties.sort_unstable();
+    let audience_parties = sorted_keys(party_list.into_iter().map(|(k, _)| k).collect());
     Exposure {
         exposed,
         visible_parties,
         audience_parties,
         saw_others,
     }
+}
+
+/// Distinct party keys in `sort_unstable` order, mostly compared on their first eight bytes:
+/// a comparison of two keys reads both from the heap, and sorting a mass mail's ~1,000 keys
+/// that way was ~2% of a scan's instructions.
+fn sorted_keys(mut keys: Vec<PartyKey>) -> Vec<PartyKey> {
+    if keys.len() < 32 {
+        keys.sort_unstable();
+        return keys;
+    }
+    // Big-endian, zero-padded: ordered as the keys are, up to ties that the keys settle.
+    let prefix = |k: &str| {
+        let mut p = [0u8; 8];
+        let n = k.len().min(8);
+        p[..n].copy_from_slice(&k.as_bytes()[..n]);
+        u64::from_be_bytes(p)
+    };
+    let mut order: Vec<(u64, usize)> = keys.iter().map(|k| prefix(k)).zip(0..).collect();
+    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| keys[a.1].cmp(&keys[b.1])));
+    let mut slots: Vec<Option<PartyKey>> = keys.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|(_, i)| slots[i].take())
+        .collect()
 }
 
 #[cfg(test)]
@@ -518,6 +541,25 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Sorting on the eight-byte prefix first gives `sort_unstable`'s order: shared
+        /// prefixes, keys shorter than eight bytes, keys with NUL bytes, small and large lists.
+        #[test]
+        fn sorted_keys_is_the_plain_sort(
+            keys in proptest::collection::hash_set(
+                proptest::prop_oneof![
+                    "[a-c]{0,10}",
+                    "grace\\.[a-c\\x00]{0,4}@[a-b]{1,3}\\.example",
+                    "[\\x00-\\x02a]{0,9}",
+                ],
+                0..200,
+            )
+        ) {
+            let keys: Vec<PartyKey> = keys.into_iter().map(PartyKey::from).collect();
+            let mut want = keys.clone();
+            want.sort_unstable();
+            proptest::prop_assert_eq!(sorted_keys(keys), want);
+        }
+
         /// The one-recipient path gives what the general pass gives: internal, consumer,
         /// business and the sender's own address, in every field, in a group, sent or
         /// transmitted copies, with an internal domain configured or not.
