@@ -78,7 +78,8 @@ pub fn split(buf: &[u8], at_eof: bool) -> Vec<Span> {
     let mut spans = Vec::with_capacity(starts.len());
     for (i, &start) in starts.iter().enumerate() {
         let next = starts.get(i + 1).copied().unwrap_or(buf.len());
-        let separator = (i == 0 && annotated > 0) || boundary_at(buf, start, at_eof);
+        // Every start after the first passed `boundary_at` above: not checked twice.
+        let separator = i > 0 || annotated > 0 || boundary_at(buf, start, at_eof);
         let content = if separator {
             memchr::memchr(b'\n', &buf[start..next]).map_or(next, |nl| start + nl + 1)
         } else {
