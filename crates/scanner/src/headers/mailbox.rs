@@ -1,7 +1,7 @@
 //! One mailbox item of an address list: the plain forms without mailparse, the rest through
 //! it (comments removed first), and a salvage extraction for what it rejects.
 
-use super::encoded::{has_encoded_word, nth_word_start, redecode, unfold};
+use super::encoded::{has_encoded_word, nth_word_start, redecode, unfold, word_starts};
 use super::{excerpt, Warnings, MAX_ITEM, MAX_ITEM_WORDS};
 use crate::model::{Address, HeaderWarningKind, Mailbox};
 use mailparse::MailAddr;
@@ -165,7 +165,7 @@ fn simple_item(item: &[u8]) -> Option<(Option<String>, &str)> {
     if item
         .iter()
         .any(|&b| matches!(b, b'"' | b'(' | b')' | b'\\' | b',' | b';' | b':'))
-        || memchr::memmem::find(item, b"=?").is_some()
+        || word_starts(item).next().is_some()
     {
         return None;
     }
