@@ -215,10 +215,12 @@ impl<R: Read> Splitter<R> {
             // pages (~20 of them per 200 MB when sized exactly).
             let want = len.max(self.block_bytes + self.block_bytes / 4);
             if v.capacity() < want {
-                // Its old contents are not needed: a fresh buffer, not a copy.
-                v = Vec::new();
+                // Its old contents are not needed: a fresh buffer, not a copy, and zeroed by
+                // the allocator (fresh pages from the system are zero already: no memset).
+                v = vec![0; want];
+            } else {
+                v.resize(want, 0);
             }
-            v.resize(want, 0);
         }
         v
     }
@@ -229,7 +231,12 @@ impl<R: Read> Splitter<R> {
     /// as much as the kernel's copy.
     fn fill(&mut self, target: usize) {
         if self.buf.len() < target {
-            self.buf.resize(target, 0);
+            if self.filled == 0 && self.buf.capacity() < target {
+                // Nothing to keep: a zeroed allocation (no memset of fresh pages).
+                self.buf = vec![0; target];
+            } else {
+                self.buf.resize(target, 0);
+            }
         }
         while !self.eof && self.filled < target {
             match self.reader.read(&mut self.buf[self.filled..target]) {
