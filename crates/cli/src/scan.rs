@@ -15,7 +15,6 @@ use anyhow::Context;
 use leakaudit_policy::records::RecordSink;
 use leakaudit_policy::triage::{Profile, Thresholds};
 use leakaudit_scanner::exposure::Org;
-use leakaudit_scanner::io::write_json_line;
 use leakaudit_scanner::scan::{ScanStats, Scanner};
 use leakaudit_scanner::{Address, ExposureRecord, Location, Problem};
 // foldhash (randomly seeded per run), not SipHash: this set takes every exposed address on
@@ -188,7 +187,7 @@ impl RecordSink for Records<'_, '_> {
     }
 
     fn record(&mut self, record: ExposureRecord) {
-        self.write(&record, |out| write_json_line(out, &record));
+        self.write(&record, |out| record.write_json_line(out));
     }
 
     fn record_line(&mut self, record: ExposureRecord, line: Vec<u8>) {

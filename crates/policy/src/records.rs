@@ -21,7 +21,7 @@ pub trait RecordSink {
     /// An exposing message's record, ranked.
     fn record(&mut self, record: ExposureRecord);
     /// [`RecordSink::record`] with the record already written as its JSON line
-    /// ([`leakaudit_scanner::io::write_json_line`]'s bytes), on the worker that ranked it (the
+    /// ([`ExposureRecord::write_json_line`]'s bytes), on the worker that ranked it (the
     /// audit's records are written after the ranking, on one thread). Default: `record`.
     fn record_line(&mut self, record: ExposureRecord, _line: Vec<u8>) {
         self.record(record);
@@ -143,7 +143,7 @@ impl ArchiveAudit<'_> {
             if h.exposure.exposed.len() <= ENCODE_MAX_ADDRESSES {
                 let mut line = Vec::new();
                 h.record.exposed = std::mem::take(&mut h.exposure.exposed);
-                if leakaudit_scanner::io::write_json_line(&mut line, &h.record).is_ok() {
+                if h.record.write_json_line(&mut line).is_ok() {
                     h.line = Some(line);
                     h.envelope = Envelope::default();
                     h.exposure = Exposure::default();
