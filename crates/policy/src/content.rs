@@ -9,7 +9,6 @@
 //! [`Segment::source`] says where a segment's text was (body, attachment, forwarded message)
 //! and [`addresses`] finds the addresses in it.
 
-use aho_corasick::AhoCorasick;
 use leakaudit_scanner::headers::ContentTypeCheck;
 /// The HTML-to-text step lives in the scanner (the journal reader uses it too).
 pub use leakaudit_scanner::html::{strip_html, strip_html_with, Layout};
@@ -195,13 +194,6 @@ pub const MIME_MARKERS: [(&str, bool); 15] = [
     ("TEXT/HTML", false),
 ];
 
-static DECODE_MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
-    AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .build(["base64", "message/rfc822", "quoted-printable", "text/html"])
-        .expect("static patterns")
-});
-
 /// Offset of the body: after the first empty line (LF or CRLF). `None` without a body.
 pub fn body_start(raw: &[u8]) -> Option<usize> {
     let mut i = 0;
@@ -219,9 +211,23 @@ pub fn body_start(raw: &[u8]) -> Option<usize> {
     }
 }
 
-/// Whether the stored message needs MIME decoding before content rules can see its text.
+/// Whether the stored message needs MIME decoding before content rules can see its text:
+/// it holds `base64`, `message/rfc822`, `quoted-printable` or `text/html`, in any case.
+/// Each of them has a byte that no case changes (`6`, `/`, `-`): one SIMD search for those
+/// three, each hit's window then compared, instead of a case-insensitive automaton over
+/// every byte (no SIMD prefilter there; ~3% of an audit's instructions, on mass mails).
 pub fn needs_decoding(raw: &[u8]) -> bool {
-    DECODE_MARKERS.is_match(raw)
+    let at = |start: Option<usize>, word: &[u8]| {
+        start.is_some_and(|s| {
+            raw.get(s..s + word.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(word))
+        })
+    };
+    memchr::memchr3_iter(b'6', b'/', b'-', raw).any(|i| match raw[i] {
+        b'6' => at(i.checked_sub(4), b"base64"),
+        b'/' => at(i.checked_sub(7), b"message/rfc822") || at(i.checked_sub(4), b"text/html"),
+        _ => at(i.checked_sub(6), b"quoted-printable"),
+    })
 }
 
 /// The segments of `raw` (the unquoted stored message).
@@ -522,6 +528,7 @@ pub(crate) mod tests {
         assert!(hits >= 5, "the multipart forms must reach a limit: {hits}");
     }
 
+    use aho_corasick::AhoCorasick;
     use leakaudit_scanner::Message;
     use proptest::prelude::*;
 
@@ -588,6 +595,27 @@ pub(crate) mod tests {
                 .map(|p| memchr::memmem::find_iter(&raw, p).count())
                 .sum();
             prop_assert_eq!(nesting_marks(&raw, bound), each.min(bound));
+        }
+    }
+
+    proptest! {
+        /// The search for the case-proof bytes finds what a case-insensitive automaton finds.
+        #[test]
+        fn needs_decoding_agrees_with_an_automaton(
+            parts in proptest::collection::vec(prop_oneof![
+                Just("base64"), Just("BaSe64"), Just("bas64"), Just("message/rfc822"),
+                Just("MESSAGE/RFC822"), Just("message/rfc82"), Just("quoted-printable"),
+                Just("Quoted-Printable"), Just("quoted printable"), Just("text/html"),
+                Just("TEXT/Html"), Just("text/htm"), Just("6"), Just("/"), Just("-"),
+                Just("x"), Just("\n"), Just("ß"),
+            ], 0..8),
+        ) {
+            let raw = parts.concat();
+            let automaton = AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(["base64", "message/rfc822", "quoted-printable", "text/html"])
+                .unwrap();
+            prop_assert_eq!(needs_decoding(raw.as_bytes()), automaton.is_match(&raw), "{:?}", raw);
         }
     }
 
