@@ -138,9 +138,14 @@ pub(super) fn parse_address_field(
     // Group index in env.groups for the group open in this field, and its member count.
     let mut open_group: Option<usize> = None;
     // Sized from the commas (a little over with commas in names): a 1,000,000-address field
-    // grown by doubling leaves a series of large freed blocks the allocator keeps.
-    let mut pieces: Vec<Piece<'_>> =
-        Vec::with_capacity(memchr::memchr_iter(b',', value).count() + 1);
+    // grown by doubling leaves a series of large freed blocks the allocator keeps. A short
+    // field (nearly every one) is not counted: room for a few items will do.
+    let capacity = if value.len() <= 256 {
+        8
+    } else {
+        memchr::memchr_iter(b',', value).count() + 1
+    };
+    let mut pieces: Vec<Piece<'_>> = Vec::with_capacity(capacity);
     split_list(value, |p| pieces.push(p));
     if matches!(target, Target::Rcpt(_)) {
         env.recipients.reserve(pieces.len());
