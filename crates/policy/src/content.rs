@@ -258,11 +258,9 @@ pub fn limits_hit_hinted(raw: &[u8], parts: PartsHint, limits: &Limits) -> Limit
         PartsHint::Single => false,
         PartsHint::MayNest => true,
     };
-    if raw.len() <= limits.max_decoded && !nests() {
-        // One part at depth 0, its body never longer than the message.
-        return LimitsHit::default();
-    }
-    if raw.len() <= limits.max_decoded && nesting_marks(raw, bound) < bound {
+    // Within the size bound, no limit can be reached by one part at depth 0 (its body is
+    // never longer than the message), nor with fewer delimiters and markers than the bound.
+    if raw.len() <= limits.max_decoded && (!nests() || nesting_marks(raw, bound) < bound) {
         return LimitsHit::default();
     }
     segments_checked(raw, limits, Layout::Flat).1
@@ -486,6 +484,9 @@ pub fn line_of(raw: &[u8], pos: usize) -> u64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use aho_corasick::AhoCorasick;
+    use leakaudit_scanner::Message;
+    use proptest::prelude::*;
 
     /// Issue 34: `limits_hit` settles most messages from their header block; whatever it
     /// skips, the decoder must agree that no limit is reached.
@@ -527,10 +528,6 @@ pub(crate) mod tests {
         }
         assert!(hits >= 5, "the multipart forms must reach a limit: {hits}");
     }
-
-    use aho_corasick::AhoCorasick;
-    use leakaudit_scanner::Message;
-    use proptest::prelude::*;
 
     fn header_line() -> impl Strategy<Value = String> {
         prop_oneof![

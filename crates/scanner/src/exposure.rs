@@ -424,11 +424,8 @@ fn sorted_keys(mut keys: Vec<PartyKey>) -> Vec<PartyKey> {
     };
     let mut order: Vec<(u64, usize)> = keys.iter().map(|k| prefix(k)).zip(0..).collect();
     order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| keys[a.1].cmp(&keys[b.1])));
-    let mut slots: Vec<Option<PartyKey>> = keys.into_iter().map(Some).collect();
-    order
-        .into_iter()
-        .filter_map(|(_, i)| slots[i].take())
-        .collect()
+    // Shared strings: a clone is a count.
+    order.iter().map(|&(_, i)| keys[i].clone()).collect()
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 /// Version of the record schema; bump it when a field changes meaning or goes away.
 pub const RECORD_VERSION: u32 = 1;
 
-/// One exposing message, as `scan` writes it.
+/// One exposing message, as `scan` writes it. Written by [`ExposureRecord::write_json_line`],
+/// which spells out every field: a field added here goes there too (its property test
+/// compares the line with serde_json's).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExposureRecord {
     /// Schema version ([`RECORD_VERSION`]); absent in records written before it existed.
@@ -94,11 +96,10 @@ impl ExposureRecord {
     pub fn write_json_line(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
         const FLUSH: usize = 64 << 10;
         let mut out: Vec<u8> = Vec::with_capacity(1024);
-        let json = |out: &mut Vec<u8>, v: &dyn erased::Value| v.write(out);
         out.extend_from_slice(b"{\"record\":");
         push_u64(&mut out, u64::from(self.record));
         out.extend_from_slice(b",\"location\":");
-        json(&mut out, &self.location)?;
+        push_json(&mut out, &self.location)?;
         out.extend_from_slice(b",\"format\":\"");
         out.extend_from_slice(self.format.as_str().as_bytes());
         out.push(b'"');
@@ -154,27 +155,20 @@ impl ExposureRecord {
         push_u64(&mut out, self.visible_parties as u64);
         if !self.saw_others.is_empty() {
             out.extend_from_slice(b",\"saw_others\":");
-            json(&mut out, &self.saw_others)?;
+            push_json(&mut out, &self.saw_others)?;
         }
         if let Some(t) = &self.triage {
             out.extend_from_slice(b",\"triage\":");
-            json(&mut out, t)?;
+            push_json(&mut out, t)?;
         }
         out.extend_from_slice(b"}\n");
         w.write_all(&out)
     }
 }
 
-/// The cold parts of a record, through serde_json.
-mod erased {
-    pub(super) trait Value {
-        fn write(&self, out: &mut Vec<u8>) -> std::io::Result<()>;
-    }
-    impl<T: serde::Serialize> Value for T {
-        fn write(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
-            serde_json::to_writer(out, self).map_err(std::io::Error::other)
-        }
-    }
+/// A cold part of a record (and any string that needs escaping), through serde_json.
+fn push_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> std::io::Result<()> {
+    serde_json::to_writer(out, v).map_err(std::io::Error::other)
 }
 
 fn push_u64(out: &mut Vec<u8>, n: u64) {
@@ -185,7 +179,7 @@ fn push_u64(out: &mut Vec<u8>, n: u64) {
 /// control character; eight bytes at a time), else serde_json's escaping.
 fn push_str(out: &mut Vec<u8>, s: &str) -> std::io::Result<()> {
     if needs_escape(s.as_bytes()) {
-        return serde_json::to_writer(out, s).map_err(std::io::Error::other);
+        return push_json(out, s);
     }
     out.reserve(s.len() + 2);
     out.push(b'"');

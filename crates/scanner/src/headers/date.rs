@@ -96,21 +96,14 @@ fn rfc5322_date(b: &[u8]) -> Option<i64> {
     if !(rest.is_empty() || rest[0] == b' ') || rest.iter().any(u8::is_ascii_digit) {
         return None;
     }
-    let days = days_from_civil(year, month as i64 + 1) + day - 1;
-    let t = days * 86_400 + h * 3600 + m * 60 + s - sign * (zone / 100 * 3600 + zone % 100 * 60);
+    // The month's first day from chrono (the calendar `time.rs` uses); a day past the
+    // month's end counts on, as dateparse counts it.
+    let first = chrono::NaiveDate::from_ymd_opt(year as i32, month as u32 + 1, 1)?;
+    let midnight = first.and_time(chrono::NaiveTime::MIN).and_utc().timestamp();
+    let t = midnight + (day - 1) * 86_400 + h * 3600 + m * 60 + s
+        - sign * (zone / 100 * 3600 + zone % 100 * 60);
     // 0 is "unparsed" to the general path: let it decide.
     (t != 0).then_some(t)
-}
-
-/// Days from 1970-01-01 to the first of `month` (1-12) of `year` (proleptic Gregorian).
-fn days_from_civil(year: i64, month: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 const MONTHS: [&str; 12] = [

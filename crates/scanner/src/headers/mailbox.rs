@@ -400,8 +400,12 @@ mod tests {
         /// A bare address taken by `parse_item`'s first path gives what `simple_item` and
         /// `single_parts` give: the same mailbox, no warning.
         #[test]
-        fn bare_items_agree_with_simple_items(item in "[A-Za-z0-9._+-]{1,8}@[a-z0-9.-]{1,10}|[A-Za-z0-9._+@ <>-]{1,16}") {
-            prop_assume!(Address::parse_bare(item.as_bytes()).is_some());
+        fn bare_items_agree_with_simple_items(item in "[A-Za-z0-9_+-]{1,8}(\\.[A-Za-z0-9_+-]{1,4})?@[a-z0-9_]{1,6}(\\.[a-z0-9-]{1,5}){0,2}|[A-Za-z0-9._+-]{1,8}@[a-z0-9.-]{1,10}|[A-Za-z0-9._+@ <>-]{1,16}") {
+            // Only bare items are this path's; the others (most of the last form) are left
+            // to the other tests, not rejected (a run of many cases ran out of rejects).
+            if Address::parse_bare(item.as_bytes()).is_none() {
+                return Ok(());
+            }
             let mut out = Vec::new();
             let mut warnings = Vec::new();
             let mut w = Warnings { out: &mut warnings, dropped: 0 };

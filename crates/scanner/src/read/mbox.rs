@@ -132,6 +132,17 @@ impl Block {
     }
 }
 
+/// Makes `v` `len` initialised bytes long (`len` >= its length), its first `keep` bytes kept.
+/// When it must be reallocated and nothing is kept, a fresh zeroed allocation instead of a
+/// copy: fresh pages from the system are zero already, so no memset either.
+fn grow_zeroed(v: &mut Vec<u8>, len: usize, keep: usize) {
+    if keep == 0 && v.capacity() < len {
+        *v = vec![0; len];
+    } else {
+        v.resize(len, 0);
+    }
+}
+
 /// Something the splitter has to report besides blocks.
 #[derive(Debug)]
 pub enum SplitEvent {
@@ -212,15 +223,8 @@ impl<R: Read> Splitter<R> {
         if v.len() < len {
             // With room for a longer carried tail than this one: the tail varies from block
             // to block, and a buffer grown by a few bytes is a reallocation, a copy and fresh
-            // pages (~20 of them per 200 MB when sized exactly).
-            let want = len.max(self.block_bytes + self.block_bytes / 4);
-            if v.capacity() < want {
-                // Its old contents are not needed: a fresh buffer, not a copy, and zeroed by
-                // the allocator (fresh pages from the system are zero already: no memset).
-                v = vec![0; want];
-            } else {
-                v.resize(want, 0);
-            }
+            // pages (~20 of them per 200 MB when sized exactly). Its old bytes are not needed.
+            grow_zeroed(&mut v, len.max(self.block_bytes + self.block_bytes / 4), 0);
         }
         v
     }
@@ -231,12 +235,7 @@ impl<R: Read> Splitter<R> {
     /// as much as the kernel's copy.
     fn fill(&mut self, target: usize) {
         if self.buf.len() < target {
-            if self.filled == 0 && self.buf.capacity() < target {
-                // Nothing to keep: a zeroed allocation (no memset of fresh pages).
-                self.buf = vec![0; target];
-            } else {
-                self.buf.resize(target, 0);
-            }
+            grow_zeroed(&mut self.buf, target, self.filled);
         }
         while !self.eof && self.filled < target {
             match self.reader.read(&mut self.buf[self.filled..target]) {
