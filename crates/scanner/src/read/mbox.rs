@@ -408,18 +408,24 @@ mod tests {
         );
     }
 
-    #[test]
-    fn splitter_blocks_are_whole_messages_and_indices_continue() {
+    /// `n` messages whose subject is their number, message `i` with a body of `i * step` bytes.
+    fn numbered_mbox(n: usize, step: usize) -> Vec<u8> {
         let mut mbox = Vec::new();
-        for i in 0..500 {
+        for i in 0..n {
             mbox.extend_from_slice(
                 format!(
                     "From a@x Thu Aug 22 12:36:23 2002\nSubject: {i}\n\n{}\n\n",
-                    "x".repeat(i * 7)
+                    "x".repeat(i * step)
                 )
                 .as_bytes(),
             );
         }
+        mbox
+    }
+
+    #[test]
+    fn splitter_blocks_are_whole_messages_and_indices_continue() {
+        let mbox = numbered_mbox(500, 7);
         let sp = Splitter::new(
             std::io::Cursor::new(mbox.clone()),
             Vec::new(),
@@ -476,16 +482,7 @@ mod tests {
 
     #[test]
     fn short_and_interrupted_reads_give_the_same_blocks_as_one_read() {
-        let mut mbox = Vec::new();
-        for i in 0..300 {
-            mbox.extend_from_slice(
-                format!(
-                    "From a@x Thu Aug 22 12:36:23 2002\nSubject: {i}\n\n{}\n\n",
-                    "x".repeat(i * 11)
-                )
-                .as_bytes(),
-            );
-        }
+        let mbox = numbered_mbox(300, 11);
         let messages = |sp: &mut dyn Iterator<Item = SplitEvent>| -> Vec<(u64, Vec<u8>)> {
             sp.flat_map(|ev| {
                 let SplitEvent::Block(b) = ev else {
