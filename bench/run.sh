@@ -78,12 +78,12 @@ GREP=$(median_run "${GREP_RUNS[@]}")
 report "leakaudit scan (gate)" "$GATE"
 report "leakaudit scan (audit)" "$SCAN"
 SCAN_WALL=$(field "$SCAN" wall)
-awk -v r="$(median_ratio "${GATE_RUNS[@]}" -- "${SCAN_RUNS[@]}")" -v gc="$(cpu_of "$GATE")" -v ac="$(cpu_of "$SCAN")" \
+GATE_SCAN=$(median_ratio "${GATE_RUNS[@]}" -- "${SCAN_RUNS[@]}")
+awk -v r="$GATE_SCAN" -v gc="$(cpu_of "$GATE")" -v ac="$(cpu_of "$SCAN")" \
     'BEGIN { printf "triage keeps %.0f%% of the header scan speed (%.0f%% in CPU time)\n", 100 * r, 100 * gc / ac }'
 report "grep -c '^From '" "$GREP"
 GREP_GATE=$(median_ratio "${GREP_RUNS[@]}" -- "${GATE_RUNS[@]}")
 GREP_SCAN=$(median_ratio "${GREP_RUNS[@]}" -- "${SCAN_RUNS[@]}")
-GATE_SCAN=$(median_ratio "${GATE_RUNS[@]}" -- "${SCAN_RUNS[@]}")
 awk -v g="$GREP_GATE" -v a="$GREP_SCAN" \
     'BEGIN { printf "speed against grep: gate %.0f%%, audit %.0f%% (issue 34 goal: gate >= 50%%)\n", 100 * g, 100 * a }'
 
