@@ -4,7 +4,7 @@
 //! each sender (campaigns). Pass 2 (the engine) then reads it per message, in parallel.
 //!
 //! Memory is bounded:
-//! - party pairs are stored as 64-bit hashes (first 8 bytes of SHA-256 of each party, combined
+//! - party pairs are stored as 64-bit hashes (XXH3-64 of each party, combined
 //!   order-independently, so a saved file means the same thing in every build) with the
 //!   earliest date that showed them, up to two tags of the messages of that date, whether
 //!   more did and the next later date ([`Seen`], 16 bytes), at most
@@ -24,15 +24,16 @@ use crate::triage::severity::Thresholds;
 use leakaudit_scanner::{exposure, Address, Envelope, Exposure, Org};
 pub(crate) use seen::pair_date;
 use seen::{Seen, MORE, TAG_MASK};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use xxhash_rust::xxh3::{xxh3_64, Xxh3Default};
 
 const MAGIC: &[u8; 18] = b"LEAKAUDIT-HISTORY\0";
 /// Bump when the file layout or the hashing changes; older files are refused.
 /// 2: pairs carry the dates of their first messages (novelty is temporal).
-pub const HISTORY_VERSION: u32 = 2;
+/// 3: party, message, sender and subject hashes are XXH3-64, not SHA-256.
+pub const HISTORY_VERSION: u32 = 3;
 const MAX_DOMAINS: usize = 10_000;
 
 /// Why a history file could not be used.
@@ -112,7 +113,7 @@ pub struct History {
 
 /// The two party hashes computed last, the older replaced first: nearly every message of a
 /// journal has its recipient and its sender's party, and the sender's comes back with the
-/// next message (a SHA-256 per party was a third of the history's time).
+/// next message (hashing each party was a third of the history's time).
 #[derive(Debug, Clone, Default)]
 struct RecentParties {
     slots: [(String, u64); 2],
@@ -140,15 +141,35 @@ impl RecentParties {
     }
 }
 
-/// First 8 bytes of SHA-256: stable across builds and platforms, unlike std/foldhash hashers.
+/// XXH3-64 of the length-prefixed parts: a specified hash, so a saved file means the same in
+/// every build and on every platform (unlike std's or foldhash's hashers). Not SHA-256 any
+/// more (version 3): hashing was a fifth of the history's time, and a cryptographic hash
+/// bought nothing here: whoever could plant a colliding party in the archive could as well
+/// plant a real message that makes the two parties acquainted.
 fn h64(parts: &[&[u8]]) -> u64 {
-    let mut h = Sha256::new();
+    // Party keys and Message-IDs are short: one call over a copy on the stack; the streaming
+    // hasher (the same value, tested) for the rest.
+    let mut buf = [0u8; 192];
+    let mut n = 0;
     for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
+        let end = n + 8 + p.len();
+        if end > buf.len() {
+            return h64_streaming(parts);
+        }
+        buf[n..n + 8].copy_from_slice(&(p.len() as u64).to_le_bytes());
+        buf[n + 8..end].copy_from_slice(p);
+        n = end;
+    }
+    xxh3_64(&buf[..n])
+}
+
+fn h64_streaming(parts: &[&[u8]]) -> u64 {
+    let mut h = Xxh3Default::new();
+    for p in parts {
+        h.update(&(p.len() as u64).to_le_bytes());
         h.update(p);
     }
-    let d = h.finalize();
-    u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
+    h.digest()
 }
 
 /// Stable hash of a party key.

@@ -160,7 +160,7 @@ fn save_and_load_round_trip_and_refuse_bad_files() {
             e,
             HistoryError::Version {
                 found: 1,
-                expected: 2,
+                expected: HISTORY_VERSION,
                 ..
             }
         ),
@@ -460,5 +460,32 @@ fn recent_party_hashes_are_the_party_hashes() {
     ];
     for p in parties {
         assert_eq!(recent.hash(p), party_hash(p), "{p:?}");
+    }
+}
+
+/// A saved history means the same in every build: the hashes are XXH3-64 of the
+/// length-prefixed parts, pinned here (a dependency that changed them would make every saved
+/// file silently wrong instead of refused by its version).
+#[test]
+fn history_hashes_are_pinned() {
+    // From the reference implementation (python-xxhash 3, `xxh3_64_intdigest` over
+    // `u64le(5) "party" u64le(len) key`).
+    assert_eq!(party_hash("acme.example"), 3_127_347_801_669_939_258);
+    assert_eq!(party_hash(""), 393_333_496_716_243_364);
+}
+
+/// The one-call hash over a copy on the stack and the streaming hasher agree, for parts that
+/// fit the copy, fill it exactly and do not fit.
+#[test]
+fn short_and_streaming_hashes_agree() {
+    let long = "x".repeat(400);
+    for n in 0..=long.len() {
+        let p = &long.as_bytes()[..n];
+        assert_eq!(h64(&[b"party", p]), h64_streaming(&[b"party", p]), "{n}");
+        assert_eq!(
+            h64(&[b"a", p, b"bc"]),
+            h64_streaming(&[b"a", p, b"bc"]),
+            "{n}"
+        );
     }
 }
