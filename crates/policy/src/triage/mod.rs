@@ -163,8 +163,8 @@ pub fn facts(
         });
     }
     drop(keys);
-    let party_of = |a: &Address| {
-        position(org.party_key(a))
+    let party_index = |key: &str| {
+        position(key)
             .map(|pos| index[pos])
             .filter(|&i| i != u32::MAX)
     };
@@ -301,10 +301,12 @@ pub fn facts(
         }
         _ => (n, 0),
     };
+    // An exposed address carries its party key: no second `party_key` (a lookup of its
+    // domain among the consumer providers) per address.
     let remaining: Vec<_> = exposure
         .exposed
         .iter()
-        .filter(|x| party_of(&x.address).is_some_and(|i| is_kept[i as usize]))
+        .filter(|x| party_index(x.party.as_str()).is_some_and(|i| is_kept[i as usize]))
         .collect();
     let quoted_set: HashSet<&Address> = quoted.iter().collect();
     let in_quote = remaining
