@@ -94,46 +94,12 @@ impl ExposureRecord {
     /// byte by byte (a tenth of a gate scan's instructions). Streamed to `w` in pieces of
     /// about 64 KiB: a million-address record is never held whole.
     pub fn write_json_line(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
-        let mut out: Vec<u8> = Vec::with_capacity(1024);
-        self.write_json_head(&mut out, w)?;
-        self.push_json_tail(&mut out)?;
-        w.write_all(&out)
-    }
-
-    /// The record's JSON line up to its triage, which is not read: for a record ranked later
-    /// ([`ExposureRecord::push_json_tail`] then ends the line). Encoded where the message was
-    /// just read, its addresses are still in cache (the audit encoded every record after the
-    /// pass, issue 34).
-    pub fn json_head(&self) -> std::io::Result<Vec<u8>> {
-        let mut head = Vec::new();
-        let mut out = Vec::with_capacity(1024);
-        self.write_json_head(&mut out, &mut head)?;
-        head.extend_from_slice(&out);
-        Ok(head)
-    }
-
-    /// Ends a line begun by [`ExposureRecord::json_head`] of the same record: the triage, if
-    /// any, and the closing brace and newline.
-    pub fn push_json_tail(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
-        if let Some(t) = &self.triage {
-            out.extend_from_slice(b",\"triage\":");
-            push_json(out, t)?;
-        }
-        out.extend_from_slice(b"}\n");
-        Ok(())
-    }
-
-    /// Everything but the triage into `out`, handing `w` each ~64 KiB.
-    fn write_json_head(
-        &self,
-        out: &mut Vec<u8>,
-        w: &mut impl std::io::Write,
-    ) -> std::io::Result<()> {
         const FLUSH: usize = 64 << 10;
+        let mut out: Vec<u8> = Vec::with_capacity(1024);
         out.extend_from_slice(b"{\"record\":");
-        push_u64(out, u64::from(self.record));
+        push_u64(&mut out, u64::from(self.record));
         out.extend_from_slice(b",\"location\":");
-        push_json(out, &self.location)?;
+        push_json(&mut out, &self.location)?;
         out.extend_from_slice(b",\"format\":\"");
         out.extend_from_slice(self.format.as_str().as_bytes());
         out.push(b'"');
@@ -146,7 +112,7 @@ impl ExposureRecord {
         ] {
             out.extend_from_slice(key);
             match v {
-                Some(s) => push_str(out, s)?,
+                Some(s) => push_str(&mut out, s)?,
                 None => out.extend_from_slice(b"null"),
             }
         }
@@ -156,7 +122,7 @@ impl ExposureRecord {
                 out.push(b',');
             }
             out.extend_from_slice(b"{\"address\":");
-            push_str(out, x.address.as_str())?;
+            push_str(&mut out, x.address.as_str())?;
             out.extend_from_slice(b",\"fields\":[");
             for (j, f) in x.fields.iter().enumerate() {
                 if j > 0 {
@@ -167,31 +133,36 @@ impl ExposureRecord {
                 out.push(b'"');
             }
             out.extend_from_slice(b"],\"party\":");
-            push_str(out, x.party.as_str())?;
+            push_str(&mut out, x.party.as_str())?;
             out.extend_from_slice(b",\"audience\":");
-            push_u64(out, x.audience as u64);
+            push_u64(&mut out, x.audience as u64);
             if x.in_group {
                 out.extend_from_slice(b",\"in_group\":true");
             }
             if let Some(source) = &x.source {
                 out.extend_from_slice(b",\"source\":");
-                push_str(out, source)?;
+                push_str(&mut out, source)?;
             }
             out.push(b'}');
             if out.len() >= FLUSH {
-                w.write_all(out)?;
+                w.write_all(&out)?;
                 out.clear();
             }
         }
         out.extend_from_slice(b"],\"audience_size\":");
-        push_u64(out, self.audience_size as u64);
+        push_u64(&mut out, self.audience_size as u64);
         out.extend_from_slice(b",\"visible_parties\":");
-        push_u64(out, self.visible_parties as u64);
+        push_u64(&mut out, self.visible_parties as u64);
         if !self.saw_others.is_empty() {
             out.extend_from_slice(b",\"saw_others\":");
-            push_json(out, &self.saw_others)?;
+            push_json(&mut out, &self.saw_others)?;
         }
-        Ok(())
+        if let Some(t) = &self.triage {
+            out.extend_from_slice(b",\"triage\":");
+            push_json(&mut out, t)?;
+        }
+        out.extend_from_slice(b"}\n");
+        w.write_all(&out)
     }
 }
 
@@ -324,10 +295,6 @@ mod tests {
             let mut got = Vec::new();
             rec.write_json_line(&mut got).unwrap();
             prop_assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(&want));
-            // The head encoded before the triage is known, ended once it is: the same line.
-            let mut later = rec.json_head().unwrap();
-            rec.push_json_tail(&mut later).unwrap();
-            prop_assert_eq!(String::from_utf8_lossy(&later), String::from_utf8_lossy(&want));
         }
 
         /// The eight-byte check finds every byte that JSON escapes, wherever it sits.
@@ -369,9 +336,6 @@ mod tests {
         rec.write_json_line(&mut got).unwrap();
         assert!(want.len() > 64 << 10, "crosses a flush");
         assert_eq!(got, want);
-        let mut later = rec.json_head().unwrap();
-        rec.push_json_tail(&mut later).unwrap();
-        assert_eq!(later, want, "head and tail across the flushes");
     }
 
     #[test]
