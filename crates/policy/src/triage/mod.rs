@@ -81,22 +81,19 @@ type Listed<'e> = (u32, u32, &'e Address, Option<&'e str>);
 /// flat list: a Vec per party cost ~100 MiB at 1,000,000 parties).
 struct Party<'e, 'f> {
     key: &'e str,
-    /// Position of `key` in the exposure's audience list.
-    position: u32,
     addresses: &'f [Listed<'e>],
 }
 
-/// The kept parties' keys grouped by `root` (the same person under several addresses), in
-/// order.
-fn groups_of<'k>(kept: &[&'k str], root: &[usize]) -> Vec<Vec<&'k str>> {
+/// The kept parties grouped by `root` (the same person under several addresses), in order.
+fn groups_of<'e>(kept: &[&Party<'e, '_>], root: &[usize]) -> Vec<Vec<&'e str>> {
     let mut groups: Vec<Vec<&str>> = Vec::new();
     let mut group_of: HashMap<usize, usize> = HashMap::new();
-    for (i, key) in kept.iter().enumerate() {
+    for (i, p) in kept.iter().enumerate() {
         let g = *group_of.entry(root[i]).or_insert_with(|| {
             groups.push(Vec::new());
             groups.len() - 1
         });
-        groups[g].push(*key);
+        groups[g].push(p.key);
     }
     groups
 }
@@ -106,50 +103,16 @@ const MAP_MIN_PARTIES: usize = 32;
 /// Larger sorted audiences are binary-searched: no map of a million keys.
 const MAP_PARTIES: usize = 1 << 16;
 
-/// What the triage measures of an exposing message without the history ([`prepare`]): made
-/// where the message was just parsed, so that the ranking after the pass ([`assess_prepared`])
-/// reads a few numbers per party instead of every address again, out of cache by then (the
-/// ranking was most of the audit's serial end, issue 34). Owns its data: it is held beside
-/// the envelope and the exposure it was made from, and means nothing with others.
-#[derive(Debug, Clone)]
-pub struct Prepared {
-    own_addresses: usize,
-    /// The parties not wholly the sender's own, in party order (header order).
-    others: Vec<OtherParty>,
-    /// Header positions of the others' addresses (each party's a range of it), for the
-    /// display names.
-    positions: Vec<u32>,
-    /// Per exposed address: its party's index in `others` (`u32::MAX`: none).
-    exposed_other: Vec<u32>,
-    bulk: Vec<&'static str>,
-    system_sender: bool,
-    reply: bool,
-    bcc_leaked: bool,
-}
-
-/// A party of [`Prepared::others`].
-#[derive(Debug, Clone)]
-struct OtherParty {
-    /// Position of its key in the exposure's audience list.
-    key: u32,
-    /// At a consumer provider (its key is its address): never at an organisation's domain.
-    consumer: bool,
-    /// Its addresses' header positions: `Prepared::positions[start..end]`.
-    start: u32,
-    end: u32,
-    /// Its exposed addresses, and of those the ones on the quoted original.
-    exposed: u32,
-    quoted: u32,
-}
-
-/// The history-free part of [`facts`] (see [`Prepared`]). `aliases`: the context's.
-pub fn prepare(
+/// Measures the [`Facts`] of an exposing message (see [`assess`]).
+pub fn facts(
     env: &Envelope,
     exposure: &Exposure,
     org: &Org,
     quoted: &[Address],
-    aliases: &[Address],
-) -> Prepared {
+    ctx: &TriageContext<'_>,
+    t: &Thresholds,
+) -> (Facts, Vec<String>) {
+    let mut notes = Vec::new();
     // The exposure model sorts its party keys: a lookup there needs no set of its own (a
     // 1,000,000-party message spent hundreds of MiB on this function's sets and maps).
     // Up to `MAP_PARTIES` a map all the same: every address is looked up twice, and a binary
@@ -173,7 +136,7 @@ pub fn prepare(
     // Parties in header order: audience position -> party index, and back.
     // Sized up front: a doubling series of large blocks is memory the allocator keeps.
     let mut index: Vec<u32> = vec![u32::MAX; audience_list.len()];
-    let mut keys: Vec<(&str, u32)> = Vec::with_capacity(audience_list.len());
+    let mut keys: Vec<&str> = Vec::with_capacity(audience_list.len());
     let mut listed: Vec<Listed<'_>> = Vec::with_capacity(env.recipients.len());
     for (n, r) in env.recipients.iter().enumerate() {
         let a = &r.mailbox.address;
@@ -183,7 +146,7 @@ pub fn prepare(
         };
         if index[pos] == u32::MAX {
             index[pos] = keys.len() as u32;
-            keys.push((key, pos as u32));
+            keys.push(key);
         }
         listed.push((index[pos], n as u32, a, r.mailbox.display.as_deref()));
     }
@@ -194,28 +157,39 @@ pub fn prepare(
     listed.dedup_by(|later, first| later.0 == first.0 && later.2 == first.2);
     let mut parties: Vec<Party<'_, '_>> = Vec::with_capacity(keys.len());
     for chunk in listed.chunk_by(|x, y| x.0 == y.0) {
-        let (key, position) = keys[chunk[0].0 as usize];
         parties.push(Party {
-            key,
-            position,
+            key: keys[chunk[0].0 as usize],
             addresses: chunk,
         });
     }
     drop(keys);
+    let party_index = |key: &str| {
+        position(key)
+            .map(|pos| index[pos])
+            .filter(|&i| i != u32::MAX)
+    };
     let sender = env.from.first();
     let name_forms = sender::sender_name(env).map(|(f, l)| sender::NameForms::new((&f, &l)));
     let sender_display = sender.and_then(|m| sender::display_key(m.display.as_deref()));
     // `consumer`: the address is at a consumer provider (its party key is itself).
     let own = |a: &Address, display: Option<&str>, consumer: bool| {
-        aliases.contains(a)
+        ctx.aliases.contains(a)
             || (sender_display.is_some() && sender::display_key(display) == sender_display)
             || (consumer && name_forms.as_ref().is_some_and(|n| n.matches(a.local())))
     };
+    let history = ctx.history;
+    let org_domain = |d: &str| {
+        history.is_some_and(|h| {
+            !org.is_consumer(d)
+                && std::iter::successors(Some(d), |x| x.split_once('.').map(|(_, r)| r))
+                    .any(|s| s.contains('.') && h.is_org_domain(s))
+        })
+    };
     let mut own_addresses = 0;
-    let mut others: Vec<OtherParty> = Vec::new();
-    let mut positions: Vec<u32> = Vec::new();
-    // By party index (as in `index`): the party's index in `others`.
-    let mut other_of = vec![u32::MAX; parties.len()];
+    let mut org_parties = 0;
+    let mut kept: Vec<&Party<'_, '_>> = Vec::new();
+    // By party index (as in `index`): the party is kept.
+    let mut is_kept = vec![false; parties.len()];
     for (i, p) in parties.iter().enumerate() {
         // The party key says what `org.is_consumer` would, without a lookup per address.
         let owned = (p.addresses.iter())
@@ -225,99 +199,12 @@ pub fn prepare(
             own_addresses += owned;
             continue;
         }
-        other_of[i] = others.len() as u32;
-        let start = positions.len() as u32;
-        positions.extend(p.addresses.iter().map(|x| x.1));
-        others.push(OtherParty {
-            key: p.position,
-            consumer: org.is_consumer(p.addresses[0].2.domain()),
-            start,
-            end: positions.len() as u32,
-            exposed: 0,
-            quoted: 0,
-        });
-    }
-    // An exposed address carries its party key: no second `party_key` (a lookup of its
-    // domain among the consumer providers) per address.
-    let quoted_set: HashSet<&Address> = quoted.iter().collect();
-    let exposed_other = (exposure.exposed.iter())
-        .map(|x| {
-            let Some(i) = position(x.party.as_str()).map(|pos| index[pos]) else {
-                return u32::MAX;
-            };
-            let o = other_of.get(i as usize).copied().unwrap_or(u32::MAX);
-            if let Some(p) = others.get_mut(o as usize) {
-                p.exposed += 1;
-                p.quoted += u32::from(!quoted_set.is_empty() && quoted_set.contains(&x.address));
-            }
-            o
-        })
-        .collect();
-    Prepared {
-        own_addresses,
-        others,
-        positions,
-        exposed_other,
-        bulk: sender::bulk_markers(&env.facts),
-        system_sender: sender.is_some_and(|m| sender::is_system_sender(&m.address)),
-        reply: env
-            .subject
-            .as_deref()
-            .is_some_and(subject::is_reply_subject)
-            || env.facts.in_reply_to.is_some()
-            || env.facts.references > 0,
-        bcc_leaked: exposure.exposed.iter().any(|x| {
-            x.fields
-                .iter()
-                .any(|f| matches!(f, Field::Bcc | Field::ResentBcc))
-        }),
-    }
-}
-
-/// Measures the [`Facts`] of an exposing message (see [`assess`]).
-pub fn facts(
-    env: &Envelope,
-    exposure: &Exposure,
-    org: &Org,
-    quoted: &[Address],
-    ctx: &TriageContext<'_>,
-    t: &Thresholds,
-) -> (Facts, Vec<String>) {
-    let p = prepare(env, exposure, org, quoted, ctx.aliases);
-    prepared_facts(&p, env, exposure, org, ctx, t)
-}
-
-/// [`facts`] from what [`prepare`] made of the same envelope and exposure.
-fn prepared_facts(
-    p: &Prepared,
-    env: &Envelope,
-    exposure: &Exposure,
-    org: &Org,
-    ctx: &TriageContext<'_>,
-    t: &Thresholds,
-) -> (Facts, Vec<String>) {
-    let mut notes = Vec::new();
-    let key = |o: &OtherParty| exposure.audience_parties[o.key as usize].as_str();
-    let history = ctx.history;
-    // A party not at a consumer provider is keyed by its domain.
-    let org_domain = |d: &str| {
-        history.is_some_and(|h| {
-            std::iter::successors(Some(d), |x| x.split_once('.').map(|(_, r)| r))
-                .any(|s| s.contains('.') && h.is_org_domain(s))
-        })
-    };
-    let mut own_addresses = p.own_addresses;
-    let mut org_parties = 0;
-    let mut kept: Vec<&OtherParty> = Vec::new();
-    // By index in `others`: the party is kept.
-    let mut is_kept = vec![false; p.others.len()];
-    for (i, o) in p.others.iter().enumerate() {
-        if !o.consumer && org_domain(key(o)) {
+        if org_domain(p.addresses[0].2.domain()) {
             org_parties += 1;
             continue;
         }
         is_kept[i] = true;
-        kept.push(o);
+        kept.push(p);
     }
     if own_addresses > 0 {
         notes.push(format!(
@@ -340,10 +227,9 @@ fn prepared_facts(
         Vec::new()
     };
     let mut by_name: HashMap<String, usize> = HashMap::new();
-    for (i, o) in kept.iter().enumerate().filter(|_| merge_names) {
-        for &n in &p.positions[o.start as usize..o.end as usize] {
-            let d = env.recipients[n as usize].mailbox.display.as_deref();
-            if let Some(k) = sender::display_key(d) {
+    for (i, p) in kept.iter().enumerate().filter(|_| merge_names) {
+        for (_, _, _, d) in p.addresses {
+            if let Some(k) = sender::display_key(*d) {
                 match by_name.get(&k) {
                     Some(&j) if root[j] != root[i] => {
                         let (ri, rj) = (root[i], root[j]);
@@ -361,9 +247,8 @@ fn prepared_facts(
             }
         }
     }
-    let kept_keys: Vec<&str> = kept.iter().map(|o| key(o)).collect();
     let groups = if merge_names {
-        groups_of(&kept_keys, &root)
+        groups_of(&kept, &root)
     } else {
         Vec::new()
     };
@@ -380,17 +265,17 @@ fn prepared_facts(
             if merged == 1 { "y is" } else { "ies are" }
         ));
     }
+    let (tag, date) = (history::message_tag(env), history::pair_date(env.date));
     // Pairwise history from before this message; a party is new when it lacks such history
     // with another party (a later repeat of this exposure does not make it known).
     // Past the pair-recipient cap the history holds no pairs of such a size: all new.
     let (new_parties, known_pairs) = match history {
         Some(h) if n >= 2 && n <= h.options().max_pair_recipients => {
-            let (tag, date) = (history::message_tag(env), history::pair_date(env.date));
             let singles;
             let groups = if merge_names {
                 &groups
             } else {
-                singles = groups_of(&kept_keys, &(0..kept.len()).collect::<Vec<_>>());
+                singles = groups_of(&kept, &(0..kept.len()).collect::<Vec<_>>());
                 &singles
             };
             let hashes: Vec<Vec<u64>> = groups
@@ -416,8 +301,18 @@ fn prepared_facts(
         }
         _ => (n, 0),
     };
-    let exposed: usize = kept.iter().map(|o| o.exposed as usize).sum();
-    let in_quote: usize = kept.iter().map(|o| o.quoted as usize).sum();
+    // An exposed address carries its party key: no second `party_key` (a lookup of its
+    // domain among the consumer providers) per address.
+    let remaining: Vec<_> = exposure
+        .exposed
+        .iter()
+        .filter(|x| party_index(x.party.as_str()).is_some_and(|i| is_kept[i as usize]))
+        .collect();
+    let quoted_set: HashSet<&Address> = quoted.iter().collect();
+    let in_quote = remaining
+        .iter()
+        .filter(|x| quoted_set.contains(&x.address))
+        .count();
     let campaign = match history {
         Some(h) => h.campaign(env, exposure.exposed.len(), t),
         None => CampaignStats {
@@ -425,15 +320,20 @@ fn prepared_facts(
             addresses: exposure.exposed.len(),
         },
     };
-    if !p.bulk.is_empty() {
-        notes.push(format!("bulk-mail headers: {}", p.bulk.join(", ")));
+    let bulk = sender::bulk_markers(&env.facts);
+    if !bulk.is_empty() {
+        notes.push(format!("bulk-mail headers: {}", bulk.join(", ")));
     }
+    let system_sender = sender.is_some_and(|m| sender::is_system_sender(&m.address));
+    let reply = env
+        .subject
+        .as_deref()
+        .is_some_and(subject::is_reply_subject)
+        || env.facts.in_reply_to.is_some()
+        || env.facts.references > 0;
     let customer_parties = match ctx.is_customer {
         Some(f) => {
-            let addresses: Vec<&Address> = (exposure.exposed.iter().zip(&p.exposed_other))
-                .filter(|(_, &o)| is_kept.get(o as usize).copied().unwrap_or(false))
-                .map(|(x, _)| &x.address)
-                .collect();
+            let addresses: Vec<&Address> = remaining.iter().map(|x| &x.address).collect();
             let flags = f(&addresses);
             addresses
                 .iter()
@@ -445,6 +345,11 @@ fn prepared_facts(
         }
         None => 0,
     };
+    let bcc_leaked = exposure.exposed.iter().any(|x| {
+        x.fields
+            .iter()
+            .any(|f| matches!(f, Field::Bcc | Field::ResentBcc))
+    });
     let facts = Facts {
         raw_parties: exposure.audience_parties.len(),
         parties: n,
@@ -455,13 +360,13 @@ fn prepared_facts(
         org_domain_parties: org_parties,
         campaign_chunks: campaign.chunks,
         campaign_addresses: campaign.addresses,
-        bulk: !p.bulk.is_empty(),
-        system_sender: p.system_sender,
-        reply: p.reply,
+        bulk: !bulk.is_empty(),
+        system_sender,
+        reply,
         quoted: in_quote,
-        exposed,
+        exposed: remaining.len(),
         customer_parties,
-        bcc_leaked: p.bcc_leaked,
+        bcc_leaked,
     };
     (facts, notes)
 }
@@ -476,21 +381,7 @@ pub fn assess(
     ctx: &TriageContext<'_>,
     t: &Thresholds,
 ) -> Assessment {
-    let p = prepare(env, exposure, org, quoted, ctx.aliases);
-    assess_prepared(&p, env, exposure, org, ctx, t)
-}
-
-/// [`assess`] from what [`prepare`] made of the same `env` and `exposure` (with the same
-/// `org`, quoted addresses and `ctx.aliases`).
-pub fn assess_prepared(
-    p: &Prepared,
-    env: &Envelope,
-    exposure: &Exposure,
-    org: &Org,
-    ctx: &TriageContext<'_>,
-    t: &Thresholds,
-) -> Assessment {
-    let (f, notes) = prepared_facts(p, env, exposure, org, ctx, t);
+    let (f, notes) = facts(env, exposure, org, quoted, ctx, t);
     let (severity, _, signals, mut reasons) = decide(&f, t);
     reasons.extend(notes);
     Assessment {
