@@ -389,6 +389,39 @@ fn scan_history_flag_was_ignored_regression() {
     assert!(std::fs::metadata(&history).unwrap().len() > 0);
 }
 
+/// A history saved by an older version (2: SHA-256 hashes) was refused as "writing OUTPUT:
+/// reading the history ...", as if writing the records had failed: it is read before the
+/// output is opened, refused with its path and version, and no output is created.
+#[test]
+fn regression_an_older_history_was_reported_as_an_output_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.bin");
+    let out = dir.path().join("records.jsonl");
+    let demo = fixture("demo/outbound.mbox").to_string_lossy().into_owned();
+    let first = run(&["-q", "--history", history.to_str().unwrap(), demo.as_str()]);
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
+    // The version follows the 18-byte magic.
+    let mut bytes = std::fs::read(&history).unwrap();
+    bytes[18..22].copy_from_slice(&2u32.to_le_bytes());
+    std::fs::write(&history, &bytes).unwrap();
+    let o = run(&[
+        "-q",
+        "--history",
+        history.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        demo.as_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("history.bin: history version 2, this build reads version 3 only"),
+        "{err}"
+    );
+    assert!(!err.contains("writing"), "{err}");
+    assert!(!out.exists(), "no output for a run that did not start");
+}
+
 /// `scan` reads only the triage thresholds of the rule pack (it no longer builds the whole
 /// engine for them): they still come from the pack, and a bad pack or override still stops it.
 #[test]

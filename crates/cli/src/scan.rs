@@ -12,6 +12,7 @@ use crate::problems::Problems;
 use crate::progress::Progress;
 use crate::{EXIT_CLEAN, EXIT_ERROR, EXIT_VIOLATION};
 use anyhow::Context;
+use leakaudit_policy::archive::ArchiveAudit;
 use leakaudit_policy::records::RecordSink;
 use leakaudit_policy::triage::{Profile, Thresholds};
 use leakaudit_scanner::exposure::Org;
@@ -113,11 +114,15 @@ pub fn run(mut args: Args) -> anyhow::Result<u8> {
     let progress = Progress::for_inputs("scan", &args.paths, args.ui.quiet);
     let mut problems = Problems::new(args.ui.problems.as_deref(), args.ui.quiet, &progress)?;
     let output = crate::config::file_or_stdout(args.output.as_deref());
+    // The earlier history is read before the output is opened: a file this build refuses (an
+    // older version's) is the error, not "writing" an output that never was.
+    let audit = triage.archive_audit(None)?;
 
     let (stats, tally) = with_output(output, |out| {
         scan_into(
             &scanner,
             &args.paths,
+            audit,
             &triage,
             &run.org,
             &thresholds,
@@ -208,6 +213,7 @@ impl RecordSink for Records<'_, '_> {
 fn scan_into(
     scanner: &Scanner,
     paths: &[String],
+    audit: ArchiveAudit<'_>,
     triage: &Triage,
     org: &Org,
     thresholds: &Thresholds,
@@ -228,10 +234,7 @@ fn scan_into(
         out: BufWriter::with_capacity(1 << 16, out),
         write_error: None,
     };
-    let (stats, history) =
-        triage
-            .archive_audit(None)?
-            .records(scanner, paths, org, thresholds, &mut records);
+    let (stats, history) = audit.records(scanner, paths, org, thresholds, &mut records);
     triage.save_history(history.as_ref())?;
     let Records {
         tally,
