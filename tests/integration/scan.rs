@@ -2,6 +2,7 @@
 //! input, unreadable inputs and the real corpus. Fixtures: `fixtures/readers/` (see its README).
 
 use crate::util::{fixture, json_lines, leakaudit, shared_or_skip, stderr};
+use leakaudit_policy::triage::HISTORY_VERSION;
 use serde_json::Value;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -389,9 +390,10 @@ fn scan_history_flag_was_ignored_regression() {
     assert!(std::fs::metadata(&history).unwrap().len() > 0);
 }
 
-/// A history saved by an older version (2: SHA-256 hashes) was refused as "writing OUTPUT:
-/// reading the history ...", as if writing the records had failed: it is read before the
-/// output is opened, refused with its path and version, and no output is created.
+/// A history saved by an older version (version 3 refuses version 2's SHA-256 hashes) was
+/// refused as "writing OUTPUT: reading the history ...", as if writing the records had
+/// failed: it is read before the output is opened, refused with its path and version, and no
+/// output is created.
 #[test]
 fn regression_an_older_history_was_reported_as_an_output_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -401,8 +403,9 @@ fn regression_an_older_history_was_reported_as_an_output_error() {
     let first = run(&["-q", "--history", history.to_str().unwrap(), demo.as_str()]);
     assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
     // The version follows the 18-byte magic.
+    let (current, older) = (HISTORY_VERSION, HISTORY_VERSION - 1);
     let mut bytes = std::fs::read(&history).unwrap();
-    bytes[18..22].copy_from_slice(&2u32.to_le_bytes());
+    bytes[18..22].copy_from_slice(&older.to_le_bytes());
     std::fs::write(&history, &bytes).unwrap();
     let o = run(&[
         "-q",
@@ -414,10 +417,9 @@ fn regression_an_older_history_was_reported_as_an_output_error() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(
-        err.contains("history.bin: history version 2, this build reads version 3 only"),
-        "{err}"
-    );
+    let refused =
+        format!("history.bin: history version {older}, this build reads version {current} only");
+    assert!(err.contains(&refused), "{err}");
     assert!(!err.contains("writing"), "{err}");
     assert!(!out.exists(), "no output for a run that did not start");
 }

@@ -27,7 +27,7 @@ use seen::{Seen, MORE, TAG_MASK};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use xxhash_rust::xxh3::{xxh3_64, Xxh3Default};
+use xxhash_rust::xxh3::Xxh3Default;
 
 const MAGIC: &[u8; 18] = b"LEAKAUDIT-HISTORY\0";
 /// Bump when the file layout or the hashing changes; older files are refused.
@@ -147,23 +147,6 @@ impl RecentParties {
 /// bought nothing here: whoever could plant a colliding party in the archive could as well
 /// plant a real message that makes the two parties acquainted.
 fn h64(parts: &[&[u8]]) -> u64 {
-    // Party keys and Message-IDs are short: one call over a copy on the stack; the streaming
-    // hasher (the same value, tested) for the rest.
-    let mut buf = [0u8; 192];
-    let mut n = 0;
-    for p in parts {
-        let end = n + 8 + p.len();
-        if end > buf.len() {
-            return h64_streaming(parts);
-        }
-        buf[n..n + 8].copy_from_slice(&(p.len() as u64).to_le_bytes());
-        buf[n + 8..end].copy_from_slice(p);
-        n = end;
-    }
-    xxh3_64(&buf[..n])
-}
-
-fn h64_streaming(parts: &[&[u8]]) -> u64 {
     let mut h = Xxh3Default::new();
     for p in parts {
         h.update(&(p.len() as u64).to_le_bytes());

@@ -473,19 +473,3 @@ fn history_hashes_are_pinned() {
     assert_eq!(party_hash("acme.example"), 3_127_347_801_669_939_258);
     assert_eq!(party_hash(""), 393_333_496_716_243_364);
 }
-
-/// The one-call hash over a copy on the stack and the streaming hasher agree, for parts that
-/// fit the copy, fill it exactly and do not fit.
-#[test]
-fn short_and_streaming_hashes_agree() {
-    let long = "x".repeat(400);
-    for n in 0..=long.len() {
-        let p = &long.as_bytes()[..n];
-        assert_eq!(h64(&[b"party", p]), h64_streaming(&[b"party", p]), "{n}");
-        assert_eq!(
-            h64(&[b"a", p, b"bc"]),
-            h64_streaming(&[b"a", p, b"bc"]),
-            "{n}"
-        );
-    }
-}

@@ -148,8 +148,6 @@ pub struct NameForms {
     /// `last`, searched for in every candidate: built once.
     last_finder: memchr::memmem::Finder<'static>,
     max_len: usize,
-    /// The first bytes of the first and the last name.
-    starts: [u8; 2],
 }
 
 impl NameForms {
@@ -168,7 +166,6 @@ impl NameForms {
             last: last.to_owned(),
             last_finder: memchr::memmem::Finder::new(last.as_bytes()).into_owned(),
             max_len: first.len() + last.len() + 2,
-            starts: [first.as_bytes()[0], last.as_bytes()[0]],
         }
     }
 
@@ -189,7 +186,7 @@ impl NameForms {
             let b = b.to_ascii_lowercase();
             // Every form, and the initial-and-last-name test, begins with the first or the last
             // name's first letter: most customers' addresses stop at their first letter.
-            if n == 0 && !self.starts.contains(&b) {
+            if n == 0 && b != self.initial.as_bytes()[0] && b != self.last.as_bytes()[0] {
                 return false;
             }
             buf[n] = b;
