@@ -57,7 +57,8 @@ pub enum Command {
 fn pack_of(dir: Option<&Path>) -> Result<RulePack, Vec<leakaudit_policy::RuleError>> {
     match dir {
         Some(d) => RulePack::load_dir(d),
-        None => Ok(RulePack::builtin()),
+        // Validated as a folder is: `builtin()` leaves its regexes to their first use.
+        None => RulePack::builtin_checked(),
     }
 }
 

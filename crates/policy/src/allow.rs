@@ -7,10 +7,9 @@
 //!   rule drops them from the exposed list; if every recipient is there the rule is skipped).
 //! - `values`: content matches whose text matches one of these regexes are ignored.
 
-use crate::raw::{RawAllow, Validator};
+use crate::raw::{RawAllow, RuleRegex, Validator};
 use leakaudit_scanner::address::canonical_domain;
 use leakaudit_scanner::{Address, Message};
-use regex::bytes::Regex;
 use toml::Spanned;
 
 #[derive(Debug, Clone, Default)]
@@ -18,10 +17,10 @@ pub struct Allow {
     sender_addresses: Vec<String>,
     sender_domains: Vec<String>,
     recipient_domains: Vec<String>,
-    subjects: Vec<Regex>,
+    subjects: Vec<RuleRegex>,
     message_ids: Vec<String>,
-    headers: Vec<(String, Regex)>,
-    values: Vec<Regex>,
+    headers: Vec<(String, RuleRegex)>,
+    values: Vec<RuleRegex>,
 }
 
 fn is_content_kind(kind: &str) -> bool {
@@ -127,7 +126,11 @@ impl Allow {
             }
         }
         if let Some(subj) = &env.subject {
-            if self.subjects.iter().any(|r| r.is_match(subj.as_bytes())) {
+            if self
+                .subjects
+                .iter()
+                .any(|r| r.regex().is_match(subj.as_bytes()))
+            {
                 return true;
             }
         }
@@ -147,7 +150,7 @@ impl Allow {
                         .iter()
                         .filter(|h| h.get_key_ref().eq_ignore_ascii_case(name))
                     {
-                        if re.is_match(h.get_value().as_bytes()) {
+                        if re.regex().is_match(h.get_value().as_bytes()) {
                             return true;
                         }
                     }
@@ -167,6 +170,6 @@ impl Allow {
 
     /// A content match that the rule's `values` allowlist excuses.
     pub fn value_allowed(&self, matched: &[u8]) -> bool {
-        self.values.iter().any(|r| r.is_match(matched))
+        self.values.iter().any(|r| r.regex().is_match(matched))
     }
 }

@@ -104,11 +104,12 @@ pub struct RulePack {
 }
 
 impl RulePack {
-    /// The default pack compiled into the binary.
+    /// The default pack compiled into the binary. Its regexes compile on first use
+    /// ([`crate::raw::RuleRegex`]); [`RulePack::builtin_checked`] compiles them all.
     pub fn builtin() -> RulePack {
         let mut all = Vec::new();
         for (name, text) in BUILTIN {
-            let (rules, errors) = parse_file(Path::new(name), text);
+            let (rules, errors) = parse_file_with(Path::new(name), text, true);
             // The built-in pack is tested (`leakaudit rules validate` / unit test below); an
             // error here is a build defect, not user input.
             assert!(
@@ -121,6 +122,17 @@ impl RulePack {
             rules: all,
             skipped: Vec::new(),
         }
+    }
+
+    /// The default pack validated as a rule folder is (`rules validate` without a folder):
+    /// every regex compiled now.
+    pub fn builtin_checked() -> Result<RulePack, Vec<RuleError>> {
+        RulePack::from_texts(
+            &BUILTIN
+                .iter()
+                .map(|(name, text)| (PathBuf::from(name), text.to_string()))
+                .collect::<Vec<_>>(),
+        )
     }
 
     /// Validated texts (`(file name, content)`), every error of every file collected.
@@ -306,7 +318,13 @@ impl RulePack {
 
 /// Parses and validates one rule file. Returns the valid rules and every error found.
 pub fn parse_file(path: &Path, text: &str) -> (Vec<Rule>, Vec<RuleError>) {
+    parse_file_with(path, text, false)
+}
+
+/// [`parse_file`]; with `defer_regexes`, regexes are not compiled (nor checked) here.
+fn parse_file_with(path: &Path, text: &str, defer_regexes: bool) -> (Vec<Rule>, Vec<RuleError>) {
     let mut v = Validator::new(path, text);
+    v.defer_regexes = defer_regexes;
     let (doc, syntax) = DeTable::parse_recoverable(text);
     let mut broken_at = Vec::new();
     for e in syntax {
@@ -432,6 +450,14 @@ summary = "s"
 description = "d"
 hint = "h"
 "#;
+
+    #[test]
+    fn builtin_pack_validates() {
+        // Every regex compiled, as `builtin()` does not: its rules run them on first use.
+        let checked = RulePack::builtin_checked().expect("the built-in pack validates");
+        let lazy = RulePack::builtin();
+        assert_eq!(checked.infos(), lazy.infos());
+    }
 
     #[test]
     fn builtin_pack_is_valid_and_has_every_kind() {

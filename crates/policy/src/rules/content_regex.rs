@@ -16,14 +16,13 @@
 use super::{Ctx, Hit};
 use crate::allow::Allow;
 use crate::content::Segment;
-use crate::raw::{RawRule, Validator};
+use crate::raw::{RawRule, RuleRegex, Validator};
 use crate::redact;
-use regex::bytes::Regex;
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone)]
 pub struct Params {
-    pub regex: Regex,
+    pub regex: RuleRegex,
     /// Literal prefilter (case-sensitive: list the spellings); empty: the regex always runs.
     pub keywords: Vec<String>,
     pub keep_prefix: usize,
@@ -95,7 +94,7 @@ pub fn check(
     let mut first: Option<(String, Option<usize>, String)> = None;
     let mut count = 0usize;
     for (seg, _) in segments.iter().zip(candidate).filter(|(_, c)| **c) {
-        for caps in p.regex.captures_iter(&seg.text).take(100) {
+        for caps in p.regex.regex().captures_iter(&seg.text).take(100) {
             let m = caps.get(0).expect("group 0");
             if allow.value_allowed(m.as_bytes()) {
                 continue;
@@ -141,7 +140,7 @@ mod tests {
 
     fn params(re: &str, min_recipients: usize) -> Params {
         Params {
-            regex: Regex::new(re).unwrap(),
+            regex: RuleRegex::new(re).unwrap(),
             keywords: vec![],
             keep_prefix: 4,
             min_recipients,
