@@ -21,7 +21,7 @@ use super::{Ctx, Hit};
 use crate::allow::Allow;
 use crate::content::Segment;
 use crate::raw::{RawRule, Validator};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 /// The BIP-39 English word list (2,048 words, in index order).
 pub const BIP39_ENGLISH: &str = include_str!("../../../../rules/bip39-english.txt");
@@ -100,13 +100,13 @@ impl WordSet {
     }
 }
 
-static BIP39: LazyLock<Arc<WordSet>> = LazyLock::new(|| {
-    Arc::new(WordSet::new(
+static BIP39: LazyLock<WordSet> = LazyLock::new(|| {
+    WordSet::new(
         BIP39_ENGLISH
             .lines()
             .map(str::trim)
             .filter(|w| !w.is_empty()),
-    ))
+    )
 });
 
 #[derive(Debug, Clone)]
@@ -114,7 +114,7 @@ pub struct Params {
     /// The fewest words a reported phrase has (12, the shortest BIP-39 phrase, by default).
     pub min_words: usize,
     /// Built on first use: `scan` builds the pack for its thresholds alone (~0.3 ms a run).
-    pub words: &'static LazyLock<Arc<WordSet>>,
+    pub words: &'static LazyLock<WordSet>,
     pub min_recipients: usize,
 }
 
