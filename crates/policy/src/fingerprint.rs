@@ -112,7 +112,8 @@ pub(crate) fn normalise_body(whole: &[u8], body: &[u8], message_id: Option<&str>
 fn boundaries(whole: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut at = 0;
     std::iter::from_fn(move || {
-        while let Some(i) = memchr::memchr2(b'b', b'B', &whole[at.min(whole.len())..]) {
+        // `at` never passes the end: a match ends inside `whole`, and `p` is a byte of it.
+        while let Some(i) = memchr::memchr2(b'b', b'B', &whole[at..]) {
             let p = at + i;
             match boundary_at(whole, p) {
                 Some((value, end)) => {
@@ -122,7 +123,6 @@ fn boundaries(whole: &[u8]) -> impl Iterator<Item = &[u8]> {
                 None => at = p + 1,
             }
         }
-        at = whole.len();
         None
     })
 }

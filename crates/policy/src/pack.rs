@@ -107,41 +107,35 @@ impl RulePack {
     /// The default pack compiled into the binary. Its regexes compile on first use
     /// ([`crate::raw::RuleRegex`]); [`RulePack::builtin_checked`] compiles them all.
     pub fn builtin() -> RulePack {
-        let mut all = Vec::new();
-        for (name, text) in BUILTIN {
-            let (rules, errors) = parse_file_with(Path::new(name), text, true);
-            // The built-in pack is tested (`leakaudit rules validate` / unit test below); an
-            // error here is a build defect, not user input.
-            assert!(
-                errors.is_empty(),
-                "built-in rule pack is invalid: {errors:?}"
-            );
-            all.extend(rules);
-        }
-        RulePack {
-            rules: all,
-            skipped: Vec::new(),
-        }
+        let files = BUILTIN.iter().map(|(name, text)| (Path::new(*name), *text));
+        // The built-in pack is tested (`leakaudit rules validate` / unit test below); an
+        // error here is a build defect, not user input.
+        RulePack::from_files(files, true)
+            .unwrap_or_else(|errors| panic!("built-in rule pack is invalid: {errors:?}"))
     }
 
     /// The default pack validated as a rule folder is (`rules validate` without a folder):
     /// every regex compiled now.
     pub fn builtin_checked() -> Result<RulePack, Vec<RuleError>> {
-        RulePack::from_texts(
-            &BUILTIN
-                .iter()
-                .map(|(name, text)| (PathBuf::from(name), text.to_string()))
-                .collect::<Vec<_>>(),
-        )
+        let files = BUILTIN.iter().map(|(name, text)| (Path::new(*name), *text));
+        RulePack::from_files(files, false)
     }
 
     /// Validated texts (`(file name, content)`), every error of every file collected.
     pub fn from_texts(files: &[(PathBuf, String)]) -> Result<RulePack, Vec<RuleError>> {
+        RulePack::from_files(files.iter().map(|(p, t)| (p.as_path(), t.as_str())), false)
+    }
+
+    /// [`RulePack::from_texts`]; with `defer_regexes`, regexes are compiled on first use.
+    fn from_files<'a>(
+        files: impl Iterator<Item = (&'a Path, &'a str)>,
+        defer_regexes: bool,
+    ) -> Result<RulePack, Vec<RuleError>> {
         let mut rules: Vec<Rule> = Vec::new();
         let mut errors = Vec::new();
         let mut seen: BTreeMap<String, String> = BTreeMap::new();
         for (path, text) in files {
-            let (rs, errs) = parse_file(path, text);
+            let (rs, errs) = parse_file_with(path, text, defer_regexes);
             errors.extend(errs);
             for r in rs {
                 if let Some(prev) = seen.get(&r.info.id) {
